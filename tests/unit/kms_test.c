@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "tests/unit/kms_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <CUnit/Basic.h>
+
+#include "common/hex.h"
+
+int
+kms_test_main(CU_SuiteInfo *suites)
+{
+	unsigned int failed_tests;
+	unsigned int failures;
+	unsigned int run;
+
+	if (CU_initialize_registry() != CUE_SUCCESS) {
+		fprintf(stderr, "CUnit: cannot initialise the registry\n");
+		return 2;
+	}
+	if (CU_register_suites(suites) != CUE_SUCCESS) {
+		fprintf(stderr, "CUnit: cannot register suites: %s\n", CU_get_error_msg());
+		CU_cleanup_registry();
+		return 2;
+	}
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	if (CU_basic_run_tests() != CUE_SUCCESS) {
+		fprintf(stderr, "CUnit: run failed: %s\n", CU_get_error_msg());
+		CU_cleanup_registry();
+		return 2;
+	}
+	failed_tests = CU_get_number_of_tests_failed();
+	failures = CU_get_number_of_failures();
+	run = CU_get_number_of_tests_run();
+	CU_cleanup_registry();
+	if (failed_tests > 0 || failures > 0) {
+		return 1;
+	}
+	if (run == 0) {
+		fprintf(stderr, "CUnit: no test ran\n");
+		return 1;
+	}
+	return 0;
+}
+
+size_t
+kms_test_hex(uint8_t *out, size_t cap, const char *hex)
+{
+	size_t n = 0;
+
+	if (kms_hex_decode_loose(out, cap, &n, hex) != KMS_OK) {
+		fprintf(stderr, "test vector is not hex: %.40s...\n", hex);
+		abort();
+	}
+	return n;
+}

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef KMS_TESTS_UNIT_KMS_TEST_H
+#define KMS_TESTS_UNIT_KMS_TEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <CUnit/CUnit.h>
+
+/*
+ * kms_test_main - register the NULL-terminated suite table, run it with the basic runner and
+ * return the process exit status: 0 only if every test ran and no assertion failed.
+ * (CUnit's CU_basic_run_tests() reports success even when assertions fail: this checks
+ * CU_get_number_of_tests_failed() and CU_get_number_of_failures().)
+ * Usage: int main(void) { return kms_test_main(suites); }
+ */
+int kms_test_main(CU_SuiteInfo *suites);
+
+/*
+ * kms_test_hex - decode hex text (whitespace between digits allowed) into out (cap bytes);
+ * returns the number of bytes; aborts the test program on malformed text (a broken vector is
+ * a bug in the test, not a failure of the code under test).
+ */
+size_t kms_test_hex(uint8_t *out, size_t cap, const char *hex);
+
+#endif /* KMS_TESTS_UNIT_KMS_TEST_H */

@@ -159,7 +159,8 @@ kms_secret_new(size_t len)
 		return NULL;
 	}
 	/* The struct holds only pointers and a length; the bytes live in the mapping. */
-	if ((s = calloc(1, sizeof(*s))) == NULL) {
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
 		return NULL;
 	}
 	if (map_guarded(len, 1, &s->map_, &s->map_len_, &s->data) != KMS_OK) {

@@ -62,7 +62,8 @@ collect(const char *path, const char *pattern, int name_group, int value_group, 
 	int r = 0;
 
 	*out_num = 0;
-	if ((f = fopen(path, "r")) == NULL) {
+	f = fopen(path, "r");
+	if (f == NULL) {
 		fprintf(stderr, "cannot open %s\n", path);
 		return -1;
 	}

@@ -128,7 +128,8 @@ has_flag(const char *flags, const char *flag)
 	char *nl;
 
 	(void)snprintf(padded, sizeof(padded), " %s ", flags);
-	if ((nl = strchr(padded, '\n')) != NULL) {
+	nl = strchr(padded, '\n');
+	if (nl != NULL) {
 		*nl = ' ';
 	}
 	(void)snprintf(want, sizeof(want), " %s ", flag);

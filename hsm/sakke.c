@@ -33,6 +33,7 @@
 
 #include <openssl/rand.h>
 
+#include "common/hex.h"
 #include "common/secmem.h"
 #include "hsm/ctbn.h"
 #include "hsm/internal.h"
@@ -492,41 +493,17 @@ comb_mul(struct jac *r, const struct comb *c, const uint64_t k[NL])
 
 /* --- parameters ------------------------------------------------------------------------- */
 
+/* Our own constants (hex with spaces for readability) into limbs. */
 static int
 hex_to_limbs(uint64_t out[NL], const char *hex)
 {
 	uint8_t buf[FE_BYTES];
 	size_t n = 0;
-	size_t i;
-	int r;
 
-	/* The constants above are ours; skip the spaces that keep them readable. */
-	for (i = 0; hex[i] != '\0' && n < 2 * FE_BYTES; i++) {
-		char ch = hex[i];
-		unsigned int v;
-
-		if (ch == ' ') {
-			continue;
-		}
-		if (ch >= '0' && ch <= '9') {
-			v = (unsigned int)(ch - '0');
-		} else if (ch >= 'A' && ch <= 'F') {
-			v = (unsigned int)(ch - 'A' + 10);
-		} else {
-			return KMS_ERR_INTERNAL;
-		}
-		if (n % 2 == 0) {
-			buf[n / 2] = (uint8_t)(v << 4);
-		} else {
-			buf[n / 2] = (uint8_t)(buf[n / 2] | v);
-		}
-		n++;
-	}
-	if (n != 2 * FE_BYTES) {
+	if (kms_hex_decode_loose(buf, sizeof(buf), &n, hex) != KMS_OK || n != FE_BYTES) {
 		return KMS_ERR_INTERNAL;
 	}
-	r = kms_ctbn_from_be(out, NL, buf, FE_BYTES);
-	return r;
+	return kms_ctbn_from_be(out, NL, buf, FE_BYTES);
 }
 
 static void

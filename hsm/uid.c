@@ -5,6 +5,8 @@
 
 #include <openssl/evp.h>
 
+#include "common/hex.h"
+
 #include "common/banned.h"
 
 /*
@@ -139,25 +141,10 @@ kms_key_period_bounds(uint64_t *out_start, uint64_t *out_end, uint64_t period_no
 	return KMS_OK;
 }
 
-/* hex_val - the value of one hex digit, or -1. Only [0-9a-fA-F]: no sign, space or prefix. */
-static int
-hex_val(char c)
-{
-	if (c >= '0' && c <= '9') {
-		return c - '0';
-	}
-	if (c >= 'a' && c <= 'f') {
-		return c - 'a' + 10;
-	}
-	if (c >= 'A' && c <= 'F') {
-		return c - 'A' + 10;
-	}
-	return -1;
-}
-
 int
 kms_ntp_parse_hex(uint64_t *out_ts, const char *s, size_t len)
 {
+	uint8_t be[KMS_NTP_HEX_LEN / 2];
 	uint64_t v = 0;
 	size_t i;
 
@@ -169,13 +156,12 @@ kms_ntp_parse_hex(uint64_t *out_ts, const char *s, size_t len)
 	if (s == NULL || len != KMS_NTP_HEX_LEN) {
 		return KMS_ERR_PARSE;
 	}
-	for (i = 0; i < KMS_NTP_HEX_LEN; i++) {
-		int d = hex_val(s[i]);
-
-		if (d < 0) {
-			return KMS_ERR_ENCODING;
-		}
-		v = (v << 4) | (uint64_t)d;
+	/* Exactly 16 digits of [0-9a-fA-F]: no sign, space or prefix gets through. */
+	if (kms_hex_decode(be, sizeof(be), s, len) != KMS_OK) {
+		return KMS_ERR_ENCODING;
+	}
+	for (i = 0; i < sizeof(be); i++) {
+		v = (v << 8) | be[i];
 	}
 	*out_ts = v;
 	return KMS_OK;
@@ -221,9 +207,7 @@ int
 kms_uid_identifier(uint8_t out[KMS_ID_MAX_LEN], size_t *out_len, const uint8_t uid[KMS_UID_LEN],
 		   enum kms_id_format fmt)
 {
-	static const char upper[] = "0123456789ABCDEF";
-	static const char lower[] = "0123456789abcdef";
-	const char *digits;
+	char hex[2 * KMS_UID_LEN + 1];
 	size_t i;
 
 	if (out == NULL || out_len == NULL) {
@@ -231,28 +215,26 @@ kms_uid_identifier(uint8_t out[KMS_ID_MAX_LEN], size_t *out_len, const uint8_t u
 	}
 	memset(out, 0, KMS_ID_MAX_LEN);
 	*out_len = 0;
-	if (uid == NULL) {
+	if (uid == NULL || (fmt != KMS_ID_RAW && fmt != KMS_ID_HEX_LOWER && fmt != KMS_ID_HEX_UPPER)) {
 		return KMS_ERR_INVALID_ARG;
 	}
-	switch (fmt) {
-	case KMS_ID_RAW:
+	if (fmt == KMS_ID_RAW) {
 		memcpy(out, uid, KMS_UID_LEN);
 		*out_len = KMS_UID_LEN;
 		return KMS_OK;
-	case KMS_ID_HEX_LOWER:
-		digits = lower;
-		break;
-	case KMS_ID_HEX_UPPER:
-		digits = upper;
-		break;
-	default:
-		return KMS_ERR_INVALID_ARG;
 	}
-	/* The UID is public: a table lookup indexed by its nibbles is fine. */
-	for (i = 0; i < KMS_UID_LEN; i++) {
-		out[2 * i] = (uint8_t)digits[uid[i] >> 4];
-		out[2 * i + 1] = (uint8_t)digits[uid[i] & 0x0f];
+	if (kms_hex_encode(hex, sizeof(hex), uid, KMS_UID_LEN) != KMS_OK) {
+		return KMS_ERR_INTERNAL;
 	}
-	*out_len = (size_t)2 * KMS_UID_LEN;
+	for (i = 0; i < 2 * KMS_UID_LEN; i++) {
+		char c = hex[i];
+
+		/* kms_hex_encode writes upper case; the lower-case setting maps A-F to a-f */
+		if (fmt == KMS_ID_HEX_LOWER && c >= 'A' && c <= 'F') {
+			c = (char)(c - 'A' + 'a');
+		}
+		out[i] = (uint8_t)c;
+	}
+	*out_len = 2 * KMS_UID_LEN;
 	return KMS_OK;
 }

@@ -55,3 +55,16 @@ kms_test_hex(uint8_t *out, size_t cap, const char *hex)
 	}
 	return n;
 }
+
+int
+kms_test_all_zero(const uint8_t *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if (p[i] != 0) {
+			return 0;
+		}
+	}
+	return 1;
+}

@@ -23,4 +23,7 @@ int kms_test_main(CU_SuiteInfo *suites);
  */
 size_t kms_test_hex(uint8_t *out, size_t cap, const char *hex);
 
+/* kms_test_all_zero - 1 if all len bytes at p are zero, else 0. */
+int kms_test_all_zero(const uint8_t *p, size_t len);
+
 #endif /* KMS_TESTS_UNIT_KMS_TEST_H */

@@ -105,19 +105,6 @@ bytes_eq(const uint8_t *a, const uint8_t *b, size_t len)
 	return 1;
 }
 
-static int
-all_zero(const uint8_t *p, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		if (p[i] != 0) {
-			return 0;
-		}
-	}
-	return 1;
-}
-
 static void
 hex_exact(uint8_t *out, size_t len, const char *hex)
 {
@@ -565,7 +552,7 @@ test_neg_id_len(void)
 	CU_ASSERT_EQUAL(kms_eccsi_validate(tv.kpak, tv.id, 26, tv.ssk, NULL), KMS_ERR_INVALID_ARG);
 	memset(hs, 0xaa, sizeof(hs));
 	CU_ASSERT_EQUAL(kms_eccsi_hs(hs, tv.kpak, tv.id, 0, tv.pvt), KMS_ERR_INVALID_ARG);
-	CU_ASSERT(all_zero(hs, sizeof(hs)));
+	CU_ASSERT(kms_test_all_zero(hs, sizeof(hs)));
 	CU_ASSERT_EQUAL(kms_eccsi_hs(hs, tv.kpak, big, KMS_ECCSI_MAX_ID_LEN + 1, tv.pvt),
 			KMS_ERR_INVALID_ARG);
 
@@ -574,24 +561,24 @@ test_neg_id_len(void)
 	memset(ssk, 0xaa, sizeof(ssk));
 	memset(pvt, 0xaa, sizeof(pvt));
 	CU_ASSERT_EQUAL(kms_eccsi_issue(kms, tv.id, 0, ssk, pvt), KMS_ERR_INVALID_ARG);
-	CU_ASSERT(all_zero(ssk, sizeof(ssk)));
-	CU_ASSERT(all_zero(pvt, sizeof(pvt)));
+	CU_ASSERT(kms_test_all_zero(ssk, sizeof(ssk)));
+	CU_ASSERT(kms_test_all_zero(pvt, sizeof(pvt)));
 	memset(ssk, 0xaa, sizeof(ssk));
 	memset(pvt, 0xaa, sizeof(pvt));
 	CU_ASSERT_EQUAL(kms_eccsi_issue(kms, big, KMS_ECCSI_MAX_ID_LEN + 1, ssk, pvt),
 			KMS_ERR_INVALID_ARG);
-	CU_ASSERT(all_zero(ssk, sizeof(ssk)));
-	CU_ASSERT(all_zero(pvt, sizeof(pvt)));
+	CU_ASSERT(kms_test_all_zero(ssk, sizeof(ssk)));
+	CU_ASSERT(kms_test_all_zero(pvt, sizeof(pvt)));
 	memset(ssk, 0xaa, sizeof(ssk));
 	memset(pvt, 0xaa, sizeof(pvt));
 	CU_ASSERT_EQUAL(kms_eccsi_issue(NULL, tv.id, sizeof(tv.id), ssk, pvt), KMS_ERR_INVALID_ARG);
-	CU_ASSERT(all_zero(ssk, sizeof(ssk)));
-	CU_ASSERT(all_zero(pvt, sizeof(pvt)));
+	CU_ASSERT(kms_test_all_zero(ssk, sizeof(ssk)));
+	CU_ASSERT(kms_test_all_zero(pvt, sizeof(pvt)));
 	memset(ssk, 0xaa, sizeof(ssk));
 	memset(pvt, 0xaa, sizeof(pvt));
 	CU_ASSERT_EQUAL(kms_eccsi_issue_with_v(kms, NULL, 1, tv.v, ssk, pvt), KMS_ERR_INVALID_ARG);
-	CU_ASSERT(all_zero(ssk, sizeof(ssk)));
-	CU_ASSERT(all_zero(pvt, sizeof(pvt)));
+	CU_ASSERT(kms_test_all_zero(ssk, sizeof(ssk)));
+	CU_ASSERT(kms_test_all_zero(pvt, sizeof(pvt)));
 
 	/* The longest identifier is accepted, by issue and validate. */
 	memset(big, 'x', KMS_ECCSI_MAX_ID_LEN);
@@ -626,8 +613,8 @@ test_neg_v(void)
 		memset(pvt, 0xaa, sizeof(pvt));
 		CU_ASSERT_EQUAL(kms_eccsi_issue_with_v(kms, tv.id, sizeof(tv.id), v, ssk, pvt),
 				KMS_ERR_SCALAR);
-		CU_ASSERT(all_zero(ssk, sizeof(ssk)));
-		CU_ASSERT(all_zero(pvt, sizeof(pvt)));
+		CU_ASSERT(kms_test_all_zero(ssk, sizeof(ssk)));
+		CU_ASSERT(kms_test_all_zero(pvt, sizeof(pvt)));
 	}
 	/* v = q - 1 works and validates. */
 	hex_exact(v, sizeof(v), p256_q_hex);

@@ -26,19 +26,6 @@ ref_digit(int c)
 	return -1;
 }
 
-static int
-all_zero(const uint8_t *p, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		if (p[i] != 0) {
-			return 0;
-		}
-	}
-	return 1;
-}
-
 static void
 test_decode_golden(void)
 {
@@ -114,11 +101,11 @@ test_decode_bad_chars(void)
 	/* A bad digit late in the input still zeroes the bytes decoded before it. */
 	memset(out, 0xa5, sizeof(out));
 	CU_ASSERT_EQUAL(kms_hex_decode(out, 4, "deadbeeZ", 8), KMS_ERR_ENCODING);
-	CU_ASSERT(all_zero(out, 4));
+	CU_ASSERT(kms_test_all_zero(out, 4));
 	/* An embedded NUL is not a digit: the strict decoder goes by hex_len, not by NUL. */
 	memset(out, 0xa5, sizeof(out));
 	CU_ASSERT_EQUAL(kms_hex_decode(out, 2, "ab\0d", 4), KMS_ERR_ENCODING);
-	CU_ASSERT(all_zero(out, 2));
+	CU_ASSERT(kms_test_all_zero(out, 2));
 }
 
 static void
@@ -133,7 +120,7 @@ test_decode_wrong_length(void)
 	CU_ASSERT_EQUAL(out[1], 0xa5);
 	memset(out, 0xa5, sizeof(out));
 	CU_ASSERT_EQUAL(kms_hex_decode(out, 2, "abc", 3), KMS_ERR_RANGE);
-	CU_ASSERT(all_zero(out, 2));
+	CU_ASSERT(kms_test_all_zero(out, 2));
 	CU_ASSERT_EQUAL(kms_hex_decode(out, 0, "a", 1), KMS_ERR_RANGE);
 	/* even, but not 2 * out_len */
 	memset(out, 0xa5, sizeof(out));
@@ -141,7 +128,7 @@ test_decode_wrong_length(void)
 	CU_ASSERT_EQUAL(out[0], 0);
 	memset(out, 0xa5, sizeof(out));
 	CU_ASSERT_EQUAL(kms_hex_decode(out, 3, "abcd", 4), KMS_ERR_RANGE);
-	CU_ASSERT(all_zero(out, 3));
+	CU_ASSERT(kms_test_all_zero(out, 3));
 	CU_ASSERT_EQUAL(kms_hex_decode(out, 1, "", 0), KMS_ERR_RANGE);
 	CU_ASSERT_EQUAL(kms_hex_decode(out, 0, "ab", 2), KMS_ERR_RANGE);
 	/* The length check divides hex_len; 2 * out_len would overflow here. */
@@ -272,7 +259,7 @@ test_loose_errors(void)
 				cases[i].want);
 		CU_ASSERT_EQUAL(n, 0);
 		/* All cap bytes are zeroed, and nothing past cap is written. */
-		CU_ASSERT(all_zero(out, cases[i].cap));
+		CU_ASSERT(kms_test_all_zero(out, cases[i].cap));
 		if (cases[i].cap < sizeof(out)) {
 			CU_ASSERT_EQUAL(out[cases[i].cap], 0xa5);
 		}

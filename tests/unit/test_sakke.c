@@ -353,16 +353,13 @@ test_bad_identity(void)
 	uint8_t rsk[KMS_SAKKE_POINT_LEN];
 	uint8_t long_id[KMS_SAKKE_MAX_ID_LEN + 1];
 	uint8_t q[KMS_SAKKE_SCALAR_LEN];
-	size_t i;
 
 	memset(long_id, 'a', sizeof(long_id));
 	CU_ASSERT_EQUAL(kms_sakke_issue(rfc_kms, rfc_id, 0, rsk), KMS_ERR_INVALID_ARG);
 	CU_ASSERT_EQUAL(kms_sakke_issue(rfc_kms, NULL, 5, rsk), KMS_ERR_INVALID_ARG);
 	CU_ASSERT_EQUAL(kms_sakke_issue(rfc_kms, long_id, sizeof(long_id), rsk),
 			KMS_ERR_INVALID_ARG);
-	for (i = 0; i < sizeof(rsk); i++) {
-		CU_ASSERT_EQUAL_FATAL(rsk[i], 0);
-	}
+	CU_ASSERT(kms_test_all_zero(rsk, sizeof(rsk)));
 	CU_ASSERT_EQUAL(kms_sakke_validate(rfc_zpub, rfc_id, 0, rfc_rsk), KMS_ERR_INVALID_ARG);
 	/* a = q = 0 mod q is not an identity */
 	CU_ASSERT_EQUAL(kms_test_hex(q, sizeof(q), Q_HEX), KMS_SAKKE_SCALAR_LEN);

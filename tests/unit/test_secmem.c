@@ -28,19 +28,6 @@ page(void)
 	return (size_t)sysconf(_SC_PAGESIZE);
 }
 
-static int
-all_zero(const uint8_t *p, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		if (p[i] != 0) {
-			return 0;
-		}
-	}
-	return 1;
-}
-
 static int find_vma(const void *addr, char perms[8], char *flags, size_t flags_cap);
 static int has_flag(const char *flags, const char *flag);
 
@@ -198,7 +185,7 @@ test_secret_limits(void)
 	s = kms_secret_new(KMS_MAX_SECRET);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
 	CU_ASSERT_EQUAL(s->len, KMS_MAX_SECRET);
-	CU_ASSERT(all_zero(s->data, s->len));
+	CU_ASSERT(kms_test_all_zero(s->data, s->len));
 	kms_secret_free(s);
 	kms_secret_free(NULL);
 }
@@ -213,7 +200,7 @@ test_secret_mapping(void)
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
 	CU_ASSERT_EQUAL(s->len, 33);
-	CU_ASSERT(all_zero(s->data, s->len));
+	CU_ASSERT(kms_test_all_zero(s->data, s->len));
 	memset(s->data, 0xa5, s->len);
 
 	CU_ASSERT_EQUAL_FATAL(find_vma(s->data, perms, flags, sizeof(flags)), 0);
@@ -287,7 +274,7 @@ test_secmem_alloc(void)
 		CU_ASSERT_PTR_NOT_NULL_FATAL(p);
 		/* Aligned for any struct, zeroed, and ending (rounded up) at the guard page. */
 		CU_ASSERT_EQUAL((uintptr_t)p % align, 0);
-		CU_ASSERT(all_zero(p, len));
+		CU_ASSERT(kms_test_all_zero(p, len));
 		CU_ASSERT_EQUAL((uintptr_t)(p + alen) % page(), 0);
 		CU_ASSERT_EQUAL_FATAL(find_vma(p, perms, flags, sizeof(flags)), 0);
 		CU_ASSERT_STRING_EQUAL(perms, "rw-p");
@@ -311,12 +298,12 @@ test_memzero(void)
 
 	memset(buf, 0xa5, sizeof(buf));
 	kms_memzero(buf + 8, 32);
-	CU_ASSERT(all_zero(buf + 8, 32));
+	CU_ASSERT(kms_test_all_zero(buf + 8, 32));
 	/* only the bytes asked for */
 	CU_ASSERT_EQUAL(buf[7], 0xa5);
 	CU_ASSERT_EQUAL(buf[40], 0xa5);
 	kms_memzero(buf, sizeof(buf));
-	CU_ASSERT(all_zero(buf, sizeof(buf)));
+	CU_ASSERT(kms_test_all_zero(buf, sizeof(buf)));
 	kms_memzero(NULL, 0);
 	kms_memzero(NULL, 10);
 	kms_memzero(buf, 0);

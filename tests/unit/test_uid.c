@@ -115,19 +115,6 @@ test_uid_sensitivity(void)
 	CU_ASSERT(!bytes_eq(base, other, KMS_UID_LEN));
 }
 
-static int
-all_zero(const uint8_t *p, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		if (p[i] != 0) {
-			return 0;
-		}
-	}
-	return 1;
-}
-
 static void
 test_uid_invalid_args(void)
 {
@@ -137,20 +124,20 @@ test_uid_invalid_args(void)
 	memset(big, 'a', sizeof(big));
 	memset(out, 0xaa, sizeof(out));
 	CU_ASSERT_EQUAL(kms_uid_compute(out, NULL, 1, "k", 1, 1, 0, 0), KMS_ERR_INVALID_ARG);
-	CU_ASSERT(all_zero(out, sizeof(out)));
+	CU_ASSERT(kms_test_all_zero(out, sizeof(out)));
 	CU_ASSERT_EQUAL(kms_uid_compute(out, "u", 0, "k", 1, 1, 0, 0), KMS_ERR_INVALID_ARG);
 	CU_ASSERT_EQUAL(kms_uid_compute(out, "u", 1, NULL, 1, 1, 0, 0), KMS_ERR_INVALID_ARG);
 	CU_ASSERT_EQUAL(kms_uid_compute(out, "u", 1, "k", 0, 1, 0, 0), KMS_ERR_INVALID_ARG);
 	memset(out, 0xaa, sizeof(out));
 	CU_ASSERT_EQUAL(kms_uid_compute(out, "u", 1, "k", 1, 0, 0, 0), KMS_ERR_INVALID_ARG);
-	CU_ASSERT(all_zero(out, sizeof(out)));
+	CU_ASSERT(kms_test_all_zero(out, sizeof(out)));
 	CU_ASSERT_EQUAL(kms_uid_compute(out, big, sizeof(big), "k", 1, 1, 0, 0),
 			KMS_ERR_INVALID_ARG);
 	CU_ASSERT_EQUAL(kms_uid_compute(out, "u", 1, big, sizeof(big), 1, 0, 0),
 			KMS_ERR_INVALID_ARG);
 	CU_ASSERT_EQUAL(kms_uid_compute(out, big, sizeof(big) - 1, big, sizeof(big) - 1, 1, 0, 0),
 			KMS_OK);
-	CU_ASSERT(!all_zero(out, sizeof(out)));
+	CU_ASSERT(!kms_test_all_zero(out, sizeof(out)));
 	CU_ASSERT_EQUAL(kms_uid_compute(NULL, "u", 1, "k", 1, 1, 0, 0), KMS_ERR_INVALID_ARG);
 }
 
@@ -513,7 +500,7 @@ test_identifier(void)
 	CU_ASSERT_EQUAL(kms_uid_identifier(id, &len, uid, (enum kms_id_format)3),
 			KMS_ERR_INVALID_ARG);
 	CU_ASSERT_EQUAL(len, 0);
-	CU_ASSERT(all_zero(id, sizeof(id)));
+	CU_ASSERT(kms_test_all_zero(id, sizeof(id)));
 	CU_ASSERT_EQUAL(kms_uid_identifier(id, &len, NULL, KMS_ID_RAW), KMS_ERR_INVALID_ARG);
 }
 

@@ -48,8 +48,12 @@ describe(int err, const char **out_name)
 		/* HSM */
 		KMS_ERR_CASE(KMS_ERR_HSM, "token returned an error");
 		KMS_ERR_CASE(KMS_ERR_HSM_UNAVAIL, "token not available");
+		KMS_ERR_CASE(KMS_ERR_HSM_PIN, "token refused the PIN");
+		KMS_ERR_CASE(KMS_ERR_HSM_BUSY, "no token session free in time");
+		KMS_ERR_CASE(KMS_ERR_PIN_FILE, "PIN file refused");
 		/* IO */
 		KMS_ERR_CASE(KMS_ERR_IO, "read or write failed");
+		KMS_ERR_CASE(KMS_ERR_CLOSED, "peer closed the connection");
 	default:
 		break;
 	}

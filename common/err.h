@@ -32,8 +32,12 @@ enum kms_err {
 	/* HSM */
 	KMS_ERR_HSM = -60,         /* the token returned an error */
 	KMS_ERR_HSM_UNAVAIL = -61, /* the token is not there */
+	KMS_ERR_HSM_PIN = -62,     /* the token refused the PIN (incorrect, locked, expired) */
+	KMS_ERR_HSM_BUSY = -63,    /* no token session became free in time */
+	KMS_ERR_PIN_FILE = -64,    /* the PIN file is unsafe (not a plain private file) or empty */
 	/* IO */
-	KMS_ERR_IO = -80, /* a read or write failed */
+	KMS_ERR_IO = -80,     /* a read or write failed */
+	KMS_ERR_CLOSED = -81, /* the peer closed the connection between two messages */
 };
 
 /*

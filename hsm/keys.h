@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef KMS_HSM_KEYS_H
+#define KMS_HSM_KEYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <p11-kit/pkcs11.h>
+
+#include "common/err.h"
+#include "common/secmem.h"
+#include "hsm/p11.h"
+
+/*
+ * The key hierarchy in the token (ARCHITECTURE.md): the domain KEK, the per-client transport
+ * keys (TrK) and integrity keys (InK), and the wrapping of key material under them.
+ *
+ * Attributes, as tight as PKCS#11 and the token allow (tests/hsm reads them back):
+ *   every key: CKA_SENSITIVE, CKA_PRIVATE, no CKA_DERIVE, CKA_ALLOWED_MECHANISMS listing
+ *   exactly the one or two mechanisms it exists for, and CKA_EXTRACTABLE false (a TrK or InK is
+ *   extractable only until its single export, then locked: PKCS#11 lets the flag go from true
+ *   to false, never back);
+ *   KEK (AES-256, token object): wrap and unwrap with the RFC 5649 mechanism only;
+ *   TrK (AES-256, token object): wrap only, with CKA_WRAP_TEMPLATE admitting only secret keys;
+ *     in the host-ECB mode below it may also encrypt with CKM_AES_ECB, and nothing else;
+ *   InK (generic secret of 32 octets, token object): HMAC-SHA256 sign and verify only (tokens
+ *     such as SoftHSM refuse HMAC with an AES-typed key, so the InK is never the TrK).
+ *
+ * RFC 5649 (AES key wrap with padding). Clients unwrap with any RFC 5649 implementation and must
+ * get exactly the key's octets. A conforming token's mechanism (the id is configuration: 0x210A
+ * CKM_AES_KEY_WRAP_PAD in PKCS#11 2.40, 0x210B CKM_AES_KEY_WRAP_KWP in 3.0, vendor ids on some
+ * HSMs) does that; SoftHSM 2.6.1's zero-pads first and writes the padded length, so a 65-octet
+ * PVT unwraps elsewhere to 72 octets and a 257-octet RSK to 264, and it accepts no IV for
+ * CKM_AES_KEY_WRAP, wraps with nothing else (CKM_AES_ECB and _CBC are refused), so no sequence
+ * of its C_WrapKey calls can produce a correct blob. kms_wrap_probe() finds out which kind of
+ * token this is at start-up, by a known-answer test checked with OpenSSL. Then:
+ *   KMS_WRAP_TOKEN: the token wraps (C_WrapKey); material the host holds is first imported as
+ *     a session object that is destroyed right after;
+ *   KMS_WRAP_HOST_ECB: for tokens with the defect, and only where the configuration allows it:
+ *     kms-hsmd computes RFC 5649 itself from the token's AES-ECB encryption under the TrK (the
+ *     TrK never leaves the token, but the material passes through kms-hsmd's locked memory, and
+ *     the TrK may then encrypt with ECB). A development mode: SECURITY.md says what it costs.
+ */
+
+#define KMS_KEYS_MAX_LABEL 128
+#define KMS_WRAP_MAX_DATA  512                      /* longest material we wrap (an RSK is 257) */
+#define KMS_WRAP_MAX_BLOB  (KMS_WRAP_MAX_DATA + 16) /* RFC 5649 adds at most 15 octets */
+
+enum kms_key_role {
+	KMS_KEY_KEK = 0,
+	KMS_KEY_TRK = 1,
+	KMS_KEY_INK = 2,
+};
+
+enum kms_wrap_mode {
+	KMS_WRAP_TOKEN = 0,
+	KMS_WRAP_HOST_ECB = 1,
+};
+
+struct kms_wrap_policy {
+	CK_MECHANISM_TYPE kwp;   /* the token's RFC 5649 mechanism (configuration) */
+	enum kms_wrap_mode mode; /* chosen by kms_wrap_choose() */
+};
+
+/*
+ * kms_keys_generate - generate a key of the given role in the token, labelled label (1 to
+ * KMS_KEYS_MAX_LABEL printable ASCII octets), with the attributes listed above; a token object
+ * unless session is set (tests). exportable: a TrK or InK that is to be exported once (wrapped)
+ * is created extractable; kms_keys_lock() then clears the flag. A KEK is never extractable.
+ * host_ecb: a TrK may also encrypt with CKM_AES_ECB (KMS_WRAP_HOST_ECB). *out is the handle.
+ * Returns KMS_OK, KMS_ERR_INVALID_ARG, or the token's error (kms_p11_check).
+ */
+int kms_keys_generate(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, enum kms_key_role role,
+		      const char *label, const struct kms_wrap_policy *pol, int exportable,
+		      int session) KMS_WUR;
+
+/* kms_keys_lock - CKA_EXTRACTABLE := false on key (after its one export). */
+int kms_keys_lock(struct kms_p11_session *s, CK_OBJECT_HANDLE key) KMS_WUR;
+
+/*
+ * kms_keys_find - the one secret-key token object labelled label. KMS_ERR_INVALID_ARG if none
+ * or several carry the label (the message says which).
+ */
+int kms_keys_find(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, const char *label) KMS_WUR;
+
+/*
+ * kms_wrap_probe - the known-answer test of the token's RFC 5649 mechanism pol->kwp: a session
+ * AES key of known (public, test-only) value wraps known data of 32, 65 and 257 octets, and
+ * OpenSSL's RFC 5649 unwrap must give back exactly those octets. *out_exact is 1 if all three
+ * do, 0 if the token has the padding defect (only the lengths that are multiples of 8 come
+ * back exact). Any other outcome (a blob that does not unwrap at all, a wrong multiple-of-8
+ * result, a token error) is KMS_ERR_SELFTEST or the token's error: the token cannot serve.
+ */
+int kms_wrap_probe(struct kms_p11_session *s, const struct kms_wrap_policy *pol,
+		   int *out_exact) KMS_WUR;
+
+/*
+ * kms_wrap_choose - set pol->mode from the probe's verdict: KMS_WRAP_TOKEN when the token is
+ * exact; KMS_WRAP_HOST_ECB when it is not and allow_host_ecb is set (logged as a warning);
+ * otherwise KMS_ERR_UNSUPPORTED with a message that names the defect and the setting.
+ */
+int kms_wrap_choose(struct kms_wrap_policy *pol, int exact, int allow_host_ecb) KMS_WUR;
+
+/*
+ * kms_wrap_bytes - RFC 5649 wrap of data (1..KMS_WRAP_MAX_DATA octets, secret, borrowed) under
+ * the wrapping key wk (a TrK or the KEK) into out (cap octets; *out_len set), per pol->mode.
+ * Nothing of data is left in the token or in this function's memory afterwards. Returns KMS_OK,
+ * KMS_ERR_INVALID_ARG, KMS_ERR_TOO_LARGE (cap), or the token's error; out is zeroed on failure.
+ */
+int kms_wrap_bytes(struct kms_p11_session *s, const struct kms_wrap_policy *pol,
+		   CK_OBJECT_HANDLE wk, const uint8_t *data, size_t len, uint8_t *out, size_t cap,
+		   size_t *out_len) KMS_WUR;
+
+/*
+ * kms_wrap_object - RFC 5649 wrap of the secret-key object obj of value_len octets (already in
+ * the token, e.g. unwrapped from the KEK) under wk: the value never leaves the token. The
+ * caller gives the length (tokens do not all keep CKA_VALUE_LEN; SoftHSM 2.6.1 leaves it 0 on
+ * unwrapped objects). In KMS_WRAP_HOST_ECB mode only multiples of 8 octets, which such tokens
+ * wrap exactly; other lengths are KMS_ERR_UNSUPPORTED (the value would have to come out).
+ */
+int kms_wrap_object(struct kms_p11_session *s, const struct kms_wrap_policy *pol,
+		    CK_OBJECT_HANDLE wk, CK_OBJECT_HANDLE obj, size_t value_len, uint8_t *out,
+		    size_t cap, size_t *out_len) KMS_WUR;
+
+/*
+ * kms_unwrap_object - C_UnwrapKey of an RFC 5649 blob under the KEK into a sensitive session
+ * object (generic secret, extractable only so that it can be wrapped again) of expect_len
+ * octets. *out is the handle; destroy it (kms_p11_destroy_object) when done. KMS_ERR_AUTH if
+ * the blob does not unwrap (forged, truncated, another KEK), KMS_ERR_RANGE for a wrong length.
+ */
+int kms_unwrap_object(struct kms_p11_session *s, const struct kms_wrap_policy *pol,
+		      CK_OBJECT_HANDLE kek, const uint8_t *blob, size_t blob_len, size_t expect_len,
+		      CK_OBJECT_HANDLE *out) KMS_WUR;
+
+/*
+ * kms_unwrap_secret - unwrap an RFC 5649 blob under the KEK into locked memory (*out, owned;
+ * kms_secret_free it): the online issuer's master secrets. The token holds the plaintext only
+ * as a non-sensitive session object for the moment it takes to read it, then destroys it.
+ * Errors as kms_unwrap_object.
+ */
+int kms_unwrap_secret(struct kms_p11_session *s, const struct kms_wrap_policy *pol,
+		      CK_OBJECT_HANDLE kek, const uint8_t *blob, size_t blob_len, size_t expect_len,
+		      struct kms_secret **out) KMS_WUR;
+
+/* kms_hmac_sha256 - HMAC-SHA256 of data under the InK key, computed by the token. */
+int kms_hmac_sha256(struct kms_p11_session *s, CK_OBJECT_HANDLE key, const uint8_t *data,
+		    size_t len, uint8_t out[32]) KMS_WUR;
+
+/*
+ * kms_keys_rotate - a new TrK or InK (role) labelled new_label, generated in the token,
+ * exported once wrapped under the current TrK (RFC 5649, per pol) into out, then locked
+ * (not extractable). *out_new is its handle. On failure the new key is destroyed again.
+ */
+int kms_keys_rotate(struct kms_p11_session *s, const struct kms_wrap_policy *pol,
+		    CK_OBJECT_HANDLE current_trk, enum kms_key_role role, const char *new_label,
+		    CK_OBJECT_HANDLE *out_new, uint8_t *out, size_t cap, size_t *out_len) KMS_WUR;
+
+#endif /* KMS_HSM_KEYS_H */

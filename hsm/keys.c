@@ -63,13 +63,11 @@ kms_keys_generate(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, enum kms_key
 	}
 	switch (role) {
 	case KMS_KEY_KEK:
-		allowed[0] = pol->kwp;
-		wrap = CK_TRUE;
-		unwrap = CK_TRUE;
-		break;
 	case KMS_KEY_TRK:
 		allowed[0] = pol->kwp;
 		wrap = CK_TRUE;
+		unwrap = role == KMS_KEY_KEK ? CK_TRUE : CK_FALSE;
+		/* host-ECB mode: the ceremony wraps PVTs and RSKs under the KEK the same way */
 		if (pol->mode == KMS_WRAP_HOST_ECB) {
 			allowed[num_allowed++] = CKM_AES_ECB;
 			encrypt = CK_TRUE;

@@ -22,7 +22,8 @@
  *   to false, never back);
  *   KEK (AES-256, token object): wrap and unwrap with the RFC 5649 mechanism only;
  *   TrK (AES-256, token object): wrap only, with CKA_WRAP_TEMPLATE admitting only secret keys;
- *     in the host-ECB mode below it may also encrypt with CKM_AES_ECB, and nothing else;
+ *   in the host-ECB mode below, a KEK or TrK may also encrypt with CKM_AES_ECB, and nothing else
+ *     (the ceremony wraps PVTs and RSKs under the KEK as kms-hsmd does under a TrK);
  *   InK (generic secret of 32 octets, token object): HMAC-SHA256 sign and verify only (tokens
  *     such as SoftHSM refuse HMAC with an AES-typed key, so the InK is never the TrK).
  *

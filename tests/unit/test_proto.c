@@ -1699,30 +1699,20 @@ test_reply_bounds(void)
 	CU_ASSERT_EQUAL(b_dec(&b, true), KMS_ERR_PARSE);
 }
 
-/* Encoding q must fail with want, leaving the output and its length untouched. */
+/*
+ * Encoding msg (a request, or a reply when reply is set) into cap bytes must fail with want,
+ * leaving the output and its length untouched.
+ */
 static void
-refuse_req(const struct kms_proto_request *q, size_t cap, int want)
+refuse(bool reply, const void *msg, size_t cap, int want)
 {
 	static struct enc e;
 	size_t len = 12345, i, touched = 0;
 
 	memset(e.b, 0x5a, 64);
-	CU_ASSERT_EQUAL(kms_proto_encode_request(e.b, cap, &len, q), want);
-	for (i = 0; i < 64; i++) {
-		touched += e.b[i] != 0x5a;
-	}
-	CU_ASSERT_EQUAL(touched, 0);
-	CU_ASSERT_EQUAL(len, 12345);
-}
-
-static void
-refuse_rep(const struct kms_proto_reply *p, size_t cap, int want)
-{
-	static struct enc e;
-	size_t len = 12345, i, touched = 0;
-
-	memset(e.b, 0x5a, 64);
-	CU_ASSERT_EQUAL(kms_proto_encode_reply(e.b, cap, &len, p), want);
+	CU_ASSERT_EQUAL(reply ? kms_proto_encode_reply(e.b, cap, &len, msg)
+			      : kms_proto_encode_request(e.b, cap, &len, msg),
+			want);
 	for (i = 0; i < 64; i++) {
 		touched += e.b[i] != 0x5a;
 	}
@@ -1742,59 +1732,59 @@ test_encode_refuses(void)
 	q = req_samples[5].msg; /* provision */
 	CU_ASSERT_EQUAL_FATAL(q.op, KMS_PROTO_PROVISION);
 	q.op = (enum kms_proto_op)0;
-	refuse_req(&q, cap, KMS_ERR_INVALID_ARG);
+	refuse(false, &q, cap, KMS_ERR_INVALID_ARG);
 	q.op = (enum kms_proto_op)(KMS_PROTO_OP_MAX + 1);
-	refuse_req(&q, cap, KMS_ERR_INVALID_ARG);
+	refuse(false, &q, cap, KMS_ERR_INVALID_ARG);
 	q = req_samples[5].msg;
 	q.u.provision.client_id_len = 0;
-	refuse_req(&q, cap, KMS_ERR_INVALID_ARG);
+	refuse(false, &q, cap, KMS_ERR_INVALID_ARG);
 	q.u.provision.client_id_len = KMS_PROTO_MAX_CLIENT_ID + 1;
-	refuse_req(&q, cap, KMS_ERR_INVALID_ARG);
+	refuse(false, &q, cap, KMS_ERR_INVALID_ARG);
 	q.u.provision.client_id_len = SIZE_MAX;
-	refuse_req(&q, cap, KMS_ERR_INVALID_ARG);
+	refuse(false, &q, cap, KMS_ERR_INVALID_ARG);
 	q = req_samples[5].msg;
 	q.u.provision.client_id[2] = ' ';
-	refuse_req(&q, cap, KMS_ERR_INVALID_ARG);
+	refuse(false, &q, cap, KMS_ERR_INVALID_ARG);
 	q = req_samples[5].msg;
 	q.u.provision.identity[3] = '\0';
-	refuse_req(&q, cap, KMS_ERR_INVALID_ARG);
+	refuse(false, &q, cap, KMS_ERR_INVALID_ARG);
 	q = req_samples[5].msg;
 	q.u.provision.identity[3] = (char)0xff;
-	refuse_req(&q, cap, KMS_ERR_INVALID_ARG);
+	refuse(false, &q, cap, KMS_ERR_INVALID_ARG);
 	q = req_samples[5].msg;
-	refuse_req(&q, 10, KMS_ERR_TOO_LARGE);
+	refuse(false, &q, 10, KMS_ERR_TOO_LARGE);
 
 	p = rep_samples[5].msg; /* provision */
 	CU_ASSERT_EQUAL_FATAL(p.op, KMS_PROTO_PROVISION);
 	CU_ASSERT_EQUAL_FATAL(p.status, KMS_OK);
 	p.u.provision.period_start = p.u.provision.period_end + 1;
-	refuse_rep(&p, cap, KMS_ERR_INVALID_ARG);
+	refuse(true, &p, cap, KMS_ERR_INVALID_ARG);
 	p = rep_samples[5].msg;
 	p.u.provision.rsk_wrapped_len = 0;
-	refuse_rep(&p, cap, KMS_ERR_INVALID_ARG);
+	refuse(true, &p, cap, KMS_ERR_INVALID_ARG);
 	p.u.provision.rsk_wrapped_len = KMS_PROTO_MAX_WRAPPED + 1;
-	refuse_rep(&p, cap, KMS_ERR_INVALID_ARG);
+	refuse(true, &p, cap, KMS_ERR_INVALID_ARG);
 	p = rep_samples[5].msg;
 	p.u.provision.trk_id_len = 0;
-	refuse_rep(&p, cap, KMS_ERR_INVALID_ARG);
+	refuse(true, &p, cap, KMS_ERR_INVALID_ARG);
 	p = rep_samples[5].msg;
 	p.status = 1;
-	refuse_rep(&p, cap, KMS_ERR_INVALID_ARG);
+	refuse(true, &p, cap, KMS_ERR_INVALID_ARG);
 	p.status = -100;
-	refuse_rep(&p, cap, KMS_ERR_INVALID_ARG);
+	refuse(true, &p, cap, KMS_ERR_INVALID_ARG);
 	p.status = INT_MIN;
-	refuse_rep(&p, cap, KMS_ERR_INVALID_ARG);
+	refuse(true, &p, cap, KMS_ERR_INVALID_ARG);
 	p = rep_samples[7].msg; /* certificate-min */
 	CU_ASSERT_EQUAL_FATAL(p.op, KMS_PROTO_CERTIFICATE);
 	p.u.certificate.parameter_set = 2;
-	refuse_rep(&p, cap, KMS_ERR_INVALID_ARG);
+	refuse(true, &p, cap, KMS_ERR_INVALID_ARG);
 	p = rep_samples[7].msg;
 	p.u.certificate.kms_uri_len = 0;
-	refuse_rep(&p, cap, KMS_ERR_INVALID_ARG);
+	refuse(true, &p, cap, KMS_ERR_INVALID_ARG);
 	p = rep_samples[7].msg;
 	p.u.certificate.user_key_period = 0;
-	refuse_rep(&p, cap, KMS_ERR_INVALID_ARG);
-	refuse_rep(&rep_samples[7].msg, 3, KMS_ERR_TOO_LARGE);
+	refuse(true, &p, cap, KMS_ERR_INVALID_ARG);
+	refuse(true, &rep_samples[7].msg, 3, KMS_ERR_TOO_LARGE);
 
 	/* an error reply ignores its (invalid) results */
 	p.status = KMS_ERR_HSM;

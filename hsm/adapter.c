@@ -1,0 +1,573 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "hsm/adapter.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/rand.h>
+
+#include "common/log.h"
+#include "common/secmem.h"
+#include "hsm/eccsi.h"
+#include "hsm/kat.h"
+#include "hsm/sakke.h"
+#include "proto/frame.h"
+#include "proto/store.h"
+
+#include "common/banned.h"
+
+#define RSK_LEN KMS_SAKKE_POINT_LEN
+#define SSK_LEN KMS_ECCSI_SCALAR_LEN
+#define PVT_LEN KMS_ECCSI_POINT_LEN
+
+struct kms_adapter {
+	struct kms_p11 *p11; /* borrowed */
+	struct kms_store *store;
+	struct kms_store_cert cert;
+	struct kms_wrap_policy wrap;
+	char kek_label[KMS_KEYS_MAX_LABEL + 1];
+	enum kms_issuer issuer;
+	enum kms_id_format id_format;
+	unsigned int past_periods;
+	unsigned int future_periods;
+	/* online issuer only: the master secrets, in locked memory (their own structs) */
+	struct kms_eccsi_kms *eccsi;
+	struct kms_sakke_kms *sakke;
+};
+
+/* Secret buffers of one provisioning: one locked allocation, wiped on free. */
+struct keyset_plain {
+	uint8_t rsk[RSK_LEN];
+	uint8_t ssk[SSK_LEN];
+	uint8_t pvt[PVT_LEN];
+};
+
+static int
+copy_label(char *out, size_t cap, const char *in)
+{
+	size_t n = in != NULL ? strlen(in) : 0;
+
+	if (n == 0 || n >= cap) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	memcpy(out, in, n + 1);
+	return KMS_OK;
+}
+
+/* Online issuer: the master secrets into locked memory, checked against the certificate. */
+static int
+load_master_secrets(struct kms_adapter *a, struct kms_p11_session *s, CK_OBJECT_HANDLE kek)
+{
+	struct kms_store_blob blob;
+	struct kms_secret *ksak = NULL;
+	struct kms_secret *z = NULL;
+	uint8_t kpak[KMS_ECCSI_POINT_LEN];
+	uint8_t zpub[KMS_SAKKE_POINT_LEN];
+	int r;
+
+	if ((r = kms_store_get_secret(a->store, "ksak", &blob)) != KMS_OK ||
+	    (r = kms_unwrap_secret(s, &a->wrap, kek, blob.data, blob.len, KMS_ECCSI_SCALAR_LEN,
+				   &ksak)) != KMS_OK) {
+		kms_log(KMS_LOG_ERR, "adapter: cannot unwrap the ECCSI master secret (KSAK): %s",
+			kms_strerror(r));
+		goto out;
+	}
+	if ((r = kms_store_get_secret(a->store, "z_t", &blob)) != KMS_OK ||
+	    (r = kms_unwrap_secret(s, &a->wrap, kek, blob.data, blob.len, KMS_SAKKE_SCALAR_LEN,
+				   &z)) != KMS_OK) {
+		kms_log(KMS_LOG_ERR, "adapter: cannot unwrap the SAKKE master secret (z_T): %s",
+			kms_strerror(r));
+		goto out;
+	}
+	if ((r = kms_eccsi_kms_new(&a->eccsi, ksak->data)) != KMS_OK ||
+	    (r = kms_sakke_kms_new(&a->sakke, z->data, z->len)) != KMS_OK) {
+		kms_log(KMS_LOG_ERR, "adapter: the master secrets are not valid keys: %s",
+			kms_strerror(r));
+		goto out;
+	}
+	kms_eccsi_kms_kpak(a->eccsi, kpak);
+	kms_sakke_kms_public(a->sakke, zpub);
+	if (memcmp(kpak, a->cert.kpak, sizeof(kpak)) != 0 ||
+	    memcmp(zpub, a->cert.z_t, sizeof(zpub)) != 0) {
+		kms_log(KMS_LOG_ERR, "adapter: the master secrets do not match the certificate's "
+				     "public keys (KPAK, Z_T): wrong store or wrong token");
+		r = KMS_ERR_SELFTEST;
+		goto out;
+	}
+	r = KMS_OK;
+out:
+	kms_secret_free(ksak);
+	kms_secret_free(z);
+	return r;
+}
+
+int
+kms_adapter_new(struct kms_adapter **out, struct kms_p11 *p11, const struct kms_adapter_config *cfg)
+{
+	struct kms_adapter *a = NULL;
+	struct kms_p11_session *s = NULL;
+	CK_OBJECT_HANDLE kek = CK_INVALID_HANDLE;
+	const char *failed = NULL;
+	int exact = 0;
+	int r;
+
+	*out = NULL;
+	if (p11 == NULL || cfg == NULL || cfg->store_path == NULL ||
+	    (cfg->issuer != KMS_ISSUER_ONLINE && cfg->issuer != KMS_ISSUER_PREMINTED)) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if ((r = kms_mikey_selftest(&failed)) != KMS_OK) {
+		kms_log(KMS_LOG_ERR, "adapter: known-answer test failed: %s; refusing to serve",
+			failed != NULL ? failed : "?");
+		return r;
+	}
+	a = calloc(1, sizeof(*a));
+	if (a == NULL) {
+		return KMS_ERR_NOMEM;
+	}
+	a->p11 = p11;
+	a->issuer = cfg->issuer;
+	a->id_format = cfg->id_format;
+	a->past_periods = cfg->past_periods;
+	a->future_periods = cfg->future_periods;
+	a->wrap.kwp = cfg->kwp;
+	a->wrap.mode = KMS_WRAP_TOKEN;
+	if ((r = copy_label(a->kek_label, sizeof(a->kek_label), cfg->kek_label)) != KMS_OK) {
+		kms_log(KMS_LOG_ERR, "adapter: no valid KEK label configured");
+		goto out;
+	}
+	if ((r = kms_store_open(&a->store, cfg->store_path, KMS_STORE_RW)) != KMS_OK) {
+		kms_log(KMS_LOG_ERR, "adapter: cannot open the store %s: %s", cfg->store_path,
+			kms_strerror(r));
+		goto out;
+	}
+	if ((r = kms_store_get_cert(a->store, &a->cert)) != KMS_OK) {
+		kms_log(KMS_LOG_ERR,
+			"adapter: the store has no KMS certificate yet (run the ceremony)");
+		goto out;
+	}
+	if ((r = kms_p11_borrow(p11, &s)) != KMS_OK) {
+		kms_log(KMS_LOG_ERR, "adapter: no session with the token: %s", kms_strerror(r));
+		goto out;
+	}
+	if ((r = kms_wrap_probe(s, &a->wrap, &exact)) != KMS_OK) {
+		kms_log(KMS_LOG_ERR, "adapter: the token failed the RFC 5649 known-answer test: %s",
+			kms_strerror(r));
+		goto out;
+	}
+	if ((r = kms_wrap_choose(&a->wrap, exact, cfg->allow_host_ecb)) != KMS_OK) {
+		goto out;
+	}
+	if ((r = kms_keys_find(s, &kek, a->kek_label)) != KMS_OK) {
+		kms_log(KMS_LOG_ERR, "adapter: the domain KEK '%s' is not in the token",
+			a->kek_label);
+		goto out;
+	}
+	if (a->issuer == KMS_ISSUER_ONLINE && (r = load_master_secrets(a, s, kek)) != KMS_OK) {
+		goto out;
+	}
+	kms_log(KMS_LOG_INFO, "adapter: ready: issuer %s, KMS %s, key period %llu s, wrap by %s",
+		a->issuer == KMS_ISSUER_ONLINE ? "online" : "pre-minted", a->cert.kms_uri,
+		(unsigned long long)a->cert.user_key_period,
+		a->wrap.mode == KMS_WRAP_TOKEN ? "the token" : "host ECB (development)");
+	*out = a;
+	a = NULL;
+	r = KMS_OK;
+out:
+	kms_p11_return(s);
+	kms_adapter_free(a);
+	return r;
+}
+
+void
+kms_adapter_free(struct kms_adapter *a)
+{
+	if (a == NULL) {
+		return;
+	}
+	kms_eccsi_kms_free(a->eccsi);
+	kms_sakke_kms_free(a->sakke);
+	kms_store_close(a->store);
+	kms_memzero(a, sizeof(*a));
+	free(a);
+}
+
+/* Is key period n one the KMS serves now? */
+static int
+period_served(const struct kms_adapter *a, uint64_t n, uint64_t ntp_now)
+{
+	uint64_t now = 0;
+
+	if (kms_key_period_no(&now, ntp_now, a->cert.user_key_period, a->cert.user_key_offset) !=
+	    KMS_OK) {
+		return 0;
+	}
+	if (n > now) {
+		return n - now <= a->future_periods;
+	}
+	return now - n <= a->past_periods;
+}
+
+static void
+put_u16(uint8_t **p, size_t v)
+{
+	(*p)[0] = (uint8_t)(v >> 8);
+	(*p)[1] = (uint8_t)v;
+	*p += 2;
+}
+
+/* The hmac of a provision reply (the layout is in adapter.h). */
+static int
+keyset_mac(struct kms_p11_session *s, CK_OBJECT_HANDLE ink, struct kms_proto_provision_rep *p)
+{
+	static const char tag[] = "KMS-KEYSET-1";
+	uint8_t buf[sizeof(tag) + 8 + KMS_PROTO_UID_LEN + 3 * (2 + KMS_PROTO_MAX_WRAPPED) + 1 +
+		    KMS_PROTO_MAX_KEY_ID];
+	uint8_t *w = buf;
+	int i;
+
+	memcpy(w, tag, sizeof(tag) - 1);
+	w += sizeof(tag) - 1;
+	for (i = 7; i >= 0; i--) {
+		*w++ = (uint8_t)(p->key_period >> (8 * i));
+	}
+	memcpy(w, p->user_id, KMS_PROTO_UID_LEN);
+	w += KMS_PROTO_UID_LEN;
+	put_u16(&w, p->rsk_wrapped_len);
+	memcpy(w, p->rsk_wrapped, p->rsk_wrapped_len);
+	w += p->rsk_wrapped_len;
+	put_u16(&w, p->ssk_wrapped_len);
+	memcpy(w, p->ssk_wrapped, p->ssk_wrapped_len);
+	w += p->ssk_wrapped_len;
+	put_u16(&w, p->pvt_wrapped_len);
+	memcpy(w, p->pvt_wrapped, p->pvt_wrapped_len);
+	w += p->pvt_wrapped_len;
+	*w++ = (uint8_t)p->trk_id_len;
+	memcpy(w, p->trk_id, p->trk_id_len);
+	w += p->trk_id_len;
+	return kms_hmac_sha256(s, ink, buf, (size_t)(w - buf), p->hmac);
+}
+
+/* Online: compute the key set into locked memory. */
+static int
+issue_online(struct kms_adapter *a, const uint8_t *id, size_t id_len, struct keyset_plain *k)
+{
+	int r;
+
+	if ((r = kms_eccsi_issue(a->eccsi, id, id_len, k->ssk, k->pvt)) != KMS_OK ||
+	    (r = kms_sakke_issue(a->sakke, id, id_len, k->rsk)) != KMS_OK) {
+		kms_log(KMS_LOG_ERR, "adapter: issuing failed: %s", kms_strerror(r));
+	}
+	return r;
+}
+
+/* Wrap one element of a key set, from locked memory. */
+static int
+wrap_plain(struct kms_adapter *a, struct kms_p11_session *s, CK_OBJECT_HANDLE trk,
+	   const uint8_t *data, size_t len, uint8_t *out, size_t *out_len)
+{
+	return kms_wrap_bytes(s, &a->wrap, trk, data, len, out, KMS_PROTO_MAX_WRAPPED, out_len);
+}
+
+/*
+ * Pre-minted: one element, unwrapped from the KEK into the token and re-wrapped under the TrK
+ * there; in host-ECB mode, lengths that are not a multiple of 8 through locked memory.
+ */
+static int
+rewrap_preminted(struct kms_adapter *a, struct kms_p11_session *s, CK_OBJECT_HANDLE kek,
+		 CK_OBJECT_HANDLE trk, const struct kms_store_blob *blob, size_t len, uint8_t *out,
+		 size_t *out_len)
+{
+	CK_OBJECT_HANDLE obj = CK_INVALID_HANDLE;
+	struct kms_secret *sec = NULL;
+	int r;
+
+	if (a->wrap.mode == KMS_WRAP_HOST_ECB && len % 8 != 0) {
+		if ((r = kms_unwrap_secret(s, &a->wrap, kek, blob->data, blob->len, len, &sec)) ==
+		    KMS_OK) {
+			r = wrap_plain(a, s, trk, sec->data, sec->len, out, out_len);
+		}
+		kms_secret_free(sec);
+		return r;
+	}
+	if ((r = kms_unwrap_object(s, &a->wrap, kek, blob->data, blob->len, len, &obj)) != KMS_OK) {
+		return r;
+	}
+	r = kms_wrap_object(s, &a->wrap, trk, obj, len, out, KMS_PROTO_MAX_WRAPPED, out_len);
+	if (kms_p11_destroy_object(s, obj) != KMS_OK && r == KMS_OK) {
+		r = KMS_ERR_HSM;
+	}
+	return r;
+}
+
+static int
+op_provision(struct kms_adapter *a, const struct kms_proto_provision_req *req,
+	     struct kms_proto_provision_rep *rep, uint64_t ntp_now)
+{
+	struct kms_store_client client;
+	struct kms_store_keyset ks;
+	struct keyset_plain *plain = NULL;
+	struct kms_p11_session *s = NULL;
+	CK_OBJECT_HANDLE trk = CK_INVALID_HANDLE, ink = CK_INVALID_HANDLE, kek = CK_INVALID_HANDLE;
+	uint8_t id[KMS_ID_MAX_LEN];
+	size_t id_len = 0;
+	size_t len;
+	int r;
+
+	/* kmsd is not trusted: the entitlement is checked here again, against the store. */
+	if ((r = kms_store_check_entitled(a->store, req->client_id, req->identity)) != KMS_OK ||
+	    (r = kms_store_get_client(a->store, req->client_id, &client)) != KMS_OK) {
+		return r == KMS_ERR_FORBIDDEN ? r : KMS_ERR_IO;
+	}
+	if (!period_served(a, req->key_period, ntp_now)) {
+		return KMS_ERR_RANGE;
+	}
+	rep->key_period = req->key_period;
+	if ((r = kms_key_period_bounds(&rep->period_start, &rep->period_end, req->key_period,
+				       a->cert.user_key_period, a->cert.user_key_offset)) !=
+		    KMS_OK ||
+	    (r = kms_uid_compute(rep->user_id, req->identity, req->identity_len, a->cert.kms_uri,
+				 strlen(a->cert.kms_uri), a->cert.user_key_period,
+				 a->cert.user_key_offset, req->key_period)) != KMS_OK ||
+	    (r = kms_uid_identifier(id, &id_len, rep->user_id, a->id_format)) != KMS_OK) {
+		return r;
+	}
+	len = strlen(a->cert.kms_uri);
+	memcpy(rep->kms_uri, a->cert.kms_uri, len + 1);
+	rep->kms_uri_len = len;
+	len = strlen(client.trk_label);
+	memcpy(rep->trk_id, client.trk_label, len + 1);
+	rep->trk_id_len = len;
+	if (a->issuer == KMS_ISSUER_PREMINTED &&
+	    (r = kms_store_get_keyset(a->store, req->identity, req->key_period, &ks)) != KMS_OK) {
+		/* never a fallback to computing the set */
+		return r == KMS_ERR_FORBIDDEN ? KMS_ERR_RANGE : r;
+	}
+	if ((r = kms_p11_borrow(a->p11, &s)) != KMS_OK) {
+		return r;
+	}
+	if ((r = kms_keys_find(s, &trk, client.trk_label)) != KMS_OK ||
+	    (r = kms_keys_find(s, &ink, client.ink_label)) != KMS_OK) {
+		r = r == KMS_ERR_INVALID_ARG ? KMS_ERR_FORBIDDEN : r; /* enrolled, but no keys */
+		goto out;
+	}
+	if (a->issuer == KMS_ISSUER_ONLINE) {
+		plain = kms_secmem_alloc(sizeof(*plain));
+		if (plain == NULL) {
+			r = KMS_ERR_NOMEM;
+			goto out;
+		}
+		if ((r = issue_online(a, id, id_len, plain)) != KMS_OK ||
+		    (r = wrap_plain(a, s, trk, plain->rsk, RSK_LEN, rep->rsk_wrapped,
+				    &rep->rsk_wrapped_len)) != KMS_OK ||
+		    (r = wrap_plain(a, s, trk, plain->ssk, SSK_LEN, rep->ssk_wrapped,
+				    &rep->ssk_wrapped_len)) != KMS_OK ||
+		    (r = wrap_plain(a, s, trk, plain->pvt, PVT_LEN, rep->pvt_wrapped,
+				    &rep->pvt_wrapped_len)) != KMS_OK) {
+			goto out;
+		}
+	} else {
+		if ((r = kms_keys_find(s, &kek, a->kek_label)) != KMS_OK ||
+		    (r = rewrap_preminted(a, s, kek, trk, &ks.rsk, RSK_LEN, rep->rsk_wrapped,
+					  &rep->rsk_wrapped_len)) != KMS_OK ||
+		    (r = rewrap_preminted(a, s, kek, trk, &ks.ssk, SSK_LEN, rep->ssk_wrapped,
+					  &rep->ssk_wrapped_len)) != KMS_OK ||
+		    (r = rewrap_preminted(a, s, kek, trk, &ks.pvt, PVT_LEN, rep->pvt_wrapped,
+					  &rep->pvt_wrapped_len)) != KMS_OK) {
+			goto out;
+		}
+	}
+	r = keyset_mac(s, ink, rep);
+out:
+	kms_p11_return(s);
+	kms_secmem_free(plain, sizeof(*plain));
+	return r;
+}
+
+static int
+op_certificate(struct kms_adapter *a, struct kms_proto_certificate_rep *rep)
+{
+	size_t n = strlen(a->cert.kms_uri);
+
+	memcpy(rep->kms_uri, a->cert.kms_uri, n + 1);
+	rep->kms_uri_len = n;
+	n = strlen(a->cert.cert_uri);
+	memcpy(rep->cert_uri, a->cert.cert_uri, n + 1);
+	rep->cert_uri_len = n;
+	memcpy(rep->kpak, a->cert.kpak, sizeof(rep->kpak));
+	memcpy(rep->z_t, a->cert.z_t, sizeof(rep->z_t));
+	rep->user_key_period = a->cert.user_key_period;
+	rep->user_key_offset = a->cert.user_key_offset;
+	rep->parameter_set = KMS_PROTO_PARAMETER_SET;
+	return KMS_OK;
+}
+
+static int
+op_health(struct kms_adapter *a, struct kms_proto_health_rep *rep)
+{
+	const char *name = a->issuer == KMS_ISSUER_ONLINE ? "online" : "pre-minted";
+
+	rep->token_present = kms_p11_ping(a->p11) == KMS_OK;
+	rep->issuer_len = strlen(name);
+	memcpy(rep->issuer, name, rep->issuer_len + 1);
+	return KMS_OK;
+}
+
+/* A fresh label "<prefix>.<16 hex digits>.<client>" for a rotated key. */
+static int
+new_label(char *out, size_t cap, const char *prefix, const char *client_id)
+{
+	uint8_t rnd[8];
+	int n;
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+		return KMS_ERR_RANDOM;
+	}
+	n = snprintf(out, cap, "%s.%02x%02x%02x%02x%02x%02x%02x%02x.%s", prefix, rnd[0], rnd[1],
+		     rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7], client_id);
+	if (n < 0 || (size_t)n >= cap || (size_t)n > KMS_KEYS_MAX_LABEL) {
+		return KMS_ERR_TOO_LARGE;
+	}
+	return KMS_OK;
+}
+
+static int
+op_rotate(struct kms_adapter *a, const struct kms_proto_rotate_keys_req *req,
+	  struct kms_proto_rotate_keys_rep *rep)
+{
+	struct kms_store_client client;
+	struct kms_p11_session *s = NULL;
+	CK_OBJECT_HANDLE trk = CK_INVALID_HANDLE, new_trk = CK_INVALID_HANDLE;
+	CK_OBJECT_HANDLE new_ink = CK_INVALID_HANDLE;
+	char trk_label[KMS_STORE_MAX_ID + 1], ink_label[KMS_STORE_MAX_ID + 1];
+	int r;
+
+	if ((r = kms_store_get_client(a->store, req->client_id, &client)) != KMS_OK) {
+		return r == KMS_ERR_FORBIDDEN ? r : KMS_ERR_IO;
+	}
+	if (client.revoked) {
+		return KMS_ERR_FORBIDDEN;
+	}
+	if ((r = new_label(trk_label, sizeof(trk_label), "tk", req->client_id)) != KMS_OK ||
+	    (r = new_label(ink_label, sizeof(ink_label), "ik", req->client_id)) != KMS_OK) {
+		return r;
+	}
+	if ((r = kms_p11_borrow(a->p11, &s)) != KMS_OK) {
+		return r;
+	}
+	if ((r = kms_keys_find(s, &trk, client.trk_label)) != KMS_OK) {
+		r = r == KMS_ERR_INVALID_ARG ? KMS_ERR_FORBIDDEN : r;
+		goto out;
+	}
+	if ((r = kms_keys_rotate(s, &a->wrap, trk, KMS_KEY_TRK, trk_label, &new_trk,
+				 rep->new_trk_wrapped, KMS_PROTO_MAX_WRAPPED,
+				 &rep->new_trk_wrapped_len)) != KMS_OK ||
+	    (r = kms_keys_rotate(s, &a->wrap, trk, KMS_KEY_INK, ink_label, &new_ink,
+				 rep->new_ink_wrapped, KMS_PROTO_MAX_WRAPPED,
+				 &rep->new_ink_wrapped_len)) != KMS_OK) {
+		goto out;
+	}
+	/*
+	 * The store names the new keys from now on. The old ones stay in the token: a client
+	 * that never received this reply still holds the old TrK (an operator removes them).
+	 */
+	memcpy(client.trk_label, trk_label, sizeof(trk_label));
+	memcpy(client.ink_label, ink_label, sizeof(ink_label));
+	if ((r = kms_store_put_client(a->store, &client)) != KMS_OK) {
+		goto out;
+	}
+	rep->new_trk_id_len = strlen(trk_label);
+	memcpy(rep->new_trk_id, trk_label, rep->new_trk_id_len + 1);
+	rep->new_ink_id_len = strlen(ink_label);
+	memcpy(rep->new_ink_id, ink_label, rep->new_ink_id_len + 1);
+	r = KMS_OK;
+out:
+	if (r != KMS_OK) {
+		/* a half-done rotation leaves nothing behind */
+		if (new_trk != CK_INVALID_HANDLE && kms_p11_destroy_object(s, new_trk) != KMS_OK) {
+			kms_log(KMS_LOG_ERR, "adapter: cannot remove the new TrK '%s'", trk_label);
+		}
+		if (new_ink != CK_INVALID_HANDLE && kms_p11_destroy_object(s, new_ink) != KMS_OK) {
+			kms_log(KMS_LOG_ERR, "adapter: cannot remove the new InK '%s'", ink_label);
+		}
+	}
+	kms_p11_return(s);
+	return r;
+}
+
+void
+kms_adapter_handle(struct kms_adapter *a, const struct kms_proto_request *req,
+		   struct kms_proto_reply *rep, uint64_t ntp_now)
+{
+	int r;
+
+	memset(rep, 0, sizeof(*rep));
+	rep->op = req->op;
+	rep->id = req->id;
+	switch (req->op) {
+	case KMS_PROTO_HEALTH:
+		r = op_health(a, &rep->u.health);
+		break;
+	case KMS_PROTO_PROVISION:
+		r = op_provision(a, &req->u.provision, &rep->u.provision, ntp_now);
+		break;
+	case KMS_PROTO_CERTIFICATE:
+		r = op_certificate(a, &rep->u.certificate);
+		break;
+	case KMS_PROTO_ROTATE_KEYS:
+		r = op_rotate(a, &req->u.rotate_keys, &rep->u.rotate_keys);
+		break;
+	default:
+		r = KMS_ERR_INVALID_ARG;
+		break;
+	}
+	rep->status = r;
+	if (r != KMS_OK) {
+		/* nothing of a failed operation goes back */
+		kms_memzero(&rep->u, sizeof(rep->u));
+		kms_log(KMS_LOG_INFO, "adapter: %s %u: %s", kms_proto_op_name(req->op),
+			(unsigned int)req->id, kms_strerror(r));
+	}
+}
+
+int
+kms_adapter_serve(struct kms_adapter *a, int fd)
+{
+	static uint8_t in[KMS_MAX_IPC];
+	static uint8_t out[KMS_MAX_IPC];
+	struct kms_proto_request req;
+	struct kms_proto_reply rep;
+	size_t in_len = 0;
+	size_t out_len = 0;
+	int r;
+
+	for (;;) {
+		r = kms_proto_frame_read(fd, in, sizeof(in), &in_len);
+		if (r == KMS_ERR_CLOSED) {
+			return KMS_OK;
+		}
+		if (r != KMS_OK) {
+			kms_log(KMS_LOG_ERR, "adapter: bad frame: %s; closing", kms_strerror(r));
+			return r;
+		}
+		if ((r = kms_proto_decode_request(&req, in, in_len)) != KMS_OK) {
+			kms_log(KMS_LOG_ERR, "adapter: bad request: %s; closing", kms_strerror(r));
+			return r;
+		}
+		kms_adapter_handle(a, &req, &rep, kms_ntp_from_unix((uint64_t)time(NULL)));
+		r = kms_proto_encode_reply(out, sizeof(out), &out_len, &rep);
+		kms_memzero(&rep, sizeof(rep));
+		if (r != KMS_OK || (r = kms_proto_frame_write(fd, out, out_len)) != KMS_OK) {
+			kms_log(KMS_LOG_ERR, "adapter: cannot answer: %s; closing",
+				kms_strerror(r));
+			kms_memzero(out, sizeof(out));
+			return r;
+		}
+		kms_memzero(out, sizeof(out));
+		if (kms_p11_recycle_due(a->p11) && kms_p11_recycle(a->p11) != KMS_OK) {
+			kms_log(KMS_LOG_WARN, "adapter: recycling the PKCS#11 module failed");
+		}
+	}
+}

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef KMS_HSM_ADAPTER_H
+#define KMS_HSM_ADAPTER_H
+
+#include <stdint.h>
+
+#include "common/err.h"
+#include "hsm/keys.h"
+#include "hsm/p11.h"
+#include "hsm/uid.h"
+#include "proto/msg.h"
+
+/*
+ * The HSM adapter's operations (kms-hsmd): the fixed table of proto/msg.h's operations, each
+ * re-checking its arguments and the requesting client's entitlement in the store itself
+ * (kmsd is not trusted), and answering only with wrapped material and public values.
+ *
+ * Issuers (ARCHITECTURE.md):
+ *   online: KSAK and z_T are unwrapped from the store (wrapped under the KEK) into locked
+ *     memory at start, their public keys checked against the certificate's; each key set is
+ *     computed (hsm/eccsi.c, hsm/sakke.c, self-checked) and wrapped under the client's TrK.
+ *   pre-minted: the key set is read from the store (wrapped under the KEK), unwrapped into the
+ *     token and re-wrapped under the TrK there; a set the store lacks is an error, never a
+ *     fallback to computing one. On a token with the RFC 5649 padding defect (hsm/keys.h), the
+ *     PVT and RSK (65 and 257 octets) pass through locked memory to be wrapped: the
+ *     configuration must allow that mode.
+ *
+ * The provision reply's hmac is HMAC-SHA256, computed in the token under the client's InK,
+ * over "KMS-KEYSET-1" || key_period (8 octets, big-endian) || user_id (32) || for each of
+ * rsk_wrapped, ssk_wrapped, pvt_wrapped: its length (2 octets) and octets || trk_id: length (1)
+ * and octets. It binds the wrapped set to its identity and period for the client; docs/protocol.md.
+ */
+
+enum kms_issuer {
+	KMS_ISSUER_ONLINE = 0,
+	KMS_ISSUER_PREMINTED = 1,
+};
+
+struct kms_adapter_config {
+	const char *store_path; /* the store (opened read-write: rotation records labels) */
+	const char *kek_label;  /* CKA_LABEL of the domain KEK in the token */
+	enum kms_issuer issuer;
+	enum kms_id_format id_format; /* the identifier ECCSI/SAKKE consume (hsm/uid.h) */
+	CK_MECHANISM_TYPE kwp;        /* the token's RFC 5649 mechanism id */
+	int allow_host_ecb;           /* allow KMS_WRAP_HOST_ECB on a token with the defect */
+	unsigned int past_periods;    /* serve key periods down to current - past_periods */
+	unsigned int future_periods;  /* and up to current + future_periods (e.g. 1: the next) */
+};
+
+struct kms_adapter;
+
+/*
+ * kms_adapter_new - the start-up of kms-hsmd, in order: the issuing core's known-answer tests
+ * (kms_mikey_selftest), the store and its certificate, the token's RFC 5649 probe
+ * (kms_wrap_probe, then kms_wrap_choose), the KEK; for the online issuer, the master secrets
+ * unwrapped into locked memory, and their public keys compared with the certificate's. Any
+ * failure refuses to serve, with a message saying which step failed. p11 is borrowed (it must
+ * outlive the adapter). *out is owned (kms_adapter_free).
+ */
+int kms_adapter_new(struct kms_adapter **out, struct kms_p11 *p11,
+		    const struct kms_adapter_config *cfg) KMS_WUR;
+
+/* kms_adapter_free - wipe the master secrets, close the store, free. NULL is a no-op. */
+void kms_adapter_free(struct kms_adapter *a);
+
+/*
+ * kms_adapter_handle - answer one decoded request: rep gets op and id of req and a status
+ * (KMS_OK, or the reason: KMS_ERR_FORBIDDEN for anything the client may not have, whether or
+ * not it exists; KMS_ERR_RANGE for a key period the KMS does not serve; KMS_ERR_HSM_UNAVAIL
+ * while the token is gone; ...). Never fails itself: every outcome is in rep->status.
+ * ntp_now is the current time in NTP seconds (kms_ntp_from_unix(time(NULL)) in kms-hsmd).
+ */
+void kms_adapter_handle(struct kms_adapter *a, const struct kms_proto_request *req,
+			struct kms_proto_reply *rep, uint64_t ntp_now);
+
+/*
+ * kms_adapter_serve - the adapter's loop on the socketpair end fd: read a frame, decode the
+ * request, answer, until the peer closes (KMS_OK) or sends anything unexpected: an
+ * unreadable frame, a request that does not decode, an unknown operation (the connection is
+ * closed then; the adapter itself keeps running, as kmsd's supervisor restarts the
+ * connection: the function returns the error). Recycles the PKCS#11 module between requests
+ * when due.
+ */
+int kms_adapter_serve(struct kms_adapter *a, int fd) KMS_WUR;
+
+#endif /* KMS_HSM_ADAPTER_H */

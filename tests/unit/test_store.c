@@ -1,0 +1,1396 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test_store - the store (proto/store.h) on SQLite, in a temporary directory under /tmp that
+ * the suite removes afterwards: round trips of every table through read-write and read-only
+ * handles, the entitlement matrix, read-only handles that cannot write, files that are not a
+ * store of our version, values in the file of the wrong type or length (written with the
+ * SQLite API around our checks), argument bounds, the file's mode, two handles at once
+ * (WAL), the busy timeout, secure delete, and a log that never carries a blob.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <CUnit/CUnit.h>
+#include <sqlite3.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "proto/store.h"
+#include "tests/unit/kms_test.h"
+
+#include "common/banned.h"
+
+#define NUM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Printable, so that the log (which escapes control characters) would show it verbatim. */
+#define SENTINEL "LEAK-SENTINEL-7f3a"
+
+static char tmp_dir[64]; /* the suite's directory, removed by suite_cleanup */
+static char log_path[128];
+static int log_fd = -1;
+
+/* ---------------------------------------------------------------------------------------- */
+/* Helpers                                                                                    */
+
+static void
+path_of(char *out, size_t cap, const char *name)
+{
+	int n = snprintf(out, cap, "%s/%s", tmp_dir, name);
+
+	if (n < 0 || (size_t)n >= cap) {
+		fprintf(stderr, "test_store: path too long\n");
+		abort();
+	}
+}
+
+/* A fresh store at tmp_dir/name (any earlier file of that name removed), open read-write. */
+static struct kms_store *
+create_store(const char *name, char *path, size_t cap)
+{
+	struct kms_store *st = NULL;
+
+	path_of(path, cap, name);
+	(void)unlink(path);
+	CU_ASSERT_FATAL(kms_store_open(&st, path, KMS_STORE_CREATE) == KMS_OK);
+	CU_ASSERT_FATAL(st != NULL);
+	return st;
+}
+
+static struct kms_store *
+open_store(const char *path, enum kms_store_mode mode)
+{
+	struct kms_store *st = NULL;
+
+	CU_ASSERT_FATAL(kms_store_open(&st, path, mode) == KMS_OK);
+	CU_ASSERT_FATAL(st != NULL);
+	return st;
+}
+
+/* The whole file (malloc'ed, *out_len bytes; NULL and 0 if it does not exist). */
+static uint8_t *
+read_all(const char *path, size_t *out_len)
+{
+	uint8_t *buf = NULL;
+	struct stat sb;
+	ssize_t k;
+	size_t got = 0;
+	int fd;
+
+	*out_len = 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		return NULL;
+	}
+	if (fstat(fd, &sb) != 0 || (buf = calloc(1, (size_t)sb.st_size + 1)) == NULL) {
+		close(fd);
+		return NULL;
+	}
+	while (got < (size_t)sb.st_size) {
+		k = read(fd, buf + got, (size_t)sb.st_size - got);
+		if (k <= 0) {
+			break;
+		}
+		got += (size_t)k;
+	}
+	close(fd);
+	*out_len = got;
+	return buf;
+}
+
+/* 1 if the two byte strings (NULL only when empty) are equal. */
+static int
+bytes_eq(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len)
+{
+	return a_len == b_len &&
+	       (a_len == 0 || (a != NULL && b != NULL && memcmp(a, b, a_len) == 0));
+}
+
+static int
+contains(const uint8_t *hay, size_t hay_len, const void *needle, size_t n)
+{
+	size_t i;
+
+	for (i = 0; n <= hay_len && i <= hay_len - n; i++) {
+		if (memcmp(hay + i, needle, n) == 0) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Does path exist (as anything, a dangling link included)? */
+static int
+exists(const char *path)
+{
+	struct stat sb;
+
+	return lstat(path, &sb) == 0;
+}
+
+/* Run SQL on the file directly (our checks bypassed): the SQLite result code. */
+static int
+raw_exec(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	int rc;
+
+	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_busy_timeout(db, 5000);
+		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	}
+	sqlite3_close(db);
+	return rc;
+}
+
+static void
+sample_cert(struct kms_store_cert *c, uint8_t seed)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->kms_uri, sizeof(c->kms_uri), "kms%u.example.org", seed);
+	snprintf(c->cert_uri, sizeof(c->cert_uri), "cert%u.example.org", seed);
+	c->user_key_period = 2592000;
+	c->user_key_offset = seed;
+	memset(c->kpak, seed, sizeof(c->kpak));
+	c->kpak[0] = 0x04;
+	memset(c->z_t, seed ^ 0x5a, sizeof(c->z_t));
+	c->z_t[0] = 0x04;
+}
+
+static void
+sample_blob(struct kms_store_blob *b, uint8_t seed, size_t len)
+{
+	size_t i;
+
+	memset(b, 0, sizeof(*b));
+	for (i = 0; i < len; i++) {
+		b->data[i] = (uint8_t)(seed + i);
+	}
+	b->len = len;
+}
+
+static void
+sample_keyset(struct kms_store_keyset *ks, uint8_t seed)
+{
+	sample_blob(&ks->rsk, seed, 40);
+	sample_blob(&ks->ssk, (uint8_t)(seed + 1), 40);
+	sample_blob(&ks->pvt, (uint8_t)(seed + 2), 72);
+}
+
+static void
+sample_client(struct kms_store_client *c, const char *id, enum kms_client_class cls)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->client_id, sizeof(c->client_id), "%s", id);
+	c->cls = cls;
+	snprintf(c->trk_label, sizeof(c->trk_label), "trk-%s-1", id);
+	snprintf(c->ink_label, sizeof(c->ink_label), "ink-%s-1", id);
+	c->revoked = 0;
+}
+
+static int
+blob_eq(const struct kms_store_blob *a, const struct kms_store_blob *b)
+{
+	return a->len == b->len && memcmp(a->data, b->data, a->len) == 0;
+}
+
+static int
+keyset_eq(const struct kms_store_keyset *a, const struct kms_store_keyset *b)
+{
+	return blob_eq(&a->rsk, &b->rsk) && blob_eq(&a->ssk, &b->ssk) && blob_eq(&a->pvt, &b->pvt);
+}
+
+static int
+client_eq(const struct kms_store_client *a, const struct kms_store_client *b)
+{
+	return strcmp(a->client_id, b->client_id) == 0 && a->cls == b->cls &&
+	       strcmp(a->trk_label, b->trk_label) == 0 && strcmp(a->ink_label, b->ink_label) == 0 &&
+	       a->revoked == b->revoked;
+}
+
+static int
+cert_eq(const struct kms_store_cert *a, const struct kms_store_cert *b)
+{
+	return strcmp(a->kms_uri, b->kms_uri) == 0 && strcmp(a->cert_uri, b->cert_uri) == 0 &&
+	       a->user_key_period == b->user_key_period &&
+	       a->user_key_offset == b->user_key_offset &&
+	       memcmp(a->kpak, b->kpak, sizeof(a->kpak)) == 0 &&
+	       memcmp(a->z_t, b->z_t, sizeof(a->z_t)) == 0;
+}
+
+/* n copies of c, NUL-terminated (buf holds n + 1). */
+static char *
+repeat(char *buf, char c, size_t n)
+{
+	memset(buf, c, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Suite set-up                                                                               */
+
+static int
+suite_init(void)
+{
+	snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/kms-test-store-XXXXXX");
+	if (mkdtemp(tmp_dir) == NULL) {
+		return -1;
+	}
+	/* The store's error lines go to a file, which the leak test reads. */
+	snprintf(log_path, sizeof(log_path), "%s/log", tmp_dir);
+	if ((log_fd = open(log_path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600)) <
+	    0) {
+		return -1;
+	}
+	kms_log_set_fd(log_fd);
+	return 0;
+}
+
+static int
+suite_cleanup(void)
+{
+	char path[512];
+	struct dirent *de;
+	DIR *d;
+
+	kms_log_set_fd(2);
+	if (log_fd >= 0) {
+		close(log_fd);
+		log_fd = -1;
+	}
+	if ((d = opendir(tmp_dir)) == NULL) {
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) {
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s/%s", tmp_dir, de->d_name);
+		(void)unlink(path);
+	}
+	closedir(d);
+	return rmdir(tmp_dir) == 0 ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Create, modes                                                                              */
+
+static void
+test_create_mode(void)
+{
+	struct kms_store_blob b, got;
+	struct kms_store *st = NULL;
+	char path[256], side[300];
+	struct stat sb;
+	mode_t old;
+
+	path_of(path, sizeof(path), "mode.db");
+	/* A umask that takes away the owner's write bit too: the file is still exactly 0600. */
+	old = umask(0277);
+	CU_ASSERT_FATAL(kms_store_open(&st, path, KMS_STORE_CREATE) == KMS_OK);
+	umask(old);
+	CU_ASSERT_FATAL(lstat(path, &sb) == 0);
+	CU_ASSERT(S_ISREG(sb.st_mode));
+	CU_ASSERT_EQUAL(sb.st_mode & 07777, 0600);
+	CU_ASSERT_EQUAL(sb.st_uid, geteuid());
+	sample_blob(&b, 1, 48);
+	CU_ASSERT(kms_store_put_secret(st, "ksak", &b) == KMS_OK);
+	/* WAL: the side files exist while a handle is open, with the database's mode. */
+	snprintf(side, sizeof(side), "%s-wal", path);
+	CU_ASSERT_FATAL(lstat(side, &sb) == 0);
+	CU_ASSERT_EQUAL(sb.st_mode & 07777, 0600);
+	snprintf(side, sizeof(side), "%s-shm", path);
+	CU_ASSERT_FATAL(lstat(side, &sb) == 0);
+	CU_ASSERT_EQUAL(sb.st_mode & 07777, 0600);
+	kms_store_close(st);
+
+	/* CREATE on an existing store: fine, and the data stays. */
+	st = open_store(path, KMS_STORE_CREATE);
+	CU_ASSERT(kms_store_get_secret(st, "ksak", &got) == KMS_OK);
+	CU_ASSERT(blob_eq(&got, &b));
+	kms_store_close(st);
+	st = open_store(path, KMS_STORE_CREATE);
+	kms_store_close(st);
+
+	/* Nothing is created in a directory that does not exist. */
+	path_of(path, sizeof(path), "no-such-dir/x.db");
+	st = (struct kms_store *)&b; /* any non-NULL value: it must come back NULL */
+	CU_ASSERT(kms_store_open(&st, path, KMS_STORE_CREATE) == KMS_ERR_IO);
+	CU_ASSERT(st == NULL);
+
+	kms_store_close(NULL); /* a no-op */
+}
+
+static void
+test_symlink_refused(void)
+{
+	struct kms_store *st = NULL;
+	char path[256], link_path[256];
+	uint8_t *before, *after;
+	size_t before_len, after_len;
+
+	st = create_store("target.db", path, sizeof(path));
+	kms_store_close(st);
+	path_of(link_path, sizeof(link_path), "link.db");
+	CU_ASSERT_FATAL(symlink(path, link_path) == 0);
+	before = read_all(path, &before_len);
+	CU_ASSERT_FATAL(before != NULL);
+	CU_ASSERT(kms_store_open(&st, link_path, KMS_STORE_RO) == KMS_ERR_IO);
+	CU_ASSERT(kms_store_open(&st, link_path, KMS_STORE_RW) == KMS_ERR_IO);
+	CU_ASSERT(kms_store_open(&st, link_path, KMS_STORE_CREATE) == KMS_ERR_IO);
+	CU_ASSERT(st == NULL);
+	after = read_all(path, &after_len);
+	CU_ASSERT_FATAL(after != NULL);
+	CU_ASSERT(bytes_eq(before, before_len, after, after_len));
+	free(before);
+	free(after);
+
+	/* A dangling link is not followed to create its target either. */
+	path_of(path, sizeof(path), "dangling-target.db");
+	path_of(link_path, sizeof(link_path), "dangling.db");
+	CU_ASSERT_FATAL(symlink(path, link_path) == 0);
+	CU_ASSERT(kms_store_open(&st, link_path, KMS_STORE_CREATE) == KMS_ERR_IO);
+	CU_ASSERT(!exists(path));
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Round trips                                                                                */
+
+static void
+test_cert_roundtrip(void)
+{
+	struct kms_store_cert c, got;
+	struct kms_store *st;
+	char path[256];
+
+	st = create_store("cert.db", path, sizeof(path));
+	memset(&got, 0xaa, sizeof(got));
+	CU_ASSERT(kms_store_get_cert(st, &got) == KMS_ERR_FORBIDDEN);
+	CU_ASSERT(kms_test_all_zero((const uint8_t *)&got, sizeof(got)));
+
+	sample_cert(&c, 1);
+	CU_ASSERT(kms_store_put_cert(st, &c) == KMS_OK);
+	CU_ASSERT(kms_store_get_cert(st, &got) == KMS_OK);
+	CU_ASSERT(cert_eq(&c, &got));
+	kms_store_close(st);
+
+	st = open_store(path, KMS_STORE_RO);
+	CU_ASSERT(kms_store_get_cert(st, &got) == KMS_OK);
+	CU_ASSERT(cert_eq(&c, &got));
+	kms_store_close(st);
+
+	/* put replaces the one row: the longest URIs, an empty cert_uri, the largest numbers. */
+	st = open_store(path, KMS_STORE_RW);
+	sample_cert(&c, 2);
+	repeat(c.kms_uri, 'k', KMS_STORE_MAX_URI);
+	c.cert_uri[0] = '\0';
+	c.user_key_period = INT64_MAX;
+	c.user_key_offset = INT64_MAX;
+	CU_ASSERT(kms_store_put_cert(st, &c) == KMS_OK);
+	kms_store_close(st);
+	st = open_store(path, KMS_STORE_RO);
+	CU_ASSERT(kms_store_get_cert(st, &got) == KMS_OK);
+	CU_ASSERT(cert_eq(&c, &got));
+	kms_store_close(st);
+}
+
+static void
+test_secret_roundtrip(void)
+{
+	struct kms_store_blob ksak, z_t, got;
+	struct kms_store *st;
+	char path[256];
+
+	st = create_store("secret.db", path, sizeof(path));
+	memset(&got, 0xaa, sizeof(got));
+	CU_ASSERT(kms_store_get_secret(st, "ksak", &got) == KMS_ERR_FORBIDDEN);
+	CU_ASSERT(kms_test_all_zero((const uint8_t *)&got, sizeof(got)));
+	sample_blob(&ksak, 10, 40);
+	sample_blob(&z_t, 20, KMS_STORE_MAX_BLOB);
+	CU_ASSERT(kms_store_put_secret(st, "ksak", &ksak) == KMS_OK);
+	CU_ASSERT(kms_store_put_secret(st, "z_t", &z_t) == KMS_OK);
+	kms_store_close(st);
+
+	st = open_store(path, KMS_STORE_RO);
+	CU_ASSERT(kms_store_get_secret(st, "ksak", &got) == KMS_OK);
+	CU_ASSERT(blob_eq(&got, &ksak));
+	CU_ASSERT(kms_store_get_secret(st, "z_t", &got) == KMS_OK);
+	CU_ASSERT(blob_eq(&got, &z_t));
+	kms_store_close(st);
+
+	st = open_store(path, KMS_STORE_RW);
+	sample_blob(&ksak, 30, 1);
+	CU_ASSERT(kms_store_put_secret(st, "ksak", &ksak) == KMS_OK); /* replaces */
+	CU_ASSERT(kms_store_get_secret(st, "ksak", &got) == KMS_OK);
+	CU_ASSERT(blob_eq(&got, &ksak));
+	CU_ASSERT(kms_store_get_secret(st, "z_t", &got) == KMS_OK);
+	CU_ASSERT(blob_eq(&got, &z_t));
+	kms_store_close(st);
+}
+
+static void
+test_client_roundtrip(void)
+{
+	struct kms_store_client ue, srv, got;
+	struct kms_store *st;
+	char path[256];
+
+	st = create_store("client.db", path, sizeof(path));
+	memset(&got, 0xaa, sizeof(got));
+	CU_ASSERT(kms_store_get_client(st, "ue-1", &got) == KMS_ERR_FORBIDDEN);
+	CU_ASSERT(kms_test_all_zero((const uint8_t *)&got, sizeof(got)));
+	sample_client(&ue, "ue-1", KMS_CLIENT_UE);
+	sample_client(&srv, "mcptt-server.example.org", KMS_CLIENT_SERVER);
+	srv.revoked = 1;
+	CU_ASSERT(kms_store_put_client(st, &ue) == KMS_OK);
+	CU_ASSERT(kms_store_put_client(st, &srv) == KMS_OK);
+	kms_store_close(st);
+
+	st = open_store(path, KMS_STORE_RO);
+	CU_ASSERT(kms_store_get_client(st, "ue-1", &got) == KMS_OK);
+	CU_ASSERT(client_eq(&got, &ue));
+	CU_ASSERT(kms_store_get_client(st, "mcptt-server.example.org", &got) == KMS_OK);
+	CU_ASSERT(client_eq(&got, &srv));
+	CU_ASSERT(kms_store_get_client(st, "UE-1", &got) == KMS_ERR_FORBIDDEN); /* exact match */
+	kms_store_close(st);
+
+	/* put replaces: new labels after a rotation, class and revocation changed. */
+	st = open_store(path, KMS_STORE_RW);
+	snprintf(ue.trk_label, sizeof(ue.trk_label), "trk-ue-1-2");
+	snprintf(ue.ink_label, sizeof(ue.ink_label), "ink-ue-1-2");
+	ue.cls = KMS_CLIENT_SERVER;
+	ue.revoked = 1;
+	CU_ASSERT(kms_store_put_client(st, &ue) == KMS_OK);
+	CU_ASSERT(kms_store_get_client(st, "ue-1", &got) == KMS_OK);
+	CU_ASSERT(client_eq(&got, &ue));
+	kms_store_close(st);
+}
+
+static void
+test_identity_keyset_roundtrip(void)
+{
+	static const char alice[] = "sip:alice@example.org";
+	static const char jorg[] = "sip:j\xc3\xb6rg@example.org"; /* UTF-8 */
+	struct kms_store_keyset ks1, ks2, got;
+	struct kms_store *st;
+	char path[256];
+
+	st = create_store("keyset.db", path, sizeof(path));
+	sample_keyset(&ks1, 1);
+	sample_keyset(&ks2, 2);
+	/* No key set for an identity the roster does not know. */
+	CU_ASSERT(kms_store_put_keyset(st, alice, 100, &ks1) == KMS_ERR_FORBIDDEN);
+	CU_ASSERT(kms_store_add_identity(st, alice) == KMS_OK);
+	CU_ASSERT(kms_store_add_identity(st, alice) == KMS_OK); /* idempotent */
+	CU_ASSERT(kms_store_add_identity(st, jorg) == KMS_OK);
+	CU_ASSERT(kms_store_set_identity_revoked(st, "sip:nobody@example.org", 1) ==
+		  KMS_ERR_FORBIDDEN);
+	memset(&got, 0xaa, sizeof(got));
+	CU_ASSERT(kms_store_get_keyset(st, alice, 100, &got) == KMS_ERR_FORBIDDEN);
+	CU_ASSERT(kms_test_all_zero((const uint8_t *)&got, sizeof(got)));
+	CU_ASSERT(kms_store_put_keyset(st, alice, 100, &ks1) == KMS_OK);
+	CU_ASSERT(kms_store_put_keyset(st, alice, 101, &ks2) == KMS_OK);
+	CU_ASSERT(kms_store_put_keyset(st, jorg, 0, &ks2) == KMS_OK);
+	CU_ASSERT(kms_store_put_keyset(st, jorg, INT64_MAX, &ks1) == KMS_OK);
+	kms_store_close(st);
+
+	st = open_store(path, KMS_STORE_RO);
+	CU_ASSERT(kms_store_get_keyset(st, alice, 100, &got) == KMS_OK);
+	CU_ASSERT(keyset_eq(&got, &ks1));
+	CU_ASSERT(kms_store_get_keyset(st, alice, 101, &got) == KMS_OK);
+	CU_ASSERT(keyset_eq(&got, &ks2));
+	CU_ASSERT(kms_store_get_keyset(st, jorg, 0, &got) == KMS_OK);
+	CU_ASSERT(keyset_eq(&got, &ks2));
+	CU_ASSERT(kms_store_get_keyset(st, jorg, INT64_MAX, &got) == KMS_OK);
+	CU_ASSERT(keyset_eq(&got, &ks1));
+	CU_ASSERT(kms_store_get_keyset(st, alice, 102, &got) ==
+		  KMS_ERR_FORBIDDEN); /* no fallback */
+	CU_ASSERT(kms_store_get_keyset(st, alice, 99, &got) == KMS_ERR_FORBIDDEN);
+	kms_store_close(st);
+
+	st = open_store(path, KMS_STORE_RW);
+	sample_blob(&ks1.pvt, 99, KMS_STORE_MAX_BLOB);
+	CU_ASSERT(kms_store_put_keyset(st, alice, 100, &ks1) == KMS_OK); /* replaces */
+	CU_ASSERT(kms_store_get_keyset(st, alice, 100, &got) == KMS_OK);
+	CU_ASSERT(keyset_eq(&got, &ks1));
+	/* Key sets stay when an identity is revoked (the entitlement check stops their use). */
+	CU_ASSERT(kms_store_set_identity_revoked(st, alice, 1) == KMS_OK);
+	CU_ASSERT(kms_store_get_keyset(st, alice, 100, &got) == KMS_OK);
+	kms_store_close(st);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Entitlements                                                                               */
+
+static void
+test_entitlement_matrix(void)
+{
+	static const char a[] = "sip:alice@example.org", b[] = "sip:bob@example.org";
+	struct kms_store_client c1, c2;
+	struct kms_store *st, *ro;
+	char path[256];
+
+	st = create_store("entitle.db", path, sizeof(path));
+	sample_client(&c1, "ue-1", KMS_CLIENT_UE);
+	sample_client(&c2, "srv-1", KMS_CLIENT_SERVER);
+	CU_ASSERT(kms_store_put_client(st, &c1) == KMS_OK);
+	CU_ASSERT(kms_store_put_client(st, &c2) == KMS_OK);
+	CU_ASSERT(kms_store_add_identity(st, a) == KMS_OK);
+	CU_ASSERT(kms_store_add_identity(st, b) == KMS_OK);
+
+	/* Entitling refers to known rows; a failed entitle leaves nothing behind. */
+	CU_ASSERT(kms_store_entitle(st, "ue-9", a) == KMS_ERR_FORBIDDEN);
+	CU_ASSERT(kms_store_entitle(st, "ue-1", "sip:carol@example.org") == KMS_ERR_FORBIDDEN);
+	CU_ASSERT(kms_store_add_identity(st, "sip:carol@example.org") == KMS_OK);
+	CU_ASSERT(kms_store_check_entitled(st, "ue-1", "sip:carol@example.org") ==
+		  KMS_ERR_FORBIDDEN);
+
+	CU_ASSERT(kms_store_check_entitled(st, "ue-1", a) == KMS_ERR_FORBIDDEN); /* not yet */
+	CU_ASSERT(kms_store_entitle(st, "ue-1", a) == KMS_OK);
+	CU_ASSERT(kms_store_entitle(st, "ue-1", a) == KMS_OK); /* idempotent */
+	CU_ASSERT(kms_store_entitle(st, "srv-1", a) == KMS_OK);
+	CU_ASSERT(kms_store_entitle(st, "srv-1", b) == KMS_OK);
+	CU_ASSERT(kms_store_check_entitled(st, "ue-1", a) == KMS_OK);
+	CU_ASSERT(kms_store_check_entitled(st, "srv-1", a) == KMS_OK);
+	CU_ASSERT(kms_store_check_entitled(st, "srv-1", b) == KMS_OK);
+
+	/* Every "no" is the same answer. */
+	CU_ASSERT(kms_store_check_entitled(st, "ue-1", b) == KMS_ERR_FORBIDDEN); /* not entitled */
+	CU_ASSERT(kms_store_check_entitled(st, "ue-9", a) ==
+		  KMS_ERR_FORBIDDEN); /* unknown client */
+	CU_ASSERT(kms_store_check_entitled(st, "ue-1", "sip:nobody@example.org") ==
+		  KMS_ERR_FORBIDDEN); /* unknown identity */
+
+	/* Revoked client; restored. */
+	c1.revoked = 1;
+	CU_ASSERT(kms_store_put_client(st, &c1) == KMS_OK);
+	CU_ASSERT(kms_store_check_entitled(st, "ue-1", a) == KMS_ERR_FORBIDDEN);
+	CU_ASSERT(kms_store_check_entitled(st, "srv-1", a) == KMS_OK);
+	c1.revoked = 0;
+	CU_ASSERT(kms_store_put_client(st, &c1) == KMS_OK);
+	CU_ASSERT(kms_store_check_entitled(st, "ue-1", a) == KMS_OK);
+
+	/* Revoked identity: for every client; restored. */
+	CU_ASSERT(kms_store_set_identity_revoked(st, a, 1) == KMS_OK);
+	CU_ASSERT(kms_store_set_identity_revoked(st, a, 1) == KMS_OK); /* already: still OK */
+	CU_ASSERT(kms_store_check_entitled(st, "ue-1", a) == KMS_ERR_FORBIDDEN);
+	CU_ASSERT(kms_store_check_entitled(st, "srv-1", a) == KMS_ERR_FORBIDDEN);
+	CU_ASSERT(kms_store_check_entitled(st, "srv-1", b) == KMS_OK);
+	CU_ASSERT(kms_store_add_identity(st, a) == KMS_OK); /* add does not restore */
+	CU_ASSERT(kms_store_check_entitled(st, "ue-1", a) == KMS_ERR_FORBIDDEN);
+	CU_ASSERT(kms_store_set_identity_revoked(st, a, 0) == KMS_OK);
+	CU_ASSERT(kms_store_check_entitled(st, "ue-1", a) == KMS_OK);
+
+	/* Withdrawn; a second withdraw finds nothing; entitled again. */
+	CU_ASSERT(kms_store_withdraw(st, "ue-1", a) == KMS_OK);
+	CU_ASSERT(kms_store_check_entitled(st, "ue-1", a) == KMS_ERR_FORBIDDEN);
+	CU_ASSERT(kms_store_check_entitled(st, "srv-1", a) == KMS_OK);
+	CU_ASSERT(kms_store_withdraw(st, "ue-1", a) == KMS_ERR_FORBIDDEN);
+	CU_ASSERT(kms_store_withdraw(st, "ue-9", a) == KMS_ERR_FORBIDDEN);
+	CU_ASSERT(kms_store_entitle(st, "ue-1", a) == KMS_OK);
+	CU_ASSERT(kms_store_check_entitled(st, "ue-1", a) == KMS_OK);
+
+	/* Revoked client and revoked identity at once, seen through a read-only handle. */
+	c2.revoked = 1;
+	CU_ASSERT(kms_store_put_client(st, &c2) == KMS_OK);
+	CU_ASSERT(kms_store_set_identity_revoked(st, b, 1) == KMS_OK);
+	kms_store_close(st);
+	ro = open_store(path, KMS_STORE_RO);
+	CU_ASSERT(kms_store_check_entitled(ro, "srv-1", b) == KMS_ERR_FORBIDDEN);
+	CU_ASSERT(kms_store_check_entitled(ro, "srv-1", a) == KMS_ERR_FORBIDDEN);
+	CU_ASSERT(kms_store_check_entitled(ro, "ue-1", a) == KMS_OK);
+	kms_store_close(ro);
+
+	/* A flag in the file that is neither 0 nor 1 denies (fails closed). */
+	CU_ASSERT(
+		raw_exec(path,
+			 "PRAGMA ignore_check_constraints = ON; "
+			 "UPDATE identities SET revoked = 2 WHERE uri = 'sip:alice@example.org'") ==
+		SQLITE_OK);
+	ro = open_store(path, KMS_STORE_RO);
+	CU_ASSERT(kms_store_check_entitled(ro, "ue-1", a) == KMS_ERR_FORBIDDEN);
+	kms_store_close(ro);
+	CU_ASSERT(raw_exec(path, "PRAGMA ignore_check_constraints = ON; "
+				 "UPDATE identities SET revoked = '0' || 'x' "
+				 "WHERE uri = 'sip:alice@example.org'") == SQLITE_OK);
+	ro = open_store(path, KMS_STORE_RO);
+	CU_ASSERT(kms_store_check_entitled(ro, "ue-1", a) == KMS_ERR_FORBIDDEN);
+	kms_store_close(ro);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Read-only handles                                                                          */
+
+static void
+test_read_only_refuses_writes(void)
+{
+	struct kms_store_client c;
+	struct kms_store_keyset ks;
+	struct kms_store_cert cert;
+	struct kms_store_blob b;
+	struct kms_store *st;
+	uint8_t *before, *after;
+	size_t before_len, after_len;
+	char path[256], side[300];
+
+	st = create_store("ro.db", path, sizeof(path));
+	sample_client(&c, "ue-1", KMS_CLIENT_UE);
+	CU_ASSERT(kms_store_put_client(st, &c) == KMS_OK);
+	CU_ASSERT(kms_store_add_identity(st, "sip:a@example.org") == KMS_OK);
+	CU_ASSERT(kms_store_entitle(st, "ue-1", "sip:a@example.org") == KMS_OK);
+	kms_store_close(st);
+	/* The last handle closed: the WAL is checkpointed into the file and removed. */
+	snprintf(side, sizeof(side), "%s-wal", path);
+	CU_ASSERT(!exists(side));
+	before = read_all(path, &before_len);
+	CU_ASSERT_FATAL(before != NULL);
+
+	st = open_store(path, KMS_STORE_RO);
+	sample_cert(&cert, 3);
+	sample_blob(&b, 3, 32);
+	sample_keyset(&ks, 3);
+	c.revoked = 1;
+	CU_ASSERT(kms_store_put_cert(st, &cert) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_put_secret(st, "ksak", &b) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_put_client(st, &c) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_add_identity(st, "sip:b@example.org") == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_set_identity_revoked(st, "sip:a@example.org", 1) ==
+		  KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_entitle(st, "ue-1", "sip:a@example.org") == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_withdraw(st, "ue-1", "sip:a@example.org") == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_put_keyset(st, "sip:a@example.org", 1, &ks) == KMS_ERR_INVALID_ARG);
+	/* Reads still work. */
+	CU_ASSERT(kms_store_check_entitled(st, "ue-1", "sip:a@example.org") == KMS_OK);
+	kms_store_close(st);
+
+	after = read_all(path, &after_len);
+	CU_ASSERT_FATAL(after != NULL);
+	CU_ASSERT(bytes_eq(before, before_len, after, after_len));
+	free(before);
+	free(after);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Files that are not a store of our version                                                  */
+
+/* Each of the three modes refuses path with want, and leaves the file as it was. */
+static void
+expect_refused(const char *path, int want)
+{
+	static const enum kms_store_mode modes[] = {KMS_STORE_RO, KMS_STORE_RW, KMS_STORE_CREATE};
+	struct kms_store *st;
+	uint8_t *before, *after;
+	size_t before_len, after_len, i;
+
+	before = read_all(path, &before_len);
+	for (i = 0; i < NUM(modes); i++) {
+		st = (struct kms_store *)&before_len; /* any non-NULL value */
+		CU_ASSERT_EQUAL(kms_store_open(&st, path, modes[i]), want);
+		CU_ASSERT(st == NULL);
+	}
+	after = read_all(path, &after_len);
+	CU_ASSERT(bytes_eq(before, before_len, after, after_len));
+	free(before);
+	free(after);
+}
+
+static void
+test_other_versions_refused(void)
+{
+	static const char *const tamper[] = {
+		"PRAGMA user_version = 2",
+		"PRAGMA user_version = 0",
+		"PRAGMA application_id = 0",
+		"CREATE TABLE extra (x)",
+		"CREATE INDEX clients_by_label ON clients (trk_label)",
+		"CREATE VIEW v AS SELECT 1",
+		"CREATE TRIGGER t AFTER INSERT ON identities BEGIN SELECT 1; END",
+		"DROP TABLE keysets",
+	};
+	struct kms_store *st;
+	char path[256];
+	size_t i;
+
+	for (i = 0; i < NUM(tamper); i++) {
+		st = create_store("version.db", path, sizeof(path));
+		kms_store_close(st);
+		CU_ASSERT_FATAL(raw_exec(path, tamper[i]) == SQLITE_OK);
+		expect_refused(path, KMS_ERR_PARSE);
+	}
+
+	/* A table of ours with other constraints (the CHECKs dropped): refused. */
+	path_of(path, sizeof(path), "lookalike.db");
+	(void)unlink(path);
+	CU_ASSERT_FATAL(raw_exec(path,
+				 "CREATE TABLE secrets (name TEXT PRIMARY KEY, wrapped BLOB); "
+				 "PRAGMA user_version = 1; "
+				 "PRAGMA application_id = 1263358803") == SQLITE_OK);
+	expect_refused(path, KMS_ERR_PARSE);
+}
+
+static void
+test_not_a_store_refused(void)
+{
+	static const char text[] = "this is not an SQLite database, but it is long enough to "
+				   "look like a header of one: 0123456789abcdef0123456789abcdef";
+	struct kms_store *st = NULL;
+	uint8_t *data;
+	char path[256];
+	size_t len;
+	int fd;
+
+	/* Not SQLite at all. */
+	path_of(path, sizeof(path), "text.db");
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_FATAL(write(fd, text, sizeof(text)) == (ssize_t)sizeof(text));
+	close(fd);
+	expect_refused(path, KMS_ERR_PARSE);
+
+	/* An empty file (an empty SQLite database, without our schema). */
+	path_of(path, sizeof(path), "empty.db");
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	CU_ASSERT_FATAL(fd >= 0);
+	close(fd);
+	expect_refused(path, KMS_ERR_PARSE);
+
+	/* Another program's SQLite database: refused, and not switched to WAL either. */
+	path_of(path, sizeof(path), "foreign.db");
+	(void)unlink(path);
+	CU_ASSERT_FATAL(raw_exec(path, "CREATE TABLE t (x); INSERT INTO t VALUES (1)") ==
+			SQLITE_OK);
+	expect_refused(path, KMS_ERR_PARSE);
+	data = read_all(path, &len);
+	CU_ASSERT_FATAL(data != NULL && len >= 100);
+	CU_ASSERT(data[18] == 1 && data[19] == 1); /* file format 1: rollback journal, not WAL */
+	free(data);
+
+	/* A store this process may not write: RW refuses (SQLite would quietly open it RO). */
+	if (geteuid() != 0) { /* root writes anyway */
+		st = create_store("readonly-file.db", path, sizeof(path));
+		kms_store_close(st);
+		CU_ASSERT_FATAL(chmod(path, 0400) == 0);
+		CU_ASSERT(kms_store_open(&st, path, KMS_STORE_RW) == KMS_ERR_IO);
+		CU_ASSERT(kms_store_open(&st, path, KMS_STORE_CREATE) == KMS_ERR_IO);
+		CU_ASSERT(st == NULL);
+		st = open_store(path, KMS_STORE_RO);
+		kms_store_close(st);
+		CU_ASSERT(chmod(path, 0600) == 0);
+	}
+
+	/* Missing. */
+	path_of(path, sizeof(path), "missing.db");
+	CU_ASSERT(kms_store_open(&st, path, KMS_STORE_RO) == KMS_ERR_IO);
+	CU_ASSERT(kms_store_open(&st, path, KMS_STORE_RW) == KMS_ERR_IO);
+	CU_ASSERT(st == NULL);
+	CU_ASSERT(!exists(path));
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Values in the file of the wrong type or length                                             */
+
+enum getter {
+	G_CERT,
+	G_SECRET,
+	G_CLIENT,
+	G_KEYSET,
+};
+
+/* Call one getter; its result, and whether it left its output all zero. */
+static int
+get_one(struct kms_store *st, enum getter g, int *out_zero)
+{
+	struct kms_store_client client;
+	struct kms_store_keyset ks;
+	struct kms_store_cert cert;
+	struct kms_store_blob b;
+	int r = KMS_ERR_INTERNAL;
+
+	memset(&cert, 0xaa, sizeof(cert));
+	memset(&b, 0xaa, sizeof(b));
+	memset(&client, 0xaa, sizeof(client));
+	memset(&ks, 0xaa, sizeof(ks));
+	*out_zero = 0;
+	switch (g) {
+	case G_CERT:
+		r = kms_store_get_cert(st, &cert);
+		*out_zero = kms_test_all_zero((const uint8_t *)&cert, sizeof(cert));
+		break;
+	case G_SECRET:
+		r = kms_store_get_secret(st, "ksak", &b);
+		*out_zero = kms_test_all_zero((const uint8_t *)&b, sizeof(b));
+		break;
+	case G_CLIENT:
+		r = kms_store_get_client(st, "ue-1", &client);
+		*out_zero = kms_test_all_zero((const uint8_t *)&client, sizeof(client));
+		break;
+	case G_KEYSET:
+		r = kms_store_get_keyset(st, "sip:a@example.org", 7, &ks);
+		*out_zero = kms_test_all_zero((const uint8_t *)&ks, sizeof(ks));
+		break;
+	}
+	return r;
+}
+
+static void
+test_corrupt_values(void)
+{
+	static const struct {
+		enum getter g;
+		const char *sql;
+	} cases[] = {
+		{G_CERT, "UPDATE certificate SET kpak = zeroblob(64)"},
+		{G_CERT, "UPDATE certificate SET kpak = zeroblob(66)"},
+		{G_CERT, "UPDATE certificate SET z_t = 'text'"},
+		{G_CERT, "UPDATE certificate SET z_t = 257"},
+		{G_CERT, "UPDATE certificate SET user_key_period = -1"},
+		{G_CERT, "UPDATE certificate SET user_key_period = 0"},
+		{G_CERT, "UPDATE certificate SET user_key_period = 1.5"},
+		{G_CERT, "UPDATE certificate SET user_key_period = x'01'"},
+		{G_CERT, "UPDATE certificate SET user_key_offset = -5"},
+		{G_CERT, "UPDATE certificate SET user_key_offset = 'zero'"},
+		{G_CERT, "UPDATE certificate SET kms_uri = ''"},
+		{G_CERT, "UPDATE certificate SET kms_uri = CAST(x'6180' AS TEXT)"}, /* not UTF-8 */
+		{G_CERT, "UPDATE certificate SET kms_uri = CAST(x'c0af' AS TEXT)"}, /* overlong */
+		{G_CERT, "UPDATE certificate SET kms_uri = x'61'"},                 /* a blob */
+		{G_CERT, "UPDATE certificate SET kms_uri = printf('%.*c', 2049, 'a')"},
+		{G_CERT, "UPDATE certificate SET cert_uri = CAST(x'610062' AS TEXT)"}, /* NUL */
+		{G_SECRET, "UPDATE secrets SET wrapped = zeroblob(0)"},
+		{G_SECRET, "UPDATE secrets SET wrapped = CAST(printf('%s%.*c', '" SENTINEL
+			   "', 520, 'x') AS BLOB)"},
+		{G_SECRET, "UPDATE secrets SET wrapped = '" SENTINEL "'"},
+		{G_SECRET, "UPDATE secrets SET wrapped = 12345"},
+		{G_CLIENT, "UPDATE clients SET class = 'admin'"},
+		{G_CLIENT, "UPDATE clients SET class = 'UE'"},
+		{G_CLIENT, "UPDATE clients SET class = CAST(x'756500' AS TEXT)"}, /* "ue\0" */
+		{G_CLIENT, "UPDATE clients SET class = 0"},
+		{G_CLIENT, "UPDATE clients SET trk_label = 'a b'"},
+		{G_CLIENT, "UPDATE clients SET trk_label = CAST(x'c3a9' AS TEXT)"},
+		{G_CLIENT, "UPDATE clients SET ink_label = ''"},
+		{G_CLIENT, "UPDATE clients SET ink_label = printf('%.*c', 256, 'a')"},
+		{G_CLIENT, "UPDATE clients SET ink_label = x'41'"},
+		{G_CLIENT, "UPDATE clients SET revoked = 2"},
+		{G_CLIENT, "UPDATE clients SET revoked = -1"},
+		{G_CLIENT, "UPDATE clients SET revoked = 'no'"},
+		{G_KEYSET, "UPDATE keysets SET pvt = 5"},
+		{G_KEYSET, "UPDATE keysets SET rsk = zeroblob(513)"},
+		{G_KEYSET, "UPDATE keysets SET ssk = x''"},
+		{G_KEYSET, "UPDATE keysets SET ssk = '" SENTINEL "'"},
+	};
+	static const char restore[] =
+		"UPDATE certificate SET kms_uri = 'kms1.example.org', cert_uri = '', "
+		"user_key_period = 2592000, user_key_offset = 0, kpak = zeroblob(65), "
+		"z_t = zeroblob(257); "
+		"UPDATE secrets SET wrapped = zeroblob(32); "
+		"UPDATE clients SET class = 'ue', trk_label = 't', ink_label = 'i', revoked = 0; "
+		"UPDATE keysets SET rsk = x'01', ssk = x'02', pvt = x'03'";
+	struct kms_store_client client;
+	struct kms_store_keyset ks;
+	struct kms_store_cert cert;
+	struct kms_store_blob b;
+	struct kms_store *st;
+	uint8_t *log_data;
+	size_t i, log_len;
+	char path[256], sql[512];
+	int zero, r;
+
+	st = create_store("corrupt.db", path, sizeof(path));
+	sample_cert(&cert, 1);
+	sample_blob(&b, 1, 32);
+	sample_client(&client, "ue-1", KMS_CLIENT_UE);
+	sample_keyset(&ks, 1);
+	CU_ASSERT_FATAL(kms_store_put_cert(st, &cert) == KMS_OK);
+	CU_ASSERT_FATAL(kms_store_put_secret(st, "ksak", &b) == KMS_OK);
+	CU_ASSERT_FATAL(kms_store_put_client(st, &client) == KMS_OK);
+	CU_ASSERT_FATAL(kms_store_add_identity(st, "sip:a@example.org") == KMS_OK);
+	CU_ASSERT_FATAL(kms_store_put_keyset(st, "sip:a@example.org", 7, &ks) == KMS_OK);
+	kms_store_close(st);
+
+	for (i = 0; i < NUM(cases); i++) {
+		/* Past our CHECK constraints, as a hostile writer of the file would be. */
+		CU_ASSERT_FATAL(raw_exec(path, restore) == SQLITE_OK);
+		st = open_store(path, KMS_STORE_RO);
+		CU_ASSERT_EQUAL(get_one(st, cases[i].g, &zero), KMS_OK);
+		kms_store_close(st);
+		snprintf(sql, sizeof(sql), "PRAGMA ignore_check_constraints = ON; %s",
+			 cases[i].sql);
+		CU_ASSERT_FATAL(raw_exec(path, sql) == SQLITE_OK);
+		st = open_store(path, KMS_STORE_RO);
+		r = get_one(st, cases[i].g, &zero);
+		if (r != KMS_ERR_PARSE || !zero) {
+			fprintf(stderr, "case %zu (%s): %d, zero %d\n", i, cases[i].sql, r, zero);
+		}
+		CU_ASSERT_EQUAL(r, KMS_ERR_PARSE);
+		CU_ASSERT(zero);
+		kms_store_close(st);
+	}
+
+	/* The error lines name the table, never the value. */
+	log_data = read_all(log_path, &log_len);
+	CU_ASSERT_FATAL(log_data != NULL);
+	CU_ASSERT(contains(log_data, log_len, "secrets", strlen("secrets")));
+	CU_ASSERT(!contains(log_data, log_len, SENTINEL, strlen(SENTINEL)));
+	free(log_data);
+}
+
+/* The schema's own CHECKs refuse what the C checks refuse (defence in depth). */
+static void
+test_schema_checks(void)
+{
+	static const char *const bad[] = {
+		"INSERT INTO secrets VALUES ('kek', x'01')",
+		"INSERT INTO secrets VALUES ('ksak', x'')",
+		"INSERT INTO secrets VALUES ('ksak', zeroblob(513))",
+		"INSERT INTO secrets VALUES ('ksak', 'text')",
+		"INSERT INTO clients VALUES ('ue 1', 'ue', 't', 'i', 0)",
+		"INSERT INTO clients VALUES ('ue-1', 'admin', 't', 'i', 0)",
+		"INSERT INTO clients VALUES ('ue-1', 'ue', '', 'i', 0)",
+		"INSERT INTO clients VALUES ('ue-1', 'ue', 't', CAST(x'c3a9' AS TEXT), 0)",
+		"INSERT INTO clients VALUES ('ue-1', 'ue', 't', 'i', 2)",
+		"INSERT INTO clients VALUES (printf('%.*c', 256, 'a'), 'ue', 't', 'i', 0)",
+		"INSERT INTO identities VALUES ('', 0)",
+		"INSERT INTO identities VALUES (printf('%.*c', 2049, 'a'), 0)",
+		"INSERT INTO identities VALUES (CAST(x'610062' AS TEXT), 0)",
+		"INSERT INTO identities VALUES (x'61', 0)",
+		"INSERT INTO certificate VALUES (1, 'k', '', 1, 0, zeroblob(64), zeroblob(257))",
+		"INSERT INTO certificate VALUES (1, 'k', '', 0, 0, zeroblob(65), zeroblob(257))",
+		"INSERT INTO certificate VALUES (1, 'k', '', 1, -1, zeroblob(65), zeroblob(257))",
+		"INSERT INTO certificate VALUES (2, 'k', '', 1, 0, zeroblob(65), zeroblob(257))",
+		"INSERT INTO keysets VALUES ('sip:a', -1, x'01', x'01', x'01')",
+		"INSERT INTO keysets VALUES ('sip:a', 1, x'01', zeroblob(513), x'01')",
+		/* Foreign keys (on in our connections; switched on here too). */
+		"INSERT INTO keysets VALUES ('sip:nobody', 1, x'01', x'01', x'01')",
+		"INSERT INTO entitlements VALUES ('ue-9', 'sip:a')",
+	};
+	struct kms_store *st;
+	char path[256], sql[512];
+	size_t i;
+	int rc;
+
+	st = create_store("checks.db", path, sizeof(path));
+	CU_ASSERT(kms_store_add_identity(st, "sip:a") == KMS_OK);
+	kms_store_close(st);
+	CU_ASSERT(raw_exec(path,
+			   "INSERT INTO certificate VALUES (1, 'k', '', 1, 0, "
+			   "zeroblob(65), zeroblob(257)); DELETE FROM certificate") == SQLITE_OK);
+	for (i = 0; i < NUM(bad); i++) {
+		snprintf(sql, sizeof(sql), "PRAGMA foreign_keys = ON; %s", bad[i]);
+		rc = raw_exec(path, sql);
+		if ((rc & 0xff) != SQLITE_CONSTRAINT) {
+			fprintf(stderr, "not refused: %s (%d)\n", bad[i], rc);
+		}
+		CU_ASSERT_EQUAL(rc & 0xff, SQLITE_CONSTRAINT);
+	}
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Bounds                                                                                     */
+
+static void
+test_bounds(void)
+{
+	static const char *const bad_ids[] = {
+		"", "ue 1", "ue\t1", "ue\x7f", "caf\xc3\xa9", "\x80", "ue-1\n",
+	};
+	static const char *const bad_uris[] = {
+		"",
+		"sip:\x80@example.org",     /* a lone continuation byte */
+		"sip:\xc3\x28@example.org", /* a bad second byte */
+		"sip:\xc0\xaf@example.org", /* overlong */
+		"sip:\xed\xa0\x80@x",       /* a surrogate */
+		"sip:\xf4\x90\x80\x80@x",   /* above U+10FFFF */
+		"sip:\xe2\x82",             /* truncated */
+		"\xff",
+	};
+	static char id255[KMS_STORE_MAX_ID + 1], id256[KMS_STORE_MAX_ID + 2];
+	static char uri2048[KMS_STORE_MAX_URI + 1], uri2049[KMS_STORE_MAX_URI + 2];
+	static char uri_utf8[KMS_STORE_MAX_URI + 1];
+	struct kms_store_client c, got;
+	struct kms_store_keyset ks, got_ks;
+	struct kms_store_cert cert, got_cert;
+	struct kms_store_blob b, got_b;
+	struct kms_store *st, *bad_st;
+	char path[256];
+	size_t i;
+
+	st = create_store("bounds.db", path, sizeof(path));
+	repeat(id255, 'a', KMS_STORE_MAX_ID);
+	repeat(id256, 'a', KMS_STORE_MAX_ID + 1);
+	repeat(uri2048, 'u', KMS_STORE_MAX_URI);
+	repeat(uri2049, 'u', KMS_STORE_MAX_URI + 1);
+	/* 2048 bytes of UTF-8: "sip:" then 1022 two-byte characters. */
+	memcpy(uri_utf8, "sip:", 4);
+	for (i = 4; i < KMS_STORE_MAX_URI; i += 2) {
+		uri_utf8[i] = '\xc3';
+		uri_utf8[i + 1] = '\xa9';
+	}
+	uri_utf8[KMS_STORE_MAX_URI] = '\0';
+
+	/* Client ids and labels: 255 visible ASCII characters, every one of the set. */
+	sample_client(&c, "x", KMS_CLIENT_UE);
+	memcpy(c.client_id, id255, sizeof(id255));
+	for (i = 0; i < KMS_STORE_MAX_ID; i++) {
+		c.trk_label[i] = (char)(0x21 + i % 94);
+	}
+	c.trk_label[KMS_STORE_MAX_ID] = '\0';
+	memcpy(c.ink_label, id255, sizeof(id255));
+	CU_ASSERT(kms_store_put_client(st, &c) == KMS_OK);
+	CU_ASSERT(kms_store_get_client(st, id255, &got) == KMS_OK);
+	CU_ASSERT(client_eq(&c, &got));
+	memset(&got, 0xaa, sizeof(got));
+	CU_ASSERT(kms_store_get_client(st, id256, &got) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_test_all_zero((const uint8_t *)&got, sizeof(got)));
+	CU_ASSERT(kms_store_add_identity(st, uri2048) == KMS_OK);
+	CU_ASSERT(kms_store_add_identity(st, uri_utf8) == KMS_OK);
+	CU_ASSERT(kms_store_entitle(st, id255, uri2048) == KMS_OK);
+	CU_ASSERT(kms_store_entitle(st, id255, uri_utf8) == KMS_OK);
+	CU_ASSERT(kms_store_check_entitled(st, id255, uri2048) == KMS_OK);
+	CU_ASSERT(kms_store_check_entitled(st, id255, uri_utf8) == KMS_OK);
+	CU_ASSERT(kms_store_check_entitled(st, id256, uri2048) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_entitle(st, id256, uri2048) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_withdraw(st, id256, uri2048) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_check_entitled(st, id255, uri2049) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_add_identity(st, uri2049) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_set_identity_revoked(st, uri2049, 1) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_entitle(st, id255, uri2049) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_withdraw(st, id255, uri2049) == KMS_ERR_INVALID_ARG);
+	sample_keyset(&ks, 5);
+	CU_ASSERT(kms_store_put_keyset(st, uri_utf8, 1, &ks) == KMS_OK);
+	CU_ASSERT(kms_store_get_keyset(st, uri_utf8, 1, &got_ks) == KMS_OK);
+	CU_ASSERT(keyset_eq(&ks, &got_ks));
+	CU_ASSERT(kms_store_put_keyset(st, uri2049, 1, &ks) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_get_keyset(st, uri2049, 1, &got_ks) == KMS_ERR_INVALID_ARG);
+
+	/* A struct whose array holds no NUL. */
+	memset(c.client_id, 'a', sizeof(c.client_id));
+	CU_ASSERT(kms_store_put_client(st, &c) == KMS_ERR_INVALID_ARG);
+	memcpy(c.client_id, id255, sizeof(id255));
+	memset(c.ink_label, 'a', sizeof(c.ink_label));
+	CU_ASSERT(kms_store_put_client(st, &c) == KMS_ERR_INVALID_ARG);
+	memcpy(c.ink_label, id255, sizeof(id255));
+
+	for (i = 0; i < NUM(bad_ids); i++) {
+		CU_ASSERT(kms_store_get_client(st, bad_ids[i], &got) == KMS_ERR_INVALID_ARG);
+		CU_ASSERT(kms_store_entitle(st, bad_ids[i], uri2048) == KMS_ERR_INVALID_ARG);
+		CU_ASSERT(kms_store_withdraw(st, bad_ids[i], uri2048) == KMS_ERR_INVALID_ARG);
+		CU_ASSERT(kms_store_check_entitled(st, bad_ids[i], uri2048) == KMS_ERR_INVALID_ARG);
+		sample_client(&c, "x", KMS_CLIENT_UE);
+		snprintf(c.client_id, sizeof(c.client_id), "%s", bad_ids[i]);
+		CU_ASSERT(kms_store_put_client(st, &c) == KMS_ERR_INVALID_ARG);
+		sample_client(&c, "x", KMS_CLIENT_UE);
+		snprintf(c.trk_label, sizeof(c.trk_label), "%s", bad_ids[i]);
+		CU_ASSERT(kms_store_put_client(st, &c) == KMS_ERR_INVALID_ARG);
+		sample_client(&c, "x", KMS_CLIENT_UE);
+		snprintf(c.ink_label, sizeof(c.ink_label), "%s", bad_ids[i]);
+		CU_ASSERT(kms_store_put_client(st, &c) == KMS_ERR_INVALID_ARG);
+	}
+	for (i = 0; i < NUM(bad_uris); i++) {
+		CU_ASSERT(kms_store_add_identity(st, bad_uris[i]) == KMS_ERR_INVALID_ARG);
+		CU_ASSERT(kms_store_set_identity_revoked(st, bad_uris[i], 0) ==
+			  KMS_ERR_INVALID_ARG);
+		CU_ASSERT(kms_store_entitle(st, id255, bad_uris[i]) == KMS_ERR_INVALID_ARG);
+		CU_ASSERT(kms_store_withdraw(st, id255, bad_uris[i]) == KMS_ERR_INVALID_ARG);
+		CU_ASSERT(kms_store_check_entitled(st, id255, bad_uris[i]) == KMS_ERR_INVALID_ARG);
+		CU_ASSERT(kms_store_get_keyset(st, bad_uris[i], 1, &got_ks) == KMS_ERR_INVALID_ARG);
+		CU_ASSERT(kms_store_put_keyset(st, bad_uris[i], 1, &ks) == KMS_ERR_INVALID_ARG);
+		sample_cert(&cert, 1);
+		snprintf(cert.kms_uri, sizeof(cert.kms_uri), "%s", bad_uris[i]);
+		CU_ASSERT(kms_store_put_cert(st, &cert) == KMS_ERR_INVALID_ARG);
+		if (bad_uris[i][0] != '\0') { /* cert_uri may be empty */
+			sample_cert(&cert, 1);
+			snprintf(cert.cert_uri, sizeof(cert.cert_uri), "%s", bad_uris[i]);
+			CU_ASSERT(kms_store_put_cert(st, &cert) == KMS_ERR_INVALID_ARG);
+		}
+	}
+
+	/* Enums and flags. */
+	sample_client(&c, "ue-2", KMS_CLIENT_UE);
+	c.cls = (enum kms_client_class)2;
+	CU_ASSERT(kms_store_put_client(st, &c) == KMS_ERR_INVALID_ARG);
+	sample_client(&c, "ue-2", KMS_CLIENT_UE);
+	c.revoked = 2;
+	CU_ASSERT(kms_store_put_client(st, &c) == KMS_ERR_INVALID_ARG);
+	c.revoked = -1;
+	CU_ASSERT(kms_store_put_client(st, &c) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_set_identity_revoked(st, uri2048, 2) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_set_identity_revoked(st, uri2048, -1) == KMS_ERR_INVALID_ARG);
+
+	/* The certificate: an array without NUL, numbers out of range. */
+	sample_cert(&cert, 1);
+	memset(cert.kms_uri, 'k', sizeof(cert.kms_uri));
+	CU_ASSERT(kms_store_put_cert(st, &cert) == KMS_ERR_INVALID_ARG);
+	sample_cert(&cert, 1);
+	memset(cert.cert_uri, 'c', sizeof(cert.cert_uri));
+	CU_ASSERT(kms_store_put_cert(st, &cert) == KMS_ERR_INVALID_ARG);
+	sample_cert(&cert, 1);
+	cert.user_key_period = 0;
+	CU_ASSERT(kms_store_put_cert(st, &cert) == KMS_ERR_RANGE);
+	cert.user_key_period = (uint64_t)INT64_MAX + 1;
+	CU_ASSERT(kms_store_put_cert(st, &cert) == KMS_ERR_RANGE);
+	cert.user_key_period = 1;
+	cert.user_key_offset = UINT64_MAX;
+	CU_ASSERT(kms_store_put_cert(st, &cert) == KMS_ERR_RANGE);
+	CU_ASSERT(kms_store_get_cert(st, &got_cert) == KMS_ERR_FORBIDDEN); /* nothing written */
+
+	/* Periods. */
+	CU_ASSERT(kms_store_put_keyset(st, uri2048, (uint64_t)INT64_MAX + 1, &ks) == KMS_ERR_RANGE);
+	CU_ASSERT(kms_store_put_keyset(st, uri2048, UINT64_MAX, &ks) == KMS_ERR_RANGE);
+	CU_ASSERT(kms_store_get_keyset(st, uri2048, (uint64_t)INT64_MAX + 1, &got_ks) ==
+		  KMS_ERR_RANGE);
+	CU_ASSERT(kms_store_put_keyset(st, uri2048, INT64_MAX, &ks) == KMS_OK);
+
+	/* Blobs: 1..KMS_STORE_MAX_BLOB bytes. */
+	sample_blob(&b, 1, 0);
+	CU_ASSERT(kms_store_put_secret(st, "ksak", &b) == KMS_ERR_INVALID_ARG);
+	b.len = KMS_STORE_MAX_BLOB + 1;
+	CU_ASSERT(kms_store_put_secret(st, "ksak", &b) == KMS_ERR_INVALID_ARG);
+	b.len = SIZE_MAX;
+	CU_ASSERT(kms_store_put_secret(st, "ksak", &b) == KMS_ERR_INVALID_ARG);
+	sample_keyset(&ks, 1);
+	ks.ssk.len = 0;
+	CU_ASSERT(kms_store_put_keyset(st, uri2048, 1, &ks) == KMS_ERR_INVALID_ARG);
+	sample_keyset(&ks, 1);
+	ks.pvt.len = KMS_STORE_MAX_BLOB + 1;
+	CU_ASSERT(kms_store_put_keyset(st, uri2048, 1, &ks) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_get_keyset(st, uri2048, 1, &got_ks) == KMS_ERR_FORBIDDEN);
+
+	/* Secret names. */
+	sample_blob(&b, 1, 16);
+	CU_ASSERT(kms_store_put_secret(st, "KSAK", &b) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_put_secret(st, "ksak2", &b) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_put_secret(st, "", &b) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_get_secret(st, "kek", &got_b) == KMS_ERR_INVALID_ARG);
+
+	/* NULL, everywhere. */
+	bad_st = NULL;
+	CU_ASSERT(kms_store_get_cert(bad_st, &got_cert) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_get_cert(st, NULL) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_put_cert(bad_st, &cert) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_put_cert(st, NULL) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_get_secret(bad_st, "ksak", &got_b) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_get_secret(st, NULL, &got_b) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_get_secret(st, "ksak", NULL) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_put_secret(bad_st, "ksak", &b) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_put_secret(st, NULL, &b) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_put_secret(st, "ksak", NULL) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_get_client(bad_st, "ue-1", &got) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_get_client(st, NULL, &got) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_get_client(st, "ue-1", NULL) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_put_client(bad_st, &c) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_put_client(st, NULL) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_add_identity(bad_st, "sip:a") == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_add_identity(st, NULL) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_set_identity_revoked(bad_st, "sip:a", 0) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_set_identity_revoked(st, NULL, 0) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_entitle(bad_st, "ue-1", "sip:a") == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_entitle(st, NULL, "sip:a") == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_entitle(st, "ue-1", NULL) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_withdraw(bad_st, "ue-1", "sip:a") == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_withdraw(st, NULL, "sip:a") == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_withdraw(st, "ue-1", NULL) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_check_entitled(bad_st, "ue-1", "sip:a") == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_check_entitled(st, NULL, "sip:a") == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_check_entitled(st, "ue-1", NULL) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_get_keyset(bad_st, "sip:a", 1, &got_ks) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_get_keyset(st, NULL, 1, &got_ks) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_get_keyset(st, "sip:a", 1, NULL) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_put_keyset(bad_st, "sip:a", 1, &ks) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_put_keyset(st, NULL, 1, &ks) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_put_keyset(st, "sip:a", 1, NULL) == KMS_ERR_INVALID_ARG);
+	kms_store_close(st);
+
+	/* Opening. */
+	CU_ASSERT(kms_store_open(NULL, path, KMS_STORE_RO) == KMS_ERR_INVALID_ARG);
+	bad_st = (struct kms_store *)&b;
+	CU_ASSERT(kms_store_open(&bad_st, NULL, KMS_STORE_RO) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(bad_st == NULL);
+	CU_ASSERT(kms_store_open(&bad_st, "", KMS_STORE_RO) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_open(&bad_st, "file:x.db?mode=memory", KMS_STORE_CREATE) ==
+		  KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_open(&bad_st, path, (enum kms_store_mode)3) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_open(&bad_st, path, (enum kms_store_mode) - 1) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(bad_st == NULL);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Sharing the file                                                                           */
+
+static void
+test_two_handles(void)
+{
+	struct kms_store_blob b, got;
+	struct kms_store_client c;
+	struct kms_store *rw, *ro, *rw2;
+	char path[256];
+
+	rw = create_store("shared.db", path, sizeof(path));
+	ro = open_store(path, KMS_STORE_RO);
+	rw2 = open_store(path, KMS_STORE_RW);
+	CU_ASSERT(kms_store_get_secret(ro, "ksak", &got) == KMS_ERR_FORBIDDEN);
+	sample_blob(&b, 7, 64);
+	CU_ASSERT(kms_store_put_secret(rw, "ksak", &b) == KMS_OK);
+	CU_ASSERT(kms_store_get_secret(ro, "ksak", &got) == KMS_OK);
+	CU_ASSERT(blob_eq(&got, &b));
+
+	/* The second writer's changes reach both others. */
+	sample_client(&c, "ue-1", KMS_CLIENT_UE);
+	CU_ASSERT(kms_store_put_client(rw2, &c) == KMS_OK);
+	CU_ASSERT(kms_store_add_identity(rw2, "sip:a@example.org") == KMS_OK);
+	CU_ASSERT(kms_store_entitle(rw, "ue-1", "sip:a@example.org") == KMS_OK);
+	CU_ASSERT(kms_store_check_entitled(ro, "ue-1", "sip:a@example.org") == KMS_OK);
+	CU_ASSERT(kms_store_withdraw(rw2, "ue-1", "sip:a@example.org") == KMS_OK);
+	CU_ASSERT(kms_store_check_entitled(ro, "ue-1", "sip:a@example.org") == KMS_ERR_FORBIDDEN);
+	CU_ASSERT(kms_store_check_entitled(rw, "ue-1", "sip:a@example.org") == KMS_ERR_FORBIDDEN);
+
+	/* The reader outlives the writers. */
+	kms_store_close(rw);
+	kms_store_close(rw2);
+	CU_ASSERT(kms_store_get_secret(ro, "ksak", &got) == KMS_OK);
+	CU_ASSERT(blob_eq(&got, &b));
+	kms_store_close(ro);
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Another process holds the write lock: a write waits the busy timeout, then fails with
+ * KMS_ERR_IO and changes nothing; readers go on meanwhile (WAL).
+ */
+static void
+test_busy(void)
+{
+	struct kms_store_blob b, b2, got;
+	struct kms_store *st, *ro;
+	sqlite3 *other = NULL;
+	char path[256];
+	double t0, waited;
+
+	st = create_store("busy.db", path, sizeof(path));
+	sample_blob(&b, 1, 32);
+	CU_ASSERT(kms_store_put_secret(st, "ksak", &b) == KMS_OK);
+	ro = open_store(path, KMS_STORE_RO);
+	CU_ASSERT_FATAL(sqlite3_open_v2(path, &other, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK);
+	CU_ASSERT_FATAL(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
+
+	sample_blob(&b2, 2, 32);
+	t0 = now_s();
+	CU_ASSERT(kms_store_put_secret(st, "ksak", &b2) == KMS_ERR_IO);
+	waited = now_s() - t0;
+	CU_ASSERT(waited >= 4.0);
+	CU_ASSERT(kms_store_get_secret(ro, "ksak", &got) == KMS_OK);
+	CU_ASSERT(blob_eq(&got, &b));
+	CU_ASSERT(kms_store_get_secret(st, "ksak", &got) == KMS_OK);
+	CU_ASSERT(blob_eq(&got, &b));
+
+	CU_ASSERT(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(other);
+	CU_ASSERT(kms_store_put_secret(st, "ksak", &b2) == KMS_OK);
+	CU_ASSERT(kms_store_get_secret(ro, "ksak", &got) == KMS_OK);
+	CU_ASSERT(blob_eq(&got, &b2));
+	kms_store_close(ro);
+	kms_store_close(st);
+}
+
+/*
+ * secure_delete is on: a replaced wrapped key leaves no copy in the file. (A control run on a
+ * plain SQLite file with secure_delete off shows the test would see one.)
+ */
+static void
+test_secure_delete(void)
+{
+	static const char old_mark[] = "OLD-WRAPPED-KEY-";
+	struct kms_store_blob old_b, new_b;
+	struct kms_store *st;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	uint8_t *data;
+	char path[256];
+	size_t i, len;
+
+	memset(&old_b, 0, sizeof(old_b));
+	for (i = 0; i + 16 <= KMS_STORE_MAX_BLOB; i += 16) {
+		memcpy(old_b.data + i, old_mark, 16);
+	}
+	old_b.len = KMS_STORE_MAX_BLOB;
+	sample_blob(&new_b, 0x80, 100);
+
+	st = create_store("sd.db", path, sizeof(path));
+	CU_ASSERT(kms_store_put_secret(st, "ksak", &old_b) == KMS_OK);
+	CU_ASSERT(kms_store_put_secret(st, "ksak", &new_b) == KMS_OK);
+	kms_store_close(st);
+	data = read_all(path, &len);
+	CU_ASSERT_FATAL(data != NULL);
+	CU_ASSERT(!contains(data, len, old_mark, 16));
+	CU_ASSERT(contains(data, len, new_b.data, new_b.len));
+	free(data);
+
+	/* Control: the same with secure_delete off leaves the old value in the file. */
+	path_of(path, sizeof(path), "sd-control.db");
+	(void)unlink(path);
+	CU_ASSERT_FATAL(raw_exec(path, "CREATE TABLE secrets (name TEXT PRIMARY KEY NOT NULL, "
+				       "wrapped BLOB NOT NULL) WITHOUT ROWID") == SQLITE_OK);
+	CU_ASSERT_FATAL(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK);
+	CU_ASSERT(sqlite3_exec(db, "PRAGMA secure_delete = OFF; PRAGMA journal_mode = WAL", NULL,
+			       NULL, NULL) == SQLITE_OK);
+	CU_ASSERT_FATAL(sqlite3_prepare_v2(db,
+					   "INSERT INTO secrets VALUES ('ksak', ?1) ON CONFLICT "
+					   "(name) DO UPDATE SET wrapped = excluded.wrapped",
+					   -1, &s, NULL) == SQLITE_OK);
+	CU_ASSERT(sqlite3_bind_blob(s, 1, old_b.data, (int)old_b.len, SQLITE_STATIC) == SQLITE_OK);
+	CU_ASSERT(sqlite3_step(s) == SQLITE_DONE);
+	sqlite3_reset(s);
+	CU_ASSERT(sqlite3_bind_blob(s, 1, new_b.data, (int)new_b.len, SQLITE_STATIC) == SQLITE_OK);
+	CU_ASSERT(sqlite3_step(s) == SQLITE_DONE);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	data = read_all(path, &len);
+	CU_ASSERT_FATAL(data != NULL);
+	CU_ASSERT(contains(data, len, old_mark, 16));
+	free(data);
+}
+
+static CU_TestInfo store_tests[] = {
+	{"create: mode 0600, idempotent", test_create_mode},
+	{"symbolic links refused", test_symlink_refused},
+	{"certificate round trip", test_cert_roundtrip},
+	{"secrets round trip", test_secret_roundtrip},
+	{"clients round trip", test_client_roundtrip},
+	{"identities and key sets round trip", test_identity_keyset_roundtrip},
+	{"entitlement matrix", test_entitlement_matrix},
+	{"read-only store refuses writes", test_read_only_refuses_writes},
+	{"other schema versions refused", test_other_versions_refused},
+	{"files that are not a store refused", test_not_a_store_refused},
+	{"corrupt values in the file: KMS_ERR_PARSE", test_corrupt_values},
+	{"schema CHECK constraints", test_schema_checks},
+	{"bounds and arguments", test_bounds},
+	{"two handles on one file (WAL)", test_two_handles},
+	{"busy timeout; a failed write changes nothing", test_busy},
+	{"secure delete", test_secure_delete},
+	CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo suites[] = {
+	{"store", suite_init, suite_cleanup, NULL, NULL, store_tests},
+	CU_SUITE_INFO_NULL,
+};
+
+int
+main(void)
+{
+	return kms_test_main(suites);
+}

@@ -122,7 +122,7 @@ fail(const struct parser *p, unsigned int line, const char *fmt, ...)
 
 /*
  * Quote s[0..len) for a message: "'s'", cut to ECHO_MAX bytes on a character boundary with
- * "..." after it. s must have passed check_line() (or be a table name). out has
+ * "..." after it. s must have passed check_bytes() (or be a table name). out has
  * ECHO_MAX + 8 bytes.
  */
 #define QUOTE_LEN (ECHO_MAX + 8)
@@ -437,6 +437,7 @@ convert_u64(const struct parser *p, unsigned int line, const struct kms_conf_key
 	size_t len = v->len;
 	int hex = (k->flags & KMS_CONF_HEX) != 0;
 	char g[GOT_LEN];
+	uint64_t num = 0;
 	int r;
 
 	got(g, k, s, len);
@@ -446,7 +447,7 @@ convert_u64(const struct parser *p, unsigned int line, const struct kms_conf_key
 			     g);
 			return KMS_ERR_PARSE;
 		}
-		r = to_u64(s + 2, len - 2, 16, &v->num);
+		r = to_u64(s + 2, len - 2, 16, &num);
 	} else if (!all_digits(s, len, 0)) {
 		if (hex) {
 			fail(p, line, "'%s' must be a decimal or 0x hexadecimal number%s", k->name,
@@ -462,17 +463,18 @@ convert_u64(const struct parser *p, unsigned int line, const struct kms_conf_key
 		fail(p, line, "'%s' must be a decimal number without leading zeros%s", k->name, g);
 		return KMS_ERR_PARSE;
 	} else {
-		r = to_u64(s, len, 10, &v->num);
+		r = to_u64(s, len, 10, &num);
 	}
 	if (r == KMS_ERR_INTERNAL) {
 		fail(p, line, "'%s': internal error converting the number", k->name);
 		return r;
 	}
-	if (r != KMS_OK || v->num < k->min || v->num > k->max) {
+	if (r != KMS_OK || num < k->min || num > k->max) {
 		fail(p, line, "'%s' must be between %llu and %llu%s", k->name,
 		     (unsigned long long)k->min, (unsigned long long)k->max, g);
 		return KMS_ERR_PARSE;
 	}
+	v->num = num;
 	return KMS_OK;
 }
 
@@ -906,8 +908,8 @@ kms_conf_parse(struct kms_conf **out, char *err, size_t err_len, const struct km
 			r = KMS_ERR_PARSE;
 			goto out;
 		}
-		if ((r = kms_cbs_get_bytes(&cbs, &line, n)) != KMS_OK ||
-		    (nl != NULL && (r = kms_cbs_skip(&cbs, 1)) != KMS_OK)) {
+		if (kms_cbs_get_bytes(&cbs, &line, n) != KMS_OK ||
+		    (nl != NULL && kms_cbs_skip(&cbs, 1) != KMS_OK)) {
 			fail(&p, lineno, "internal error splitting lines");
 			r = KMS_ERR_INTERNAL;
 			goto out;

@@ -54,8 +54,8 @@
  * which; callers print it and stop.
  */
 
-#define KMS_CONF_MAX_FILE  (1024u * 1024u) /* bytes in a file */
-#define KMS_CONF_MAX_LINES 10000u          /* lines in a file */
+#define KMS_CONF_MAX_FILE  1048576u /* bytes in a file (1 MiB) */
+#define KMS_CONF_MAX_LINES 10000u   /* lines in a file */
 #define KMS_CONF_MAX_LINE  16384u /* bytes in a line without its "\n": a 4096-byte value escaped */
 #define KMS_CONF_MAX_KEY   64u    /* bytes in a key */
 #define KMS_CONF_MAX_VALUE 4096u  /* bytes in a value, after quotes and escapes are removed */

@@ -527,7 +527,7 @@ kms_adapter_handle(struct kms_adapter *a, const struct kms_proto_request *req,
 	if (r != KMS_OK) {
 		/* nothing of a failed operation goes back */
 		kms_memzero(&rep->u, sizeof(rep->u));
-		kms_log(KMS_LOG_INFO, "adapter: %s %u: %s", kms_proto_op_name(req->op),
+		kms_log(KMS_LOG_INFO, "adapter: %s %u: %s", kms_proto_op_name((int)req->op),
 			(unsigned int)req->id, kms_strerror(r));
 	}
 }

@@ -53,6 +53,19 @@ static const struct kms_conf_key keys[] = {
 
 static char err[KMS_CONF_ERR_LEN];
 
+/* malloc, or abort: the test cannot go on without its buffers. */
+static void *
+xmalloc(size_t n)
+{
+	void *p = malloc(n);
+
+	if (p == NULL) {
+		fprintf(stderr, "test_conf: out of memory\n");
+		abort();
+	}
+	return p;
+}
+
 static int
 parse_with(const struct kms_conf_key *table, size_t num, const char *text, size_t len,
 	   struct kms_conf **out)
@@ -563,11 +576,10 @@ test_enum(void)
 static void
 test_path(void)
 {
-	char *text = malloc(KMS_CONF_MAX_PATH + 64);
+	char *text = xmalloc(KMS_CONF_MAX_PATH + 64);
 	struct kms_conf *conf;
 	int n;
 
-	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
 	EXPECT_FAIL("module = lib/softhsm2.so\n",
 		    NAME ":1: 'module' must be an absolute path (got 'lib/softhsm2.so')");
 	EXPECT_FAIL("module = ./x\n", NAME ":1: 'module' must be an absolute path (got './x')");
@@ -718,9 +730,8 @@ test_utf8(void)
 static char *
 filled(size_t n, char c)
 {
-	char *s = malloc(n + 1);
+	char *s = xmalloc(n + 1);
 
-	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
 	memset(s, c, n);
 	s[n] = '\0';
 	return s;
@@ -730,12 +741,11 @@ static void
 test_value_length(void)
 {
 	size_t cap = KMS_CONF_MAX_LINE + 256;
-	char *text = malloc(cap), *v = filled(KMS_CONF_MAX_VALUE, 'v');
+	char *text = xmalloc(cap), *v = filled(KMS_CONF_MAX_VALUE, 'v');
 	char *q = filled(KMS_CONF_MAX_VALUE, '"');
 	struct kms_conf *conf;
 	size_t i;
 
-	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
 	(void)snprintf(text, cap, BASE "banner = %s\n", v);
 	conf = PARSE_OK(text);
 	if (conf != NULL) {
@@ -769,10 +779,9 @@ test_line_length(void)
 {
 	char *pad = filled(KMS_CONF_MAX_LINE - 1, ' ');
 	size_t cap = KMS_CONF_MAX_LINE + 256;
-	char *text = malloc(cap);
+	char *text = xmalloc(cap);
 	struct kms_conf *conf;
 
-	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
 	/* "#" and KMS_CONF_MAX_LINE - 1 spaces: a line of the maximum length. */
 	(void)snprintf(text, cap, BASE "#%s\n", pad);
 	conf = PARSE_OK(text);
@@ -792,11 +801,10 @@ static void
 test_file_limits(void)
 {
 	size_t cap = KMS_CONF_MAX_FILE + 64;
-	char *text = malloc(cap);
+	char *text = xmalloc(cap);
 	struct kms_conf *conf;
 	size_t n;
 
-	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
 	/* KMS_CONF_MAX_LINES lines, some of them empty; then one more. */
 	n = (size_t)snprintf(text, cap, BASE);
 	memset(text + n, '\n', KMS_CONF_MAX_LINES - 2);
@@ -981,8 +989,7 @@ test_message_cut(void)
 	/* A quoted value is cut at ECHO_MAX bytes, on a character boundary. */
 	long_value = filled(200, 'x');
 	memcpy(long_value + 62, "é", 2);
-	t = malloc(512);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	t = xmalloc(512);
 	(void)snprintf(t, 512, BASE "issuer = %s\n", long_value);
 	long_value[62] = '\0';
 	{

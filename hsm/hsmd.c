@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * kms-hsmd - the HSM adapter: the only process that loads the PKCS#11 module, holds the PIN or
+ * touches a master secret (ARCHITECTURE.md, SECURITY.md). kmsd starts it with one end of a
+ * socketpair and talks to it in proto/ frames.
+ *
+ *   kms-hsmd -c FILE --fd N   serve the socketpair end N until kmsd closes it
+ *   kms-hsmd -c FILE --check  run the start-up checks, say whether it would serve, exit
+ *
+ * Exit status: 0 after a clean end (the peer closed, or SIGTERM), 1 when serving stopped on an
+ * error (kmsd restarts it), 2 for a bad command line or configuration, 3 when a start-up check
+ * failed (the message says which).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/conf.h"
+#include "common/log.h"
+#include "common/secmem.h"
+#include "hsm/adapter.h"
+#include "hsm/p11.h"
+
+#include "common/banned.h"
+
+static const char *const issuer_words[] = {"online", "pre-minted", NULL};
+static const char *const id_words[] = {"raw", "hex-lower", "hex-upper", NULL};
+static const char *const level_words[] = {"err", "warn", "info", "debug", NULL};
+
+/* The configuration file's keys (deploy/kms-hsmd.conf.example explains each). */
+static const struct kms_conf_key conf_keys[] = {
+	{"module", KMS_CONF_PATH, KMS_CONF_REQUIRED, NULL, 0, 0, NULL},
+	{"token", KMS_CONF_STRING, KMS_CONF_REQUIRED, NULL, 0, 0, NULL},
+	{"pin_file", KMS_CONF_PATH, 0, NULL, 0, 0, NULL},
+	{"pin_credential", KMS_CONF_STRING, 0, NULL, 0, 0, NULL},
+	{"kek", KMS_CONF_STRING, KMS_CONF_REQUIRED, NULL, 0, 0, NULL},
+	{"store", KMS_CONF_PATH, KMS_CONF_REQUIRED, NULL, 0, 0, NULL},
+	{"issuer", KMS_CONF_ENUM, 0, "online", 0, 0, issuer_words},
+	{"id_format", KMS_CONF_ENUM, 0, "raw", 0, 0, id_words},
+	{"wrap_mechanism", KMS_CONF_U64, KMS_CONF_HEX, "0x210a", 1, 0xffffffffu, NULL},
+	{"allow_host_ecb_wrap", KMS_CONF_BOOL, 0, "no", 0, 0, NULL},
+	{"past_periods", KMS_CONF_U64, 0, "0", 0, 12, NULL},
+	{"future_periods", KMS_CONF_U64, 0, "1", 0, 12, NULL},
+	{"sessions", KMS_CONF_U64, 0, "4", 1, KMS_P11_MAX_SESSIONS, NULL},
+	{"log_level", KMS_CONF_ENUM, 0, "info", 0, 0, level_words},
+};
+
+static volatile sig_atomic_t serve_fd = -1;
+
+/* SIGTERM, SIGINT: end the loop as if kmsd had closed; the master secrets are wiped on the way out.
+ */
+static void
+on_term(int sig)
+{
+	(void)sig;
+	if (serve_fd >= 0) {
+		(void)shutdown(serve_fd, SHUT_RDWR); /* async-signal-safe */
+	}
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+		"usage: kms-hsmd -c FILE --fd N\n"
+		"       kms-hsmd -c FILE --check\n"
+		"\n"
+		"The HSM adapter of the KMS: it alone loads the PKCS#11 module, logs in to the\n"
+		"token and holds the master secrets (online issuer). kmsd starts it with one end\n"
+		"of a socketpair as file descriptor N. --check runs the start-up checks (known-\n"
+		"answer tests, store, token, RFC 5649 probe, KEK, master secrets) and exits 0 if\n"
+		"it would serve. The configuration: deploy/kms-hsmd.conf.example.\n");
+}
+
+/* A file descriptor number from argv: decimal, 3 .. 1023, and a socket. */
+static int
+parse_fd(const char *s, int *out)
+{
+	char *end = NULL;
+	unsigned long v;
+	struct stat st;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || s[0] == '+' || v < 3 ||
+	    v > 1023) {
+		return KMS_ERR_RANGE;
+	}
+	if (fstat((int)v, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	*out = (int)v;
+	return KMS_OK;
+}
+
+static int
+get_str(const struct kms_conf *c, const char *name, const char **out)
+{
+	*out = NULL;
+	return kms_conf_count(c, name) == 0 ? KMS_OK : kms_conf_str(c, name, 0, out);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct kms_conf *conf = NULL;
+	struct kms_p11 *p11 = NULL;
+	struct kms_adapter *adapter = NULL;
+	struct kms_p11_config pcfg;
+	struct kms_adapter_config acfg;
+	char err[KMS_CONF_ERR_LEN];
+	const char *conf_path = NULL;
+	const char *token = NULL;
+	uint64_t u = 0;
+	size_t e = 0;
+	bool yes = false;
+	bool check = false;
+	int fd = -1;
+	int status = 2;
+	int r;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+			conf_path = argv[++i];
+		} else if (strcmp(argv[i], "--fd") == 0 && i + 1 < argc) {
+			if (parse_fd(argv[++i], &fd) != KMS_OK) {
+				fprintf(stderr, "kms-hsmd: --fd wants an open socket descriptor "
+						"(3..1023)\n");
+				return 2;
+			}
+		} else if (strcmp(argv[i], "--check") == 0) {
+			check = true;
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (conf_path == NULL || (fd < 0) == !check) {
+		usage(stderr);
+		return 2;
+	}
+	if (kms_harden_process() != KMS_OK) {
+		fprintf(stderr, "kms-hsmd: cannot make the process undumpable\n");
+		return 2;
+	}
+	kms_log_init("kms-hsmd", KMS_LOG_INFO);
+	if (kms_conf_load(&conf, err, sizeof(err), conf_keys,
+			  sizeof(conf_keys) / sizeof(conf_keys[0]), conf_path) != KMS_OK) {
+		fprintf(stderr, "kms-hsmd: %s\n", err);
+		return 2;
+	}
+	memset(&pcfg, 0, sizeof(pcfg));
+	memset(&acfg, 0, sizeof(acfg));
+	if (kms_conf_enum(conf, "log_level", 0, &e) != KMS_OK) {
+		goto bad_conf;
+	}
+	kms_log_init("kms-hsmd", (enum kms_log_level)e);
+	if (kms_conf_str(conf, "module", 0, &pcfg.module_path) != KMS_OK ||
+	    kms_conf_str(conf, "token", 0, &token) != KMS_OK ||
+	    get_str(conf, "pin_file", &pcfg.pin_file) != KMS_OK ||
+	    get_str(conf, "pin_credential", &pcfg.pin_credential) != KMS_OK ||
+	    kms_conf_u64(conf, "sessions", 0, &u) != KMS_OK) {
+		goto bad_conf;
+	}
+	pcfg.token_uri = token;
+	pcfg.num_sessions = (unsigned int)u;
+	if ((pcfg.pin_file == NULL) == (pcfg.pin_credential == NULL)) {
+		fprintf(stderr, "kms-hsmd: %s: set exactly one of pin_file and pin_credential\n",
+			conf_path);
+		goto out;
+	}
+	if (kms_conf_str(conf, "store", 0, &acfg.store_path) != KMS_OK ||
+	    kms_conf_str(conf, "kek", 0, &acfg.kek_label) != KMS_OK ||
+	    kms_conf_enum(conf, "issuer", 0, &e) != KMS_OK) {
+		goto bad_conf;
+	}
+	acfg.issuer = e == 0 ? KMS_ISSUER_ONLINE : KMS_ISSUER_PREMINTED;
+	if (kms_conf_enum(conf, "id_format", 0, &e) != KMS_OK) {
+		goto bad_conf;
+	}
+	acfg.id_format = e == 0 ? KMS_ID_RAW : e == 1 ? KMS_ID_HEX_LOWER : KMS_ID_HEX_UPPER;
+	if (kms_conf_u64(conf, "wrap_mechanism", 0, &u) != KMS_OK) {
+		goto bad_conf;
+	}
+	acfg.kwp = (CK_MECHANISM_TYPE)u;
+	if (kms_conf_bool(conf, "allow_host_ecb_wrap", 0, &yes) != KMS_OK) {
+		goto bad_conf;
+	}
+	acfg.allow_host_ecb = yes;
+	if (kms_conf_u64(conf, "past_periods", 0, &u) != KMS_OK) {
+		goto bad_conf;
+	}
+	acfg.past_periods = (unsigned int)u;
+	if (kms_conf_u64(conf, "future_periods", 0, &u) != KMS_OK) {
+		goto bad_conf;
+	}
+	acfg.future_periods = (unsigned int)u;
+
+	status = 3;
+	if ((r = kms_p11_new(&p11, &pcfg)) != KMS_OK) {
+		fprintf(stderr, "kms-hsmd: the token (%s) is not usable: %s\n", token,
+			kms_strerror(r));
+		goto out;
+	}
+	if ((r = kms_adapter_new(&adapter, p11, &acfg)) != KMS_OK) {
+		fprintf(stderr, "kms-hsmd: a start-up check failed (see above): %s\n",
+			kms_strerror(r));
+		goto out;
+	}
+	if (check) {
+		printf("kms-hsmd: start-up checks passed; ready to serve\n");
+		status = 0;
+		goto out;
+	}
+	{
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_term;
+		sigemptyset(&sa.sa_mask);
+		serve_fd = fd;
+		if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0) {
+			kms_log(KMS_LOG_ERR, "kms-hsmd: cannot install signal handlers");
+			goto out;
+		}
+	}
+	r = kms_adapter_serve(adapter, fd);
+	status = r == KMS_OK ? 0 : 1;
+	goto out;
+bad_conf:
+	fprintf(stderr, "kms-hsmd: %s: invalid configuration\n", conf_path);
+out:
+	kms_adapter_free(adapter);
+	kms_p11_free(p11);
+	kms_conf_free(conf);
+	if (fd >= 0) {
+		(void)close(fd);
+	}
+	return status;
+}

@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The kms-hsmd program itself (hsm/hsmd.c): its configuration file and messages, the start-up
+ * checks (--check), and serving a socketpair end it inherits, as kmsd will start it; SIGTERM
+ * ends it cleanly. KMS_TEST_HSMD names the binary (tests/hsm/CMakeLists.txt).
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "proto/frame.h"
+#include "tests/hsm/domain.h"
+#include "tests/unit/kms_test.h"
+
+static struct kms_test_domain dom;
+static char good[160];
+
+static int
+write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL) {
+		return -1;
+	}
+	fputs(text, f);
+	return fclose(f);
+}
+
+/* The configuration of the domain; extra lines are appended. */
+static int
+write_conf(const char *path, const char *extra)
+{
+	char text[2048];
+
+	snprintf(text, sizeof(text),
+		 "# kms-hsmd for the test domain\n"
+		 "module = %s\n"
+		 "token = pkcs11:token=kms-hsmd-test\n"
+		 "pin_file = %s\n"
+		 "kek = %s\n"
+		 "store = %s\n"
+		 "%s",
+		 kms_tmp_token_module(), dom.tok.pin_path, KMS_TEST_KEK, dom.tok.store_path, extra);
+	return write_file(path, text);
+}
+
+static int
+suite_init(void)
+{
+	if (getenv("KMS_TEST_HSMD") == NULL || kms_test_domain_new(&dom, "kms-hsmd-test") != 0) {
+		return 1;
+	}
+	snprintf(good, sizeof(good), "%s/good.conf", dom.tok.dir);
+	return write_conf(good, "issuer = online\nallow_host_ecb_wrap = yes\n");
+}
+
+static int
+suite_cleanup(void)
+{
+	return kms_test_domain_free(&dom) == 0 ? 0 : 1;
+}
+
+/* Run kms-hsmd with args; its exit status, its stderr and stdout in err (cap bytes). */
+static int
+run_hsmd(const char *args, char *err, size_t cap)
+{
+	char cmd[1024];
+	char errf[160];
+	FILE *f;
+	size_t n;
+	int st;
+
+	snprintf(errf, sizeof(errf), "%s/hsmd.out", dom.tok.dir);
+	snprintf(cmd, sizeof(cmd), "%s %s >%s 2>&1", getenv("KMS_TEST_HSMD"), args, errf);
+	st = system(cmd);
+	err[0] = '\0';
+	f = fopen(errf, "r");
+	if (f != NULL) {
+		n = fread(err, 1, cap - 1, f);
+		err[n] = '\0';
+		fclose(f);
+	}
+	return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void
+test_check_and_configuration(void)
+{
+	char out[8192];
+	char args[512];
+	char path[160];
+
+	snprintf(args, sizeof(args), "-c %s --check", good);
+	CU_ASSERT_EQUAL(run_hsmd(args, out, sizeof(out)), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "ready to serve"));
+	/* SoftHSM's RFC 5649 defect without the development allowance: refused, and said why */
+	snprintf(path, sizeof(path), "%s/strict.conf", dom.tok.dir);
+	CU_ASSERT_EQUAL(write_conf(path, ""), 0);
+	snprintf(args, sizeof(args), "-c %s --check", path);
+	CU_ASSERT_EQUAL(run_hsmd(args, out, sizeof(out)), 3);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "pads wrongly"));
+	/* a typo in a key: file:line and a suggestion */
+	snprintf(path, sizeof(path), "%s/typo.conf", dom.tok.dir);
+	CU_ASSERT_EQUAL(write_conf(path, "isuer = online\n"), 0);
+	snprintf(args, sizeof(args), "-c %s --check", path);
+	CU_ASSERT_EQUAL(run_hsmd(args, out, sizeof(out)), 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "typo.conf:7:"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "issuer"));
+	/* a bad value */
+	CU_ASSERT_EQUAL(write_conf(path, "issuer = onlin\n"), 0);
+	CU_ASSERT_EQUAL(run_hsmd(args, out, sizeof(out)), 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "typo.conf:7:"));
+	/* both PIN sources */
+	CU_ASSERT_EQUAL(write_conf(path, "pin_credential = kms-pin\nallow_host_ecb_wrap = yes\n"),
+			0);
+	CU_ASSERT_EQUAL(run_hsmd(args, out, sizeof(out)), 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "exactly one of pin_file and pin_credential"));
+	/* a token that is not there */
+	CU_ASSERT_EQUAL(write_file(path, ""), 0);
+	snprintf(args, sizeof(args), "-c %s --check", path);
+	CU_ASSERT_EQUAL(run_hsmd(args, out, sizeof(out)), 2); /* missing required keys */
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "missing required key"));
+	/* the command line */
+	CU_ASSERT_EQUAL(run_hsmd("--check", out, sizeof(out)), 2);
+	snprintf(args, sizeof(args), "-c %s --fd 1", good);
+	CU_ASSERT_EQUAL(run_hsmd(args, out, sizeof(out)), 2);
+	snprintf(args, sizeof(args), "-c %s --fd 77 --check", good);
+	CU_ASSERT_EQUAL(run_hsmd(args, out, sizeof(out)), 2);
+	CU_ASSERT_EQUAL(run_hsmd("--help", out, sizeof(out)), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "usage: kms-hsmd"));
+}
+
+/* Start kms-hsmd on one end of a socketpair, as fd 3; *out_fd is our end. */
+static pid_t
+start_hsmd(int *out_fd)
+{
+	int sv[2];
+	pid_t pid;
+
+	/*
+	 * Both ends close on exec; dup2 gives the child's end a copy without the flag as fd 3.
+	 * Our end must not survive into the child, or closing it would never reach kms-hsmd as
+	 * an end of file (kmsd must start it the same way).
+	 */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+		return -1;
+	}
+	pid = fork();
+	if (pid == 0) {
+		/* dup2(3, 3) would keep the flag: clear it by hand in that case */
+		if (sv[1] == 3 ? fcntl(3, F_SETFD, 0) != 0 : dup2(sv[1], 3) != 3) {
+			_exit(127);
+		}
+		execl(getenv("KMS_TEST_HSMD"), "kms-hsmd", "-c", good, "--fd", "3", (char *)NULL);
+		_exit(127);
+	}
+	close(sv[1]);
+	*out_fd = sv[0];
+	return pid;
+}
+
+static int
+roundtrip(int fd, const struct kms_proto_request *req, struct kms_proto_reply *rep)
+{
+	static uint8_t buf[KMS_MAX_IPC];
+	size_t len = 0;
+
+	if (kms_proto_encode_request(buf, sizeof(buf), &len, req) != KMS_OK ||
+	    kms_proto_frame_write(fd, buf, len) != KMS_OK ||
+	    kms_proto_frame_read(fd, buf, sizeof(buf), &len) != KMS_OK) {
+		return -1;
+	}
+	return kms_proto_decode_reply(rep, buf, len) == KMS_OK ? 0 : -1;
+}
+
+static void
+test_serve_as_kmsd_starts_it(void)
+{
+	struct kms_proto_request req;
+	struct kms_proto_reply rep;
+	int fd = -1;
+	int st = 0;
+	pid_t pid = start_hsmd(&fd);
+
+	CU_ASSERT_FATAL(pid > 0);
+	memset(&req, 0, sizeof(req));
+	req.op = KMS_PROTO_HEALTH;
+	req.id = 1;
+	CU_ASSERT_EQUAL(roundtrip(fd, &req, &rep), 0);
+	CU_ASSERT_EQUAL(rep.status, KMS_OK);
+	CU_ASSERT(rep.u.health.token_present);
+	CU_ASSERT_STRING_EQUAL(rep.u.health.issuer, "online");
+	memset(&req, 0, sizeof(req));
+	req.op = KMS_PROTO_PROVISION;
+	req.id = 2;
+	req.u.provision.client_id_len = 5;
+	memcpy(req.u.provision.client_id, "alice", 5);
+	req.u.provision.identity_len = strlen(KMS_TEST_ALICE);
+	memcpy(req.u.provision.identity, KMS_TEST_ALICE, req.u.provision.identity_len);
+	req.u.provision.key_period = dom.now_period;
+	CU_ASSERT_EQUAL(roundtrip(fd, &req, &rep), 0);
+	CU_ASSERT_EQUAL_FATAL(rep.status, KMS_OK);
+	CU_ASSERT_EQUAL(rep.id, 2);
+	CU_ASSERT(kms_test_client_checks(&dom, &rep.u.provision, dom.alice_trk, dom.alice_ink,
+					 KMS_TEST_ALICE, NULL, NULL));
+	/* SIGTERM: a clean end (exit 0), the master secrets wiped on the way out */
+	CU_ASSERT_EQUAL(kill(pid, SIGTERM), 0);
+	CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+	CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	close(fd);
+
+	/* kmsd closing its end also ends it cleanly */
+	pid = start_hsmd(&fd);
+	CU_ASSERT_FATAL(pid > 0);
+	memset(&req, 0, sizeof(req));
+	req.op = KMS_PROTO_CERTIFICATE;
+	req.id = 3;
+	CU_ASSERT_EQUAL(roundtrip(fd, &req, &rep), 0);
+	CU_ASSERT_EQUAL(rep.status, KMS_OK);
+	CU_ASSERT(memcmp(rep.u.certificate.z_t, dom.zpub, sizeof(dom.zpub)) == 0);
+	close(fd);
+	CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+	CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+	/* a malformed frame: it stops serving with status 1 (kmsd restarts it) */
+	pid = start_hsmd(&fd);
+	CU_ASSERT_FATAL(pid > 0);
+	{
+		uint8_t junk[8] = {0, 0, 0, 4, 0xc1, 0xc1, 0xc1, 0xc1};
+
+		CU_ASSERT_EQUAL(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+	}
+	CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+	CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+	close(fd);
+}
+
+static CU_TestInfo hsmd_tests[] = {
+	{"--check, configuration errors, command line", test_check_and_configuration},
+	{"serving a socketpair end; SIGTERM; bad frames", test_serve_as_kmsd_starts_it},
+	CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo suites[] = {
+	{"kms-hsmd", suite_init, suite_cleanup, NULL, NULL, hsmd_tests},
+	CU_SUITE_INFO_NULL,
+};
+
+int
+main(void)
+{
+	return kms_test_main(suites);
+}

@@ -160,6 +160,12 @@ kms_adapter_new(struct kms_adapter **out, struct kms_p11 *p11, const struct kms_
 	if ((r = kms_wrap_choose(&a->wrap, exact, cfg->allow_host_ecb)) != KMS_OK) {
 		goto out;
 	}
+	if ((r = kms_hmac_probe(s)) != KMS_OK) {
+		kms_log(KMS_LOG_ERR,
+			"adapter: the token failed the HMAC-SHA256 known-answer test: %s",
+			kms_strerror(r));
+		goto out;
+	}
 	if ((r = kms_keys_find(s, &kek, a->kek_label)) != KMS_OK) {
 		kms_log(KMS_LOG_ERR, "adapter: the domain KEK '%s' is not in the token",
 			a->kek_label);

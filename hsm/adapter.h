@@ -52,10 +52,10 @@ struct kms_adapter;
 /*
  * kms_adapter_new - the start-up of kms-hsmd, in order: the issuing core's known-answer tests
  * (kms_mikey_selftest), the store and its certificate, the token's RFC 5649 probe
- * (kms_wrap_probe, then kms_wrap_choose), the KEK; for the online issuer, the master secrets
- * unwrapped into locked memory, and their public keys compared with the certificate's. Any
- * failure refuses to serve, with a message saying which step failed. p11 is borrowed (it must
- * outlive the adapter). *out is owned (kms_adapter_free).
+ * (kms_wrap_probe, then kms_wrap_choose) and HMAC-SHA256 test (kms_hmac_probe), the KEK; for the
+ * online issuer, the master secrets unwrapped into locked memory, and their public keys compared
+ * with the certificate's. Any failure refuses to serve, with a message saying which step failed.
+ * p11 is borrowed (it must outlive the adapter). *out is owned (kms_adapter_free).
  */
 int kms_adapter_new(struct kms_adapter **out, struct kms_p11 *p11,
 		    const struct kms_adapter_config *cfg) KMS_WUR;

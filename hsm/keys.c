@@ -154,6 +154,22 @@ kms_keys_find(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, const char *labe
 	if (r != KMS_OK) {
 		return r;
 	}
+	if (num == 0) {
+		/*
+		 * Absent, or is the token itself gone? SoftHSM answers C_FindObjects with nothing
+		 * when its token directory has disappeared; C_GetTokenInfo fails then, and
+		 * kms_p11_check turns that into KMS_ERR_HSM_UNAVAIL.
+		 */
+		CK_SESSION_INFO si;
+		CK_TOKEN_INFO ti;
+
+		if ((r = kms_p11_check(s, f->C_GetSessionInfo(h, &si), "C_GetSessionInfo")) !=
+			    KMS_OK ||
+		    (r = kms_p11_check(s, f->C_GetTokenInfo(si.slotID, &ti), "C_GetTokenInfo")) !=
+			    KMS_OK) {
+			return r;
+		}
+	}
 	if (num != 1) {
 		kms_log(KMS_LOG_ERR, "keys: %s secret key labelled '%s' in the token",
 			num == 0 ? "no" : "more than one", label);
@@ -665,4 +681,45 @@ kms_wrap_choose(struct kms_wrap_policy *pol, int exact, int allow_host_ecb)
 		"of 8, so clients could not unwrap PVTs and RSKs; configure the token's correct "
 		"mechanism id, or allow the host-ECB wrap (development tokens only)");
 	return KMS_ERR_UNSUPPORTED;
+}
+
+int
+kms_hmac_probe(struct kms_p11_session *s)
+{
+	/* RFC 4231 test case 6: a 131-octet key (tokens want HMAC keys of at least 32 octets) */
+	static const char msg[] = "Test Using Larger Than Block-Size Key - Hash Key First";
+	static const uint8_t want[32] = {0x60, 0xe4, 0x31, 0x59, 0x1e, 0xe0, 0xb6, 0x7f,
+					 0x0d, 0x8a, 0x26, 0xaa, 0xcb, 0xf5, 0xb7, 0x7f,
+					 0x8e, 0x0b, 0xc6, 0x21, 0x37, 0x28, 0xc5, 0x14,
+					 0x05, 0x46, 0x04, 0x0f, 0x0e, 0xe3, 0x7f, 0x54};
+	uint8_t key[131];
+	uint8_t mac[32];
+	CK_MECHANISM_TYPE allowed[1] = {CKM_SHA256_HMAC};
+	CK_OBJECT_HANDLE k = CK_INVALID_HANDLE;
+	int r;
+
+	memset(key, 0xaa, sizeof(key));
+	{
+		CK_ATTRIBUTE tmpl[] = {
+			ATTR(CKA_CLASS, &class_secret, sizeof(class_secret)),
+			ATTR(CKA_KEY_TYPE, &type_generic, sizeof(type_generic)),
+			ATTR(CKA_VALUE, key, sizeof(key)),
+			ATTR(CKA_TOKEN, &no, sizeof(no)),
+			ATTR(CKA_SIGN, &yes, sizeof(yes)),
+			ATTR(CKA_ALLOWED_MECHANISMS, allowed, sizeof(allowed)),
+		};
+
+		if ((r = kms_p11_create_object(s, &k, tmpl, 6)) != KMS_OK) {
+			return r;
+		}
+	}
+	r = kms_hmac_sha256(s, k, (const uint8_t *)msg, sizeof(msg) - 1, mac);
+	if (r == KMS_OK && memcmp(mac, want, sizeof(want)) != 0) {
+		kms_log(KMS_LOG_ERR, "keys: the token's HMAC-SHA256 fails RFC 4231's test case 6");
+		r = KMS_ERR_SELFTEST;
+	}
+	if (kms_p11_destroy_object(s, k) != KMS_OK && r == KMS_OK) {
+		r = KMS_ERR_HSM;
+	}
+	return r;
 }

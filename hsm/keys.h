@@ -96,6 +96,12 @@ int kms_wrap_probe(struct kms_p11_session *s, const struct kms_wrap_policy *pol,
 		   int *out_exact) KMS_WUR;
 
 /*
+ * kms_hmac_probe - the known-answer test of the token's HMAC-SHA256 (RFC 4231 test case 6) with
+ * a public test key in a session object. KMS_OK, KMS_ERR_SELFTEST, or the token's error.
+ */
+int kms_hmac_probe(struct kms_p11_session *s) KMS_WUR;
+
+/*
  * kms_wrap_choose - set pol->mode from the probe's verdict: KMS_WRAP_TOKEN when the token is
  * exact; KMS_WRAP_HOST_ECB when it is not and allow_host_ecb is set (logged as a warning);
  * otherwise KMS_ERR_UNSUPPORTED with a message that names the defect and the setting.

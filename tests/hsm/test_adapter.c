@@ -364,6 +364,45 @@ test_bad_configuration(void)
 	CU_ASSERT_PTR_NULL(a);
 }
 
+/* The token directory taken away mid-run and brought back (an HSM unplugged and replugged). */
+static void
+test_token_lost_and_back(void)
+{
+	struct kms_proto_request req;
+	struct kms_proto_reply rep;
+	char tokens[160], away[160];
+	int i;
+
+	snprintf(tokens, sizeof(tokens), "%s/tokens", dom.tok.dir);
+	snprintf(away, sizeof(away), "%s/tokens.away", dom.tok.dir);
+	provision_req(&req, "alice", ALICE, dom.now_period);
+	kms_adapter_handle(online, &req, &rep, kms_test_ntp_now());
+	CU_ASSERT_EQUAL_FATAL(rep.status, KMS_OK);
+	CU_ASSERT_EQUAL_FATAL(rename(tokens, away), 0);
+	kms_adapter_handle(online, &req, &rep, kms_test_ntp_now());
+	CU_ASSERT_EQUAL(rep.status, KMS_ERR_HSM_UNAVAIL);
+	CU_ASSERT(kms_test_all_zero((const uint8_t *)&rep.u, sizeof(rep.u)));
+	memset(&req, 0, sizeof(req));
+	req.op = KMS_PROTO_HEALTH;
+	kms_adapter_handle(online, &req, &rep, kms_test_ntp_now());
+	CU_ASSERT_EQUAL(rep.status, KMS_OK);
+	CU_ASSERT(!rep.u.health.token_present);
+	CU_ASSERT_EQUAL_FATAL(rename(away, tokens), 0);
+	/* the layer restarts the module on its own after a back-off: retry for a few seconds */
+	provision_req(&req, "alice", ALICE, dom.now_period);
+	for (i = 0; i < 100; i++) {
+		kms_adapter_handle(online, &req, &rep, kms_test_ntp_now());
+		if (rep.status == KMS_OK) {
+			break;
+		}
+		CU_ASSERT_EQUAL(rep.status, KMS_ERR_HSM_UNAVAIL);
+		usleep(100 * 1000);
+	}
+	CU_ASSERT_EQUAL(rep.status, KMS_OK);
+	CU_ASSERT(kms_test_client_checks(&dom, &rep.u.provision, dom.alice_trk, dom.alice_ink,
+					 ALICE, NULL, NULL));
+}
+
 static CU_TestInfo adapter_tests[] = {
 	{"online issuer: a client unwraps and validates its key set", test_online_provision},
 	{"pre-minted issuer: re-wrapped sets, no fallback", test_preminted_provision},
@@ -372,6 +411,7 @@ static CU_TestInfo adapter_tests[] = {
 	{"TrK/InK rotation", test_rotation},
 	{"the frame loop: good, refused, bad and oversized frames", test_serve_frames},
 	{"start-up refuses bad configurations", test_bad_configuration},
+	{"the token taken away and brought back", test_token_lost_and_back},
 	CU_TEST_INFO_NULL,
 };
 

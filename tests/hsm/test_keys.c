@@ -136,6 +136,7 @@ test_probe_and_choice(void)
 	CU_ASSERT_EQUAL(p.mode, KMS_WRAP_HOST_ECB);
 	CU_ASSERT_EQUAL(kms_wrap_choose(&p, 1, 0), KMS_OK);
 	CU_ASSERT_EQUAL(p.mode, KMS_WRAP_TOKEN);
+	CU_ASSERT_EQUAL(kms_hmac_probe(s), KMS_OK);
 	/* RFC 3394 without padding cannot wrap 65 octets: the probe refuses the token */
 	CU_ASSERT_NOT_EQUAL(kms_wrap_probe(s, &bad, &exact), KMS_OK);
 	kms_p11_return(s);

@@ -187,6 +187,12 @@ out:
 	return r;
 }
 
+enum kms_wrap_mode
+kms_adapter_wrap_mode(const struct kms_adapter *a)
+{
+	return a->wrap.mode;
+}
+
 void
 kms_adapter_free(struct kms_adapter *a)
 {

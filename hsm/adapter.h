@@ -60,6 +60,9 @@ struct kms_adapter;
 int kms_adapter_new(struct kms_adapter **out, struct kms_p11 *p11,
 		    const struct kms_adapter_config *cfg) KMS_WUR;
 
+/* kms_adapter_wrap_mode - how this adapter wraps for clients (hsm/keys.h), for reports. */
+enum kms_wrap_mode kms_adapter_wrap_mode(const struct kms_adapter *a);
+
 /* kms_adapter_free - wipe the master secrets, close the store, free. NULL is a no-op. */
 void kms_adapter_free(struct kms_adapter *a);
 

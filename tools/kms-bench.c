@@ -3,7 +3,20 @@
  * kms-bench - the project's benchmarks. Performance is measured here, never in timed tests.
  *
  *   kms-bench crypto [--seconds S]
+ *   kms-bench hsm [--seconds S]
  *   kms-bench selftest
+ *
+ * hsm makes a throw-away SoftHSM token and development domain (tools/devdomain.c) and prints
+ * provisions per second through kms-hsmd's adapter (frames over a socketpair) for each issuer,
+ * with the references measured in the same run:
+ *   hsm_raw_keyset_per_s      the token's own work for one pre-minted key set: C_UnwrapKey
+ *                             under the KEK and C_WrapKey under the TrK of its three elements
+ *   preminted_provision_per_s provisions through the adapter, pre-minted issuer
+ *   online_provision_per_s    provisions through the adapter, online issuer
+ *   rsk_issue_per_s           the issuing core's RSK rate
+ *   preminted_vs_raw          preminted_provision_per_s / hsm_raw_keyset_per_s
+ *   online_vs_rsk             online_provision_per_s / rsk_issue_per_s
+ *   wrap_mode                 token, or host-ecb on a token with the RFC 5649 defect
  *
  * selftest runs the known-answer tests of the issuing core (hsm/kat.c) and says which failed.
  *
@@ -16,22 +29,30 @@
  *   rsk_issue_vs_ref      rsk_issue_per_s / ref_openssl_mul_per_s
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/rand.h>
 
 #include "common/err.h"
+#include "common/log.h"
 #include "common/secmem.h"
+#include "hsm/adapter.h"
 #include "hsm/eccsi.h"
 #include "hsm/internal.h"
 #include "hsm/kat.h"
 #include "hsm/sakke.h"
 #include "hsm/uid.h"
+#include "proto/frame.h"
+#include "proto/store.h"
+#include "tools/devdomain.h"
 
 #include "common/banned.h"
 
@@ -234,6 +255,188 @@ out:
 	return r;
 }
 
+/* --- kms-bench hsm ------------------------------------------------------------------------ */
+
+/* The token's work for one pre-minted key set, without the adapter around it. */
+static int
+bench_raw_keyset(struct kms_devdomain *d, double seconds, double *out)
+{
+	struct kms_store *st = NULL;
+	struct kms_store_keyset ks;
+	struct kms_p11_session *s = NULL;
+	struct kms_wrap_policy pol = {CKM_AES_KEY_WRAP_PAD, KMS_WRAP_TOKEN};
+	CK_OBJECT_HANDLE kek, trk;
+	const struct kms_store_blob *blobs[3];
+	static const size_t lens[3] = {KMS_SAKKE_POINT_LEN, KMS_ECCSI_SCALAR_LEN,
+				       KMS_ECCSI_POINT_LEN};
+	unsigned long n = 0;
+	double t0;
+	int r;
+	int i;
+
+	if ((r = kms_store_open(&st, d->tok.store_path, KMS_STORE_RO)) != KMS_OK ||
+	    (r = kms_store_get_keyset(st, KMS_DEV_ALICE, d->now_period, &ks)) != KMS_OK ||
+	    (r = kms_p11_borrow(d->tok.p11, &s)) != KMS_OK) {
+		goto out;
+	}
+	if ((r = kms_keys_find(s, &kek, KMS_DEV_KEK)) != KMS_OK ||
+	    (r = kms_keys_find(s, &trk, "tk.0.alice")) != KMS_OK) {
+		goto out;
+	}
+	blobs[0] = &ks.rsk;
+	blobs[1] = &ks.ssk;
+	blobs[2] = &ks.pvt;
+	t0 = now();
+	do {
+		for (i = 0; i < 3; i++) {
+			CK_OBJECT_HANDLE obj = CK_INVALID_HANDLE;
+			CK_MECHANISM mech = {pol.kwp, NULL, 0};
+			uint8_t blob[KMS_WRAP_MAX_BLOB];
+			CK_ULONG blob_len = sizeof(blob);
+
+			if ((r = kms_unwrap_object(s, &pol, kek, blobs[i]->data, blobs[i]->len,
+						   lens[i], &obj)) != KMS_OK) {
+				goto out;
+			}
+			r = kms_p11_check(s,
+					  kms_p11_fn(s)->C_WrapKey(kms_p11_handle(s), &mech, trk,
+								   obj, blob, &blob_len),
+					  "C_WrapKey");
+			if (kms_p11_destroy_object(s, obj) != KMS_OK || r != KMS_OK) {
+				r = r != KMS_OK ? r : KMS_ERR_HSM;
+				goto out;
+			}
+		}
+		n++;
+	} while (now() - t0 < seconds);
+	*out = (double)n / (now() - t0);
+	r = KMS_OK;
+out:
+	kms_p11_return(s);
+	kms_store_close(st);
+	return r;
+}
+
+struct serve_arg {
+	struct kms_adapter *a;
+	int fd;
+	int result;
+};
+
+static void *
+serve_thread(void *p)
+{
+	struct serve_arg *arg = p;
+
+	arg->result = kms_adapter_serve(arg->a, arg->fd);
+	close(arg->fd);
+	return NULL;
+}
+
+/* Provisions of alice's current key set through the adapter, over frames, as kmsd asks. */
+static int
+bench_provision(struct kms_devdomain *d, enum kms_issuer issuer, double seconds, double *out,
+		enum kms_wrap_mode *out_mode)
+{
+	static uint8_t buf[KMS_MAX_IPC];
+	struct kms_adapter_config cfg;
+	struct kms_adapter *a = NULL;
+	struct kms_proto_request req;
+	struct kms_proto_reply rep;
+	struct serve_arg arg;
+	pthread_t th;
+	int sv[2] = {-1, -1};
+	unsigned long n = 0;
+	size_t len = 0;
+	double t0;
+	int r;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.store_path = d->tok.store_path;
+	cfg.kek_label = KMS_DEV_KEK;
+	cfg.issuer = issuer;
+	cfg.id_format = KMS_ID_RAW;
+	cfg.kwp = CKM_AES_KEY_WRAP_PAD;
+	cfg.allow_host_ecb = 1;
+	if ((r = kms_adapter_new(&a, d->tok.p11, &cfg)) != KMS_OK) {
+		return r;
+	}
+	*out_mode = kms_adapter_wrap_mode(a);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+		kms_adapter_free(a);
+		return KMS_ERR_IO;
+	}
+	arg.a = a;
+	arg.fd = sv[1];
+	arg.result = KMS_OK;
+	if (pthread_create(&th, NULL, serve_thread, &arg) != 0) {
+		close(sv[0]);
+		close(sv[1]);
+		kms_adapter_free(a);
+		return KMS_ERR_INTERNAL;
+	}
+	memset(&req, 0, sizeof(req));
+	req.op = KMS_PROTO_PROVISION;
+	req.u.provision.client_id_len = 5;
+	memcpy(req.u.provision.client_id, "alice", 5);
+	req.u.provision.identity_len = strlen(KMS_DEV_ALICE);
+	memcpy(req.u.provision.identity, KMS_DEV_ALICE, req.u.provision.identity_len);
+	req.u.provision.key_period = d->now_period;
+	t0 = now();
+	do {
+		req.id = (uint32_t)n;
+		if ((r = kms_proto_encode_request(buf, sizeof(buf), &len, &req)) != KMS_OK ||
+		    (r = kms_proto_frame_write(sv[0], buf, len)) != KMS_OK ||
+		    (r = kms_proto_frame_read(sv[0], buf, sizeof(buf), &len)) != KMS_OK ||
+		    (r = kms_proto_decode_reply(&rep, buf, len)) != KMS_OK) {
+			break;
+		}
+		if ((r = rep.status) != KMS_OK) {
+			break;
+		}
+		n++;
+	} while (now() - t0 < seconds);
+	*out = (double)n / (now() - t0);
+	close(sv[0]);
+	(void)pthread_join(th, NULL);
+	kms_adapter_free(a);
+	return r;
+}
+
+static int
+run_hsm(double seconds)
+{
+	struct kms_devdomain d;
+	enum kms_wrap_mode mode = KMS_WRAP_TOKEN;
+	double raw = 0, pre = 0, onl = 0, rsk = 0;
+	int r;
+
+	/* a fresh token and domain in a temporary directory, removed at the end */
+	if (kms_devdomain_new(&d, "kms-bench") != 0) {
+		fprintf(stderr,
+			"kms-bench: cannot set up a SoftHSM token (is softhsm2 installed?)\n");
+		(void)kms_devdomain_free(&d);
+		return KMS_ERR_HSM_UNAVAIL;
+	}
+	if ((r = bench_raw_keyset(&d, seconds, &raw)) == KMS_OK &&
+	    (r = bench_provision(&d, KMS_ISSUER_PREMINTED, seconds, &pre, &mode)) == KMS_OK &&
+	    (r = bench_provision(&d, KMS_ISSUER_ONLINE, seconds, &onl, &mode)) == KMS_OK) {
+		r = bench_rsk_issue(seconds, &rsk);
+	}
+	(void)kms_devdomain_free(&d);
+	if (r != KMS_OK) {
+		return r;
+	}
+	printf("hsm_raw_keyset_per_s %.0f\n", raw);
+	printf("preminted_provision_per_s %.0f\n", pre);
+	printf("online_provision_per_s %.0f\n", onl);
+	printf("rsk_issue_per_s %.0f\n", rsk);
+	printf("preminted_vs_raw %.2f\n", raw > 0 ? pre / raw : 0.0);
+	printf("online_vs_rsk %.2f\n", rsk > 0 ? onl / rsk : 0.0);
+	printf("wrap_mode %s\n", mode == KMS_WRAP_TOKEN ? "token" : "host-ecb");
+	return KMS_OK;
+}
+
 static void
 usage(FILE *f)
 {
@@ -290,7 +493,7 @@ main(int argc, char **argv)
 		printf("selftest ok\n");
 		return 0;
 	}
-	if (argc < 2 || strcmp(argv[1], "crypto") != 0) {
+	if (argc < 2 || (strcmp(argv[1], "crypto") != 0 && strcmp(argv[1], "hsm") != 0)) {
 		usage(stderr);
 		return 2;
 	}
@@ -309,6 +512,14 @@ main(int argc, char **argv)
 	if (kms_harden_process() != KMS_OK) {
 		fprintf(stderr, "kms-bench: cannot harden the process\n");
 		return 1;
+	}
+	if (strcmp(argv[1], "hsm") == 0) {
+		kms_log_init("kms-bench", KMS_LOG_WARN);
+		if ((r = run_hsm(seconds)) != KMS_OK) {
+			fprintf(stderr, "kms-bench: %s\n", kms_strerror(r));
+			return 1;
+		}
+		return 0;
 	}
 	if ((r = bench_rsk_issue(seconds, &rsk)) != KMS_OK ||
 	    (r = bench_ssk_issue(seconds, &ssk)) != KMS_OK ||

@@ -24,16 +24,16 @@
 #include "hsm/sakke.h"
 #include "proto/frame.h"
 #include "proto/store.h"
-#include "tests/hsm/domain.h"
 #include "tests/unit/kms_test.h"
+#include "tools/devdomain.h"
 
-#define KMS_URI   KMS_TEST_KMS_URI
-#define PERIOD    KMS_TEST_PERIOD
-#define KEK_LABEL KMS_TEST_KEK
-#define ALICE     KMS_TEST_ALICE
-#define BOB       KMS_TEST_BOB
+#define KMS_URI   KMS_DEV_KMS_URI
+#define PERIOD    KMS_DEV_PERIOD
+#define KEK_LABEL KMS_DEV_KEK
+#define ALICE     KMS_DEV_ALICE
+#define BOB       KMS_DEV_BOB
 
-static struct kms_test_domain dom;
+static struct kms_devdomain dom;
 static struct kms_adapter *online;
 static struct kms_adapter *preminted;
 
@@ -42,12 +42,12 @@ suite_init(void)
 {
 	struct kms_adapter_config cfg;
 
-	if (kms_test_domain_new(&dom, "kms-adapter-test") != 0) {
+	if (kms_devdomain_new(&dom, "kms-adapter-test") != 0) {
 		return 1;
 	}
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.store_path = dom.tok.store_path;
-	cfg.kek_label = KMS_TEST_KEK;
+	cfg.kek_label = KMS_DEV_KEK;
 	cfg.issuer = KMS_ISSUER_ONLINE;
 	cfg.id_format = KMS_ID_RAW;
 	cfg.kwp = CKM_AES_KEY_WRAP_PAD;
@@ -66,7 +66,7 @@ suite_cleanup(void)
 	kms_adapter_free(online);
 	kms_adapter_free(preminted);
 	online = preminted = NULL;
-	return kms_test_domain_free(&dom) == 0 ? 0 : 1;
+	return kms_devdomain_free(&dom) == 0 ? 0 : 1;
 }
 
 static void
@@ -89,21 +89,21 @@ test_online_provision(void)
 	struct kms_proto_reply rep;
 
 	provision_req(&req, "alice", ALICE, dom.now_period);
-	kms_adapter_handle(online, &req, &rep, kms_test_ntp_now());
+	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
 	CU_ASSERT_EQUAL_FATAL(rep.status, KMS_OK);
 	CU_ASSERT_EQUAL(rep.id, 7);
 	CU_ASSERT_STRING_EQUAL(rep.u.provision.trk_id, "tk.0.alice");
-	CU_ASSERT(kms_test_client_checks(&dom, &rep.u.provision, dom.alice_trk, dom.alice_ink,
-					 ALICE, NULL, NULL));
+	CU_ASSERT(kms_devdomain_client_checks(&dom, &rep.u.provision, dom.alice_trk, dom.alice_ink,
+					      ALICE, NULL, NULL));
 	/* with bob's keys, nothing checks */
-	CU_ASSERT(!kms_test_client_checks(&dom, &rep.u.provision, dom.bob_trk, dom.bob_ink, ALICE,
-					  NULL, NULL));
+	CU_ASSERT(!kms_devdomain_client_checks(&dom, &rep.u.provision, dom.bob_trk, dom.bob_ink,
+					       ALICE, NULL, NULL));
 	/* the next period too */
 	provision_req(&req, "alice", ALICE, dom.now_period + 1);
-	kms_adapter_handle(online, &req, &rep, kms_test_ntp_now());
+	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
 	CU_ASSERT_EQUAL_FATAL(rep.status, KMS_OK);
-	CU_ASSERT(kms_test_client_checks(&dom, &rep.u.provision, dom.alice_trk, dom.alice_ink,
-					 ALICE, NULL, NULL));
+	CU_ASSERT(kms_devdomain_client_checks(&dom, &rep.u.provision, dom.alice_trk, dom.alice_ink,
+					      ALICE, NULL, NULL));
 }
 
 static void
@@ -114,23 +114,23 @@ test_preminted_provision(void)
 	uint8_t ssk1[32], ssk2[32], rsk1[257], rsk2[257];
 
 	provision_req(&req, "alice", ALICE, dom.now_period);
-	kms_adapter_handle(preminted, &req, &rep, kms_test_ntp_now());
+	kms_adapter_handle(preminted, &req, &rep, kms_devdomain_ntp_now());
 	CU_ASSERT_EQUAL_FATAL(rep.status, KMS_OK);
-	CU_ASSERT(kms_test_client_checks(&dom, &rep.u.provision, dom.alice_trk, dom.alice_ink,
-					 ALICE, ssk1, rsk1));
+	CU_ASSERT(kms_devdomain_client_checks(&dom, &rep.u.provision, dom.alice_trk, dom.alice_ink,
+					      ALICE, ssk1, rsk1));
 	/* the same set every time (it was minted once), unlike the online issuer's SSK */
-	kms_adapter_handle(preminted, &req, &rep, kms_test_ntp_now());
+	kms_adapter_handle(preminted, &req, &rep, kms_devdomain_ntp_now());
 	CU_ASSERT_EQUAL_FATAL(rep.status, KMS_OK);
-	CU_ASSERT(kms_test_client_checks(&dom, &rep.u.provision, dom.alice_trk, dom.alice_ink,
-					 ALICE, ssk2, rsk2));
+	CU_ASSERT(kms_devdomain_client_checks(&dom, &rep.u.provision, dom.alice_trk, dom.alice_ink,
+					      ALICE, ssk2, rsk2));
 	CU_ASSERT(memcmp(ssk1, ssk2, 32) == 0 && memcmp(rsk1, rsk2, 257) == 0);
 	/* a set the store lacks is an error, never computed on the fly */
 	provision_req(&req, "alice", ALICE, dom.now_period + 1);
-	kms_adapter_handle(preminted, &req, &rep, kms_test_ntp_now());
+	kms_adapter_handle(preminted, &req, &rep, kms_devdomain_ntp_now());
 	CU_ASSERT_EQUAL(rep.status, KMS_ERR_RANGE);
 	CU_ASSERT(kms_test_all_zero((const uint8_t *)&rep.u, sizeof(rep.u)));
 	provision_req(&req, "bob", BOB, dom.now_period);
-	kms_adapter_handle(preminted, &req, &rep, kms_test_ntp_now());
+	kms_adapter_handle(preminted, &req, &rep, kms_devdomain_ntp_now());
 	CU_ASSERT_EQUAL(rep.status, KMS_ERR_RANGE);
 }
 
@@ -155,7 +155,7 @@ test_entitlements_and_periods(void)
 
 	for (i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
 		provision_req(&req, m[i].client, m[i].uri, dom.now_period);
-		kms_adapter_handle(online, &req, &rep, kms_test_ntp_now());
+		kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
 		CU_ASSERT_EQUAL(rep.status, m[i].want);
 		if (m[i].want != KMS_OK) {
 			CU_ASSERT(kms_test_all_zero((const uint8_t *)&rep.u, sizeof(rep.u)));
@@ -163,13 +163,13 @@ test_entitlements_and_periods(void)
 	}
 	/* key periods: two ahead, one behind, far away */
 	provision_req(&req, "alice", ALICE, dom.now_period + 2);
-	kms_adapter_handle(online, &req, &rep, kms_test_ntp_now());
+	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
 	CU_ASSERT_EQUAL(rep.status, KMS_ERR_RANGE);
 	provision_req(&req, "alice", ALICE, dom.now_period - 1);
-	kms_adapter_handle(online, &req, &rep, kms_test_ntp_now());
+	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
 	CU_ASSERT_EQUAL(rep.status, KMS_ERR_RANGE);
 	provision_req(&req, "alice", ALICE, UINT64_MAX);
-	kms_adapter_handle(online, &req, &rep, kms_test_ntp_now());
+	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
 	CU_ASSERT_EQUAL(rep.status, KMS_ERR_RANGE);
 }
 
@@ -182,7 +182,7 @@ test_certificate_and_health(void)
 	memset(&req, 0, sizeof(req));
 	req.op = KMS_PROTO_CERTIFICATE;
 	req.id = 9;
-	kms_adapter_handle(online, &req, &rep, kms_test_ntp_now());
+	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
 	CU_ASSERT_EQUAL(rep.status, KMS_OK);
 	CU_ASSERT_EQUAL(rep.id, 9);
 	CU_ASSERT(memcmp(rep.u.certificate.kpak, dom.kpak, sizeof(dom.kpak)) == 0);
@@ -190,7 +190,7 @@ test_certificate_and_health(void)
 	CU_ASSERT_EQUAL(rep.u.certificate.user_key_period, PERIOD);
 	CU_ASSERT_STRING_EQUAL(rep.u.certificate.kms_uri, KMS_URI);
 	req.op = KMS_PROTO_HEALTH;
-	kms_adapter_handle(preminted, &req, &rep, kms_test_ntp_now());
+	kms_adapter_handle(preminted, &req, &rep, kms_devdomain_ntp_now());
 	CU_ASSERT_EQUAL(rep.status, KMS_OK);
 	CU_ASSERT(rep.u.health.token_present);
 	CU_ASSERT_STRING_EQUAL(rep.u.health.issuer, "pre-minted");
@@ -207,31 +207,31 @@ test_rotation(void)
 	req.op = KMS_PROTO_ROTATE_KEYS;
 	req.u.rotate_keys.client_id_len = 3;
 	memcpy(req.u.rotate_keys.client_id, "bob", 3);
-	kms_adapter_handle(online, &req, &rep, kms_test_ntp_now());
+	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
 	CU_ASSERT_EQUAL_FATAL(rep.status, KMS_OK);
 	/* bob unwraps his new keys with his current TrK */
-	CU_ASSERT_EQUAL(kms_test_client_unwrap(dom.bob_trk, rep.u.rotate_keys.new_trk_wrapped,
-					       rep.u.rotate_keys.new_trk_wrapped_len, new_trk),
+	CU_ASSERT_EQUAL(kms_devdomain_client_unwrap(dom.bob_trk, rep.u.rotate_keys.new_trk_wrapped,
+						    rep.u.rotate_keys.new_trk_wrapped_len, new_trk),
 			32);
-	CU_ASSERT_EQUAL(kms_test_client_unwrap(dom.bob_trk, rep.u.rotate_keys.new_ink_wrapped,
-					       rep.u.rotate_keys.new_ink_wrapped_len, new_ink),
+	CU_ASSERT_EQUAL(kms_devdomain_client_unwrap(dom.bob_trk, rep.u.rotate_keys.new_ink_wrapped,
+						    rep.u.rotate_keys.new_ink_wrapped_len, new_ink),
 			32);
 	CU_ASSERT(strncmp(rep.u.rotate_keys.new_trk_id, "tk.", 3) == 0);
 	/* from now on his key sets come under the new keys */
 	provision_req(&req, "bob", BOB, dom.now_period);
-	kms_adapter_handle(online, &req, &rep, kms_test_ntp_now());
+	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
 	CU_ASSERT_EQUAL_FATAL(rep.status, KMS_OK);
 	CU_ASSERT(strncmp(rep.u.provision.trk_id, "tk.", 3) == 0 &&
 		  strcmp(rep.u.provision.trk_id, "tk.0.bob") != 0);
-	CU_ASSERT(
-		kms_test_client_checks(&dom, &rep.u.provision, new_trk, new_ink, BOB, NULL, NULL));
-	CU_ASSERT(!kms_test_client_checks(&dom, &rep.u.provision, dom.bob_trk, dom.bob_ink, BOB,
-					  NULL, NULL));
+	CU_ASSERT(kms_devdomain_client_checks(&dom, &rep.u.provision, new_trk, new_ink, BOB, NULL,
+					      NULL));
+	CU_ASSERT(!kms_devdomain_client_checks(&dom, &rep.u.provision, dom.bob_trk, dom.bob_ink,
+					       BOB, NULL, NULL));
 	/* an unknown client gets nothing */
 	req.op = KMS_PROTO_ROTATE_KEYS;
 	req.u.rotate_keys.client_id_len = 7;
 	memcpy(req.u.rotate_keys.client_id, "mallory", 8);
-	kms_adapter_handle(online, &req, &rep, kms_test_ntp_now());
+	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
 	CU_ASSERT_EQUAL(rep.status, KMS_ERR_FORBIDDEN);
 }
 
@@ -291,8 +291,8 @@ test_serve_frames(void)
 	CU_ASSERT_EQUAL(kms_proto_frame_read(sv[0], buf, sizeof(buf), &len), KMS_OK);
 	CU_ASSERT_EQUAL(kms_proto_decode_reply(&rep, buf, len), KMS_OK);
 	CU_ASSERT_EQUAL(rep.status, KMS_OK);
-	CU_ASSERT(kms_test_client_checks(&dom, &rep.u.provision, dom.alice_trk, dom.alice_ink,
-					 ALICE, ssk, rsk));
+	CU_ASSERT(kms_devdomain_client_checks(&dom, &rep.u.provision, dom.alice_trk, dom.alice_ink,
+					      ALICE, ssk, rsk));
 	/* the reply frame carries no plaintext key */
 	CU_ASSERT(!leaks(buf, len, ssk, sizeof(ssk)));
 	CU_ASSERT(!leaks(buf, len, rsk, sizeof(rsk)));
@@ -376,22 +376,22 @@ test_token_lost_and_back(void)
 	snprintf(tokens, sizeof(tokens), "%s/tokens", dom.tok.dir);
 	snprintf(away, sizeof(away), "%s/tokens.away", dom.tok.dir);
 	provision_req(&req, "alice", ALICE, dom.now_period);
-	kms_adapter_handle(online, &req, &rep, kms_test_ntp_now());
+	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
 	CU_ASSERT_EQUAL_FATAL(rep.status, KMS_OK);
 	CU_ASSERT_EQUAL_FATAL(rename(tokens, away), 0);
-	kms_adapter_handle(online, &req, &rep, kms_test_ntp_now());
+	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
 	CU_ASSERT_EQUAL(rep.status, KMS_ERR_HSM_UNAVAIL);
 	CU_ASSERT(kms_test_all_zero((const uint8_t *)&rep.u, sizeof(rep.u)));
 	memset(&req, 0, sizeof(req));
 	req.op = KMS_PROTO_HEALTH;
-	kms_adapter_handle(online, &req, &rep, kms_test_ntp_now());
+	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
 	CU_ASSERT_EQUAL(rep.status, KMS_OK);
 	CU_ASSERT(!rep.u.health.token_present);
 	CU_ASSERT_EQUAL_FATAL(rename(away, tokens), 0);
 	/* the layer restarts the module on its own after a back-off: retry for a few seconds */
 	provision_req(&req, "alice", ALICE, dom.now_period);
 	for (i = 0; i < 100; i++) {
-		kms_adapter_handle(online, &req, &rep, kms_test_ntp_now());
+		kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
 		if (rep.status == KMS_OK) {
 			break;
 		}
@@ -399,8 +399,8 @@ test_token_lost_and_back(void)
 		usleep(100 * 1000);
 	}
 	CU_ASSERT_EQUAL(rep.status, KMS_OK);
-	CU_ASSERT(kms_test_client_checks(&dom, &rep.u.provision, dom.alice_trk, dom.alice_ink,
-					 ALICE, NULL, NULL));
+	CU_ASSERT(kms_devdomain_client_checks(&dom, &rep.u.provision, dom.alice_trk, dom.alice_ink,
+					      ALICE, NULL, NULL));
 }
 
 static CU_TestInfo adapter_tests[] = {

@@ -14,10 +14,10 @@
 #include <unistd.h>
 
 #include "proto/frame.h"
-#include "tests/hsm/domain.h"
 #include "tests/unit/kms_test.h"
+#include "tools/devdomain.h"
 
-static struct kms_test_domain dom;
+static struct kms_devdomain dom;
 static char good[160];
 
 static int
@@ -46,14 +46,14 @@ write_conf(const char *path, const char *extra)
 		 "kek = %s\n"
 		 "store = %s\n"
 		 "%s",
-		 kms_tmp_token_module(), dom.tok.pin_path, KMS_TEST_KEK, dom.tok.store_path, extra);
+		 kms_devtoken_module(), dom.tok.pin_path, KMS_DEV_KEK, dom.tok.store_path, extra);
 	return write_file(path, text);
 }
 
 static int
 suite_init(void)
 {
-	if (getenv("KMS_TEST_HSMD") == NULL || kms_test_domain_new(&dom, "kms-hsmd-test") != 0) {
+	if (getenv("KMS_TEST_HSMD") == NULL || kms_devdomain_new(&dom, "kms-hsmd-test") != 0) {
 		return 1;
 	}
 	snprintf(good, sizeof(good), "%s/good.conf", dom.tok.dir);
@@ -63,7 +63,7 @@ suite_init(void)
 static int
 suite_cleanup(void)
 {
-	return kms_test_domain_free(&dom) == 0 ? 0 : 1;
+	return kms_devdomain_free(&dom) == 0 ? 0 : 1;
 }
 
 /* Run kms-hsmd with args; its exit status, its stderr and stdout in err (cap bytes). */
@@ -210,14 +210,14 @@ test_serve_as_kmsd_starts_it(void)
 	req.id = 2;
 	req.u.provision.client_id_len = 5;
 	memcpy(req.u.provision.client_id, "alice", 5);
-	req.u.provision.identity_len = strlen(KMS_TEST_ALICE);
-	memcpy(req.u.provision.identity, KMS_TEST_ALICE, req.u.provision.identity_len);
+	req.u.provision.identity_len = strlen(KMS_DEV_ALICE);
+	memcpy(req.u.provision.identity, KMS_DEV_ALICE, req.u.provision.identity_len);
 	req.u.provision.key_period = dom.now_period;
 	CU_ASSERT_EQUAL(roundtrip(fd, &req, &rep), 0);
 	CU_ASSERT_EQUAL_FATAL(rep.status, KMS_OK);
 	CU_ASSERT_EQUAL(rep.id, 2);
-	CU_ASSERT(kms_test_client_checks(&dom, &rep.u.provision, dom.alice_trk, dom.alice_ink,
-					 KMS_TEST_ALICE, NULL, NULL));
+	CU_ASSERT(kms_devdomain_client_checks(&dom, &rep.u.provision, dom.alice_trk, dom.alice_ink,
+					      KMS_DEV_ALICE, NULL, NULL));
 	/* SIGTERM: a clean end (exit 0), the master secrets wiped on the way out */
 	CU_ASSERT_EQUAL(kill(pid, SIGTERM), 0);
 	CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);

@@ -15,19 +15,19 @@
 
 #include "hsm/keys.h"
 #include "hsm/p11.h"
-#include "tests/hsm/tmp_token.h"
 #include "tests/unit/kms_test.h"
+#include "tools/devtoken.h"
 
 #define LABEL "kms-keys-test"
 
-static struct kms_tmp_token tok;
+static struct kms_devtoken tok;
 static struct kms_p11 *p11;
 static struct kms_wrap_policy pol = {CKM_AES_KEY_WRAP_PAD, KMS_WRAP_HOST_ECB};
 
 static int
 suite_init(void)
 {
-	if (kms_tmp_token_new(&tok, LABEL) != 0) {
+	if (kms_devtoken_new(&tok, LABEL) != 0) {
 		return 1;
 	}
 	p11 = tok.p11;
@@ -38,7 +38,7 @@ static int
 suite_cleanup(void)
 {
 	p11 = NULL;
-	return kms_tmp_token_free(&tok) == 0 ? 0 : 1;
+	return kms_devtoken_free(&tok) == 0 ? 0 : 1;
 }
 
 /* A session AES key whose value the test knows, allowed to use flag (CKA_WRAP / CKA_UNWRAP). */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "tests/hsm/domain.h"
+#include "tools/devdomain.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -14,14 +14,14 @@
 #include "hsm/uid.h"
 #include "proto/store.h"
 
-#define KMS_URI   KMS_TEST_KMS_URI
-#define PERIOD    KMS_TEST_PERIOD
-#define KEK_LABEL KMS_TEST_KEK
-#define ALICE     KMS_TEST_ALICE
-#define BOB       KMS_TEST_BOB
+#define KMS_URI   KMS_DEV_KMS_URI
+#define PERIOD    KMS_DEV_PERIOD
+#define KEK_LABEL KMS_DEV_KEK
+#define ALICE     KMS_DEV_ALICE
+#define BOB       KMS_DEV_BOB
 
 uint64_t
-kms_test_ntp_now(void)
+kms_devdomain_ntp_now(void)
 {
 	return kms_ntp_from_unix((uint64_t)time(NULL));
 }
@@ -93,7 +93,7 @@ premint(struct kms_store *st, struct kms_p11_session *s, const struct kms_wrap_p
 }
 
 int
-kms_test_domain_new(struct kms_test_domain *d, const char *token_label)
+kms_devdomain_new(struct kms_devdomain *d, const char *token_label)
 {
 	struct kms_p11_session *s = NULL;
 	struct kms_store *st = NULL;
@@ -106,7 +106,7 @@ kms_test_domain_new(struct kms_test_domain *d, const char *token_label)
 	uint8_t ksak[32], z[128];
 	int rc = 1;
 
-	if (kms_tmp_token_new(&d->tok, token_label) != 0 ||
+	if (kms_devtoken_new(&d->tok, token_label) != 0 ||
 	    kms_store_open(&st, d->tok.store_path, KMS_STORE_CREATE) != KMS_OK ||
 	    kms_p11_borrow(d->tok.p11, &s) != KMS_OK) {
 		goto out;
@@ -162,7 +162,7 @@ kms_test_domain_new(struct kms_test_domain *d, const char *token_label)
 		goto out;
 	}
 	/* pre-minted: alice's set for this period only */
-	if (kms_key_period_no(&d->now_period, kms_test_ntp_now(), PERIOD, 0) != KMS_OK ||
+	if (kms_key_period_no(&d->now_period, kms_devdomain_ntp_now(), PERIOD, 0) != KMS_OK ||
 	    premint(st, s, &pol, kek, e, k, ALICE, d->now_period) != 0) {
 		goto out;
 	}
@@ -182,14 +182,15 @@ out:
 }
 
 int
-kms_test_domain_free(struct kms_test_domain *d)
+kms_devdomain_free(struct kms_devdomain *d)
 {
 	kms_memzero(d->alice_trk, sizeof(d->alice_trk));
-	return kms_tmp_token_free(&d->tok);
+	return kms_devtoken_free(&d->tok);
 }
 
 size_t
-kms_test_client_unwrap(const uint8_t key[32], const uint8_t *blob, size_t blob_len, uint8_t *out)
+kms_devdomain_client_unwrap(const uint8_t key[32], const uint8_t *blob, size_t blob_len,
+			    uint8_t *out)
 {
 	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
 	int l1 = 0, l2 = 0;
@@ -206,9 +207,9 @@ kms_test_client_unwrap(const uint8_t key[32], const uint8_t *blob, size_t blob_l
 }
 
 int
-kms_test_client_checks(const struct kms_test_domain *d, const struct kms_proto_provision_rep *p,
-		       const uint8_t trk[32], const uint8_t ink[32], const char *uri,
-		       uint8_t out_ssk[32], uint8_t out_rsk[257])
+kms_devdomain_client_checks(const struct kms_devdomain *d, const struct kms_proto_provision_rep *p,
+			    const uint8_t trk[32], const uint8_t ink[32], const char *uri,
+			    uint8_t out_ssk[32], uint8_t out_rsk[257])
 {
 	uint8_t rsk[512], ssk[512], pvt[512], uid[KMS_UID_LEN], mac[32];
 	uint8_t buf[2048];
@@ -217,9 +218,9 @@ kms_test_client_checks(const struct kms_test_domain *d, const struct kms_proto_p
 	int i;
 	int ok = 1;
 
-	ok &= kms_test_client_unwrap(trk, p->rsk_wrapped, p->rsk_wrapped_len, rsk) == 257;
-	ok &= kms_test_client_unwrap(trk, p->ssk_wrapped, p->ssk_wrapped_len, ssk) == 32;
-	ok &= kms_test_client_unwrap(trk, p->pvt_wrapped, p->pvt_wrapped_len, pvt) == 65;
+	ok &= kms_devdomain_client_unwrap(trk, p->rsk_wrapped, p->rsk_wrapped_len, rsk) == 257;
+	ok &= kms_devdomain_client_unwrap(trk, p->ssk_wrapped, p->ssk_wrapped_len, ssk) == 32;
+	ok &= kms_devdomain_client_unwrap(trk, p->pvt_wrapped, p->pvt_wrapped_len, pvt) == 65;
 	ok &= kms_uid_compute(uid, uri, strlen(uri), KMS_URI, strlen(KMS_URI), PERIOD, 0,
 			      p->key_period) == KMS_OK;
 	ok &= memcmp(uid, p->user_id, sizeof(uid)) == 0;

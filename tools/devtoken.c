@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "tests/hsm/tmp_token.h"
+#include "tools/devtoken.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +16,7 @@ run(const char *cmd)
 }
 
 const char *
-kms_tmp_token_module(void)
+kms_devtoken_module(void)
 {
 	const char *m = getenv("KMS_TEST_HSM_MODULE");
 
@@ -24,7 +24,7 @@ kms_tmp_token_module(void)
 }
 
 int
-kms_tmp_token_new(struct kms_tmp_token *t, const char *label)
+kms_devtoken_new(struct kms_devtoken *t, const char *label)
 {
 	char path[128];
 	char cmd[512];
@@ -71,7 +71,7 @@ kms_tmp_token_new(struct kms_tmp_token *t, const char *label)
 	fputs("87654321\n", f);
 	fclose(f);
 	memset(&cfg, 0, sizeof(cfg));
-	cfg.module_path = kms_tmp_token_module();
+	cfg.module_path = kms_devtoken_module();
 	snprintf(path, sizeof(path), "pkcs11:token=%s", label);
 	cfg.token_uri = path;
 	cfg.pin_file = t->pin_path;
@@ -79,7 +79,7 @@ kms_tmp_token_new(struct kms_tmp_token *t, const char *label)
 }
 
 int
-kms_tmp_token_free(struct kms_tmp_token *t)
+kms_devtoken_free(struct kms_devtoken *t)
 {
 	char cmd[128];
 

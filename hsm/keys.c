@@ -373,22 +373,18 @@ kms_wrap_object(struct kms_p11_session *s, const struct kms_wrap_policy *pol, CK
 	return r;
 }
 
-int
-kms_unwrap_object(struct kms_p11_session *s, const struct kms_wrap_policy *pol,
-		  CK_OBJECT_HANDLE kek, const uint8_t *blob, size_t blob_len, size_t expect_len,
-		  CK_OBJECT_HANDLE *out)
+/*
+ * C_UnwrapKey of an RFC 5649 blob under kek with the template tmpl; *out the new session
+ * object (counted). A blob that fails its integrity check (forged, truncated, another KEK:
+ * tokens say so in various ways, SoftHSM with CKR_GENERAL_ERROR) is KMS_ERR_AUTH, unless the
+ * check finds the token gone (KMS_ERR_HSM_UNAVAIL).
+ */
+static int
+unwrap_into(struct kms_p11_session *s, const struct kms_wrap_policy *pol, CK_OBJECT_HANDLE kek,
+	    const uint8_t *blob, size_t blob_len, size_t expect_len, CK_ATTRIBUTE *tmpl,
+	    CK_ULONG num, CK_OBJECT_HANDLE *out)
 {
 	CK_MECHANISM mech;
-	CK_ATTRIBUTE tmpl[] = {
-		ATTR(CKA_CLASS, &class_secret, sizeof(class_secret)),
-		ATTR(CKA_KEY_TYPE, &type_generic, sizeof(type_generic)),
-		ATTR(CKA_TOKEN, &no, sizeof(no)),
-		ATTR(CKA_PRIVATE, &yes, sizeof(yes)),
-		ATTR(CKA_SENSITIVE, &yes, sizeof(yes)),
-		ATTR(CKA_EXTRACTABLE, &yes, sizeof(yes)),
-		ATTR(CKA_DERIVE, &no, sizeof(no)),
-	};
-	CK_ULONG got = 0;
 	CK_RV rv;
 	int r;
 
@@ -401,19 +397,41 @@ kms_unwrap_object(struct kms_p11_session *s, const struct kms_wrap_policy *pol,
 	mech.pParameter = NULL;
 	mech.ulParameterLen = 0;
 	rv = kms_p11_fn(s)->C_UnwrapKey(kms_p11_handle(s), &mech, kek, (CK_BYTE_PTR)(uintptr_t)blob,
-					(CK_ULONG)blob_len, tmpl, 7, out);
-	/* A forged or foreign blob fails its integrity check; tokens say so in various ways. */
-	if (rv == CKR_WRAPPED_KEY_INVALID || rv == CKR_WRAPPED_KEY_LEN_RANGE ||
-	    rv == CKR_ENCRYPTED_DATA_INVALID || rv == CKR_GENERAL_ERROR) {
-		r = kms_p11_check(s, rv, "C_UnwrapKey");
+					(CK_ULONG)blob_len, tmpl, num, out);
+	r = kms_p11_check(s, rv, "C_UnwrapKey");
+	if (r != KMS_OK) {
 		*out = CK_INVALID_HANDLE;
-		return r == KMS_ERR_HSM_UNAVAIL ? r : KMS_ERR_AUTH;
-	}
-	if ((r = kms_p11_check(s, rv, "C_UnwrapKey")) != KMS_OK) {
-		*out = CK_INVALID_HANDLE;
+		if (r != KMS_ERR_HSM_UNAVAIL &&
+		    (rv == CKR_WRAPPED_KEY_INVALID || rv == CKR_WRAPPED_KEY_LEN_RANGE ||
+		     rv == CKR_ENCRYPTED_DATA_INVALID || rv == CKR_GENERAL_ERROR)) {
+			r = KMS_ERR_AUTH;
+		}
 		return r;
 	}
 	kms_p11_note_created(s, 1);
+	return KMS_OK;
+}
+
+int
+kms_unwrap_object(struct kms_p11_session *s, const struct kms_wrap_policy *pol,
+		  CK_OBJECT_HANDLE kek, const uint8_t *blob, size_t blob_len, size_t expect_len,
+		  CK_OBJECT_HANDLE *out)
+{
+	CK_ATTRIBUTE tmpl[] = {
+		ATTR(CKA_CLASS, &class_secret, sizeof(class_secret)),
+		ATTR(CKA_KEY_TYPE, &type_generic, sizeof(type_generic)),
+		ATTR(CKA_TOKEN, &no, sizeof(no)),
+		ATTR(CKA_PRIVATE, &yes, sizeof(yes)),
+		ATTR(CKA_SENSITIVE, &yes, sizeof(yes)),
+		ATTR(CKA_EXTRACTABLE, &yes, sizeof(yes)),
+		ATTR(CKA_DERIVE, &no, sizeof(no)),
+	};
+	CK_ULONG got = 0;
+	int r;
+
+	if ((r = unwrap_into(s, pol, kek, blob, blob_len, expect_len, tmpl, 7, out)) != KMS_OK) {
+		return r;
+	}
 	/*
 	 * The length: CKA_VALUE_LEN where the token keeps it; SoftHSM 2.6.1 leaves it 0 on
 	 * unwrapped generic secrets (and refuses it in the template), and then the blob's length,
@@ -438,7 +456,6 @@ kms_unwrap_secret(struct kms_p11_session *s, const struct kms_wrap_policy *pol,
 		  CK_OBJECT_HANDLE kek, const uint8_t *blob, size_t blob_len, size_t expect_len,
 		  struct kms_secret **out)
 {
-	CK_MECHANISM mech;
 	CK_OBJECT_HANDLE obj = CK_INVALID_HANDLE;
 	CK_ATTRIBUTE tmpl[] = {
 		ATTR(CKA_CLASS, &class_secret, sizeof(class_secret)),
@@ -451,28 +468,12 @@ kms_unwrap_secret(struct kms_p11_session *s, const struct kms_wrap_policy *pol,
 	};
 	struct kms_secret *sec = NULL;
 	size_t got = 0;
-	CK_RV rv;
 	int r;
 
 	*out = NULL;
-	if (pol == NULL || blob == NULL || blob_len < 16 || blob_len > KMS_WRAP_MAX_BLOB ||
-	    blob_len % 8 != 0 || expect_len == 0 || expect_len > KMS_WRAP_MAX_DATA) {
-		return KMS_ERR_INVALID_ARG;
-	}
-	mech.mechanism = pol->kwp;
-	mech.pParameter = NULL;
-	mech.ulParameterLen = 0;
-	rv = kms_p11_fn(s)->C_UnwrapKey(kms_p11_handle(s), &mech, kek, (CK_BYTE_PTR)(uintptr_t)blob,
-					(CK_ULONG)blob_len, tmpl, 7, &obj);
-	if (rv == CKR_WRAPPED_KEY_INVALID || rv == CKR_WRAPPED_KEY_LEN_RANGE ||
-	    rv == CKR_ENCRYPTED_DATA_INVALID || rv == CKR_GENERAL_ERROR) {
-		r = kms_p11_check(s, rv, "C_UnwrapKey");
-		return r == KMS_ERR_HSM_UNAVAIL ? r : KMS_ERR_AUTH;
-	}
-	if ((r = kms_p11_check(s, rv, "C_UnwrapKey")) != KMS_OK) {
+	if ((r = unwrap_into(s, pol, kek, blob, blob_len, expect_len, tmpl, 7, &obj)) != KMS_OK) {
 		return r;
 	}
-	kms_p11_note_created(s, 1);
 	sec = kms_secret_new(expect_len);
 	if (sec == NULL) {
 		r = KMS_ERR_NOMEM;

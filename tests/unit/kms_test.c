@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "tests/unit/kms_test.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <CUnit/Basic.h>
 
@@ -67,4 +71,38 @@ kms_test_all_zero(const uint8_t *p, size_t len)
 		}
 	}
 	return 1;
+}
+
+void
+kms_test_rmdir(const char *path)
+{
+	struct dirent *e;
+	DIR *d = opendir(path);
+
+	if (d == NULL) {
+		return;
+	}
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
+			continue;
+		}
+		if (unlinkat(dirfd(d), e->d_name, 0) != 0) {
+			(void)unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);
+		}
+	}
+	closedir(d);
+	(void)rmdir(path);
+}
+
+size_t
+kms_test_read_fd(int fd, char *buf, size_t cap)
+{
+	size_t len = 0;
+	ssize_t n;
+
+	while (len < cap - 1 && (n = pread(fd, buf + len, cap - 1 - len, (off_t)len)) > 0) {
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	return len;
 }

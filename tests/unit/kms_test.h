@@ -26,4 +26,13 @@ size_t kms_test_hex(uint8_t *out, size_t cap, const char *hex);
 /* kms_test_all_zero - 1 if all len bytes at p are zero, else 0. */
 int kms_test_all_zero(const uint8_t *p, size_t len);
 
+/*
+ * kms_test_rmdir - remove the test directory path: its files, and the empty directories in it
+ * (one level, as the tests make them), then path itself. Errors are ignored.
+ */
+void kms_test_rmdir(const char *path);
+
+/* kms_test_read_fd - everything in the file fd from its start, NUL-terminated (at most cap - 1). */
+size_t kms_test_read_fd(int fd, char *buf, size_t cap);
+
 #endif /* KMS_TESTS_UNIT_KMS_TEST_H */

@@ -221,28 +221,6 @@ static char dir[PATH_MAX / 2];
 static char logpath[PATH_MAX];
 static int logfd = -1;
 
-/* Remove the test directory: its files, and the empty directories in it. */
-static void
-remove_dir(const char *path)
-{
-	struct dirent *e;
-	DIR *d = opendir(path);
-
-	if (d == NULL) {
-		return;
-	}
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
-			continue;
-		}
-		if (unlinkat(dirfd(d), e->d_name, 0) != 0) {
-			(void)unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);
-		}
-	}
-	closedir(d);
-	(void)rmdir(path);
-}
-
 static int
 suite_init(void)
 {
@@ -273,7 +251,7 @@ suite_cleanup(void)
 	if (logfd >= 0) {
 		close(logfd);
 	}
-	remove_dir(dir);
+	kms_test_rmdir(dir);
 	return 0;
 }
 
@@ -390,19 +368,6 @@ test_module_files(void)
 	}
 }
 
-static size_t
-read_log(char *buf, size_t cap)
-{
-	size_t len = 0;
-	ssize_t n;
-
-	while (len < cap - 1 && (n = pread(logfd, buf + len, cap - 1 - len, (off_t)len)) > 0) {
-		len += (size_t)n;
-	}
-	buf[len] = '\0';
-	return len;
-}
-
 /* A PIN put in the URI (pin-value) is refused and never logged, nor is the URI. */
 static void
 test_pin_value_never_logged(void)
@@ -424,7 +389,7 @@ test_pin_value_never_logged(void)
 	cfg.token_uri = "pkcs11:token=" SENTINEL "%zz";
 	CU_ASSERT_EQUAL(try_new(&cfg), KMS_ERR_ENCODING);
 
-	CU_ASSERT(read_log(logbuf, sizeof(logbuf)) > 0);
+	CU_ASSERT(kms_test_read_fd(logfd, logbuf, sizeof(logbuf)) > 0);
 	CU_ASSERT_PTR_NOT_NULL(strstr(logbuf, "pin-value refused"));
 	CU_ASSERT_PTR_NULL(strstr(logbuf, SENTINEL));
 	CU_ASSERT_PTR_NULL(strstr(logbuf, "S3nt1nel"));

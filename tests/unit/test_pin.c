@@ -28,28 +28,6 @@ static char dir[PATH_MAX / 2]; /* a private temporary directory for the files */
 static char logpath[PATH_MAX]; /* where the log goes during this suite */
 static int logfd = -1;
 
-/* Remove the test directory: its files, and the empty directories in it. */
-static void
-remove_dir(const char *path)
-{
-	struct dirent *e;
-	DIR *d = opendir(path);
-
-	if (d == NULL) {
-		return;
-	}
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
-			continue;
-		}
-		if (unlinkat(dirfd(d), e->d_name, 0) != 0) {
-			(void)unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);
-		}
-	}
-	closedir(d);
-	(void)rmdir(path);
-}
-
 static int
 suite_init(void)
 {
@@ -80,7 +58,7 @@ suite_cleanup(void)
 	if (logfd >= 0) {
 		close(logfd);
 	}
-	remove_dir(dir);
+	kms_test_rmdir(dir);
 	return 0;
 }
 
@@ -324,20 +302,6 @@ test_credential(void)
 	CU_ASSERT_PTR_NULL(pin);
 }
 
-/* Everything logged so far, NUL-terminated (at most cap - 1 bytes). */
-static size_t
-read_log(char *buf, size_t cap)
-{
-	size_t len = 0;
-	ssize_t n;
-
-	while (len < cap - 1 && (n = pread(logfd, buf + len, cap - 1 - len, (off_t)len)) > 0) {
-		len += (size_t)n;
-	}
-	buf[len] = '\0';
-	return len;
-}
-
 /*
  * The leak test: the sentinel PIN sits in files that every error path refuses (and in one that
  * is read fine); the log, at debug level, must carry none of it.
@@ -373,7 +337,7 @@ test_sentinel_never_logged(void)
 	CU_ASSERT_EQUAL(kms_pin_read_credential(&pin, "../" SENTINEL), KMS_ERR_INVALID_ARG);
 	CU_ASSERT_FATAL(unsetenv("CREDENTIALS_DIRECTORY") == 0);
 
-	len = read_log(logbuf, sizeof(logbuf));
+	len = kms_test_read_fd(logfd, logbuf, sizeof(logbuf));
 	CU_ASSERT(len > 0);
 	/* the refusals were logged (the test is not vacuous) ... */
 	CU_ASSERT_PTR_NOT_NULL(strstr(logbuf, "refused: mode 0644"));

@@ -22,6 +22,26 @@
 #define SSK_LEN KMS_ECCSI_SCALAR_LEN
 #define PVT_LEN KMS_ECCSI_POINT_LEN
 
+/*
+ * Session copies of the token keys the adapter uses for every request (KEK, TrK, InK): SoftHSM
+ * re-reads a token object from disk at each use and searches token objects file by file (hsm
+ * notes, pitfall 5); a session copy (C_CopyObject with CKA_TOKEN false keeps every other
+ * attribute) is used from memory. A copy is good for the PKCS#11 generation it was made in (a
+ * module restart ends every session object) and for KEY_CACHE_TTL seconds, so that a key an
+ * operator removes from the token stops being used soon; entitlements are checked in the store
+ * at every request regardless.
+ */
+#define KEY_CACHE_SIZE 64
+#define KEY_CACHE_TTL  60
+
+struct key_copy {
+	char label[KMS_KEYS_MAX_LABEL + 1];
+	CK_OBJECT_HANDLE handle;
+	unsigned long generation;
+	time_t made;
+	uint64_t last_use;
+};
+
 struct kms_adapter {
 	struct kms_p11 *p11; /* borrowed */
 	struct kms_store *store;
@@ -35,6 +55,9 @@ struct kms_adapter {
 	/* online issuer only: the master secrets, in locked memory (their own structs) */
 	struct kms_eccsi_kms *eccsi;
 	struct kms_sakke_kms *sakke;
+	/* session copies of token keys (see key_get) */
+	struct key_copy cache[KEY_CACHE_SIZE];
+	uint64_t cache_clock;
 };
 
 /* Secret buffers of one provisioning: one locked allocation, wiped on free. */
@@ -314,6 +337,63 @@ rewrap_preminted(struct kms_adapter *a, struct kms_p11_session *s, CK_OBJECT_HAN
 	return r;
 }
 
+/* The session copy of the token key labelled label (see struct key_copy). */
+static int
+key_get(struct kms_adapter *a, struct kms_p11_session *s, const char *label, CK_OBJECT_HANDLE *out)
+{
+	struct kms_p11_stats st;
+	struct key_copy *slot = &a->cache[0];
+	CK_OBJECT_HANDLE tok = CK_INVALID_HANDLE;
+	CK_OBJECT_HANDLE copy = CK_INVALID_HANDLE;
+	CK_BBOOL no = CK_FALSE;
+	CK_ATTRIBUTE tmpl[] = {{CKA_TOKEN, &no, sizeof(no)}};
+	time_t now = time(NULL);
+	size_t i;
+	int r;
+
+	*out = CK_INVALID_HANDLE;
+	kms_p11_get_stats(a->p11, &st);
+	for (i = 0; i < KEY_CACHE_SIZE; i++) {
+		struct key_copy *c = &a->cache[i];
+
+		if (c->handle != CK_INVALID_HANDLE && strcmp(c->label, label) == 0) {
+			if (c->generation == st.generation && now - c->made < KEY_CACHE_TTL &&
+			    now >= c->made) {
+				c->last_use = ++a->cache_clock;
+				*out = c->handle;
+				return KMS_OK;
+			}
+			slot = c; /* stale: replace it */
+			break;
+		}
+		if (c->handle == CK_INVALID_HANDLE || c->last_use < slot->last_use) {
+			slot = c; /* free, or the least recently used so far */
+		}
+	}
+	if ((r = kms_keys_find(s, &tok, label)) != KMS_OK) {
+		return r;
+	}
+	r = kms_p11_check(s, kms_p11_fn(s)->C_CopyObject(kms_p11_handle(s), tok, tmpl, 1, &copy),
+			  "C_CopyObject");
+	if (r != KMS_OK) {
+		return r;
+	}
+	kms_p11_note_created(s, 1);
+	/* the slot's old copy goes (one of this generation: older ones died with the module) */
+	if (slot->handle != CK_INVALID_HANDLE && slot->generation == st.generation &&
+	    kms_p11_destroy_object(s, slot->handle) != KMS_OK) {
+		kms_log(KMS_LOG_WARN, "adapter: cannot destroy a cached key copy");
+	}
+	memset(slot, 0, sizeof(*slot));
+	memcpy(slot->label, label, strlen(label) + 1);
+	slot->handle = copy;
+	slot->generation = st.generation;
+	slot->made = now;
+	slot->last_use = ++a->cache_clock;
+	*out = copy;
+	return KMS_OK;
+}
+
 static int
 op_provision(struct kms_adapter *a, const struct kms_proto_provision_req *req,
 	     struct kms_proto_provision_rep *rep, uint64_t ntp_now)
@@ -360,8 +440,12 @@ op_provision(struct kms_adapter *a, const struct kms_proto_provision_req *req,
 	if ((r = kms_p11_borrow(a->p11, &s)) != KMS_OK) {
 		return r;
 	}
-	if ((r = kms_keys_find(s, &trk, client.trk_label)) != KMS_OK ||
-	    (r = kms_keys_find(s, &ink, client.ink_label)) != KMS_OK) {
+	/* the copies below outlive a lost token on SoftHSM: ask the token first */
+	if ((r = kms_keys_token_present(s)) != KMS_OK) {
+		goto out;
+	}
+	if ((r = key_get(a, s, client.trk_label, &trk)) != KMS_OK ||
+	    (r = key_get(a, s, client.ink_label, &ink)) != KMS_OK) {
 		r = r == KMS_ERR_INVALID_ARG ? KMS_ERR_FORBIDDEN : r; /* enrolled, but no keys */
 		goto out;
 	}
@@ -381,7 +465,7 @@ op_provision(struct kms_adapter *a, const struct kms_proto_provision_req *req,
 			goto out;
 		}
 	} else {
-		if ((r = kms_keys_find(s, &kek, a->kek_label)) != KMS_OK ||
+		if ((r = key_get(a, s, a->kek_label, &kek)) != KMS_OK ||
 		    (r = rewrap_preminted(a, s, kek, trk, &ks.rsk, RSK_LEN, rep->rsk_wrapped,
 					  &rep->rsk_wrapped_len)) != KMS_OK ||
 		    (r = rewrap_preminted(a, s, kek, trk, &ks.ssk, SSK_LEN, rep->ssk_wrapped,

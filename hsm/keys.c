@@ -121,6 +121,22 @@ kms_keys_lock(struct kms_p11_session *s, CK_OBJECT_HANDLE key)
 }
 
 int
+kms_keys_token_present(struct kms_p11_session *s)
+{
+	CK_FUNCTION_LIST *f = kms_p11_fn(s);
+	CK_SESSION_INFO si;
+	CK_TOKEN_INFO ti;
+	int r;
+
+	/* C_GetTokenInfo fails on a token that is gone; kms_p11_check makes that unavailable. */
+	if ((r = kms_p11_check(s, f->C_GetSessionInfo(kms_p11_handle(s), &si),
+			       "C_GetSessionInfo")) != KMS_OK) {
+		return r;
+	}
+	return kms_p11_check(s, f->C_GetTokenInfo(si.slotID, &ti), "C_GetTokenInfo");
+}
+
+int
 kms_keys_find(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, const char *label)
 {
 	CK_FUNCTION_LIST *f = kms_p11_fn(s);
@@ -154,21 +170,12 @@ kms_keys_find(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, const char *labe
 	if (r != KMS_OK) {
 		return r;
 	}
-	if (num == 0) {
-		/*
-		 * Absent, or is the token itself gone? SoftHSM answers C_FindObjects with nothing
-		 * when its token directory has disappeared; C_GetTokenInfo fails then, and
-		 * kms_p11_check turns that into KMS_ERR_HSM_UNAVAIL.
-		 */
-		CK_SESSION_INFO si;
-		CK_TOKEN_INFO ti;
-
-		if ((r = kms_p11_check(s, f->C_GetSessionInfo(h, &si), "C_GetSessionInfo")) !=
-			    KMS_OK ||
-		    (r = kms_p11_check(s, f->C_GetTokenInfo(si.slotID, &ti), "C_GetTokenInfo")) !=
-			    KMS_OK) {
-			return r;
-		}
+	/*
+	 * Absent, or is the token itself gone? SoftHSM answers C_FindObjects with nothing when its
+	 * token directory has disappeared.
+	 */
+	if (num == 0 && (r = kms_keys_token_present(s)) != KMS_OK) {
+		return r;
 	}
 	if (num != 1) {
 		kms_log(KMS_LOG_ERR, "keys: %s secret key labelled '%s' in the token",

@@ -79,6 +79,13 @@ int kms_keys_generate(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, enum kms
 int kms_keys_lock(struct kms_p11_session *s, CK_OBJECT_HANDLE key) KMS_WUR;
 
 /*
+ * kms_keys_token_present - is the session's token still there (C_GetTokenInfo)? KMS_OK, or
+ * KMS_ERR_HSM_UNAVAIL (and the PKCS#11 layer goes down to restart). Session objects can outlive
+ * their token on some tokens (SoftHSM): callers that use session copies of keys ask this first.
+ */
+int kms_keys_token_present(struct kms_p11_session *s) KMS_WUR;
+
+/*
  * kms_keys_find - the one secret-key token object labelled label. KMS_ERR_INVALID_ARG if none
  * or several carry the label (the message says which).
  */

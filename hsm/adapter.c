@@ -216,12 +216,37 @@ kms_adapter_wrap_mode(const struct kms_adapter *a)
 	return a->wrap.mode;
 }
 
+/* Destroy the session copies still alive (this generation's); older ones died with the module. */
+static void
+cache_flush(struct kms_adapter *a)
+{
+	struct kms_p11_session *s = NULL;
+	struct kms_p11_stats st;
+	size_t i;
+
+	if (a->p11 == NULL || kms_p11_borrow(a->p11, &s) != KMS_OK) {
+		return;
+	}
+	kms_p11_get_stats(a->p11, &st);
+	for (i = 0; i < KEY_CACHE_SIZE; i++) {
+		struct key_copy *c = &a->cache[i];
+
+		if (c->handle != CK_INVALID_HANDLE && c->generation == st.generation &&
+		    kms_p11_destroy_object(s, c->handle) != KMS_OK) {
+			kms_log(KMS_LOG_WARN, "adapter: cannot destroy a cached key copy");
+		}
+		c->handle = CK_INVALID_HANDLE;
+	}
+	kms_p11_return(s);
+}
+
 void
 kms_adapter_free(struct kms_adapter *a)
 {
 	if (a == NULL) {
 		return;
 	}
+	cache_flush(a);
 	kms_eccsi_kms_free(a->eccsi);
 	kms_sakke_kms_free(a->sakke);
 	kms_store_close(a->store);

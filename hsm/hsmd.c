@@ -48,6 +48,7 @@ static const struct kms_conf_key conf_keys[] = {
 	{"past_periods", KMS_CONF_U64, 0, "0", 0, 12, NULL},
 	{"future_periods", KMS_CONF_U64, 0, "1", 0, 12, NULL},
 	{"sessions", KMS_CONF_U64, 0, "4", 1, KMS_P11_MAX_SESSIONS, NULL},
+	{"recycle_after", KMS_CONF_U64, 0, "50000", 10, 100000000, NULL},
 	{"log_level", KMS_CONF_ENUM, 0, "info", 0, 0, level_words},
 };
 
@@ -174,6 +175,10 @@ main(int argc, char **argv)
 	}
 	pcfg.token_uri = token;
 	pcfg.num_sessions = (unsigned int)u;
+	if (kms_conf_u64(conf, "recycle_after", 0, &u) != KMS_OK) {
+		goto bad_conf;
+	}
+	pcfg.recycle_after = (unsigned long)u;
 	if ((pcfg.pin_file == NULL) == (pcfg.pin_credential == NULL)) {
 		fprintf(stderr, "kms-hsmd: %s: set exactly one of pin_file and pin_credential\n",
 			conf_path);

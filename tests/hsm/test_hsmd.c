@@ -145,9 +145,12 @@ test_check_and_configuration(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "usage: kms-hsmd"));
 }
 
-/* Start kms-hsmd on one end of a socketpair, as fd 3; *out_fd is our end. */
+/*
+ * Start kms-hsmd with the configuration conf on one end of a socketpair, as fd 3; *out_fd is
+ * our end. Its stderr goes to errpath if not NULL.
+ */
 static pid_t
-start_hsmd(int *out_fd)
+start_hsmd_with(int *out_fd, const char *conf, const char *errpath)
 {
 	int sv[2];
 	pid_t pid;
@@ -166,12 +169,25 @@ start_hsmd(int *out_fd)
 		if (sv[1] == 3 ? fcntl(3, F_SETFD, 0) != 0 : dup2(sv[1], 3) != 3) {
 			_exit(127);
 		}
-		execl(getenv("KMS_TEST_HSMD"), "kms-hsmd", "-c", good, "--fd", "3", (char *)NULL);
+		if (errpath != NULL) {
+			int efd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+			if (efd < 0 || dup2(efd, 2) != 2) {
+				_exit(127);
+			}
+		}
+		execl(getenv("KMS_TEST_HSMD"), "kms-hsmd", "-c", conf, "--fd", "3", (char *)NULL);
 		_exit(127);
 	}
 	close(sv[1]);
 	*out_fd = sv[0];
 	return pid;
+}
+
+static pid_t
+start_hsmd(int *out_fd)
+{
+	return start_hsmd_with(out_fd, good, NULL);
 }
 
 static int
@@ -250,9 +266,69 @@ test_serve_as_kmsd_starts_it(void)
 	close(fd);
 }
 
+/*
+ * SoftHSM keeps the memory of destroyed session objects until C_Finalize: kms-hsmd restarts the
+ * module every recycle_after objects, between requests. With a tiny threshold, provisioning
+ * goes on correctly across many restarts (the cached key copies are remade each time).
+ */
+static void
+test_recycling_keeps_serving(void)
+{
+	struct kms_proto_request req;
+	struct kms_proto_reply rep;
+	char conf[160], errpath[160];
+	static char log[1 << 16];
+	FILE *f;
+	size_t n;
+	const char *p;
+	int inits = 0;
+	int fd = -1;
+	int st = 0;
+	int i;
+	pid_t pid;
+
+	snprintf(conf, sizeof(conf), "%s/recycle.conf", dom.tok.dir);
+	snprintf(errpath, sizeof(errpath), "%s/recycle.err", dom.tok.dir);
+	CU_ASSERT_EQUAL_FATAL(write_conf(conf, "allow_host_ecb_wrap = yes\nrecycle_after = 10\n"),
+			      0);
+	pid = start_hsmd_with(&fd, conf, errpath);
+	CU_ASSERT_FATAL(pid > 0);
+	memset(&req, 0, sizeof(req));
+	req.op = KMS_PROTO_PROVISION;
+	req.u.provision.client_id_len = 5;
+	memcpy(req.u.provision.client_id, "alice", 5);
+	req.u.provision.identity_len = strlen(KMS_DEV_ALICE);
+	memcpy(req.u.provision.identity, KMS_DEV_ALICE, req.u.provision.identity_len);
+	req.u.provision.key_period = dom.now_period;
+	for (i = 0; i < 60; i++) {
+		req.id = (uint32_t)i;
+		CU_ASSERT_EQUAL_FATAL(roundtrip(fd, &req, &rep), 0);
+		CU_ASSERT_EQUAL_FATAL(rep.status, KMS_OK);
+		if (i % 10 == 9) {
+			CU_ASSERT(kms_devdomain_client_checks(&dom, &rep.u.provision, dom.alice_trk,
+							      dom.alice_ink, KMS_DEV_ALICE, NULL,
+							      NULL));
+		}
+	}
+	close(fd);
+	CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+	CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* each initialisation of the module logs the token it found */
+	f = fopen(errpath, "r");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	n = fread(log, 1, sizeof(log) - 1, f);
+	log[n] = '\0';
+	fclose(f);
+	for (p = log; (p = strstr(p, "p11: token \"kms-hsmd-test\"")) != NULL; p++) {
+		inits++;
+	}
+	CU_ASSERT(inits >= 4); /* the first, and at least three recycles */
+}
+
 static CU_TestInfo hsmd_tests[] = {
 	{"--check, configuration errors, command line", test_check_and_configuration},
 	{"serving a socketpair end; SIGTERM; bad frames", test_serve_as_kmsd_starts_it},
+	{"recycling the module keeps serving correctly", test_recycling_keeps_serving},
 	CU_TEST_INFO_NULL,
 };
 

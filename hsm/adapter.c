@@ -656,39 +656,51 @@ kms_adapter_handle(struct kms_adapter *a, const struct kms_proto_request *req,
 int
 kms_adapter_serve(struct kms_adapter *a, int fd)
 {
-	static uint8_t in[KMS_MAX_IPC];
-	static uint8_t out[KMS_MAX_IPC];
+	/* per call, not static: each connection has its own buffers */
+	uint8_t *in = malloc(KMS_MAX_IPC);
+	uint8_t *out = malloc(KMS_MAX_IPC);
 	struct kms_proto_request req;
 	struct kms_proto_reply rep;
 	size_t in_len = 0;
 	size_t out_len = 0;
 	int r;
 
+	if (in == NULL || out == NULL) {
+		r = KMS_ERR_NOMEM;
+		goto done;
+	}
 	for (;;) {
-		r = kms_proto_frame_read(fd, in, sizeof(in), &in_len);
+		r = kms_proto_frame_read(fd, in, KMS_MAX_IPC, &in_len);
 		if (r == KMS_ERR_CLOSED) {
-			return KMS_OK;
+			r = KMS_OK;
+			break;
 		}
 		if (r != KMS_OK) {
 			kms_log(KMS_LOG_ERR, "adapter: bad frame: %s; closing", kms_strerror(r));
-			return r;
+			break;
 		}
 		if ((r = kms_proto_decode_request(&req, in, in_len)) != KMS_OK) {
 			kms_log(KMS_LOG_ERR, "adapter: bad request: %s; closing", kms_strerror(r));
-			return r;
+			break;
 		}
 		kms_adapter_handle(a, &req, &rep, kms_ntp_from_unix((uint64_t)time(NULL)));
-		r = kms_proto_encode_reply(out, sizeof(out), &out_len, &rep);
+		r = kms_proto_encode_reply(out, KMS_MAX_IPC, &out_len, &rep);
 		kms_memzero(&rep, sizeof(rep));
 		if (r != KMS_OK || (r = kms_proto_frame_write(fd, out, out_len)) != KMS_OK) {
 			kms_log(KMS_LOG_ERR, "adapter: cannot answer: %s; closing",
 				kms_strerror(r));
-			kms_memzero(out, sizeof(out));
-			return r;
+			break;
 		}
-		kms_memzero(out, sizeof(out));
+		kms_memzero(out, out_len);
 		if (kms_p11_recycle_due(a->p11) && kms_p11_recycle(a->p11) != KMS_OK) {
 			kms_log(KMS_LOG_WARN, "adapter: recycling the PKCS#11 module failed");
 		}
 	}
+done:
+	if (out != NULL) {
+		kms_memzero(out, KMS_MAX_IPC);
+	}
+	free(in);
+	free(out);
+	return r;
 }

@@ -215,7 +215,8 @@ kms_uid_identifier(uint8_t out[KMS_ID_MAX_LEN], size_t *out_len, const uint8_t u
 	}
 	memset(out, 0, KMS_ID_MAX_LEN);
 	*out_len = 0;
-	if (uid == NULL || (fmt != KMS_ID_RAW && fmt != KMS_ID_HEX_LOWER && fmt != KMS_ID_HEX_UPPER)) {
+	if (uid == NULL ||
+	    (fmt != KMS_ID_RAW && fmt != KMS_ID_HEX_LOWER && fmt != KMS_ID_HEX_UPPER)) {
 		return KMS_ERR_INVALID_ARG;
 	}
 	if (fmt == KMS_ID_RAW) {

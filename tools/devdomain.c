@@ -14,6 +14,8 @@
 #include "hsm/uid.h"
 #include "proto/store.h"
 
+#include "common/banned.h"
+
 #define KMS_URI   KMS_DEV_KMS_URI
 #define PERIOD    KMS_DEV_PERIOD
 #define KEK_LABEL KMS_DEV_KEK

@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "common/banned.h"
+
 static int
 run(const char *cmd)
 {

@@ -27,6 +27,8 @@
 #include "tests/unit/kms_test.h"
 #include "tools/devdomain.h"
 
+#include "common/banned.h"
+
 #define KMS_URI   KMS_DEV_KMS_URI
 #define PERIOD    KMS_DEV_PERIOD
 #define KEK_LABEL KMS_DEV_KEK

@@ -17,6 +17,8 @@
 #include "tests/unit/kms_test.h"
 #include "tools/devdomain.h"
 
+#include "common/banned.h"
+
 static struct kms_devdomain dom;
 static char good[160];
 

@@ -18,6 +18,8 @@
 #include "tests/unit/kms_test.h"
 #include "tools/devtoken.h"
 
+#include "common/banned.h"
+
 #define LABEL "kms-keys-test"
 
 static struct kms_devtoken tok;

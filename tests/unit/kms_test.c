@@ -12,6 +12,8 @@
 
 #include "common/hex.h"
 
+#include "common/banned.h"
+
 int
 kms_test_main(CU_SuiteInfo *suites)
 {

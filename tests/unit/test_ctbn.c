@@ -11,6 +11,8 @@
 #include "hsm/ctbn.h"
 #include "tests/unit/kms_test.h"
 
+#include "common/banned.h"
+
 #define MAXB (8 * KMS_CTBN_MAX_LIMBS)
 
 static BN_CTX *bn_ctx;

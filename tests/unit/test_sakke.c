@@ -17,6 +17,8 @@
 #include "hsm/uid.h"
 #include "tests/unit/kms_test.h"
 
+#include "common/banned.h"
+
 /* RFC 6508 Appendix A. */
 static const char *const Z_HEX = "AFF429D3 5F84B110 D094803B 3595A6E2 998BC99F";
 static const char *const ZPUB_HEX =

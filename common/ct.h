@@ -18,4 +18,27 @@
 #define KMS_CT_DECLASSIFY(p, len) ((void)(p), (void)(len))
 #endif
 
+#include <stdint.h>
+
+/*
+ * kms_ct_barrier_u64 / kms_ct_barrier_i64 - return x unchanged, but hidden from the optimiser.
+ * A mask built from a secret (0 or all ones) must stay arithmetic: clang 14 proves that such a
+ * value has only two states and turns "(a & ~mask) | (b & mask)" into a choice between two
+ * addresses, a secret-dependent memory access (tests/ct found it). Pass every mask through a
+ * barrier where it is made or used.
+ */
+static inline uint64_t
+kms_ct_barrier_u64(uint64_t x)
+{
+	__asm__("" : "+r"(x));
+	return x;
+}
+
+static inline int64_t
+kms_ct_barrier_i64(int64_t x)
+{
+	__asm__("" : "+r"(x));
+	return x;
+}
+
 #endif /* KMS_COMMON_CT_H */

@@ -21,7 +21,7 @@ typedef unsigned __int128 u128;
 static inline uint64_t
 bit_mask(uint64_t bit)
 {
-	return (uint64_t)0 - (bit & 1);
+	return kms_ct_barrier_u64((uint64_t)0 - (bit & 1));
 }
 
 /*
@@ -276,10 +276,10 @@ sg_divsteps_62(int64_t delta, uint64_t f, uint64_t g, struct sg_matrix *t)
 	int i;
 
 	for (i = 0; i < 62; i++) {
-		uint64_t odd = (uint64_t)0 - (g & 1);
+		uint64_t odd = kms_ct_barrier_u64((uint64_t)0 - (g & 1));
 		/* delta > 0: the sign bit of -delta */
 		uint64_t pos = (uint64_t)((uint64_t)(-delta) >> 63);
-		uint64_t swap = ((uint64_t)0 - pos) & odd;
+		uint64_t swap = kms_ct_barrier_u64(((uint64_t)0 - pos) & odd);
 		uint64_t tmp;
 
 		/* swap: (delta, f, g, u, v, q, r) <- (-delta, g, -f, q, r, -u, -v) */
@@ -419,6 +419,8 @@ sg_cond_add(int64_t *a, const int64_t *m, int64_t mask)
 	int64_t c = 0;
 	int i;
 
+	mask = kms_ct_barrier_i64(mask);
+
 	for (i = 0; i < SG_LIMBS - 1; i++) {
 		c += a[i] + (m[i] & mask);
 		a[i] = (int64_t)((uint64_t)c & SG_MASK);
@@ -432,6 +434,8 @@ sg_cond_negate(int64_t *a, int64_t mask)
 {
 	int64_t c = 0;
 	int i;
+
+	mask = kms_ct_barrier_i64(mask);
 
 	for (i = 0; i < SG_LIMBS - 1; i++) {
 		c += (a[i] ^ mask) - mask;
@@ -480,8 +484,8 @@ sg_inverse(const struct kms_mont *ctx, uint64_t *r, const uint64_t *a)
 
 		memcpy(s, d, sizeof(s));
 		sg_cond_negate(m, -1);
-		sg_cond_add(s, m, -1);           /* s = d - m */
-		mask = ~(s[SG_LIMBS - 1] >> 63); /* d >= m */
+		sg_cond_add(s, m, -1);                               /* s = d - m */
+		mask = kms_ct_barrier_i64(~(s[SG_LIMBS - 1] >> 63)); /* d >= m */
 		for (k = 0; k < SG_LIMBS; k++) {
 			d[k] = (d[k] & ~mask) | (s[k] & mask);
 		}
@@ -585,6 +589,8 @@ void
 kms_ctbn_cmov(uint64_t *r, const uint64_t *a, size_t n, uint64_t mask)
 {
 	size_t j;
+
+	mask = kms_ct_barrier_u64(mask);
 
 	for (j = 0; j < n; j++) {
 		r[j] = (r[j] & ~mask) | (a[j] & mask);

@@ -78,7 +78,7 @@ kms_mont_mul16_c(const struct kms_mont *ctx, uint64_t *r, const uint64_t *a, con
 		s[j] = (uint64_t)d;
 		borrow = (uint64_t)(d >> 64) & 1;
 	}
-	keep_t = (uint64_t)0 - (borrow & ~t[N] & 1);
+	keep_t = kms_ct_barrier_u64((uint64_t)0 - (borrow & ~t[N] & 1));
 	for (j = 0; j < N; j++) {
 		r[j] = (t[j] & keep_t) | (s[j] & ~keep_t);
 	}

@@ -437,7 +437,8 @@ comb_select(struct aff *out, uint64_t *is_zero, const struct aff row[ROW], int32
 	memset(out, 0, sizeof(*out));
 	for (j = 0; j < ROW; j++) {
 		uint32_t diff = abs_d ^ (uint32_t)(j + 1);
-		uint64_t mask = (uint64_t)0 - (uint64_t)(((diff | (0u - diff)) >> 31) ^ 1);
+		uint64_t mask = kms_ct_barrier_u64((uint64_t)0 -
+						   (uint64_t)(((diff | (0u - diff)) >> 31) ^ 1));
 		const uint64_t *e = (const uint64_t *)&row[j];
 
 		for (k = 0; k < 2 * NL; k++) {

@@ -13,22 +13,12 @@
 #include <string.h>
 
 #include "common/cbs.h"
+#include "tests/fuzz/fuzz.h"
 
 #include "common/banned.h"
 
 #define MAX_DEPTH 8
 #define SENTINEL  0x5a5a5a5a5a5a5a5aULL
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__,       \
-				#cond);                                                            \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static uint64_t
 be(const uint8_t *p, size_t n)

@@ -15,22 +15,12 @@
 #include <string.h>
 
 #include "common/conf.h"
+#include "tests/fuzz/fuzz.h"
 
 #include "common/banned.h"
 
 #define MAX_INPUT (64u * 1024u) /* past the line limit and the line count; not the file size */
 #define NAME      "f.conf"
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__,       \
-				#cond);                                                            \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *const words[] = {"online", "pre-minted", "x", NULL};
 

@@ -10,22 +10,12 @@
 #include <string.h>
 
 #include "common/hex.h"
+#include "tests/fuzz/fuzz.h"
 
 #include "common/banned.h"
 
 #define MAX_INPUT 4096 /* longer inputs test nothing new and slow the search */
 #define CANARY    0xa5
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__,       \
-				#cond);                                                            \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int
 ref_digit(unsigned char c)

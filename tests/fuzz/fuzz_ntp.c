@@ -18,10 +18,9 @@
 
 #include "common/err.h"
 #include "hsm/uid.h"
+#include "tests/fuzz/fuzz.h"
 
 #include "common/banned.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void
 check(int cond)

@@ -11,22 +11,12 @@
 #include <string.h>
 
 #include "hsm/p11uri.h"
+#include "tests/fuzz/fuzz.h"
 
 #include "common/banned.h"
 
 #define MAX_INPUT (2 * KMS_P11URI_MAX_LEN) /* room to reach the length limit */
 #define CANARY    0x5a
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__,       \
-				#cond);                                                            \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int
 all_canary(const void *p, size_t len)

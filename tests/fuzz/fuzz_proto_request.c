@@ -13,19 +13,9 @@
 #include <string.h>
 
 #include "proto/msg.h"
+#include "tests/fuzz/fuzz.h"
 
 #include "common/banned.h"
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__,       \
-				#cond);                                                            \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct kms_proto_request a, b, before;
 static uint8_t enc1[KMS_MAX_IPC], enc2[KMS_MAX_IPC];

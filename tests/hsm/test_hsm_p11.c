@@ -65,22 +65,15 @@ suite_init(void)
 	n = strcspn(name, "\n");
 	name[n] = '\0';
 	(void)snprintf(token_path, sizeof(token_path), "%s/tokens/%s", hsm_dir, name);
-	logfd = open(log_path, O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
-	if (logfd < 0) {
-		return 1;
-	}
-	kms_log_init("test_hsm_p11", KMS_LOG_DEBUG);
-	kms_log_set_fd(logfd);
-	return 0;
+	logfd = kms_test_log_capture(log_path, "test_hsm_p11");
+	return logfd < 0;
 }
 
 static int
 suite_cleanup(void)
 {
-	kms_log_set_fd(STDERR_FILENO);
-	if (logfd >= 0) {
-		close(logfd);
-	}
+	kms_test_log_release(logfd);
+	logfd = -1;
 	/* a failed test must not leave the token away */
 	(void)rename(away_path, token_path);
 	return 0;
@@ -97,14 +90,8 @@ static const char *
 log_text(void)
 {
 	static char buf[256 * 1024];
-	size_t len = 0;
-	ssize_t n;
 
-	while (len < sizeof(buf) - 1 &&
-	       (n = pread(logfd, buf + len, sizeof(buf) - 1 - len, (off_t)len)) > 0) {
-		len += (size_t)n;
-	}
-	buf[len] = '\0';
+	(void)kms_test_read_fd(logfd, buf, sizeof(buf));
 	return buf;
 }
 

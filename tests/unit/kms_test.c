@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <CUnit/Basic.h>
 
 #include "common/hex.h"
+#include "common/log.h"
 
 #include "common/banned.h"
 
@@ -107,4 +109,38 @@ kms_test_read_fd(int fd, char *buf, size_t cap)
 	}
 	buf[len] = '\0';
 	return len;
+}
+
+int
+kms_test_tmpdir(char *out, size_t cap, const char *name)
+{
+	const char *tmp = getenv("TMPDIR");
+	int n = snprintf(out, cap, "%s/kms-test-%s.XXXXXX", tmp != NULL ? tmp : "/tmp", name);
+
+	if (n < 0 || (size_t)n >= cap || mkdtemp(out) == NULL) {
+		return -1;
+	}
+	return 0;
+}
+
+int
+kms_test_log_capture(const char *path, const char *program)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+
+	if (fd < 0) {
+		return -1;
+	}
+	kms_log_init(program, KMS_LOG_DEBUG);
+	kms_log_set_fd(fd);
+	return fd;
+}
+
+void
+kms_test_log_release(int fd)
+{
+	kms_log_set_fd(STDERR_FILENO);
+	if (fd >= 0) {
+		close(fd);
+	}
 }

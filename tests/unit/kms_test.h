@@ -35,4 +35,18 @@ void kms_test_rmdir(const char *path);
 /* kms_test_read_fd - everything in the file fd from its start, NUL-terminated (at most cap - 1). */
 size_t kms_test_read_fd(int fd, char *buf, size_t cap);
 
+/*
+ * kms_test_tmpdir - make a private directory "$TMPDIR/kms-test-<name>.XXXXXX" (/tmp when TMPDIR
+ * is unset) into out (cap bytes). 0 on success, -1 otherwise.
+ */
+int kms_test_tmpdir(char *out, size_t cap, const char *name);
+
+/*
+ * kms_test_log_capture - send kms_log() (at every level, as program) to the file path, created
+ * or emptied, mode 0600, so a test can read what was logged (kms_test_read_fd). Returns the
+ * file's descriptor, or -1. kms_test_log_release - send the log back to stderr and close fd.
+ */
+int kms_test_log_capture(const char *path, const char *program);
+void kms_test_log_release(int fd);
+
 #endif /* KMS_TESTS_UNIT_KMS_TEST_H */

@@ -31,33 +31,24 @@ static int logfd = -1;
 static int
 suite_init(void)
 {
-	const char *tmp = getenv("TMPDIR");
 	int n;
 
-	n = snprintf(dir, sizeof(dir), "%s/kms-test-pin.XXXXXX", tmp != NULL ? tmp : "/tmp");
-	if (n < 0 || (size_t)n >= sizeof(dir) || mkdtemp(dir) == NULL) {
+	if (kms_test_tmpdir(dir, sizeof(dir), "pin") != 0) {
 		return 1;
 	}
 	n = snprintf(logpath, sizeof(logpath), "%s/log", dir);
 	if (n < 0 || (size_t)n >= sizeof(logpath)) {
 		return 1;
 	}
-	logfd = open(logpath, O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
-	if (logfd < 0) {
-		return 1;
-	}
-	kms_log_init("test_pin", KMS_LOG_DEBUG);
-	kms_log_set_fd(logfd);
-	return 0;
+	logfd = kms_test_log_capture(logpath, "test_pin");
+	return logfd < 0;
 }
 
 static int
 suite_cleanup(void)
 {
-	kms_log_set_fd(STDERR_FILENO);
-	if (logfd >= 0) {
-		close(logfd);
-	}
+	kms_test_log_release(logfd);
+	logfd = -1;
 	kms_test_rmdir(dir);
 	return 0;
 }

@@ -50,6 +50,7 @@ static const struct kms_conf_key conf_keys[] = {
 	{"sessions", KMS_CONF_U64, 0, "4", 1, KMS_P11_MAX_SESSIONS, NULL},
 	{"recycle_after", KMS_CONF_U64, 0, "50000", 10, 100000000, NULL},
 	{"log_level", KMS_CONF_ENUM, 0, "info", 0, 0, level_words},
+	{"environment", KMS_CONF_STRING, KMS_CONF_REPEATABLE, NULL, 0, 0, NULL},
 };
 
 static volatile sig_atomic_t serve_fd = -1;
@@ -97,6 +98,53 @@ parse_fd(const char *s, int *out)
 		return KMS_ERR_INVALID_ARG;
 	}
 	*out = (int)v;
+	return KMS_OK;
+}
+
+/*
+ * The environment the PKCS#11 module reads its own configuration from (SOFTHSM2_CONF, a vendor's
+ * ChrystokiConfigurationPath): "NAME=VALUE" entries of the configuration, set before the module is
+ * loaded, so that kmsd need not pass its environment on. NAME is a C identifier.
+ */
+static int
+apply_environment(const struct kms_conf *c, const char *conf_path)
+{
+	size_t n = kms_conf_count(c, "environment");
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		char name[128];
+		const char *v = NULL;
+		const char *eq;
+		size_t len;
+		size_t j;
+
+		if (kms_conf_str(c, "environment", i, &v) != KMS_OK) {
+			return KMS_ERR_INTERNAL;
+		}
+		eq = strchr(v, '=');
+		len = eq == NULL ? 0 : (size_t)(eq - v);
+		for (j = 0; j < len; j++) {
+			char ch = v[j];
+			int ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+				 ch == '_' || (j > 0 && ch >= '0' && ch <= '9');
+			if (!ok) {
+				break;
+			}
+		}
+		if (len == 0 || j != len || len >= sizeof(name)) {
+			fprintf(stderr,
+				"kms-hsmd: %s: environment entry %zu is not NAME=VALUE with a C "
+				"identifier as NAME\n",
+				conf_path, i + 1);
+			return KMS_ERR_INVALID_ARG;
+		}
+		memcpy(name, v, len);
+		name[len] = '\0';
+		if (setenv(name, eq + 1, 1) != 0) {
+			return KMS_ERR_NOMEM;
+		}
+	}
 	return KMS_OK;
 }
 
@@ -211,6 +259,9 @@ main(int argc, char **argv)
 	}
 	acfg.future_periods = (unsigned int)u;
 
+	if (apply_environment(conf, conf_path) != KMS_OK) {
+		goto out;
+	}
 	status = 3;
 	if ((r = kms_p11_new(&p11, &pcfg)) != KMS_OK) {
 		fprintf(stderr, "kms-hsmd: the token (%s) is not usable: %s\n", token,

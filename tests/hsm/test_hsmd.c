@@ -123,6 +123,16 @@ test_check_and_configuration(void)
 			0);
 	CU_ASSERT_EQUAL(run_hsmd(args, out, sizeof(out)), 2);
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "exactly one of pin_file and pin_credential"));
+	/* environment: set for the module before it loads (SoftHSM then reads another, missing,
+	 * configuration file and finds no token); a NAME that is no identifier is refused */
+	CU_ASSERT_EQUAL(write_conf(path,
+				   "allow_host_ecb_wrap = yes\n"
+				   "environment = SOFTHSM2_CONF=/nonexistent/softhsm2.conf\n"),
+			0);
+	CU_ASSERT_EQUAL(run_hsmd(args, out, sizeof(out)), 3);
+	CU_ASSERT_EQUAL(write_conf(path, "allow_host_ecb_wrap = yes\nenvironment = 1BAD=x\n"), 0);
+	CU_ASSERT_EQUAL(run_hsmd(args, out, sizeof(out)), 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "NAME=VALUE"));
 	/* a token that is not there */
 	CU_ASSERT_EQUAL(write_file(path, ""), 0);
 	snprintf(args, sizeof(args), "-c %s --check", path);

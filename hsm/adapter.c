@@ -14,6 +14,7 @@
 #include "hsm/kat.h"
 #include "hsm/sakke.h"
 #include "proto/frame.h"
+#include "proto/signedinfo.h"
 #include "proto/store.h"
 
 #include "common/banned.h"
@@ -419,6 +420,36 @@ key_get(struct kms_adapter *a, struct kms_p11_session *s, const char *label, CK_
 	return KMS_OK;
 }
 
+/*
+ * The roster entry of client_id, which must be a known client, not revoked: KMS_OK;
+ * KMS_ERR_FORBIDDEN (unknown or revoked: one answer, so kmsd learns nothing more);
+ * KMS_ERR_IO (the store fails). kmsd is not trusted: every operation on behalf of a client
+ * asks here again.
+ */
+static int
+client_get(struct kms_adapter *a, const char *client_id, struct kms_store_client *out)
+{
+	int r;
+
+	if ((r = kms_store_get_client(a->store, client_id, out)) != KMS_OK) {
+		return r == KMS_ERR_FORBIDDEN ? r : KMS_ERR_IO;
+	}
+	return out->revoked ? KMS_ERR_FORBIDDEN : KMS_OK;
+}
+
+/*
+ * The session copy of a client's TrK or InK (key_get): a client enrolled in the store whose key
+ * is not in the token gets KMS_ERR_FORBIDDEN, like a client that is not enrolled at all.
+ */
+static int
+client_key(struct kms_adapter *a, struct kms_p11_session *s, const char *label,
+	   CK_OBJECT_HANDLE *out)
+{
+	int r = key_get(a, s, label, out);
+
+	return r == KMS_ERR_INVALID_ARG ? KMS_ERR_FORBIDDEN : r;
+}
+
 static int
 op_provision(struct kms_adapter *a, const struct kms_proto_provision_req *req,
 	     struct kms_proto_provision_rep *rep, uint64_t ntp_now)
@@ -435,7 +466,7 @@ op_provision(struct kms_adapter *a, const struct kms_proto_provision_req *req,
 
 	/* kmsd is not trusted: the entitlement is checked here again, against the store. */
 	if ((r = kms_store_check_entitled(a->store, req->client_id, req->identity)) != KMS_OK ||
-	    (r = kms_store_get_client(a->store, req->client_id, &client)) != KMS_OK) {
+	    (r = client_get(a, req->client_id, &client)) != KMS_OK) {
 		return r == KMS_ERR_FORBIDDEN ? r : KMS_ERR_IO;
 	}
 	if (!period_served(a, req->key_period, ntp_now)) {
@@ -469,9 +500,8 @@ op_provision(struct kms_adapter *a, const struct kms_proto_provision_req *req,
 	if ((r = kms_keys_token_present(s)) != KMS_OK) {
 		goto out;
 	}
-	if ((r = key_get(a, s, client.trk_label, &trk)) != KMS_OK ||
-	    (r = key_get(a, s, client.ink_label, &ink)) != KMS_OK) {
-		r = r == KMS_ERR_INVALID_ARG ? KMS_ERR_FORBIDDEN : r; /* enrolled, but no keys */
+	if ((r = client_key(a, s, client.trk_label, &trk)) != KMS_OK ||
+	    (r = client_key(a, s, client.ink_label, &ink)) != KMS_OK) {
 		goto out;
 	}
 	if (a->issuer == KMS_ISSUER_ONLINE) {
@@ -565,11 +595,8 @@ op_rotate(struct kms_adapter *a, const struct kms_proto_rotate_keys_req *req,
 	char trk_label[KMS_STORE_MAX_ID + 1], ink_label[KMS_STORE_MAX_ID + 1];
 	int r;
 
-	if ((r = kms_store_get_client(a->store, req->client_id, &client)) != KMS_OK) {
-		return r == KMS_ERR_FORBIDDEN ? r : KMS_ERR_IO;
-	}
-	if (client.revoked) {
-		return KMS_ERR_FORBIDDEN;
+	if ((r = client_get(a, req->client_id, &client)) != KMS_OK) {
+		return r;
 	}
 	if ((r = new_label(trk_label, sizeof(trk_label), "tk", req->client_id)) != KMS_OK ||
 	    (r = new_label(ink_label, sizeof(ink_label), "ik", req->client_id)) != KMS_OK) {
@@ -618,6 +645,48 @@ out:
 	return r;
 }
 
+_Static_assert(KMS_PROTO_DIGEST_LEN == 32, "a SignedInfo references a SHA-256 digest");
+_Static_assert(KMS_PROTO_HMAC_LEN == 32, "the signature is HMAC-SHA256");
+_Static_assert(KMS_STORE_MAX_ID <= KMS_PROTO_MAX_KEY_ID, "a key label fits a key_id");
+
+/*
+ * SIGN: the signature of a response to a client. kmsd sends only the response's digest; the
+ * SignedInfo that is HMACed is built here (kms_signedinfo_build), so the client's InK signs
+ * nothing but SignedInfo elements of the one fixed shape, whatever kmsd asks. The key is the
+ * InK only: the store requires an InK label for every client, and a TrK cannot sign (its
+ * CKA_ALLOWED_MECHANISMS are the wrap mechanisms, hsm/keys.h).
+ */
+static int
+op_sign(struct kms_adapter *a, const struct kms_proto_sign_req *req, struct kms_proto_sign_rep *rep)
+{
+	struct kms_store_client client;
+	struct kms_p11_session *s = NULL;
+	CK_OBJECT_HANDLE ink = CK_INVALID_HANDLE;
+	char si[KMS_SIGNEDINFO_LEN];
+	size_t si_len = 0;
+	size_t len;
+	int r = KMS_ERR_INTERNAL;
+
+	if ((r = client_get(a, req->client_id, &client)) != KMS_OK ||
+	    (r = kms_signedinfo_build(si, sizeof(si), &si_len, req->digest)) != KMS_OK ||
+	    (r = kms_p11_borrow(a->p11, &s)) != KMS_OK) {
+		goto out;
+	}
+	/* a session copy outlives a lost token on SoftHSM: ask the token first */
+	if ((r = kms_keys_token_present(s)) != KMS_OK ||
+	    (r = client_key(a, s, client.ink_label, &ink)) != KMS_OK ||
+	    (r = kms_hmac_sha256(s, ink, (const uint8_t *)si, si_len, rep->signature)) != KMS_OK) {
+		goto out;
+	}
+	len = strlen(client.ink_label);
+	memcpy(rep->key_id, client.ink_label, len + 1);
+	rep->key_id_len = len;
+	r = KMS_OK;
+out:
+	kms_p11_return(s);
+	return r;
+}
+
 void
 kms_adapter_handle(struct kms_adapter *a, const struct kms_proto_request *req,
 		   struct kms_proto_reply *rep, uint64_t ntp_now)
@@ -639,6 +708,9 @@ kms_adapter_handle(struct kms_adapter *a, const struct kms_proto_request *req,
 		break;
 	case KMS_PROTO_ROTATE_KEYS:
 		r = op_rotate(a, &req->u.rotate_keys, &rep->u.rotate_keys);
+		break;
+	case KMS_PROTO_SIGN:
+		r = op_sign(a, &req->u.sign, &rep->u.sign);
 		break;
 	default:
 		r = KMS_ERR_INVALID_ARG;

@@ -29,6 +29,13 @@
  * over "KMS-KEYSET-1" || key_period (8 octets, big-endian) || user_id (32) || for each of
  * rsk_wrapped, ssk_wrapped, pvt_wrapped: its length (2 octets) and octets || trk_id: length (1)
  * and octets. It binds the wrapped set to its identity and period for the client; docs/protocol.md.
+ *
+ * The sign reply's signature is the SignatureValue of a response kmsd rendered: HMAC-SHA256,
+ * computed in the token under the client's InK, over the canonical ds:SignedInfo that kms-hsmd
+ * builds itself from the request's 32-octet digest (proto/signedinfo.h), so that the InK signs
+ * only SignedInfo elements of that one shape, never bytes kmsd chose; key_id is the InK's label.
+ * The client must be known and not revoked (KMS_ERR_FORBIDDEN otherwise, as for the other
+ * operations).
  */
 
 enum kms_issuer {

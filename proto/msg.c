@@ -84,6 +84,11 @@ static const struct field rotate_keys_req[] = {
 	F_S(struct kms_proto_rotate_keys_req, F_ASCII, client_id, 1),
 };
 
+static const struct field sign_req[] = {
+	F_S(struct kms_proto_sign_req, F_ASCII, client_id, 1),
+	F_BF(struct kms_proto_sign_req, digest),
+};
+
 static const struct field health_rep[] = {
 	F_B(struct kms_proto_health_rep, token_present),
 	F_S(struct kms_proto_health_rep, F_UTF8, issuer, 0),
@@ -120,6 +125,11 @@ static const struct field rotate_keys_rep[] = {
 	F_S(struct kms_proto_rotate_keys_rep, F_ASCII, new_ink_id, 1),
 };
 
+static const struct field sign_rep[] = {
+	F_BF(struct kms_proto_sign_rep, signature),
+	F_S(struct kms_proto_sign_rep, F_ASCII, key_id, 1),
+};
+
 /* Checks across fields of a decoded or to-be-encoded struct: KMS_OK or KMS_ERR_RANGE. */
 static int
 check_provision_rep(const void *base)
@@ -146,6 +156,7 @@ static const struct op_desc ops[KMS_PROTO_OP_MAX + 1] = {
 				   NULL},
 	[KMS_PROTO_ROTATE_KEYS] = {"rotate_keys", rotate_keys_req, NUM(rotate_keys_req),
 				   rotate_keys_rep, NUM(rotate_keys_rep), NULL},
+	[KMS_PROTO_SIGN] = {"sign", sign_req, NUM(sign_req), sign_rep, NUM(sign_rep), NULL},
 };
 
 /* The fields and the check of a message: a request, or a reply with the given status. */

@@ -30,8 +30,9 @@ enum kms_proto_op {
 	KMS_PROTO_PROVISION = 2,   /* the wrapped key set of an identity for a key period */
 	KMS_PROTO_CERTIFICATE = 3, /* the public values of the KMS certificate */
 	KMS_PROTO_ROTATE_KEYS = 4, /* new TrK and InK for a client, wrapped under its current TrK */
+	KMS_PROTO_SIGN = 5,        /* HMAC of a response's SignedInfo under a client's InK */
 };
-#define KMS_PROTO_OP_MAX KMS_PROTO_ROTATE_KEYS
+#define KMS_PROTO_OP_MAX KMS_PROTO_SIGN
 
 /* Bounds of the fields (lengths in bytes). */
 #define KMS_PROTO_MAX_CLIENT_ID 255  /* client ids: 1..255 visible ASCII (0x21..0x7e) */
@@ -41,6 +42,7 @@ enum kms_proto_op {
 #define KMS_PROTO_MAX_WRAPPED   512  /* wrapped keys: 1..512 bytes */
 #define KMS_PROTO_UID_LEN       32   /* TS 33.180 UID (SHA-256 output) */
 #define KMS_PROTO_HMAC_LEN      32   /* HMAC-SHA256 */
+#define KMS_PROTO_DIGEST_LEN    32   /* SHA-256: the reference digest of a response */
 #define KMS_PROTO_KPAK_LEN      65   /* ECCSI KPAK, an uncompressed P-256 point */
 #define KMS_PROTO_Z_T_LEN       257  /* SAKKE Z_T, an uncompressed point of parameter set 1 */
 #define KMS_PROTO_PARAMETER_SET 1    /* RFC 6509 parameter set 1, the only one defined */
@@ -70,6 +72,16 @@ struct kms_proto_rotate_keys_req {
 	size_t client_id_len;
 };
 
+/*
+ * SIGN request: the signature of a response to client_id whose reference digest (SHA-256 of the
+ * KmsResponse, proto/signedinfo.h) is digest. kms-hsmd builds the SignedInfo itself.
+ */
+struct kms_proto_sign_req {
+	char client_id[KMS_PROTO_MAX_CLIENT_ID + 1]; /* 1..255, visible ASCII */
+	size_t client_id_len;
+	uint8_t digest[KMS_PROTO_DIGEST_LEN];
+};
+
 /* A request. HEALTH and CERTIFICATE take no arguments. */
 struct kms_proto_request {
 	enum kms_proto_op op;
@@ -77,6 +89,7 @@ struct kms_proto_request {
 	union {
 		struct kms_proto_provision_req provision;
 		struct kms_proto_rotate_keys_req rotate_keys;
+		struct kms_proto_sign_req sign;
 	} u;
 };
 
@@ -131,6 +144,16 @@ struct kms_proto_rotate_keys_rep {
 	size_t new_ink_id_len;
 };
 
+/*
+ * SIGN reply: the SignatureValue of the response, HMAC-SHA256 computed in the token over the
+ * canonical SignedInfo of the request's digest (kms_signedinfo_build()), and the id of the key.
+ */
+struct kms_proto_sign_rep {
+	uint8_t signature[KMS_PROTO_HMAC_LEN];
+	char key_id[KMS_PROTO_MAX_KEY_ID + 1]; /* 1..255, visible ASCII: the client's InK */
+	size_t key_id_len;
+};
+
 /* A reply. u holds the results of op only when status is KMS_OK. */
 struct kms_proto_reply {
 	enum kms_proto_op op; /* that of the request */
@@ -141,10 +164,14 @@ struct kms_proto_reply {
 		struct kms_proto_provision_rep provision;
 		struct kms_proto_certificate_rep certificate;
 		struct kms_proto_rotate_keys_rep rotate_keys;
+		struct kms_proto_sign_rep sign;
 	} u;
 };
 
-/* kms_proto_op_name - "health", "provision", "certificate", "rotate_keys"; NULL otherwise. */
+/*
+ * kms_proto_op_name - "health", "provision", "certificate", "rotate_keys", "sign"; NULL
+ * otherwise.
+ */
 const char *kms_proto_op_name(int op);
 
 /*

@@ -36,6 +36,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(a.u.provision.identity[a.u.provision.identity_len] == '\0');
 	} else if (a.op == KMS_PROTO_ROTATE_KEYS) {
 		CHECK(a.u.rotate_keys.client_id[a.u.rotate_keys.client_id_len] == '\0');
+	} else if (a.op == KMS_PROTO_SIGN) {
+		CHECK(a.u.sign.client_id[a.u.sign.client_id_len] == '\0');
 	}
 	CHECK(kms_proto_encode_request(enc1, sizeof(enc1), &n1, &a) == KMS_OK);
 	CHECK(n1 == size);

@@ -5,8 +5,8 @@
  * it, certificate and roster in the store), then every operation, as a client checks it: the
  * wrapped key set unwrapped with OpenSSL with the client's TrK and validated (RFC 6507 and
  * RFC 6508 client checks), the HMAC recomputed with the InK; the entitlement matrix; key
- * periods; rotation; the frame loop over a socketpair with bad frames; reply frames scanned for
- * plaintext keys.
+ * periods; rotation; response signatures (SIGN) recomputed with the InK over the SignedInfo; the
+ * frame loop over a socketpair with bad frames; reply frames scanned for plaintext keys.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -23,6 +23,7 @@
 #include "hsm/eccsi.h"
 #include "hsm/sakke.h"
 #include "proto/frame.h"
+#include "proto/signedinfo.h"
 #include "proto/store.h"
 #include "tests/unit/kms_test.h"
 #include "tools/devdomain.h"
@@ -237,6 +238,135 @@ test_rotation(void)
 	CU_ASSERT_EQUAL(rep.status, KMS_ERR_FORBIDDEN);
 }
 
+/* --- SIGN ---------------------------------------------------------------------------------- */
+
+static void
+sign_req(struct kms_proto_request *req, const char *client, const uint8_t digest[32])
+{
+	memset(req, 0, sizeof(*req));
+	req->op = KMS_PROTO_SIGN;
+	req->id = 11;
+	req->u.sign.client_id_len = strlen(client);
+	memcpy(req->u.sign.client_id, client, req->u.sign.client_id_len);
+	memcpy(req->u.sign.digest, digest, KMS_PROTO_DIGEST_LEN);
+}
+
+/* What the client computes: HMAC-SHA256 under its InK of the SignedInfo of digest. */
+static void
+client_signature(uint8_t out[32], const uint8_t ink[32], const uint8_t digest[32])
+{
+	char si[KMS_SIGNEDINFO_LEN];
+	size_t si_len = 0;
+	unsigned int len = 0;
+
+	CU_ASSERT_EQUAL_FATAL(kms_signedinfo_build(si, sizeof(si), &si_len, digest), KMS_OK);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(
+		HMAC(EVP_sha256(), ink, 32, (const uint8_t *)si, si_len, out, &len));
+	CU_ASSERT_EQUAL(len, 32);
+}
+
+/* A SIGN for alice by a, which must succeed: checked as alice would check it. */
+static void
+sign_ok(struct kms_adapter *a, const uint8_t digest[32], uint8_t out_sig[32])
+{
+	struct kms_proto_request req;
+	struct kms_proto_reply rep;
+	uint8_t want[32];
+
+	sign_req(&req, "alice", digest);
+	kms_adapter_handle(a, &req, &rep, kms_devdomain_ntp_now());
+	CU_ASSERT_EQUAL_FATAL(rep.status, KMS_OK);
+	CU_ASSERT_EQUAL(rep.op, KMS_PROTO_SIGN);
+	CU_ASSERT_EQUAL(rep.id, 11);
+	CU_ASSERT_STRING_EQUAL(rep.u.sign.key_id, "ik.0.alice");
+	CU_ASSERT_EQUAL(rep.u.sign.key_id_len, strlen("ik.0.alice"));
+	client_signature(want, dom.alice_ink, digest);
+	CU_ASSERT(memcmp(rep.u.sign.signature, want, 32) == 0);
+	memcpy(out_sig, rep.u.sign.signature, 32);
+}
+
+/* A SIGN for client by a, which must be refused with want, nothing of a signature in the reply. */
+static void
+sign_refused(struct kms_adapter *a, const char *client, const uint8_t digest[32], int want)
+{
+	struct kms_proto_request req;
+	struct kms_proto_reply rep;
+
+	sign_req(&req, client, digest);
+	kms_adapter_handle(a, &req, &rep, kms_devdomain_ntp_now());
+	CU_ASSERT_EQUAL(rep.status, want);
+	CU_ASSERT_EQUAL(rep.id, 11);
+	CU_ASSERT(kms_test_all_zero((const uint8_t *)&rep.u, sizeof(rep.u)));
+}
+
+/* Put client_id into the roster with alice's keys, revoked or not (the test's own connection). */
+static void
+put_alice_twin(const char *client_id, int revoked)
+{
+	struct kms_store *st = NULL;
+	struct kms_store_client c;
+
+	memset(&c, 0, sizeof(c));
+	snprintf(c.client_id, sizeof(c.client_id), "%s", client_id);
+	c.cls = KMS_CLIENT_UE;
+	snprintf(c.trk_label, sizeof(c.trk_label), "tk.0.alice");
+	snprintf(c.ink_label, sizeof(c.ink_label), "ik.0.alice");
+	c.revoked = revoked;
+	CU_ASSERT_EQUAL_FATAL(kms_store_open(&st, dom.tok.store_path, KMS_STORE_RW), KMS_OK);
+	CU_ASSERT_EQUAL(kms_store_put_client(st, &c), KMS_OK);
+	kms_store_close(st);
+}
+
+static void
+test_sign(void)
+{
+	struct kms_proto_request req;
+	struct kms_proto_reply rep;
+	uint8_t d1[32], d2[32], sig1[32], sig2[32], sig[32], other[32];
+	size_t i;
+
+	for (i = 0; i < 32; i++) {
+		d1[i] = (uint8_t)(0xa0 + i);
+	}
+	memcpy(d2, d1, 32);
+	d2[31] ^= 1;
+	/* alice's signatures, with her InK, over the SignedInfo built from the digest */
+	sign_ok(online, d1, sig1);
+	sign_ok(online, d2, sig2);
+	CU_ASSERT(memcmp(sig1, sig2, 32) != 0);
+	/* HMAC: the same digest, the same signature; the pre-minted adapter signs alike */
+	sign_ok(online, d1, sig);
+	CU_ASSERT(memcmp(sig, sig1, 32) == 0);
+	sign_ok(preminted, d1, sig);
+	CU_ASSERT(memcmp(sig, sig1, 32) == 0);
+	/* it is not an HMAC of the digest alone, nor one under bob's InK */
+	CU_ASSERT_PTR_NOT_NULL(HMAC(EVP_sha256(), dom.alice_ink, 32, d1, 32, other, NULL));
+	CU_ASSERT(memcmp(other, sig1, 32) != 0);
+	client_signature(other, dom.bob_ink, d1);
+	CU_ASSERT(memcmp(other, sig1, 32) != 0);
+
+	/* an unknown client; then the adapter goes on */
+	sign_refused(online, "mallory", d1, KMS_ERR_FORBIDDEN);
+	sign_ok(online, d1, sig);
+	/* a revoked client, whose keys are in the token: refused for the revocation alone */
+	put_alice_twin("alice-revoked", 1);
+	sign_refused(online, "alice-revoked", d1, KMS_ERR_FORBIDDEN);
+	sign_refused(preminted, "alice-revoked", d1, KMS_ERR_FORBIDDEN);
+	sign_ok(online, d2, sig);
+	CU_ASSERT(memcmp(sig, sig2, 32) == 0);
+	/* restored, the same client is served (with alice's InK), and revoked again refused */
+	put_alice_twin("alice-revoked", 0);
+	sign_req(&req, "alice-revoked", d1);
+	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
+	CU_ASSERT_EQUAL(rep.status, KMS_OK);
+	CU_ASSERT_STRING_EQUAL(rep.u.sign.key_id, "ik.0.alice");
+	CU_ASSERT(memcmp(rep.u.sign.signature, sig1, 32) == 0);
+	put_alice_twin("alice-revoked", 1);
+	sign_refused(online, "alice-revoked", d1, KMS_ERR_FORBIDDEN);
+	sign_ok(online, d1, sig);
+	CU_ASSERT(memcmp(sig, sig1, 32) == 0);
+}
+
 /* --- the frame loop over a socketpair ------------------------------------------------------ */
 
 struct serve_arg {
@@ -344,6 +474,58 @@ test_serve_frames(void)
 	CU_ASSERT_EQUAL(arg.result, KMS_OK);
 }
 
+/* Send req over fd and decode the answer into rep. */
+static void
+exchange(int fd, const struct kms_proto_request *req, struct kms_proto_reply *rep)
+{
+	static uint8_t buf[KMS_MAX_IPC];
+	size_t len = 0;
+
+	CU_ASSERT_EQUAL_FATAL(kms_proto_encode_request(buf, sizeof(buf), &len, req), KMS_OK);
+	CU_ASSERT_EQUAL_FATAL(kms_proto_frame_write(fd, buf, len), KMS_OK);
+	CU_ASSERT_EQUAL_FATAL(kms_proto_frame_read(fd, buf, sizeof(buf), &len), KMS_OK);
+	CU_ASSERT_EQUAL_FATAL(kms_proto_decode_reply(rep, buf, len), KMS_OK);
+}
+
+/* SIGN through the frame loop: refusals are answered, and the same connection goes on. */
+static void
+test_serve_sign(void)
+{
+	int sv[2];
+	pthread_t th;
+	struct serve_arg arg;
+	struct kms_proto_request req;
+	struct kms_proto_reply rep;
+	uint8_t digest[32], want[32];
+
+	memset(digest, 0x5c, sizeof(digest));
+	client_signature(want, dom.alice_ink, digest);
+	CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	arg.fd = sv[1];
+	arg.result = 99;
+	CU_ASSERT_FATAL(pthread_create(&th, NULL, serve_thread, &arg) == 0);
+	sign_req(&req, "mallory", digest);
+	exchange(sv[0], &req, &rep);
+	CU_ASSERT_EQUAL(rep.op, KMS_PROTO_SIGN);
+	CU_ASSERT_EQUAL(rep.status, KMS_ERR_FORBIDDEN);
+	sign_req(&req, "alice", digest);
+	exchange(sv[0], &req, &rep);
+	CU_ASSERT_EQUAL(rep.status, KMS_OK);
+	CU_ASSERT_STRING_EQUAL(rep.u.sign.key_id, "ik.0.alice");
+	CU_ASSERT(memcmp(rep.u.sign.signature, want, 32) == 0);
+	put_alice_twin("alice-revoked", 1);
+	sign_req(&req, "alice-revoked", digest);
+	exchange(sv[0], &req, &rep);
+	CU_ASSERT_EQUAL(rep.status, KMS_ERR_FORBIDDEN);
+	sign_req(&req, "alice", digest);
+	exchange(sv[0], &req, &rep);
+	CU_ASSERT_EQUAL(rep.status, KMS_OK);
+	CU_ASSERT(memcmp(rep.u.sign.signature, want, 32) == 0);
+	close(sv[0]);
+	CU_ASSERT_EQUAL(pthread_join(th, NULL), 0);
+	CU_ASSERT_EQUAL(arg.result, KMS_OK);
+}
+
 static void
 test_bad_configuration(void)
 {
@@ -411,7 +593,9 @@ static CU_TestInfo adapter_tests[] = {
 	{"entitlements and key periods", test_entitlements_and_periods},
 	{"certificate and health", test_certificate_and_health},
 	{"TrK/InK rotation", test_rotation},
+	{"SIGN: the InK's HMAC of the SignedInfo; unknown and revoked clients", test_sign},
 	{"the frame loop: good, refused, bad and oversized frames", test_serve_frames},
+	{"the frame loop: SIGN refused and served on one connection", test_serve_sign},
 	{"start-up refuses bad configurations", test_bad_configuration},
 	{"the token taken away and brought back", test_token_lost_and_back},
 	CU_TEST_INFO_NULL,

@@ -54,8 +54,8 @@ struct rep_sample {
 	struct kms_proto_reply msg;
 };
 
-static struct req_sample req_samples[11];
-static struct rep_sample rep_samples[16];
+static struct req_sample req_samples[12];
+static struct rep_sample rep_samples[19];
 static size_t num_req_samples, num_rep_samples;
 
 static void
@@ -109,8 +109,13 @@ fill_bytes(uint8_t *dst, size_t n, uint8_t seed)
 static struct kms_proto_request *
 add_req(const char *name, enum kms_proto_op op, uint32_t id)
 {
-	struct req_sample *s = &req_samples[num_req_samples++];
+	struct req_sample *s;
 
+	if (num_req_samples == NUM(req_samples)) {
+		fprintf(stderr, "req_samples[] is too small\n");
+		abort();
+	}
+	s = &req_samples[num_req_samples++];
 	memset(s, 0, sizeof(*s));
 	s->name = name;
 	s->msg.op = op;
@@ -121,8 +126,13 @@ add_req(const char *name, enum kms_proto_op op, uint32_t id)
 static struct kms_proto_reply *
 add_rep(const char *name, enum kms_proto_op op, uint32_t id, int status)
 {
-	struct rep_sample *s = &rep_samples[num_rep_samples++];
+	struct rep_sample *s;
 
+	if (num_rep_samples == NUM(rep_samples)) {
+		fprintf(stderr, "rep_samples[] is too small\n");
+		abort();
+	}
+	s = &rep_samples[num_rep_samples++];
 	memset(s, 0, sizeof(*s));
 	s->name = name;
 	s->msg.op = op;
@@ -139,6 +149,7 @@ build_samples(void)
 	struct kms_proto_provision_rep *pr;
 	struct kms_proto_certificate_rep *cr;
 	struct kms_proto_rotate_keys_rep *rr;
+	struct kms_proto_sign_rep *sr;
 
 	num_req_samples = 0;
 	num_rep_samples = 0;
@@ -166,6 +177,14 @@ build_samples(void)
 		   KMS_PROTO_MAX_CLIENT_ID);
 	q = add_req("rotate", KMS_PROTO_ROTATE_KEYS, 1000);
 	set_str(q->u.rotate_keys.client_id, &q->u.rotate_keys.client_id_len, "sip:bob@example.org");
+	q = add_req("sign-min", KMS_PROTO_SIGN, 0);
+	set_str(q->u.sign.client_id, &q->u.sign.client_id_len, "!"); /* and a zero digest */
+	q = add_req("sign-max", KMS_PROTO_SIGN, UINT32_MAX);
+	fill_ascii(q->u.sign.client_id, &q->u.sign.client_id_len, KMS_PROTO_MAX_CLIENT_ID);
+	memset(q->u.sign.digest, 0xff, sizeof(q->u.sign.digest));
+	q = add_req("sign", KMS_PROTO_SIGN, 77);
+	set_str(q->u.sign.client_id, &q->u.sign.client_id_len, "alice");
+	fill_bytes(q->u.sign.digest, sizeof(q->u.sign.digest), 10);
 
 	p = add_rep("health-min", KMS_PROTO_HEALTH, 0, KMS_OK);
 	p->u.health.token_present = false; /* and an empty issuer */
@@ -258,6 +277,38 @@ build_samples(void)
 	set_str(rr->new_trk_id, &rr->new_trk_id_len, "tk.13.alice@example.org");
 	set_str(rr->new_ink_id, &rr->new_ink_id_len, "ik.13.alice@example.org");
 	add_rep("rotate-error", KMS_PROTO_ROTATE_KEYS, 100, KMS_ERR_IO);
+
+	p = add_rep("sign-min", KMS_PROTO_SIGN, 0, KMS_OK);
+	set_str(p->u.sign.key_id, &p->u.sign.key_id_len, "~"); /* and a zero signature */
+	p = add_rep("sign-max", KMS_PROTO_SIGN, UINT32_MAX, KMS_OK);
+	sr = &p->u.sign;
+	memset(sr->signature, 0xff, sizeof(sr->signature));
+	fill_ascii(sr->key_id, &sr->key_id_len, KMS_PROTO_MAX_KEY_ID);
+	p = add_rep("sign", KMS_PROTO_SIGN, 77, KMS_OK);
+	sr = &p->u.sign;
+	fill_bytes(sr->signature, sizeof(sr->signature), 11);
+	set_str(sr->key_id, &sr->key_id_len, "ik.0.alice");
+	add_rep("sign-error", KMS_PROTO_SIGN, 78, KMS_ERR_HSM);
+}
+
+/* The sample called name (a request, or a reply when reply is set); aborts if there is none. */
+static const void *
+find_sample(bool reply, const char *name)
+{
+	size_t i;
+
+	for (i = 0; !reply && i < num_req_samples; i++) {
+		if (strcmp(req_samples[i].name, name) == 0) {
+			return &req_samples[i].msg;
+		}
+	}
+	for (i = 0; reply && i < num_rep_samples; i++) {
+		if (strcmp(rep_samples[i].name, name) == 0) {
+			return &rep_samples[i].msg;
+		}
+	}
+	fprintf(stderr, "no sample %s\n", name);
+	abort();
 }
 
 static int
@@ -850,6 +901,11 @@ test_decoded_fields(void)
 					q->u.rotate_keys.client_id_len);
 			CU_ASSERT_STRING_EQUAL(dec_req_out.u.rotate_keys.client_id,
 					       q->u.rotate_keys.client_id);
+		} else if (q->op == KMS_PROTO_SIGN) {
+			CU_ASSERT_EQUAL(dec_req_out.u.sign.client_id_len, q->u.sign.client_id_len);
+			CU_ASSERT_STRING_EQUAL(dec_req_out.u.sign.client_id, q->u.sign.client_id);
+			CU_ASSERT(memcmp(dec_req_out.u.sign.digest, q->u.sign.digest,
+					 KMS_PROTO_DIGEST_LEN) == 0);
 		}
 	}
 	for (i = 0; i < num_rep_samples; i++) {
@@ -897,6 +953,11 @@ test_decoded_fields(void)
 			CU_ASSERT(b->user_key_period == a->user_key_period &&
 				  b->user_key_offset == a->user_key_offset &&
 				  b->parameter_set == a->parameter_set);
+		} else if (p->op == KMS_PROTO_SIGN) {
+			CU_ASSERT(memcmp(dec_rep_out.u.sign.signature, p->u.sign.signature,
+					 KMS_PROTO_HMAC_LEN) == 0);
+			CU_ASSERT_EQUAL(dec_rep_out.u.sign.key_id_len, p->u.sign.key_id_len);
+			CU_ASSERT_STRING_EQUAL(dec_rep_out.u.sign.key_id, p->u.sign.key_id);
 		} else {
 			const struct kms_proto_rotate_keys_rep *a = &p->u.rotate_keys;
 			const struct kms_proto_rotate_keys_rep *b = &dec_rep_out.u.rotate_keys;
@@ -920,8 +981,8 @@ test_golden(void)
 	static struct enc e;
 	struct kms_proto_request q;
 	struct kms_proto_reply p;
-	uint8_t want[64];
-	size_t n;
+	uint8_t want[128];
+	size_t n, i;
 
 	memset(&q, 0, sizeof(q));
 	q.op = KMS_PROTO_HEALTH;
@@ -956,6 +1017,35 @@ test_golden(void)
 	n = kms_test_hex(want, sizeof(want),
 			 "85 a2 6f70 01 a2 6964 cc ff a6 737461747573 00"
 			 "ad 746f6b656e5f70726573656e74 c3 a6 697373756572 a1 4b");
+	CU_ASSERT(e.n == n && memcmp(e.b, want, n) == 0);
+
+	/* SIGN, request and reply (the request is the example of docs/protocol.md) */
+	memset(&q, 0, sizeof(q));
+	q.op = KMS_PROTO_SIGN;
+	q.id = 2;
+	set_str(q.u.sign.client_id, &q.u.sign.client_id_len, "alice");
+	for (i = 0; i < KMS_PROTO_DIGEST_LEN; i++) {
+		q.u.sign.digest[i] = (uint8_t)i;
+	}
+	CU_ASSERT_EQUAL_FATAL(kms_proto_encode_request(e.b, sizeof(e.b), &e.n, &q), KMS_OK);
+	n = kms_test_hex(want, sizeof(want),
+			 "84 a2 6f70 05 a2 6964 02 a9 636c69656e745f6964 a5 616c696365"
+			 "a6 646967657374 c4 20 000102030405060708090a0b0c0d0e0f"
+			 "101112131415161718191a1b1c1d1e1f");
+	CU_ASSERT(n == 66 && e.n == n && memcmp(e.b, want, n) == 0);
+
+	memset(&p, 0, sizeof(p));
+	p.op = KMS_PROTO_SIGN;
+	p.id = 2;
+	p.status = KMS_OK;
+	memset(p.u.sign.signature, 0xab, sizeof(p.u.sign.signature));
+	set_str(p.u.sign.key_id, &p.u.sign.key_id_len, "ik.0.alice");
+	CU_ASSERT_EQUAL_FATAL(kms_proto_encode_reply(e.b, sizeof(e.b), &e.n, &p), KMS_OK);
+	n = kms_test_hex(want, sizeof(want),
+			 "85 a2 6f70 05 a2 6964 02 a6 737461747573 00"
+			 "a9 7369676e6174757265 c4 20 abababababababababababababababab"
+			 "abababababababababababababababab"
+			 "a6 6b65795f6964 aa 696b2e302e616c696365");
 	CU_ASSERT(e.n == n && memcmp(e.b, want, n) == 0);
 }
 
@@ -1214,6 +1304,9 @@ test_unknown_keys(void)
 		"a4 686d6163 c4 01 00",             /* "hmac": bin */
 		"ad 706172616d657465725f736574 01", /* "parameter_set": 1 */
 		"aa 6e65775f696e6b5f6964 a1 78",    /* "new_ink_id": "x" */
+		"a6 646967657374 c4 01 00",         /* "digest": bin */
+		"a9 7369676e6174757265 c4 01 00",   /* "signature": bin */
+		"a6 6b65795f6964 a1 78",            /* "key_id": "x" */
 		"01 00",                            /* 1: 0, a key that is not a str */
 	};
 	static struct enc e, w;
@@ -1699,6 +1792,152 @@ test_reply_bounds(void)
 	CU_ASSERT_EQUAL(b_dec(&b, true), KMS_ERR_PARSE);
 }
 
+/* A SIGN request: client_id, then digest (as a bin of digest_len bytes), and extra pairs. */
+static int
+sign_req(const void *client, size_t client_len, const uint8_t *digest, size_t digest_len)
+{
+	struct builder b;
+
+	b_init(&b, 4);
+	b_uint(&b, "op", KMS_PROTO_SIGN);
+	b_uint(&b, "id", 1);
+	b_str(&b, "client_id", client, client_len);
+	b_bin(&b, "digest", digest, digest_len);
+	return b_dec(&b, false);
+}
+
+/* A SIGN reply with status 0: signature (a bin of sig_len bytes) and key_id. */
+static int
+sign_rep(const uint8_t *sig, size_t sig_len, const void *key_id, size_t key_id_len)
+{
+	struct builder b;
+
+	b_init(&b, 5);
+	b_uint(&b, "op", KMS_PROTO_SIGN);
+	b_uint(&b, "id", 1);
+	b_int(&b, "status", KMS_OK);
+	b_bin(&b, "signature", sig, sig_len);
+	b_str(&b, "key_id", key_id, key_id_len);
+	return b_dec(&b, true);
+}
+
+/*
+ * SIGN, both ways: the digest and the signature are exactly 32 bytes, client_id and key_id are
+ * 1..255 visible ASCII; a missing field, a field of another operation, a wrong type are
+ * refused; and what decodes is what was sent.
+ */
+static void
+test_sign_bounds(void)
+{
+	static const char *const bad_ids[] = {"ik 0", "ik\t0", "ik\x7f",  "\xc3\xa9",
+					      "a\nb", "\x01",  "ik.0\x00"};
+	static uint8_t bytes[2 * KMS_PROTO_DIGEST_LEN];
+	static char s[KMS_PROTO_MAX_KEY_ID + 2];
+	struct builder b;
+	size_t i;
+
+	fill_bytes(bytes, sizeof(bytes), 3);
+	memset(s, 'k', sizeof(s));
+	/* the request's digest */
+	CU_ASSERT_EQUAL(sign_req("alice", 5, bytes, KMS_PROTO_DIGEST_LEN), KMS_OK);
+	CU_ASSERT_EQUAL(dec_req_out.op, KMS_PROTO_SIGN);
+	CU_ASSERT_STRING_EQUAL(dec_req_out.u.sign.client_id, "alice");
+	CU_ASSERT_EQUAL(dec_req_out.u.sign.client_id_len, 5);
+	CU_ASSERT(memcmp(dec_req_out.u.sign.digest, bytes, KMS_PROTO_DIGEST_LEN) == 0);
+	CU_ASSERT_EQUAL(sign_req("alice", 5, bytes, KMS_PROTO_DIGEST_LEN - 1), KMS_ERR_RANGE);
+	CU_ASSERT_EQUAL(sign_req("alice", 5, bytes, KMS_PROTO_DIGEST_LEN + 1), KMS_ERR_RANGE);
+	CU_ASSERT_EQUAL(sign_req("alice", 5, bytes, 0), KMS_ERR_RANGE);
+	CU_ASSERT_EQUAL(sign_req("alice", 5, bytes, 64), KMS_ERR_RANGE);
+	/* the request's client_id */
+	CU_ASSERT_EQUAL(sign_req(s, KMS_PROTO_MAX_CLIENT_ID, bytes, 32), KMS_OK);
+	CU_ASSERT_EQUAL(sign_req(s, KMS_PROTO_MAX_CLIENT_ID + 1, bytes, 32), KMS_ERR_RANGE);
+	CU_ASSERT_EQUAL(sign_req(s, 0, bytes, 32), KMS_ERR_RANGE);
+	for (i = 0; i < NUM(bad_ids); i++) {
+		CU_ASSERT_EQUAL(sign_req(bad_ids[i], strlen(bad_ids[i]) + (i == 6), bytes, 32),
+				KMS_ERR_PARSE);
+	}
+	/* the digest as a str, the client_id as a bin */
+	b_init(&b, 4);
+	b_uint(&b, "op", KMS_PROTO_SIGN);
+	b_uint(&b, "id", 1);
+	b_str(&b, "client_id", "alice", 5);
+	b_str(&b, "digest", s, KMS_PROTO_DIGEST_LEN);
+	CU_ASSERT_EQUAL(b_dec(&b, false), KMS_ERR_PARSE);
+	b_init(&b, 4);
+	b_uint(&b, "op", KMS_PROTO_SIGN);
+	b_uint(&b, "id", 1);
+	b_bin(&b, "client_id", "alice", 5);
+	b_bin(&b, "digest", bytes, KMS_PROTO_DIGEST_LEN);
+	CU_ASSERT_EQUAL(b_dec(&b, false), KMS_ERR_PARSE);
+	/* no digest; PROVISION's fields instead of SIGN's */
+	b_init(&b, 3);
+	b_uint(&b, "op", KMS_PROTO_SIGN);
+	b_uint(&b, "id", 1);
+	b_str(&b, "client_id", "alice", 5);
+	CU_ASSERT_EQUAL(b_dec(&b, false), KMS_ERR_PARSE);
+	b_init(&b, 5);
+	b_uint(&b, "op", KMS_PROTO_SIGN);
+	b_uint(&b, "id", 1);
+	b_str(&b, "client_id", "alice", 5);
+	b_str(&b, "identity", "sip:alice@example.org", 21);
+	b_uint(&b, "key_period", 1);
+	CU_ASSERT_EQUAL(b_dec(&b, false), KMS_ERR_PARSE);
+	/* a SIGN request's fields under another op */
+	b_init(&b, 4);
+	b_uint(&b, "op", KMS_PROTO_ROTATE_KEYS);
+	b_uint(&b, "id", 1);
+	b_str(&b, "client_id", "alice", 5);
+	b_bin(&b, "digest", bytes, KMS_PROTO_DIGEST_LEN);
+	CU_ASSERT_EQUAL(b_dec(&b, false), KMS_ERR_PARSE);
+
+	/* the reply's signature */
+	CU_ASSERT_EQUAL(sign_rep(bytes, KMS_PROTO_HMAC_LEN, "ik.0.alice", 10), KMS_OK);
+	CU_ASSERT(memcmp(dec_rep_out.u.sign.signature, bytes, KMS_PROTO_HMAC_LEN) == 0);
+	CU_ASSERT_STRING_EQUAL(dec_rep_out.u.sign.key_id, "ik.0.alice");
+	CU_ASSERT_EQUAL(dec_rep_out.u.sign.key_id_len, 10);
+	CU_ASSERT_EQUAL(sign_rep(bytes, KMS_PROTO_HMAC_LEN - 1, "k", 1), KMS_ERR_RANGE);
+	CU_ASSERT_EQUAL(sign_rep(bytes, KMS_PROTO_HMAC_LEN + 1, "k", 1), KMS_ERR_RANGE);
+	CU_ASSERT_EQUAL(sign_rep(bytes, 0, "k", 1), KMS_ERR_RANGE);
+	/* the reply's key_id */
+	CU_ASSERT_EQUAL(sign_rep(bytes, 32, s, KMS_PROTO_MAX_KEY_ID), KMS_OK);
+	CU_ASSERT_EQUAL(sign_rep(bytes, 32, s, KMS_PROTO_MAX_KEY_ID + 1), KMS_ERR_RANGE);
+	CU_ASSERT_EQUAL(sign_rep(bytes, 32, s, 0), KMS_ERR_RANGE);
+	for (i = 0; i < NUM(bad_ids); i++) {
+		CU_ASSERT_EQUAL(sign_rep(bytes, 32, bad_ids[i], strlen(bad_ids[i]) + (i == 6)),
+				KMS_ERR_PARSE);
+	}
+	CU_ASSERT_EQUAL(sign_rep(bytes, 32, "ik.0.\xff", 6), KMS_ERR_ENCODING);
+	/* the signature as a str; no key_id; a result of another operation */
+	b_init(&b, 5);
+	b_uint(&b, "op", KMS_PROTO_SIGN);
+	b_uint(&b, "id", 1);
+	b_int(&b, "status", KMS_OK);
+	b_str(&b, "signature", s, KMS_PROTO_HMAC_LEN);
+	b_str(&b, "key_id", "k", 1);
+	CU_ASSERT_EQUAL(b_dec(&b, true), KMS_ERR_PARSE);
+	b_init(&b, 4);
+	b_uint(&b, "op", KMS_PROTO_SIGN);
+	b_uint(&b, "id", 1);
+	b_int(&b, "status", KMS_OK);
+	b_bin(&b, "signature", bytes, KMS_PROTO_HMAC_LEN);
+	CU_ASSERT_EQUAL(b_dec(&b, true), KMS_ERR_PARSE);
+	b_init(&b, 5);
+	b_uint(&b, "op", KMS_PROTO_SIGN);
+	b_uint(&b, "id", 1);
+	b_int(&b, "status", KMS_OK);
+	b_bin(&b, "hmac", bytes, KMS_PROTO_HMAC_LEN);
+	b_str(&b, "key_id", "k", 1);
+	CU_ASSERT_EQUAL(b_dec(&b, true), KMS_ERR_PARSE);
+	/* an error reply carries no signature */
+	b_init(&b, 5);
+	b_uint(&b, "op", KMS_PROTO_SIGN);
+	b_uint(&b, "id", 1);
+	b_int(&b, "status", KMS_ERR_FORBIDDEN);
+	b_bin(&b, "signature", bytes, KMS_PROTO_HMAC_LEN);
+	b_str(&b, "key_id", "k", 1);
+	CU_ASSERT_EQUAL(b_dec(&b, true), KMS_ERR_PARSE);
+}
+
 /*
  * Encoding msg (a request, or a reply when reply is set) into cap bytes must fail with want,
  * leaving the output and its length untouched.
@@ -1792,6 +2031,33 @@ test_encode_refuses(void)
 	CU_ASSERT_EQUAL(dec(true, e.b, e.n), KMS_OK);
 	CU_ASSERT_EQUAL(dec_rep_out.status, KMS_ERR_HSM);
 	CU_ASSERT_EQUAL(dec_rep_out.u.certificate.user_key_period, 0);
+
+	/* SIGN: the ids' lengths and character sets */
+	q = *(const struct kms_proto_request *)find_sample(false, "sign");
+	q.u.sign.client_id_len = 0;
+	refuse(false, &q, cap, KMS_ERR_INVALID_ARG);
+	q.u.sign.client_id_len = KMS_PROTO_MAX_CLIENT_ID + 1;
+	refuse(false, &q, cap, KMS_ERR_INVALID_ARG);
+	q.u.sign.client_id_len = SIZE_MAX;
+	refuse(false, &q, cap, KMS_ERR_INVALID_ARG);
+	q = *(const struct kms_proto_request *)find_sample(false, "sign");
+	q.u.sign.client_id[1] = ' ';
+	refuse(false, &q, cap, KMS_ERR_INVALID_ARG);
+	q = *(const struct kms_proto_request *)find_sample(false, "sign");
+	refuse(false, &q, 65, KMS_ERR_TOO_LARGE);
+	p = *(const struct kms_proto_reply *)find_sample(true, "sign");
+	p.u.sign.key_id_len = 0;
+	refuse(true, &p, cap, KMS_ERR_INVALID_ARG);
+	p.u.sign.key_id_len = KMS_PROTO_MAX_KEY_ID + 1;
+	refuse(true, &p, cap, KMS_ERR_INVALID_ARG);
+	p.u.sign.key_id_len = SIZE_MAX;
+	refuse(true, &p, cap, KMS_ERR_INVALID_ARG);
+	p = *(const struct kms_proto_reply *)find_sample(true, "sign");
+	p.u.sign.key_id[2] = (char)0x80;
+	refuse(true, &p, cap, KMS_ERR_INVALID_ARG);
+	p = *(const struct kms_proto_reply *)find_sample(true, "sign");
+	p.u.sign.key_id[2] = '\0';
+	refuse(true, &p, cap, KMS_ERR_INVALID_ARG);
 }
 
 static void
@@ -1824,10 +2090,36 @@ test_equal_and_names(void)
 	y.status = KMS_ERR_AUTH;
 	CU_ASSERT(!kms_proto_reply_equal(&x, &y));
 
+	/* SIGN: every byte of the digest and the signature counts, bytes past key_id do not */
+	a = *(const struct kms_proto_request *)find_sample(false, "sign");
+	b = a;
+	CU_ASSERT(kms_proto_request_equal(&a, &b));
+	b.u.sign.client_id[b.u.sign.client_id_len + 1] = 'Z';
+	CU_ASSERT(kms_proto_request_equal(&a, &b));
+	b.u.sign.digest[KMS_PROTO_DIGEST_LEN - 1] ^= 1;
+	CU_ASSERT(!kms_proto_request_equal(&a, &b));
+	b = a;
+	b.u.sign.digest[0] ^= 0x80;
+	CU_ASSERT(!kms_proto_request_equal(&a, &b));
+	x = *(const struct kms_proto_reply *)find_sample(true, "sign");
+	y = x;
+	CU_ASSERT(kms_proto_reply_equal(&x, &y));
+	y.u.sign.key_id[y.u.sign.key_id_len + 1] = 'Z';
+	CU_ASSERT(kms_proto_reply_equal(&x, &y));
+	y.u.sign.signature[KMS_PROTO_HMAC_LEN - 1] ^= 1;
+	CU_ASSERT(!kms_proto_reply_equal(&x, &y));
+	y = x;
+	y.u.sign.key_id[0] = 'J';
+	CU_ASSERT(!kms_proto_reply_equal(&x, &y));
+	y = x;
+	y.op = KMS_PROTO_PROVISION;
+	CU_ASSERT(!kms_proto_reply_equal(&x, &y));
+
 	CU_ASSERT_STRING_EQUAL(kms_proto_op_name(KMS_PROTO_HEALTH), "health");
 	CU_ASSERT_STRING_EQUAL(kms_proto_op_name(KMS_PROTO_PROVISION), "provision");
 	CU_ASSERT_STRING_EQUAL(kms_proto_op_name(KMS_PROTO_CERTIFICATE), "certificate");
 	CU_ASSERT_STRING_EQUAL(kms_proto_op_name(KMS_PROTO_ROTATE_KEYS), "rotate_keys");
+	CU_ASSERT_STRING_EQUAL(kms_proto_op_name(KMS_PROTO_SIGN), "sign");
 	CU_ASSERT_PTR_NULL(kms_proto_op_name(0));
 	CU_ASSERT_PTR_NULL(kms_proto_op_name(-1));
 	CU_ASSERT_PTR_NULL(kms_proto_op_name(KMS_PROTO_OP_MAX + 1));
@@ -2298,6 +2590,7 @@ static CU_TestInfo msg_tests[] = {
 	{"op, id and status ranges", test_header_ranges},
 	{"request field bounds and character sets", test_field_bounds},
 	{"reply field bounds", test_reply_bounds},
+	{"SIGN: digest, signature and id bounds", test_sign_bounds},
 	{"encoder refuses invalid messages", test_encode_refuses},
 	{"equality and names", test_equal_and_names},
 	{"fuzz seeds are current", test_seeds_current},

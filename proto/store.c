@@ -15,12 +15,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <sqlite3.h>
 
 #include "common/log.h"
@@ -42,6 +45,16 @@
 
 /* How long a statement waits for another connection's lock (kmsd, kms-hsmd, the tools). */
 #define STORE_BUSY_TIMEOUT_MS 5000
+
+/*
+ * While it waits, it tries again after a pause that grows from BUSY_MIN_US to BUSY_MAX_US,
+ * plus up to as much again at random. SQLite's own busy timeout sleeps up to 100 ms between
+ * tries: with many audit writers (each holding the lock for one synced commit of a few ms) a
+ * waiter then misses many chances and a request waits seconds; short, jittered pauses keep
+ * the lock busy and the waits short.
+ */
+#define BUSY_MIN_US 50
+#define BUSY_MAX_US 2000
 
 /*
  * The largest value SQLite will materialise for this connection (SQLITE_LIMIT_LENGTH): our
@@ -67,15 +80,48 @@
 #define SQL_FLAG(c)         "CHECK (typeof(" c ") = 'integer' AND " c " IN (0, 1))"
 #define SQL_INT_MIN(c, min) "CHECK (typeof(" c ") = 'integer' AND " c " >= " min ")"
 
+/* The audit table, a macro per column. Text: 0..max bytes without NUL (C checks the rest). */
+#define SQL_TEXT(c, max)                                                                           \
+	"CHECK (typeof(" c ") = 'text' AND length(CAST(" c                                         \
+	" AS BLOB)) <= " STR(max) " AND " SQL_NO_NUL(c) ")"
+#define SQL_AUDIT_TEXT(c, max) "\t" c " TEXT NOT NULL " SQL_TEXT(c, max) ",\n"
+#define SQL_AUDIT_SEQ          "\tseq INTEGER PRIMARY KEY NOT NULL CHECK (seq >= 1),\n"
+#define SQL_AUDIT_TIME_S       "\ttime_s INTEGER NOT NULL " SQL_INT_MIN("time_s", "0") ",\n"
+#define SQL_AUDIT_TIME_NS                                                                          \
+	"\ttime_ns INTEGER NOT NULL CHECK (typeof(time_ns) = 'integer' AND time_ns BETWEEN 0 AND " \
+	"999999999),\n"
+#define SQL_AUDIT_REQUEST_ID SQL_AUDIT_TEXT("request_id", KMS_AUDIT_MAX_REQUEST_ID)
+#define SQL_AUDIT_CLIENT     SQL_AUDIT_TEXT("client", KMS_AUDIT_MAX_CLIENT)
+#define SQL_AUDIT_IDENTITY   SQL_AUDIT_TEXT("identity", KMS_AUDIT_MAX_IDENTITY)
+#define SQL_AUDIT_RESOURCE   SQL_AUDIT_TEXT("resource", KMS_AUDIT_MAX_RESOURCE)
+#define SQL_AUDIT_STATUS                                                                           \
+	"\thttp_status INTEGER NOT NULL CHECK (typeof(http_status) = 'integer' AND (http_status "  \
+	"= 0 OR http_status BETWEEN 100 AND 599)),\n"
+#define SQL_AUDIT_OUTCOME                                                                          \
+	"\toutcome TEXT NOT NULL CHECK (typeof(outcome) = 'text' AND length(CAST(outcome AS "      \
+	"BLOB)) BETWEEN 1 AND " STR(KMS_AUDIT_MAX_OUTCOME) " AND " SQL_NO_NUL(                     \
+		"outcome") " AND outcome NOT GLOB '*[^a-z0-9_-]*'),\n"
+#define SQL_AUDIT_DETAIL    SQL_AUDIT_TEXT("detail", KMS_AUDIT_MAX_DETAIL)
+#define SQL_AUDIT_KEY_IDS   SQL_AUDIT_TEXT("key_ids", KMS_AUDIT_MAX_KEY_IDS)
+#define SQL_AUDIT_PREV_HASH "\tprev_hash BLOB NOT NULL " SQL_BLOB("prev_hash", "32", "32") ",\n"
+#define SQL_AUDIT_HASH      "\thash BLOB NOT NULL " SQL_BLOB("hash", "32", "32") "\n"
+#define SQL_AUDIT_COLUMNS                                                                          \
+	SQL_AUDIT_SEQ SQL_AUDIT_TIME_S SQL_AUDIT_TIME_NS SQL_AUDIT_REQUEST_ID SQL_AUDIT_CLIENT     \
+		SQL_AUDIT_IDENTITY SQL_AUDIT_RESOURCE SQL_AUDIT_STATUS SQL_AUDIT_OUTCOME           \
+			SQL_AUDIT_DETAIL SQL_AUDIT_KEY_IDS SQL_AUDIT_PREV_HASH SQL_AUDIT_HASH
+
 /*
- * Schema version 1. sqlite_schema keeps each CREATE statement verbatim, and open compares
- * every object of the file with this list: same objects, same text, nothing else. Tables
- * keyed by text are WITHOUT ROWID, so no automatic index appears beside them.
+ * Schema version 2. sqlite_schema keeps each CREATE statement verbatim, and open compares
+ * every object of the file with this list (sorted by name): same objects, same text, nothing
+ * else. Tables keyed by text are WITHOUT ROWID, so no automatic index appears beside them; the
+ * audit log is keyed by its INTEGER PRIMARY KEY seq (the rowid: no index either, and no
+ * AUTOINCREMENT, whose sqlite_sequence table would be one more object).
  */
 static const struct store_table {
 	const char *name;
 	const char *sql;
 } store_tables[] = {
+	{"audit", "CREATE TABLE audit (\n" SQL_AUDIT_COLUMNS ")"},
 	{"certificate",
 	 "CREATE TABLE certificate (\n"
 	 "\tid INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),\n"
@@ -156,6 +202,26 @@ static const struct store_table {
 };
 #define NUM_STORE_TABLES (sizeof(store_tables) / sizeof(store_tables[0]))
 
+/* The columns of an audit record as S_AUDIT_READ and S_AUDIT_WALK select them. */
+#define AUDIT_COLS                                                                                 \
+	"seq, time_s, time_ns, request_id, client, identity, resource, http_status, outcome, "     \
+	"detail, key_ids, prev_hash, hash"
+enum audit_col {
+	AC_SEQ,
+	AC_TIME_S,
+	AC_TIME_NS,
+	AC_REQUEST_ID,
+	AC_CLIENT,
+	AC_IDENTITY,
+	AC_RESOURCE,
+	AC_HTTP_STATUS,
+	AC_OUTCOME,
+	AC_DETAIL,
+	AC_KEY_IDS,
+	AC_PREV_HASH,
+	AC_HASH,
+};
+
 /* The statements, prepared on first use and kept until close. */
 enum stmt_id {
 	S_GET_CERT,
@@ -173,6 +239,10 @@ enum stmt_id {
 	S_CHECK_ENTITLED,
 	S_GET_KEYSET,
 	S_PUT_KEYSET,
+	S_AUDIT_LAST,
+	S_AUDIT_INSERT,
+	S_AUDIT_READ,
+	S_AUDIT_WALK,
 	NUM_STMTS,
 };
 
@@ -213,11 +283,25 @@ static const char *const stmt_sql[NUM_STMTS] = {
 	[S_PUT_KEYSET] = "INSERT INTO keysets (uri, period, rsk, ssk, pvt) "
 			 "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (uri, period) DO UPDATE SET "
 			 "rsk = excluded.rsk, ssk = excluded.ssk, pvt = excluded.pvt",
+	[S_AUDIT_LAST] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+	[S_AUDIT_INSERT] = "INSERT INTO audit (seq, time_s, time_ns, request_id, client, identity, "
+			   "resource, http_status, outcome, detail, key_ids, prev_hash, hash) "
+			   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+	/* The columns of both in the order of enum audit_col. A NULL parameter: no condition. */
+	[S_AUDIT_READ] = "SELECT " AUDIT_COLS " FROM audit "
+			 "WHERE (?1 IS NULL OR client = ?1) AND (?2 IS NULL OR identity = ?2) "
+			 "AND (?3 IS NULL OR outcome = ?3) AND (?4 IS NULL OR time_s >= ?4) "
+			 "AND (?5 IS NULL OR time_s < ?5) ORDER BY seq",
+	[S_AUDIT_WALK] = "SELECT " AUDIT_COLS " FROM audit ORDER BY seq",
 };
 
 struct kms_store {
 	sqlite3 *db; /* owned */
 	int read_only;
+	int in_audit_walk;              /* an audit read or verify is running (its callback) */
+	int last_rc;                    /* the SQLite code of the last failure (db_fail) */
+	struct timespec busy_since;     /* when the current wait for a lock began */
+	uint32_t jitter;                /* xorshift32 state of the busy handler's pauses */
 	sqlite3_stmt *stmts[NUM_STMTS]; /* owned; NULL until first use */
 };
 
@@ -252,6 +336,7 @@ map_rc(int rc)
 static int
 db_fail(struct kms_store *st, int rc, const char *what)
 {
+	st->last_rc = rc;
 	kms_log(KMS_LOG_ERR, "store: %s: %s (%s)", what, sqlite3_errmsg(st->db),
 		sqlite3_errstr(rc));
 	return map_rc(rc);
@@ -656,9 +741,47 @@ pragma_set(struct kms_store *st, const char *set_sql, const char *get_sql, int w
 }
 
 /*
+ * The busy handler (sqlite3_busy_handler): 1 to try again after a pause, 0 to give up
+ * (SQLITE_BUSY) once STORE_BUSY_TIMEOUT_MS have passed since the first try (count 0).
+ */
+static int
+busy_wait(void *arg, int count)
+{
+	struct kms_store *st = arg;
+	struct timespec now, pause;
+	int64_t waited_ms;
+	uint32_t us, x;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &now);
+	if (count == 0) {
+		st->busy_since = now;
+	}
+	waited_ms = ((int64_t)now.tv_sec - (int64_t)st->busy_since.tv_sec) * 1000 +
+		    ((int64_t)now.tv_nsec - (int64_t)st->busy_since.tv_nsec) / 1000000;
+	if (waited_ms >= STORE_BUSY_TIMEOUT_MS) {
+		return 0;
+	}
+	us = count >= 6 ? BUSY_MAX_US : (uint32_t)BUSY_MIN_US << count;
+	if (us > BUSY_MAX_US) {
+		us = BUSY_MAX_US;
+	}
+	/* Jitter (xorshift32, not for secrets), so that waiters do not wake in step. */
+	x = st->jitter;
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	st->jitter = x;
+	us += x % (us + 1);
+	pause.tv_sec = 0;
+	pause.tv_nsec = (long)us * 1000;
+	(void)nanosleep(&pause, NULL);
+	return 1;
+}
+
+/*
  * Connection settings that touch nothing in the file: nothing from the file runs (triggers,
  * views, schema functions, extensions), busy timeout, foreign keys, secure delete, cell size
- * checks; a read-only store is also query_only.
+ * checks; a read-only store is also query_only, a read-write one synchronous=FULL.
  */
 static int
 configure(struct kms_store *st)
@@ -687,8 +810,15 @@ configure(struct kms_store *st)
 	}
 	(void)sqlite3_limit(st->db, SQLITE_LIMIT_LENGTH, STORE_VALUE_LIMIT);
 	(void)sqlite3_limit(st->db, SQLITE_LIMIT_ATTACHED, 0);
-	if ((rc = sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS)) != SQLITE_OK) {
-		return db_fail(st, rc, "busy_timeout");
+	/* A seed that differs between handles and processes; 0 would stay 0. */
+	(void)clock_gettime(CLOCK_MONOTONIC, &st->busy_since);
+	st->jitter = (uint32_t)st->busy_since.tv_nsec ^ (uint32_t)(uintptr_t)st ^
+		     ((uint32_t)getpid() << 16) ^ 0x9e3779b9u;
+	if (st->jitter == 0) {
+		st->jitter = 1;
+	}
+	if ((rc = sqlite3_busy_handler(st->db, busy_wait, st)) != SQLITE_OK) {
+		return db_fail(st, rc, "busy_handler");
 	}
 	if ((r = pragma_set(st, "PRAGMA foreign_keys = ON", "PRAGMA foreign_keys", 1)) != KMS_OK ||
 	    (r = pragma_set(st, "PRAGMA secure_delete = ON", "PRAGMA secure_delete", 1)) !=
@@ -699,6 +829,14 @@ configure(struct kms_store *st)
 	}
 	if (st->read_only &&
 	    (r = pragma_set(st, "PRAGMA query_only = ON", "PRAGMA query_only", 1)) != KMS_OK) {
+		return r;
+	}
+	/*
+	 * A writer's COMMIT returns after the WAL is synced (FULL = 2): an audit record exists on
+	 * disk before kmsd answers (fail closed), and so does every other write.
+	 */
+	if (!st->read_only &&
+	    (r = pragma_set(st, "PRAGMA synchronous = FULL", "PRAGMA synchronous", 2)) != KMS_OK) {
 		return r;
 	}
 	return KMS_OK;
@@ -1408,4 +1546,649 @@ kms_store_put_keyset(struct kms_store *st, const char *uri, uint64_t period,
 out:
 	stmt_done(s);
 	return write_end(st, r);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The audit log                                                                              */
+
+/*
+ * Appends of this process, one at a time (all handles): SQLite lets one writer in at a time
+ * anyway. A child forked while another thread held it would wait for it in vain, then fail
+ * closed (KMS_ERR_IO): fork before the threads start, as kmsd does.
+ */
+static pthread_mutex_t audit_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+/* The domain separator of the record hash (docs/store.md): 11 bytes, no terminator. */
+static const char audit_domain[] = "KMS-AUDIT-1";
+
+#define AUDIT_NS_PER_S 1000000000u
+
+/*
+ * 1 if s[0..len) is at most max bytes of UTF-8 without control characters: no C0 (0x00..0x1F,
+ * so no NUL, tab or newline), no DEL, no C1 (U+0080..U+009F, which some terminals obey). What
+ * kms-admin prints from the log cannot then move the cursor, forge a line or a table column.
+ */
+static int
+audit_text_ok(const char *s, size_t len, size_t max)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i;
+
+	if (len > max) {
+		return 0;
+	}
+	if (len == 0) {
+		return 1;
+	}
+	if (kms_mp_utf8_check(p, len) != KMS_OK) {
+		return 0;
+	}
+	for (i = 0; i < len; i++) {
+		if (p[i] < 0x20 || p[i] == 0x7f) {
+			return 0;
+		}
+		/* Valid UTF-8: U+0080..U+009F are exactly C2 80..C2 9F. */
+		if (p[i] == 0xc2 && i + 1 < len && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* 1 if s[0..len) is an outcome word: 1..KMS_AUDIT_MAX_OUTCOME bytes of [a-z0-9_-]. */
+static int
+audit_outcome_ok(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > KMS_AUDIT_MAX_OUTCOME) {
+		return 0;
+	}
+	for (i = 0; i < len; i++) {
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+		      s[i] == '-')) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static int
+audit_status_ok(int64_t v)
+{
+	return v == 0 || (v >= 100 && v <= 599);
+}
+
+/*
+ * An argument text (NULL: the empty text): its length in *out_len, KMS_OK or
+ * KMS_ERR_INVALID_ARG. strnlen stops one byte past max, so an unterminated or huge string
+ * costs at most max + 1 bytes of reading.
+ */
+static int
+audit_arg_text(const char *s, size_t max, size_t *out_len)
+{
+	size_t len;
+
+	*out_len = 0;
+	if (s == NULL) {
+		return KMS_OK;
+	}
+	len = strnlen(s, max + 1);
+	if (!audit_text_ok(s, len, max)) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	*out_len = len;
+	return KMS_OK;
+}
+
+/* The text fields of a record, in the order the hash and the table hold them. */
+struct audit_texts {
+	const char *p[7];
+	size_t len[7];
+};
+
+enum {
+	AT_REQUEST_ID,
+	AT_CLIENT,
+	AT_IDENTITY,
+	AT_RESOURCE,
+	AT_OUTCOME,
+	AT_DETAIL,
+	AT_KEY_IDS,
+};
+
+/* Check rec's fields for append: KMS_OK, KMS_ERR_INVALID_ARG or KMS_ERR_RANGE. */
+static int
+audit_arg_rec(const struct kms_audit_rec *rec, struct audit_texts *t)
+{
+	static const size_t max[7] = {
+		[AT_REQUEST_ID] = KMS_AUDIT_MAX_REQUEST_ID, [AT_CLIENT] = KMS_AUDIT_MAX_CLIENT,
+		[AT_IDENTITY] = KMS_AUDIT_MAX_IDENTITY,     [AT_RESOURCE] = KMS_AUDIT_MAX_RESOURCE,
+		[AT_OUTCOME] = KMS_AUDIT_MAX_OUTCOME,       [AT_DETAIL] = KMS_AUDIT_MAX_DETAIL,
+		[AT_KEY_IDS] = KMS_AUDIT_MAX_KEY_IDS,
+	};
+	size_t i;
+
+	t->p[AT_REQUEST_ID] = rec->request_id;
+	t->p[AT_CLIENT] = rec->client;
+	t->p[AT_IDENTITY] = rec->identity;
+	t->p[AT_RESOURCE] = rec->resource;
+	t->p[AT_OUTCOME] = rec->outcome;
+	t->p[AT_DETAIL] = rec->detail;
+	t->p[AT_KEY_IDS] = rec->key_ids;
+	for (i = 0; i < 7; i++) {
+		if (audit_arg_text(t->p[i], max[i], &t->len[i]) != KMS_OK) {
+			return KMS_ERR_INVALID_ARG;
+		}
+		if (t->p[i] == NULL) {
+			t->p[i] = "";
+		}
+	}
+	if (!audit_outcome_ok(t->p[AT_OUTCOME], t->len[AT_OUTCOME]) ||
+	    !audit_status_ok(rec->http_status) || rec->time_ns >= AUDIT_NS_PER_S) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if (rec->time_s > INT64_MAX) {
+		return KMS_ERR_RANGE;
+	}
+	return KMS_OK;
+}
+
+static void
+put_be(uint8_t *out, uint64_t v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+	}
+}
+
+/* One length-prefixed field: its length as 4 bytes big-endian, then its bytes. */
+static int
+hash_field(EVP_MD_CTX *ctx, const void *p, size_t len)
+{
+	uint8_t pre[4];
+
+	/* Every field is at most KMS_AUDIT_MAX_IDENTITY bytes: the length fits in 32 bits. */
+	put_be(pre, len, sizeof(pre));
+	return EVP_DigestUpdate(ctx, pre, sizeof(pre)) == 1 &&
+	       (len == 0 || EVP_DigestUpdate(ctx, p, len) == 1);
+}
+
+/*
+ * The record hash (docs/store.md): SHA-256 of "KMS-AUDIT-1" || seq (8 bytes BE) || prev_hash
+ * || then, each as a 4-byte big-endian length and its bytes: time_s (8 bytes BE), time_ns (4
+ * bytes BE), request_id, client, identity, resource, http_status (4 bytes BE), outcome, detail,
+ * key_ids. The prefixes fix the field boundaries: no shift of bytes from one text to the next
+ * keeps the hash. KMS_OK or KMS_ERR_CRYPTO.
+ */
+static int
+audit_hash(EVP_MD_CTX *ctx, uint64_t seq, const uint8_t prev[KMS_AUDIT_HASH_LEN], uint64_t time_s,
+	   uint32_t time_ns, int http_status, const struct audit_texts *t,
+	   uint8_t out[KMS_AUDIT_HASH_LEN])
+{
+	uint8_t seq_be[8], ts[8], tns[4], status[4];
+	unsigned int out_len = 0;
+	int ok;
+
+	put_be(seq_be, seq, sizeof(seq_be));
+	put_be(ts, time_s, sizeof(ts));
+	put_be(tns, time_ns, sizeof(tns));
+	put_be(status, (uint32_t)http_status, sizeof(status)); /* 0..599 */
+	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+	     EVP_DigestUpdate(ctx, audit_domain, sizeof(audit_domain) - 1) == 1 &&
+	     EVP_DigestUpdate(ctx, seq_be, sizeof(seq_be)) == 1 &&
+	     EVP_DigestUpdate(ctx, prev, KMS_AUDIT_HASH_LEN) == 1 &&
+	     hash_field(ctx, ts, sizeof(ts)) && hash_field(ctx, tns, sizeof(tns)) &&
+	     hash_field(ctx, t->p[AT_REQUEST_ID], t->len[AT_REQUEST_ID]) &&
+	     hash_field(ctx, t->p[AT_CLIENT], t->len[AT_CLIENT]) &&
+	     hash_field(ctx, t->p[AT_IDENTITY], t->len[AT_IDENTITY]) &&
+	     hash_field(ctx, t->p[AT_RESOURCE], t->len[AT_RESOURCE]) &&
+	     hash_field(ctx, status, sizeof(status)) &&
+	     hash_field(ctx, t->p[AT_OUTCOME], t->len[AT_OUTCOME]) &&
+	     hash_field(ctx, t->p[AT_DETAIL], t->len[AT_DETAIL]) &&
+	     hash_field(ctx, t->p[AT_KEY_IDS], t->len[AT_KEY_IDS]) &&
+	     EVP_DigestFinal_ex(ctx, out, &out_len) == 1 && out_len == KMS_AUDIT_HASH_LEN;
+	if (!ok) {
+		kms_log(KMS_LOG_ERR, "store: audit: SHA-256 failed");
+		return KMS_ERR_CRYPTO;
+	}
+	return KMS_OK;
+}
+
+/* The last record's seq and hash (0 and zeros for an empty log), inside the write lock. */
+static int
+audit_last(struct kms_store *st, uint64_t *out_seq, uint8_t out_hash[KMS_AUDIT_HASH_LEN])
+{
+	sqlite3_stmt *s = NULL;
+	sqlite3_int64 v;
+	int row, r = KMS_ERR_INTERNAL;
+
+	*out_seq = 0;
+	memset(out_hash, 0, KMS_AUDIT_HASH_LEN);
+	if ((r = stmt_get(st, S_AUDIT_LAST, &s)) != KMS_OK ||
+	    (r = step(st, s, "audit: last record", &row)) != KMS_OK) {
+		goto out;
+	}
+	if (!row) {
+		r = KMS_OK;
+		goto out;
+	}
+	/* seq is the rowid: always an integer. Nothing follows INT64_MAX. */
+	v = sqlite3_column_int64(s, 0);
+	r = v < 1 || v == INT64_MAX ? KMS_ERR_PARSE
+				    : col_blob_exact(st, s, 1, out_hash, KMS_AUDIT_HASH_LEN);
+	if (r != KMS_OK) {
+		memset(out_hash, 0, KMS_AUDIT_HASH_LEN);
+		if (r == KMS_ERR_PARSE) {
+			(void)bad_value("audit (the last record)");
+		}
+		goto out;
+	}
+	*out_seq = (uint64_t)v;
+	r = KMS_OK;
+out:
+	stmt_done(s);
+	return r;
+}
+
+/* One append transaction. */
+static int
+audit_append_once(struct kms_store *st, EVP_MD_CTX *ctx, const struct kms_audit_rec *rec,
+		  const struct audit_texts *t, uint64_t *out_seq)
+{
+	uint8_t prev[KMS_AUDIT_HASH_LEN], hash[KMS_AUDIT_HASH_LEN];
+	sqlite3_stmt *s = NULL;
+	uint64_t last;
+	int row, r = KMS_ERR_INTERNAL;
+
+	if ((r = write_begin(st)) != KMS_OK) {
+		return r;
+	}
+	if ((r = audit_last(st, &last, prev)) != KMS_OK ||
+	    (r = audit_hash(ctx, last + 1, prev, rec->time_s, rec->time_ns, rec->http_status, t,
+			    hash)) != KMS_OK) {
+		goto out;
+	}
+	if ((r = stmt_get(st, S_AUDIT_INSERT, &s)) != KMS_OK ||
+	    (r = bind_u64(st, s, 1, last + 1)) != KMS_OK ||
+	    (r = bind_u64(st, s, 2, rec->time_s)) != KMS_OK ||
+	    (r = bind_u64(st, s, 3, rec->time_ns)) != KMS_OK ||
+	    (r = bind_text(st, s, 4, t->p[AT_REQUEST_ID], t->len[AT_REQUEST_ID])) != KMS_OK ||
+	    (r = bind_text(st, s, 5, t->p[AT_CLIENT], t->len[AT_CLIENT])) != KMS_OK ||
+	    (r = bind_text(st, s, 6, t->p[AT_IDENTITY], t->len[AT_IDENTITY])) != KMS_OK ||
+	    (r = bind_text(st, s, 7, t->p[AT_RESOURCE], t->len[AT_RESOURCE])) != KMS_OK ||
+	    (r = bind_u64(st, s, 8, (uint64_t)rec->http_status)) != KMS_OK ||
+	    (r = bind_text(st, s, 9, t->p[AT_OUTCOME], t->len[AT_OUTCOME])) != KMS_OK ||
+	    (r = bind_text(st, s, 10, t->p[AT_DETAIL], t->len[AT_DETAIL])) != KMS_OK ||
+	    (r = bind_text(st, s, 11, t->p[AT_KEY_IDS], t->len[AT_KEY_IDS])) != KMS_OK ||
+	    (r = bind_blob(st, s, 12, prev, sizeof(prev))) != KMS_OK ||
+	    (r = bind_blob(st, s, 13, hash, sizeof(hash))) != KMS_OK ||
+	    (r = step(st, s, "audit: append", &row)) != KMS_OK) {
+		goto out;
+	}
+	r = KMS_OK;
+out:
+	stmt_done(s);
+	/* COMMIT returns once the WAL is synced (synchronous = FULL, set at open). */
+	if ((r = write_end(st, r)) == KMS_OK) {
+		*out_seq = last + 1;
+	}
+	return r;
+}
+
+int
+kms_store_audit_append(struct kms_store *st, const struct kms_audit_rec *rec, uint64_t *out_seq)
+{
+	struct audit_texts t;
+	struct timespec deadline;
+	EVP_MD_CTX *ctx = NULL;
+	int attempt, rc, r = KMS_ERR_INTERNAL;
+
+	if (out_seq == NULL) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	*out_seq = 0;
+	if (st == NULL || rec == NULL || st->in_audit_walk) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if ((r = audit_arg_rec(rec, &t)) != KMS_OK) {
+		return r;
+	}
+	/* Not KMS_ERR_INVALID_ARG as for the other writes: to kmsd, "cannot record" is I/O. */
+	if (st->read_only) {
+		kms_log(KMS_LOG_ERR, "store: audit: cannot append: the store is open read-only");
+		return KMS_ERR_IO;
+	}
+	if ((ctx = EVP_MD_CTX_new()) == NULL) {
+		return KMS_ERR_NOMEM;
+	}
+	/*
+	 * The threads of one process queue here, asleep, for their turn at the file's write lock,
+	 * rather than poll it through the busy handler (which would leave it idle between polls).
+	 * Bounded, like the tries below.
+	 */
+	(void)clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += (time_t)(KMS_AUDIT_ATTEMPTS * STORE_BUSY_TIMEOUT_MS / 1000);
+	if ((rc = pthread_mutex_timedlock(&audit_mutex, &deadline)) != 0) {
+		kms_log(KMS_LOG_ERR, "store: audit: other threads held the log too long (%s)",
+			strerror(rc));
+		EVP_MD_CTX_free(ctx);
+		return KMS_ERR_IO;
+	}
+	/*
+	 * Each try waits up to the busy timeout for the write lock. Another writer holding it
+	 * longer (a long checkpoint, a tool's big transaction) gets a few more chances before the
+	 * caller fails closed. Only a busy lock is worth another try.
+	 */
+	for (attempt = 1; attempt <= KMS_AUDIT_ATTEMPTS; attempt++) {
+		st->last_rc = SQLITE_OK;
+		r = audit_append_once(st, ctx, rec, &t, out_seq);
+		if (r == KMS_OK || (st->last_rc & 0xff) != SQLITE_BUSY) {
+			break;
+		}
+		if (attempt < KMS_AUDIT_ATTEMPTS) {
+			kms_log(KMS_LOG_WARN, "store: audit: the log is locked; try %d of %d",
+				attempt + 1, KMS_AUDIT_ATTEMPTS);
+		}
+	}
+	(void)pthread_mutex_unlock(&audit_mutex);
+	EVP_MD_CTX_free(ctx);
+	return r;
+}
+
+const char *
+kms_audit_fault_str(enum kms_audit_fault fault)
+{
+	switch (fault) {
+	case KMS_AUDIT_FAULT_NONE:
+		return "no fault";
+	case KMS_AUDIT_FAULT_SEQ:
+		return "its sequence number does not follow the previous record's (records deleted "
+		       "or reordered)";
+	case KMS_AUDIT_FAULT_VALUE:
+		return "a field has the wrong type, length or characters";
+	case KMS_AUDIT_FAULT_PREV:
+		return "its prev_hash is not the previous record's hash (records deleted, "
+		       "reordered "
+		       "or edited)";
+	case KMS_AUDIT_FAULT_HASH:
+		return "its hash does not match its content (record edited)";
+	case KMS_AUDIT_FAULT_UNREAD:
+		return "it cannot be read (a value too large, or the file is corrupt)";
+	default:
+		return "unknown fault";
+	}
+}
+
+/* A record read back: the fields' own copies, which rec's text pointers point to. */
+struct audit_row {
+	struct kms_audit_rec rec;
+	struct audit_texts t;
+	char request_id[KMS_AUDIT_MAX_REQUEST_ID + 1];
+	char client[KMS_AUDIT_MAX_CLIENT + 1];
+	char identity[KMS_AUDIT_MAX_IDENTITY + 1];
+	char resource[KMS_AUDIT_MAX_RESOURCE + 1];
+	char outcome[KMS_AUDIT_MAX_OUTCOME + 1];
+	char detail[KMS_AUDIT_MAX_DETAIL + 1];
+	char key_ids[KMS_AUDIT_MAX_KEY_IDS + 1];
+};
+
+/*
+ * Column i as audit text of at most max bytes (an outcome word if outcome), copied
+ * NUL-terminated to out (max + 1 bytes). KMS_ERR_PARSE for a value that fails.
+ */
+static int
+col_audit_text(struct kms_store *st, sqlite3_stmt *s, int i, size_t max, int outcome, char *out,
+	       size_t *out_len)
+{
+	const unsigned char *p;
+	size_t len;
+	int n;
+
+	*out_len = 0;
+	out[0] = '\0';
+	if (sqlite3_column_type(s, i) != SQLITE_TEXT) {
+		return KMS_ERR_PARSE;
+	}
+	p = sqlite3_column_text(s, i);
+	n = sqlite3_column_bytes(s, i);
+	if (n < 0) {
+		return KMS_ERR_PARSE;
+	}
+	len = (size_t)n;
+	if (p == NULL) {
+		/* The empty text may come back as NULL; anything else NULL is out of memory. */
+		if (len == 0 && (sqlite3_errcode(st->db) & 0xff) != SQLITE_NOMEM) {
+			return KMS_OK;
+		}
+		return db_fail(st, sqlite3_errcode(st->db), "read");
+	}
+	if (outcome ? !audit_outcome_ok((const char *)p, len)
+		    : !audit_text_ok((const char *)p, len, max)) {
+		return KMS_ERR_PARSE;
+	}
+	memcpy(out, p, len);
+	out[len] = '\0';
+	*out_len = len;
+	return KMS_OK;
+}
+
+/* Column i as an integer in min..max. */
+static int
+col_int_range(sqlite3_stmt *s, int i, int64_t min, int64_t max, int64_t *out)
+{
+	sqlite3_int64 v;
+
+	*out = 0;
+	if (sqlite3_column_type(s, i) != SQLITE_INTEGER) {
+		return KMS_ERR_PARSE;
+	}
+	v = sqlite3_column_int64(s, i);
+	if (v < min || v > max) {
+		return KMS_ERR_PARSE;
+	}
+	*out = v;
+	return KMS_OK;
+}
+
+/*
+ * The current row of S_AUDIT_READ or S_AUDIT_WALK into row, every field checked: KMS_OK,
+ * KMS_ERR_PARSE (a malformed field), KMS_ERR_NOMEM or KMS_ERR_IO.
+ */
+static int
+audit_row_get(struct kms_store *st, sqlite3_stmt *s, struct audit_row *row)
+{
+	struct kms_audit_rec *rec = &row->rec;
+	struct audit_texts *t = &row->t;
+	int64_t seq, time_s, time_ns, status;
+	int r;
+
+	memset(rec, 0, sizeof(*rec));
+	if ((r = col_int_range(s, AC_SEQ, 1, INT64_MAX, &seq)) != KMS_OK ||
+	    (r = col_int_range(s, AC_TIME_S, 0, INT64_MAX, &time_s)) != KMS_OK ||
+	    (r = col_int_range(s, AC_TIME_NS, 0, AUDIT_NS_PER_S - 1, &time_ns)) != KMS_OK ||
+	    (r = col_int_range(s, AC_HTTP_STATUS, 0, 599, &status)) != KMS_OK ||
+	    !audit_status_ok(status) ||
+	    (r = col_audit_text(st, s, AC_REQUEST_ID, KMS_AUDIT_MAX_REQUEST_ID, 0, row->request_id,
+				&t->len[AT_REQUEST_ID])) != KMS_OK ||
+	    (r = col_audit_text(st, s, AC_CLIENT, KMS_AUDIT_MAX_CLIENT, 0, row->client,
+				&t->len[AT_CLIENT])) != KMS_OK ||
+	    (r = col_audit_text(st, s, AC_IDENTITY, KMS_AUDIT_MAX_IDENTITY, 0, row->identity,
+				&t->len[AT_IDENTITY])) != KMS_OK ||
+	    (r = col_audit_text(st, s, AC_RESOURCE, KMS_AUDIT_MAX_RESOURCE, 0, row->resource,
+				&t->len[AT_RESOURCE])) != KMS_OK ||
+	    (r = col_audit_text(st, s, AC_OUTCOME, KMS_AUDIT_MAX_OUTCOME, 1, row->outcome,
+				&t->len[AT_OUTCOME])) != KMS_OK ||
+	    (r = col_audit_text(st, s, AC_DETAIL, KMS_AUDIT_MAX_DETAIL, 0, row->detail,
+				&t->len[AT_DETAIL])) != KMS_OK ||
+	    (r = col_audit_text(st, s, AC_KEY_IDS, KMS_AUDIT_MAX_KEY_IDS, 0, row->key_ids,
+				&t->len[AT_KEY_IDS])) != KMS_OK ||
+	    (r = col_blob_exact(st, s, AC_PREV_HASH, rec->prev_hash, KMS_AUDIT_HASH_LEN)) !=
+		    KMS_OK ||
+	    (r = col_blob_exact(st, s, AC_HASH, rec->hash, KMS_AUDIT_HASH_LEN)) != KMS_OK) {
+		return r != KMS_OK ? r : KMS_ERR_PARSE;
+	}
+	rec->seq = (uint64_t)seq;
+	rec->time_s = (uint64_t)time_s;
+	rec->time_ns = (uint32_t)time_ns;
+	rec->http_status = (int)status;
+	rec->request_id = t->p[AT_REQUEST_ID] = row->request_id;
+	rec->client = t->p[AT_CLIENT] = row->client;
+	rec->identity = t->p[AT_IDENTITY] = row->identity;
+	rec->resource = t->p[AT_RESOURCE] = row->resource;
+	rec->outcome = t->p[AT_OUTCOME] = row->outcome;
+	rec->detail = t->p[AT_DETAIL] = row->detail;
+	rec->key_ids = t->p[AT_KEY_IDS] = row->key_ids;
+	return KMS_OK;
+}
+
+int
+kms_store_audit_verify(struct kms_store *st, uint64_t *out_count, uint64_t *out_first_bad,
+		       enum kms_audit_fault *out_fault)
+{
+	uint8_t prev[KMS_AUDIT_HASH_LEN], hash[KMS_AUDIT_HASH_LEN];
+	enum kms_audit_fault fault = KMS_AUDIT_FAULT_NONE;
+	struct audit_row *row = NULL;
+	EVP_MD_CTX *ctx = NULL;
+	sqlite3_stmt *s = NULL;
+	uint64_t count = 0, bad = 0;
+	sqlite3_int64 seq;
+	int rc, r = KMS_ERR_INTERNAL;
+
+	if (out_count == NULL || out_first_bad == NULL || out_fault == NULL) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	*out_count = 0;
+	*out_first_bad = 0;
+	*out_fault = KMS_AUDIT_FAULT_NONE;
+	if (st == NULL || st->in_audit_walk) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if ((row = calloc(1, sizeof(*row))) == NULL || (ctx = EVP_MD_CTX_new()) == NULL) {
+		r = KMS_ERR_NOMEM;
+		goto out;
+	}
+	if ((r = stmt_get(st, S_AUDIT_WALK, &s)) != KMS_OK) {
+		goto out;
+	}
+	st->in_audit_walk = 1;
+	memset(prev, 0, sizeof(prev));
+	/* One statement: one read snapshot, whatever writers append meanwhile. */
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		/* seq is the rowid, an integer; count < INT64_MAX, since seq is. */
+		seq = sqlite3_column_int64(s, AC_SEQ);
+		if (seq < 1 || (uint64_t)seq != count + 1) {
+			fault = KMS_AUDIT_FAULT_SEQ;
+			bad = seq >= 1 ? (uint64_t)seq : count + 1;
+			break;
+		}
+		if ((r = audit_row_get(st, s, row)) != KMS_OK) {
+			if (r != KMS_ERR_PARSE) {
+				goto out;
+			}
+			fault = KMS_AUDIT_FAULT_VALUE;
+			break;
+		}
+		if (memcmp(row->rec.prev_hash, prev, sizeof(prev)) != 0) {
+			fault = KMS_AUDIT_FAULT_PREV;
+			break;
+		}
+		if ((r = audit_hash(ctx, row->rec.seq, prev, row->rec.time_s, row->rec.time_ns,
+				    row->rec.http_status, &row->t, hash)) != KMS_OK) {
+			goto out;
+		}
+		if (memcmp(hash, row->rec.hash, sizeof(hash)) != 0) {
+			fault = KMS_AUDIT_FAULT_HASH;
+			break;
+		}
+		memcpy(prev, hash, sizeof(prev));
+		count++;
+	}
+	if (fault == KMS_AUDIT_FAULT_NONE && rc != SQLITE_DONE) {
+		r = db_fail(st, rc, "audit: verify");
+		if (r != KMS_ERR_PARSE) {
+			goto out;
+		}
+		fault = KMS_AUDIT_FAULT_UNREAD; /* the next record, whatever its seq */
+	}
+	if (fault != KMS_AUDIT_FAULT_NONE) {
+		*out_first_bad = bad != 0 ? bad : count + 1;
+		*out_fault = fault;
+		r = KMS_ERR_AUTH;
+	} else {
+		r = KMS_OK;
+	}
+	*out_count = count;
+out:
+	st->in_audit_walk = 0;
+	stmt_done(s);
+	EVP_MD_CTX_free(ctx);
+	free(row);
+	return r;
+}
+
+int
+kms_store_audit_read(struct kms_store *st, const struct kms_audit_filter *filter,
+		     int (*cb)(void *arg, const struct kms_audit_rec *rec), void *arg)
+{
+	static const struct kms_audit_filter all = {NULL, NULL, NULL, 0, 0};
+	struct audit_row *row = NULL;
+	sqlite3_stmt *s = NULL;
+	size_t client_len, identity_len, outcome_len;
+	int have_row, r = KMS_ERR_INTERNAL;
+
+	if (st == NULL || cb == NULL || st->in_audit_walk) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if (filter == NULL) {
+		filter = &all;
+	}
+	if (audit_arg_text(filter->client, KMS_AUDIT_MAX_CLIENT, &client_len) != KMS_OK ||
+	    audit_arg_text(filter->identity, KMS_AUDIT_MAX_IDENTITY, &identity_len) != KMS_OK ||
+	    audit_arg_text(filter->outcome, KMS_AUDIT_MAX_OUTCOME, &outcome_len) != KMS_OK) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if (filter->since > INT64_MAX || filter->until > INT64_MAX) {
+		return KMS_ERR_RANGE;
+	}
+	if (filter->since != 0 && filter->until != 0 && filter->since >= filter->until) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if ((row = calloc(1, sizeof(*row))) == NULL) {
+		return KMS_ERR_NOMEM;
+	}
+	/* Unbound parameters are NULL: no condition. */
+	if ((r = stmt_get(st, S_AUDIT_READ, &s)) != KMS_OK ||
+	    (filter->client != NULL &&
+	     (r = bind_text(st, s, 1, filter->client, client_len)) != KMS_OK) ||
+	    (filter->identity != NULL &&
+	     (r = bind_text(st, s, 2, filter->identity, identity_len)) != KMS_OK) ||
+	    (filter->outcome != NULL &&
+	     (r = bind_text(st, s, 3, filter->outcome, outcome_len)) != KMS_OK) ||
+	    (filter->since != 0 && (r = bind_u64(st, s, 4, filter->since)) != KMS_OK) ||
+	    (filter->until != 0 && (r = bind_u64(st, s, 5, filter->until)) != KMS_OK)) {
+		goto out;
+	}
+	st->in_audit_walk = 1;
+	for (;;) {
+		if ((r = step(st, s, "audit: read", &have_row)) != KMS_OK || !have_row) {
+			goto out;
+		}
+		if ((r = audit_row_get(st, s, row)) != KMS_OK) {
+			if (r == KMS_ERR_PARSE) {
+				(void)bad_value("audit");
+			}
+			goto out;
+		}
+		if ((r = cb(arg, &row->rec)) != KMS_OK) {
+			goto out;
+		}
+	}
+out:
+	st->in_audit_walk = 0;
+	stmt_done(s);
+	free(row);
+	return r;
 }

@@ -9,19 +9,20 @@
 
 /*
  * The store (SQLite): the roster (clients, identities, entitlements, revocations), the KMS
- * certificate's public values, the master secrets wrapped under the domain KEK, and pre-minted
- * key sets wrapped under the KEK. Everything in it is public or wrapped: a stolen file leaks no
- * key (SECURITY.md). It lives in proto/ because it is a data format that kms-hsmd (hsm/), kmsd
- * (kms/) and the tools all read: the one-way dependencies (common <- proto <- hsm, kms, tools)
- * leave no other shared place. The schema is docs/store.md; its version is in PRAGMA
- * user_version, and a store of another version is refused.
+ * certificate's public values, the master secrets wrapped under the domain KEK, pre-minted
+ * key sets wrapped under the KEK, and the hash-chained audit log. Everything in it is public or
+ * wrapped: a stolen file leaks no key (SECURITY.md). It lives in proto/ because it is a data format
+ * that kms-hsmd (hsm/), kmsd (kms/) and the tools all read: the one-way dependencies (common <-
+ * proto <- hsm, kms, tools) leave no other shared place. The schema is docs/store.md; its version
+ * is in PRAGMA user_version, and a store of another version is refused.
  *
  * Text values are bounded (the same bounds as proto/msg.h); blobs too. Every query is a
  * prepared statement with bound parameters. A store opened read-only (kms-hsmd) cannot write.
- * One struct kms_store is used by one thread at a time.
+ * One struct kms_store is used by one thread at a time. A read-write handle commits with
+ * synchronous=FULL: a write is on disk when its function returns KMS_OK.
  */
 
-#define KMS_STORE_SCHEMA_VERSION 1
+#define KMS_STORE_SCHEMA_VERSION 2
 #define KMS_STORE_MAX_ID         255  /* client ids, key labels */
 #define KMS_STORE_MAX_URI        2048 /* identity URIs, KMS URIs */
 #define KMS_STORE_MAX_BLOB       512  /* a wrapped key */
@@ -119,5 +120,119 @@ int kms_store_get_keyset(struct kms_store *st, const char *uri, uint64_t period,
 			 struct kms_store_keyset *out) KMS_WUR;
 int kms_store_put_keyset(struct kms_store *st, const char *uri, uint64_t period,
 			 const struct kms_store_keyset *ks) KMS_WUR;
+
+/*
+ * The audit log (docs/store.md, "The audit log"): one record per request, in a hash chain.
+ * Record seq (1, 2, 3, ... without gaps) carries prev_hash, the hash of record seq - 1 (32 zero
+ * bytes for record 1), and hash, SHA-256 over "KMS-AUDIT-1", seq, prev_hash and every field,
+ * each length-prefixed: deleting, reordering or editing a record breaks the chain at it.
+ * (Cutting records off the end does not, nor does rewriting the chain from some record on
+ * with every hash recomputed: compare the count and the last hash with a copy kept elsewhere.)
+ *
+ * Text fields are UTF-8 without control characters (C0, DEL, C1), within the byte limits
+ * below; no field may hold a secret (a token, a PIN, key material): the caller's duty.
+ */
+#define KMS_AUDIT_HASH_LEN       32
+#define KMS_AUDIT_MAX_REQUEST_ID 64   /* bytes */
+#define KMS_AUDIT_MAX_CLIENT     255  /* bytes; empty: not authenticated */
+#define KMS_AUDIT_MAX_IDENTITY   2048 /* bytes; empty: none in the request */
+#define KMS_AUDIT_MAX_RESOURCE   2048 /* bytes */
+#define KMS_AUDIT_MAX_OUTCOME    32   /* bytes of [a-z0-9_-], at least 1 */
+#define KMS_AUDIT_MAX_DETAIL     255  /* bytes */
+#define KMS_AUDIT_MAX_KEY_IDS    255  /* bytes */
+
+/*
+ * One audit record. For kms_store_audit_append the caller fills time_s to key_ids (a NULL
+ * text pointer is the empty text; outcome may not be empty); seq, prev_hash and hash are
+ * ignored (the store sets them). Records read back (kms_store_audit_read) have every field
+ * set; their text pointers are borrowed from the store and valid only during the callback.
+ */
+struct kms_audit_rec {
+	uint64_t seq;
+	uint64_t time_s;        /* Unix time, seconds, 0..INT64_MAX */
+	uint32_t time_ns;       /* and nanoseconds, 0..999,999,999 */
+	const char *request_id; /* borrowed; kmsd's request id */
+	const char *client;     /* borrowed; the authenticated client id, or "" */
+	const char *identity;   /* borrowed; the user identity (URI) asked for, or "" */
+	const char *resource;   /* borrowed; the request's method and path */
+	int http_status;        /* the status answered: 100..599, or 0 for none */
+	const char *outcome;    /* borrowed; "provisioned", "refused", "error", ... */
+	const char *detail;     /* borrowed; why (no secrets) */
+	const char *key_ids;    /* borrowed; the ids of the keys material was wrapped under */
+	uint8_t prev_hash[KMS_AUDIT_HASH_LEN];
+	uint8_t hash[KMS_AUDIT_HASH_LEN];
+};
+
+/*
+ * kms_store_audit_append - append rec to the audit log as record *out_seq, durably: the
+ * transaction (BEGIN IMMEDIATE, read the last record's seq and hash, insert the next, COMMIT)
+ * is on disk (WAL, synchronous=FULL) when this returns KMS_OK. The threads of a process take
+ * turns (a process-wide mutex); processes wait for the file's write lock (the busy timeout,
+ * up to KMS_AUDIT_ATTEMPTS times). Thread-safe across handles; one handle, one thread.
+ * Returns KMS_OK; KMS_ERR_INVALID_ARG (NULL st, rec or out_seq, a text field too long, not
+ * UTF-8 or with a control character, a bad outcome word, http_status or time_ns); KMS_ERR_RANGE
+ * (time_s above INT64_MAX); KMS_ERR_IO (a read-only handle or file, disk full, a file size
+ * limit, a lock held past the retries, any other failed write); KMS_ERR_PARSE (the last record
+ * in the file is malformed: nothing can be chained to it); KMS_ERR_NOMEM; KMS_ERR_CRYPTO
+ * (SHA-256 failed). On any error nothing was written and *out_seq is 0. rec is borrowed.
+ */
+#define KMS_AUDIT_ATTEMPTS 3
+int kms_store_audit_append(struct kms_store *st, const struct kms_audit_rec *rec,
+			   uint64_t *out_seq) KMS_WUR;
+
+/* Why kms_store_audit_verify stopped. */
+enum kms_audit_fault {
+	KMS_AUDIT_FAULT_NONE = 0,   /* the whole chain verified */
+	KMS_AUDIT_FAULT_SEQ = 1,    /* seq is not the previous record's + 1 (deleted, moved) */
+	KMS_AUDIT_FAULT_VALUE = 2,  /* a field has the wrong type, length or characters */
+	KMS_AUDIT_FAULT_PREV = 3,   /* prev_hash is not the previous record's hash */
+	KMS_AUDIT_FAULT_HASH = 4,   /* hash does not match the record's content (edited) */
+	KMS_AUDIT_FAULT_UNREAD = 5, /* the record cannot be read (a value above 64 KiB, corrupt) */
+};
+
+/* kms_audit_fault_str - a short constant description of fault; never NULL. */
+const char *kms_audit_fault_str(enum kms_audit_fault fault);
+
+/*
+ * kms_store_audit_verify - walk the whole audit log in seq order (one read snapshot; constant
+ * memory) and check every record: seq is the previous one's + 1 (1 for the first), its fields
+ * are well formed, prev_hash is the previous record's hash (zeros for record 1), and hash is
+ * the hash of its content. *out_count is the number of records that verified (1..count),
+ * *out_first_bad the seq of the first record that did not (0 if none; count + 1 when the bad
+ * record's own seq is unusable), *out_fault why.
+ * Returns KMS_OK (the chain is intact: first_bad 0, fault NONE), KMS_ERR_AUTH (it is broken:
+ * the outputs say where and why), KMS_ERR_INVALID_ARG (also: called from a read callback),
+ * KMS_ERR_IO, KMS_ERR_NOMEM, KMS_ERR_CRYPTO (the walk failed: the outputs are 0). Works on
+ * read-only handles.
+ */
+int kms_store_audit_verify(struct kms_store *st, uint64_t *out_count, uint64_t *out_first_bad,
+			   enum kms_audit_fault *out_fault) KMS_WUR;
+
+/*
+ * Which records kms_store_audit_read passes on: a NULL text matches every record, a text
+ * matches records with exactly that value (the empty text: records without one); time bounds
+ * compare the record's time_s. All the conditions hold at once.
+ */
+struct kms_audit_filter {
+	const char *client;   /* borrowed; NULL: any */
+	const char *identity; /* borrowed; NULL: any */
+	const char *outcome;  /* borrowed; NULL: any */
+	uint64_t since;       /* time_s >= since (0: no lower bound) */
+	uint64_t until;       /* time_s < until (0: no upper bound) */
+};
+
+/*
+ * kms_store_audit_read - call cb(arg, rec) for each record that filter (NULL: all) selects, in
+ * seq order, from one read snapshot, in constant memory. rec is borrowed for the call only. cb
+ * returns KMS_OK to go on; any other value stops the walk and is returned as it is. cb may not
+ * use st (other handles are fine). Each record is checked for the type, length and characters
+ * of its fields, not for its hashes (kms_store_audit_verify does that).
+ * Returns KMS_OK; cb's value; KMS_ERR_INVALID_ARG (NULL st or cb, a filter text too long, not
+ * UTF-8 or with a control character; since >= until when both are set; called from cb);
+ * KMS_ERR_RANGE (since or until above INT64_MAX); KMS_ERR_PARSE (a malformed record: the
+ * walk stops there); KMS_ERR_IO; KMS_ERR_NOMEM.
+ */
+int kms_store_audit_read(struct kms_store *st, const struct kms_audit_filter *filter,
+			 int (*cb)(void *arg, const struct kms_audit_rec *rec), void *arg) KMS_WUR;
 
 #endif /* KMS_PROTO_STORE_H */

@@ -706,7 +706,8 @@ static void
 test_other_versions_refused(void)
 {
 	static const char *const tamper[] = {
-		"PRAGMA user_version = 2",
+		"PRAGMA user_version = 1", /* the first schema, without the audit log */
+		"PRAGMA user_version = 3",
 		"PRAGMA user_version = 0",
 		"PRAGMA application_id = 0",
 		"CREATE TABLE extra (x)",
@@ -714,6 +715,8 @@ test_other_versions_refused(void)
 		"CREATE VIEW v AS SELECT 1",
 		"CREATE TRIGGER t AFTER INSERT ON identities BEGIN SELECT 1; END",
 		"DROP TABLE keysets",
+		"DROP TABLE audit",
+		"CREATE INDEX audit_by_client ON audit (client)",
 	};
 	struct kms_store *st;
 	char path[256];
@@ -731,7 +734,7 @@ test_other_versions_refused(void)
 	(void)unlink(path);
 	CU_ASSERT_FATAL(raw_exec(path,
 				 "CREATE TABLE secrets (name TEXT PRIMARY KEY, wrapped BLOB); "
-				 "PRAGMA user_version = 1; "
+				 "PRAGMA user_version = 2; "
 				 "PRAGMA application_id = 1263358803") == SQLITE_OK);
 	expect_refused(path, KMS_ERR_PARSE);
 }

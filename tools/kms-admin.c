@@ -1,0 +1,715 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * kms-admin - the operator's tool for a KMS store (docs/kms-admin.md).
+ *
+ *   kms-admin --store FILE audit verify
+ *   kms-admin --store FILE audit show [--client C] [--identity U] [--outcome W]
+ *                                     [--since T] [--until T] [--json]
+ *
+ * The store is opened read-only. Everything printed from the log is escaped (the file is
+ * outside input: whoever can write it chooses its bytes), so a record cannot move the cursor,
+ * forge a line, or break out of a JSON string.
+ *
+ * Exit status: 0 done (verify: the chain is intact); 1 verify found the chain broken; 2 usage
+ * error; 3 the store could not be read, or the output could not be written.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/err.h"
+#include "common/hex.h"
+#include "common/log.h"
+#include "proto/mp.h"
+#include "proto/store.h"
+
+#include "common/banned.h"
+
+#define EXIT_BROKEN 1
+#define EXIT_USAGE  2
+#define EXIT_FAILED 3
+
+#define PROG "kms-admin"
+
+static const char usage_main[] =
+	"usage: kms-admin --store FILE audit verify\n"
+	"       kms-admin --store FILE audit show [--client C] [--identity U] [--outcome W]\n"
+	"                                         [--since T] [--until T] [--json]\n"
+	"       kms-admin --help | kms-admin audit --help\n"
+	"\n"
+	"The operator's tool for a KMS store (the SQLite file of kmsd and kms-hsmd).\n"
+	"\n"
+	"Options:\n"
+	"  --store FILE  the store to read (required: there is no default). It is opened\n"
+	"                read-only; its directory must let this user create the store's\n"
+	"                -wal and -shm files unless a writer has them open already.\n"
+	"  --help, -h    this text; 'kms-admin audit --help' explains the audit commands.\n"
+	"\n"
+	"Commands:\n"
+	"  audit verify  check the hash chain of the audit log\n"
+	"  audit show    print audit records, filtered, as a table or as JSON lines\n"
+	"\n"
+	"Exit status: 0 done; 1 'audit verify' found the chain broken; 2 a usage error;\n"
+	"3 the store could not be read or the output not written.\n";
+
+static const char usage_audit[] =
+	"usage: kms-admin --store FILE audit verify\n"
+	"       kms-admin --store FILE audit show [--client C] [--identity U] [--outcome W]\n"
+	"                                         [--since T] [--until T] [--json]\n"
+	"\n"
+	"The audit log holds one record per kmsd request (provisioning, refusal, error): its\n"
+	"sequence number (1, 2, 3, ...), time, request id, client, identity, resource, HTTP\n"
+	"status, outcome, detail, the ids of the keys material was wrapped under, and two\n"
+	"SHA-256 values that chain each record to the one before (docs/store.md).\n"
+	"--store may also come after the command.\n"
+	"\n"
+	"audit verify\n"
+	"  Walks the whole log in sequence order and checks every record: its sequence number\n"
+	"  follows the previous one, its fields are well formed, its prev_hash is the previous\n"
+	"  record's hash, and its hash matches its content. Prints\n"
+	"    audit log OK: N records                       and exits 0, or\n"
+	"    audit log broken at record N: <reason>        and exits 1,\n"
+	"  where record N is the first one that fails (everything before it verified).\n"
+	"  Deleting, reordering or editing records is detected; removing the newest records\n"
+	"  is not: compare N with a count kept elsewhere.\n"
+	"\n"
+	"audit show [filters] [--json]\n"
+	"  Prints the records the filters select, in sequence order, with the fields as they\n"
+	"  are stored (run 'audit verify' to know they are genuine). All filters apply at once:\n"
+	"    --client C     records of client C (the authenticated client id; \"\" for\n"
+	"                   requests without one)\n"
+	"    --identity U   records about user identity U (e.g. sip:alice@example.org)\n"
+	"    --outcome W    records with outcome W: provisioned, refused, error, ...\n"
+	"    --since T      records at or after time T\n"
+	"    --until T      records before time T\n"
+	"  T, always UTC: Unix seconds (1714564800), a date (2024-05-01, its midnight), or a\n"
+	"  date and time (2024-05-01T12:00:00, with or without a final Z).\n"
+	"  Texts match exactly (case matters). Each option may be given once, as '--opt VALUE'\n"
+	"  or '--opt=VALUE'.\n"
+	"\n"
+	"  The table has one line per record: SEQ, TIME (UTC, milliseconds), STATUS (HTTP;\n"
+	"  0: none sent), OUTCOME, CLIENT, IDENTITY, KEY_IDS, REQUEST_ID, RESOURCE, DETAIL;\n"
+	"  '-' stands for an empty field. Control and direction-changing characters are\n"
+	"  printed as \\uXXXX and a backslash as \\\\.\n"
+	"\n"
+	"  --json prints one JSON object per line and record instead, with the members seq,\n"
+	"  time (ISO 8601, UTC, nanoseconds), time_s, time_ns, request_id, client, identity,\n"
+	"  resource, http_status, outcome, detail, key_ids, prev_hash and hash (64 upper-case\n"
+	"  hex digits each); strings are escaped as JSON requires.\n"
+	"\n"
+	"Exit status: 0 done; 1 'audit verify' found the chain broken; 2 a usage error;\n"
+	"3 the store could not be read (also: a malformed record met by 'show') or the\n"
+	"output not written.\n";
+
+/* The command line, parsed. Strings are borrowed from argv. */
+struct args {
+	const char *store;
+	const char *sub; /* "verify" or "show" */
+	struct kms_audit_filter filter;
+	int json;
+	int have_since, have_until;
+};
+
+/* Report a usage error on stderr (one line, with a pointer to --help): EXIT_USAGE. */
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs(PROG ": ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (try 'kms-admin --help')\n", stderr);
+	return EXIT_USAGE;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Values of options                                                                          */
+
+static int
+parse_digits(const char *s, size_t len, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (len == 0) {
+		return KMS_ERR_PARSE;
+	}
+	for (i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9') {
+			return KMS_ERR_PARSE;
+		}
+		if (v > (max - (uint64_t)(s[i] - '0')) / 10) {
+			return KMS_ERR_RANGE;
+		}
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	*out = v;
+	return KMS_OK;
+}
+
+/* Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar (y >= 1970). */
+static uint64_t
+days_from_civil(uint64_t y, uint64_t m, uint64_t d)
+{
+	uint64_t era, yoe, doy, doe;
+
+	y -= m <= 2 ? 1 : 0;
+	era = y / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+static int
+is_leap(uint64_t y)
+{
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/*
+ * A time argument, UTC: Unix seconds, YYYY-MM-DD, or YYYY-MM-DDTHH:MM:SS with an optional Z.
+ * Years 1970..9999. KMS_OK or KMS_ERR_PARSE.
+ */
+static int
+parse_time(const char *s, uint64_t *out)
+{
+	static const uint64_t mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	uint64_t y, mo, d, h = 0, mi = 0, sec = 0, dim;
+	size_t len = strlen(s);
+
+	*out = 0;
+	if (len > 0 && len <= 19 && strspn(s, "0123456789") == len) {
+		return parse_digits(s, len, INT64_MAX, out) == KMS_OK ? KMS_OK : KMS_ERR_PARSE;
+	}
+	if (len == 20 && s[19] == 'Z') {
+		len = 19;
+	}
+	if ((len != 10 && len != 19) || s[4] != '-' || s[7] != '-' ||
+	    parse_digits(s, 4, 9999, &y) != KMS_OK || parse_digits(s + 5, 2, 99, &mo) != KMS_OK ||
+	    parse_digits(s + 8, 2, 99, &d) != KMS_OK) {
+		return KMS_ERR_PARSE;
+	}
+	if (len == 19 && (s[10] != 'T' || s[13] != ':' || s[16] != ':' ||
+			  parse_digits(s + 11, 2, 23, &h) != KMS_OK ||
+			  parse_digits(s + 14, 2, 59, &mi) != KMS_OK ||
+			  parse_digits(s + 17, 2, 59, &sec) != KMS_OK)) {
+		return KMS_ERR_PARSE;
+	}
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1) {
+		return KMS_ERR_PARSE;
+	}
+	dim = mdays[mo - 1] + (mo == 2 && is_leap(y) ? 1 : 0);
+	if (d > dim) {
+		return KMS_ERR_PARSE;
+	}
+	*out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+	return KMS_OK;
+}
+
+/* A filter text: what the store accepts (at most max bytes of UTF-8, no control characters). */
+static int
+check_text(const char *opt, const char *v, size_t max)
+{
+	const unsigned char *p = (const unsigned char *)v;
+	size_t len = strnlen(v, max + 1), i;
+
+	if (len > max) {
+		return usage_error("%s: at most %zu bytes", opt, max);
+	}
+	if (kms_mp_utf8_check(p, len) != KMS_OK) {
+		return usage_error("%s: not valid UTF-8", opt);
+	}
+	for (i = 0; i < len; i++) {
+		if (p[i] < 0x20 || p[i] == 0x7f ||
+		    (p[i] == 0xc2 && i + 1 < len && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f)) {
+			return usage_error("%s: control characters never occur in the log", opt);
+		}
+	}
+	return 0;
+}
+
+static int
+check_outcome(const char *v)
+{
+	size_t len = strlen(v);
+
+	if (len == 0 || len > KMS_AUDIT_MAX_OUTCOME ||
+	    strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_-") != len) {
+		return usage_error("--outcome: a word of 1 to %d characters a-z, 0-9, '_' and '-'",
+				   KMS_AUDIT_MAX_OUTCOME);
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The command line                                                                           */
+
+/*
+ * argv[*i] is "--name" or "--name=value": if it names this option, set *out_value (the next
+ * argument, or what follows '=') and return 1; 0 if it is another option; -1 on an error
+ * (already reported).
+ */
+static int
+opt_value(int argc, char **argv, int *i, const char *name, const char **out_value)
+{
+	const char *a = argv[*i];
+	size_t n = strlen(name);
+
+	if (strncmp(a, name, n) != 0 || (a[n] != '\0' && a[n] != '=')) {
+		return 0;
+	}
+	if (a[n] == '=') {
+		*out_value = a + n + 1;
+		return 1;
+	}
+	if (*i + 1 >= argc) {
+		(void)usage_error("%s wants a value", name);
+		return -1;
+	}
+	*i += 1;
+	*out_value = argv[*i];
+	return 1;
+}
+
+/* --store, wherever it comes: 1 taken, 0 not this option, -1 error (reported). */
+static int
+opt_store(int argc, char **argv, int *i, struct args *a)
+{
+	const char *v = ""; /* set by opt_value when it matches */
+	int k = opt_value(argc, argv, i, "--store", &v);
+
+	if (k != 1) {
+		return k;
+	}
+	if (a->store != NULL) {
+		(void)usage_error("%s given twice", "--store");
+		return -1;
+	}
+	if (v[0] == '\0') {
+		(void)usage_error("%s: an empty file name", "--store");
+		return -1;
+	}
+	a->store = v;
+	return 1;
+}
+
+static int
+is_help(const char *s)
+{
+	return strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0;
+}
+
+/* A time option's value into *slot (*have set): 0 or an exit status. */
+static int
+time_opt(const char *name, const char *v, int *have, uint64_t *slot)
+{
+	uint64_t tv;
+
+	if (*have) {
+		return usage_error("%s given twice", name);
+	}
+	if (parse_time(v, &tv) != KMS_OK) {
+		return usage_error("%s: '%s' is not a time: Unix seconds, YYYY-MM-DD or "
+				   "YYYY-MM-DDTHH:MM:SS[Z], UTC, years 1970 to 9999",
+				   name, v);
+	}
+	if (tv == 0 && strcmp(name, "--until") == 0) {
+		return usage_error("%s: no record is older than 1970-01-01T00:00:00Z", name);
+	}
+	*have = 1;
+	*slot = tv;
+	return 0;
+}
+
+/* A text option's value into *slot: 0 or an exit status. */
+static int
+text_opt(const char *name, const char *v, size_t max, const char **slot)
+{
+	int rc;
+
+	if (*slot != NULL) {
+		return usage_error("%s given twice", name);
+	}
+	if ((rc = max != 0 ? check_text(name, v, max) : check_outcome(v)) != 0) {
+		return rc;
+	}
+	*slot = v;
+	return 0;
+}
+
+/* The options after "audit verify" or "audit show": 0, an exit status, or -1 (help shown). */
+static int
+parse_audit_opts(int argc, char **argv, int i, struct args *a)
+{
+	static const char *const names[] = {"--client", "--identity", "--outcome", "--since",
+					    "--until"};
+	const char *v = ""; /* set by opt_value when it matches */
+	size_t n;
+	int k = 0, rc;
+
+	for (; i < argc; i++) {
+		if (is_help(argv[i])) {
+			fputs(usage_audit, stdout);
+			return -1;
+		}
+		if ((k = opt_store(argc, argv, &i, a)) != 0) {
+			if (k < 0) {
+				return EXIT_USAGE;
+			}
+			continue;
+		}
+		if (strcmp(a->sub, "show") != 0) {
+			return usage_error("'audit verify' takes no argument '%s'", argv[i]);
+		}
+		if (strcmp(argv[i], "--json") == 0) {
+			if (a->json) {
+				return usage_error("%s given twice", "--json");
+			}
+			a->json = 1;
+			continue;
+		}
+		for (n = 0; n < sizeof(names) / sizeof(names[0]); n++) {
+			if ((k = opt_value(argc, argv, &i, names[n], &v)) != 0) {
+				break;
+			}
+		}
+		if (k < 0) {
+			return EXIT_USAGE;
+		}
+		switch (k == 0 ? SIZE_MAX : n) {
+		case 0:
+			rc = text_opt(names[n], v, KMS_AUDIT_MAX_CLIENT, &a->filter.client);
+			break;
+		case 1:
+			rc = text_opt(names[n], v, KMS_AUDIT_MAX_IDENTITY, &a->filter.identity);
+			break;
+		case 2:
+			rc = text_opt(names[n], v, 0, &a->filter.outcome);
+			break;
+		case 3:
+			rc = time_opt(names[n], v, &a->have_since, &a->filter.since);
+			break;
+		case 4:
+			rc = time_opt(names[n], v, &a->have_until, &a->filter.until);
+			break;
+		default:
+			if (argv[i][0] == '-') {
+				return usage_error("'audit show' has no option '%s'", argv[i]);
+			}
+			return usage_error("'audit show' takes no argument '%s'", argv[i]);
+		}
+		if (rc != 0) {
+			return rc;
+		}
+	}
+	if (a->have_since && a->have_until && a->filter.since >= a->filter.until) {
+		return usage_error("%s", "--since must be before --until");
+	}
+	return 0;
+}
+
+/* 0 (parsed), an exit status, or -1 (help was printed: exit 0). */
+static int
+parse_args(int argc, char **argv, struct args *a)
+{
+	int i, k;
+
+	memset(a, 0, sizeof(*a));
+	for (i = 1; i < argc; i++) {
+		if (is_help(argv[i])) {
+			fputs(usage_main, stdout);
+			return -1;
+		}
+		if ((k = opt_store(argc, argv, &i, a)) != 0) {
+			if (k < 0) {
+				return EXIT_USAGE;
+			}
+			continue;
+		}
+		if (argv[i][0] == '-') {
+			return usage_error("unknown option '%s'", argv[i]);
+		}
+		break;
+	}
+	if (i >= argc) {
+		return usage_error("%s", "a command is missing");
+	}
+	if (strcmp(argv[i], "audit") != 0) {
+		return usage_error("unknown command '%s'", argv[i]);
+	}
+	if (++i >= argc) {
+		return usage_error("%s", "'audit' wants a command: verify or show");
+	}
+	if (is_help(argv[i])) {
+		fputs(usage_audit, stdout);
+		return -1;
+	}
+	if (strcmp(argv[i], "verify") != 0 && strcmp(argv[i], "show") != 0) {
+		return usage_error("unknown audit command '%s' (verify or show)", argv[i]);
+	}
+	a->sub = argv[i];
+	if ((k = parse_audit_opts(argc, argv, i + 1, a)) != 0) {
+		return k;
+	}
+	if (a->store == NULL) {
+		return usage_error("%s", "--store FILE is required (there is no default store)");
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Output                                                                                     */
+
+/*
+ * s, escaped: a backslash doubled; in JSON a quote as \"; control characters (C0, DEL, C1),
+ * the line and paragraph separators, and the characters that change the direction of text
+ * (which can make a terminal show bytes in another order than they are) as \uXXXX or \n,
+ * \r, \t. Bytes of invalid UTF-8 (the store never returns any) as \u00XX of the byte.
+ */
+static void
+put_escaped(FILE *f, const char *str, int json)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	unsigned int cp;
+	size_t i = 0, n, len = strlen(str);
+
+	while (i < len) {
+		unsigned char c = s[i];
+
+		if (c == '\\' || (json && c == '"')) {
+			fputc('\\', f);
+			fputc(c, f);
+			i++;
+			continue;
+		}
+		if (c == '\n' || c == '\r' || c == '\t') {
+			fputc('\\', f);
+			fputc(c == '\n' ? 'n' : c == '\r' ? 'r' : 't', f);
+			i++;
+			continue;
+		}
+		if (c < 0x20 || c == 0x7f) {
+			fprintf(f, "\\u%04x", c);
+			i++;
+			continue;
+		}
+		if (c < 0x80) {
+			fputc(c, f);
+			i++;
+			continue;
+		}
+		/* A sequence the store checked; decoded only to find the characters above. */
+		n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+		if (n == 1 || n > len - i || kms_mp_utf8_check(s + i, n) != KMS_OK) {
+			fprintf(f, "\\u%04x", c);
+			i++;
+			continue;
+		}
+		cp = n == 2   ? ((c & 0x1fu) << 6) | (s[i + 1] & 0x3fu)
+		     : n == 3 ? ((c & 0x0fu) << 12) | ((s[i + 1] & 0x3fu) << 6) | (s[i + 2] & 0x3fu)
+			      : 0x10000; /* four bytes: nothing to escape */
+		if ((cp >= 0x80 && cp <= 0x9f) || cp == 0x61c || cp == 0x200e || cp == 0x200f ||
+		    (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) ||
+		    cp == 0xfeff) {
+			fprintf(f, "\\u%04x", cp);
+		} else {
+			fwrite(s + i, 1, n, f);
+		}
+		i += n;
+	}
+}
+
+/* A table cell: "-" for the empty text. */
+static void
+put_cell(FILE *f, const char *s)
+{
+	fputs("  ", f);
+	if (s[0] == '\0') {
+		fputc('-', f);
+	} else {
+		put_escaped(f, s, 0);
+	}
+}
+
+/* The record's time, UTC: "YYYY-MM-DDTHH:MM:SS" and the fraction with digits digits. */
+static void
+put_time(FILE *f, const struct kms_audit_rec *rec, int digits)
+{
+	struct tm tm;
+	time_t t;
+
+	/* time_t is 64-bit on Debian 12's targets; gmtime_r refuses years it cannot hold. */
+	t = (time_t)rec->time_s;
+	if ((uint64_t)t != rec->time_s || gmtime_r(&t, &tm) == NULL || tm.tm_year > 9999 - 1900) {
+		fprintf(f, "@%" PRIu64 ".%09" PRIu32, rec->time_s, rec->time_ns);
+		return;
+	}
+	fprintf(f, "%04d-%02d-%02dT%02d:%02d:%02d.", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+		tm.tm_hour, tm.tm_min, tm.tm_sec);
+	if (digits == 3) {
+		fprintf(f, "%03" PRIu32 "Z", rec->time_ns / 1000000u);
+	} else {
+		fprintf(f, "%09" PRIu32 "Z", rec->time_ns);
+	}
+}
+
+static void
+put_json_str(FILE *f, const char *name, const char *v)
+{
+	fprintf(f, ",\"%s\":\"", name);
+	put_escaped(f, v, 1);
+	fputc('"', f);
+}
+
+static void
+put_json_hash(FILE *f, const char *name, const uint8_t h[KMS_AUDIT_HASH_LEN])
+{
+	char hex[2 * KMS_AUDIT_HASH_LEN + 1];
+
+	if (kms_hex_encode(hex, sizeof(hex), h, KMS_AUDIT_HASH_LEN) != KMS_OK) {
+		hex[0] = '\0'; /* cannot happen: the buffer fits */
+	}
+	fprintf(f, ",\"%s\":\"%s\"", name, hex);
+}
+
+struct show_ctx {
+	FILE *out;
+	int json;
+	uint64_t last_seq;
+};
+
+static int
+show_one(void *arg, const struct kms_audit_rec *rec)
+{
+	struct show_ctx *c = arg;
+	FILE *f = c->out;
+
+	c->last_seq = rec->seq;
+	if (c->json) {
+		fprintf(f, "{\"seq\":%" PRIu64 ",\"time\":\"", rec->seq);
+		put_time(f, rec, 9);
+		fprintf(f, "\",\"time_s\":%" PRIu64 ",\"time_ns\":%" PRIu32, rec->time_s,
+			rec->time_ns);
+		put_json_str(f, "request_id", rec->request_id);
+		put_json_str(f, "client", rec->client);
+		put_json_str(f, "identity", rec->identity);
+		put_json_str(f, "resource", rec->resource);
+		fprintf(f, ",\"http_status\":%d", rec->http_status);
+		put_json_str(f, "outcome", rec->outcome);
+		put_json_str(f, "detail", rec->detail);
+		put_json_str(f, "key_ids", rec->key_ids);
+		put_json_hash(f, "prev_hash", rec->prev_hash);
+		put_json_hash(f, "hash", rec->hash);
+		fputs("}\n", f);
+	} else {
+		fprintf(f, "%8" PRIu64 "  ", rec->seq);
+		put_time(f, rec, 3);
+		fprintf(f, "  %6d  %-11s", rec->http_status, rec->outcome);
+		put_cell(f, rec->client);
+		put_cell(f, rec->identity);
+		put_cell(f, rec->key_ids);
+		put_cell(f, rec->request_id);
+		put_cell(f, rec->resource);
+		put_cell(f, rec->detail);
+		fputc('\n', f);
+	}
+	/* A closed pipe (| head) or a full disk: stop reading the log. */
+	return ferror(f) ? KMS_ERR_IO : KMS_OK;
+}
+
+static int
+finish_output(void)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, PROG ": cannot write the output: %s\n", strerror(errno));
+		return EXIT_FAILED;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Commands                                                                                   */
+
+static int
+cmd_verify(struct kms_store *st)
+{
+	enum kms_audit_fault fault;
+	uint64_t count, bad;
+	int r;
+
+	r = kms_store_audit_verify(st, &count, &bad, &fault);
+	if (r == KMS_OK) {
+		/* A fixed form for scripts: "records" whatever the count. */
+		printf("audit log OK: %" PRIu64 " records\n", count);
+		return finish_output();
+	}
+	if (r == KMS_ERR_AUTH) {
+		printf("audit log broken at record %" PRIu64 ": %s\n", bad,
+		       kms_audit_fault_str(fault));
+		return finish_output() != 0 ? EXIT_FAILED : EXIT_BROKEN;
+	}
+	fprintf(stderr, PROG ": cannot verify the audit log: %s\n", kms_strerror(r));
+	return EXIT_FAILED;
+}
+
+static int
+cmd_show(struct kms_store *st, const struct args *a)
+{
+	struct show_ctx c = {stdout, a->json, 0};
+	int r;
+
+	if (!a->json) {
+		printf("%8s  %-24s  %6s  %-11s  %s  %s  %s  %s  %s  %s\n", "SEQ", "TIME", "STATUS",
+		       "OUTCOME", "CLIENT", "IDENTITY", "KEY_IDS", "REQUEST_ID", "RESOURCE",
+		       "DETAIL");
+	}
+	r = kms_store_audit_read(st, &a->filter, show_one, &c);
+	if (r == KMS_OK) {
+		return finish_output();
+	}
+	(void)fflush(stdout);
+	if (r == KMS_ERR_IO && ferror(stdout)) {
+		fprintf(stderr, PROG ": cannot write the output\n");
+	} else if (r == KMS_ERR_PARSE) {
+		fprintf(stderr,
+			PROG ": a malformed audit record after record %" PRIu64
+			     " (run 'kms-admin audit verify')\n",
+			c.last_seq);
+	} else {
+		fprintf(stderr, PROG ": cannot read the audit log: %s\n", kms_strerror(r));
+	}
+	return EXIT_FAILED;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct kms_store *st = NULL;
+	struct args a;
+	int r, rc;
+
+	kms_log_init(PROG, KMS_LOG_WARN);
+	if ((rc = parse_args(argc, argv, &a)) != 0) {
+		return rc < 0 ? 0 : rc;
+	}
+	if (a.store == NULL || a.sub == NULL) {
+		return EXIT_USAGE; /* parse_args set both: cannot happen */
+	}
+	if ((r = kms_store_open(&st, a.store, KMS_STORE_RO)) != KMS_OK) {
+		fprintf(stderr, PROG ": cannot open the store '%s': %s\n", a.store,
+			kms_strerror(r));
+		return EXIT_FAILED;
+	}
+	rc = strcmp(a.sub, "verify") == 0 ? cmd_verify(st) : cmd_show(st, &a);
+	kms_store_close(st);
+	return rc;
+}

@@ -2,6 +2,7 @@
 #include "tools/devdomain.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -28,9 +29,9 @@ kms_devdomain_ntp_now(void)
 	return kms_ntp_from_unix((uint64_t)time(NULL));
 }
 
-/* A token object with a known value, as a development enrolment would make (trk.hex). */
-static int
-known_token_key(struct kms_p11_session *s, const char *label, const uint8_t *v, int ink)
+int
+kms_devdomain_known_key(struct kms_p11_session *s, const char *label, const uint8_t value[32],
+			int ink)
 {
 	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
 	CK_KEY_TYPE type = ink ? CKK_GENERIC_SECRET : CKK_AES;
@@ -40,7 +41,7 @@ known_token_key(struct kms_p11_session *s, const char *label, const uint8_t *v, 
 	CK_ATTRIBUTE tmpl[] = {
 		{CKA_CLASS, &cls, sizeof(cls)},
 		{CKA_KEY_TYPE, &type, sizeof(type)},
-		{CKA_VALUE, (void *)(uintptr_t)v, 32},
+		{CKA_VALUE, (void *)(uintptr_t)value, 32},
 		{CKA_TOKEN, &t, sizeof(t)},
 		{CKA_PRIVATE, &t, sizeof(t)},
 		{CKA_SENSITIVE, &t, sizeof(t)},
@@ -53,7 +54,7 @@ known_token_key(struct kms_p11_session *s, const char *label, const uint8_t *v, 
 	};
 	CK_OBJECT_HANDLE h;
 
-	return kms_p11_create_object(s, &h, tmpl, 11);
+	return kms_p11_create_object(s, &h, tmpl, sizeof(tmpl) / sizeof(tmpl[0]));
 }
 
 static int
@@ -61,12 +62,113 @@ put_secret(struct kms_store *st, struct kms_p11_session *s, const struct kms_wra
 	   CK_OBJECT_HANDLE kek, const char *name, const uint8_t *v, size_t len)
 {
 	struct kms_store_blob b;
+	int r;
 
 	memset(&b, 0, sizeof(b));
-	if (kms_wrap_bytes(s, pol, kek, v, len, b.data, sizeof(b.data), &b.len) != KMS_OK) {
-		return -1;
+	if ((r = kms_wrap_bytes(s, pol, kek, v, len, b.data, sizeof(b.data), &b.len)) != KMS_OK) {
+		return r;
 	}
-	return kms_store_put_secret(st, name, &b) == KMS_OK ? 0 : -1;
+	return kms_store_put_secret(st, name, &b);
+}
+
+int
+kms_devdomain_ceremony(struct kms_p11_session *s, struct kms_store *st,
+		       const struct kms_wrap_policy *pol, const char *kek_label,
+		       const char *kms_uri, const char *cert_uri, uint64_t period,
+		       CK_OBJECT_HANDLE *out_kek, uint8_t out_kpak[KMS_ECCSI_POINT_LEN],
+		       uint8_t out_zpub[KMS_SAKKE_POINT_LEN], struct kms_eccsi_kms **out_eccsi,
+		       struct kms_sakke_kms **out_sakke)
+{
+	struct kms_eccsi_kms *e = NULL;
+	struct kms_sakke_kms *k = NULL;
+	struct kms_store_cert *cert = NULL;
+	CK_OBJECT_HANDLE kek = CK_INVALID_HANDLE;
+	uint8_t ksak[KMS_ECCSI_SCALAR_LEN], z[KMS_SAKKE_SCALAR_LEN];
+	int r = KMS_ERR_INTERNAL;
+
+	*out_kek = CK_INVALID_HANDLE;
+	memset(out_kpak, 0, KMS_ECCSI_POINT_LEN);
+	memset(out_zpub, 0, KMS_SAKKE_POINT_LEN);
+	if (out_eccsi != NULL) {
+		*out_eccsi = NULL;
+	}
+	if (out_sakke != NULL) {
+		*out_sakke = NULL;
+	}
+	if (strlen(kms_uri) > KMS_STORE_MAX_URI || strlen(cert_uri) > KMS_STORE_MAX_URI) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	cert = calloc(1, sizeof(*cert));
+	if (cert == NULL) {
+		return KMS_ERR_NOMEM;
+	}
+	if ((r = kms_keys_generate(s, &kek, KMS_KEY_KEK, kek_label, pol, 0, 0)) != KMS_OK ||
+	    (r = kms_eccsi_kms_generate(&e)) != KMS_OK ||
+	    (r = kms_sakke_kms_generate(&k)) != KMS_OK) {
+		goto out;
+	}
+	kms_eccsi_kms_ksak(e, ksak);
+	kms_sakke_kms_secret(k, z);
+	if ((r = put_secret(st, s, pol, kek, "ksak", ksak, sizeof(ksak))) != KMS_OK ||
+	    (r = put_secret(st, s, pol, kek, "z_t", z, sizeof(z))) != KMS_OK) {
+		goto out;
+	}
+	snprintf(cert->kms_uri, sizeof(cert->kms_uri), "%s", kms_uri);
+	snprintf(cert->cert_uri, sizeof(cert->cert_uri), "%s", cert_uri);
+	cert->user_key_period = period;
+	cert->user_key_offset = 0;
+	kms_eccsi_kms_kpak(e, cert->kpak);
+	kms_sakke_kms_public(k, cert->z_t);
+	if ((r = kms_store_put_cert(st, cert)) != KMS_OK) {
+		goto out;
+	}
+	memcpy(out_kpak, cert->kpak, KMS_ECCSI_POINT_LEN);
+	memcpy(out_zpub, cert->z_t, KMS_SAKKE_POINT_LEN);
+	*out_kek = kek;
+	if (out_eccsi != NULL) {
+		*out_eccsi = e;
+		e = NULL; /* transferred */
+	}
+	if (out_sakke != NULL) {
+		*out_sakke = k;
+		k = NULL; /* transferred */
+	}
+	r = KMS_OK;
+out:
+	kms_memzero(ksak, sizeof(ksak));
+	kms_memzero(z, sizeof(z));
+	kms_eccsi_kms_free(e);
+	kms_sakke_kms_free(k);
+	free(cert);
+	return r;
+}
+
+int
+kms_devdomain_enrol(struct kms_p11_session *s, struct kms_store *st, const char *client_id,
+		    enum kms_client_class cls, const char *identity, const char *trk_label,
+		    const uint8_t trk[32], const char *ink_label, const uint8_t ink[32])
+{
+	struct kms_store_client c;
+	int r;
+
+	if (strlen(client_id) > KMS_STORE_MAX_ID || strlen(trk_label) > KMS_STORE_MAX_ID ||
+	    strlen(ink_label) > KMS_STORE_MAX_ID) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if ((r = kms_devdomain_known_key(s, trk_label, trk, 0)) != KMS_OK ||
+	    (r = kms_devdomain_known_key(s, ink_label, ink, 1)) != KMS_OK) {
+		return r;
+	}
+	memset(&c, 0, sizeof(c));
+	c.cls = cls;
+	snprintf(c.client_id, sizeof(c.client_id), "%s", client_id);
+	snprintf(c.trk_label, sizeof(c.trk_label), "%s", trk_label);
+	snprintf(c.ink_label, sizeof(c.ink_label), "%s", ink_label);
+	if ((r = kms_store_put_client(st, &c)) != KMS_OK ||
+	    (r = kms_store_add_identity(st, identity)) != KMS_OK) {
+		return r;
+	}
+	return kms_store_entitle(st, client_id, identity);
 }
 
 /* A pre-minted key set for uri and period, computed and wrapped under the KEK (the ceremony). */
@@ -91,6 +193,8 @@ premint(struct kms_store *st, struct kms_p11_session *s, const struct kms_wrap_p
 	     kms_wrap_bytes(s, pol, kek, pvt, sizeof(pvt), ks.pvt.data, sizeof(ks.pvt.data),
 			    &ks.pvt.len) == KMS_OK &&
 	     kms_store_put_keyset(st, uri, period, &ks) == KMS_OK;
+	kms_memzero(ssk, sizeof(ssk));
+	kms_memzero(rsk, sizeof(rsk));
 	return ok ? 0 : -1;
 }
 
@@ -102,10 +206,7 @@ kms_devdomain_new(struct kms_devdomain *d, const char *token_label)
 	struct kms_eccsi_kms *e = NULL;
 	struct kms_sakke_kms *k = NULL;
 	struct kms_wrap_policy pol = {CKM_AES_KEY_WRAP_PAD, KMS_WRAP_HOST_ECB};
-	struct kms_store_cert cert;
-	struct kms_store_client c;
 	CK_OBJECT_HANDLE kek;
-	uint8_t ksak[32], z[128];
 	int rc = 1;
 
 	if (kms_devtoken_new(&d->tok, token_label) != 0 ||
@@ -114,51 +215,18 @@ kms_devdomain_new(struct kms_devdomain *d, const char *token_label)
 		goto out;
 	}
 	/* the ceremony's part: KEK, master secrets, certificate */
-	if (kms_keys_generate(s, &kek, KMS_KEY_KEK, KEK_LABEL, &pol, 0, 0) != KMS_OK ||
-	    kms_eccsi_kms_generate(&e) != KMS_OK || kms_sakke_kms_generate(&k) != KMS_OK) {
-		goto out;
-	}
-	kms_eccsi_kms_ksak(e, ksak);
-	kms_sakke_kms_secret(k, z);
-	kms_eccsi_kms_kpak(e, d->kpak);
-	kms_sakke_kms_public(k, d->zpub);
-	if (put_secret(st, s, &pol, kek, "ksak", ksak, sizeof(ksak)) != 0 ||
-	    put_secret(st, s, &pol, kek, "z_t", z, sizeof(z)) != 0) {
-		goto out;
-	}
-	memset(&cert, 0, sizeof(cert));
-	snprintf(cert.kms_uri, sizeof(cert.kms_uri), "%s", KMS_URI);
-	cert.user_key_period = PERIOD;
-	memcpy(cert.kpak, d->kpak, sizeof(d->kpak));
-	memcpy(cert.z_t, d->zpub, sizeof(d->zpub));
-	if (kms_store_put_cert(st, &cert) != KMS_OK) {
+	if (kms_devdomain_ceremony(s, st, &pol, KEK_LABEL, KMS_URI, "", PERIOD, &kek, d->kpak,
+				   d->zpub, &e, &k) != KMS_OK) {
 		goto out;
 	}
 	/* the roster: alice and bob, each entitled to themselves; carol revoked */
 	if (RAND_bytes(d->alice_trk, 32) != 1 || RAND_bytes(d->alice_ink, 32) != 1 ||
 	    RAND_bytes(d->bob_trk, 32) != 1 || RAND_bytes(d->bob_ink, 32) != 1 ||
-	    known_token_key(s, "tk.0.alice", d->alice_trk, 0) != KMS_OK ||
-	    known_token_key(s, "ik.0.alice", d->alice_ink, 1) != KMS_OK ||
-	    known_token_key(s, "tk.0.bob", d->bob_trk, 0) != KMS_OK ||
-	    known_token_key(s, "ik.0.bob", d->bob_ink, 1) != KMS_OK) {
-		goto out;
-	}
-	memset(&c, 0, sizeof(c));
-	c.cls = KMS_CLIENT_UE;
-	snprintf(c.client_id, sizeof(c.client_id), "alice");
-	snprintf(c.trk_label, sizeof(c.trk_label), "tk.0.alice");
-	snprintf(c.ink_label, sizeof(c.ink_label), "ik.0.alice");
-	if (kms_store_put_client(st, &c) != KMS_OK) {
-		goto out;
-	}
-	snprintf(c.client_id, sizeof(c.client_id), "bob");
-	snprintf(c.trk_label, sizeof(c.trk_label), "tk.0.bob");
-	snprintf(c.ink_label, sizeof(c.ink_label), "ik.0.bob");
-	if (kms_store_put_client(st, &c) != KMS_OK || kms_store_add_identity(st, ALICE) != KMS_OK ||
-	    kms_store_add_identity(st, BOB) != KMS_OK ||
+	    kms_devdomain_enrol(s, st, "alice", KMS_CLIENT_UE, ALICE, "tk.0.alice", d->alice_trk,
+				"ik.0.alice", d->alice_ink) != KMS_OK ||
+	    kms_devdomain_enrol(s, st, "bob", KMS_CLIENT_UE, BOB, "tk.0.bob", d->bob_trk,
+				"ik.0.bob", d->bob_ink) != KMS_OK ||
 	    kms_store_add_identity(st, "sip:carol@example.org") != KMS_OK ||
-	    kms_store_entitle(st, "alice", ALICE) != KMS_OK ||
-	    kms_store_entitle(st, "bob", BOB) != KMS_OK ||
 	    kms_store_entitle(st, "alice", "sip:carol@example.org") != KMS_OK ||
 	    kms_store_set_identity_revoked(st, "sip:carol@example.org", 1) != KMS_OK) {
 		goto out;
@@ -168,18 +236,16 @@ kms_devdomain_new(struct kms_devdomain *d, const char *token_label)
 	    premint(st, s, &pol, kek, e, k, ALICE, d->now_period) != 0) {
 		goto out;
 	}
-	kms_p11_return(s);
-	s = NULL;
-	kms_store_close(st);
-	st = NULL;
 	rc = 0;
 out:
-	kms_memzero(ksak, sizeof(ksak));
-	kms_memzero(z, sizeof(z));
 	kms_p11_return(s);
 	kms_store_close(st);
 	kms_eccsi_kms_free(e);
 	kms_sakke_kms_free(k);
+	if (rc != 0) {
+		(void)kms_devtoken_free(
+			&d->tok); /* nothing left behind; a second free is a no-op */
+	}
 	return rc;
 }
 
@@ -187,6 +253,9 @@ int
 kms_devdomain_free(struct kms_devdomain *d)
 {
 	kms_memzero(d->alice_trk, sizeof(d->alice_trk));
+	kms_memzero(d->alice_ink, sizeof(d->alice_ink));
+	kms_memzero(d->bob_trk, sizeof(d->bob_trk));
+	kms_memzero(d->bob_ink, sizeof(d->bob_ink));
 	return kms_devtoken_free(&d->tok);
 }
 

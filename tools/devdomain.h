@@ -5,9 +5,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/err.h"
 #include "hsm/eccsi.h"
+#include "hsm/keys.h"
+#include "hsm/p11.h"
 #include "hsm/sakke.h"
 #include "proto/msg.h"
+#include "proto/store.h"
 #include "tools/devtoken.h"
 
 /*
@@ -33,7 +37,52 @@ struct kms_devdomain {
 	uint64_t now_period;
 };
 
-/* kms_devdomain_new - make d; 0 on success. kms_devdomain_free - remove it. */
+/*
+ * The steps of a development domain, for kms-devsetup (var/dev) and kms_devdomain_new.
+ *
+ * kms_devdomain_ceremony - the key ceremony's part, in the token of s and the store st: the domain
+ * KEK (labelled kek_label: an AES-256 token object, never extractable; ECB allowed as well when
+ * pol->mode is KMS_WRAP_HOST_ECB), KSAK and z_T generated in this process and stored only wrapped
+ * under the KEK (secrets "ksak", "z_t"), and the KMS certificate's public values (kms_uri,
+ * cert_uri, which may be "", user_key_period period, offset 0). *out_kek is the KEK's handle;
+ * out_kpak and out_zpub get the public keys. With out_eccsi / out_sakke not NULL the issuing
+ * keys are handed over (owned: kms_eccsi_kms_free, kms_sakke_kms_free), for pre-minting;
+ * otherwise they are freed (and wiped) here. Returns KMS_OK or the first failing step's error
+ * (the token's, the store's, KMS_ERR_RANDOM); outputs are cleared on failure.
+ */
+int kms_devdomain_ceremony(struct kms_p11_session *s, struct kms_store *st,
+			   const struct kms_wrap_policy *pol, const char *kek_label,
+			   const char *kms_uri, const char *cert_uri, uint64_t period,
+			   CK_OBJECT_HANDLE *out_kek, uint8_t out_kpak[KMS_ECCSI_POINT_LEN],
+			   uint8_t out_zpub[KMS_SAKKE_POINT_LEN], struct kms_eccsi_kms **out_eccsi,
+			   struct kms_sakke_kms **out_sakke) KMS_WUR;
+
+/*
+ * kms_devdomain_known_key - a token object with a value the caller knows, as a development
+ * enrolment makes it (the client's trk.hex / ink.hex hold the value): a TrK (ink 0: AES-256,
+ * wrap and encrypt, mechanisms RFC 5649 and ECB) or an InK (ink 1: a generic secret, HMAC-SHA256
+ * sign only), labelled label, sensitive, private, not extractable. value (32 octets) is borrowed.
+ * Returns KMS_OK or the token's error.
+ */
+int kms_devdomain_known_key(struct kms_p11_session *s, const char *label, const uint8_t value[32],
+			    int ink) KMS_WUR;
+
+/*
+ * kms_devdomain_enrol - enrol a client: its TrK and InK made in the token with the known values
+ * trk and ink (kms_devdomain_known_key, labelled trk_label and ink_label), the client put into the
+ * store with class cls, identity added to the roster, and the client entitled to it. Returns KMS_OK
+ * or the first failing step's error (the token's or the store's; KMS_ERR_INVALID_ARG for an id or
+ * label over KMS_STORE_MAX_ID).
+ */
+int kms_devdomain_enrol(struct kms_p11_session *s, struct kms_store *st, const char *client_id,
+			enum kms_client_class cls, const char *identity, const char *trk_label,
+			const uint8_t trk[32], const char *ink_label,
+			const uint8_t ink[32]) KMS_WUR;
+
+/*
+ * kms_devdomain_new - make d; 0 on success (on failure nothing of it is left). kms_devdomain_free -
+ * remove it (a second call, or one after a failed new, is a no-op).
+ */
 int kms_devdomain_new(struct kms_devdomain *d, const char *token_label);
 int kms_devdomain_free(struct kms_devdomain *d);
 

@@ -2,13 +2,77 @@
 #ifndef KMS_TOOLS_DEVTOKEN_H
 #define KMS_TOOLS_DEVTOKEN_H
 
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "common/err.h"
 #include "hsm/p11.h"
+
+/*
+ * SoftHSM tokens for development: the building blocks (a softhsm2.conf of its own, a token
+ * initialised with softhsm2-util, the module path, opening the token through hsm/p11.h, private
+ * files, removing a directory tree), used by kms-devsetup for the development domain in var/dev,
+ * and a throw-away token for one program (a test, a benchmark): struct kms_devtoken.
+ * Development only: softhsm2-util takes the PINs on its command line.
+ */
+
+/* kms_devtoken_module - the SoftHSM module: $KMS_TEST_HSM_MODULE when set (the tests set it from
+ * CMake), else the first of Debian's paths that exists (/usr/lib/softhsm/libsofthsm2.so, then the
+ * multiarch directory), else the first of them. Never NULL; the string is static or from getenv. */
+const char *kms_devtoken_module(void);
+
+/*
+ * kms_devtoken_write_conf - write the SoftHSM configuration conf_path (created, never replaced:
+ * O_EXCL | O_NOFOLLOW, mode 0600) naming tokens_dir as the token directory, with the file object
+ * store and log level ERROR. Both paths absolute, without control characters and without
+ * leading or trailing blanks (SoftHSM's own configuration syntax has no quoting).
+ * Returns KMS_OK; KMS_ERR_INVALID_ARG (a path that breaks those rules); KMS_ERR_IO (errno says
+ * why). On failure nothing is left at conf_path.
+ */
+int kms_devtoken_write_conf(const char *conf_path, const char *tokens_dir) KMS_WUR;
+
+/*
+ * kms_devtoken_init_token - set SOFTHSM2_CONF to conf_path in this process's environment (it
+ * stays set: the module reads it when it is initialised) and initialise a new token labelled
+ * label (1..32 printable ASCII octets) in the first free slot, with so_pin and user_pin (each
+ * 4..255 printable ASCII octets; borrowed), by running softhsm2-util from PATH without a shell.
+ * Its standard output goes to /dev/null, its errors to our standard error. The PINs appear on
+ * softhsm2-util's command line: development tokens only.
+ * Returns KMS_OK; KMS_ERR_INVALID_ARG; KMS_ERR_HSM (softhsm2-util missing or failed);
+ * KMS_ERR_NOMEM.
+ */
+int kms_devtoken_init_token(const char *conf_path, const char *label, const char *so_pin,
+			    const char *user_pin) KMS_WUR;
+
+/*
+ * kms_devtoken_open - open the token labelled label (module: an absolute path, e.g.
+ * kms_devtoken_module()) and log in with the PIN in the file pin_path (absolute, mode 0600),
+ * through kms_p11_new: *out is owned (kms_p11_free). SOFTHSM2_CONF must name the token's
+ * configuration. Returns what kms_p11_new returns, KMS_ERR_INVALID_ARG for a label over 32
+ * octets.
+ */
+int kms_devtoken_open(struct kms_p11 **out, const char *module, const char *label,
+		      const char *pin_path) KMS_WUR;
+
+/*
+ * kms_devtoken_write_file - create path (O_EXCL | O_NOFOLLOW: never replaces a file nor follows
+ * a link) with exactly the given mode (whatever the umask), write len octets of data (borrowed),
+ * fsync and close it. Returns KMS_OK or KMS_ERR_IO (errno says why); on failure the file is
+ * removed again (if this call created it). Secrets may be written: nothing is copied.
+ */
+int kms_devtoken_write_file(const char *path, const void *data, size_t len, mode_t mode) KMS_WUR;
+
+/*
+ * kms_devtoken_rmtree - remove path and everything below it, never following a symbolic link
+ * (a link is removed, not what it points to); at most 32 directory levels. A path that does not
+ * exist is KMS_OK. Returns KMS_OK or KMS_ERR_IO (something could not be removed; the rest is).
+ */
+int kms_devtoken_rmtree(const char *path) KMS_WUR;
 
 /*
  * A throw-away SoftHSM token for one program (a test, a benchmark): a temporary directory with its
  * own softhsm2.conf (SOFTHSM2_CONF is set to it), a token initialised with softhsm2-util, the user
- * PIN in a 0600 file, and a logged-in struct kms_p11 on it. The module is KMS_TEST_HSM_MODULE
- * (the tests set it from CMake), or Debian's path.
+ * PIN in a 0600 file, and a logged-in struct kms_p11 on it (module: kms_devtoken_module()).
  */
 struct kms_devtoken {
 	char dir[64];
@@ -17,11 +81,10 @@ struct kms_devtoken {
 	struct kms_p11 *p11;
 };
 
-/* kms_devtoken_new - set up t with a token labelled label; 0 on success. */
+/* kms_devtoken_new - set up t with a token labelled label; 0 on success, -1 otherwise (what is
+ * made of it then is removed by kms_devtoken_free, which is safe to call). */
 int kms_devtoken_new(struct kms_devtoken *t, const char *label);
 /* kms_devtoken_free - free t->p11 and remove the directory; 0 on success. */
 int kms_devtoken_free(struct kms_devtoken *t);
-/* kms_devtoken_module - the module path the tests use. */
-const char *kms_devtoken_module(void);
 
 #endif /* KMS_TOOLS_DEVTOKEN_H */

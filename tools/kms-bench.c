@@ -4,7 +4,10 @@
  *
  *   kms-bench crypto [--seconds S]
  *   kms-bench hsm [--seconds S]
+ *   kms-bench load --dir DIR [--seconds S] [--connections N] [--kmsd PATH]
  *   kms-bench selftest
+ *
+ * load: kmsd under mutual-TLS load on a development domain (tools/kms-bench-load.c).
  *
  * hsm makes a throw-away SoftHSM token and development domain (tools/devdomain.c) and prints
  * provisions per second through kms-hsmd's adapter (frames over a socketpair) for each issuer,
@@ -53,6 +56,7 @@
 #include "proto/frame.h"
 #include "proto/store.h"
 #include "tools/devdomain.h"
+#include "tools/kms-bench-load.h"
 
 #include "common/banned.h"
 
@@ -442,6 +446,8 @@ usage(FILE *f)
 {
 	fprintf(f,
 		"usage: kms-bench crypto [--seconds S]\n"
+		"       kms-bench hsm [--seconds S]\n"
+		"       kms-bench load --dir DIR [--seconds S] [--connections N] [--kmsd PATH]\n"
 		"       kms-bench selftest\n"
 		"\n"
 		"selftest: the known-answer tests of the issuing core (RFC 6507 ECCSI, RFC 6508\n"
@@ -452,7 +458,34 @@ usage(FILE *f)
 		"ref_openssl_mul_per_s (OpenSSL's constant-time [k]P on the same curve, measured\n"
 		"in this run) and rsk_issue_vs_ref, their ratio. Each figure is measured for S\n"
 		"seconds (default 3, 0.1 to 600). KMS_FP_BACKEND=c forces the portable field\n"
-		"arithmetic for comparison.\n");
+		"arithmetic for comparison.\n"
+		"\n"
+		"hsm: provisions per second through kms-hsmd's adapter on a throw-away SoftHSM\n"
+		"token, per issuer, with the token's raw rate as reference (see the source).\n"
+		"\n"
+		"load: starts kmsd (default: build tree's kms/kmsd) on the development domain DIR\n"
+		"(kms-devsetup; var/dev) on a free port without rate limits and loads it over N\n"
+		"mutual-TLS connections (default 4): handshakes_per_s (a new connection per\n"
+		"request), init_per_s and keyprov_per_s (kept-alive), keyprov_vs_init, errors.\n");
+}
+
+/* kmsd of the build tree: ../kms/kmsd from this program's directory. */
+static void
+default_kmsd(char *out, size_t cap)
+{
+	char self[2048];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	snprintf(out, cap, "kmsd");
+	if (n <= 0) {
+		return;
+	}
+	self[n] = '\0';
+	if ((slash = strrchr(self, '/')) != NULL) {
+		*slash = '\0';
+		snprintf(out, cap, "%s/../kms/kmsd", self);
+	}
 }
 
 static int
@@ -492,6 +525,41 @@ main(int argc, char **argv)
 		}
 		printf("selftest ok\n");
 		return 0;
+	}
+	if (argc >= 2 && strcmp(argv[1], "load") == 0) {
+		const char *dir = NULL;
+		char kmsd[4096];
+		unsigned long conns = 4;
+
+		default_kmsd(kmsd, sizeof(kmsd));
+		for (i = 2; i < argc; i++) {
+			if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
+				dir = argv[++i];
+			} else if (strcmp(argv[i], "--kmsd") == 0 && i + 1 < argc) {
+				snprintf(kmsd, sizeof(kmsd), "%s", argv[++i]);
+			} else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
+				if (parse_seconds(argv[++i], &seconds) != KMS_OK) {
+					fprintf(stderr, "kms-bench: --seconds wants a number from "
+							"0.1 to 600\n");
+					return 2;
+				}
+			} else if (strcmp(argv[i], "--connections") == 0 && i + 1 < argc) {
+				char *end = NULL;
+				conns = strtoul(argv[++i], &end, 10);
+				if (*end != '\0' || conns < 1 || conns > 64) {
+					fprintf(stderr, "kms-bench: --connections wants 1 to 64\n");
+					return 2;
+				}
+			} else {
+				usage(stderr);
+				return 2;
+			}
+		}
+		if (dir == NULL) {
+			usage(stderr);
+			return 2;
+		}
+		return kms_bench_load(dir, kmsd, seconds, (unsigned int)conns);
 	}
 	if (argc < 2 || (strcmp(argv[1], "crypto") != 0 && strcmp(argv[1], "hsm") != 0)) {
 		usage(stderr);

@@ -1,0 +1,1026 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * kmsd's HTTP side on h2o 2.2.5: the listeners and their threads, and the handler of the KMS
+ * resources (kms-interface.md). One request, in order:
+ *
+ *   1. the resource is parsed from the path (kms/resource.c), the optional KmsRequest body
+ *      (proto/xml.c), each under its limits;
+ *   2. the client is authenticated: its verified certificate (kms/tls.c) names it (its URI, or
+ *      a configured SPKI hash), a bearer token is verified (kms/jwt.c); the roster gives its
+ *      class, whose policy (auth_ue, auth_server) says which are required;
+ *   3. rate limit; authorisation: a UE gets only its own identity (the token's MC service ID,
+ *      else its certificate's name), an MC server what the roster entitles it to; kms-hsmd
+ *      checks the entitlement again and answers the same for an identity that does not exist;
+ *   4. kms-hsmd provisions (TrK-wrapped material only), kmsd renders the XML, kms-hsmd signs
+ *      its digest with the client's InK in the token (proto/signedinfo.h);
+ *   5. the audit record is appended durably; only then is the response sent (fail closed: a
+ *      failed append turns the answer into 503 without material).
+ *
+ * The handler runs on the thread's event loop and blocks it for the kms-hsmd exchange (each
+ * thread has its own kms-hsmd process); the thread count gives the concurrency.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#define H2O_USE_LIBUV 0
+#include <h2o.h>
+
+#include "common/log.h"
+#include "common/secmem.h"
+#include "hsm/uid.h"
+#include "kms/internal.h"
+#include "kms/jwt.h"
+#include "kms/resource.h"
+#include "kms/supervise.h"
+#include "kms/tls.h"
+#include "proto/mp.h"
+#include "proto/store.h"
+#include "proto/xml.h"
+
+#include "common/banned.h"
+
+#define MAX_BODY       KMS_XML_MAX_BODY /* 64 KiB; h2o itself refuses twice that */
+#define REQUEST_ID_LEN 16
+#define MAX_KEY_SETS   2 /* the period asked for, and the next one near its end */
+#define RETRY_AFTER    "5"
+
+struct kmsd_thread {
+	struct kmsd *k;
+	unsigned int idx;
+	h2o_evloop_t *loop;
+	h2o_globalconf_t *gconf;
+	h2o_context_t ctx;
+	h2o_accept_ctx_t accept;
+	h2o_socket_t *listener;
+	h2o_context_t mctx; /* the metrics listener (thread 0 only) */
+	h2o_accept_ctx_t maccept;
+	h2o_socket_t *mlistener;
+	struct kms_store *store;
+	pthread_t tid;
+	volatile int *stop;
+};
+
+struct kms_handler {
+	h2o_handler_t super;
+	struct kmsd *k;
+};
+
+/* Everything one request collects on its way; the audit record and the log line come from it. */
+struct req_state {
+	struct kmsd_thread *t;
+	char rid[REQUEST_ID_LEN + 1];
+	char client[KMS_PROTO_MAX_CLIENT_ID + 1]; /* authenticated client id, or "" */
+	enum kms_client_class cls;
+	char identity[KMS_PROTO_MAX_URI + 1]; /* the identity asked for, or "" */
+	char own[KMS_PROTO_MAX_URI + 1];      /* the identity the client acts as */
+	char resource[KMS_AUDIT_MAX_RESOURCE + 1];
+	char key_ids[KMS_AUDIT_MAX_KEY_IDS + 1];
+	const char *outcome;
+	char detail[KMS_AUDIT_MAX_DETAIL + 1];
+	int status;
+	struct kms_resource res;
+	struct kms_xml_request body;
+	bool has_body;
+	bool has_token;
+	struct timespec start;
+};
+
+static struct kmsd_thread *
+thread_of(h2o_req_t *req)
+{
+	return (struct kmsd_thread *)((char *)req->conn->ctx - offsetof(struct kmsd_thread, ctx));
+}
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Copy network text into a log- and audit-safe form: UTF-8 without control characters. */
+static void
+safe_text(char *out, size_t cap, const char *in, size_t len)
+{
+	size_t i, n = 0;
+
+	if (len >= cap) {
+		len = cap - 1;
+	}
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+		out[n++] = (c < 0x20 || c >= 0x7f) ? '?' : (char)c;
+	}
+	out[n] = '\0';
+}
+
+static void
+set_detail(struct req_state *st, const char *what)
+{
+	snprintf(st->detail, sizeof(st->detail), "%s", what);
+}
+
+/* ----------------------------------------------------------------------------------------- */
+/* Responses */
+
+static void make_url(char *out, size_t cap, const struct kmsd *k, h2o_req_t *req);
+
+static const char *
+reason_of(int status)
+{
+	switch (status) {
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 413:
+		return "Payload Too Large";
+	case 414:
+		return "URI Too Long";
+	case 429:
+		return "Too Many Requests";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return "Internal Server Error";
+	}
+}
+
+static void
+count_status(struct kmsd *k, int status)
+{
+	size_t i = status < 300                     ? 0
+		   : status == 401 || status == 403 ? 2
+		   : status == 404                  ? 3
+		   : status == 429                  ? 4
+		   : status >= 500                  ? 5
+						    : 1;
+
+	atomic_fetch_add(&k->metrics.requests[i], 1);
+}
+
+static void
+send_bytes(h2o_req_t *req, struct req_state *st, const uint8_t *body, size_t len)
+{
+	req->res.status = st->status;
+	req->res.reason = reason_of(st->status);
+	h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+		       H2O_STRLIT("application/xml; charset=utf-8"));
+	h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
+		       H2O_STRLIT("no-store"));
+	h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL,
+			      h2o_strdup(&req->pool, st->rid, SIZE_MAX).base, strlen(st->rid));
+	if (st->status == 503 || st->status == 429) {
+		h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
+			       H2O_STRLIT(RETRY_AFTER));
+	}
+	req->res.content_length = len; /* HTTP/1.1: Content-Length, not chunked */
+	h2o_send_inline(req, (const char *)body, len);
+}
+
+/* The audit record of st; KMS_OK once it is durable. */
+static int
+audit(struct req_state *st)
+{
+	struct kms_audit_rec rec;
+	struct timespec now;
+	uint64_t seq = 0;
+	int r;
+
+	(void)clock_gettime(CLOCK_REALTIME, &now);
+	memset(&rec, 0, sizeof(rec));
+	rec.time_s = (uint64_t)now.tv_sec;
+	rec.time_ns = (uint32_t)now.tv_nsec;
+	rec.request_id = st->rid;
+	rec.client = st->client;
+	rec.identity = st->identity;
+	rec.resource = st->resource;
+	rec.http_status = st->status;
+	rec.outcome = st->outcome;
+	rec.detail = st->detail;
+	rec.key_ids = st->key_ids;
+	if ((r = kms_store_audit_append(st->t->store, &rec, &seq)) != KMS_OK) {
+		atomic_fetch_add(&st->t->k->metrics.audit_failures, 1);
+		kms_log(KMS_LOG_ERR, "req=%s audit record not written: %s", st->rid,
+			kms_strerror(r));
+	}
+	return r;
+}
+
+static void
+log_line(struct req_state *st)
+{
+	struct timespec now;
+	long ms;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (long)(now.tv_sec - st->start.tv_sec) * 1000L +
+	     (long)(now.tv_nsec - st->start.tv_nsec) / 1000000L;
+	kms_log(KMS_LOG_INFO,
+		"req=%s client=%s identity=%s resource=%s status=%d outcome=%s ms=%ld%s%s", st->rid,
+		st->client[0] != '\0' ? st->client : "-",
+		st->identity[0] != '\0' ? st->identity : "-", st->resource, st->status, st->outcome,
+		ms, st->detail[0] != '\0' ? " detail=" : "", st->detail);
+	atomic_fetch_add(&st->t->k->metrics.duration_us, (uint64_t)ms * 1000u);
+}
+
+/* Render, sign (when the client is known and signing works) and serialize resp. */
+static int
+render(struct req_state *st, struct kms_xml_response *resp, uint8_t **out, size_t *out_len)
+{
+	struct kmsd *k = st->t->k;
+	struct kms_xml_doc *doc = NULL;
+	struct kms_proto_request req;
+	struct kms_proto_reply rep;
+	uint8_t digest[KMS_XML_HMAC_LEN];
+	int r;
+
+	*out = NULL;
+	*out_len = 0;
+	resp->opts.wrap_alg_compat = k->cfg.wrap_alg_compat;
+	resp->opts.cipher_value_hex = k->cfg.cipher_value_hex;
+	resp->opts.user_id_base64 = k->cfg.user_id_base64;
+	if ((r = kms_xml_render(&doc, resp)) != KMS_OK) {
+		goto out;
+	}
+	if (st->client[0] != '\0') {
+		if ((r = kms_xml_digest(doc, digest)) != KMS_OK) {
+			goto out;
+		}
+		memset(&req, 0, sizeof(req));
+		req.op = KMS_PROTO_SIGN;
+		memcpy(req.u.sign.client_id, st->client, strlen(st->client) + 1);
+		req.u.sign.client_id_len = strlen(st->client);
+		memcpy(req.u.sign.digest, digest, sizeof(digest));
+		if ((r = kms_hsmd_call(k->pool, st->t->idx, &req, &rep)) != KMS_OK) {
+			goto out;
+		}
+		if ((r = rep.status) != KMS_OK) {
+			goto out;
+		}
+		if ((r = kms_xml_attach_signature(doc, digest, rep.u.sign.signature,
+						  rep.u.sign.key_id)) != KMS_OK) {
+			goto out;
+		}
+	}
+	r = kms_xml_serialize(doc, out, out_len);
+out:
+	kms_xml_doc_free(doc);
+	return r;
+}
+
+/*
+ * Answer st->status with a KmsError (the message is a fixed text chosen here, never input).
+ * The error is audited; a failed audit append changes nothing here (nothing is provisioned).
+ */
+static int
+send_error(h2o_req_t *req, struct req_state *st, int status, const char *outcome, const char *msg)
+{
+	struct kmsd *k = st->t->k;
+	struct kms_xml_response resp;
+	char url[KMS_XML_MAX_URI + 1];
+	uint8_t *body = NULL;
+	size_t len = 0;
+
+	st->status = status;
+	st->outcome = outcome;
+	if (st->detail[0] == '\0') {
+		set_detail(st, msg);
+	}
+	memset(&resp, 0, sizeof(resp));
+	make_url(url, sizeof(url), k, req);
+	resp.user_uri = st->identity[0] != '\0' ? st->identity : st->own;
+	resp.kms_uri = k->cert.kms_uri;
+	resp.time = (int64_t)time(NULL);
+	resp.kms_id = k->cfg.kms_id;
+	resp.client_req_url = url;
+	resp.msg = KMS_XML_MSG_NONE;
+	resp.has_error = true;
+	resp.error_code = status;
+	resp.error_msg = msg;
+	/* a KmsError is signed for a known client too, but the error must go out regardless */
+	if (render(st, &resp, &body, &len) != KMS_OK) {
+		char tmp[sizeof(st->client)];
+		memcpy(tmp, st->client, sizeof(tmp));
+		st->client[0] = '\0';
+		resp.user_uri = "";
+		(void)render(st, &resp, &body, &len);
+		memcpy(st->client, tmp, sizeof(tmp));
+	}
+	(void)audit(st);
+	log_line(st);
+	count_status(k, status);
+	if (body == NULL) {
+		static const char fallback[] = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+		send_bytes(req, st, (const uint8_t *)fallback, sizeof(fallback) - 1);
+	} else {
+		send_bytes(req, st, body, len);
+	}
+	free(body);
+	return 0;
+}
+
+/* ----------------------------------------------------------------------------------------- */
+/* Authentication and authorisation */
+
+static bool
+auth_satisfied(enum kmsd_auth policy, bool mtls, bool token)
+{
+	switch (policy) {
+	case KMSD_AUTH_MTLS:
+		return mtls;
+	case KMSD_AUTH_TOKEN:
+		return token;
+	case KMSD_AUTH_BOTH:
+		return mtls && token;
+	case KMSD_AUTH_EITHER:
+		return mtls || token;
+	default:
+		return false;
+	}
+}
+
+/*
+ * Who is asking: KMS_OK with st->client, st->cls and st->own set; else the HTTP status to
+ * answer (401 or 403) with st->detail set.
+ */
+static int
+authenticate(h2o_req_t *req, struct req_state *st)
+{
+	struct kmsd *k = st->t->k;
+	struct kms_peer peer;
+	struct kms_jwt_result jr;
+	struct kms_store_client client;
+	bool mtls = false;
+	char jerr[128];
+	ssize_t hi;
+	int r;
+
+	memset(&jr, 0, sizeof(jr));
+	if (kms_tls_peer(req->conn->callbacks->get_socket(req->conn), &peer) == KMS_OK) {
+		size_t i;
+		for (i = 0; i < k->cfg.num_spki_map; i++) {
+			if (CRYPTO_memcmp(k->cfg.spki_map[i].spki_sha256, peer.spki_sha256, 32) ==
+			    0) {
+				snprintf(st->client, sizeof(st->client), "%s",
+					 k->cfg.spki_map[i].client_id);
+				break;
+			}
+		}
+		if (st->client[0] == '\0' && peer.uri[0] != '\0') {
+			snprintf(st->client, sizeof(st->client), "%s", peer.uri);
+		}
+		mtls = st->client[0] != '\0';
+		if (!mtls) {
+			set_detail(st,
+				   "the client certificate names no client (no URI, no mapping)");
+			return 401;
+		}
+	}
+	hi = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+	if (hi >= 0) {
+		h2o_iovec_t v = req->headers.entries[hi].value;
+		if (k->jwt_keys == NULL) {
+			set_detail(st, "bearer tokens are not accepted here");
+			return 401;
+		}
+		if (v.len < 7 || strncasecmp(v.base, "Bearer ", 7) != 0) {
+			set_detail(st, "the Authorization header is not a bearer token");
+			return 401;
+		}
+		{
+			struct kms_jwt_policy pol;
+			memset(&pol, 0, sizeof(pol));
+			pol.issuer = k->cfg.idms_issuer;
+			pol.audience = k->cfg.idms_audience;
+			pol.claims = k->cfg.idms_claims;
+			pol.num_claims = k->cfg.num_idms_claims;
+			pol.leeway = k->cfg.idms_leeway;
+			r = kms_jwt_verify(k->jwt_keys, &pol, (const uint8_t *)v.base + 7,
+					   v.len - 7, (int64_t)time(NULL), &jr, jerr, sizeof(jerr));
+		}
+		if (r != KMS_OK) {
+			snprintf(st->detail, sizeof(st->detail), "bearer token refused: %s", jerr);
+			/* RFC 6750: a valid token without the scope is insufficient_scope (403);
+			 * a check that could not run is ours (503) */
+			return r == KMS_ERR_FORBIDDEN                      ? 403
+			       : r == KMS_ERR_NOMEM || r == KMS_ERR_CRYPTO ? 503
+									   : 401;
+		}
+		st->has_token = true;
+		if (!mtls) {
+			/* no certificate: the token's MC service ID names the client */
+			if (strlen(jr.mc_id) > KMS_PROTO_MAX_CLIENT_ID) {
+				set_detail(st,
+					   "the token's MC service ID is too long for a client id");
+				return 401;
+			}
+			snprintf(st->client, sizeof(st->client), "%s", jr.mc_id);
+		}
+	}
+	if (st->client[0] == '\0') {
+		set_detail(st, "no client certificate and no bearer token");
+		return 401;
+	}
+	if ((r = kms_store_get_client(st->t->store, st->client, &client)) != KMS_OK) {
+		set_detail(st, r == KMS_ERR_FORBIDDEN ? "not an enrolled client"
+						      : "the roster could not be read");
+		st->client[0] = '\0'; /* not a client: nothing is signed for it */
+		return r == KMS_ERR_FORBIDDEN ? 401 : 503;
+	}
+	if (client.revoked) {
+		set_detail(st, "the client is revoked");
+		return 403;
+	}
+	st->cls = client.cls;
+	if (!auth_satisfied(st->cls == KMS_CLIENT_UE ? k->cfg.auth_ue : k->cfg.auth_server, mtls,
+			    st->has_token)) {
+		set_detail(st, "this client class needs another authentication (auth_ue, "
+			       "auth_server)");
+		return 401;
+	}
+	snprintf(st->own, sizeof(st->own), "%s", st->has_token ? jr.mc_id : st->client);
+	return 0;
+}
+
+/* ----------------------------------------------------------------------------------------- */
+/* The resources */
+
+static void
+make_url(char *out, size_t cap, const struct kmsd *k, h2o_req_t *req)
+{
+	char path[KMS_XML_MAX_URI + 1];
+
+	safe_text(path, sizeof(path), req->path.base, req->path.len);
+	snprintf(out, cap, "%s%s", k->cfg.public_url, path);
+}
+
+static void
+fill_cert(struct kms_xml_cert *c, const struct kms_proto_certificate_rep *p)
+{
+	memset(c, 0, sizeof(*c));
+	c->role = KMS_XML_ROLE_ROOT;
+	c->cert_uri = p->cert_uri_len > 0 ? p->cert_uri : NULL;
+	c->kms_uri = p->kms_uri;
+	c->user_key_period = p->user_key_period;
+	c->user_key_offset = p->user_key_offset;
+	memcpy(c->pub_enc_key, p->z_t, sizeof(c->pub_enc_key));
+	memcpy(c->pub_auth_key, p->kpak, sizeof(c->pub_auth_key));
+}
+
+/* Map kms-hsmd's answer to PROVISION to an HTTP status and a fixed message. */
+static int
+provision_status(int r, const char **msg)
+{
+	switch (r) {
+	case KMS_ERR_FORBIDDEN:
+		*msg = "not entitled to this identity";
+		return 403;
+	case KMS_ERR_RANGE:
+		*msg = "the time is outside the key periods this KMS serves";
+		return 404;
+	case KMS_ERR_HSM_UNAVAIL:
+	case KMS_ERR_HSM:
+	case KMS_ERR_HSM_BUSY:
+	case KMS_ERR_HSM_PIN:
+		*msg = "the key store is unavailable; try again later";
+		return 503;
+	default:
+		*msg = "the key material could not be issued; try again later";
+		return 503;
+	}
+}
+
+static int
+ntp_to_unix(const struct kms_proto_provision_rep *p, int64_t *from, int64_t *to)
+{
+	uint64_t a, b;
+
+	if (kms_ntp_to_unix(&a, p->period_start) != KMS_OK ||
+	    kms_ntp_to_unix(&b, p->period_end) != KMS_OK || a > INT64_MAX || b > INT64_MAX) {
+		return KMS_ERR_RANGE;
+	}
+	*from = (int64_t)a;
+	*to = (int64_t)b;
+	return KMS_OK;
+}
+
+static int
+handle_keyprov(h2o_req_t *req, struct req_state *st)
+{
+	struct kmsd *k = st->t->k;
+	struct kms_proto_request preq;
+	struct kms_proto_reply *reps = NULL;
+	struct kms_xml_key_set sets[MAX_KEY_SETS];
+	struct kms_xml_response resp;
+	char url[KMS_XML_MAX_URI + 1];
+	const char *msg = NULL;
+	uint64_t ntp_s, period, num = 0, i;
+	uint8_t *body = NULL;
+	size_t len = 0;
+	int r, status;
+
+	snprintf(st->identity, sizeof(st->identity), "%s", st->res.has_uri ? st->res.uri : st->own);
+	if (st->has_body && st->body.user_uri[0] != '\0' &&
+	    strcmp(st->body.user_uri, st->identity) != 0) {
+		return send_error(req, st, 400, "refused",
+				  "the UserUri of the request and the identity of the URI differ");
+	}
+	if (st->cls == KMS_CLIENT_UE && strcmp(st->identity, st->own) != 0) {
+		/* the same answer as kms-hsmd gives for an identity that is not entitled */
+		set_detail(st, "a UE asked for another identity");
+		return send_error(req, st, 403, "refused", "not entitled to this identity");
+	}
+	ntp_s = st->res.has_time ? kms_ntp_seconds(st->res.ntp)
+				 : kms_ntp_from_unix((uint64_t)time(NULL));
+	if (kms_key_period_no(&period, ntp_s, k->cert.user_key_period, k->cert.user_key_offset) !=
+	    KMS_OK) {
+		return send_error(req, st, 404, "refused",
+				  "the time is outside the key periods this KMS serves");
+	}
+	if ((reps = calloc(MAX_KEY_SETS, sizeof(*reps))) == NULL) {
+		return send_error(req, st, 503, "error", "out of memory; try again later");
+	}
+	for (i = 0; i < MAX_KEY_SETS; i++) {
+		uint64_t start, end;
+
+		if (i == 1) {
+			/* the next period's set, near the end of the current one (keyprov without
+			 * a time only) */
+			if (st->res.has_time ||
+			    kms_key_period_bounds(&start, &end, period, k->cert.user_key_period,
+						  k->cert.user_key_offset) != KMS_OK ||
+			    end - ntp_s > k->cfg.next_period_lead) {
+				break;
+			}
+		}
+		memset(&preq, 0, sizeof(preq));
+		preq.op = KMS_PROTO_PROVISION;
+		memcpy(preq.u.provision.client_id, st->client, strlen(st->client) + 1);
+		preq.u.provision.client_id_len = strlen(st->client);
+		memcpy(preq.u.provision.identity, st->identity, strlen(st->identity) + 1);
+		preq.u.provision.identity_len = strlen(st->identity);
+		preq.u.provision.key_period = period + i;
+		r = kms_hsmd_call(k->pool, st->t->idx, &preq, &reps[i]);
+		r = r == KMS_OK ? reps[i].status : r;
+		if (r != KMS_OK) {
+			if (i == 1) {
+				break; /* the next period is a courtesy: the current one stands */
+			}
+			status = provision_status(r, &msg);
+			snprintf(st->detail, sizeof(st->detail), "kms-hsmd: %s", kms_err_name(r));
+			free(reps);
+			return send_error(req, st, status, status == 503 ? "error" : "refused",
+					  msg);
+		}
+		num++;
+	}
+	memset(sets, 0, sizeof(sets));
+	st->key_ids[0] = '\0';
+	for (i = 0; i < num; i++) {
+		const struct kms_proto_provision_rep *p = &reps[i].u.provision;
+		struct kms_xml_key_set *s = &sets[i];
+
+		s->kms_uri = p->kms_uri;
+		s->cert_uri = k->cert.cert_uri_len > 0 ? k->cert.cert_uri : NULL;
+		s->user_uri = st->identity;
+		memcpy(s->user_id, p->user_id, sizeof(s->user_id));
+		if (ntp_to_unix(p, &s->valid_from, &s->valid_to) != KMS_OK) {
+			free(reps);
+			return send_error(req, st, 503, "error", "internal error");
+		}
+		s->key_period_no = p->key_period;
+		s->rsk = (struct kms_xml_enc_key){p->trk_id, p->rsk_wrapped, p->rsk_wrapped_len};
+		s->ssk = (struct kms_xml_enc_key){p->trk_id, p->ssk_wrapped, p->ssk_wrapped_len};
+		s->pvt = (struct kms_xml_enc_key){p->trk_id, p->pvt_wrapped, p->pvt_wrapped_len};
+		if (i == 0) {
+			snprintf(st->key_ids, sizeof(st->key_ids), "%s", p->trk_id);
+		}
+	}
+	make_url(url, sizeof(url), k, req);
+	memset(&resp, 0, sizeof(resp));
+	resp.user_uri = st->identity;
+	resp.kms_uri = k->cert.kms_uri;
+	resp.time = (int64_t)time(NULL);
+	resp.kms_id = k->cfg.kms_id;
+	resp.client_req_url = url;
+	resp.msg = KMS_XML_MSG_KEYPROV;
+	resp.key_sets = sets;
+	resp.num_key_sets = (size_t)num;
+	r = render(st, &resp, &body, &len);
+	free(reps);
+	if (r != KMS_OK) {
+		snprintf(st->detail, sizeof(st->detail), "rendering or signing failed: %s",
+			 kms_err_name(r));
+		return send_error(req, st, 503, "error", "the response could not be signed");
+	}
+	st->status = 200;
+	st->outcome = "provisioned";
+	snprintf(st->detail, sizeof(st->detail), "key periods %llu..%llu",
+		 (unsigned long long)period, (unsigned long long)(period + num - 1));
+	if (audit(st) != KMS_OK) {
+		/* fail closed: no key material without its durable audit record */
+		free(body);
+		st->key_ids[0] = '\0';
+		st->detail[0] = '\0';
+		set_detail(st, "the audit record could not be written");
+		return send_error(req, st, 503, "error",
+				  "the audit log cannot be written; nothing was provisioned");
+	}
+	atomic_fetch_add(&k->metrics.provisioned, num);
+	log_line(st);
+	count_status(k, 200);
+	send_bytes(req, st, body, len);
+	free(body);
+	return 0;
+}
+
+static int
+handle_public(h2o_req_t *req, struct req_state *st)
+{
+	struct kmsd *k = st->t->k;
+	struct kms_xml_response resp;
+	struct kms_xml_cert cert;
+	char url[KMS_XML_MAX_URI + 1];
+	uint8_t *body = NULL;
+	size_t len = 0;
+	int r;
+
+	make_url(url, sizeof(url), k, req);
+	memset(&resp, 0, sizeof(resp));
+	resp.user_uri = st->own;
+	resp.kms_uri = k->cert.kms_uri;
+	resp.time = (int64_t)time(NULL);
+	resp.kms_id = k->cfg.kms_id;
+	resp.client_req_url = url;
+	if (st->res.kind == KMS_RES_INIT) {
+		fill_cert(&cert, &k->cert);
+		resp.msg = KMS_XML_MSG_INIT;
+		resp.init_cert = &cert;
+	} else {
+		/* no external KMS certificates are kept yet: the cache is empty at number 0 */
+		resp.msg = KMS_XML_MSG_CERTCACHE;
+		resp.cache_num = 0;
+	}
+	if ((r = render(st, &resp, &body, &len)) != KMS_OK) {
+		snprintf(st->detail, sizeof(st->detail), "rendering or signing failed: %s",
+			 kms_err_name(r));
+		return send_error(req, st, 503, "error", "the response could not be signed");
+	}
+	st->status = 200;
+	st->outcome = "served";
+	(void)audit(st);
+	log_line(st);
+	count_status(k, 200);
+	send_bytes(req, st, body, len);
+	free(body);
+	return 0;
+}
+
+static int
+on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+	struct kms_handler *h = (struct kms_handler *)self;
+	struct kmsd *k = h->k;
+	struct req_state *st;
+	int r, status;
+
+	if ((st = calloc(1, sizeof(*st))) == NULL) {
+		return -1;
+	}
+	st->t = thread_of(req);
+	(void)clock_gettime(CLOCK_MONOTONIC, &st->start);
+	snprintf(st->rid, sizeof(st->rid), "%016llx",
+		 (unsigned long long)atomic_fetch_add(&k->next_request, 1));
+	st->outcome = "refused";
+	{
+		char path[KMS_AUDIT_MAX_RESOURCE - 16];
+		char method[16];
+		safe_text(method, sizeof(method), req->method.base, req->method.len);
+		safe_text(path, sizeof(path), req->path.base, req->path.len);
+		snprintf(st->resource, sizeof(st->resource), "%s %s", method, path);
+	}
+	if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")) &&
+	    !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"))) {
+		r = send_error(req, st, 405, "refused", "only POST and GET are served");
+		goto out;
+	}
+	if ((status = authenticate(req, st)) != 0) {
+		r = send_error(req, st, status, "refused",
+			       status == 401   ? "client authentication failed"
+			       : status == 403 ? "the client is not allowed"
+					       : "the roster is unavailable; try again later");
+		goto out;
+	}
+	if (!kmsd_ratelimit_take(k->rl, st->client, mono_ms())) {
+		r = send_error(req, st, 429, "refused", "too many requests; slow down");
+		goto out;
+	}
+	r = kms_resource_parse(&st->res, k->cfg.root, req->path.base, req->path.len);
+	if (r != KMS_OK) {
+		status = r == KMS_ERR_UNSUPPORTED ? 404 : r == KMS_ERR_TOO_LARGE ? 414 : 400;
+		r = send_error(req, st, status, "refused",
+			       status == 404   ? "no such resource"
+			       : status == 414 ? "the request URI is too long"
+					       : "the request URI is malformed");
+		goto out;
+	}
+	if (req->entity.base != NULL && req->entity.len > 0) {
+		char xerr[KMS_XML_ERR_LEN];
+		if (req->entity.len > MAX_BODY) {
+			r = send_error(req, st, 413, "refused", "the request body is too large");
+			goto out;
+		}
+		if ((r = kms_xml_parse_request(&st->body, xerr, sizeof(xerr),
+					       (const uint8_t *)req->entity.base,
+					       req->entity.len)) != KMS_OK) {
+			snprintf(st->detail, sizeof(st->detail), "KmsRequest: %s", xerr);
+			r = send_error(req, st, r == KMS_ERR_TOO_LARGE ? 413 : 400, "refused",
+				       "the KmsRequest body is malformed");
+			goto out;
+		}
+		st->has_body = true;
+	}
+	r = st->res.kind == KMS_RES_KEYPROV ? handle_keyprov(req, st) : handle_public(req, st);
+out:
+	kms_memzero(st, sizeof(*st));
+	free(st);
+	return r;
+}
+
+/* ----------------------------------------------------------------------------------------- */
+/* /healthz and /metrics on the local listener (plain HTTP; bind it to loopback) */
+
+struct metrics_handler {
+	h2o_handler_t super;
+	struct kmsd *k;
+};
+
+static int
+on_metrics(h2o_handler_t *self, h2o_req_t *req)
+{
+	struct kmsd *k = ((struct metrics_handler *)self)->k;
+	struct kms_hsmd_stats hs;
+	static const char *const cls[6] = {"2xx", "400", "401_403", "404", "429", "5xx"};
+	char buf[2048];
+	size_t n = 0, i;
+
+	kms_hsmd_stats(k->pool, &hs);
+	if (h2o_memis(req->path_normalized.base, req->path_normalized.len,
+		      H2O_STRLIT("/healthz"))) {
+		bool ok = hs.up == hs.slots;
+		req->res.status = ok ? 200 : 503;
+		req->res.reason = ok ? "OK" : "Service Unavailable";
+		h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+			       H2O_STRLIT("text/plain"));
+		n = (size_t)snprintf(buf, sizeof(buf), "%s: kms-hsmd %u of %u up\n",
+				     ok ? "ok" : "degraded", hs.up, hs.slots);
+		req->res.content_length = n;
+		h2o_send_inline(req, buf, n);
+		return 0;
+	}
+	if (!h2o_memis(req->path_normalized.base, req->path_normalized.len,
+		       H2O_STRLIT("/metrics"))) {
+		return -1; /* 404 */
+	}
+	n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+			      "# HELP kms_requests_total Requests answered, by status class.\n"
+			      "# TYPE kms_requests_total counter\n");
+	for (i = 0; i < 6; i++) {
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+				      "kms_requests_total{status=\"%s\"} %llu\n", cls[i],
+				      (unsigned long long)atomic_load(&k->metrics.requests[i]));
+	}
+	n += (size_t)snprintf(
+		buf + n, sizeof(buf) - n,
+		"# HELP kms_key_sets_provisioned_total Key sets sent to clients.\n"
+		"# TYPE kms_key_sets_provisioned_total counter\n"
+		"kms_key_sets_provisioned_total %llu\n"
+		"# HELP kms_audit_failures_total Audit records that could not be written.\n"
+		"# TYPE kms_audit_failures_total counter\n"
+		"kms_audit_failures_total %llu\n"
+		"# HELP kms_request_duration_seconds_sum Time spent answering requests.\n"
+		"# TYPE kms_request_duration_seconds_sum counter\n"
+		"kms_request_duration_seconds_sum %.3f\n"
+		"# HELP kms_hsmd_up kms-hsmd processes up.\n"
+		"# TYPE kms_hsmd_up gauge\n"
+		"kms_hsmd_up %u\n"
+		"# HELP kms_hsmd_slots kms-hsmd processes configured.\n"
+		"# TYPE kms_hsmd_slots gauge\n"
+		"kms_hsmd_slots %u\n"
+		"# HELP kms_hsmd_restarts_total kms-hsmd processes restarted.\n"
+		"# TYPE kms_hsmd_restarts_total counter\n"
+		"kms_hsmd_restarts_total %llu\n",
+		(unsigned long long)atomic_load(&k->metrics.provisioned),
+		(unsigned long long)atomic_load(&k->metrics.audit_failures),
+		(double)atomic_load(&k->metrics.duration_us) / 1e6, hs.up, hs.slots,
+		(unsigned long long)hs.restarts);
+	req->res.status = 200;
+	req->res.reason = "OK";
+	h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+		       H2O_STRLIT("text/plain; version=0.0.4"));
+	n = n < sizeof(buf) ? n : sizeof(buf) - 1;
+	req->res.content_length = n;
+	h2o_send_inline(req, buf, n);
+	return 0;
+}
+
+/* ----------------------------------------------------------------------------------------- */
+/* Listeners and threads */
+
+static int
+open_listener(const char *host, uint16_t port, char *err, size_t err_len)
+{
+	struct addrinfo hints, *ai = NULL;
+	char portstr[8];
+	int fd = -1, one = 1, r;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	if ((r = getaddrinfo(host, portstr, &hints, &ai)) != 0) {
+		snprintf(err, err_len, "listen address %s: %s (want a numeric address)", host,
+			 gai_strerror(r));
+		return -1;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
+		snprintf(err, err_len, "cannot listen on %s:%u: %s", host, port, strerror(errno));
+		if (fd >= 0) {
+			(void)close(fd);
+		}
+		fd = -1;
+	}
+	freeaddrinfo(ai);
+	return fd;
+}
+
+static void
+on_accept(h2o_socket_t *listener, const char *err)
+{
+	h2o_accept_ctx_t *actx = listener->data;
+	h2o_socket_t *sock;
+
+	if (err != NULL) {
+		return;
+	}
+	if ((sock = h2o_evloop_socket_accept(listener)) == NULL) {
+		return;
+	}
+	h2o_accept(actx, sock);
+}
+
+static void *
+thread_main(void *arg)
+{
+	struct kmsd_thread *t = arg;
+
+	while (!*t->stop) {
+		(void)h2o_evloop_run(t->loop, 200);
+	}
+	return NULL;
+}
+
+struct server {
+	h2o_globalconf_t gconf;
+	h2o_globalconf_t mconf;
+	struct kmsd_thread *threads;
+	unsigned int num;
+};
+
+/* The server lives until the process ends (h2o's contexts are not torn down one by one). */
+static struct server *the_server;
+
+int
+kmsd_serve(struct kmsd *k, volatile int *stop, char *err, size_t err_len)
+{
+	struct server *s;
+	h2o_hostconf_t *host, *mhost;
+	h2o_pathconf_t *path;
+	struct kms_handler *h;
+	struct metrics_handler *mh;
+	int mfd = -1;
+	unsigned int i;
+	int r = KMS_ERR_IO;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL ||
+	    (s->threads = calloc(k->cfg.threads, sizeof(*s->threads))) == NULL) {
+		free(s);
+		snprintf(err, err_len, "out of memory");
+		return KMS_ERR_NOMEM;
+	}
+	the_server = s;
+	h2o_config_init(&s->gconf);
+	s->gconf.max_request_entity_size = 2 * MAX_BODY;
+	s->gconf.server_name = h2o_iovec_init(H2O_STRLIT("kmsd"));
+	s->gconf.http1.req_timeout = k->cfg.request_timeout_ms;
+	s->gconf.http2.idle_timeout = k->cfg.request_timeout_ms;
+	s->gconf.handshake_timeout = k->cfg.request_timeout_ms;
+	host = h2o_config_register_host(&s->gconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+	path = h2o_config_register_path(host, "/", 0);
+	h = (struct kms_handler *)h2o_create_handler(path, sizeof(*h));
+	h->super.on_req = on_req;
+	h->k = k;
+
+	h2o_config_init(&s->mconf);
+	s->mconf.server_name = h2o_iovec_init(H2O_STRLIT("kmsd"));
+	mhost = h2o_config_register_host(&s->mconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+	path = h2o_config_register_path(mhost, "/", 0);
+	mh = (struct metrics_handler *)h2o_create_handler(path, sizeof(*mh));
+	mh->super.on_req = on_metrics;
+	mh->k = k;
+
+	if (k->cfg.has_metrics &&
+	    (mfd = open_listener(k->cfg.metrics_host, k->cfg.metrics_port, err, err_len)) < 0) {
+		goto out;
+	}
+	s->num = k->cfg.threads;
+	for (i = 0; i < s->num; i++) {
+		struct kmsd_thread *t = &s->threads[i];
+		int fd;
+
+		t->k = k;
+		t->idx = i;
+		t->stop = stop;
+		if ((fd = open_listener(k->cfg.listen_host, k->cfg.listen_port, err, err_len)) <
+		    0) {
+			goto out;
+		}
+		if ((r = kms_store_open(&t->store, k->cfg.store, KMS_STORE_RW)) != KMS_OK) {
+			snprintf(err, err_len, "cannot open the store %s: %s", k->cfg.store,
+				 kms_strerror(r));
+			(void)close(fd);
+			r = KMS_ERR_IO;
+			goto out;
+		}
+		t->loop = h2o_evloop_create();
+		h2o_context_init(&t->ctx, t->loop, &s->gconf);
+		t->accept.ctx = &t->ctx;
+		t->accept.hosts = s->gconf.hosts;
+		t->accept.ssl_ctx = (SSL_CTX *)k->ssl;
+		t->listener = h2o_evloop_socket_create(t->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+		t->listener->data = &t->accept;
+		h2o_socket_read_start(t->listener, on_accept);
+		if (i == 0 && mfd >= 0) {
+			h2o_context_init(&t->mctx, t->loop, &s->mconf);
+			t->maccept.ctx = &t->mctx;
+			t->maccept.hosts = s->mconf.hosts;
+			t->mlistener =
+				h2o_evloop_socket_create(t->loop, mfd, H2O_SOCKET_FLAG_DONT_READ);
+			mfd = -1;
+			t->mlistener->data = &t->maccept;
+			h2o_socket_read_start(t->mlistener, on_accept);
+		}
+	}
+	kms_log(KMS_LOG_INFO, "serving https://%s:%u%s/ on %u threads", k->cfg.listen_host,
+		k->cfg.listen_port, k->cfg.root, s->num);
+	for (i = 0; i < s->num; i++) {
+		if (pthread_create(&s->threads[i].tid, NULL, thread_main, &s->threads[i]) != 0) {
+			*stop = 1;
+			s->num = i;
+			snprintf(err, err_len, "cannot start thread %u", i);
+			r = KMS_ERR_NOMEM;
+			break;
+		}
+	}
+	for (i = 0; i < s->num; i++) {
+		(void)pthread_join(s->threads[i].tid, NULL);
+	}
+	if (*stop && r != KMS_ERR_NOMEM) {
+		r = KMS_OK;
+	}
+out:
+	/* the process ends after this; h2o's contexts are not torn down one by one */
+	for (i = 0; i < k->cfg.threads; i++) {
+		kms_store_close(s->threads[i].store);
+	}
+	if (mfd >= 0) {
+		(void)close(mfd);
+	}
+	return r;
+}

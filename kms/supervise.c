@@ -1,0 +1,467 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#define _GNU_SOURCE /* close_range(2) */
+#include "kms/supervise.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "proto/frame.h"
+
+#include "common/banned.h"
+
+#define MAX_SLOTS      64
+#define BACKOFF_MIN    100u  /* ms */
+#define BACKOFF_MAX    5000u /* ms */
+#define SUPERVISE_TICK 50u   /* ms */
+#define CHILD_FD       3
+
+extern char **environ;
+
+struct slot {
+	pthread_mutex_t lock; /* one request at a time; guards everything below */
+	int fd;               /* kmsd's end, or -1 while down */
+	pid_t pid;            /* the process, or 0 once reaped */
+	bool started;         /* a process was started in this slot before */
+	uint64_t exits;       /* processes of this slot that ended */
+	int last_status;      /* their last wait status */
+	unsigned int backoff; /* ms before the next start */
+	uint64_t next_start;  /* monotonic ms */
+	uint8_t buf[KMS_MAX_IPC];
+};
+
+struct kms_hsmd_pool {
+	struct kms_hsmd_config cfg;
+	char *argv_store[6];
+	struct slot *slots;
+	pthread_t thread;
+	bool thread_started;
+	pthread_mutex_t stat_lock;
+	uint64_t restarts;
+	uint32_t next_id;
+	volatile bool stopping;
+};
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void
+sleep_ms(unsigned int ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000u, .tv_nsec = (long)(ms % 1000u) * 1000000L};
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+	}
+}
+
+/*
+ * Start the process of slot s (its lock held). The socketpair is close-on-exec at both ends;
+ * the child moves its end to fd 3 (dup2 clears close-on-exec) and closes everything above, so
+ * kms-hsmd inherits nothing of kmsd's but that socket and the standard streams. Between fork
+ * and exec only async-signal-safe calls are made (kmsd is threaded).
+ */
+static int
+spawn(struct kms_hsmd_pool *p, struct slot *s)
+{
+	int sv[2];
+	pid_t pid;
+	struct timeval tv;
+	sigset_t all, old;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+		kms_log(KMS_LOG_ERR, "hsmd: socketpair: %s", strerror(errno));
+		return KMS_ERR_IO;
+	}
+	tv.tv_sec = (time_t)(p->cfg.timeout_ms / 1000u);
+	tv.tv_usec = (suseconds_t)(p->cfg.timeout_ms % 1000u) * 1000;
+	if (setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
+	    setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0) {
+		(void)close(sv[0]);
+		(void)close(sv[1]);
+		return KMS_ERR_IO;
+	}
+	sigfillset(&all);
+	(void)pthread_sigmask(SIG_SETMASK, &all, &old);
+	pid = fork();
+	if (pid == 0) {
+		struct sigaction dfl;
+		int sig;
+
+		memset(&dfl, 0, sizeof(dfl));
+		dfl.sa_handler = SIG_DFL;
+		for (sig = 1; sig < NSIG; sig++) {
+			(void)sigaction(sig, &dfl, NULL);
+		}
+		if (sv[1] == CHILD_FD) {
+			(void)fcntl(CHILD_FD, F_SETFD, 0);
+		} else if (dup2(sv[1], CHILD_FD) != CHILD_FD) {
+			_exit(127);
+		}
+		(void)close_range(CHILD_FD + 1, ~0u, 0);
+		sigemptyset(&all);
+		(void)sigprocmask(SIG_SETMASK, &all, NULL);
+		execve(p->argv_store[0], p->argv_store, environ);
+		_exit(127);
+	}
+	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+	(void)close(sv[1]);
+	if (pid < 0) {
+		kms_log(KMS_LOG_ERR, "hsmd: fork: %s", strerror(errno));
+		(void)close(sv[0]);
+		return KMS_ERR_IO;
+	}
+	s->fd = sv[0];
+	s->pid = pid;
+	if (s->started) {
+		pthread_mutex_lock(&p->stat_lock);
+		p->restarts++;
+		pthread_mutex_unlock(&p->stat_lock);
+	}
+	s->started = true;
+	return KMS_OK;
+}
+
+/* Mark slot s down after a failed exchange (its lock held): kill the process, close the end. */
+static void
+slot_fail(struct kms_hsmd_pool *p, struct slot *s, const char *why)
+{
+	unsigned int i = (unsigned int)(s - p->slots);
+
+	kms_log(KMS_LOG_ERR, "hsmd: slot %u (pid %ld): %s; restarting it", i, (long)s->pid, why);
+	if (s->pid > 0) {
+		(void)kill(s->pid, SIGKILL);
+	}
+	if (s->fd >= 0) {
+		(void)close(s->fd);
+		s->fd = -1;
+	}
+}
+
+static void
+describe_status(char *out, size_t cap, int st)
+{
+	if (WIFEXITED(st)) {
+		int c = WEXITSTATUS(st);
+		snprintf(out, cap, "exit status %d%s", c,
+			 c == 2     ? " (bad configuration or command line)"
+			 : c == 3   ? " (a start-up check failed)"
+			 : c == 127 ? " (could not be executed)"
+				    : "");
+	} else if (WIFSIGNALED(st)) {
+		snprintf(out, cap, "killed by signal %d", WTERMSIG(st));
+	} else {
+		snprintf(out, cap, "wait status %d", st);
+	}
+}
+
+static void
+reap(struct kms_hsmd_pool *p)
+{
+	pid_t pid;
+	int st;
+	unsigned int i;
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		for (i = 0; i < p->cfg.slots; i++) {
+			struct slot *s = &p->slots[i];
+			char why[96];
+
+			pthread_mutex_lock(&s->lock);
+			if (s->pid != pid) {
+				pthread_mutex_unlock(&s->lock);
+				continue;
+			}
+			describe_status(why, sizeof(why), st);
+			if (!p->stopping) {
+				kms_log(KMS_LOG_WARN, "hsmd: slot %u: kms-hsmd (pid %ld) ended: %s",
+					i, (long)pid, why);
+			}
+			if (s->fd >= 0) {
+				(void)close(s->fd);
+				s->fd = -1;
+			}
+			s->pid = 0;
+			s->exits++;
+			s->last_status = st;
+			s->next_start = now_ms() + s->backoff;
+			s->backoff = s->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : s->backoff * 2;
+			pthread_mutex_unlock(&s->lock);
+			break;
+		}
+	}
+}
+
+static void *
+supervise(void *arg)
+{
+	struct kms_hsmd_pool *p = arg;
+	unsigned int i;
+
+	while (!p->stopping) {
+		reap(p);
+		for (i = 0; i < p->cfg.slots && !p->stopping; i++) {
+			struct slot *s = &p->slots[i];
+
+			if (pthread_mutex_trylock(&s->lock) != 0) {
+				continue; /* busy with a request: it is up */
+			}
+			if (s->started && s->pid == 0 && s->fd < 0 && now_ms() >= s->next_start) {
+				if (spawn(p, s) != KMS_OK) {
+					s->next_start = now_ms() + BACKOFF_MAX;
+				}
+			}
+			pthread_mutex_unlock(&s->lock);
+		}
+		sleep_ms(SUPERVISE_TICK);
+	}
+	return NULL;
+}
+
+static int
+exchange(struct kms_hsmd_pool *p, struct slot *s, struct kms_proto_request *req,
+	 struct kms_proto_reply *rep)
+{
+	size_t len = 0;
+	int r;
+
+	if ((r = kms_proto_encode_request(s->buf, sizeof(s->buf), &len, req)) != KMS_OK) {
+		return r; /* our own request is out of bounds: not the process's fault */
+	}
+	if (kms_proto_frame_write(s->fd, s->buf, len) != KMS_OK) {
+		slot_fail(p, s, "cannot send a request");
+		return KMS_ERR_HSM_UNAVAIL;
+	}
+	if ((r = kms_proto_frame_read(s->fd, s->buf, sizeof(s->buf), &len)) != KMS_OK) {
+		slot_fail(p, s,
+			  r == KMS_ERR_IO ? "no reply in time, or the connection failed"
+					  : "the connection ended or a frame was malformed");
+		return KMS_ERR_HSM_UNAVAIL;
+	}
+	if (kms_proto_decode_reply(rep, s->buf, len) != KMS_OK || rep->op != req->op ||
+	    rep->id != req->id) {
+		slot_fail(p, s, "a malformed or unexpected reply");
+		return KMS_ERR_HSM_UNAVAIL;
+	}
+	s->backoff = BACKOFF_MIN;
+	return KMS_OK;
+}
+
+int
+kms_hsmd_call(struct kms_hsmd_pool *p, unsigned int slot, struct kms_proto_request *req,
+	      struct kms_proto_reply *rep)
+{
+	struct slot *s = &p->slots[slot % p->cfg.slots];
+	int r;
+
+	pthread_mutex_lock(&p->stat_lock);
+	req->id = ++p->next_id;
+	pthread_mutex_unlock(&p->stat_lock);
+	pthread_mutex_lock(&s->lock);
+	r = s->fd < 0 ? KMS_ERR_HSM_UNAVAIL : exchange(p, s, req, rep);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+void
+kms_hsmd_stats(struct kms_hsmd_pool *p, struct kms_hsmd_stats *out)
+{
+	unsigned int i, up = 0;
+
+	for (i = 0; i < p->cfg.slots; i++) {
+		/* a slot busy with a request is up; do not wait for it */
+		if (pthread_mutex_trylock(&p->slots[i].lock) != 0) {
+			up++;
+			continue;
+		}
+		up += p->slots[i].fd >= 0 ? 1u : 0u;
+		pthread_mutex_unlock(&p->slots[i].lock);
+	}
+	pthread_mutex_lock(&p->stat_lock);
+	out->restarts = p->restarts;
+	pthread_mutex_unlock(&p->stat_lock);
+	out->up = up;
+	out->slots = p->cfg.slots;
+}
+
+/* Wait until slot i answers HEALTH, or its process ends, or the deadline passes. */
+static int
+await_slot(struct kms_hsmd_pool *p, unsigned int i, uint64_t deadline, char *err, size_t err_len)
+{
+	struct slot *s = &p->slots[i];
+
+	for (;;) {
+		struct kms_proto_request req;
+		struct kms_proto_reply rep;
+		uint64_t exits;
+		int st;
+
+		memset(&req, 0, sizeof(req));
+		req.op = KMS_PROTO_HEALTH;
+		if (kms_hsmd_call(p, i, &req, &rep) == KMS_OK && rep.status == KMS_OK) {
+			return KMS_OK;
+		}
+		pthread_mutex_lock(&s->lock);
+		exits = s->exits;
+		st = s->last_status;
+		pthread_mutex_unlock(&s->lock);
+		if (exits > 0) {
+			char why[96];
+			describe_status(why, sizeof(why), st);
+			snprintf(err, err_len,
+				 "kms-hsmd (%s -c %s) did not start: %s; its messages "
+				 "are above",
+				 p->cfg.hsmd_path, p->cfg.hsmd_conf, why);
+			return KMS_ERR_HSM_UNAVAIL;
+		}
+		if (now_ms() >= deadline) {
+			snprintf(err, err_len, "kms-hsmd (%s) did not answer in time",
+				 p->cfg.hsmd_path);
+			return KMS_ERR_HSM_UNAVAIL;
+		}
+		sleep_ms(SUPERVISE_TICK);
+	}
+}
+
+int
+kms_hsmd_pool_new(struct kms_hsmd_pool **out, const struct kms_hsmd_config *cfg,
+		  unsigned int start_wait_ms, char *err, size_t err_len)
+{
+	struct kms_hsmd_pool *p = NULL;
+	uint64_t deadline;
+	unsigned int i;
+	int r = KMS_ERR_NOMEM;
+
+	*out = NULL;
+	if (cfg->slots == 0 || cfg->slots > MAX_SLOTS || cfg->timeout_ms < 100 ||
+	    cfg->timeout_ms > 600000 || cfg->hsmd_path == NULL || cfg->hsmd_conf == NULL ||
+	    cfg->hsmd_path[0] != '/') {
+		snprintf(err, err_len,
+			 "invalid kms-hsmd settings (the program path must be absolute)");
+		return KMS_ERR_INVALID_ARG;
+	}
+	if (access(cfg->hsmd_path, X_OK) != 0) {
+		snprintf(err, err_len, "kms-hsmd program %s: %s", cfg->hsmd_path, strerror(errno));
+		return KMS_ERR_IO;
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    (p->slots = calloc(cfg->slots, sizeof(*p->slots))) == NULL) {
+		free(p);
+		snprintf(err, err_len, "out of memory");
+		return KMS_ERR_NOMEM;
+	}
+	p->cfg = *cfg;
+	p->argv_store[0] = strdup(cfg->hsmd_path);
+	p->argv_store[1] = strdup("-c");
+	p->argv_store[2] = strdup(cfg->hsmd_conf);
+	p->argv_store[3] = strdup("--fd");
+	p->argv_store[4] = strdup("3");
+	p->argv_store[5] = NULL;
+	pthread_mutex_init(&p->stat_lock, NULL);
+	for (i = 0; i < cfg->slots; i++) {
+		pthread_mutex_init(&p->slots[i].lock, NULL);
+		p->slots[i].fd = -1;
+		p->slots[i].backoff = BACKOFF_MIN;
+	}
+	for (i = 0; i < 5; i++) {
+		if (p->argv_store[i] == NULL) {
+			snprintf(err, err_len, "out of memory");
+			goto out;
+		}
+	}
+	/*
+	 * One process after the other: SoftHSM's file store has been seen to hide its token from a
+	 * process that starts while another logs in (the token file is rewritten then).
+	 */
+	deadline = now_ms() + start_wait_ms;
+	for (i = 0; i < cfg->slots; i++) {
+		pthread_mutex_lock(&p->slots[i].lock);
+		r = spawn(p, &p->slots[i]);
+		pthread_mutex_unlock(&p->slots[i].lock);
+		if (r != KMS_OK) {
+			snprintf(err, err_len, "cannot start kms-hsmd: %s", kms_strerror(r));
+			goto out;
+		}
+		if (i == 0) {
+			if (pthread_create(&p->thread, NULL, supervise, p) != 0) {
+				snprintf(err, err_len, "cannot start the supervising thread");
+				r = KMS_ERR_NOMEM;
+				goto out;
+			}
+			p->thread_started = true;
+		}
+		if ((r = await_slot(p, i, deadline, err, err_len)) != KMS_OK) {
+			goto out;
+		}
+	}
+	*out = p;
+	p = NULL;
+	r = KMS_OK;
+out:
+	kms_hsmd_pool_free(p);
+	return r;
+}
+
+void
+kms_hsmd_pool_free(struct kms_hsmd_pool *p)
+{
+	unsigned int i;
+	uint64_t deadline;
+
+	if (p == NULL) {
+		return;
+	}
+	p->stopping = true;
+	if (p->thread_started) {
+		(void)pthread_join(p->thread, NULL);
+	}
+	/* closing kmsd's end is end-of-file for kms-hsmd: it wipes its secrets and exits */
+	for (i = 0; i < p->cfg.slots; i++) {
+		pthread_mutex_lock(&p->slots[i].lock);
+		if (p->slots[i].fd >= 0) {
+			(void)close(p->slots[i].fd);
+			p->slots[i].fd = -1;
+		}
+		pthread_mutex_unlock(&p->slots[i].lock);
+	}
+	deadline = now_ms() + 5000;
+	for (i = 0; i < p->cfg.slots; i++) {
+		struct slot *s = &p->slots[i];
+		while (s->pid > 0) {
+			int st;
+			pid_t w = waitpid(s->pid, &st, WNOHANG);
+			if (w == s->pid || (w < 0 && errno == ECHILD)) {
+				s->pid = 0;
+			} else if (now_ms() >= deadline) {
+				(void)kill(s->pid, SIGKILL);
+				(void)waitpid(s->pid, &st, 0);
+				s->pid = 0;
+			} else {
+				sleep_ms(20);
+			}
+		}
+		pthread_mutex_destroy(&s->lock);
+	}
+	pthread_mutex_destroy(&p->stat_lock);
+	for (i = 0; i < 5; i++) {
+		free(p->argv_store[i]);
+	}
+	free(p->slots);
+	free(p);
+}

@@ -1,0 +1,363 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#define _GNU_SOURCE /* strcasestr */
+#include "tests/integration/itest.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <libxml/parser.h>
+#include <libxml/xmlschemas.h>
+#include <openssl/err.h>
+
+#include "tests/unit/kms_test.h"
+
+#include "common/banned.h"
+
+extern char **environ;
+
+char it_tmp[256];
+char it_dev[300];
+char it_log[320];
+uint16_t it_port, it_mport;
+pid_t it_kmsd_pid = -1;
+
+/* ------------------------------------------------------------------------------------------ */
+/* Processes */
+
+/* Run argv (argv[0] a path) with its output (stdout and stderr) into out; its exit status. */
+/* A writable copy of argv for posix_spawn (NULL-terminated, at most 31 arguments). */
+struct it_argv {
+	char *v[32];
+};
+
+static void
+it_argv_dup(struct it_argv *c, const char *const argv[])
+{
+	size_t i;
+
+	memset(c, 0, sizeof(*c));
+	for (i = 0; i < 31 && argv[i] != NULL; i++) {
+		c->v[i] = strdup(argv[i]);
+	}
+}
+
+static void
+it_argv_free(struct it_argv *c)
+{
+	size_t i;
+
+	for (i = 0; i < 32; i++) {
+		free(c->v[i]);
+	}
+}
+
+int
+it_run(const char *const argv[], char *out, size_t cap)
+{
+	char path[400];
+	posix_spawn_file_actions_t fa;
+	struct it_argv a;
+	pid_t pid;
+	int st = -1, fd, sr;
+
+	snprintf(path, sizeof(path), "%s/run.out", it_tmp);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	it_argv_dup(&a, argv);
+	sr = posix_spawn(&pid, argv[0], &fa, NULL, a.v, environ);
+	it_argv_free(&a);
+	posix_spawn_file_actions_destroy(&fa);
+	if (sr != 0) {
+		return -1;
+	}
+	if (waitpid(pid, &st, 0) != pid) {
+		return -1;
+	}
+	out[0] = '\0';
+	if ((fd = open(path, O_RDONLY)) >= 0) {
+		(void)kms_test_read_fd(fd, out, cap);
+		(void)close(fd);
+	}
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* A free TCP port on 127.0.0.1 (bound and released; good enough on a test machine). */
+uint16_t
+it_free_port(void)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	uint16_t p = 0;
+
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0) {
+		p = ntohs(a.sin_port);
+	}
+	if (fd >= 0) {
+		(void)close(fd);
+	}
+	return p;
+}
+
+int
+it_tcp_connect(uint16_t p)
+{
+	struct sockaddr_in a;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_port = htons(p);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		(void)close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+int
+it_start_kmsd(const char *conf)
+{
+	const char *argv[] = {KMSD_BIN, "-c", conf, NULL};
+	posix_spawn_file_actions_t fa;
+	struct it_argv a;
+	int i, sr;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 2, it_log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	posix_spawn_file_actions_adddup2(&fa, 2, 1); /* nothing of the test's own output */
+	it_argv_dup(&a, argv);
+	sr = posix_spawn(&it_kmsd_pid, KMSD_BIN, &fa, NULL, a.v, environ);
+	it_argv_free(&a);
+	posix_spawn_file_actions_destroy(&fa);
+	if (sr != 0) {
+		return -1;
+	}
+	for (i = 0; i < 600; i++) { /* up to 60 s (sanitizer builds start slowly) */
+		int fd = it_tcp_connect(it_port);
+		if (fd >= 0) {
+			(void)close(fd);
+			return 0;
+		}
+		if (waitpid(it_kmsd_pid, NULL, WNOHANG) == it_kmsd_pid) {
+			it_kmsd_pid = -1;
+			return -1;
+		}
+		usleep(100000);
+	}
+	return -1;
+}
+
+int
+it_stop_kmsd(void)
+{
+	int st = -1;
+
+	if (it_kmsd_pid <= 0) {
+		return -1;
+	}
+	(void)kill(it_kmsd_pid, SIGTERM);
+	(void)waitpid(it_kmsd_pid, &st, 0);
+	it_kmsd_pid = -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* A small HTTPS client */
+
+/* Connect as client name (clients/<name>/cert.pem), or without a certificate (NULL). */
+int
+it_conn_open(struct it_conn *c, const char *name)
+{
+	char ca[400], cert[400], key[400];
+
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	snprintf(ca, sizeof(ca), "%s/pki/ca.pem", it_dev);
+	if ((c->ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
+	    SSL_CTX_load_verify_locations(c->ctx, ca, NULL) != 1) {
+		return -1;
+	}
+	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
+	if (name != NULL) {
+		snprintf(cert, sizeof(cert), "%s/clients/%s/cert.pem", it_dev, name);
+		snprintf(key, sizeof(key), "%s/clients/%s/key.pem", it_dev, name);
+		if (SSL_CTX_use_certificate_chain_file(c->ctx, cert) != 1 ||
+		    SSL_CTX_use_PrivateKey_file(c->ctx, key, SSL_FILETYPE_PEM) != 1) {
+			return -1;
+		}
+	}
+	if ((c->fd = it_tcp_connect(it_port)) < 0 || (c->ssl = SSL_new(c->ctx)) == NULL ||
+	    SSL_set_fd(c->ssl, c->fd) != 1 || SSL_set1_host(c->ssl, "127.0.0.1") != 1) {
+		return -1;
+	}
+	return SSL_connect(c->ssl) == 1 ? 0 : -1;
+}
+
+void
+it_conn_close(struct it_conn *c)
+{
+	if (c->ssl != NULL) {
+		(void)SSL_shutdown(c->ssl);
+		SSL_free(c->ssl);
+	}
+	SSL_CTX_free(c->ctx);
+	if (c->fd >= 0) {
+		(void)close(c->fd);
+	}
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	ERR_clear_error();
+}
+
+/*
+ * One request on c; the status, the headers (NUL-terminated) and the body (NUL-terminated,
+ * its length in *body_len) into out. -1 if the exchange failed. The response is read by its
+ * Content-Length, so several requests can share a connection.
+ */
+int
+it_conn_request(struct it_conn *c, const char *method, const char *path, const char *extra,
+		const char *body, size_t body_len, char *out, size_t cap, char **out_body,
+		size_t *body_len_out)
+{
+	char head[4096];
+	size_t got = 0, hlen, clen;
+	char *eoh, *cl;
+	int n, status;
+
+	n = snprintf(head, sizeof(head),
+		     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/xml\r\n"
+		     "Content-Length: %zu\r\n%s\r\n",
+		     method, path, body_len, extra != NULL ? extra : "");
+	if (SSL_write(c->ssl, head, n) != n ||
+	    (body_len > 0 && SSL_write(c->ssl, body, (int)body_len) != (int)body_len)) {
+		return -1;
+	}
+	for (;;) {
+		if (got + 1 >= cap) {
+			return -1;
+		}
+		n = SSL_read(c->ssl, out + got, (int)(cap - 1 - got));
+		if (n <= 0) {
+			return -1;
+		}
+		got += (size_t)n;
+		out[got] = '\0';
+		if ((eoh = strstr(out, "\r\n\r\n")) != NULL) {
+			break;
+		}
+	}
+	hlen = (size_t)(eoh - out) + 4;
+	cl = strcasestr(out, "\r\ncontent-length:");
+	if (cl == NULL || cl > eoh) {
+		return -1;
+	}
+	clen = strtoul(cl + 17, NULL, 10);
+	if (hlen + clen + 1 > cap) {
+		return -1;
+	}
+	while (got < hlen + clen) {
+		n = SSL_read(c->ssl, out + got, (int)(hlen + clen - got));
+		if (n <= 0) {
+			return -1;
+		}
+		got += (size_t)n;
+	}
+	out[hlen + clen] = '\0';
+	*eoh = '\0';
+	*out_body = out + hlen;
+	*body_len_out = clen;
+	if (sscanf(out, "HTTP/1.1 %d", &status) != 1) {
+		return -1;
+	}
+	return status;
+}
+
+/* One request on a connection of its own; the status, or -1. */
+int
+it_request(const char *name, const char *method, const char *path, const char *extra,
+	   const char *body, size_t body_len, char *out, size_t cap, char **out_body, size_t *blen)
+{
+	struct it_conn c;
+	int s = -1;
+
+	if (it_conn_open(&c, name) == 0) {
+		s = it_conn_request(&c, method, path, extra, body, body_len, out, cap, out_body,
+				    blen);
+	}
+	it_conn_close(&c);
+	return s;
+}
+
+/* The text of the first element named name in xml (a crude look, for assertions). */
+int
+it_element_text(const char *xml, const char *name, char *out, size_t cap)
+{
+	char open[80];
+	const char *p, *e;
+
+	snprintf(open, sizeof(open), "<%s>", name);
+	if ((p = strstr(xml, open)) == NULL) {
+		return -1;
+	}
+	p += strlen(open);
+	if ((e = strchr(p, '<')) == NULL || (size_t)(e - p) >= cap) {
+		return -1;
+	}
+	memcpy(out, p, (size_t)(e - p));
+	out[e - p] = '\0';
+	return 0;
+}
+
+/* Whether body validates against the TS 33.180 schema (docs/schema/). */
+int
+it_schema_valid(const char *body, size_t len)
+{
+	xmlSchemaParserCtxtPtr pc =
+		xmlSchemaNewParserCtxt(KMS_SOURCE_DIR "/docs/schema/ts33180-kms-interface.xsd");
+	xmlSchemaPtr schema = pc != NULL ? xmlSchemaParse(pc) : NULL;
+	xmlSchemaValidCtxtPtr vc = schema != NULL ? xmlSchemaNewValidCtxt(schema) : NULL;
+	xmlDocPtr doc = xmlReadMemory(body, (int)len, "response.xml", NULL, XML_PARSE_NONET);
+	int ok = vc != NULL && doc != NULL && xmlSchemaValidateDoc(vc, doc) == 0;
+
+	xmlFreeDoc(doc);
+	xmlSchemaFreeValidCtxt(vc);
+	xmlSchemaFree(schema);
+	xmlSchemaFreeParserCtxt(pc);
+	return ok;
+}
+
+/* A bearer token from the development IdMS key (kms-devsetup token), extra options appended. */
+int
+it_mint(char *out, size_t cap, const char *mcid, const char *opt, const char *val)
+{
+	const char *argv[] = {KMS_DEVSETUP_BIN, "token", "--dir", it_dev, "--sub", "test",
+			      "--mcid",         mcid,    opt,     val,    NULL};
+	char *nl;
+
+	if (opt == NULL) {
+		argv[8] = NULL;
+	}
+	if (it_run(argv, out, cap) != 0) {
+		return -1;
+	}
+	if ((nl = strchr(out, '\n')) != NULL) {
+		*nl = '\0';
+	}
+	return strlen(out) > 20 ? 0 : -1;
+}

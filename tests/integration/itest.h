@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef KMS_TESTS_INTEGRATION_ITEST_H
+#define KMS_TESTS_INTEGRATION_ITEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <openssl/ssl.h>
+
+/*
+ * What the integration tests share: a development domain made by kms-devsetup in a temporary
+ * directory, a kmsd process started on it, and a small HTTPS client (status codes, headers, the
+ * body; several requests on one connection, read by Content-Length).
+ */
+
+#define ROOT      "/keymanagement/identity/v1"
+#define RESP_CAP  (256 * 1024)
+#define ALICE_URI "sip:alice@example.org"
+#define BOB_URI   "sip:bob@example.org"
+#define MCS_URI   "sip:mcptt-server@example.org"
+
+extern char it_tmp[256];  /* the test's temporary directory */
+extern char it_dev[300];  /* the development domain in it */
+extern char it_log[320];  /* kmsd's log file */
+extern uint16_t it_port;  /* kmsd's HTTPS port */
+extern uint16_t it_mport; /* and its metrics port */
+extern pid_t it_kmsd_pid; /* kmsd, or -1 */
+
+/* it_run - run argv (argv[0] a path), its stdout and stderr into out; its exit status. */
+int it_run(const char *const argv[], char *out, size_t cap);
+/* it_free_port - a free TCP port on 127.0.0.1. */
+uint16_t it_free_port(void);
+/* it_tcp_connect - a connected socket to 127.0.0.1:p, or -1. */
+int it_tcp_connect(uint16_t p);
+/* it_start_kmsd - start kmsd -c conf (output to it_log), wait until it_port accepts: 0, or -1. */
+int it_start_kmsd(const char *conf);
+/* it_stop_kmsd - SIGTERM kmsd and reap it: its exit status. */
+int it_stop_kmsd(void);
+
+struct it_conn {
+	SSL_CTX *ctx;
+	SSL *ssl;
+	int fd;
+};
+
+/* it_conn_open - connect as client name (it_dev/clients/<name>/), or with no certificate. */
+int it_conn_open(struct it_conn *c, const char *name);
+void it_conn_close(struct it_conn *c);
+/* it_conn_request - one request on c: the status, or -1; headers NUL-terminated in out, the
+ * body at *out_body (NUL-terminated, *body_len bytes). */
+int it_conn_request(struct it_conn *c, const char *method, const char *path, const char *extra,
+		    const char *body, size_t body_len, char *out, size_t cap, char **out_body,
+		    size_t *body_len_out);
+/* it_request - it_conn_request on a connection of its own. */
+int it_request(const char *name, const char *method, const char *path, const char *extra,
+	       const char *body, size_t body_len, char *out, size_t cap, char **out_body,
+	       size_t *blen);
+/* it_element_text - the text of the first element name in xml (a crude look): 0, or -1. */
+int it_element_text(const char *xml, const char *name, char *out, size_t cap);
+/* it_schema_valid - whether body validates against docs/schema/ts33180-kms-interface.xsd. */
+int it_schema_valid(const char *body, size_t len);
+/* it_mint - a development bearer token (kms-devsetup token) for mcid, with opt val if opt. */
+int it_mint(char *out, size_t cap, const char *mcid, const char *opt, const char *val);
+
+#endif /* KMS_TESTS_INTEGRATION_ITEST_H */

@@ -27,6 +27,7 @@
 #include "kms/jwt.h"
 #include "kms/supervise.h"
 #include "kms/tls.h"
+#include "kms/tlskey.h"
 #include "proto/store.h"
 #include "proto/xml.h"
 
@@ -105,6 +106,7 @@ main(int argc, char **argv)
 {
 	static struct kmsd k;
 	struct kms_tls_config tcfg;
+	EVP_PKEY *tls_key = NULL;
 	struct kms_hsmd_config hcfg;
 	char err[KMS_CONF_ERR_LEN];
 	const char *conf_path = NULL;
@@ -172,7 +174,9 @@ main(int argc, char **argv)
 	tcfg.key_file = k.cfg.tls_key;
 	tcfg.client_ca = k.cfg.client_ca;
 	tcfg.client_cert_optional = k.cfg.client_cert_optional;
-	if (kms_tls_ctx_new((SSL_CTX **)&k.ssl, &tcfg, err, sizeof(err)) != KMS_OK) {
+	/* with the key in the token, the TLS context waits for kms-hsmd (below) */
+	if (!k.cfg.tls_key_token &&
+	    kms_tls_ctx_new((SSL_CTX **)&k.ssl, &tcfg, err, sizeof(err)) != KMS_OK) {
 		fprintf(stderr, "kmsd: TLS: %s\n", err);
 		goto out;
 	}
@@ -182,6 +186,9 @@ main(int argc, char **argv)
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_handler = SIG_IGN;
 		(void)sigaction(SIGPIPE, &sa, NULL);
+		/* a file-size limit makes the write fail (and the audit append with it), not kmsd
+		 */
+		(void)sigaction(SIGXFSZ, &sa, NULL);
 		sa.sa_handler = on_signal;
 		(void)sigaction(SIGTERM, &sa, NULL);
 		(void)sigaction(SIGINT, &sa, NULL);
@@ -198,6 +205,19 @@ main(int argc, char **argv)
 	if ((r = fetch_certificate(&k)) != KMS_OK) {
 		fprintf(stderr, "kmsd: kms-hsmd has no KMS certificate: %s\n", kms_strerror(r));
 		goto out;
+	}
+	if (k.cfg.tls_key_token) {
+		/* the public key from tls_cert, signatures by kms-hsmd, checked once here */
+		if (kms_tlskey_new(&tls_key, k.pool, k.cfg.tls_cert, err, sizeof(err)) != KMS_OK ||
+		    kms_tlskey_check(tls_key, err, sizeof(err)) != KMS_OK) {
+			fprintf(stderr, "kmsd: TLS: %s\n", err);
+			goto out;
+		}
+		tcfg.key = tls_key;
+		if (kms_tls_ctx_new((SSL_CTX **)&k.ssl, &tcfg, err, sizeof(err)) != KMS_OK) {
+			fprintf(stderr, "kmsd: TLS: %s\n", err);
+			goto out;
+		}
 	}
 	if (check) {
 		printf("kmsd: configuration and kms-hsmd OK; KMS %s\n", k.cert.kms_uri);
@@ -224,6 +244,7 @@ out:
 	kms_jwt_keys_free(k.jwt_keys);
 	kmsd_ratelimit_free(k.rl);
 	SSL_CTX_free((SSL_CTX *)k.ssl);
+	EVP_PKEY_free(tls_key); /* the SSL_CTX held its own reference */
 	kmsd_config_free(&k.cfg);
 	return status;
 }

@@ -29,6 +29,7 @@
 #include <libxml/xmlschemas.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <sqlite3.h>
 
 #include "tests/integration/itest.h"
 #include "tests/unit/kms_test.h"
@@ -784,6 +785,64 @@ static CU_TestInfo token_tests[] = {
 	CU_TEST_INFO_NULL,
 };
 
+/* Holds the store's write lock (BEGIN IMMEDIATE) for hold_ms, as a stuck writer would. */
+struct locker {
+	unsigned int hold_ms;
+	int locked; /* set once the lock is held */
+};
+
+static void *
+locker_main(void *arg)
+{
+	struct locker *l = arg;
+	char path[400];
+	sqlite3 *db = NULL;
+
+	snprintf(path, sizeof(path), "%s/kms.db", it_dev);
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
+	    sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK) {
+		__atomic_store_n(&l->locked, 1, __ATOMIC_SEQ_CST);
+		usleep(l->hold_ms * 1000u);
+		(void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	__atomic_store_n(&l->locked, l->locked ? 2 : -1, __ATOMIC_SEQ_CST);
+	sqlite3_close(db);
+	return NULL;
+}
+
+/*
+ * Fail closed: while the audit log cannot be written, keyprov answers 503 and sends no key
+ * material; once it can, provisioning resumes, and the chain still verifies (test_audit).
+ */
+static void
+test_audit_fail_closed(void)
+{
+	struct locker l = {25000, 0};
+	pthread_t t;
+	char *body = NULL;
+	size_t blen = 0;
+	int s, i;
+
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, locker_main, &l), 0);
+	for (i = 0; i < 100 && __atomic_load_n(&l.locked, __ATOMIC_SEQ_CST) == 0; i++) {
+		usleep(10000);
+	}
+	CU_ASSERT_EQUAL(__atomic_load_n(&l.locked, __ATOMIC_SEQ_CST), 1);
+	s = it_request("bob", "POST", ROOT "/keyprov", NULL, NULL, 0, resp, sizeof(resp), &body,
+		       &blen);
+	CU_ASSERT_EQUAL(s, 503);
+	if (body != NULL) {
+		CU_ASSERT_PTR_NULL(strstr(body, "EncryptedKey"));
+		CU_ASSERT_PTR_NULL(strstr(body, "KmsKeySet"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(body, "audit"));
+	}
+	CU_ASSERT_PTR_NOT_NULL(strcasestr(resp, "retry-after: "));
+	(void)pthread_join(t, NULL);
+	CU_ASSERT_EQUAL(it_request("bob", "POST", ROOT "/keyprov", NULL, NULL, 0, resp,
+				   sizeof(resp), &body, &blen),
+			200);
+}
+
 static CU_TestInfo kmsd_tests[] = {
 	{"init", test_init},
 	{"keyprov", test_keyprov},
@@ -796,6 +855,7 @@ static CU_TestInfo kmsd_tests[] = {
 	{"metrics and health", test_metrics},
 	{"rate limits per client", test_rate_limit},
 	{"kms-hsmd killed and restarted", test_hsmd_restart},
+	{"the audit log cannot be written: nothing is provisioned", test_audit_fail_closed},
 	{"the audit log", test_audit},
 	CU_TEST_INFO_NULL,
 };

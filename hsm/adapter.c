@@ -37,6 +37,7 @@
 
 struct key_copy {
 	char label[KMS_KEYS_MAX_LABEL + 1];
+	CK_OBJECT_CLASS cls; /* CKO_SECRET_KEY, or CKO_PRIVATE_KEY (the TLS key) */
 	CK_OBJECT_HANDLE handle;
 	unsigned long generation;
 	time_t made;
@@ -53,6 +54,9 @@ struct kms_adapter {
 	enum kms_id_format id_format;
 	unsigned int past_periods;
 	unsigned int future_periods;
+	/* kmsd's TLS key pair in the token (tls_key), or "" */
+	char tls_label[KMS_KEYS_MAX_LABEL + 1];
+	uint8_t tls_point[KMS_EC_POINT_LEN];
 	/* online issuer only: the master secrets, in locked memory (their own structs) */
 	struct kms_eccsi_kms *eccsi;
 	struct kms_sakke_kms *sakke;
@@ -127,6 +131,42 @@ out:
 	return r;
 }
 
+/*
+ * The TLS key (tls_key): the pair is in the token, and a signature the token makes with the
+ * private key verifies with OpenSSL against the public key's point, so that kmsd's check against
+ * its certificate tests the key that signs.
+ */
+static int
+load_tls_key(struct kms_adapter *a, struct kms_p11_session *s)
+{
+	static const uint8_t digest[32] = "kms-hsmd TLS key self-check ...";
+	CK_OBJECT_HANDLE priv = CK_INVALID_HANDLE;
+	uint8_t sig[KMS_ECDSA_SIG_LEN];
+	int r;
+
+	if ((r = kms_keys_find_tls(s, &priv, a->tls_point, a->tls_label)) != KMS_OK) {
+		kms_log(KMS_LOG_ERR,
+			"adapter: tls_key: no usable EC P-256 key pair labelled '%s' in the token "
+			"(a private and a public key of that label): %s",
+			a->tls_label, kms_strerror(r));
+		return r;
+	}
+	if ((r = kms_ecdsa_sign(s, priv, digest, sizeof(digest), sig)) != KMS_OK) {
+		kms_log(KMS_LOG_ERR, "adapter: tls_key: the token cannot sign with '%s': %s",
+			a->tls_label, kms_strerror(r));
+		return r;
+	}
+	if ((r = kms_ecdsa_verify_point(a->tls_point, digest, sizeof(digest), sig)) != KMS_OK) {
+		kms_log(KMS_LOG_ERR,
+			"adapter: tls_key: a signature by '%s' does not verify with its public "
+			"key: "
+			"%s",
+			a->tls_label, kms_strerror(r));
+		return KMS_ERR_SELFTEST;
+	}
+	return KMS_OK;
+}
+
 int
 kms_adapter_new(struct kms_adapter **out, struct kms_p11 *p11, const struct kms_adapter_config *cfg)
 {
@@ -160,6 +200,11 @@ kms_adapter_new(struct kms_adapter **out, struct kms_p11 *p11, const struct kms_
 	a->wrap.mode = KMS_WRAP_TOKEN;
 	if ((r = copy_label(a->kek_label, sizeof(a->kek_label), cfg->kek_label)) != KMS_OK) {
 		kms_log(KMS_LOG_ERR, "adapter: no valid KEK label configured");
+		goto out;
+	}
+	if (cfg->tls_key_label != NULL &&
+	    (r = copy_label(a->tls_label, sizeof(a->tls_label), cfg->tls_key_label)) != KMS_OK) {
+		kms_log(KMS_LOG_ERR, "adapter: the tls_key label is empty or too long");
 		goto out;
 	}
 	if ((r = kms_store_open(&a->store, cfg->store_path, KMS_STORE_RW)) != KMS_OK) {
@@ -198,10 +243,15 @@ kms_adapter_new(struct kms_adapter **out, struct kms_p11 *p11, const struct kms_
 	if (a->issuer == KMS_ISSUER_ONLINE && (r = load_master_secrets(a, s, kek)) != KMS_OK) {
 		goto out;
 	}
-	kms_log(KMS_LOG_INFO, "adapter: ready: issuer %s, KMS %s, key period %llu s, wrap by %s",
+	if (a->tls_label[0] != '\0' && (r = load_tls_key(a, s)) != KMS_OK) {
+		goto out;
+	}
+	kms_log(KMS_LOG_INFO,
+		"adapter: ready: issuer %s, KMS %s, key period %llu s, wrap by %s, TLS key %s",
 		a->issuer == KMS_ISSUER_ONLINE ? "online" : "pre-minted", a->cert.kms_uri,
 		(unsigned long long)a->cert.user_key_period,
-		a->wrap.mode == KMS_WRAP_TOKEN ? "the token" : "host ECB (development)");
+		a->wrap.mode == KMS_WRAP_TOKEN ? "the token" : "host ECB (development)",
+		a->tls_label[0] != '\0' ? a->tls_label : "none");
 	*out = a;
 	a = NULL;
 	r = KMS_OK;
@@ -363,9 +413,10 @@ rewrap_preminted(struct kms_adapter *a, struct kms_p11_session *s, CK_OBJECT_HAN
 	return r;
 }
 
-/* The session copy of the token key labelled label (see struct key_copy). */
+/* The session copy of the token key of class cls labelled label (see struct key_copy). */
 static int
-key_get(struct kms_adapter *a, struct kms_p11_session *s, const char *label, CK_OBJECT_HANDLE *out)
+key_get_class(struct kms_adapter *a, struct kms_p11_session *s, CK_OBJECT_CLASS cls,
+	      const char *label, CK_OBJECT_HANDLE *out)
 {
 	struct kms_p11_stats st;
 	struct key_copy *slot = &a->cache[0];
@@ -382,7 +433,8 @@ key_get(struct kms_adapter *a, struct kms_p11_session *s, const char *label, CK_
 	for (i = 0; i < KEY_CACHE_SIZE; i++) {
 		struct key_copy *c = &a->cache[i];
 
-		if (c->handle != CK_INVALID_HANDLE && strcmp(c->label, label) == 0) {
+		if (c->handle != CK_INVALID_HANDLE && c->cls == cls &&
+		    strcmp(c->label, label) == 0) {
 			if (c->generation == st.generation && now - c->made < KEY_CACHE_TTL &&
 			    now >= c->made) {
 				c->last_use = ++a->cache_clock;
@@ -396,7 +448,7 @@ key_get(struct kms_adapter *a, struct kms_p11_session *s, const char *label, CK_
 			slot = c; /* free, or the least recently used so far */
 		}
 	}
-	if ((r = kms_keys_find(s, &tok, label)) != KMS_OK) {
+	if ((r = kms_keys_find_class(s, &tok, cls, label)) != KMS_OK) {
 		return r;
 	}
 	r = kms_p11_check(s, kms_p11_fn(s)->C_CopyObject(kms_p11_handle(s), tok, tmpl, 1, &copy),
@@ -412,12 +464,20 @@ key_get(struct kms_adapter *a, struct kms_p11_session *s, const char *label, CK_
 	}
 	memset(slot, 0, sizeof(*slot));
 	memcpy(slot->label, label, strlen(label) + 1);
+	slot->cls = cls;
 	slot->handle = copy;
 	slot->generation = st.generation;
 	slot->made = now;
 	slot->last_use = ++a->cache_clock;
 	*out = copy;
 	return KMS_OK;
+}
+
+/* The session copy of the secret key labelled label. */
+static int
+key_get(struct kms_adapter *a, struct kms_p11_session *s, const char *label, CK_OBJECT_HANDLE *out)
+{
+	return key_get_class(a, s, CKO_SECRET_KEY, label, out);
 }
 
 /*
@@ -687,6 +747,45 @@ out:
 	return r;
 }
 
+/*
+ * TLS_SIGN: a digest of one of kmsd's TLS handshakes, signed with the TLS private key (CKM_ECDSA,
+ * r || s). The digest is signed as it is: ECDSA signs only digests, and kmsd, which could have
+ * any digest signed with its own key anyway, is the only one the key serves.
+ */
+static int
+op_tls_sign(struct kms_adapter *a, const struct kms_proto_tls_sign_req *req,
+	    struct kms_proto_tls_sign_rep *rep)
+{
+	struct kms_p11_session *s = NULL;
+	CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
+	int r = KMS_ERR_INTERNAL;
+
+	if (a->tls_label[0] == '\0') {
+		return KMS_ERR_UNSUPPORTED;
+	}
+	if (req->digest_len < KMS_PROTO_TLS_DIGEST_MIN ||
+	    req->digest_len > KMS_PROTO_TLS_DIGEST_MAX) {
+		return KMS_ERR_RANGE;
+	}
+	if ((r = kms_p11_borrow(a->p11, &s)) != KMS_OK) {
+		goto out;
+	}
+	/* a session copy outlives a lost token on SoftHSM: ask the token first */
+	if ((r = kms_keys_token_present(s)) != KMS_OK ||
+	    (r = key_get_class(a, s, CKO_PRIVATE_KEY, a->tls_label, &key)) != KMS_OK ||
+	    (r = kms_ecdsa_sign(s, key, req->digest, req->digest_len, rep->signature)) != KMS_OK) {
+		r = r == KMS_ERR_INVALID_ARG ? KMS_ERR_HSM : r; /* the key left the token */
+		goto out;
+	}
+	r = KMS_OK;
+out:
+	kms_p11_return(s);
+	return r;
+}
+
+_Static_assert(KMS_PROTO_TLS_SIG_LEN == KMS_ECDSA_SIG_LEN, "TLS_SIGN returns ECDSA P-256 r || s");
+_Static_assert(KMS_PROTO_TLS_DIGEST_MAX <= 64, "kms_ecdsa_sign takes up to 64 octets");
+
 void
 kms_adapter_handle(struct kms_adapter *a, const struct kms_proto_request *req,
 		   struct kms_proto_reply *rep, uint64_t ntp_now)
@@ -711,6 +810,9 @@ kms_adapter_handle(struct kms_adapter *a, const struct kms_proto_request *req,
 		break;
 	case KMS_PROTO_SIGN:
 		r = op_sign(a, &req->u.sign, &rep->u.sign);
+		break;
+	case KMS_PROTO_TLS_SIGN:
+		r = op_tls_sign(a, &req->u.tls_sign, &rep->u.tls_sign);
 		break;
 	default:
 		r = KMS_ERR_INVALID_ARG;

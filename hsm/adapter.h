@@ -36,6 +36,12 @@
  * only SignedInfo elements of that one shape, never bytes kmsd chose; key_id is the InK's label.
  * The client must be known and not revoked (KMS_ERR_FORBIDDEN otherwise, as for the other
  * operations).
+ *
+ * The tls_sign reply's signature is made with kmsd's TLS private key (an ECDSA P-256 key pair in
+ * the token, labelled tls_key_label, hsm/keys.h), CKM_ECDSA over the request's digest as it is:
+ * kmsd holds only the public half and has every private-key operation of its TLS handshakes done
+ * here (as h2o's neverbleed, or OpenSSH's ssh-pkcs11-helper). Without tls_key_label, TLS_SIGN is
+ * KMS_ERR_UNSUPPORTED.
  */
 
 enum kms_issuer {
@@ -52,6 +58,7 @@ struct kms_adapter_config {
 	int allow_host_ecb;           /* allow KMS_WRAP_HOST_ECB on a token with the defect */
 	unsigned int past_periods;    /* serve key periods down to current - past_periods */
 	unsigned int future_periods;  /* and up to current + future_periods (e.g. 1: the next) */
+	const char *tls_key_label;    /* kmsd's TLS key pair in the token (CKA_LABEL), or NULL */
 };
 
 struct kms_adapter;
@@ -61,8 +68,10 @@ struct kms_adapter;
  * (kms_mikey_selftest), the store and its certificate, the token's RFC 5649 probe
  * (kms_wrap_probe, then kms_wrap_choose) and HMAC-SHA256 test (kms_hmac_probe), the KEK; for the
  * online issuer, the master secrets unwrapped into locked memory, and their public keys compared
- * with the certificate's. Any failure refuses to serve, with a message saying which step failed.
- * p11 is borrowed (it must outlive the adapter). *out is owned (kms_adapter_free).
+ * with the certificate's; with tls_key_label, the TLS key pair found, and a signature made in the
+ * token with it verified with OpenSSL against its public point. Any failure refuses to serve, with
+ * a message saying which step failed. p11 is borrowed (it must outlive the adapter). *out is owned
+ * (kms_adapter_free).
  */
 int kms_adapter_new(struct kms_adapter **out, struct kms_p11 *p11,
 		    const struct kms_adapter_config *cfg) KMS_WUR;

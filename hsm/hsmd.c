@@ -50,6 +50,7 @@ static const struct kms_conf_key conf_keys[] = {
 	{"sessions", KMS_CONF_U64, 0, "4", 1, KMS_P11_MAX_SESSIONS, NULL},
 	{"recycle_after", KMS_CONF_U64, 0, "50000", 10, 100000000, NULL},
 	{"log_level", KMS_CONF_ENUM, 0, "info", 0, 0, level_words},
+	{"tls_key", KMS_CONF_STRING, 0, NULL, 0, 0, NULL},
 	{"environment", KMS_CONF_STRING, KMS_CONF_REPEATABLE, NULL, 0, 0, NULL},
 };
 
@@ -258,6 +259,9 @@ main(int argc, char **argv)
 		goto bad_conf;
 	}
 	acfg.future_periods = (unsigned int)u;
+	if (get_str(conf, "tls_key", &acfg.tls_key_label) != KMS_OK) {
+		goto bad_conf;
+	}
 
 	if (apply_environment(conf, conf_path) != KMS_OK) {
 		goto out;

@@ -3,7 +3,11 @@
 
 #include <string.h>
 
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
 
 #include "common/log.h"
 
@@ -139,6 +143,13 @@ kms_keys_token_present(struct kms_p11_session *s)
 int
 kms_keys_find(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, const char *label)
 {
+	return kms_keys_find_class(s, out, CKO_SECRET_KEY, label);
+}
+
+int
+kms_keys_find_class(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, CK_OBJECT_CLASS cls,
+		    const char *label)
+{
 	CK_FUNCTION_LIST *f = kms_p11_fn(s);
 	CK_SESSION_HANDLE h = kms_p11_handle(s);
 	CK_OBJECT_HANDLE found[2];
@@ -152,7 +163,7 @@ kms_keys_find(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, const char *labe
 	}
 	{
 		CK_ATTRIBUTE tmpl[] = {
-			ATTR(CKA_CLASS, &class_secret, sizeof(class_secret)),
+			ATTR(CKA_CLASS, &cls, sizeof(cls)),
 			ATTR(CKA_TOKEN, &yes, sizeof(yes)),
 			ATTR(CKA_LABEL, label, label_len),
 		};
@@ -178,8 +189,12 @@ kms_keys_find(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, const char *labe
 		return r;
 	}
 	if (num != 1) {
-		kms_log(KMS_LOG_ERR, "keys: %s secret key labelled '%s' in the token",
-			num == 0 ? "no" : "more than one", label);
+		kms_log(KMS_LOG_ERR, "keys: %s %s labelled '%s' in the token",
+			num == 0 ? "no" : "more than one",
+			cls == CKO_PRIVATE_KEY  ? "private key"
+			: cls == CKO_PUBLIC_KEY ? "public key"
+						: "secret key",
+			label);
 		return KMS_ERR_INVALID_ARG;
 	}
 	*out = found[0];
@@ -729,5 +744,229 @@ kms_hmac_probe(struct kms_p11_session *s)
 	if (kms_p11_destroy_object(s, k) != KMS_OK && r == KMS_OK) {
 		r = KMS_ERR_HSM;
 	}
+	return r;
+}
+
+/* DER of the OID of P-256 (prime256v1, 1.2.840.10045.3.1.7): CKA_EC_PARAMS. */
+static const uint8_t p256_params[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+
+/*
+ * The uncompressed point of CKA_EC_POINT: PKCS#11 says a DER OCTET STRING (04 41 04 x y); some
+ * tokens give the raw point (04 x y). Anything else is not a P-256 public key.
+ */
+static int
+read_point(struct kms_p11_session *s, CK_OBJECT_HANDLE pub, uint8_t out[static KMS_EC_POINT_LEN])
+{
+	uint8_t buf[2 + KMS_EC_POINT_LEN + 8];
+	const uint8_t *p = buf;
+	size_t len = 0;
+	int r;
+
+	if ((r = kms_p11_get_attribute(s, buf, sizeof(buf), &len, pub, CKA_EC_POINT)) != KMS_OK) {
+		return r == KMS_ERR_TOO_LARGE ? KMS_ERR_HSM : r;
+	}
+	if (len == 2 + KMS_EC_POINT_LEN && buf[0] == 0x04 && buf[1] == KMS_EC_POINT_LEN) {
+		p = buf + 2;
+	} else if (len != KMS_EC_POINT_LEN) {
+		return KMS_ERR_HSM;
+	}
+	if (p[0] != 0x04) {
+		return KMS_ERR_HSM;
+	}
+	memcpy(out, p, KMS_EC_POINT_LEN);
+	return KMS_OK;
+}
+
+int
+kms_keys_generate_tls(struct kms_p11_session *s, CK_OBJECT_HANDLE *out_priv,
+		      uint8_t out_point[static KMS_EC_POINT_LEN], const char *label)
+{
+	static const CK_OBJECT_CLASS class_pub = CKO_PUBLIC_KEY;
+	static const CK_OBJECT_CLASS class_priv = CKO_PRIVATE_KEY;
+	static const CK_KEY_TYPE type_ec = CKK_EC;
+	static const CK_MECHANISM_TYPE allowed[] = {CKM_ECDSA};
+	CK_MECHANISM gen = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
+	CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE, priv = CK_INVALID_HANDLE;
+	CK_OBJECT_HANDLE existing = CK_INVALID_HANDLE;
+	size_t label_len = 0;
+	int r;
+
+	*out_priv = CK_INVALID_HANDLE;
+	memset(out_point, 0, KMS_EC_POINT_LEN);
+	if (!label_ok(label, &label_len)) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	r = kms_keys_find_class(s, &existing, CKO_PRIVATE_KEY, label);
+	if (r == KMS_OK) {
+		kms_log(KMS_LOG_ERR, "keys: a private key labelled '%s' is already in the token",
+			label);
+		return KMS_ERR_INVALID_ARG;
+	}
+	if (r != KMS_ERR_INVALID_ARG) {
+		return r;
+	}
+	{
+		CK_ATTRIBUTE pub_tmpl[] = {
+			ATTR(CKA_CLASS, &class_pub, sizeof(class_pub)),
+			ATTR(CKA_KEY_TYPE, &type_ec, sizeof(type_ec)),
+			ATTR(CKA_EC_PARAMS, p256_params, sizeof(p256_params)),
+			ATTR(CKA_LABEL, label, label_len),
+			ATTR(CKA_TOKEN, &yes, sizeof(yes)),
+			ATTR(CKA_PRIVATE, &no, sizeof(no)),
+			ATTR(CKA_VERIFY, &yes, sizeof(yes)),
+			ATTR(CKA_ENCRYPT, &no, sizeof(no)),
+			ATTR(CKA_WRAP, &no, sizeof(no)),
+			ATTR(CKA_DERIVE, &no, sizeof(no)),
+		};
+		CK_ATTRIBUTE priv_tmpl[] = {
+			ATTR(CKA_CLASS, &class_priv, sizeof(class_priv)),
+			ATTR(CKA_KEY_TYPE, &type_ec, sizeof(type_ec)),
+			ATTR(CKA_LABEL, label, label_len),
+			ATTR(CKA_TOKEN, &yes, sizeof(yes)),
+			ATTR(CKA_PRIVATE, &yes, sizeof(yes)),
+			ATTR(CKA_SENSITIVE, &yes, sizeof(yes)),
+			ATTR(CKA_EXTRACTABLE, &no, sizeof(no)),
+			ATTR(CKA_SIGN, &yes, sizeof(yes)),
+			ATTR(CKA_DECRYPT, &no, sizeof(no)),
+			ATTR(CKA_UNWRAP, &no, sizeof(no)),
+			ATTR(CKA_DERIVE, &no, sizeof(no)),
+			ATTR(CKA_ALLOWED_MECHANISMS, allowed, sizeof(allowed)),
+		};
+
+		r = kms_p11_check(s,
+				  kms_p11_fn(s)->C_GenerateKeyPair(
+					  kms_p11_handle(s), &gen, pub_tmpl,
+					  sizeof(pub_tmpl) / sizeof(pub_tmpl[0]), priv_tmpl,
+					  sizeof(priv_tmpl) / sizeof(priv_tmpl[0]), &pub, &priv),
+				  "C_GenerateKeyPair");
+	}
+	if (r != KMS_OK) {
+		return r;
+	}
+	kms_p11_note_created(s, 2);
+	if ((r = read_point(s, pub, out_point)) != KMS_OK) {
+		kms_log(KMS_LOG_ERR, "keys: the token's new key '%s' has no P-256 public point",
+			label);
+		memset(out_point, 0, KMS_EC_POINT_LEN);
+		if (kms_p11_destroy_object(s, priv) != KMS_OK ||
+		    kms_p11_destroy_object(s, pub) != KMS_OK) {
+			kms_log(KMS_LOG_ERR, "keys: cannot remove the key pair '%s' again", label);
+		}
+		return r;
+	}
+	*out_priv = priv;
+	return KMS_OK;
+}
+
+int
+kms_keys_find_tls(struct kms_p11_session *s, CK_OBJECT_HANDLE *out_priv,
+		  uint8_t out_point[static KMS_EC_POINT_LEN], const char *label)
+{
+	CK_OBJECT_HANDLE priv = CK_INVALID_HANDLE, pub = CK_INVALID_HANDLE;
+	CK_ULONG type = 0;
+	int r;
+
+	*out_priv = CK_INVALID_HANDLE;
+	memset(out_point, 0, KMS_EC_POINT_LEN);
+	if ((r = kms_keys_find_class(s, &priv, CKO_PRIVATE_KEY, label)) != KMS_OK ||
+	    (r = kms_keys_find_class(s, &pub, CKO_PUBLIC_KEY, label)) != KMS_OK ||
+	    (r = kms_p11_get_ulong(s, &type, priv, CKA_KEY_TYPE)) != KMS_OK) {
+		return r;
+	}
+	if (type != CKK_EC) {
+		kms_log(KMS_LOG_ERR, "keys: the private key '%s' is not an EC key", label);
+		return KMS_ERR_INVALID_ARG;
+	}
+	if ((r = read_point(s, pub, out_point)) != KMS_OK) {
+		kms_log(KMS_LOG_ERR, "keys: the public key '%s' is not a P-256 point", label);
+		memset(out_point, 0, KMS_EC_POINT_LEN);
+		return r;
+	}
+	*out_priv = priv;
+	return KMS_OK;
+}
+
+int
+kms_ecdsa_sign(struct kms_p11_session *s, CK_OBJECT_HANDLE key, const uint8_t *digest, size_t len,
+	       uint8_t out[static KMS_ECDSA_SIG_LEN])
+{
+	CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
+	CK_ULONG sig_len = KMS_ECDSA_SIG_LEN;
+	int r;
+
+	memset(out, 0, KMS_ECDSA_SIG_LEN);
+	if (len == 0 || len > 64) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if ((r = kms_p11_check(s, kms_p11_fn(s)->C_SignInit(kms_p11_handle(s), &mech, key),
+			       "C_SignInit")) != KMS_OK) {
+		return r;
+	}
+	r = kms_p11_check(s,
+			  kms_p11_fn(s)->C_Sign(kms_p11_handle(s), (CK_BYTE_PTR)(uintptr_t)digest,
+						(CK_ULONG)len, out, &sig_len),
+			  "C_Sign");
+	if (r == KMS_OK && sig_len != KMS_ECDSA_SIG_LEN) {
+		r = KMS_ERR_HSM;
+	}
+	if (r != KMS_OK) {
+		memset(out, 0, KMS_ECDSA_SIG_LEN);
+	}
+	return r;
+}
+
+int
+kms_ecdsa_verify_point(const uint8_t point[static KMS_EC_POINT_LEN], const uint8_t *digest,
+		       size_t len, const uint8_t sig[static KMS_ECDSA_SIG_LEN])
+{
+	OSSL_PARAM_BLD *bld = NULL;
+	OSSL_PARAM *params = NULL;
+	EVP_PKEY_CTX *ctx = NULL;
+	EVP_PKEY *pk = NULL;
+	ECDSA_SIG *es = NULL;
+	BIGNUM *br = NULL, *bs = NULL;
+	unsigned char *der = NULL;
+	int der_len;
+	int r = KMS_ERR_CRYPTO;
+
+	if ((bld = OSSL_PARAM_BLD_new()) == NULL ||
+	    OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) !=
+		    1 ||
+	    OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point,
+					     KMS_EC_POINT_LEN) != 1 ||
+	    (params = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
+	    (ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL) {
+		r = KMS_ERR_NOMEM;
+		goto out;
+	}
+	if (EVP_PKEY_fromdata_init(ctx) != 1 ||
+	    EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, params) != 1) {
+		goto out;
+	}
+	EVP_PKEY_CTX_free(ctx);
+	ctx = NULL;
+	if ((es = ECDSA_SIG_new()) == NULL || (br = BN_bin2bn(sig, 32, NULL)) == NULL ||
+	    (bs = BN_bin2bn(sig + 32, 32, NULL)) == NULL || ECDSA_SIG_set0(es, br, bs) != 1) {
+		r = KMS_ERR_NOMEM;
+		goto out;
+	}
+	br = NULL;
+	bs = NULL; /* transferred */
+	if ((der_len = i2d_ECDSA_SIG(es, &der)) <= 0 ||
+	    (ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL)) == NULL ||
+	    EVP_PKEY_verify_init(ctx) != 1) {
+		goto out;
+	}
+	r = EVP_PKEY_verify(ctx, der, (size_t)der_len, digest, len) == 1 ? KMS_OK : KMS_ERR_AUTH;
+out:
+	ERR_clear_error();
+	OPENSSL_free(der);
+	BN_free(br);
+	BN_free(bs);
+	ECDSA_SIG_free(es);
+	EVP_PKEY_CTX_free(ctx);
+	EVP_PKEY_free(pk);
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(bld);
 	return r;
 }

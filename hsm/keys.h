@@ -92,6 +92,60 @@ int kms_keys_token_present(struct kms_p11_session *s) KMS_WUR;
 int kms_keys_find(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, const char *label) KMS_WUR;
 
 /*
+ * kms_keys_find_class - as kms_keys_find, for the one token object of class cls (CKO_SECRET_KEY,
+ * CKO_PRIVATE_KEY, CKO_PUBLIC_KEY) labelled label. kms_keys_find is this with CKO_SECRET_KEY.
+ */
+int kms_keys_find_class(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, CK_OBJECT_CLASS cls,
+			const char *label) KMS_WUR;
+
+/*
+ * kmsd's TLS key (SECURITY.md): an ECDSA P-256 key pair in the token, both halves labelled
+ * alike; kms-hsmd signs TLS handshakes' digests with the private half (KMS_PROTO_TLS_SIGN).
+ *   private key (token object): CKA_SIGN only, CKA_SENSITIVE, CKA_PRIVATE, CKA_EXTRACTABLE
+ *     false, CKA_ALLOWED_MECHANISMS {CKM_ECDSA}, no CKA_DERIVE, CKA_DECRYPT, CKA_UNWRAP;
+ *   public key (token object): CKA_VERIFY only.
+ */
+#define KMS_EC_POINT_LEN  65 /* an uncompressed P-256 point: 04 || x || y */
+#define KMS_ECDSA_SIG_LEN 64 /* r || s */
+
+/*
+ * kms_keys_generate_tls - generate kmsd's TLS key pair in the token, labelled label (as
+ * kms_keys_generate), with the attributes above; out_point gets the public point (uncompressed),
+ * *out_priv the private key's handle. A label already in use for a private key is refused
+ * (KMS_ERR_INVALID_ARG). Returns KMS_OK, KMS_ERR_INVALID_ARG, KMS_ERR_HSM (the token returned no
+ * valid P-256 point; the pair is destroyed again), or the token's error.
+ */
+int kms_keys_generate_tls(struct kms_p11_session *s, CK_OBJECT_HANDLE *out_priv,
+			  uint8_t out_point[static KMS_EC_POINT_LEN], const char *label) KMS_WUR;
+
+/*
+ * kms_keys_find_tls - the private key labelled label (one CKO_PRIVATE_KEY token object) into
+ * *out_priv, and the public point of the public key of the same label (CKA_EC_POINT, DER OCTET
+ * STRING or raw, must be an uncompressed P-256 point) into out_point. Returns KMS_OK;
+ * KMS_ERR_INVALID_ARG (no such key, or several; the log says which); KMS_ERR_HSM (not a P-256
+ * point); or the token's error.
+ */
+int kms_keys_find_tls(struct kms_p11_session *s, CK_OBJECT_HANDLE *out_priv,
+		      uint8_t out_point[static KMS_EC_POINT_LEN], const char *label) KMS_WUR;
+
+/*
+ * kms_ecdsa_sign - CKM_ECDSA (C_SignInit + C_Sign) with the EC private key key over digest
+ * (len octets, as it is): out gets r || s. Returns KMS_OK, KMS_ERR_INVALID_ARG (len 0 or over
+ * 64), KMS_ERR_HSM (a signature that is not 64 octets), or the token's error; out is zeroed on
+ * failure.
+ */
+int kms_ecdsa_sign(struct kms_p11_session *s, CK_OBJECT_HANDLE key, const uint8_t *digest,
+		   size_t len, uint8_t out[static KMS_ECDSA_SIG_LEN]) KMS_WUR;
+
+/*
+ * kms_ecdsa_verify_point - verify the ECDSA P-256 signature sig (r || s) of digest with the
+ * public point (uncompressed) in OpenSSL, outside the token. KMS_OK, KMS_ERR_AUTH (it does not
+ * verify), KMS_ERR_CRYPTO (not a point on P-256), KMS_ERR_NOMEM.
+ */
+int kms_ecdsa_verify_point(const uint8_t point[static KMS_EC_POINT_LEN], const uint8_t *digest,
+			   size_t len, const uint8_t sig[static KMS_ECDSA_SIG_LEN]) KMS_WUR;
+
+/*
  * kms_wrap_probe - the known-answer test of the token's RFC 5649 mechanism pol->kwp: a session
  * AES key of known (public, test-only) value wraps known data of 32, 65 and 257 octets, and
  * OpenSSL's RFC 5649 unwrap must give back exactly those octets. *out_exact is 1 if all three

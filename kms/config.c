@@ -25,7 +25,8 @@ static const struct kms_conf_key keys[] = {
 	{"public_url", KMS_CONF_STRING, 0, NULL, 0, 0, NULL},
 	{"root", KMS_CONF_STRING, 0, "/keymanagement/identity/v1", 0, 0, NULL},
 	{"tls_cert", KMS_CONF_PATH, KMS_CONF_REQUIRED, NULL, 0, 0, NULL},
-	{"tls_key", KMS_CONF_PATH, KMS_CONF_REQUIRED, NULL, 0, 0, NULL},
+	{"tls_key", KMS_CONF_PATH, 0, NULL, 0, 0, NULL},
+	{"tls_key_token", KMS_CONF_BOOL, 0, "no", 0, 0, NULL},
 	{"client_ca", KMS_CONF_PATH, KMS_CONF_REQUIRED, NULL, 0, 0, NULL},
 	{"client_cert", KMS_CONF_ENUM, 0, "required", 0, 0, optional_words},
 	{"client_spki", KMS_CONF_STRING, KMS_CONF_REPEATABLE, NULL, 0, 0, NULL},
@@ -220,12 +221,21 @@ kmsd_config_load(struct kmsd_config *cfg, const char *path, char *err, size_t er
 	if (opt_str(cfg->conf, "public_url", &cfg->public_url) != KMS_OK ||
 	    kms_conf_str(cfg->conf, "root", 0, &cfg->root) != KMS_OK ||
 	    kms_conf_str(cfg->conf, "tls_cert", 0, &cfg->tls_cert) != KMS_OK ||
-	    kms_conf_str(cfg->conf, "tls_key", 0, &cfg->tls_key) != KMS_OK ||
+	    opt_str(cfg->conf, "tls_key", &cfg->tls_key) != KMS_OK ||
+	    kms_conf_bool(cfg->conf, "tls_key_token", 0, &cfg->tls_key_token) != KMS_OK ||
 	    kms_conf_str(cfg->conf, "client_ca", 0, &cfg->client_ca) != KMS_OK ||
 	    kms_conf_enum(cfg->conf, "client_cert", 0, &e) != KMS_OK) {
 		return KMS_ERR_INTERNAL;
 	}
 	cfg->client_cert_optional = e == 1;
+	if (cfg->tls_key_token && cfg->tls_key != NULL) {
+		return fail(err, err_len, cfg->conf, path, "tls_key",
+			    "set, but tls_key_token = yes: the key is in the token; set one only");
+	}
+	if (!cfg->tls_key_token && cfg->tls_key == NULL) {
+		return fail(err, err_len, cfg->conf, path, "tls_key",
+			    "missing: the server's private key (PEM), or tls_key_token = yes");
+	}
 	if (cfg->public_url == NULL) {
 		return fail(
 			err, err_len, cfg->conf, path, "public_url",

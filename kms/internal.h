@@ -33,9 +33,10 @@ struct kmsd_config {
 	char listen_host_buf[256];
 	uint16_t listen_port;
 	unsigned int threads;
-	const char *public_url; /* no trailing "/" */
-	const char *root;       /* "/keymanagement/identity/v1" */
-	const char *tls_cert, *tls_key, *client_ca;
+	const char *public_url;                     /* no trailing "/" */
+	const char *root;                           /* "/keymanagement/identity/v1" */
+	const char *tls_cert, *tls_key, *client_ca; /* tls_key: NULL with tls_key_token */
+	bool tls_key_token; /* the private key is kms-hsmd's tls_key (kms/tlskey.h) */
 	bool client_cert_optional;
 	struct kmsd_spki_map *spki_map;
 	size_t num_spki_map;
@@ -100,6 +101,13 @@ struct kmsd {
 	struct kmsd_metrics metrics;
 	atomic_uint_least64_t next_request;
 };
+
+/*
+ * kms_tlskey_slot - the kms-hsmd slot (kms_hsmd_call) of the calling thread, for the TLS key in
+ * the token (kms/tlskey.c): each worker thread sets its own index (kms/http.c, thread_main)
+ * before it runs handshakes, as its requests use that slot; 0 on other threads.
+ */
+extern _Thread_local unsigned int kms_tlskey_slot;
 
 /*
  * kmsd_serve - run the HTTPS listener (and the metrics listener) on k->cfg.threads threads

@@ -245,11 +245,20 @@ kms_tls_ctx_new(SSL_CTX **out, const struct kms_tls_config *cfg, char *err, size
 		ssl_reason(err, err_len, "cannot load the server certificate", cfg->cert_file);
 		goto out;
 	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->key_file, SSL_FILETYPE_PEM) != 1) {
+	if (cfg->key != NULL) {
+		/*
+		 * A key whose private half is elsewhere (kms/tlskey.h): OpenSSL compares only the
+		 * public halves here; the caller has checked a signature (kms_tlskey_check).
+		 */
+		if (SSL_CTX_use_PrivateKey(ctx, cfg->key) != 1) {
+			ssl_reason(err, err_len, "the token's TLS key does not match",
+				   cfg->cert_file);
+			goto out;
+		}
+	} else if (SSL_CTX_use_PrivateKey_file(ctx, cfg->key_file, SSL_FILETYPE_PEM) != 1) {
 		ssl_reason(err, err_len, "cannot load the server key", cfg->key_file);
 		goto out;
-	}
-	if (SSL_CTX_check_private_key(ctx) != 1) {
+	} else if (SSL_CTX_check_private_key(ctx) != 1) {
 		ssl_reason(err, err_len, "the server key does not match the certificate",
 			   cfg->key_file);
 		goto out;

@@ -34,7 +34,8 @@ struct kms_peer {
 
 struct kms_tls_config {
 	const char *cert_file;     /* the server's certificate chain (PEM) */
-	const char *key_file;      /* its private key (PEM) */
+	const char *key_file;      /* its private key (PEM), when key is NULL */
+	EVP_PKEY *key;             /* or the key itself (borrowed; kms/tlskey.h: in the token) */
 	const char *client_ca;     /* the CAs that issue client certificates (PEM bundle) */
 	bool client_cert_optional; /* else a handshake without a client certificate fails */
 };

@@ -66,6 +66,12 @@ struct field {
 		.kind = F_BIN, .key = #m, .off = offsetof(T, m), .size = MSIZE(T, m),              \
 		.len_off = offsetof(T, m##_len), .min = 1, .max = MSIZE(T, m)                      \
 	}
+/* A bin member m of lo..sizeof(m) bytes with its m_len. */
+#define F_BR(T, m, lo)                                                                             \
+	{                                                                                          \
+		.kind = F_BIN, .key = #m, .off = offsetof(T, m), .size = MSIZE(T, m),              \
+		.len_off = offsetof(T, m##_len), .min = lo, .max = MSIZE(T, m)                     \
+	}
 /* A bin member m of exactly sizeof(m) bytes. */
 #define F_BF(T, m)                                                                                 \
 	{                                                                                          \
@@ -87,6 +93,10 @@ static const struct field rotate_keys_req[] = {
 static const struct field sign_req[] = {
 	F_S(struct kms_proto_sign_req, F_ASCII, client_id, 1),
 	F_BF(struct kms_proto_sign_req, digest),
+};
+
+static const struct field tls_sign_req[] = {
+	F_BR(struct kms_proto_tls_sign_req, digest, KMS_PROTO_TLS_DIGEST_MIN),
 };
 
 static const struct field health_rep[] = {
@@ -130,6 +140,10 @@ static const struct field sign_rep[] = {
 	F_S(struct kms_proto_sign_rep, F_ASCII, key_id, 1),
 };
 
+static const struct field tls_sign_rep[] = {
+	F_BF(struct kms_proto_tls_sign_rep, signature),
+};
+
 /* Checks across fields of a decoded or to-be-encoded struct: KMS_OK or KMS_ERR_RANGE. */
 static int
 check_provision_rep(const void *base)
@@ -157,6 +171,8 @@ static const struct op_desc ops[KMS_PROTO_OP_MAX + 1] = {
 	[KMS_PROTO_ROTATE_KEYS] = {"rotate_keys", rotate_keys_req, NUM(rotate_keys_req),
 				   rotate_keys_rep, NUM(rotate_keys_rep), NULL},
 	[KMS_PROTO_SIGN] = {"sign", sign_req, NUM(sign_req), sign_rep, NUM(sign_rep), NULL},
+	[KMS_PROTO_TLS_SIGN] = {"tls_sign", tls_sign_req, NUM(tls_sign_req), tls_sign_rep,
+				NUM(tls_sign_rep), NULL},
 };
 
 /* The fields and the check of a message: a request, or a reply with the given status. */

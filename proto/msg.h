@@ -31,23 +31,27 @@ enum kms_proto_op {
 	KMS_PROTO_CERTIFICATE = 3, /* the public values of the KMS certificate */
 	KMS_PROTO_ROTATE_KEYS = 4, /* new TrK and InK for a client, wrapped under its current TrK */
 	KMS_PROTO_SIGN = 5,        /* HMAC of a response's SignedInfo under a client's InK */
+	KMS_PROTO_TLS_SIGN = 6,    /* ECDSA signature by kmsd's TLS key in the token */
 };
-#define KMS_PROTO_OP_MAX KMS_PROTO_SIGN
+#define KMS_PROTO_OP_MAX KMS_PROTO_TLS_SIGN
 
 /* Bounds of the fields (lengths in bytes). */
-#define KMS_PROTO_MAX_CLIENT_ID 255  /* client ids: 1..255 visible ASCII (0x21..0x7e) */
-#define KMS_PROTO_MAX_KEY_ID    255  /* TrK / InK ids: 1..255 visible ASCII */
-#define KMS_PROTO_MAX_URI       2048 /* URIs: UTF-8 without NUL */
-#define KMS_PROTO_MAX_NAME      255  /* display names: UTF-8 without NUL */
-#define KMS_PROTO_MAX_WRAPPED   512  /* wrapped keys: 1..512 bytes */
-#define KMS_PROTO_UID_LEN       32   /* TS 33.180 UID (SHA-256 output) */
-#define KMS_PROTO_HMAC_LEN      32   /* HMAC-SHA256 */
-#define KMS_PROTO_DIGEST_LEN    32   /* SHA-256: the reference digest of a response */
-#define KMS_PROTO_KPAK_LEN      65   /* ECCSI KPAK, an uncompressed P-256 point */
-#define KMS_PROTO_Z_T_LEN       257  /* SAKKE Z_T, an uncompressed point of parameter set 1 */
-#define KMS_PROTO_PARAMETER_SET 1    /* RFC 6509 parameter set 1, the only one defined */
+#define KMS_PROTO_MAX_CLIENT_ID  255  /* client ids: 1..255 visible ASCII (0x21..0x7e) */
+#define KMS_PROTO_MAX_KEY_ID     255  /* TrK / InK ids: 1..255 visible ASCII */
+#define KMS_PROTO_MAX_URI        2048 /* URIs: UTF-8 without NUL */
+#define KMS_PROTO_MAX_NAME       255  /* display names: UTF-8 without NUL */
+#define KMS_PROTO_MAX_WRAPPED    512  /* wrapped keys: 1..512 bytes */
+#define KMS_PROTO_UID_LEN        32   /* TS 33.180 UID (SHA-256 output) */
+#define KMS_PROTO_HMAC_LEN       32   /* HMAC-SHA256 */
+#define KMS_PROTO_DIGEST_LEN     32   /* SHA-256: the reference digest of a response */
+#define KMS_PROTO_KPAK_LEN       65   /* ECCSI KPAK, an uncompressed P-256 point */
+#define KMS_PROTO_Z_T_LEN        257  /* SAKKE Z_T, an uncompressed point of parameter set 1 */
+#define KMS_PROTO_PARAMETER_SET  1    /* RFC 6509 parameter set 1, the only one defined */
+#define KMS_PROTO_TLS_DIGEST_MIN 20   /* TLS_SIGN digests: SHA-1 (20) .. SHA-512 (64) octets */
+#define KMS_PROTO_TLS_DIGEST_MAX 64
+#define KMS_PROTO_TLS_SIG_LEN    64 /* ECDSA P-256 r || s, 32 octets each (CKM_ECDSA) */
 /* The most keys a message has (a PROVISION reply has 13). */
-#define KMS_PROTO_MAX_KEYS      16
+#define KMS_PROTO_MAX_KEYS       16
 
 /*
  * KMS_PROTO_LIMITS - the pre-scan limits of these messages: one map of scalars, at most
@@ -82,6 +86,15 @@ struct kms_proto_sign_req {
 	uint8_t digest[KMS_PROTO_DIGEST_LEN];
 };
 
+/*
+ * TLS_SIGN request: the digest a TLS handshake of kmsd has kms-hsmd sign with kmsd's TLS private
+ * key, which is in the token (kms-hsmd's tls_key). kms-hsmd signs it as it is (CKM_ECDSA).
+ */
+struct kms_proto_tls_sign_req {
+	uint8_t digest[KMS_PROTO_TLS_DIGEST_MAX];
+	size_t digest_len; /* KMS_PROTO_TLS_DIGEST_MIN..KMS_PROTO_TLS_DIGEST_MAX */
+};
+
 /* A request. HEALTH and CERTIFICATE take no arguments. */
 struct kms_proto_request {
 	enum kms_proto_op op;
@@ -90,6 +103,7 @@ struct kms_proto_request {
 		struct kms_proto_provision_req provision;
 		struct kms_proto_rotate_keys_req rotate_keys;
 		struct kms_proto_sign_req sign;
+		struct kms_proto_tls_sign_req tls_sign;
 	} u;
 };
 
@@ -154,6 +168,11 @@ struct kms_proto_sign_rep {
 	size_t key_id_len;
 };
 
+/* TLS_SIGN reply: the ECDSA P-256 signature of the digest, r || s as CKM_ECDSA returns it. */
+struct kms_proto_tls_sign_rep {
+	uint8_t signature[KMS_PROTO_TLS_SIG_LEN];
+};
+
 /* A reply. u holds the results of op only when status is KMS_OK. */
 struct kms_proto_reply {
 	enum kms_proto_op op; /* that of the request */
@@ -165,12 +184,13 @@ struct kms_proto_reply {
 		struct kms_proto_certificate_rep certificate;
 		struct kms_proto_rotate_keys_rep rotate_keys;
 		struct kms_proto_sign_rep sign;
+		struct kms_proto_tls_sign_rep tls_sign;
 	} u;
 };
 
 /*
- * kms_proto_op_name - "health", "provision", "certificate", "rotate_keys", "sign"; NULL
- * otherwise.
+ * kms_proto_op_name - "health", "provision", "certificate", "rotate_keys", "sign", "tls_sign";
+ * NULL otherwise.
  */
 const char *kms_proto_op_name(int op);
 

@@ -107,7 +107,11 @@ struct setup {
 	enum kms_wrap_mode wrap_mode;
 	EVP_PKEY *ca_key;
 	X509 *ca;
+	int tls_in_token;  /* --tls-in-token: the server key pair in the token (TLS_KEY_LABEL) */
+	EVP_PKEY *tls_pub; /* then its public key, for the server certificate */
 };
+
+#define TLS_KEY_LABEL "kms.tls" /* kms-hsmd.conf's tls_key with --tls-in-token */
 
 /* A growing text (configuration files) with a fixed cap. */
 struct text {
@@ -358,6 +362,47 @@ out:
 	return r;
 }
 
+/* An EVP_PKEY of the uncompressed P-256 point (a public key only). */
+static EVP_PKEY *
+p256_public(const uint8_t point[static KMS_EC_POINT_LEN])
+{
+	OSSL_PARAM params[3];
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+	EVP_PKEY *pk = NULL;
+
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
+						     (char *)(uintptr_t) "prime256v1", 0);
+	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
+						      (void *)(uintptr_t)point, KMS_EC_POINT_LEN);
+	params[2] = OSSL_PARAM_construct_end();
+	if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
+	    EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, params) != 1) {
+		pk = NULL;
+	}
+	EVP_PKEY_CTX_free(ctx);
+	return pk;
+}
+
+/* --tls-in-token: kmsd's TLS key pair, generated in the token (its private half stays there). */
+static int
+make_tls_key(struct setup *su, struct kms_p11_session *s, char *err, size_t err_len)
+{
+	CK_OBJECT_HANDLE priv = CK_INVALID_HANDLE;
+	uint8_t point[KMS_EC_POINT_LEN];
+	int r;
+
+	if ((r = kms_keys_generate_tls(s, &priv, point, TLS_KEY_LABEL)) != KMS_OK) {
+		return failf(err, err_len, r, "cannot generate the TLS key pair in the token: %s",
+			     kms_strerror(r));
+	}
+	if ((su->tls_pub = p256_public(point)) == NULL) {
+		return failf(err, err_len, KMS_ERR_CRYPTO,
+			     "the token's TLS public key is unusable");
+	}
+	printf(PROG ":       TLS key pair \"" TLS_KEY_LABEL "\" in the token\n");
+	return KMS_OK;
+}
+
 /* Step 3: the roster: each client's TrK and InK in the token (known values), store entries. */
 static int
 step_roster(struct setup *su, char *err, size_t err_len)
@@ -419,6 +464,9 @@ step_roster(struct setup *su, char *err, size_t err_len)
 		    (r = write_text(su, rel, &t, 0644, err, err_len)) != KMS_OK) {
 			goto out;
 		}
+	}
+	if (su->tls_in_token && (r = make_tls_key(su, s, err, err_len)) != KMS_OK) {
+		goto out;
 	}
 	r = KMS_OK;
 out:
@@ -583,7 +631,12 @@ step_pki(struct setup *su, char *err, size_t err_len)
 		return failf(err, err_len, KMS_ERR_TOO_LARGE, "host name too long");
 	}
 	su->ca_key = new_p256();
-	key = new_p256();
+	if (su->tls_pub != NULL) {
+		key = su->tls_pub; /* in the token: no server-key.pem */
+		su->tls_pub = NULL;
+	} else {
+		key = new_p256();
+	}
 	if (su->ca_key == NULL || key == NULL) {
 		r = failf(err, err_len, KMS_ERR_CRYPTO, "cannot generate P-256 keys");
 		goto out;
@@ -598,7 +651,8 @@ step_pki(struct setup *su, char *err, size_t err_len)
 	if ((r = write_cert(su, "pki/ca.pem", su->ca, err, err_len)) != KMS_OK ||
 	    (r = write_key(su, "pki/ca-key.pem", su->ca_key, err, err_len)) != KMS_OK ||
 	    (r = write_cert(su, "pki/server.pem", srv, err, err_len)) != KMS_OK ||
-	    (r = write_key(su, "pki/server-key.pem", key, err, err_len)) != KMS_OK) {
+	    (!su->tls_in_token &&
+	     (r = write_key(su, "pki/server-key.pem", key, err, err_len)) != KMS_OK)) {
 		goto out;
 	}
 	if (X509_digest(su->ca, EVP_sha256(), md, &md_len) == 1) {
@@ -760,6 +814,10 @@ step_config(struct setup *su, char *err, size_t err_len)
 	textf(&t, "# SoftHSM 2.6.1 pads RFC 5649 wrongly: kms-hsmd computes the wrap from the "
 		  "token's\n# AES-ECB (development tokens only; SECURITY.md).\n"
 		  "allow_host_ecb_wrap = yes\n");
+	if (su->tls_in_token) {
+		textf(&t, "\n# kmsd's TLS key pair in the token: kms-hsmd signs its handshakes.\n"
+			  "tls_key = " TLS_KEY_LABEL "\n");
+	}
 	if ((r = write_text(su, "kms-hsmd.conf", &t, 0644, err, err_len)) != KMS_OK) {
 		return r;
 	}
@@ -776,7 +834,13 @@ step_config(struct setup *su, char *err, size_t err_len)
 	      "# The server certificate (development CA; localhost, 127.0.0.1, ::1).\n"
 	      "tls_cert = %s/pki/server.pem\n\n",
 	      d);
-	textf(&t, "# Its private key.\ntls_key = %s/pki/server-key.pem\n\n", d);
+	if (su->tls_in_token) {
+		textf(&t,
+		      "# Its private key is in the token (kms-hsmd's tls_key): kms-hsmd signs.\n"
+		      "tls_key_token = yes\n\n");
+	} else {
+		textf(&t, "# Its private key.\ntls_key = %s/pki/server-key.pem\n\n", d);
+	}
 	textf(&t,
 	      "# Client certificates must chain to this CA; their SAN URI names the client.\n"
 	      "client_ca = %s/pki/ca.pem\n\n",
@@ -1102,7 +1166,7 @@ static void
 usage(FILE *f)
 {
 	fputs("usage: kms-devsetup --dir DIR [--hsmd PATH] [--force] [--listen HOST:PORT]\n"
-	      "                    [--metrics HOST:PORT] [--module PATH]\n"
+	      "                    [--metrics HOST:PORT] [--module PATH] [--tls-in-token]\n"
 	      "       kms-devsetup token --dir DIR --sub NAME --mcid URI [--ttl S] [--scope S]\n"
 	      "                    [--aud A] [--iss I] [--now UNIX]\n"
 	      "\n"
@@ -1118,6 +1182,8 @@ usage(FILE *f)
 	      "  --metrics HOST:PORT  kmsd's metrics address (default " DEF_METRICS ")\n"
 	      "  --module PATH        the SoftHSM module (default: Debian's)\n"
 	      "  --force              replace DIR even when it is complete\n"
+	      "  --tls-in-token       kmsd's TLS key pair in the token (" TLS_KEY_LABEL "), used\n"
+	      "                       through kms-hsmd; no pki/server-key.pem\n"
 	      "\n"
 	      "The second form prints an ES256 JWT signed with DIR/pki/idms-key.pem (kid " IDMS_KID
 	      "),\n"
@@ -1302,6 +1368,8 @@ cleanup(struct setup *su, int remove_tmp)
 	su->p11 = NULL;
 	EVP_PKEY_free(su->ca_key);
 	su->ca_key = NULL;
+	EVP_PKEY_free(su->tls_pub);
+	su->tls_pub = NULL;
 	X509_free(su->ca);
 	su->ca = NULL;
 	if (remove_tmp && su->tmp[0] != '\0') {
@@ -1349,6 +1417,10 @@ cmd_setup(int argc, char **argv)
 			return 0;
 		} else if (strcmp(argv[i], "--force") == 0) {
 			force = 1;
+			i++;
+			continue;
+		} else if (strcmp(argv[i], "--tls-in-token") == 0) {
+			su.tls_in_token = 1;
 			i++;
 			continue;
 		}

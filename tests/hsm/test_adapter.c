@@ -548,6 +548,113 @@ test_bad_configuration(void)
 	CU_ASSERT_PTR_NULL(a);
 }
 
+/* A TLS_SIGN request of digest[0..len). */
+static void
+tls_sign_req(struct kms_proto_request *req, const uint8_t *digest, size_t len)
+{
+	memset(req, 0, sizeof(*req));
+	req->op = KMS_PROTO_TLS_SIGN;
+	req->id = 9;
+	memcpy(req->u.tls_sign.digest, digest,
+	       len < KMS_PROTO_TLS_DIGEST_MAX ? len : KMS_PROTO_TLS_DIGEST_MAX);
+	req->u.tls_sign.digest_len = len;
+}
+
+/*
+ * TLS_SIGN: a key pair made in the token (kms_keys_generate_tls, whose attributes are read back),
+ * an adapter with tls_key: its signatures of 20..64-octet digests verify with OpenSSL against the
+ * public point; 19 or 65 octets are refused; an adapter without tls_key answers UNSUPPORTED; a
+ * tls_key that names no key pair refuses to start.
+ */
+static void
+test_tls_sign(void)
+{
+	static const size_t lens[] = {20, 32, 48, 64};
+	struct kms_adapter *a = NULL;
+	struct kms_adapter_config cfg;
+	struct kms_p11_session *s = NULL;
+	struct kms_proto_request req;
+	struct kms_proto_reply rep;
+	CK_OBJECT_HANDLE priv = CK_INVALID_HANDLE, again = CK_INVALID_HANDLE;
+	uint8_t point[KMS_EC_POINT_LEN], found[KMS_EC_POINT_LEN];
+	uint8_t digest[KMS_PROTO_TLS_DIGEST_MAX + 1];
+	CK_MECHANISM_TYPE mechs[4];
+	size_t mlen = 0, i;
+	int v = -1;
+
+	CU_ASSERT_EQUAL_FATAL(kms_p11_borrow(dom.tok.p11, &s), KMS_OK);
+	CU_ASSERT_EQUAL_FATAL(kms_keys_generate_tls(s, &priv, point, "test.tls"), KMS_OK);
+	CU_ASSERT_EQUAL(point[0], 0x04);
+	/* the private half: sensitive, not extractable, signs with CKM_ECDSA only */
+	CU_ASSERT(kms_p11_get_bool(s, &v, priv, CKA_SENSITIVE) == KMS_OK && v == 1);
+	CU_ASSERT(kms_p11_get_bool(s, &v, priv, CKA_EXTRACTABLE) == KMS_OK && v == 0);
+	CU_ASSERT(kms_p11_get_bool(s, &v, priv, CKA_TOKEN) == KMS_OK && v == 1);
+	CU_ASSERT(kms_p11_get_bool(s, &v, priv, CKA_PRIVATE) == KMS_OK && v == 1);
+	CU_ASSERT(kms_p11_get_bool(s, &v, priv, CKA_SIGN) == KMS_OK && v == 1);
+	CU_ASSERT(kms_p11_get_bool(s, &v, priv, CKA_DERIVE) == KMS_OK && v == 0);
+	CU_ASSERT(kms_p11_get_attribute(s, mechs, sizeof(mechs), &mlen, priv,
+					CKA_ALLOWED_MECHANISMS) == KMS_OK &&
+		  mlen == sizeof(mechs[0]) && mechs[0] == CKM_ECDSA);
+	/* the same label again is refused; the pair is found by its label */
+	CU_ASSERT_EQUAL(kms_keys_generate_tls(s, &again, found, "test.tls"), KMS_ERR_INVALID_ARG);
+	CU_ASSERT_EQUAL(kms_keys_find_tls(s, &again, found, "test.tls"), KMS_OK);
+	CU_ASSERT(memcmp(found, point, sizeof(point)) == 0);
+	CU_ASSERT_EQUAL(kms_keys_find_tls(s, &again, found, "no.such.tls"), KMS_ERR_INVALID_ARG);
+	kms_p11_return(s);
+
+	/* without tls_key: UNSUPPORTED */
+	CU_ASSERT_EQUAL_FATAL(RAND_bytes(digest, sizeof(digest)), 1);
+	tls_sign_req(&req, digest, 32);
+	kms_adapter_handle(online, &req, &rep, kms_ntp_from_unix((uint64_t)time(NULL)));
+	CU_ASSERT_EQUAL(rep.status, KMS_ERR_UNSUPPORTED);
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.store_path = dom.tok.store_path;
+	cfg.kek_label = KEK_LABEL;
+	cfg.issuer = KMS_ISSUER_PREMINTED;
+	cfg.kwp = CKM_AES_KEY_WRAP_PAD;
+	cfg.allow_host_ecb = 1;
+	cfg.tls_key_label = "no.such.tls";
+	CU_ASSERT_EQUAL(kms_adapter_new(&a, dom.tok.p11, &cfg), KMS_ERR_INVALID_ARG);
+	CU_ASSERT_PTR_NULL(a);
+	cfg.tls_key_label = "test.tls";
+	CU_ASSERT_EQUAL_FATAL(kms_adapter_new(&a, dom.tok.p11, &cfg), KMS_OK);
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		tls_sign_req(&req, digest, lens[i]);
+		kms_adapter_handle(a, &req, &rep, 0);
+		CU_ASSERT_EQUAL(rep.status, KMS_OK);
+		CU_ASSERT_EQUAL(rep.op, KMS_PROTO_TLS_SIGN);
+		CU_ASSERT_EQUAL(rep.id, 9);
+		CU_ASSERT_EQUAL(
+			kms_ecdsa_verify_point(point, digest, lens[i], rep.u.tls_sign.signature),
+			KMS_OK);
+		/* another digest does not verify with it */
+		digest[0] ^= 1;
+		CU_ASSERT_EQUAL(
+			kms_ecdsa_verify_point(point, digest, lens[i], rep.u.tls_sign.signature),
+			KMS_ERR_AUTH);
+		digest[0] ^= 1;
+	}
+	/* digests of 19 and 65 octets (the decoder refuses them too) */
+	tls_sign_req(&req, digest, 19);
+	kms_adapter_handle(a, &req, &rep, 0);
+	CU_ASSERT_EQUAL(rep.status, KMS_ERR_RANGE);
+	tls_sign_req(&req, digest, 65);
+	kms_adapter_handle(a, &req, &rep, 0);
+	CU_ASSERT_EQUAL(rep.status, KMS_ERR_RANGE);
+	for (i = 0; i < KMS_PROTO_TLS_SIG_LEN; i++) {
+		CU_ASSERT_EQUAL(rep.u.tls_sign.signature[i], 0);
+	}
+	kms_adapter_free(a);
+
+	/* clean up: the pair goes */
+	CU_ASSERT_EQUAL_FATAL(kms_p11_borrow(dom.tok.p11, &s), KMS_OK);
+	CU_ASSERT_EQUAL(kms_keys_find_class(s, &again, CKO_PUBLIC_KEY, "test.tls"), KMS_OK);
+	CU_ASSERT_EQUAL(kms_p11_destroy_object(s, again), KMS_OK);
+	CU_ASSERT_EQUAL(kms_p11_destroy_object(s, priv), KMS_OK);
+	kms_p11_return(s);
+}
+
 /* The token directory taken away mid-run and brought back (an HSM unplugged and replugged). */
 static void
 test_token_lost_and_back(void)
@@ -590,6 +697,7 @@ test_token_lost_and_back(void)
 static CU_TestInfo adapter_tests[] = {
 	{"online issuer: a client unwraps and validates its key set", test_online_provision},
 	{"pre-minted issuer: re-wrapped sets, no fallback", test_preminted_provision},
+	{"TLS_SIGN: the TLS key in the token signs, OpenSSL verifies", test_tls_sign},
 	{"entitlements and key periods", test_entitlements_and_periods},
 	{"certificate and health", test_certificate_and_health},
 	{"TrK/InK rotation", test_rotation},

@@ -107,6 +107,14 @@ test_check_and_configuration(void)
 	snprintf(args, sizeof(args), "-c %s --check", path);
 	CU_ASSERT_EQUAL(run_hsmd(args, out, sizeof(out)), 3);
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "pads wrongly"));
+	/* tls_key naming a key pair the token does not hold: a failed start-up check, said why */
+	snprintf(path, sizeof(path), "%s/tlskey.conf", dom.tok.dir);
+	CU_ASSERT_EQUAL(write_conf(path, "allow_host_ecb_wrap = yes\ntls_key = no.such.tls\n"), 0);
+	snprintf(args, sizeof(args), "-c %s --check", path);
+	CU_ASSERT_EQUAL(run_hsmd(args, out, sizeof(out)), 3);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "tls_key: no usable EC P-256 key pair labelled "
+					   "'no.such.tls'"));
+	CU_ASSERT_PTR_NULL(strstr(out, "ready to serve"));
 	/* a typo in a key: file:line and a suggestion */
 	snprintf(path, sizeof(path), "%s/typo.conf", dom.tok.dir);
 	CU_ASSERT_EQUAL(write_conf(path, "isuer = online\n"), 0);

@@ -3,6 +3,7 @@
 #include "tests/integration/itest.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -360,4 +361,42 @@ it_mint(char *out, size_t cap, const char *mcid, const char *opt, const char *va
 		*nl = '\0';
 	}
 	return strlen(out) > 20 ? 0 : -1;
+}
+
+size_t
+it_children(pid_t pid, pid_t *out, size_t cap)
+{
+	char path[512], buf[4096];
+	struct dirent *e;
+	size_t n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%ld/task", (long)pid);
+	if ((d = opendir(path)) == NULL) {
+		return 0;
+	}
+	while ((e = readdir(d)) != NULL && n < cap) {
+		char *p;
+		int fd;
+
+		if (e->d_name[0] == '.') {
+			continue;
+		}
+		snprintf(path, sizeof(path), "/proc/%ld/task/%s/children", (long)pid, e->d_name);
+		if ((fd = open(path, O_RDONLY)) < 0) {
+			continue;
+		}
+		buf[kms_test_read_fd(fd, buf, sizeof(buf) - 1)] = '\0';
+		(void)close(fd);
+		for (p = buf; *p != '\0' && n < cap;) {
+			long v = strtol(p, &p, 10);
+
+			if (v <= 0) {
+				break;
+			}
+			out[n++] = (pid_t)v;
+		}
+	}
+	(void)closedir(d);
+	return n;
 }

@@ -8,7 +8,6 @@
  */
 #define _GNU_SOURCE /* strcasestr */
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -514,44 +513,11 @@ test_metrics(void)
 	}
 }
 
-/* The pids of kmsd's children (the kms-hsmd processes), from every thread's children list
- * (a process restarted by the supervising thread is that thread's child). */
+/* The pids of kmsd's children (the kms-hsmd processes). */
 static size_t
 hsmd_pids(pid_t *out, size_t cap)
 {
-	char path[512], buf[4096];
-	size_t n = 0;
-	DIR *d;
-	struct dirent *e;
-
-	snprintf(path, sizeof(path), "/proc/%ld/task", (long)it_kmsd_pid);
-	if ((d = opendir(path)) == NULL) {
-		return 0;
-	}
-	while ((e = readdir(d)) != NULL && n < cap) {
-		int fd;
-		char *p;
-
-		if (e->d_name[0] == '.') {
-			continue;
-		}
-		snprintf(path, sizeof(path), "/proc/%ld/task/%s/children", (long)it_kmsd_pid,
-			 e->d_name);
-		if ((fd = open(path, O_RDONLY)) < 0) {
-			continue;
-		}
-		buf[kms_test_read_fd(fd, buf, sizeof(buf) - 1)] = '\0';
-		(void)close(fd);
-		for (p = buf; *p != '\0' && n < cap;) {
-			long v = strtol(p, &p, 10);
-			if (v <= 0) {
-				break;
-			}
-			out[n++] = (pid_t)v;
-		}
-	}
-	(void)closedir(d);
-	return n;
+	return it_children(it_kmsd_pid, out, cap);
 }
 
 /* kms-hsmd killed: 503 with Retry-After meanwhile (or already served again), then served. */

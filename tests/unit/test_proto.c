@@ -54,8 +54,8 @@ struct rep_sample {
 	struct kms_proto_reply msg;
 };
 
-static struct req_sample req_samples[12];
-static struct rep_sample rep_samples[19];
+static struct req_sample req_samples[15];
+static struct rep_sample rep_samples[23];
 static size_t num_req_samples, num_rep_samples;
 
 static void
@@ -185,6 +185,14 @@ build_samples(void)
 	q = add_req("sign", KMS_PROTO_SIGN, 77);
 	set_str(q->u.sign.client_id, &q->u.sign.client_id_len, "alice");
 	fill_bytes(q->u.sign.digest, sizeof(q->u.sign.digest), 10);
+	q = add_req("tls-sign-min", KMS_PROTO_TLS_SIGN, 0);
+	q->u.tls_sign.digest_len = KMS_PROTO_TLS_DIGEST_MIN; /* zeros */
+	q = add_req("tls-sign-max", KMS_PROTO_TLS_SIGN, UINT32_MAX);
+	q->u.tls_sign.digest_len = KMS_PROTO_TLS_DIGEST_MAX;
+	memset(q->u.tls_sign.digest, 0xff, KMS_PROTO_TLS_DIGEST_MAX);
+	q = add_req("tls-sign", KMS_PROTO_TLS_SIGN, 78);
+	q->u.tls_sign.digest_len = 32;
+	fill_bytes(q->u.tls_sign.digest, 32, 12);
 
 	p = add_rep("health-min", KMS_PROTO_HEALTH, 0, KMS_OK);
 	p->u.health.token_present = false; /* and an empty issuer */
@@ -289,6 +297,13 @@ build_samples(void)
 	fill_bytes(sr->signature, sizeof(sr->signature), 11);
 	set_str(sr->key_id, &sr->key_id_len, "ik.0.alice");
 	add_rep("sign-error", KMS_PROTO_SIGN, 78, KMS_ERR_HSM);
+
+	add_rep("tls-sign-min", KMS_PROTO_TLS_SIGN, 0, KMS_OK); /* a zero signature */
+	p = add_rep("tls-sign-max", KMS_PROTO_TLS_SIGN, UINT32_MAX, KMS_OK);
+	memset(p->u.tls_sign.signature, 0xff, KMS_PROTO_TLS_SIG_LEN);
+	p = add_rep("tls-sign", KMS_PROTO_TLS_SIGN, 78, KMS_OK);
+	fill_bytes(p->u.tls_sign.signature, KMS_PROTO_TLS_SIG_LEN, 13);
+	add_rep("tls-sign-error", KMS_PROTO_TLS_SIGN, 79, KMS_ERR_UNSUPPORTED);
 }
 
 /* The sample called name (a request, or a reply when reply is set); aborts if there is none. */
@@ -901,6 +916,11 @@ test_decoded_fields(void)
 					q->u.rotate_keys.client_id_len);
 			CU_ASSERT_STRING_EQUAL(dec_req_out.u.rotate_keys.client_id,
 					       q->u.rotate_keys.client_id);
+		} else if (q->op == KMS_PROTO_TLS_SIGN) {
+			CU_ASSERT_EQUAL(dec_req_out.u.tls_sign.digest_len,
+					q->u.tls_sign.digest_len);
+			CU_ASSERT(memcmp(dec_req_out.u.tls_sign.digest, q->u.tls_sign.digest,
+					 q->u.tls_sign.digest_len) == 0);
 		} else if (q->op == KMS_PROTO_SIGN) {
 			CU_ASSERT_EQUAL(dec_req_out.u.sign.client_id_len, q->u.sign.client_id_len);
 			CU_ASSERT_STRING_EQUAL(dec_req_out.u.sign.client_id, q->u.sign.client_id);
@@ -953,6 +973,9 @@ test_decoded_fields(void)
 			CU_ASSERT(b->user_key_period == a->user_key_period &&
 				  b->user_key_offset == a->user_key_offset &&
 				  b->parameter_set == a->parameter_set);
+		} else if (p->op == KMS_PROTO_TLS_SIGN) {
+			CU_ASSERT(memcmp(dec_rep_out.u.tls_sign.signature, p->u.tls_sign.signature,
+					 KMS_PROTO_TLS_SIG_LEN) == 0);
 		} else if (p->op == KMS_PROTO_SIGN) {
 			CU_ASSERT(memcmp(dec_rep_out.u.sign.signature, p->u.sign.signature,
 					 KMS_PROTO_HMAC_LEN) == 0);
@@ -1047,6 +1070,32 @@ test_golden(void)
 			 "abababababababababababababababab"
 			 "a6 6b65795f6964 aa 696b2e302e616c696365");
 	CU_ASSERT(e.n == n && memcmp(e.b, want, n) == 0);
+
+	/* TLS_SIGN, request and reply (the request is the example of docs/protocol.md) */
+	memset(&q, 0, sizeof(q));
+	q.op = KMS_PROTO_TLS_SIGN;
+	q.id = 3;
+	q.u.tls_sign.digest_len = 32;
+	for (i = 0; i < 32; i++) {
+		q.u.tls_sign.digest[i] = (uint8_t)i;
+	}
+	CU_ASSERT_EQUAL_FATAL(kms_proto_encode_request(e.b, sizeof(e.b), &e.n, &q), KMS_OK);
+	n = kms_test_hex(want, sizeof(want),
+			 "83 a2 6f70 06 a2 6964 03 a6 646967657374 c4 20"
+			 "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f");
+	CU_ASSERT(n == 50 && e.n == n && memcmp(e.b, want, n) == 0);
+
+	memset(&p, 0, sizeof(p));
+	p.op = KMS_PROTO_TLS_SIGN;
+	p.id = 3;
+	p.status = KMS_OK;
+	memset(p.u.tls_sign.signature, 0xcd, KMS_PROTO_TLS_SIG_LEN);
+	CU_ASSERT_EQUAL_FATAL(kms_proto_encode_reply(e.b, sizeof(e.b), &e.n, &p), KMS_OK);
+	n = kms_test_hex(want, sizeof(want),
+			 "84 a2 6f70 06 a2 6964 03 a6 737461747573 00 a9 7369676e6174757265 c4 40"
+			 "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd"
+			 "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd");
+	CU_ASSERT(n == 93 && e.n == n && memcmp(e.b, want, n) == 0);
 }
 
 /* Every status code there is, in an error reply of every operation. */
@@ -1938,6 +1987,105 @@ test_sign_bounds(void)
 	CU_ASSERT_EQUAL(b_dec(&b, true), KMS_ERR_PARSE);
 }
 
+static void refuse(bool reply, const void *msg, size_t cap, int want);
+
+/* A TLS_SIGN request whose digest is a bin of n bytes. */
+static int
+tls_sign_req(const uint8_t *digest, size_t n)
+{
+	struct builder b;
+
+	b_init(&b, 3);
+	b_uint(&b, "op", KMS_PROTO_TLS_SIGN);
+	b_uint(&b, "id", 1);
+	b_bin(&b, "digest", digest, n);
+	return b_dec(&b, false);
+}
+
+/* A TLS_SIGN reply with status 0 whose signature is a bin of n bytes. */
+static int
+tls_sign_rep(const uint8_t *sig, size_t n)
+{
+	struct builder b;
+
+	b_init(&b, 4);
+	b_uint(&b, "op", KMS_PROTO_TLS_SIGN);
+	b_uint(&b, "id", 1);
+	b_int(&b, "status", KMS_OK);
+	b_bin(&b, "signature", sig, n);
+	return b_dec(&b, true);
+}
+
+/*
+ * TLS_SIGN, both ways: the digest is 20..64 bytes, the signature exactly 64; a missing field, a
+ * field of another operation, a wrong type are refused; and what decodes is what was sent.
+ */
+static void
+test_tls_sign_bounds(void)
+{
+	static uint8_t bytes[KMS_PROTO_TLS_DIGEST_MAX + 2];
+	struct kms_proto_request q;
+	struct builder b;
+	size_t n;
+
+	fill_bytes(bytes, sizeof(bytes), 5);
+	for (n = 0; n <= KMS_PROTO_TLS_DIGEST_MAX + 1; n++) {
+		int want = n >= KMS_PROTO_TLS_DIGEST_MIN && n <= KMS_PROTO_TLS_DIGEST_MAX
+				   ? KMS_OK
+				   : KMS_ERR_RANGE;
+
+		CU_ASSERT_EQUAL(tls_sign_req(bytes, n), want);
+		if (want == KMS_OK) {
+			CU_ASSERT_EQUAL(dec_req_out.op, KMS_PROTO_TLS_SIGN);
+			CU_ASSERT_EQUAL(dec_req_out.u.tls_sign.digest_len, n);
+			CU_ASSERT(memcmp(dec_req_out.u.tls_sign.digest, bytes, n) == 0);
+		}
+	}
+	/* the digest as a str; no digest; another operation's field */
+	b_init(&b, 3);
+	b_uint(&b, "op", KMS_PROTO_TLS_SIGN);
+	b_uint(&b, "id", 1);
+	b_str(&b, "digest", "0123456789abcdefghijklmnopqrstuv", 32);
+	CU_ASSERT_EQUAL(b_dec(&b, false), KMS_ERR_PARSE);
+	b_init(&b, 2);
+	b_uint(&b, "op", KMS_PROTO_TLS_SIGN);
+	b_uint(&b, "id", 1);
+	CU_ASSERT_EQUAL(b_dec(&b, false), KMS_ERR_PARSE);
+	b_init(&b, 4);
+	b_uint(&b, "op", KMS_PROTO_TLS_SIGN);
+	b_uint(&b, "id", 1);
+	b_str(&b, "client_id", "alice", 5);
+	b_bin(&b, "digest", bytes, 32);
+	CU_ASSERT_EQUAL(b_dec(&b, false), KMS_ERR_PARSE);
+	/* the encoder refuses what the decoder would */
+	memset(&q, 0, sizeof(q));
+	q.op = KMS_PROTO_TLS_SIGN;
+	q.u.tls_sign.digest_len = KMS_PROTO_TLS_DIGEST_MIN - 1;
+	refuse(false, &q, 1024, KMS_ERR_INVALID_ARG);
+	q.u.tls_sign.digest_len = KMS_PROTO_TLS_DIGEST_MAX + 1;
+	refuse(false, &q, 1024, KMS_ERR_INVALID_ARG);
+
+	/* the reply's signature: exactly 64 bytes */
+	CU_ASSERT_EQUAL(tls_sign_rep(bytes, KMS_PROTO_TLS_SIG_LEN), KMS_OK);
+	CU_ASSERT(memcmp(dec_rep_out.u.tls_sign.signature, bytes, KMS_PROTO_TLS_SIG_LEN) == 0);
+	CU_ASSERT_EQUAL(tls_sign_rep(bytes, KMS_PROTO_TLS_SIG_LEN - 1), KMS_ERR_RANGE);
+	CU_ASSERT_EQUAL(tls_sign_rep(bytes, KMS_PROTO_TLS_SIG_LEN + 1), KMS_ERR_RANGE);
+	CU_ASSERT_EQUAL(tls_sign_rep(bytes, 32), KMS_ERR_RANGE);
+	CU_ASSERT_EQUAL(tls_sign_rep(bytes, 0), KMS_ERR_RANGE);
+	/* no signature; an error reply with one */
+	b_init(&b, 3);
+	b_uint(&b, "op", KMS_PROTO_TLS_SIGN);
+	b_uint(&b, "id", 1);
+	b_int(&b, "status", KMS_OK);
+	CU_ASSERT_EQUAL(b_dec(&b, true), KMS_ERR_PARSE);
+	b_init(&b, 4);
+	b_uint(&b, "op", KMS_PROTO_TLS_SIGN);
+	b_uint(&b, "id", 1);
+	b_int(&b, "status", KMS_ERR_UNSUPPORTED);
+	b_bin(&b, "signature", bytes, KMS_PROTO_TLS_SIG_LEN);
+	CU_ASSERT_EQUAL(b_dec(&b, true), KMS_ERR_PARSE);
+}
+
 /*
  * Encoding msg (a request, or a reply when reply is set) into cap bytes must fail with want,
  * leaving the output and its length untouched.
@@ -2120,6 +2268,7 @@ test_equal_and_names(void)
 	CU_ASSERT_STRING_EQUAL(kms_proto_op_name(KMS_PROTO_CERTIFICATE), "certificate");
 	CU_ASSERT_STRING_EQUAL(kms_proto_op_name(KMS_PROTO_ROTATE_KEYS), "rotate_keys");
 	CU_ASSERT_STRING_EQUAL(kms_proto_op_name(KMS_PROTO_SIGN), "sign");
+	CU_ASSERT_STRING_EQUAL(kms_proto_op_name(KMS_PROTO_TLS_SIGN), "tls_sign");
 	CU_ASSERT_PTR_NULL(kms_proto_op_name(0));
 	CU_ASSERT_PTR_NULL(kms_proto_op_name(-1));
 	CU_ASSERT_PTR_NULL(kms_proto_op_name(KMS_PROTO_OP_MAX + 1));
@@ -2591,6 +2740,7 @@ static CU_TestInfo msg_tests[] = {
 	{"request field bounds and character sets", test_field_bounds},
 	{"reply field bounds", test_reply_bounds},
 	{"SIGN: digest, signature and id bounds", test_sign_bounds},
+	{"TLS_SIGN: digest and signature bounds", test_tls_sign_bounds},
 	{"encoder refuses invalid messages", test_encode_refuses},
 	{"equality and names", test_equal_and_names},
 	{"fuzz seeds are current", test_seeds_current},

@@ -657,12 +657,119 @@ handle_keyprov(h2o_req_t *req, struct req_state *st)
 	return 0;
 }
 
+/* An external KMS certificate as certcache renders it: the row, and its domains split. */
+struct ext_entry {
+	struct kms_store_ext_cert row;
+	const char *domains[KMS_STORE_MAX_DOMAINS];
+	size_t num_domains;
+};
+
+struct ext_list {
+	struct ext_entry *e; /* owned; num entries */
+	size_t num;
+};
+
+/* kms_store_ext_cert_read's callback: append a copy (at most KMS_XML_MAX_CERTS). */
+static int
+ext_collect(void *arg, const struct kms_store_ext_cert *cert)
+{
+	struct ext_list *l = arg;
+	struct ext_entry *e;
+
+	if (l->num >= KMS_XML_MAX_CERTS) {
+		return KMS_ERR_INTERNAL; /* the read was bounded to this: cannot happen */
+	}
+	if ((e = realloc(l->e, (l->num + 1) * sizeof(*e))) == NULL) {
+		return KMS_ERR_NOMEM;
+	}
+	l->e = e;
+	e = &l->e[l->num];
+	e->row = *cert;
+	e->num_domains = 0; /* split once all are in: realloc moves the entries */
+	l->num++;
+	return KMS_OK;
+}
+
+/*
+ * certcache: the certificates of external KMSs (Role External) from the thread's store.
+ * certcache: those not withdrawn; certcache/<n>: those changed after cache number n, the
+ * withdrawn ones with Revoked true. CacheNum is the store's cache number; when more than
+ * KMS_XML_MAX_CERTS certificates match, the oldest KMS_XML_MAX_CERTS changes are sent with
+ * CacheNum the change number of the last one sent, so that the client asks again from there.
+ * certs (owned by the caller, free()) and the response's certcache fields are set; the
+ * strings they point to live in *out until it is freed. KMS_OK or the store's error.
+ */
+static int
+fill_certcache(struct req_state *st, struct kms_xml_response *resp, struct ext_list *out,
+	       struct kms_xml_cert **out_certs)
+{
+	struct kms_xml_cert *certs = NULL;
+	uint64_t since = 0, cache_num = 0;
+	size_t i;
+	int more = 0, r;
+
+	*out_certs = NULL;
+	if (st->res.has_cache) {
+		/* A number beyond any the store can give: nothing changed after it. */
+		since = st->res.cache_num > INT64_MAX ? INT64_MAX : st->res.cache_num;
+	}
+	if ((r = kms_store_ext_cert_read(st->t->store, since, st->res.has_cache ? 0 : 1,
+					 KMS_XML_MAX_CERTS, ext_collect, out, &cache_num, &more)) !=
+	    KMS_OK) {
+		return r;
+	}
+	if (out->num > 0 && (certs = calloc(out->num, sizeof(*certs))) == NULL) {
+		return KMS_ERR_NOMEM;
+	}
+	for (i = 0; i < out->num; i++) {
+		struct ext_entry *e = &out->e[i];
+		const struct kms_store_ext_cert *c = &e->row;
+		struct kms_xml_cert *x = &certs[i];
+		char *p;
+
+		/* The store checked the list: URIs with one space between each two. */
+		for (p = e->row.domains; *p != '\0' && e->num_domains < KMS_STORE_MAX_DOMAINS;) {
+			e->domains[e->num_domains++] = p;
+			if ((p = strchr(p, ' ')) == NULL) {
+				break;
+			}
+			*p++ = '\0';
+		}
+		x->role = KMS_XML_ROLE_EXTERNAL;
+		x->cert_uri = c->cert_uri[0] != '\0' ? c->cert_uri : NULL;
+		x->kms_uri = c->kms_uri;
+		x->issuer = c->issuer[0] != '\0' ? c->issuer : NULL;
+		x->has_valid_from = c->has_valid_from != 0;
+		x->valid_from = c->valid_from;
+		x->has_valid_to = c->has_valid_to != 0;
+		x->valid_to = c->valid_to;
+		x->has_revoked = true;
+		x->revoked = c->revoked != 0 || c->withdrawn != 0;
+		x->user_key_period = c->user_key_period;
+		x->user_key_offset = c->user_key_offset;
+		memcpy(x->pub_enc_key, c->z_t, sizeof(x->pub_enc_key));
+		memcpy(x->pub_auth_key, c->kpak, sizeof(x->pub_auth_key));
+		x->domains = out->e[i].num_domains > 0 ? out->e[i].domains : NULL;
+		x->num_domains = out->e[i].num_domains;
+	}
+	resp->msg = KMS_XML_MSG_CERTCACHE;
+	resp->cache_num = more && out->num > 0 ? out->e[out->num - 1].row.change_num : cache_num;
+	resp->certs = certs;
+	resp->num_certs = out->num;
+	*out_certs = certs;
+	snprintf(st->detail, sizeof(st->detail), "%zu certificates, cache number %llu%s", out->num,
+		 (unsigned long long)resp->cache_num, more ? " (more follow)" : "");
+	return KMS_OK;
+}
+
 static int
 handle_public(h2o_req_t *req, struct req_state *st)
 {
 	struct kmsd *k = st->t->k;
 	struct kms_xml_response resp;
 	struct kms_xml_cert cert;
+	struct kms_xml_cert *ext_certs = NULL;
+	struct ext_list ext = {NULL, 0};
 	char url[KMS_XML_MAX_URI + 1];
 	uint8_t *body = NULL;
 	size_t len = 0;
@@ -679,12 +786,16 @@ handle_public(h2o_req_t *req, struct req_state *st)
 		fill_cert(&cert, &k->cert);
 		resp.msg = KMS_XML_MSG_INIT;
 		resp.init_cert = &cert;
-	} else {
-		/* no external KMS certificates are kept yet: the cache is empty at number 0 */
-		resp.msg = KMS_XML_MSG_CERTCACHE;
-		resp.cache_num = 0;
+	} else if ((r = fill_certcache(st, &resp, &ext, &ext_certs)) != KMS_OK) {
+		free(ext.e);
+		snprintf(st->detail, sizeof(st->detail), "certificate cache: %s", kms_err_name(r));
+		return send_error(req, st, 503, "error",
+				  "the certificate cache is unavailable; try again later");
 	}
-	if ((r = render(st, &resp, &body, &len)) != KMS_OK) {
+	r = render(st, &resp, &body, &len);
+	free(ext_certs);
+	free(ext.e);
+	if (r != KMS_OK) {
 		snprintf(st->detail, sizeof(st->detail), "rendering or signing failed: %s",
 			 kms_err_name(r));
 		return send_error(req, st, 503, "error", "the response could not be signed");
@@ -900,6 +1011,7 @@ thread_main(void *arg)
 {
 	struct kmsd_thread *t = arg;
 
+	kms_tlskey_slot = t->idx; /* this thread's handshakes sign through its own kms-hsmd */
 	while (!*t->stop) {
 		(void)h2o_evloop_run(t->loop, 200);
 	}

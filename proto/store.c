@@ -110,11 +110,33 @@
 		SQL_AUDIT_IDENTITY SQL_AUDIT_RESOURCE SQL_AUDIT_STATUS SQL_AUDIT_OUTCOME           \
 			SQL_AUDIT_DETAIL SQL_AUDIT_KEY_IDS SQL_AUDIT_PREV_HASH SQL_AUDIT_HASH
 
+/* The certificate cache of external KMSs (schema version 3): a macro per column. */
+#define SQL_EXT_TIME(c)                                                                            \
+	"\t" c " INTEGER CHECK (" c " IS NULL OR (typeof(" c ") = 'integer' AND " c                \
+	" BETWEEN -62135596800 AND 253402300799)),\n"
+#define SQL_EXT_KMS_URI  "\tkms_uri TEXT PRIMARY KEY NOT NULL " SQL_URI("kms_uri", "1") ",\n"
+#define SQL_EXT_CERT_URI "\tcert_uri TEXT NOT NULL " SQL_URI("cert_uri", "0") ",\n"
+#define SQL_EXT_ISSUER   "\tissuer TEXT NOT NULL " SQL_TEXT("issuer", KMS_STORE_MAX_ISSUER) ",\n"
+#define SQL_EXT_REVOKED  "\trevoked INTEGER NOT NULL " SQL_FLAG("revoked") ",\n"
+#define SQL_EXT_PERIOD                                                                             \
+	"\tuser_key_period INTEGER NOT NULL " SQL_INT_MIN("user_key_period", "1") ",\n"
+#define SQL_EXT_OFFSET                                                                             \
+	"\tuser_key_offset INTEGER NOT NULL " SQL_INT_MIN("user_key_offset", "0") ",\n"
+#define SQL_EXT_Z_T       "\tz_t BLOB NOT NULL " SQL_BLOB("z_t", "257", "257") ",\n"
+#define SQL_EXT_KPAK      "\tkpak BLOB NOT NULL " SQL_BLOB("kpak", "65", "65") ",\n"
+#define SQL_EXT_DOMAINS   "\tdomains TEXT NOT NULL " SQL_TEXT("domains", KMS_STORE_DOMAINS_LEN) ",\n"
+#define SQL_EXT_WITHDRAWN "\twithdrawn INTEGER NOT NULL " SQL_FLAG("withdrawn") ",\n"
+#define SQL_EXT_CHANGE    "\tchange_num INTEGER NOT NULL " SQL_INT_MIN("change_num", "1") "\n"
+#define SQL_EXT_COLUMNS                                                                            \
+	SQL_EXT_KMS_URI SQL_EXT_CERT_URI SQL_EXT_ISSUER SQL_EXT_TIME("valid_from")                 \
+		SQL_EXT_TIME("valid_to") SQL_EXT_REVOKED SQL_EXT_PERIOD SQL_EXT_OFFSET SQL_EXT_Z_T \
+			SQL_EXT_KPAK SQL_EXT_DOMAINS SQL_EXT_WITHDRAWN SQL_EXT_CHANGE
+
 /*
- * Schema version 2. sqlite_schema keeps each CREATE statement verbatim, and open compares
- * every object of the file with this list (sorted by name): same objects, same text, nothing
- * else. Tables keyed by text are WITHOUT ROWID, so no automatic index appears beside them; the
- * audit log is keyed by its INTEGER PRIMARY KEY seq (the rowid: no index either, and no
+ * Schema version 3 (2 plus ext_certs). sqlite_schema keeps each CREATE statement verbatim, and open
+ * compares every object of the file with this list (sorted by name): same objects, same text,
+ * nothing else. Tables keyed by text are WITHOUT ROWID, so no automatic index appears beside them;
+ * the audit log is keyed by its INTEGER PRIMARY KEY seq (the rowid: no index either, and no
  * AUTOINCREMENT, whose sqlite_sequence table would be one more object).
  */
 static const struct store_table {
@@ -167,6 +189,7 @@ static const struct store_table {
 			 "\turi TEXT NOT NULL REFERENCES identities (uri),\n"
 			 "\tPRIMARY KEY (client_id, uri)\n"
 			 ") WITHOUT ROWID"},
+	{"ext_certs", "CREATE TABLE ext_certs (\n" SQL_EXT_COLUMNS ") WITHOUT ROWID"},
 	{"identities",
 	 "CREATE TABLE identities (\n"
 	 "\turi TEXT PRIMARY KEY NOT NULL " SQL_URI(
@@ -222,6 +245,26 @@ enum audit_col {
 	AC_HASH,
 };
 
+/* The columns of an external certificate as S_EXT_PUT and S_EXT_READ name them. */
+#define EXT_COLS                                                                                   \
+	"kms_uri, cert_uri, issuer, valid_from, valid_to, revoked, user_key_period, "              \
+	"user_key_offset, z_t, kpak, domains, withdrawn, change_num"
+enum ext_col {
+	EC_KMS_URI,
+	EC_CERT_URI,
+	EC_ISSUER,
+	EC_VALID_FROM,
+	EC_VALID_TO,
+	EC_REVOKED,
+	EC_PERIOD,
+	EC_OFFSET,
+	EC_Z_T,
+	EC_KPAK,
+	EC_DOMAINS,
+	EC_WITHDRAWN,
+	EC_CHANGE_NUM,
+};
+
 /* The statements, prepared on first use and kept until close. */
 enum stmt_id {
 	S_GET_CERT,
@@ -243,6 +286,10 @@ enum stmt_id {
 	S_AUDIT_INSERT,
 	S_AUDIT_READ,
 	S_AUDIT_WALK,
+	S_EXT_MAX,
+	S_EXT_PUT,
+	S_EXT_WITHDRAW,
+	S_EXT_READ,
 	NUM_STMTS,
 };
 
@@ -293,6 +340,21 @@ static const char *const stmt_sql[NUM_STMTS] = {
 			 "AND (?3 IS NULL OR outcome = ?3) AND (?4 IS NULL OR time_s >= ?4) "
 			 "AND (?5 IS NULL OR time_s < ?5) ORDER BY seq",
 	[S_AUDIT_WALK] = "SELECT " AUDIT_COLS " FROM audit ORDER BY seq",
+	/* Rows are never deleted and every change takes max + 1: the maximum only grows. */
+	[S_EXT_MAX] = "SELECT max(change_num) FROM ext_certs",
+	[S_EXT_PUT] = "INSERT INTO ext_certs (" EXT_COLS ") "
+		      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12) "
+		      "ON CONFLICT (kms_uri) DO UPDATE SET cert_uri = excluded.cert_uri, "
+		      "issuer = excluded.issuer, valid_from = excluded.valid_from, "
+		      "valid_to = excluded.valid_to, revoked = excluded.revoked, "
+		      "user_key_period = excluded.user_key_period, "
+		      "user_key_offset = excluded.user_key_offset, z_t = excluded.z_t, "
+		      "kpak = excluded.kpak, domains = excluded.domains, withdrawn = 0, "
+		      "change_num = excluded.change_num",
+	[S_EXT_WITHDRAW] = "UPDATE ext_certs SET withdrawn = 1, change_num = ?2 "
+			   "WHERE kms_uri = ?1 AND withdrawn = 0",
+	[S_EXT_READ] = "SELECT " EXT_COLS " FROM ext_certs WHERE change_num > ?1 "
+		       "AND (?2 = 0 OR withdrawn = 0) ORDER BY change_num LIMIT ?3",
 };
 
 struct kms_store {
@@ -2190,5 +2252,390 @@ out:
 	st->in_audit_walk = 0;
 	stmt_done(s);
 	free(row);
+	return r;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The certificate cache of external KMSs                                                     */
+
+#define EXT_TIME_MIN (-62135596800LL) /* 0001-01-01T00:00:00Z */
+#define EXT_TIME_MAX 253402300799LL   /* 9999-12-31T23:59:59Z */
+
+/* 1 if s[0..len) is 0..max bytes of UTF-8 without NUL. */
+static int
+text_ok(const char *s, size_t len, size_t max)
+{
+	if (len > max || (len > 0 && memchr(s, '\0', len) != NULL)) {
+		return 0;
+	}
+	return kms_mp_utf8_check((const uint8_t *)s, len) == KMS_OK;
+}
+
+/*
+ * 1 if s[0..len) is a domain list: "" or 1..KMS_STORE_MAX_DOMAINS URIs of 1..KMS_STORE_MAX_URI
+ * bytes without whitespace or control characters (bytes above 0x20, not 0x7f, UTF-8), one
+ * space between each two, within KMS_STORE_DOMAINS_LEN bytes.
+ */
+static int
+domains_ok(const char *s, size_t len)
+{
+	size_t i, start = 0, count = 0;
+
+	if (len > KMS_STORE_DOMAINS_LEN || !text_ok(s, len, KMS_STORE_DOMAINS_LEN)) {
+		return 0;
+	}
+	if (len == 0) {
+		return 1;
+	}
+	for (i = 0; i <= len; i++) {
+		if (i == len || s[i] == ' ') {
+			if (i == start || i - start > KMS_STORE_MAX_URI ||
+			    ++count > KMS_STORE_MAX_DOMAINS) {
+				return 0; /* empty (two spaces, one at an end), too long, too many
+					   */
+			}
+			start = i + 1;
+		} else if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static int
+ext_time_ok(int has, int64_t t)
+{
+	return has == 0 || (has == 1 && t >= EXT_TIME_MIN && t <= EXT_TIME_MAX);
+}
+
+/* The next change number (inside a write transaction): the maximum + 1. */
+static int
+ext_max(struct kms_store *st, uint64_t *out)
+{
+	sqlite3_stmt *s = NULL;
+	sqlite3_int64 v;
+	int row, r = KMS_ERR_INTERNAL;
+
+	*out = 0;
+	if ((r = stmt_get(st, S_EXT_MAX, &s)) != KMS_OK ||
+	    (r = step(st, s, "ext_certs: cache number", &row)) != KMS_OK) {
+		goto out;
+	}
+	/* max() of no rows is NULL: no change yet. */
+	if (row && sqlite3_column_type(s, 0) != SQLITE_NULL) {
+		if (sqlite3_column_type(s, 0) != SQLITE_INTEGER) {
+			r = bad_value("ext_certs");
+			goto out;
+		}
+		v = sqlite3_column_int64(s, 0);
+		if (v < 1 || v == INT64_MAX) { /* INT64_MAX: no next number */
+			r = bad_value("ext_certs");
+			goto out;
+		}
+		*out = (uint64_t)v;
+	}
+	r = KMS_OK;
+out:
+	stmt_done(s);
+	return r;
+}
+
+static int
+bind_time_opt(struct kms_store *st, sqlite3_stmt *s, int i, int has, int64_t t)
+{
+	int rc;
+
+	if (!has) {
+		return KMS_OK; /* cleared bindings are NULL */
+	}
+	if ((rc = sqlite3_bind_int64(s, i, (sqlite3_int64)t)) != SQLITE_OK) {
+		return db_fail(st, rc, "bind");
+	}
+	return KMS_OK;
+}
+
+int
+kms_store_ext_cert_put(struct kms_store *st, const struct kms_store_ext_cert *cert,
+		       uint64_t *out_change_num)
+{
+	sqlite3_stmt *s = NULL;
+	size_t kms_uri_len, cert_uri_len, issuer_len, domains_len;
+	uint64_t num = 0;
+	int row, r = KMS_ERR_INTERNAL;
+
+	if (out_change_num != NULL) {
+		*out_change_num = 0;
+	}
+	if (st == NULL || cert == NULL) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	kms_uri_len = c_len(cert->kms_uri, sizeof(cert->kms_uri));
+	cert_uri_len = c_len(cert->cert_uri, sizeof(cert->cert_uri));
+	issuer_len = c_len(cert->issuer, sizeof(cert->issuer));
+	domains_len = c_len(cert->domains, sizeof(cert->domains));
+	if (!uri_ok(cert->kms_uri, kms_uri_len, 1) || !uri_ok(cert->cert_uri, cert_uri_len, 0) ||
+	    !text_ok(cert->issuer, issuer_len, KMS_STORE_MAX_ISSUER) ||
+	    !domains_ok(cert->domains, domains_len) || (cert->revoked != 0 && cert->revoked != 1) ||
+	    (cert->has_valid_from != 0 && cert->has_valid_from != 1) ||
+	    (cert->has_valid_to != 0 && cert->has_valid_to != 1)) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if (cert->user_key_period == 0 || cert->user_key_period > INT64_MAX ||
+	    cert->user_key_offset > INT64_MAX ||
+	    !ext_time_ok(cert->has_valid_from, cert->valid_from) ||
+	    !ext_time_ok(cert->has_valid_to, cert->valid_to)) {
+		return KMS_ERR_RANGE;
+	}
+	if ((r = write_begin(st)) != KMS_OK) {
+		return r;
+	}
+	if ((r = ext_max(st, &num)) != KMS_OK) {
+		goto out;
+	}
+	num++;
+	if ((r = stmt_get(st, S_EXT_PUT, &s)) != KMS_OK ||
+	    (r = bind_text(st, s, 1, cert->kms_uri, kms_uri_len)) != KMS_OK ||
+	    (r = bind_text(st, s, 2, cert->cert_uri, cert_uri_len)) != KMS_OK ||
+	    (r = bind_text(st, s, 3, cert->issuer, issuer_len)) != KMS_OK ||
+	    (r = bind_time_opt(st, s, 4, cert->has_valid_from, cert->valid_from)) != KMS_OK ||
+	    (r = bind_time_opt(st, s, 5, cert->has_valid_to, cert->valid_to)) != KMS_OK ||
+	    (r = bind_u64(st, s, 6, (uint64_t)cert->revoked)) != KMS_OK ||
+	    (r = bind_u64(st, s, 7, cert->user_key_period)) != KMS_OK ||
+	    (r = bind_u64(st, s, 8, cert->user_key_offset)) != KMS_OK ||
+	    (r = bind_blob(st, s, 9, cert->z_t, sizeof(cert->z_t))) != KMS_OK ||
+	    (r = bind_blob(st, s, 10, cert->kpak, sizeof(cert->kpak))) != KMS_OK ||
+	    (r = bind_text(st, s, 11, cert->domains, domains_len)) != KMS_OK ||
+	    (r = bind_u64(st, s, 12, num)) != KMS_OK) {
+		goto out;
+	}
+	r = step(st, s, "put ext_certs", &row);
+out:
+	stmt_done(s);
+	r = write_end(st, r);
+	if (r == KMS_OK && out_change_num != NULL) {
+		*out_change_num = num;
+	}
+	return r;
+}
+
+int
+kms_store_ext_cert_withdraw(struct kms_store *st, const char *kms_uri, uint64_t *out_change_num)
+{
+	sqlite3_stmt *s = NULL;
+	uint64_t num = 0;
+	int row, r = KMS_ERR_INTERNAL;
+
+	if (out_change_num != NULL) {
+		*out_change_num = 0;
+	}
+	if (st == NULL || arg_uri(kms_uri, 1) != KMS_OK) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if ((r = write_begin(st)) != KMS_OK) {
+		return r;
+	}
+	if ((r = ext_max(st, &num)) != KMS_OK) {
+		goto out;
+	}
+	num++;
+	if ((r = stmt_get(st, S_EXT_WITHDRAW, &s)) != KMS_OK ||
+	    (r = bind_str(st, s, 1, kms_uri)) != KMS_OK ||
+	    (r = bind_u64(st, s, 2, num)) != KMS_OK ||
+	    (r = step(st, s, "withdraw ext_certs", &row)) != KMS_OK) {
+		goto out;
+	}
+	if (sqlite3_changes(st->db) != 1) {
+		r = KMS_ERR_FORBIDDEN; /* unknown, or withdrawn already: rolled back */
+		goto out;
+	}
+	r = KMS_OK;
+out:
+	stmt_done(s);
+	r = write_end(st, r);
+	if (r == KMS_OK && out_change_num != NULL) {
+		*out_change_num = num;
+	}
+	return r;
+}
+
+int
+kms_store_ext_cache_num(struct kms_store *st, uint64_t *out)
+{
+	if (out == NULL) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	*out = 0;
+	if (st == NULL) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	return ext_max(st, out);
+}
+
+/* Column i as an optional time (NULL: absent). */
+static int
+col_time_opt(sqlite3_stmt *s, int i, int *out_has, int64_t *out)
+{
+	sqlite3_int64 v;
+
+	*out_has = 0;
+	*out = 0;
+	if (sqlite3_column_type(s, i) == SQLITE_NULL) {
+		return KMS_OK;
+	}
+	if (sqlite3_column_type(s, i) != SQLITE_INTEGER) {
+		return KMS_ERR_PARSE;
+	}
+	v = sqlite3_column_int64(s, i);
+	if (v < EXT_TIME_MIN || v > EXT_TIME_MAX) {
+		return KMS_ERR_PARSE;
+	}
+	*out_has = 1;
+	*out = (int64_t)v;
+	return KMS_OK;
+}
+
+/* Column i as text of 0..max bytes (checked by ok) into out (cap max + 1). */
+static int
+col_checked_text(struct kms_store *st, sqlite3_stmt *s, int i, size_t max, int domains, char *out)
+{
+	const unsigned char *p;
+	int n;
+
+	if (sqlite3_column_type(s, i) != SQLITE_TEXT) {
+		return KMS_ERR_PARSE;
+	}
+	p = sqlite3_column_text(s, i);
+	n = sqlite3_column_bytes(s, i);
+	if (p == NULL) {
+		return db_fail(st, sqlite3_errcode(st->db), "read"); /* out of memory */
+	}
+	if (n < 0 || (size_t)n > max) {
+		return KMS_ERR_PARSE;
+	}
+	if (domains ? !domains_ok((const char *)p, (size_t)n)
+		    : !text_ok((const char *)p, (size_t)n, max)) {
+		return KMS_ERR_PARSE;
+	}
+	memcpy(out, p, (size_t)n);
+	out[n] = '\0';
+	return KMS_OK;
+}
+
+/* The row s is on, checked, into c. */
+static int
+ext_row_get(struct kms_store *st, sqlite3_stmt *s, struct kms_store_ext_cert *c)
+{
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	if ((r = col_text(st, s, EC_KMS_URI, TEXT_URI, c->kms_uri, sizeof(c->kms_uri))) != KMS_OK ||
+	    (r = col_text(st, s, EC_CERT_URI, TEXT_URI_OPT, c->cert_uri, sizeof(c->cert_uri))) !=
+		    KMS_OK ||
+	    (r = col_checked_text(st, s, EC_ISSUER, KMS_STORE_MAX_ISSUER, 0, c->issuer)) !=
+		    KMS_OK ||
+	    (r = col_time_opt(s, EC_VALID_FROM, &c->has_valid_from, &c->valid_from)) != KMS_OK ||
+	    (r = col_time_opt(s, EC_VALID_TO, &c->has_valid_to, &c->valid_to)) != KMS_OK ||
+	    (r = col_flag(s, EC_REVOKED, &c->revoked)) != KMS_OK ||
+	    (r = col_u64(s, EC_PERIOD, 1, &c->user_key_period)) != KMS_OK ||
+	    (r = col_u64(s, EC_OFFSET, 0, &c->user_key_offset)) != KMS_OK ||
+	    (r = col_blob_exact(st, s, EC_Z_T, c->z_t, sizeof(c->z_t))) != KMS_OK ||
+	    (r = col_blob_exact(st, s, EC_KPAK, c->kpak, sizeof(c->kpak))) != KMS_OK ||
+	    (r = col_checked_text(st, s, EC_DOMAINS, KMS_STORE_DOMAINS_LEN, 1, c->domains)) !=
+		    KMS_OK ||
+	    (r = col_flag(s, EC_WITHDRAWN, &c->withdrawn)) != KMS_OK ||
+	    (r = col_u64(s, EC_CHANGE_NUM, 1, &c->change_num)) != KMS_OK) {
+		if (r == KMS_ERR_PARSE) {
+			(void)bad_value("ext_certs");
+		}
+		memset(c, 0, sizeof(*c));
+		return r;
+	}
+	return KMS_OK;
+}
+
+int
+kms_store_ext_cert_read(struct kms_store *st, uint64_t since, int skip_withdrawn, size_t max,
+			int (*cb)(void *arg, const struct kms_store_ext_cert *cert), void *arg,
+			uint64_t *out_cache_num, int *out_more)
+{
+	struct kms_store_ext_cert *c = NULL;
+	sqlite3_stmt *s = NULL;
+	uint64_t cache_num = 0;
+	size_t n = 0;
+	int have_row, more = 0, in_txn = 0, r = KMS_ERR_INTERNAL;
+
+	if (out_cache_num != NULL) {
+		*out_cache_num = 0;
+	}
+	if (out_more != NULL) {
+		*out_more = 0;
+	}
+	if (st == NULL || cb == NULL || st->in_audit_walk || max == 0 ||
+	    max > KMS_STORE_MAX_EXT_READ || (skip_withdrawn != 0 && skip_withdrawn != 1)) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if (since > INT64_MAX) {
+		return KMS_ERR_RANGE;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		return KMS_ERR_NOMEM;
+	}
+	/* One read transaction: the cache number and the rows come from one snapshot. */
+	if ((r = exec(st, "BEGIN", "begin")) != KMS_OK) {
+		goto out;
+	}
+	in_txn = 1;
+	if ((r = ext_max(st, &cache_num)) != KMS_OK) {
+		goto out;
+	}
+	/* One row more than max tells whether there are more. */
+	if ((r = stmt_get(st, S_EXT_READ, &s)) != KMS_OK ||
+	    (r = bind_u64(st, s, 1, since)) != KMS_OK ||
+	    (r = bind_u64(st, s, 2, (uint64_t)skip_withdrawn)) != KMS_OK ||
+	    (r = bind_u64(st, s, 3, (uint64_t)max + 1)) != KMS_OK) {
+		goto out;
+	}
+	st->in_audit_walk = 1;
+	for (;;) {
+		if ((r = step(st, s, "ext_certs: read", &have_row)) != KMS_OK || !have_row) {
+			goto out;
+		}
+		if (n == max) {
+			more = 1;
+			goto out;
+		}
+		if ((r = ext_row_get(st, s, c)) != KMS_OK) {
+			goto out;
+		}
+		/* The order and bound of the query, checked: the file is outside input. */
+		if (c->change_num <= since || c->change_num > cache_num ||
+		    (skip_withdrawn && c->withdrawn)) {
+			r = bad_value("ext_certs");
+			goto out;
+		}
+		n++;
+		if ((r = cb(arg, c)) != KMS_OK) {
+			goto out;
+		}
+	}
+out:
+	st->in_audit_walk = 0;
+	stmt_done(s);
+	if (in_txn) {
+		(void)sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+		if (!sqlite3_get_autocommit(st->db)) {
+			(void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		}
+	}
+	if (r == KMS_OK) {
+		if (out_cache_num != NULL) {
+			*out_cache_num = cache_num;
+		}
+		if (out_more != NULL) {
+			*out_more = more;
+		}
+	}
+	kms_memzero(c, sizeof(*c));
+	free(c);
 	return r;
 }

@@ -22,7 +22,7 @@
  * synchronous=FULL: a write is on disk when its function returns KMS_OK.
  */
 
-#define KMS_STORE_SCHEMA_VERSION 2
+#define KMS_STORE_SCHEMA_VERSION 3
 #define KMS_STORE_MAX_ID         255  /* client ids, key labels */
 #define KMS_STORE_MAX_URI        2048 /* identity URIs, KMS URIs */
 #define KMS_STORE_MAX_BLOB       512  /* a wrapped key */
@@ -234,5 +234,82 @@ struct kms_audit_filter {
  */
 int kms_store_audit_read(struct kms_store *st, const struct kms_audit_filter *filter,
 			 int (*cb)(void *arg, const struct kms_audit_rec *rec), void *arg) KMS_WUR;
+
+/*
+ * The certificate cache of external KMSs (docs/store.md, "ext_certs"): the KmsCertificates of
+ * other KMSs (Role External) that kmsd serves at certcache and certcache/<n>, keyed by KmsUri.
+ * Every import, replacement and withdrawal takes the next change number of the store (1, 2,
+ * 3, ...; the cache number is the highest one given, 0 when there was none) and gives it to
+ * the row it changed. A withdrawn certificate stays as a row (withdrawn 1), so that
+ * certcache/<n> can tell clients it is gone; rows are never deleted.
+ */
+#define KMS_STORE_MAX_ISSUER   1024 /* bytes of Issuer */
+#define KMS_STORE_MAX_DOMAINS  64   /* KmsDomain URIs of one certificate */
+#define KMS_STORE_DOMAINS_LEN  8192 /* bytes of the domain list (URIs, one space between) */
+#define KMS_STORE_MAX_EXT_READ 1024 /* certificates one kms_store_ext_cert_read passes on */
+
+/* An external KMS certificate. Texts are NUL-terminated UTF-8 without NUL. */
+struct kms_store_ext_cert {
+	char kms_uri[KMS_STORE_MAX_URI + 1];   /* the key: 1..KMS_STORE_MAX_URI bytes */
+	char cert_uri[KMS_STORE_MAX_URI + 1];  /* may be empty (absent) */
+	char issuer[KMS_STORE_MAX_ISSUER + 1]; /* may be empty (absent) */
+	int has_valid_from;                    /* 0 or 1 */
+	int64_t valid_from;                    /* Unix seconds, -62135596800..253402300799 */
+	int has_valid_to;
+	int64_t valid_to;
+	int revoked;              /* the certificate's own Revoked (0 or 1) */
+	uint64_t user_key_period; /* seconds, 1..INT64_MAX */
+	uint64_t user_key_offset; /* seconds, 0..INT64_MAX */
+	uint8_t z_t[257];         /* PubEncKey */
+	uint8_t kpak[65];         /* PubAuthKey */
+	/* KmsDomainList: 0..KMS_STORE_MAX_DOMAINS URIs, each without whitespace or control
+	 * characters, separated by one space (no space at either end); "" for none. */
+	char domains[KMS_STORE_DOMAINS_LEN + 1];
+	/* Set by the store, ignored by put: */
+	int withdrawn;       /* 1: withdrawn by the operator (kmsd serves it as Revoked) */
+	uint64_t change_num; /* the change number of its last import or withdrawal */
+};
+
+/*
+ * kms_store_ext_cert_put - import cert, or replace the certificate of its kms_uri (also a
+ * withdrawn one: it is served again), with the next change number, which goes to
+ * *out_change_num (may be NULL). cert is borrowed; its withdrawn and change_num are ignored.
+ * Returns KMS_OK; KMS_ERR_INVALID_ARG (NULL st or cert, a text out of its bounds or not
+ * UTF-8, a malformed domain list, a flag not 0 or 1, a read-only handle); KMS_ERR_RANGE
+ * (user_key_period 0 or either period above INT64_MAX, a time out of its range);
+ * KMS_ERR_IO, KMS_ERR_NOMEM, KMS_ERR_PARSE (a malformed change number in the file). One
+ * transaction: on error nothing changed and *out_change_num is 0.
+ */
+int kms_store_ext_cert_put(struct kms_store *st, const struct kms_store_ext_cert *cert,
+			   uint64_t *out_change_num) KMS_WUR;
+
+/*
+ * kms_store_ext_cert_withdraw - mark the certificate of kms_uri withdrawn, with the next
+ * change number (into *out_change_num, may be NULL). Returns KMS_OK; KMS_ERR_FORBIDDEN (no
+ * certificate of kms_uri, or it is withdrawn already: nothing changed); KMS_ERR_INVALID_ARG,
+ * KMS_ERR_IO, KMS_ERR_NOMEM, KMS_ERR_PARSE as for put.
+ */
+int kms_store_ext_cert_withdraw(struct kms_store *st, const char *kms_uri,
+				uint64_t *out_change_num) KMS_WUR;
+
+/* kms_store_ext_cache_num - the current cache number into *out (0: no change yet). */
+int kms_store_ext_cache_num(struct kms_store *st, uint64_t *out) KMS_WUR;
+
+/*
+ * kms_store_ext_cert_read - in one read snapshot, call cb(arg, cert) for the certificates
+ * whose change number is above since, in ascending change number order, skipping withdrawn
+ * ones when skip_withdrawn is 1, at most max (1..KMS_STORE_MAX_EXT_READ) of them.
+ * *out_cache_num is the cache number of that snapshot and *out_more is 1 when more than max
+ * certificates matched (those after the max-th were not passed on), else 0; both may be
+ * NULL. cert is borrowed for the call only; cb may not use st. cb returns KMS_OK to go on;
+ * any other value stops the walk and is returned as it is.
+ * Returns KMS_OK; cb's value; KMS_ERR_INVALID_ARG (NULL st or cb, max out of range,
+ * skip_withdrawn not 0 or 1, called from cb); KMS_ERR_RANGE (since above INT64_MAX);
+ * KMS_ERR_PARSE (a malformed row: the walk stops there); KMS_ERR_IO; KMS_ERR_NOMEM. The
+ * outputs are 0 unless KMS_OK is returned.
+ */
+int kms_store_ext_cert_read(struct kms_store *st, uint64_t since, int skip_withdrawn, size_t max,
+			    int (*cb)(void *arg, const struct kms_store_ext_cert *cert), void *arg,
+			    uint64_t *out_cache_num, int *out_more) KMS_WUR;
 
 #endif /* KMS_PROTO_STORE_H */

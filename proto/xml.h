@@ -260,4 +260,54 @@ int kms_xml_datetime_parse(int64_t *out, const char *s, size_t len) KMS_WUR;
  */
 int kms_xml_datetime_format(char out[static KMS_XML_DATETIME_LEN + 1], int64_t t) KMS_WUR;
 
+/* ------------------------------------------------------------------------------------------ */
+/* Parsing the KmsCertificate of another KMS (proto/xml-cert.c; hostile input: a file an
+ * operator imports with kms-admin certcache import). */
+
+#define KMS_XML_MAX_CERT_FILE KMS_XML_MAX_BODY /* bytes of the file */
+#define KMS_XML_DOMAINS_LEN   8192             /* bytes of the domain list (below) */
+
+/* A parsed KmsCertificate. Strings are NUL-terminated and hold no NUL; an absent one is "". */
+struct kms_xml_cert_in {
+	bool has_role;
+	enum kms_xml_role role; /* the Role attribute as the KMS published it */
+	char cert_uri[KMS_XML_MAX_URI + 1];
+	char kms_uri[KMS_XML_MAX_URI + 1];
+	bool has_issuer;
+	char issuer[KMS_XML_MAX_TEXT + 1];
+	bool has_valid_from;
+	int64_t valid_from; /* Unix seconds */
+	bool has_valid_to;
+	int64_t valid_to;
+	bool has_revoked;
+	bool revoked;
+	uint64_t user_key_period;               /* seconds, 1..INT64_MAX */
+	uint64_t user_key_offset;               /* seconds, 0..INT64_MAX */
+	uint8_t pub_enc_key[KMS_XML_Z_T_LEN];   /* 0x04 || x || y: not checked to be a point */
+	uint8_t pub_auth_key[KMS_XML_KPAK_LEN]; /* likewise */
+	/* KmsDomainList: num_domains (0..KMS_XML_MAX_DOMAINS) URIs without whitespace, in order,
+	 * one space between each two, at most KMS_XML_DOMAINS_LEN bytes in all. */
+	size_t num_domains;
+	char domains[KMS_XML_DOMAINS_LEN + 1];
+};
+
+/*
+ * kms_xml_parse_cert - parse the KmsCertificate in in[0..in_len) (at most
+ * KMS_XML_MAX_CERT_FILE bytes, UTF-8) into *out. The root is KmsCertificate, or a KmsResponse
+ * whose KmsMessage holds a KmsInit holding it (the init response of that KMS; its other
+ * children and its signature are not checked), in the interface namespace. The certificate's
+ * children are checked in schema order: UserIdFormat must be 2, ParameterSet 1 when present,
+ * PubEncKey 257 and PubAuthKey 65 bytes of hex beginning with 0x04 (whether they are points of
+ * their curves is the caller's check: hsm/sakke.h, P-256), UserKeyPeriod >= 1, UserKeyOffset
+ * >= 0, Version 1.0.0 or 1.1.0 or absent, Role Root or External or absent. Refused as by
+ * kms_xml_parse_request: DOCTYPE, entities, processing instructions, depth and element limits.
+ * Returns KMS_OK; KMS_ERR_TOO_LARGE (in_len, depth, elements); KMS_ERR_PARSE (not well-formed,
+ * wrong structure, values of the wrong form); KMS_ERR_RANGE (a text too long, a number or time
+ * out of range); KMS_ERR_NOMEM; KMS_ERR_INVALID_ARG (NULL out, NULL in with in_len > 0).
+ * On failure *out is untouched and, when err_cap > 0, err receives a short NUL-terminated
+ * message naming the element (never a value from the input); on success err is "".
+ */
+int kms_xml_parse_cert(struct kms_xml_cert_in *out, char *err, size_t err_cap, const uint8_t *in,
+		       size_t in_len) KMS_WUR;
+
 #endif /* KMS_PROTO_XML_H */

@@ -5,15 +5,18 @@
  *   kms-admin --store FILE audit verify
  *   kms-admin --store FILE audit show [--client C] [--identity U] [--outcome W]
  *                                     [--since T] [--until T] [--json]
+ *   kms-admin --store FILE certcache import FILE | withdraw KMS_URI | list
  *
- * The store is opened read-only. Everything printed from the log is escaped (the file is
- * outside input: whoever can write it chooses its bytes), so a record cannot move the cursor,
- * forge a line, or break out of a JSON string.
+ * The store is opened read-only, except by certcache import and withdraw. Everything printed from
+ * the log is escaped (the file is outside input: whoever can write it chooses its bytes), so a
+ * record cannot move the cursor, forge a line, or break out of a JSON string.
  *
- * Exit status: 0 done (verify: the chain is intact); 1 verify found the chain broken; 2 usage
- * error; 3 the store could not be read, or the output could not be written.
+ * Exit status: 0 done (verify: the chain is intact); 1 verify found the chain broken, import
+ * refused the file, withdraw found nothing to withdraw; 2 usage error; 3 the store could not
+ * be read or written, or the output could not be written.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -21,12 +24,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <openssl/ec.h>
+#include <openssl/obj_mac.h>
 
 #include "common/err.h"
 #include "common/hex.h"
 #include "common/log.h"
+#include "hsm/sakke.h"
 #include "proto/mp.h"
 #include "proto/store.h"
+#include "proto/xml.h"
 
 #include "common/banned.h"
 
@@ -40,22 +49,64 @@ static const char usage_main[] =
 	"usage: kms-admin --store FILE audit verify\n"
 	"       kms-admin --store FILE audit show [--client C] [--identity U] [--outcome W]\n"
 	"                                         [--since T] [--until T] [--json]\n"
-	"       kms-admin --help | kms-admin audit --help\n"
+	"       kms-admin --store FILE certcache import FILE | withdraw KMS_URI | list\n"
+	"       kms-admin --help | kms-admin audit --help | kms-admin certcache --help\n"
 	"\n"
 	"The operator's tool for a KMS store (the SQLite file of kmsd and kms-hsmd).\n"
 	"\n"
 	"Options:\n"
-	"  --store FILE  the store to read (required: there is no default). It is opened\n"
-	"                read-only; its directory must let this user create the store's\n"
-	"                -wal and -shm files unless a writer has them open already.\n"
-	"  --help, -h    this text; 'kms-admin audit --help' explains the audit commands.\n"
+	"  --store FILE  the store (required: there is no default). It is opened read-only\n"
+	"                (read-write by certcache import and withdraw); its directory must\n"
+	"                let this user create the store's -wal and -shm files unless\n"
+	"                another process has them open already.\n"
+	"  --help, -h    this text; 'kms-admin audit --help' and 'kms-admin certcache\n"
+	"                --help' explain those commands.\n"
 	"\n"
 	"Commands:\n"
 	"  audit verify  check the hash chain of the audit log\n"
 	"  audit show    print audit records, filtered, as a table or as JSON lines\n"
+	"  certcache import FILE     import (or replace) an external KMS's certificate\n"
+	"  certcache withdraw URI    withdraw the certificate of the external KMS URI\n"
+	"  certcache list            list the external KMS certificates\n"
 	"\n"
-	"Exit status: 0 done; 1 'audit verify' found the chain broken; 2 a usage error;\n"
-	"3 the store could not be read or the output not written.\n";
+	"Exit status: 0 done; 1 'audit verify' found the chain broken, 'certcache import'\n"
+	"refused the file, 'certcache withdraw' found nothing to withdraw; 2 a usage error;\n"
+	"3 the store could not be read or written, or the output not written.\n";
+
+static const char usage_certcache[] =
+	"usage: kms-admin --store FILE certcache import FILE\n"
+	"       kms-admin --store FILE certcache withdraw KMS_URI\n"
+	"       kms-admin --store FILE certcache list\n"
+	"\n"
+	"The certificate cache holds the KmsCertificates of external KMSs, which kmsd serves\n"
+	"(Role External) at certcache and certcache/<n> (docs/store.md). Every import,\n"
+	"replacement and withdrawal takes the next change number; the cache number is the\n"
+	"last one. --store may also come after the command.\n"
+	"\n"
+	"certcache import FILE\n"
+	"  Reads the KmsCertificate in FILE (at most 64 KiB of XML in the namespace\n"
+	"  urn:3gpp:ns:mcsecKMSInterface:1.0: the element itself, or the KmsResponse of\n"
+	"  that KMS's init, whose signature is not checked: get the file over a trusted\n"
+	"  channel). It must have UserIdFormat 2, ParameterSet 1 if any, a PubEncKey that\n"
+	"  is a point of the SAKKE curve (RFC 6509) and a PubAuthKey that is a point of\n"
+	"  P-256. The certificate of its KmsUri is imported, or replaced (also a withdrawn\n"
+	"  one, which is served again). Prints\n"
+	"    imported KMS_URI: change N\n"
+	"\n"
+	"certcache withdraw KMS_URI\n"
+	"  Marks the certificate of KMS_URI withdrawn: it stays in the store, and\n"
+	"  certcache/<n> shows it to clients as Revoked. Prints\n"
+	"    withdrew KMS_URI: change N\n"
+	"  and exits 1 if there is no such certificate or it is withdrawn already.\n"
+	"\n"
+	"certcache list\n"
+	"  Prints the cache number, then one line per certificate in change order:\n"
+	"  CHANGE, STATE (active, revoked: the certificate says so, withdrawn), KMS_URI,\n"
+	"  CERT_URI, VALID_TO (UTC), DOMAINS; '-' stands for an empty field.\n"
+	"\n"
+	"Exit status: 0 done; 1 the file was refused (import) or there was nothing to\n"
+	"withdraw; 2 a usage error; 3 the store could not be read or written, or the\n"
+	"output not written.\n";
 
 static const char usage_audit[] =
 	"usage: kms-admin --store FILE audit verify\n"
@@ -109,7 +160,9 @@ static const char usage_audit[] =
 /* The command line, parsed. Strings are borrowed from argv. */
 struct args {
 	const char *store;
-	const char *sub; /* "verify" or "show" */
+	const char *cmd;     /* "audit" or "certcache" */
+	const char *sub;     /* "verify" or "show"; "import", "withdraw" or "list" */
+	const char *operand; /* certcache import FILE, withdraw KMS_URI; borrowed */
 	struct kms_audit_filter filter;
 	int json;
 	int have_since, have_until;
@@ -417,6 +470,42 @@ parse_audit_opts(int argc, char **argv, int i, struct args *a)
 	return 0;
 }
 
+/* The arguments after "certcache import|withdraw|list": 0, an exit status, or -1 (help shown). */
+static int
+parse_certcache_opts(int argc, char **argv, int i, struct args *a)
+{
+	int k, takes = strcmp(a->sub, "list") != 0;
+
+	for (; i < argc; i++) {
+		if (is_help(argv[i])) {
+			fputs(usage_certcache, stdout);
+			return -1;
+		}
+		if ((k = opt_store(argc, argv, &i, a)) != 0) {
+			if (k < 0) {
+				return EXIT_USAGE;
+			}
+			continue;
+		}
+		if (argv[i][0] == '-' && strcmp(argv[i], "-") != 0) {
+			return usage_error("'certcache %s' has no option '%s'", a->sub, argv[i]);
+		}
+		if (!takes || a->operand != NULL) {
+			return usage_error("'certcache %s' takes no argument '%s'", a->sub,
+					   argv[i]);
+		}
+		if (argv[i][0] == '\0') {
+			return usage_error("'certcache %s': an empty argument", a->sub);
+		}
+		a->operand = argv[i];
+	}
+	if (takes && a->operand == NULL) {
+		return usage_error("'certcache %s' wants %s", a->sub,
+				   strcmp(a->sub, "import") == 0 ? "a FILE" : "a KMS_URI");
+	}
+	return 0;
+}
+
 /* 0 (parsed), an exit status, or -1 (help was printed: exit 0). */
 static int
 parse_args(int argc, char **argv, struct args *a)
@@ -443,9 +532,36 @@ parse_args(int argc, char **argv, struct args *a)
 	if (i >= argc) {
 		return usage_error("%s", "a command is missing");
 	}
+	if (strcmp(argv[i], "certcache") == 0) {
+		a->cmd = "certcache";
+		if (++i >= argc) {
+			return usage_error("%s",
+					   "'certcache' wants a command: import, withdraw or list");
+		}
+		if (is_help(argv[i])) {
+			fputs(usage_certcache, stdout);
+			return -1;
+		}
+		if (strcmp(argv[i], "import") != 0 && strcmp(argv[i], "withdraw") != 0 &&
+		    strcmp(argv[i], "list") != 0) {
+			return usage_error(
+				"unknown certcache command '%s' (import, withdraw or list)",
+				argv[i]);
+		}
+		a->sub = argv[i];
+		if ((k = parse_certcache_opts(argc, argv, i + 1, a)) != 0) {
+			return k;
+		}
+		if (a->store == NULL) {
+			return usage_error("%s",
+					   "--store FILE is required (there is no default store)");
+		}
+		return 0;
+	}
 	if (strcmp(argv[i], "audit") != 0) {
 		return usage_error("unknown command '%s'", argv[i]);
 	}
+	a->cmd = "audit";
 	if (++i >= argc) {
 		return usage_error("%s", "'audit' wants a command: verify or show");
 	}
@@ -690,6 +806,285 @@ cmd_show(struct kms_store *st, const struct args *a)
 	return EXIT_FAILED;
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* certcache                                                                                  */
+
+/* 1 if p (65 bytes) is a point of P-256 other than infinity. */
+static int
+p256_point_ok(const uint8_t p[KMS_XML_KPAK_LEN])
+{
+	EC_GROUP *g = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+	EC_POINT *pt = g != NULL ? EC_POINT_new(g) : NULL;
+	int ok = pt != NULL && EC_POINT_oct2point(g, pt, p, KMS_XML_KPAK_LEN, NULL) == 1 &&
+		 !EC_POINT_is_at_infinity(g, pt) && EC_POINT_is_on_curve(g, pt, NULL) == 1;
+
+	EC_POINT_free(pt);
+	EC_GROUP_free(g);
+	return ok;
+}
+
+/* The whole file path, at most max bytes, into *out (malloc'ed): 0 or an exit status. */
+static int
+read_file(const char *path, size_t max, uint8_t **out, size_t *out_len)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	ssize_t n;
+	int fd, rc = EXIT_BROKEN;
+
+	*out = NULL;
+	*out_len = 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
+		fprintf(stderr, PROG ": cannot open '%s': %s\n", path, strerror(errno));
+		return EXIT_BROKEN;
+	}
+	if ((buf = malloc(max + 1)) == NULL) {
+		fprintf(stderr, PROG ": out of memory\n");
+		rc = EXIT_FAILED;
+		goto out;
+	}
+	/* One byte more than allowed tells a file that is too large. */
+	while (len <= max) {
+		n = read(fd, buf + len, max + 1 - len);
+		if (n < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n < 0) {
+			fprintf(stderr, PROG ": cannot read '%s': %s\n", path, strerror(errno));
+			goto out;
+		}
+		if (n == 0) {
+			break;
+		}
+		len += (size_t)n;
+	}
+	if (len > max) {
+		fprintf(stderr, PROG ": '%s' is larger than %zu bytes\n", path, max);
+		goto out;
+	}
+	*out = buf;
+	*out_len = len;
+	buf = NULL; /* transferred */
+	rc = 0;
+out:
+	free(buf);
+	(void)close(fd);
+	return rc;
+}
+
+/* The parsed certificate as the store keeps it: 0 or an exit status (reported). */
+static int
+to_store_cert(const struct kms_xml_cert_in *in, struct kms_store_ext_cert *out)
+{
+	memset(out, 0, sizeof(*out));
+	/* The parser's bounds are the store's (URIs 2048, issuer 1024, domains 8192). */
+	if (strlen(in->kms_uri) >= sizeof(out->kms_uri) ||
+	    strlen(in->cert_uri) >= sizeof(out->cert_uri) ||
+	    strlen(in->issuer) >= sizeof(out->issuer) ||
+	    strlen(in->domains) >= sizeof(out->domains)) {
+		fprintf(stderr, PROG ": the certificate has a value too long for the store\n");
+		return EXIT_BROKEN;
+	}
+	memcpy(out->kms_uri, in->kms_uri, strlen(in->kms_uri) + 1);
+	memcpy(out->cert_uri, in->cert_uri, strlen(in->cert_uri) + 1);
+	memcpy(out->issuer, in->issuer, strlen(in->issuer) + 1);
+	memcpy(out->domains, in->domains, strlen(in->domains) + 1);
+	out->has_valid_from = in->has_valid_from;
+	out->valid_from = in->valid_from;
+	out->has_valid_to = in->has_valid_to;
+	out->valid_to = in->valid_to;
+	out->revoked = in->has_revoked && in->revoked;
+	out->user_key_period = in->user_key_period;
+	out->user_key_offset = in->user_key_offset;
+	memcpy(out->z_t, in->pub_enc_key, sizeof(out->z_t));
+	memcpy(out->kpak, in->pub_auth_key, sizeof(out->kpak));
+	return 0;
+}
+
+static int
+cmd_import(const struct args *a)
+{
+	struct kms_xml_cert_in *in = NULL;
+	struct kms_store_ext_cert *cert = NULL;
+	struct kms_store *st = NULL;
+	char err[KMS_XML_ERR_LEN];
+	uint8_t *data = NULL;
+	size_t len = 0;
+	uint64_t num = 0;
+	int r, rc;
+
+	if ((rc = read_file(a->operand, KMS_XML_MAX_CERT_FILE, &data, &len)) != 0) {
+		return rc;
+	}
+	rc = EXIT_FAILED;
+	if ((in = calloc(1, sizeof(*in))) == NULL || (cert = calloc(1, sizeof(*cert))) == NULL) {
+		fprintf(stderr, PROG ": out of memory\n");
+		goto out;
+	}
+	if (kms_xml_init() != KMS_OK) {
+		fprintf(stderr, PROG ": libxml2 cannot be used\n");
+		goto out;
+	}
+	if ((r = kms_xml_parse_cert(in, err, sizeof(err), data, len)) != KMS_OK) {
+		fprintf(stderr, PROG ": '%s' is not a usable KmsCertificate: %s (%s)\n", a->operand,
+			err, kms_strerror(r));
+		rc = r == KMS_ERR_NOMEM ? EXIT_FAILED : EXIT_BROKEN;
+		goto out;
+	}
+	if (kms_sakke_point_check(in->pub_enc_key, sizeof(in->pub_enc_key)) != KMS_OK) {
+		fprintf(stderr, PROG ": '%s': PubEncKey is not a point of the SAKKE curve\n",
+			a->operand);
+		rc = EXIT_BROKEN;
+		goto out;
+	}
+	if (!p256_point_ok(in->pub_auth_key)) {
+		fprintf(stderr, PROG ": '%s': PubAuthKey is not a point of P-256\n", a->operand);
+		rc = EXIT_BROKEN;
+		goto out;
+	}
+	if ((rc = to_store_cert(in, cert)) != 0) {
+		goto out;
+	}
+	rc = EXIT_FAILED;
+	if ((r = kms_store_open(&st, a->store, KMS_STORE_RW)) != KMS_OK) {
+		fprintf(stderr, PROG ": cannot open the store '%s': %s\n", a->store,
+			kms_strerror(r));
+		goto out;
+	}
+	if ((r = kms_store_ext_cert_put(st, cert, &num)) != KMS_OK) {
+		fprintf(stderr, PROG ": cannot import the certificate: %s\n", kms_strerror(r));
+		goto out;
+	}
+	fputs("imported ", stdout);
+	put_escaped(stdout, cert->kms_uri, 0);
+	printf(": change %" PRIu64 "\n", num);
+	rc = finish_output();
+out:
+	kms_store_close(st);
+	free(cert);
+	free(in);
+	free(data);
+	return rc;
+}
+
+static int
+cmd_withdraw(const struct args *a)
+{
+	struct kms_store *st = NULL;
+	uint64_t num = 0;
+	int r, rc = EXIT_FAILED;
+
+	if (strlen(a->operand) > KMS_STORE_MAX_URI ||
+	    kms_mp_utf8_check((const uint8_t *)a->operand, strlen(a->operand)) != KMS_OK) {
+		return usage_error("%s", "KMS_URI: at most 2048 bytes of UTF-8");
+	}
+	if ((r = kms_store_open(&st, a->store, KMS_STORE_RW)) != KMS_OK) {
+		fprintf(stderr, PROG ": cannot open the store '%s': %s\n", a->store,
+			kms_strerror(r));
+		return EXIT_FAILED;
+	}
+	r = kms_store_ext_cert_withdraw(st, a->operand, &num);
+	if (r == KMS_ERR_FORBIDDEN) {
+		fputs(PROG ": no certificate of ", stderr);
+		put_escaped(stderr, a->operand, 0);
+		fputs(" to withdraw (unknown, or withdrawn already)\n", stderr);
+		rc = EXIT_BROKEN;
+	} else if (r != KMS_OK) {
+		fprintf(stderr, PROG ": cannot withdraw the certificate: %s\n", kms_strerror(r));
+	} else {
+		fputs("withdrew ", stdout);
+		put_escaped(stdout, a->operand, 0);
+		printf(": change %" PRIu64 "\n", num);
+		rc = finish_output();
+	}
+	kms_store_close(st);
+	return rc;
+}
+
+struct list_ctx {
+	FILE *out;
+	uint64_t last; /* the change number of the last certificate printed */
+};
+
+static int
+list_one(void *arg, const struct kms_store_ext_cert *c)
+{
+	struct list_ctx *ctx = arg;
+	FILE *f = ctx->out;
+	struct tm tm;
+	time_t t;
+
+	fprintf(f, "%8" PRIu64 "  %-9s", c->change_num,
+		c->withdrawn ? "withdrawn"
+		: c->revoked ? "revoked"
+			     : "active");
+	put_cell(f, c->kms_uri);
+	put_cell(f, c->cert_uri);
+	fputs("  ", f);
+	t = (time_t)c->valid_to;
+	if (!c->has_valid_to) {
+		fputc('-', f);
+	} else if (gmtime_r(&t, &tm) != NULL) {
+		fprintf(f, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+			tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	} else {
+		fprintf(f, "@%" PRId64, c->valid_to);
+	}
+	put_cell(f, c->domains);
+	fputc('\n', f);
+	ctx->last = c->change_num;
+	return ferror(f) ? KMS_ERR_IO : KMS_OK;
+}
+
+static int
+cmd_list(const struct args *a)
+{
+	struct list_ctx ctx = {stdout, 0};
+	struct kms_store *st = NULL;
+	uint64_t num = 0, cache_num = 0;
+	int more = 1, r, rc = EXIT_FAILED;
+
+	if ((r = kms_store_open(&st, a->store, KMS_STORE_RO)) != KMS_OK) {
+		fprintf(stderr, PROG ": cannot open the store '%s': %s\n", a->store,
+			kms_strerror(r));
+		return EXIT_FAILED;
+	}
+	if ((r = kms_store_ext_cache_num(st, &cache_num)) != KMS_OK) {
+		fprintf(stderr, PROG ": cannot read the certificate cache: %s\n", kms_strerror(r));
+		goto out;
+	}
+	printf("cache number %" PRIu64 "\n", cache_num);
+	printf("%8s  %-9s  %s  %s  %s  %s\n", "CHANGE", "STATE", "KMS_URI", "CERT_URI", "VALID_TO",
+	       "DOMAINS");
+	/* In pages of change numbers (each page one snapshot), from the oldest change on. */
+	while (more) {
+		r = kms_store_ext_cert_read(st, ctx.last, 0, KMS_STORE_MAX_EXT_READ, list_one, &ctx,
+					    &num, &more);
+		if (r != KMS_OK) {
+			(void)fflush(stdout);
+			fprintf(stderr, PROG ": cannot read the certificate cache: %s\n",
+				kms_strerror(r));
+			goto out;
+		}
+	}
+	rc = finish_output();
+out:
+	kms_store_close(st);
+	return rc;
+}
+
+static int
+cmd_certcache(const struct args *a)
+{
+	if (strcmp(a->sub, "import") == 0) {
+		return cmd_import(a);
+	}
+	if (strcmp(a->sub, "withdraw") == 0) {
+		return cmd_withdraw(a);
+	}
+	return cmd_list(a);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -701,8 +1096,11 @@ main(int argc, char **argv)
 	if ((rc = parse_args(argc, argv, &a)) != 0) {
 		return rc < 0 ? 0 : rc;
 	}
-	if (a.store == NULL || a.sub == NULL) {
-		return EXIT_USAGE; /* parse_args set both: cannot happen */
+	if (a.store == NULL || a.sub == NULL || a.cmd == NULL) {
+		return EXIT_USAGE; /* parse_args set them: cannot happen */
+	}
+	if (strcmp(a.cmd, "certcache") == 0) {
+		return cmd_certcache(&a);
 	}
 	if ((r = kms_store_open(&st, a.store, KMS_STORE_RO)) != KMS_OK) {
 		fprintf(stderr, PROG ": cannot open the store '%s': %s\n", a.store,

@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -707,7 +708,8 @@ test_other_versions_refused(void)
 {
 	static const char *const tamper[] = {
 		"PRAGMA user_version = 1", /* the first schema, without the audit log */
-		"PRAGMA user_version = 3",
+		"PRAGMA user_version = 2", /* before the certificate cache of external KMSs */
+		"PRAGMA user_version = 4",
 		"PRAGMA user_version = 0",
 		"PRAGMA application_id = 0",
 		"CREATE TABLE extra (x)",
@@ -717,6 +719,8 @@ test_other_versions_refused(void)
 		"DROP TABLE keysets",
 		"DROP TABLE audit",
 		"CREATE INDEX audit_by_client ON audit (client)",
+		"DROP TABLE ext_certs",
+		"CREATE INDEX ext_by_change ON ext_certs (change_num)",
 	};
 	struct kms_store *st;
 	char path[256];
@@ -734,7 +738,7 @@ test_other_versions_refused(void)
 	(void)unlink(path);
 	CU_ASSERT_FATAL(raw_exec(path,
 				 "CREATE TABLE secrets (name TEXT PRIMARY KEY, wrapped BLOB); "
-				 "PRAGMA user_version = 2; "
+				 "PRAGMA user_version = 3; "
 				 "PRAGMA application_id = 1263358803") == SQLITE_OK);
 	expect_refused(path, KMS_ERR_PARSE);
 }
@@ -1367,6 +1371,273 @@ test_secure_delete(void)
 	free(data);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* The certificate cache of external KMSs                                                     */
+
+static void
+sample_ext(struct kms_store_ext_cert *c, unsigned seed)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->kms_uri, sizeof(c->kms_uri), "kms%u.other.example", seed);
+	snprintf(c->cert_uri, sizeof(c->cert_uri), "cert%u.other.example", seed);
+	snprintf(c->issuer, sizeof(c->issuer), "Issuer \xc3\xa9 %u", seed);
+	c->has_valid_from = 1;
+	c->valid_from = 1700000000;
+	c->has_valid_to = 1;
+	c->valid_to = 1800000000 + (int64_t)seed;
+	c->user_key_period = 2592000;
+	c->user_key_offset = seed;
+	memset(c->z_t, (int)(0x40 + seed), sizeof(c->z_t));
+	c->z_t[0] = 0x04;
+	memset(c->kpak, (int)(0x20 + seed), sizeof(c->kpak));
+	c->kpak[0] = 0x04;
+	snprintf(c->domains, sizeof(c->domains), "d%u.example a.example", seed);
+}
+
+/* Collects what kms_store_ext_cert_read passes on. */
+struct ext_seen {
+	struct kms_store_ext_cert certs[8];
+	size_t n;
+	int stop_at; /* return KMS_ERR_AUTH at this call (1-based); 0: never */
+};
+
+static int
+ext_collect(void *arg, const struct kms_store_ext_cert *c)
+{
+	struct ext_seen *seen = arg;
+
+	if (seen->n >= NUM(seen->certs)) {
+		return KMS_ERR_INTERNAL;
+	}
+	seen->certs[seen->n++] = *c;
+	if (seen->stop_at != 0 && (size_t)seen->stop_at == seen->n) {
+		return KMS_ERR_AUTH;
+	}
+	return KMS_OK;
+}
+
+static int
+ext_read(struct kms_store *st, uint64_t since, int skip, size_t max, struct ext_seen *seen,
+	 uint64_t *num, int *more)
+{
+	memset(seen, 0, sizeof(*seen));
+	return kms_store_ext_cert_read(st, since, skip, max, ext_collect, seen, num, more);
+}
+
+static bool
+ext_same(const struct kms_store_ext_cert *a, const struct kms_store_ext_cert *b)
+{
+	return strcmp(a->kms_uri, b->kms_uri) == 0 && strcmp(a->cert_uri, b->cert_uri) == 0 &&
+	       strcmp(a->issuer, b->issuer) == 0 && a->has_valid_from == b->has_valid_from &&
+	       a->valid_from == b->valid_from && a->has_valid_to == b->has_valid_to &&
+	       a->valid_to == b->valid_to && a->revoked == b->revoked &&
+	       a->user_key_period == b->user_key_period &&
+	       a->user_key_offset == b->user_key_offset &&
+	       memcmp(a->z_t, b->z_t, sizeof(a->z_t)) == 0 &&
+	       memcmp(a->kpak, b->kpak, sizeof(a->kpak)) == 0 &&
+	       strcmp(a->domains, b->domains) == 0;
+}
+
+static void
+test_ext_roundtrip(void)
+{
+	struct kms_store_ext_cert a, b, b2;
+	struct ext_seen seen;
+	struct kms_store *st, *ro;
+	char path[256];
+	uint64_t num = 99;
+	int more = 9;
+
+	st = create_store("ext.db", path, sizeof(path));
+	/* Empty: cache number 0, nothing to read. */
+	CU_ASSERT(kms_store_ext_cache_num(st, &num) == KMS_OK && num == 0);
+	CU_ASSERT(ext_read(st, 0, 0, 64, &seen, &num, &more) == KMS_OK);
+	CU_ASSERT(seen.n == 0 && num == 0 && more == 0);
+
+	sample_ext(&a, 1);
+	sample_ext(&b, 2);
+	b.has_valid_from = 0;
+	b.valid_from = 0; /* read back as 0 when absent */
+	b.has_valid_to = 0;
+	b.valid_to = 0;
+	b.issuer[0] = '\0';
+	b.cert_uri[0] = '\0';
+	b.domains[0] = '\0';
+	b.revoked = 1;
+	CU_ASSERT(kms_store_ext_cert_put(st, &a, &num) == KMS_OK && num == 1);
+	CU_ASSERT(kms_store_ext_cert_put(st, &b, &num) == KMS_OK && num == 2);
+	CU_ASSERT(kms_store_ext_cache_num(st, &num) == KMS_OK && num == 2);
+	kms_store_close(st);
+
+	ro = open_store(path, KMS_STORE_RO);
+	CU_ASSERT(ext_read(ro, 0, 1, 64, &seen, &num, &more) == KMS_OK);
+	CU_ASSERT_FATAL(seen.n == 2);
+	CU_ASSERT(num == 2 && more == 0);
+	CU_ASSERT(ext_same(&seen.certs[0], &a) && seen.certs[0].change_num == 1);
+	CU_ASSERT(ext_same(&seen.certs[1], &b) && seen.certs[1].change_num == 2);
+	CU_ASSERT(seen.certs[0].withdrawn == 0 && seen.certs[1].withdrawn == 0);
+	/* Since 1: only b. Max 1: a, and more. */
+	CU_ASSERT(ext_read(ro, 1, 1, 64, &seen, &num, &more) == KMS_OK);
+	CU_ASSERT(seen.n == 1 && ext_same(&seen.certs[0], &b) && num == 2 && more == 0);
+	CU_ASSERT(ext_read(ro, 0, 1, 1, &seen, &num, &more) == KMS_OK);
+	CU_ASSERT(seen.n == 1 && ext_same(&seen.certs[0], &a) && num == 2 && more == 1);
+	CU_ASSERT(ext_read(ro, 2, 0, 64, &seen, &num, &more) == KMS_OK);
+	CU_ASSERT(seen.n == 0 && num == 2 && more == 0);
+	/* The callback's value stops the walk. */
+	memset(&seen, 0, sizeof(seen));
+	seen.stop_at = 1;
+	CU_ASSERT(kms_store_ext_cert_read(ro, 0, 0, 64, ext_collect, &seen, &num, &more) ==
+		  KMS_ERR_AUTH);
+	CU_ASSERT(seen.n == 1 && num == 0 && more == 0);
+	/* Read-only handles cannot write. */
+	CU_ASSERT(kms_store_ext_cert_put(ro, &a, &num) == KMS_ERR_INVALID_ARG && num == 0);
+	CU_ASSERT(kms_store_ext_cert_withdraw(ro, a.kms_uri, &num) == KMS_ERR_INVALID_ARG);
+	kms_store_close(ro);
+
+	/* Withdraw a: change 3, a stays as a withdrawn row; twice or unknown: FORBIDDEN. */
+	st = open_store(path, KMS_STORE_RW);
+	CU_ASSERT(kms_store_ext_cert_withdraw(st, a.kms_uri, &num) == KMS_OK && num == 3);
+	CU_ASSERT(kms_store_ext_cert_withdraw(st, a.kms_uri, &num) == KMS_ERR_FORBIDDEN &&
+		  num == 0);
+	CU_ASSERT(kms_store_ext_cert_withdraw(st, "kms9.other.example", &num) == KMS_ERR_FORBIDDEN);
+	CU_ASSERT(kms_store_ext_cache_num(st, &num) == KMS_OK && num == 3);
+	CU_ASSERT(ext_read(st, 0, 1, 64, &seen, &num, &more) == KMS_OK);
+	CU_ASSERT(seen.n == 1 && ext_same(&seen.certs[0], &b) && num == 3);
+	CU_ASSERT(ext_read(st, 2, 0, 64, &seen, &num, &more) == KMS_OK);
+	CU_ASSERT_FATAL(seen.n == 1);
+	CU_ASSERT(ext_same(&seen.certs[0], &a) && seen.certs[0].withdrawn == 1 &&
+		  seen.certs[0].change_num == 3);
+	/* Replacing b (change 4) and re-importing a (change 5, served again). */
+	b2 = b;
+	b2.user_key_offset = 77;
+	CU_ASSERT(kms_store_ext_cert_put(st, &b2, &num) == KMS_OK && num == 4);
+	CU_ASSERT(kms_store_ext_cert_put(st, &a, &num) == KMS_OK && num == 5);
+	CU_ASSERT(ext_read(st, 0, 1, 64, &seen, &num, &more) == KMS_OK);
+	CU_ASSERT_FATAL(seen.n == 2);
+	CU_ASSERT(ext_same(&seen.certs[0], &b2) && seen.certs[0].change_num == 4);
+	CU_ASSERT(ext_same(&seen.certs[1], &a) && seen.certs[1].withdrawn == 0 && num == 5);
+	kms_store_close(st);
+}
+
+static void
+test_ext_bounds(void)
+{
+	struct kms_store_ext_cert a, c;
+	struct ext_seen seen;
+	struct kms_store *st;
+	char path[256];
+	uint64_t num;
+	int more;
+	size_t i;
+
+	st = create_store("ext-bounds.db", path, sizeof(path));
+	sample_ext(&a, 1);
+	CU_ASSERT(kms_store_ext_cert_put(NULL, &a, &num) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_ext_cert_put(st, NULL, &num) == KMS_ERR_INVALID_ARG);
+	c = a;
+	c.kms_uri[0] = '\0';
+	CU_ASSERT(kms_store_ext_cert_put(st, &c, &num) == KMS_ERR_INVALID_ARG);
+	c = a;
+	memset(c.kms_uri, 'k', sizeof(c.kms_uri)); /* not terminated */
+	CU_ASSERT(kms_store_ext_cert_put(st, &c, &num) == KMS_ERR_INVALID_ARG);
+	c = a;
+	memset(c.issuer, 'i', KMS_STORE_MAX_ISSUER);
+	c.issuer[KMS_STORE_MAX_ISSUER] = '\0';
+	CU_ASSERT(kms_store_ext_cert_put(st, &c, &num) == KMS_OK); /* exactly the limit */
+	c = a;
+	c.issuer[0] = (char)0xff; /* not UTF-8 */
+	CU_ASSERT(kms_store_ext_cert_put(st, &c, &num) == KMS_ERR_INVALID_ARG);
+	{
+		static const char *const bad_domains[] = {
+			" a.example", "a.example ", "a.example  b.example", "a\tb", "a\x7f",
+		};
+		for (i = 0; i < NUM(bad_domains); i++) {
+			c = a;
+			snprintf(c.domains, sizeof(c.domains), "%s", bad_domains[i]);
+			CU_ASSERT(kms_store_ext_cert_put(st, &c, &num) == KMS_ERR_INVALID_ARG);
+		}
+	}
+	/* 64 domains are fine, 65 are not. */
+	c = a;
+	c.domains[0] = '\0';
+	for (i = 0; i < KMS_STORE_MAX_DOMAINS; i++) {
+		size_t len = strlen(c.domains);
+		snprintf(c.domains + len, sizeof(c.domains) - len, "%sd%zu", i ? " " : "", i);
+	}
+	CU_ASSERT(kms_store_ext_cert_put(st, &c, &num) == KMS_OK);
+	{
+		size_t len = strlen(c.domains);
+		snprintf(c.domains + len, sizeof(c.domains) - len, " x");
+	}
+	CU_ASSERT(kms_store_ext_cert_put(st, &c, &num) == KMS_ERR_INVALID_ARG);
+	c = a;
+	c.revoked = 2;
+	CU_ASSERT(kms_store_ext_cert_put(st, &c, &num) == KMS_ERR_INVALID_ARG);
+	c = a;
+	c.user_key_period = 0;
+	CU_ASSERT(kms_store_ext_cert_put(st, &c, &num) == KMS_ERR_RANGE);
+	c = a;
+	c.user_key_offset = (uint64_t)INT64_MAX + 1;
+	CU_ASSERT(kms_store_ext_cert_put(st, &c, &num) == KMS_ERR_RANGE);
+	c = a;
+	c.valid_to = 253402300800LL;
+	CU_ASSERT(kms_store_ext_cert_put(st, &c, &num) == KMS_ERR_RANGE);
+	c.has_valid_to = 0; /* absent: the value is ignored */
+	CU_ASSERT(kms_store_ext_cert_put(st, &c, &num) == KMS_OK);
+	CU_ASSERT(kms_store_ext_cert_withdraw(st, NULL, &num) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_ext_cert_withdraw(st, "", &num) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(ext_read(st, 0, 0, 0, &seen, &num, &more) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(ext_read(st, 0, 0, KMS_STORE_MAX_EXT_READ + 1, &seen, &num, &more) ==
+		  KMS_ERR_INVALID_ARG);
+	CU_ASSERT(ext_read(st, 0, 2, 1, &seen, &num, &more) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(ext_read(st, (uint64_t)INT64_MAX + 1, 0, 1, &seen, &num, &more) == KMS_ERR_RANGE);
+	CU_ASSERT(kms_store_ext_cert_read(st, 0, 0, 1, NULL, NULL, &num, &more) ==
+		  KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_ext_cache_num(st, NULL) == KMS_ERR_INVALID_ARG);
+	kms_store_close(st);
+}
+
+static void
+test_ext_corrupt(void)
+{
+	static const char *const tamper[] = {
+		"UPDATE ext_certs SET z_t = x'04'",
+		"UPDATE ext_certs SET kpak = 'text'",
+		"UPDATE ext_certs SET domains = ' lead'",
+		"UPDATE ext_certs SET issuer = x'41'", /* a blob, not text */
+		"UPDATE ext_certs SET valid_from = 'x'",
+		"UPDATE ext_certs SET withdrawn = 2",
+		"UPDATE ext_certs SET change_num = 0",
+		"UPDATE ext_certs SET change_num = 9223372036854775807",
+		"UPDATE ext_certs SET user_key_period = 0",
+	};
+	struct kms_store_ext_cert a;
+	struct ext_seen seen;
+	struct kms_store *st;
+	char path[256];
+	uint64_t num;
+	int more;
+	size_t i;
+
+	for (i = 0; i < NUM(tamper); i++) {
+		char sql[256];
+
+		st = create_store("ext-corrupt.db", path, sizeof(path));
+		sample_ext(&a, 3);
+		CU_ASSERT_FATAL(kms_store_ext_cert_put(st, &a, &num) == KMS_OK);
+		kms_store_close(st);
+		snprintf(sql, sizeof(sql), "PRAGMA ignore_check_constraints = ON; %s", tamper[i]);
+		CU_ASSERT_FATAL(raw_exec(path, sql) == SQLITE_OK);
+		st = open_store(path, KMS_STORE_RW);
+		if (ext_read(st, 0, 0, 64, &seen, &num, &more) != KMS_ERR_PARSE) {
+			fprintf(stderr, "test_store: not refused: %s\n", tamper[i]);
+			CU_FAIL("a corrupt ext_certs row was read");
+		}
+		CU_ASSERT(seen.n == 0 && num == 0);
+		kms_store_close(st);
+	}
+}
+
 static CU_TestInfo store_tests[] = {
 	{"create: mode 0600, idempotent", test_create_mode},
 	{"symbolic links refused", test_symlink_refused},
@@ -1384,6 +1655,9 @@ static CU_TestInfo store_tests[] = {
 	{"two handles on one file (WAL)", test_two_handles},
 	{"busy timeout; a failed write changes nothing", test_busy},
 	{"secure delete", test_secure_delete},
+	{"external KMS certificates: round trip, change numbers", test_ext_roundtrip},
+	{"external KMS certificates: bounds", test_ext_bounds},
+	{"external KMS certificates: corrupt rows", test_ext_corrupt},
 	CU_TEST_INFO_NULL,
 };
 

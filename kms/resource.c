@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "common/hex.h"
 #include "hsm/uid.h"
 #include "proto/mp.h"
 
@@ -23,21 +24,6 @@ kms_resource_name(enum kms_resource_kind kind)
 	}
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9') {
-		return c - '0';
-	}
-	if (c >= 'a' && c <= 'f') {
-		return c - 'a' + 10;
-	}
-	if (c >= 'A' && c <= 'F') {
-		return c - 'A' + 10;
-	}
-	return -1;
-}
-
 /* Percent-decode s[0..len) into out (cap bytes, NUL added); the decoded length to *out_len. */
 static int
 pct_decode(char *out, size_t cap, size_t *out_len, const char *s, size_t len)
@@ -47,12 +33,11 @@ pct_decode(char *out, size_t cap, size_t *out_len, const char *s, size_t len)
 	while (i < len) {
 		unsigned char c = (unsigned char)s[i];
 		if (c == '%') {
-			int hi, lo;
-			if (len - i < 3 || (hi = hexval(s[i + 1])) < 0 ||
-			    (lo = hexval(s[i + 2])) < 0) {
+			uint8_t b;
+			if (len - i < 3 || kms_hex_decode(&b, 1, s + i + 1, 2) != KMS_OK) {
 				return KMS_ERR_PARSE;
 			}
-			c = (unsigned char)(hi * 16 + lo);
+			c = b;
 			i += 3;
 		} else {
 			i++;
@@ -90,22 +75,6 @@ parse_u64(uint64_t *out, const char *s, size_t len)
 	}
 	*out = v;
 	return KMS_OK;
-}
-
-static bool
-is_ntp_segment(const char *s, size_t len)
-{
-	size_t i;
-
-	if (len != 16) {
-		return false;
-	}
-	for (i = 0; i < len; i++) {
-		if (hexval(s[i]) < 0) {
-			return false;
-		}
-	}
-	return true;
 }
 
 int
@@ -181,9 +150,7 @@ kms_resource_parse(struct kms_resource *out, const char *root, const char *path,
 		if (slash != NULL) {
 			const char *t = slash + 1;
 			size_t t_len = rest_len - uri_len - 1;
-			if (!is_ntp_segment(t, t_len)) {
-				return KMS_ERR_PARSE;
-			}
+			/* exactly 16 hex digits: kms_ntp_parse_hex checks them */
 			if ((r = kms_ntp_parse_hex(&res.ntp, t, t_len)) != KMS_OK) {
 				return KMS_ERR_PARSE;
 			}

@@ -4,6 +4,7 @@
  * xml-render.c, the request parser in xml-request.c (docs/xml.md).
  */
 #include "proto/xml.h"
+#include "proto/internal.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -130,12 +131,6 @@ days_in_month(int64_t y, int64_t m)
 	return days[m - 1];
 }
 
-static bool
-is_xml_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
 /* n decimal digits at s[*pos], advancing *pos; false (and *pos unchanged) if not all digits. */
 static bool
 get_digits(const char *s, size_t len, size_t *pos, size_t n, int64_t *out)
@@ -183,10 +178,10 @@ kms_xml_datetime_parse(int64_t *out, const char *s, size_t len)
 	if (s == NULL) {
 		return KMS_ERR_RANGE;
 	}
-	while (len > 0 && is_xml_space(s[len - 1])) {
+	while (len > 0 && kms_xml_is_space(s[len - 1])) {
 		len--;
 	}
-	while (pos < len && is_xml_space(s[pos])) {
+	while (pos < len && kms_xml_is_space(s[pos])) {
 		pos++;
 	}
 	if (!get_digits(s, len, &pos, 4, &year) || !get_char(s, len, &pos, '-') ||

@@ -179,6 +179,157 @@ it_stop_kmsd(void)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* A suite's domain, configurations, kms-client */
+
+int
+it_make_domain(const char *tag, const char *const extra[])
+{
+	char out[8192], listen[64], metrics[64];
+	const char *argv[20] = {KMS_DEVSETUP_BIN, "--dir", it_dev,      "--hsmd", KMS_HSMD_BIN,
+				"--listen",       listen,  "--metrics", metrics};
+	size_t n = 9, i;
+
+	if (kms_test_tmpdir(it_tmp, sizeof(it_tmp), tag) != 0) {
+		return -1;
+	}
+	snprintf(it_dev, sizeof(it_dev), "%s/dev", it_tmp);
+	snprintf(it_log, sizeof(it_log), "%s/kmsd.log", it_tmp);
+	it_port = it_free_port();
+	it_mport = it_free_port();
+	snprintf(listen, sizeof(listen), "127.0.0.1:%u", it_port);
+	snprintf(metrics, sizeof(metrics), "127.0.0.1:%u", it_mport);
+	for (i = 0; extra != NULL && extra[i] != NULL && i < 8; i++) {
+		argv[n++] = extra[i];
+	}
+	argv[n] = NULL;
+	if (it_run(argv, out, sizeof(out)) != 0) {
+		fprintf(stderr, "kms-devsetup failed:\n%s\n", out);
+		return -1;
+	}
+	return 0;
+}
+
+int
+it_start_domain_kmsd(const char *conf)
+{
+	char path[400];
+
+	if (conf == NULL) {
+		snprintf(path, sizeof(path), "%s/kmsd.conf", it_dev);
+		conf = path;
+	}
+	if (it_start_kmsd(conf) != 0) {
+		fprintf(stderr, "kmsd (%s) did not start; its log is %s\n", conf, it_log);
+		return -1;
+	}
+	return 0;
+}
+
+int
+it_suite_cleanup(void)
+{
+	int st = it_stop_kmsd();
+
+	if (st != 0) {
+		fprintf(stderr, "kmsd exit status %d; log %s\n", st, it_log);
+	}
+	return st == 0 ? 0 : 1;
+}
+
+/* Whether the configuration line line sets a key that a line of overrides names. */
+static int
+it_conf_overridden(const char *line, const char *overrides)
+{
+	size_t klen = strcspn(line, " \t=\n");
+	const char *o;
+
+	if (klen == 0 || line[0] == '#') {
+		return 0;
+	}
+	for (o = overrides; *o != '\0'; o += strcspn(o, "\n"), o += *o == '\n') {
+		if (strncmp(o, line, klen) == 0 &&
+		    (o[klen] == '\0' || strchr(" \t=\n", o[klen]) != NULL)) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int
+it_conf_variant(const char *src, const char *dst, const char *overrides)
+{
+	static char buf[64 * 1024];
+	const char *line, *o;
+	size_t n, len;
+	FILE *f;
+
+	if ((f = fopen(src, "r")) == NULL) {
+		return -1;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	(void)fclose(f);
+	if (n == sizeof(buf) - 1 || (f = fopen(dst, "w")) == NULL) {
+		return -1;
+	}
+	buf[n] = '\0';
+	for (line = buf; *line != '\0'; line += len) {
+		len = strcspn(line, "\n");
+		len += line[len] == '\n';
+		if (!it_conf_overridden(line, overrides)) {
+			(void)fwrite(line, 1, len, f);
+		}
+	}
+	for (o = overrides; *o != '\0'; o += len) {
+		len = strcspn(o, "\n");
+		len += o[len] == '\n';
+		if (memchr(o, '=', len) != NULL) {
+			(void)fwrite(o, 1, len, f);
+		}
+	}
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+void
+it_client_path(char *out, size_t cap, const char *name, const char *file)
+{
+	snprintf(out, cap, "%s/clients/%s/%s", it_dev, name, file);
+}
+
+int
+it_kms_client(const char *name, const char *const args[], char *out, size_t cap)
+{
+	char url[96], ca[400], cert[400], key[400], trk[400], ink[400];
+	const char *argv[24] = {KMS_CLIENT_BIN, "--url", url,     "--ca", ca,      "--cert", cert,
+				"--key",        key,     "--trk", trk,    "--ink", ink};
+	size_t n = 13, i;
+
+	snprintf(url, sizeof(url), "https://127.0.0.1:%u" ROOT, it_port);
+	snprintf(ca, sizeof(ca), "%s/pki/ca.pem", it_dev);
+	it_client_path(cert, sizeof(cert), name, "cert.pem");
+	it_client_path(key, sizeof(key), name, "key.pem");
+	it_client_path(trk, sizeof(trk), name, "trk.hex");
+	it_client_path(ink, sizeof(ink), name, "ink.hex");
+	for (i = 0; args[i] != NULL && i < 8; i++) {
+		argv[n++] = args[i];
+	}
+	argv[n] = NULL;
+	return it_run(argv, out, cap);
+}
+
+int
+it_kms_client_cmd(const char *name, const char *cmd)
+{
+	static char out[16384];
+	const char *args[] = {cmd, NULL};
+	int st = it_kms_client(name, args, out, sizeof(out));
+
+	if (st != 0) {
+		fprintf(stderr, "kms-client %s (as %s): exit %d\n%s\n", cmd, name, st, out);
+	}
+	return st;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* A small HTTPS client */
 
 /* Connect as client name (clients/<name>/cert.pem), or without a certificate (NULL). */
@@ -196,8 +347,8 @@ it_conn_open(struct it_conn *c, const char *name)
 	}
 	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
 	if (name != NULL) {
-		snprintf(cert, sizeof(cert), "%s/clients/%s/cert.pem", it_dev, name);
-		snprintf(key, sizeof(key), "%s/clients/%s/key.pem", it_dev, name);
+		it_client_path(cert, sizeof(cert), name, "cert.pem");
+		it_client_path(key, sizeof(key), name, "key.pem");
 		if (SSL_CTX_use_certificate_chain_file(c->ctx, cert) != 1 ||
 		    SSL_CTX_use_PrivateKey_file(c->ctx, key, SSL_FILETYPE_PEM) != 1) {
 			return -1;

@@ -38,6 +38,40 @@ int it_start_kmsd(const char *conf);
 /* it_stop_kmsd - SIGTERM kmsd and reap it: its exit status. */
 int it_stop_kmsd(void);
 
+/*
+ * it_make_domain - the set-up of a suite: a temporary directory it_tmp (named for tag), it_dev
+ * and it_log in it, two free ports (it_port, it_mport) and the development domain made there by
+ * kms-devsetup (with kms-hsmd, listening on it_port, metrics on it_mport), extra (NULL, or a
+ * NULL-terminated list of at most 8 further kms-devsetup arguments) appended. 0, or -1 (with
+ * kms-devsetup's output on stderr). kmsd is not started.
+ */
+int it_make_domain(const char *tag, const char *const extra[]);
+/* it_start_domain_kmsd - it_start_kmsd on conf, or on it_dev/kmsd.conf if conf is NULL; a
+ * failure is said on stderr: 0, or -1. */
+int it_start_domain_kmsd(const char *conf);
+/* it_suite_cleanup - a CUnit suite cleanup: it_stop_kmsd, a non-zero exit status said on
+ * stderr: 0 if kmsd exited 0, 1 otherwise. */
+int it_suite_cleanup(void);
+/*
+ * it_conf_variant - write to dst the configuration src with the overrides: overrides holds
+ * lines "key = value" (each ended by a newline); every line of src setting one of their keys is
+ * left out and the override lines are appended. A line "key" alone (no '=') only leaves the key
+ * out. src may be dst. src at most 64 KiB. 0, or -1.
+ */
+int it_conf_variant(const char *src, const char *dst, const char *overrides);
+/*
+ * it_kms_client - run kms-client as client name: --url (kmsd on it_port), --ca, and --cert,
+ * --key, --trk, --ink of it_dev/clients/<name>/, then args (a NULL-terminated list of at most
+ * 8: further options, which override these, the command and its arguments). Its output (stdout
+ * and stderr) into out; its exit status (-1 if it did not run).
+ */
+int it_kms_client(const char *name, const char *const args[], char *out, size_t cap);
+/* it_kms_client_cmd - it_kms_client as name with the command cmd alone; a non-zero exit status
+ * is said on stderr with kms-client's output. Its exit status. */
+int it_kms_client_cmd(const char *name, const char *cmd);
+/* it_client_path - it_dev/clients/<name>/<file> into out (cap bytes). */
+void it_client_path(char *out, size_t cap, const char *name, const char *file);
+
 struct it_conn {
 	SSL_CTX *ctx;
 	SSL *ssl;

@@ -69,27 +69,11 @@ suite_init(void)
 	struct kms_store_cert own;
 	struct kms_store *st = NULL;
 	char out[8192];
-	char listen[64], metrics[64];
-	char conf[400], f1[400], f2[400], bad[400];
+	char f1[400], f2[400], bad[400];
 	int r;
 
-	if (kms_test_tmpdir(it_tmp, sizeof(it_tmp), "certcache-it") != 0) {
+	if (it_make_domain("certcache-it", NULL) != 0) {
 		return 1;
-	}
-	snprintf(it_dev, sizeof(it_dev), "%s/dev", it_tmp);
-	snprintf(it_log, sizeof(it_log), "%s/kmsd.log", it_tmp);
-	it_port = it_free_port();
-	it_mport = it_free_port();
-	snprintf(listen, sizeof(listen), "127.0.0.1:%u", it_port);
-	snprintf(metrics, sizeof(metrics), "127.0.0.1:%u", it_mport);
-	{
-		const char *argv[] = {KMS_DEVSETUP_BIN, "--dir",    it_dev, "--hsmd",
-				      KMS_HSMD_BIN,     "--listen", listen, "--metrics",
-				      metrics,          NULL};
-		if (it_run(argv, out, sizeof(out)) != 0) {
-			fprintf(stderr, "kms-devsetup failed:\n%s\n", out);
-			return 1;
-		}
 	}
 	snprintf(store_path, sizeof(store_path), "%s/kms.db", it_dev);
 	/* The domain's own public keys: real points of both curves. */
@@ -124,23 +108,7 @@ suite_init(void)
 		fprintf(stderr, "kms-admin certcache import (a bad point): %d\n%s\n", r, out);
 		return 1;
 	}
-	snprintf(conf, sizeof(conf), "%s/kmsd.conf", it_dev);
-	if (it_start_kmsd(conf) != 0) {
-		fprintf(stderr, "kmsd did not start; its log is %s\n", it_log);
-		return 1;
-	}
-	return 0;
-}
-
-static int
-suite_cleanup(void)
-{
-	int st = it_stop_kmsd();
-
-	if (st != 0) {
-		fprintf(stderr, "kmsd exit status %d; log %s\n", st, it_log);
-	}
-	return st == 0 ? 0 : 1;
+	return it_start_domain_kmsd(NULL) == 0 ? 0 : 1;
 }
 
 /* How many times needle occurs in hay. */
@@ -242,24 +210,7 @@ test_withdraw(void)
 static void
 test_kms_client(void)
 {
-	char out[16384];
-	char url[96], ca[400], cert[400], key[400], trk[400], ink[400];
-	const char *argv[] = {
-		KMS_CLIENT_BIN, "--url", url,     "--ca", ca,          "--cert", cert, "--key", key,
-		"--trk",        trk,     "--ink", ink,    "certcache", NULL};
-	int st;
-
-	snprintf(url, sizeof(url), "https://127.0.0.1:%u" ROOT, it_port);
-	snprintf(ca, sizeof(ca), "%s/pki/ca.pem", it_dev);
-	snprintf(cert, sizeof(cert), "%s/clients/alice/cert.pem", it_dev);
-	snprintf(key, sizeof(key), "%s/clients/alice/key.pem", it_dev);
-	snprintf(trk, sizeof(trk), "%s/clients/alice/trk.hex", it_dev);
-	snprintf(ink, sizeof(ink), "%s/clients/alice/ink.hex", it_dev);
-	st = it_run(argv, out, sizeof(out));
-	if (st != 0) {
-		fprintf(stderr, "kms-client certcache: exit %d\n%s\n", st, out);
-	}
-	CU_ASSERT_EQUAL(st, 0);
+	CU_ASSERT_EQUAL(it_kms_client_cmd("alice", "certcache"), 0);
 }
 
 /* Usage errors of kms-admin certcache (exit 2), and --help (exit 0). */
@@ -285,7 +236,7 @@ static CU_TestInfo certcache_tests[] = {
 };
 
 CU_SuiteInfo suites[] = {
-	{"certcache", suite_init, suite_cleanup, NULL, NULL, certcache_tests},
+	{"certcache", suite_init, it_suite_cleanup, NULL, NULL, certcache_tests},
 	CU_SUITE_INFO_NULL,
 };
 

@@ -41,56 +41,17 @@
 static int
 suite_init(void)
 {
-	char out[8192];
-	char listen[64], metrics[64];
 	char conf[400];
 
-	if (kms_test_tmpdir(it_tmp, sizeof(it_tmp), "kmsd-it") != 0) {
+	if (it_make_domain("kmsd-it", NULL) != 0) {
 		return 1;
-	}
-	snprintf(it_dev, sizeof(it_dev), "%s/dev", it_tmp);
-	snprintf(it_log, sizeof(it_log), "%s/kmsd.log", it_tmp);
-	it_port = it_free_port();
-	it_mport = it_free_port();
-	snprintf(listen, sizeof(listen), "127.0.0.1:%u", it_port);
-	snprintf(metrics, sizeof(metrics), "127.0.0.1:%u", it_mport);
-	{
-		const char *argv[] = {KMS_DEVSETUP_BIN, "--dir",    it_dev, "--hsmd",
-				      KMS_HSMD_BIN,     "--listen", listen, "--metrics",
-				      metrics,          NULL};
-		if (it_run(argv, out, sizeof(out)) != 0) {
-			fprintf(stderr, "kms-devsetup failed:\n%s\n", out);
-			return 1;
-		}
 	}
 	snprintf(conf, sizeof(conf), "%s/kmsd.conf", it_dev);
-	{
-		/* a rate limit the tests' bursts fit in; test_rate_limit goes past it */
-		FILE *f = fopen(conf, "a");
-		if (f == NULL) {
-			return 1;
-		}
-		fprintf(f, "rate_limit = 40\nrate_burst = 60\n");
-		if (fclose(f) != 0) {
-			return 1;
-		}
-	}
-	if (it_start_kmsd(conf) != 0) {
-		fprintf(stderr, "kmsd did not start; its log is %s\n", it_log);
+	/* a rate limit the tests' bursts fit in; test_rate_limit goes past it */
+	if (it_conf_variant(conf, conf, "rate_limit = 40\nrate_burst = 60\n") != 0) {
 		return 1;
 	}
-	return 0;
-}
-
-static int
-suite_cleanup(void)
-{
-	int st = it_stop_kmsd();
-
-	if (st != 0) {
-		fprintf(stderr, "kmsd exit status %d; log %s\n", st, it_log);
-	}
-	return st == 0 ? 0 : 1;
+	return it_start_domain_kmsd(conf) == 0 ? 0 : 1;
 }
 
 /*
@@ -100,8 +61,7 @@ suite_cleanup(void)
 static int
 token_suite_init(void)
 {
-	char src[400], dst[400], line[4096];
-	FILE *in, *out;
+	char src[400], dst[400], over[512];
 
 	if (it_kmsd_pid > 0 || it_dev[0] == '\0') {
 		return 1;
@@ -109,28 +69,16 @@ token_suite_init(void)
 	it_port = it_free_port();
 	snprintf(src, sizeof(src), "%s/kmsd.conf", it_dev);
 	snprintf(dst, sizeof(dst), "%s/kmsd-token.conf", it_tmp);
-	if ((in = fopen(src, "r")) == NULL || (out = fopen(dst, "w")) == NULL) {
+	/* no metrics listener and the default rate_burst (both lines left out) */
+	snprintf(over, sizeof(over),
+		 "listen = 127.0.0.1:%u\npublic_url = https://127.0.0.1:%u\nmetrics_listen\n"
+		 "auth_ue = either\nauth_server = mtls\nclient_cert = optional\nrate_limit = 0\n"
+		 "rate_burst\nnext_period_lead = 31536000\n",
+		 it_port, it_port);
+	if (it_conf_variant(src, dst, over) != 0) {
 		return 1;
 	}
-	while (fgets(line, sizeof(line), in) != NULL) {
-		if (strncmp(line, "listen", 6) == 0 || strncmp(line, "public_url", 10) == 0 ||
-		    strncmp(line, "metrics_listen", 14) == 0 || strncmp(line, "auth_", 5) == 0 ||
-		    strncmp(line, "rate_", 5) == 0) {
-			continue;
-		}
-		fputs(line, out);
-	}
-	fprintf(out,
-		"listen = 127.0.0.1:%u\npublic_url = https://127.0.0.1:%u\nauth_ue = either\n"
-		"auth_server = mtls\nclient_cert = optional\nrate_limit = 0\n"
-		"next_period_lead = 31536000\n",
-		it_port, it_port);
-	(void)fclose(in);
-	if (fclose(out) != 0 || it_start_kmsd(dst) != 0) {
-		fprintf(stderr, "the token kmsd did not start; log %s\n", it_log);
-		return 1;
-	}
-	return 0;
+	return it_start_domain_kmsd(dst) == 0 ? 0 : 1;
 }
 
 static int
@@ -220,61 +168,29 @@ static void
 test_kms_client(void)
 {
 	char out[16384];
-	char url[96], ca[400], cert[400], key[400], trk[400], ink[400], outdir[400];
-	const char *resources[][3] = {
-		{"init", NULL, NULL}, {"keyprov", NULL, NULL}, {"certcache", NULL, NULL}};
+	char outdir[400], btrk[400], bink[400];
+	static const char *const resources[] = {"init", "keyprov", "certcache"};
 	size_t i;
 
-	snprintf(url, sizeof(url), "https://127.0.0.1:%u" ROOT, it_port);
-	snprintf(ca, sizeof(ca), "%s/pki/ca.pem", it_dev);
-	snprintf(cert, sizeof(cert), "%s/clients/alice/cert.pem", it_dev);
-	snprintf(key, sizeof(key), "%s/clients/alice/key.pem", it_dev);
-	snprintf(trk, sizeof(trk), "%s/clients/alice/trk.hex", it_dev);
-	snprintf(ink, sizeof(ink), "%s/clients/alice/ink.hex", it_dev);
 	snprintf(outdir, sizeof(outdir), "%s/client-out", it_tmp);
 	for (i = 0; i < sizeof(resources) / sizeof(resources[0]); i++) {
-		const char *argv[] = {KMS_CLIENT_BIN,
-				      "--url",
-				      url,
-				      "--ca",
-				      ca,
-				      "--cert",
-				      cert,
-				      "--key",
-				      key,
-				      "--trk",
-				      trk,
-				      "--ink",
-				      ink,
-				      resources[i][0],
-				      NULL};
-		int st = it_run(argv, out, sizeof(out));
-		if (st != 0) {
-			fprintf(stderr, "kms-client %s: exit %d\n%s\n", resources[i][0], st, out);
-		}
-		CU_ASSERT_EQUAL(st, 0);
+		CU_ASSERT_EQUAL(it_kms_client_cmd("alice", resources[i]), 0);
 	}
 	/* keyprov with --out: the material is written for other tools */
 	{
-		const char *argv[] = {
-			KMS_CLIENT_BIN, "--url",   url,       "--ca", ca,      "--cert", cert,
-			"--key",        key,       "--trk",   trk,    "--ink", ink,      "--out",
-			outdir,         "keyprov", ALICE_URI, NULL};
+		const char *args[] = {"--out", outdir, "keyprov", ALICE_URI, NULL};
 		struct stat sb;
 		char p[500];
-		CU_ASSERT_EQUAL(it_run(argv, out, sizeof(out)), 0);
+		CU_ASSERT_EQUAL(it_kms_client("alice", args, out, sizeof(out)), 0);
 		snprintf(p, sizeof(p), "%s/response.xml", outdir);
 		CU_ASSERT_EQUAL(stat(p, &sb), 0);
 	}
 	/* with bob's TrK, alice's material does not unwrap: kms-client says so (exit 1) */
 	{
-		char btrk[400], bink[400];
-		snprintf(btrk, sizeof(btrk), "%s/clients/bob/trk.hex", it_dev);
-		snprintf(bink, sizeof(bink), "%s/clients/bob/ink.hex", it_dev);
-		const char *argv[] = {KMS_CLIENT_BIN, "--url", url,     "--ca",    ca,
-				      "--cert",       cert,    "--key", key,       "--trk",
-				      btrk,           "--ink", bink,    "keyprov", NULL};
-		CU_ASSERT_EQUAL(it_run(argv, out, sizeof(out)), 1);
+		const char *args[] = {"--trk", btrk, "--ink", bink, "keyprov", NULL};
+		it_client_path(btrk, sizeof(btrk), "bob", "trk.hex");
+		it_client_path(bink, sizeof(bink), "bob", "ink.hex");
+		CU_ASSERT_EQUAL(it_kms_client("alice", args, out, sizeof(out)), 1);
 	}
 }
 
@@ -458,8 +374,8 @@ test_http2(void)
 
 	snprintf(url, sizeof(url), "https://127.0.0.1:%u" ROOT "/init", it_port);
 	snprintf(ca, sizeof(ca), "%s/pki/ca.pem", it_dev);
-	snprintf(cert, sizeof(cert), "%s/clients/bob/cert.pem", it_dev);
-	snprintf(key, sizeof(key), "%s/clients/bob/key.pem", it_dev);
+	it_client_path(cert, sizeof(cert), "bob", "cert.pem");
+	it_client_path(key, sizeof(key), "bob", "key.pem");
 	{
 		const char *argv[] = {"/usr/bin/curl",
 				      "-sS",
@@ -686,7 +602,6 @@ test_token_refused(void)
 static void
 test_next_period(void)
 {
-	char out[16384], url[96], ca[400], cert[400], key[400], trk[400], ink[400];
 	char text[64];
 	const char *p;
 	unsigned long n1, n2;
@@ -714,34 +629,7 @@ test_next_period(void)
 		CU_ASSERT_EQUAL(strtoul(text, NULL, 10), n1);
 		CU_ASSERT_PTR_NULL(strstr(p + 1, "<KeyPeriodNo>"));
 	}
-	snprintf(url, sizeof(url), "https://127.0.0.1:%u" ROOT, it_port);
-	snprintf(ca, sizeof(ca), "%s/pki/ca.pem", it_dev);
-	snprintf(cert, sizeof(cert), "%s/clients/alice/cert.pem", it_dev);
-	snprintf(key, sizeof(key), "%s/clients/alice/key.pem", it_dev);
-	snprintf(trk, sizeof(trk), "%s/clients/alice/trk.hex", it_dev);
-	snprintf(ink, sizeof(ink), "%s/clients/alice/ink.hex", it_dev);
-	{
-		const char *argv[] = {KMS_CLIENT_BIN,
-				      "--url",
-				      url,
-				      "--ca",
-				      ca,
-				      "--cert",
-				      cert,
-				      "--key",
-				      key,
-				      "--trk",
-				      trk,
-				      "--ink",
-				      ink,
-				      "keyprov",
-				      NULL};
-		int st = it_run(argv, out, sizeof(out));
-		if (st != 0) {
-			fprintf(stderr, "kms-client: %d\n%s\n", st, out);
-		}
-		CU_ASSERT_EQUAL(st, 0);
-	}
+	CU_ASSERT_EQUAL(it_kms_client_cmd("alice", "keyprov"), 0);
 }
 
 static CU_TestInfo token_tests[] = {
@@ -827,7 +715,7 @@ static CU_TestInfo kmsd_tests[] = {
 };
 
 CU_SuiteInfo suites[] = {
-	{"kmsd", suite_init, suite_cleanup, NULL, NULL, kmsd_tests},
+	{"kmsd", suite_init, it_suite_cleanup, NULL, NULL, kmsd_tests},
 	{"kmsd with bearer tokens", token_suite_init, token_suite_cleanup, NULL, NULL, token_tests},
 	CU_SUITE_INFO_NULL,
 };

@@ -27,45 +27,9 @@
 static int
 suite_init(void)
 {
-	char out[8192];
-	char listen[64], metrics[64];
-	char conf[400];
+	static const char *const extra[] = {"--tls-in-token", NULL};
 
-	if (kms_test_tmpdir(it_tmp, sizeof(it_tmp), "tlskey-it") != 0) {
-		return 1;
-	}
-	snprintf(it_dev, sizeof(it_dev), "%s/dev", it_tmp);
-	snprintf(it_log, sizeof(it_log), "%s/kmsd.log", it_tmp);
-	it_port = it_free_port();
-	it_mport = it_free_port();
-	snprintf(listen, sizeof(listen), "127.0.0.1:%u", it_port);
-	snprintf(metrics, sizeof(metrics), "127.0.0.1:%u", it_mport);
-	{
-		const char *argv[] = {KMS_DEVSETUP_BIN, "--dir",          it_dev, "--hsmd",
-				      KMS_HSMD_BIN,     "--listen",       listen, "--metrics",
-				      metrics,          "--tls-in-token", NULL};
-		if (it_run(argv, out, sizeof(out)) != 0) {
-			fprintf(stderr, "kms-devsetup failed:\n%s\n", out);
-			return 1;
-		}
-	}
-	snprintf(conf, sizeof(conf), "%s/kmsd.conf", it_dev);
-	if (it_start_kmsd(conf) != 0) {
-		fprintf(stderr, "kmsd did not start; its log is %s\n", it_log);
-		return 1;
-	}
-	return 0;
-}
-
-static int
-suite_cleanup(void)
-{
-	int st = it_stop_kmsd();
-
-	if (st != 0) {
-		fprintf(stderr, "kmsd exit status %d; log %s\n", st, it_log);
-	}
-	return st == 0 ? 0 : 1;
+	return it_make_domain("tlskey-it", extra) == 0 && it_start_domain_kmsd(NULL) == 0 ? 0 : 1;
 }
 
 /* curl POST init as alice with the TLS options opts (NULL-terminated, at most 4): the status. */
@@ -79,8 +43,8 @@ curl_init(const char *const *opts)
 
 	snprintf(url, sizeof(url), "https://127.0.0.1:%u" ROOT "/init", it_port);
 	snprintf(ca, sizeof(ca), "%s/pki/ca.pem", it_dev);
-	snprintf(cert, sizeof(cert), "%s/clients/alice/cert.pem", it_dev);
-	snprintf(key, sizeof(key), "%s/clients/alice/key.pem", it_dev);
+	it_client_path(cert, sizeof(cert), "alice", "cert.pem");
+	it_client_path(key, sizeof(key), "alice", "key.pem");
 	argv[n++] = "/usr/bin/curl";
 	argv[n++] = "-sS";
 	argv[n++] = "-o";
@@ -145,55 +109,32 @@ test_presented_certificate(void)
 static void
 test_kms_client(void)
 {
-	char out[16384];
-	char url[96], ca[400], cert[400], key[400], trk[400], ink[400];
-
-	snprintf(url, sizeof(url), "https://127.0.0.1:%u" ROOT, it_port);
-	snprintf(ca, sizeof(ca), "%s/pki/ca.pem", it_dev);
-	snprintf(cert, sizeof(cert), "%s/clients/alice/cert.pem", it_dev);
-	snprintf(key, sizeof(key), "%s/clients/alice/key.pem", it_dev);
-	snprintf(trk, sizeof(trk), "%s/clients/alice/trk.hex", it_dev);
-	snprintf(ink, sizeof(ink), "%s/clients/alice/ink.hex", it_dev);
-	{
-		const char *argv[] = {KMS_CLIENT_BIN,
-				      "--url",
-				      url,
-				      "--ca",
-				      ca,
-				      "--cert",
-				      cert,
-				      "--key",
-				      key,
-				      "--trk",
-				      trk,
-				      "--ink",
-				      ink,
-				      "keyprov",
-				      NULL};
-		int st = it_run(argv, out, sizeof(out));
-
-		if (st != 0) {
-			fprintf(stderr, "kms-client keyprov: exit %d\n%s\n", st, out);
-		}
-		CU_ASSERT_EQUAL(st, 0);
-	}
+	CU_ASSERT_EQUAL(it_kms_client_cmd("alice", "keyprov"), 0);
 }
 
-/* Does the file at path hold a PEM private key, or a server key's name? */
+/* The file at path into buf, NUL-terminated (at most cap - 1 bytes): 0, or -1. */
 static int
-holds_private_key(const char *path)
+read_text(const char *path, char *buf, size_t cap)
 {
-	char buf[65536];
 	FILE *f = fopen(path, "rb");
 	size_t n;
 
 	if (f == NULL) {
-		return 0;
+		return -1;
 	}
-	n = fread(buf, 1, sizeof(buf) - 1, f);
+	n = fread(buf, 1, cap - 1, f);
 	(void)fclose(f);
 	buf[n] = '\0';
-	return strstr(buf, "PRIVATE KEY-----") != NULL;
+	return 0;
+}
+
+/* Does the file at path hold a PEM private key? */
+static int
+holds_private_key(const char *path)
+{
+	static char buf[65536];
+
+	return read_text(path, buf, sizeof(buf)) == 0 && strstr(buf, "PRIVATE KEY-----") != NULL;
 }
 
 /* Walk dir: the number of files holding a private key that is not a client's, the CA's or the
@@ -240,24 +181,16 @@ test_no_server_key_file(void)
 {
 	char path[400];
 	char conf[65536];
-	FILE *f;
-	size_t n;
 
 	snprintf(path, sizeof(path), "%s/pki/server-key.pem", it_dev);
 	CU_ASSERT_NOT_EQUAL(access(path, F_OK), 0);
 	CU_ASSERT_EQUAL(server_keys_in(it_dev), 0);
 	snprintf(path, sizeof(path), "%s/kmsd.conf", it_dev);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(f = fopen(path, "r"));
-	n = fread(conf, 1, sizeof(conf) - 1, f);
-	(void)fclose(f);
-	conf[n] = '\0';
+	CU_ASSERT_EQUAL_FATAL(read_text(path, conf, sizeof(conf)), 0);
 	CU_ASSERT_PTR_NOT_NULL(strstr(conf, "\ntls_key_token = yes\n"));
 	CU_ASSERT_PTR_NULL(strstr(conf, "\ntls_key ="));
 	snprintf(path, sizeof(path), "%s/kms-hsmd.conf", it_dev);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(f = fopen(path, "r"));
-	n = fread(conf, 1, sizeof(conf) - 1, f);
-	(void)fclose(f);
-	conf[n] = '\0';
+	CU_ASSERT_EQUAL_FATAL(read_text(path, conf, sizeof(conf)), 0);
 	CU_ASSERT_PTR_NOT_NULL(strstr(conf, "\ntls_key = kms.tls\n"));
 }
 
@@ -314,7 +247,7 @@ static CU_TestInfo tlskey_tests[] = {
 };
 
 static CU_SuiteInfo suites[] = {
-	{"kmsd TLS key in the token", suite_init, suite_cleanup, NULL, NULL, tlskey_tests},
+	{"kmsd TLS key in the token", suite_init, it_suite_cleanup, NULL, NULL, tlskey_tests},
 	CU_SUITE_INFO_NULL,
 };
 

@@ -697,6 +697,149 @@ test_audit_fail_closed(void)
 			200);
 }
 
+/* A needle to look for in a process's memory. */
+struct needle {
+	const char *what;
+	uint8_t bytes[64];
+	size_t len;
+	int found;
+};
+
+/* Read the hex file path (one line of hex digits) into n->bytes (at most 64 bytes: enough of a
+ * key to identify it; an RSK is looked for by its first 64 octets). */
+static int
+needle_from_hex_file(struct needle *n, const char *what, const char *path, size_t skip)
+{
+	char hex[1200];
+	size_t len = 0, i;
+	int fd = open(path, O_RDONLY);
+
+	memset(n, 0, sizeof(*n));
+	n->what = what;
+	if (fd < 0) {
+		return -1;
+	}
+	len = kms_test_read_fd(fd, hex, sizeof(hex) - 1);
+	(void)close(fd);
+	while (len > 0 && (hex[len - 1] == '\n' || hex[len - 1] == '\r')) {
+		len--;
+	}
+	hex[len] = '\0';
+	if (len % 2 != 0 || len / 2 <= skip) {
+		return -1;
+	}
+	for (i = 0; i < 64 && skip + i < len / 2; i++) {
+		unsigned int b;
+		if (sscanf(hex + 2 * (skip + i), "%2x", &b) != 1) {
+			return -1;
+		}
+		n->bytes[i] = (uint8_t)b;
+	}
+	n->len = i;
+	return 0;
+}
+
+/*
+ * Search every readable mapping of pid (/proc/PID/maps, /proc/PID/mem) for the needles. The
+ * number of bytes read, or 0 if the memory could not be read at all.
+ */
+static size_t
+scan_memory(pid_t pid, struct needle *needles, size_t num)
+{
+	char path[64], line[512];
+	FILE *maps;
+	size_t total = 0, i;
+	int mem;
+	static uint8_t buf[1 << 20];
+
+	snprintf(path, sizeof(path), "/proc/%ld/maps", (long)pid);
+	if ((maps = fopen(path, "r")) == NULL) {
+		return 0;
+	}
+	snprintf(path, sizeof(path), "/proc/%ld/mem", (long)pid);
+	if ((mem = open(path, O_RDONLY)) < 0) {
+		fprintf(stderr, "cannot open %s: %s (the test needs CAP_SYS_PTRACE as root)\n",
+			path, strerror(errno));
+		(void)fclose(maps);
+		return 0;
+	}
+	while (fgets(line, sizeof(line), maps) != NULL) {
+		unsigned long a, b;
+		char perms[8];
+		if (sscanf(line, "%lx-%lx %7s", &a, &b, perms) != 3 || perms[0] != 'r' ||
+		    strstr(line, "[vvar]") != NULL) {
+			continue;
+		}
+		/* in chunks that overlap by 63 bytes, so no needle falls between two */
+		while (a < b) {
+			size_t want = b - a > sizeof(buf) ? sizeof(buf) : b - a;
+			ssize_t got = pread(mem, buf, want, (off_t)a);
+			if (got <= 0) {
+				break;
+			}
+			total += (size_t)got;
+			for (i = 0; i < num; i++) {
+				if (memmem(buf, (size_t)got, needles[i].bytes, needles[i].len) !=
+				    NULL) {
+					needles[i].found = 1;
+				}
+			}
+			a += (size_t)got > 63 && (size_t)got == want && a + want < b
+				     ? (size_t)got - 63
+				     : (size_t)got;
+		}
+	}
+	(void)close(mem);
+	(void)fclose(maps);
+	return total;
+}
+
+/*
+ * The promise of ARCHITECTURE.md: after kmsd has provisioned alice and bob, no key they
+ * received (SSK, RSK) and none they hold (TrK, InK) is anywhere in kmsd's memory, while text
+ * of the responses kmsd rendered is (the control).
+ */
+static void
+test_memory_hygiene(void)
+{
+	static const char *const names[] = {"alice", "bob"};
+	struct needle n[2 * 5];
+	char out[16384], dir[400], p[500];
+	size_t num = 0, i, j, total;
+
+	for (i = 0; i < 2; i++) {
+		const char *args[] = {"--out", dir, "keyprov", NULL};
+		snprintf(dir, sizeof(dir), "%s/mem-%s", it_tmp, names[i]);
+		CU_ASSERT_EQUAL_FATAL(it_kms_client(names[i], args, out, sizeof(out)), 0);
+		snprintf(p, sizeof(p), "%s/1-ssk.hex", dir);
+		CU_ASSERT_EQUAL_FATAL(needle_from_hex_file(&n[num++], "SSK", p, 0), 0);
+		snprintf(p, sizeof(p), "%s/1-rsk.hex", dir);
+		CU_ASSERT_EQUAL_FATAL(needle_from_hex_file(&n[num++], "RSK", p, 1), 0);
+		it_client_path(p, sizeof(p), names[i], "trk.hex");
+		CU_ASSERT_EQUAL_FATAL(needle_from_hex_file(&n[num++], "TrK", p, 0), 0);
+		it_client_path(p, sizeof(p), names[i], "ink.hex");
+		CU_ASSERT_EQUAL_FATAL(needle_from_hex_file(&n[num++], "InK", p, 0), 0);
+		/* the control: text kmsd did handle (the UserUri of the XML it rendered) must be
+		 * found, or the scan proves nothing */
+		memset(&n[num], 0, sizeof(n[num]));
+		n[num].what = "control";
+		snprintf((char *)n[num].bytes, sizeof(n[num].bytes), "<UserUri>sip:%s@example.org",
+			 names[i]);
+		n[num].len = strlen((const char *)n[num].bytes);
+		num++;
+	}
+	total = scan_memory(it_kmsd_pid, n, num);
+	CU_ASSERT(total > 1000000);
+	for (j = 0; j < num; j++) {
+		if (strcmp(n[j].what, "control") == 0) {
+			CU_ASSERT_EQUAL(n[j].found, 1);
+		} else if (n[j].found) {
+			fprintf(stderr, "%s of a client found in kmsd's memory\n", n[j].what);
+			CU_FAIL("a client's key is in kmsd's memory");
+		}
+	}
+}
+
 static CU_TestInfo kmsd_tests[] = {
 	{"init", test_init},
 	{"keyprov", test_keyprov},
@@ -709,6 +852,7 @@ static CU_TestInfo kmsd_tests[] = {
 	{"metrics and health", test_metrics},
 	{"rate limits per client", test_rate_limit},
 	{"kms-hsmd killed and restarted", test_hsmd_restart},
+	{"no client key in kmsd's memory", test_memory_hygiene},
 	{"the audit log cannot be written: nothing is provisioned", test_audit_fail_closed},
 	{"the audit log", test_audit},
 	CU_TEST_INFO_NULL,

@@ -51,6 +51,7 @@ static const struct kms_conf_key keys[] = {
 	{"metrics_listen", KMS_CONF_STRING, 0, NULL, 0, 0, NULL},
 	{"request_timeout", KMS_CONF_U64, 0, "10000", 1000, 600000, NULL},
 	{"user", KMS_CONF_STRING, 0, NULL, 0, 0, NULL},
+	{"sandbox", KMS_CONF_BOOL, 0, "yes", 0, 0, NULL},
 	{"log_level", KMS_CONF_ENUM, 0, "info", 0, 0, level_words},
 };
 
@@ -350,6 +351,7 @@ kmsd_config_load(struct kmsd_config *cfg, const char *path, char *err, size_t er
 	}
 	if (kms_conf_u64(cfg->conf, "request_timeout", 0, &cfg->request_timeout_ms) != KMS_OK ||
 	    opt_str(cfg->conf, "user", &cfg->user) != KMS_OK ||
+	    kms_conf_bool(cfg->conf, "sandbox", 0, &cfg->sandbox) != KMS_OK ||
 	    kms_conf_enum(cfg->conf, "log_level", 0, &e) != KMS_OK) {
 		return KMS_ERR_INTERNAL;
 	}

@@ -43,6 +43,7 @@
 #include "kms/internal.h"
 #include "kms/jwt.h"
 #include "kms/resource.h"
+#include "kms/sandbox.h"
 #include "kms/supervise.h"
 #include "kms/tls.h"
 #include "proto/mp.h"
@@ -1006,12 +1007,21 @@ on_accept(h2o_socket_t *listener, const char *err)
 	h2o_accept(actx, sock);
 }
 
+static atomic_int sandbox_failed;
+
 static void *
 thread_main(void *arg)
 {
 	struct kmsd_thread *t = arg;
 
 	kms_tlskey_slot = t->idx; /* this thread's handshakes sign through its own kms-hsmd */
+	if (t->k->cfg.sandbox && kms_sandbox_worker() != KMS_OK) {
+		kms_log(KMS_LOG_ERR, "thread %u: the seccomp sandbox cannot be installed; stopping",
+			t->idx);
+		atomic_store(&sandbox_failed, 1);
+		*t->stop = 1;
+		return NULL;
+	}
 	while (!*t->stop) {
 		(void)h2o_evloop_run(t->loop, 200);
 	}
@@ -1125,6 +1135,12 @@ kmsd_serve(struct kmsd *k, volatile int *stop, char *err, size_t err_len)
 	}
 	if (*stop && r != KMS_ERR_NOMEM) {
 		r = KMS_OK;
+	}
+	if (atomic_load(&sandbox_failed)) {
+		snprintf(err, err_len,
+			 "the seccomp sandbox cannot be installed (sandbox = no turns it "
+			 "off)");
+		r = KMS_ERR_UNSUPPORTED;
 	}
 out:
 	/* the process ends after this; h2o's contexts are not torn down one by one */

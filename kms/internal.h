@@ -60,6 +60,7 @@ struct kmsd_config {
 	bool has_metrics;
 	uint64_t request_timeout_ms;
 	const char *user;
+	bool sandbox; /* seccomp on the event-loop threads (kms/sandbox.c) */
 	int log_level;
 };
 

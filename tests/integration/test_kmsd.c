@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE /* strcasestr */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -752,6 +753,12 @@ scan_memory(pid_t pid, struct needle *needles, size_t num)
 	int mem;
 	static uint8_t buf[1 << 20];
 
+	/*
+	 * Only mappings kmsd really uses: reading a reserved but untouched region through
+	 * /proc/PID/mem makes the kernel back it with pages, which for a sanitizer build's
+	 * terabytes of shadow memory ends in the OOM killer.
+	 */
+
 	snprintf(path, sizeof(path), "/proc/%ld/maps", (long)pid);
 	if ((maps = fopen(path, "r")) == NULL) {
 		return 0;
@@ -767,7 +774,7 @@ scan_memory(pid_t pid, struct needle *needles, size_t num)
 		unsigned long a, b;
 		char perms[8];
 		if (sscanf(line, "%lx-%lx %7s", &a, &b, perms) != 3 || perms[0] != 'r' ||
-		    strstr(line, "[vvar]") != NULL) {
+		    strstr(line, "[vvar]") != NULL || b - a > (1ul << 30)) {
 			continue;
 		}
 		/* in chunks that overlap by 63 bytes, so no needle falls between two */
@@ -807,6 +814,13 @@ test_memory_hygiene(void)
 	char out[16384], dir[400], p[500];
 	size_t num = 0, i, j, total;
 
+#ifdef KMS_TEST_SANITIZED
+	/* the heap of a sanitizer build is in terabyte-sized regions the scan cannot read whole
+	 * (and the allocator's quarantine keeps freed memory on purpose): the gcc build runs it */
+	fprintf(stderr, "(memory scan not run: kmsd is a sanitizer build)\n");
+	return;
+#endif
+
 	for (i = 0; i < 2; i++) {
 		const char *args[] = {"--out", dir, "keyprov", NULL};
 		snprintf(dir, sizeof(dir), "%s/mem-%s", it_tmp, names[i]);
@@ -840,6 +854,61 @@ test_memory_hygiene(void)
 	}
 }
 
+/* The event-loop threads run under seccomp (mode 2: a filter); the main thread, which started
+ * the kms-hsmd processes, does not, and neither do they. */
+static void
+test_sandbox(void)
+{
+	char path[512], buf[4096];
+	DIR *d;
+	struct dirent *e;
+	int filtered = 0, main_mode = -1;
+	pid_t kids[64];
+	size_t n, i;
+
+	snprintf(path, sizeof(path), "/proc/%ld/task", (long)it_kmsd_pid);
+	d = opendir(path);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+	while ((e = readdir(d)) != NULL) {
+		const char *m;
+		int fd;
+
+		if (e->d_name[0] == '.') {
+			continue;
+		}
+		snprintf(path, sizeof(path), "/proc/%ld/task/%s/status", (long)it_kmsd_pid,
+			 e->d_name);
+		if ((fd = open(path, O_RDONLY)) < 0) {
+			continue;
+		}
+		buf[kms_test_read_fd(fd, buf, sizeof(buf) - 1)] = '\0';
+		(void)close(fd);
+		if ((m = strstr(buf, "\nSeccomp:\t")) == NULL) {
+			continue;
+		}
+		if (strtol(e->d_name, NULL, 10) == (long)it_kmsd_pid) {
+			main_mode = m[10] - '0';
+		} else if (m[10] == '2') {
+			filtered++;
+		}
+	}
+	(void)closedir(d);
+	CU_ASSERT(filtered >= 1);
+	CU_ASSERT_EQUAL(main_mode, 0);
+	n = it_children(it_kmsd_pid, kids, 64);
+	CU_ASSERT(n >= 1);
+	for (i = 0; i < n; i++) {
+		int fd;
+		snprintf(path, sizeof(path), "/proc/%ld/status", (long)kids[i]);
+		if ((fd = open(path, O_RDONLY)) < 0) {
+			continue;
+		}
+		buf[kms_test_read_fd(fd, buf, sizeof(buf) - 1)] = '\0';
+		(void)close(fd);
+		CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\nSeccomp:\t0"));
+	}
+}
+
 static CU_TestInfo kmsd_tests[] = {
 	{"init", test_init},
 	{"keyprov", test_keyprov},
@@ -853,6 +922,7 @@ static CU_TestInfo kmsd_tests[] = {
 	{"rate limits per client", test_rate_limit},
 	{"kms-hsmd killed and restarted", test_hsmd_restart},
 	{"no client key in kmsd's memory", test_memory_hygiene},
+	{"the event-loop threads are sandboxed", test_sandbox},
 	{"the audit log cannot be written: nothing is provisioned", test_audit_fail_closed},
 	{"the audit log", test_audit},
 	CU_TEST_INFO_NULL,

@@ -26,6 +26,7 @@
 #define BACKOFF_MAX    5000u /* ms */
 #define SUPERVISE_TICK 50u   /* ms */
 #define CHILD_FD       3
+#define START_GRACE    3000u /* ms a started process has to answer before another starts */
 
 extern char **environ;
 
@@ -38,6 +39,7 @@ struct slot {
 	int last_status;      /* their last wait status */
 	unsigned int backoff; /* ms before the next start */
 	uint64_t next_start;  /* monotonic ms */
+	uint64_t starting;    /* monotonic ms of a start not yet answered, or 0 */
 	uint8_t buf[KMS_MAX_IPC];
 };
 
@@ -129,6 +131,7 @@ spawn(struct kms_hsmd_pool *p, struct slot *s)
 	}
 	s->fd = sv[0];
 	s->pid = pid;
+	s->starting = now_ms();
 	if (s->started) {
 		pthread_mutex_lock(&p->stat_lock);
 		p->restarts++;
@@ -208,6 +211,30 @@ reap(struct kms_hsmd_pool *p)
 	}
 }
 
+/* Whether some slot's process was started less than START_GRACE ms ago and has not answered. */
+static bool
+one_starting(struct kms_hsmd_pool *p)
+{
+	unsigned int i;
+	bool any = false;
+
+	for (i = 0; i < p->cfg.slots && !any; i++) {
+		struct slot *s = &p->slots[i];
+
+		if (pthread_mutex_trylock(&s->lock) != 0) {
+			continue; /* busy with a request: it has started */
+		}
+		any = s->pid > 0 && s->starting != 0 && now_ms() - s->starting < START_GRACE;
+		pthread_mutex_unlock(&s->lock);
+	}
+	return any;
+}
+
+/*
+ * Restart the slots whose process ended, one at a time: a process is started only when no other
+ * is still starting (up to START_GRACE ms), because SoftHSM's file store was seen to hide its
+ * token from a process starting while another one logged in.
+ */
 static void *
 supervise(void *arg)
 {
@@ -216,8 +243,9 @@ supervise(void *arg)
 
 	while (!p->stopping) {
 		reap(p);
-		for (i = 0; i < p->cfg.slots && !p->stopping; i++) {
+		for (i = 0; i < p->cfg.slots && !p->stopping && !one_starting(p); i++) {
 			struct slot *s = &p->slots[i];
+			bool spawned = false;
 
 			if (pthread_mutex_trylock(&s->lock) != 0) {
 				continue; /* busy with a request: it is up */
@@ -225,9 +253,14 @@ supervise(void *arg)
 			if (s->started && s->pid == 0 && s->fd < 0 && now_ms() >= s->next_start) {
 				if (spawn(p, s) != KMS_OK) {
 					s->next_start = now_ms() + BACKOFF_MAX;
+				} else {
+					spawned = true;
 				}
 			}
 			pthread_mutex_unlock(&s->lock);
+			if (spawned) {
+				break;
+			}
 		}
 		sleep_ms(SUPERVISE_TICK);
 	}
@@ -260,6 +293,7 @@ exchange(struct kms_hsmd_pool *p, struct slot *s, struct kms_proto_request *req,
 		return KMS_ERR_HSM_UNAVAIL;
 	}
 	s->backoff = BACKOFF_MIN;
+	s->starting = 0;
 	return KMS_OK;
 }
 

@@ -17,13 +17,23 @@
  *   keyprov_vs_init    keyprov_per_s / init_per_s
  *   errors             responses other than 200 (expected 0)
  * Connections (default 4) use the domain's clients in turn (alice, bob, mcptt-server).
+ *
+ *   kms-bench load --dir DIR --soak MINUTES [--connections N] [--rss-bound KB]
+ *
+ * The soak (kms_bench_soak) keeps the connections busy for MINUTES with a mix of good requests
+ * and bad ones that must be refused with their status, prints the rate every 10 s, and compares
+ * the RSS of kmsd and of its kms-hsmd children after a warm-up with their RSS at the end: a
+ * leak shows as growth under a steady load. It fails on any error, any wrong refusal, or growth
+ * beyond the bound (default 20 MiB per process kind).
  */
 #define _GNU_SOURCE /* strcasestr */
 #include "tools/kms-bench-load.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -33,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -163,18 +174,27 @@ tls_close(SSL *ssl, int fd)
 	ERR_clear_error();
 }
 
-/* One POST on ssl; the status, or -1. The response is read by its Content-Length. */
+/*
+ * One POST of path with body (body_len bytes, may be 0) on ssl; the status, or -1. The response
+ * is read by its Content-Length; *out_close is set when it says "Connection: close".
+ */
 static int
-post(SSL *ssl, const char *path, char *buf, size_t cap)
+post_body(SSL *ssl, const char *path, const char *body, size_t body_len, char *buf, size_t cap,
+	  int *out_close)
 {
-	char head[512];
+	char head[1024];
 	size_t got = 0, hlen, clen;
 	char *eoh, *cl;
 	int n, status;
 
+	*out_close = 0;
 	n = snprintf(head, sizeof(head),
-		     "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n", path);
-	if (SSL_write(ssl, head, n) != n) {
+		     "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/xml\r\n"
+		     "Content-Length: %zu\r\n\r\n",
+		     path, body_len);
+	if (n < 0 || (size_t)n >= sizeof(head) || body_len > INT_MAX ||
+	    SSL_write(ssl, head, n) != n ||
+	    (body_len > 0 && SSL_write(ssl, body, (int)body_len) != (int)body_len)) {
 		return -1;
 	}
 	for (;;) {
@@ -192,7 +212,7 @@ post(SSL *ssl, const char *path, char *buf, size_t cap)
 		return -1;
 	}
 	clen = strtoul(cl + 17, NULL, 10);
-	if (hlen + clen >= cap) {
+	if (clen >= cap - hlen) {
 		return -1;
 	}
 	while (got < hlen + clen) {
@@ -201,10 +221,24 @@ post(SSL *ssl, const char *path, char *buf, size_t cap)
 		}
 		got += (size_t)n;
 	}
+	buf[got] = '\0';
+	if ((cl = strcasestr(buf, "\r\nconnection:")) != NULL && cl < eoh &&
+	    strncasecmp(cl + 14, " close", 6) == 0) {
+		*out_close = 1;
+	}
 	if (sscanf(buf, "HTTP/1.1 %d", &status) != 1) {
 		return -1;
 	}
 	return status;
+}
+
+/* One POST without a body on ssl; the status, or -1. */
+static int
+post(SSL *ssl, const char *path, char *buf, size_t cap)
+{
+	int close_it;
+
+	return post_body(ssl, path, NULL, 0, buf, cap, &close_it);
 }
 
 struct worker {
@@ -280,15 +314,20 @@ phase(struct load *l, const char *path, int handshake_each, unsigned long *error
 	return (double)atomic_load(&l->ok) / (t1 - t0);
 }
 
-/* The domain's kmsd.conf with listen, public_url, metrics_listen and rate_limit replaced. */
+/*
+ * Copy in_path to out_path without the lines setting a key of skip (NULL-terminated), then
+ * append extra. The value of a line setting want_key (trimmed) into want (want_cap bytes; ""
+ * when none). 0, or -1 (a message on stderr when in_path cannot be read).
+ */
 static int
-write_conf(const char *dir, const char *out_path, uint16_t port)
+copy_conf(const char *in_path, const char *out_path, const char *const *skip, const char *extra,
+	  const char *want_key, char *want, size_t want_cap)
 {
-	char in_path[4200], line[8192];
+	char line[8192];
 	FILE *in, *out;
 	int ok = 1;
 
-	snprintf(in_path, sizeof(in_path), "%s/kmsd.conf", dir);
+	want[0] = '\0';
 	if ((in = fopen(in_path, "r")) == NULL) {
 		fprintf(stderr, "kms-bench: %s: %s (make it with kms-devsetup)\n", in_path,
 			strerror(errno));
@@ -300,23 +339,119 @@ write_conf(const char *dir, const char *out_path, uint16_t port)
 	}
 	while (fgets(line, sizeof(line), in) != NULL) {
 		const char *p = line;
+		size_t i, n;
+		int drop = 0;
+
 		while (*p == ' ' || *p == '\t') {
 			p++;
 		}
-		if (strncmp(p, "listen", 6) == 0 || strncmp(p, "public_url", 10) == 0 ||
-		    strncmp(p, "metrics_listen", 14) == 0 || strncmp(p, "rate_limit", 10) == 0 ||
-		    strncmp(p, "log_level", 9) == 0) {
-			continue;
+		for (i = 0; skip[i] != NULL && !drop; i++) {
+			n = strlen(skip[i]);
+			drop = strncmp(p, skip[i], n) == 0 && strchr(" \t=", p[n]) != NULL;
 		}
-		fputs(line, out);
+		n = strlen(want_key);
+		if (strncmp(p, want_key, n) == 0 && strchr(" \t=", p[n]) != NULL &&
+		    (p = strchr(p, '=')) != NULL) {
+			p++;
+			while (*p == ' ' || *p == '\t') {
+				p++;
+			}
+			snprintf(want, want_cap, "%.*s", (int)strcspn(p, " \t\r\n"), p);
+			drop = 1;
+		}
+		if (!drop) {
+			fputs(line, out);
+		}
 	}
-	fprintf(out,
-		"listen = 127.0.0.1:%u\npublic_url = https://127.0.0.1:%u\nrate_limit = 0\n"
-		"log_level = warn\n",
-		port, port);
+	fputs(extra, out);
 	ok = ferror(in) == 0;
 	(void)fclose(in);
 	return fclose(out) == 0 && ok ? 0 : -1;
+}
+
+/*
+ * The domain's kmsd.conf into out_path with listen, public_url, metrics_listen, rate_limit and
+ * log_level replaced, and its kms-hsmd.conf into hsmd_out with log_level warn (kms-hsmd logs
+ * each refused provision at info, thousands of lines in a soak). 0, or -1.
+ */
+static int
+write_conf(const char *dir, const char *out_path, const char *hsmd_out, uint16_t port)
+{
+	static const char *const kmsd_skip[] = {"listen",     "public_url", "metrics_listen",
+						"rate_limit", "log_level",  NULL};
+	static const char *const hsmd_skip[] = {"log_level", NULL};
+	char in_path[4200], extra[4400], hsmd_in[4200], none[8];
+
+	snprintf(in_path, sizeof(in_path), "%s/kmsd.conf", dir);
+	snprintf(extra, sizeof(extra),
+		 "listen = 127.0.0.1:%u\npublic_url = https://127.0.0.1:%u\nrate_limit = 0\n"
+		 "log_level = warn\nhsmd_conf = %s\n",
+		 port, port, hsmd_out);
+	if (copy_conf(in_path, out_path, kmsd_skip, extra, "hsmd_conf", hsmd_in, sizeof(hsmd_in)) !=
+	    0) {
+		return -1;
+	}
+	if (hsmd_in[0] == '\0') {
+		snprintf(hsmd_in, sizeof(hsmd_in), "%s/kms-hsmd.conf", dir);
+	}
+	return copy_conf(hsmd_in, hsmd_out, hsmd_skip, "log_level = warn\n", "\n", none,
+			 sizeof(none));
+}
+
+/*
+ * Start kmsd_path -c conf, conf and hsmd_conf written from dir's (write_conf) for a free port:
+ * *out_port and *out_pid set, 0 once the port accepts; -1 with a message on stderr (*out_pid
+ * -1; the files are the caller's to remove).
+ */
+static int
+start_kmsd(const char *dir, const char *kmsd_path, const char *conf, const char *hsmd_conf,
+	   uint16_t *out_port, pid_t *out_pid)
+{
+	char prog[4096], conf_arg[64], dash_c[] = "-c";
+	char *argv[4];
+	pid_t pid;
+	int i;
+
+	*out_pid = -1;
+	if ((*out_port = free_port()) == 0 || write_conf(dir, conf, hsmd_conf, *out_port) != 0) {
+		return -1;
+	}
+	snprintf(prog, sizeof(prog), "%s", kmsd_path);
+	snprintf(conf_arg, sizeof(conf_arg), "%s", conf);
+	argv[0] = prog;
+	argv[1] = dash_c;
+	argv[2] = conf_arg;
+	argv[3] = NULL;
+	if (posix_spawn(&pid, kmsd_path, NULL, NULL, argv, environ) != 0) {
+		fprintf(stderr, "kms-bench: cannot start %s\n", kmsd_path);
+		return -1;
+	}
+	for (i = 0; i < 600; i++) {
+		int c = tcp_connect(*out_port);
+		if (c >= 0) {
+			(void)close(c);
+			*out_pid = pid;
+			return 0;
+		}
+		if (waitpid(pid, NULL, WNOHANG) == pid) {
+			fprintf(stderr, "kms-bench: kmsd exited at start (messages above)\n");
+			return -1;
+		}
+		usleep(100000);
+	}
+	fprintf(stderr, "kms-bench: kmsd does not accept on port %u\n", *out_port);
+	(void)kill(pid, SIGTERM);
+	(void)waitpid(pid, NULL, 0);
+	return -1;
+}
+
+static void
+stop_kmsd(pid_t pid)
+{
+	if (pid > 0) {
+		(void)kill(pid, SIGTERM);
+		(void)waitpid(pid, NULL, 0);
+	}
 }
 
 int
@@ -324,48 +459,28 @@ kms_bench_load(const char *dir, const char *kmsd_path, double seconds, unsigned 
 {
 	struct load l;
 	char conf[] = "/tmp/kms-bench-load-XXXXXX";
-	char prog[4096], dash_c[] = "-c";
-	char *argv[4];
+	char hconf[] = "/tmp/kms-bench-load-hsmd-XXXXXX";
 	pid_t pid = -1;
 	unsigned long errors = 0;
 	double hs, init, keyprov;
-	int fd, i, rc = 1;
+	int fd, rc = 1;
 
 	(void)signal(SIGPIPE, SIG_IGN); /* a closed connection is counted, not fatal */
 	memset(&l, 0, sizeof(l));
 	l.dir = dir;
 	l.seconds = seconds;
 	l.conns = conns == 0 ? 4 : conns > MAX_CONNS ? MAX_CONNS : conns;
-	l.port = free_port();
 	if ((fd = mkstemp(conf)) < 0) {
 		return 1;
 	}
 	(void)close(fd);
-	if (l.port == 0 || write_conf(dir, conf, l.port) != 0) {
-		goto out;
+	if ((fd = mkstemp(hconf)) < 0) {
+		(void)unlink(conf);
+		return 1;
 	}
-	snprintf(prog, sizeof(prog), "%s", kmsd_path);
-	argv[0] = prog;
-	argv[1] = dash_c;
-	argv[2] = conf;
-	argv[3] = NULL;
-	if (posix_spawn(&pid, kmsd_path, NULL, NULL, argv, environ) != 0) {
-		fprintf(stderr, "kms-bench: cannot start %s\n", kmsd_path);
-		pid = -1;
+	(void)close(fd);
+	if (start_kmsd(dir, kmsd_path, conf, hconf, &l.port, &pid) != 0) {
 		goto out;
-	}
-	for (i = 0; i < 600; i++) {
-		int c = tcp_connect(l.port);
-		if (c >= 0) {
-			(void)close(c);
-			break;
-		}
-		if (waitpid(pid, NULL, WNOHANG) == pid) {
-			fprintf(stderr, "kms-bench: kmsd exited at start (messages above)\n");
-			pid = -1;
-			goto out;
-		}
-		usleep(100000);
 	}
 	hs = phase(&l, ROOT "/init", 1, &errors);
 	init = phase(&l, ROOT "/init", 0, &errors);
@@ -378,10 +493,366 @@ kms_bench_load(const char *dir, const char *kmsd_path, double seconds, unsigned 
 	printf("errors %lu\n", errors);
 	rc = errors == 0 ? 0 : 1;
 out:
-	if (pid > 0) {
-		(void)kill(pid, SIGTERM);
-		(void)waitpid(pid, NULL, 0);
-	}
+	stop_kmsd(pid);
 	(void)unlink(conf);
+	(void)unlink(hconf);
+	return rc;
+}
+
+/*
+ * The soak: every connection loops over SOAK_MIX, good requests (200 expected) and bad ones that
+ * must be refused with their status, for the whole run; RSS of kmsd and its kms-hsmd children
+ * after the warm-up and at the end.
+ */
+enum soak_kind {
+	SOAK_KEYPROV,     /* keyprov: own identity */
+	SOAK_KEYPROV_NTP, /* keyprov/<own uri>/<ntp now> */
+	SOAK_INIT,        /* init */
+	SOAK_CERTCACHE,   /* certcache */
+	SOAK_FOREIGN,     /* keyprov/<another client's uri>: 403 */
+	SOAK_BAD_PATH,    /* keyprov/<own uri>/<8 hex digits>: a malformed NTP time, 400 */
+	SOAK_UNKNOWN,     /* an unknown resource: 404 */
+	SOAK_BAD_BODY,    /* init with a truncated KmsRequest: 400 */
+	SOAK_NUM
+};
+
+static const int soak_expect[SOAK_NUM] = {200, 200, 200, 200, 403, 400, 404, 400};
+static const char soak_bad_body[] = "<KmsRequest";
+#define SOAK_MAX_SAID 5 /* mismatches described on stderr, at most */
+#define NTP_UNIX_DIFF 2208988800ull
+
+struct soak {
+	const char *dir;
+	uint16_t port;
+	atomic_ulong requests;
+	atomic_ulong good_errors;
+	atomic_ulong mismatches;
+	atomic_uint said;
+	atomic_int stop;
+};
+
+struct soak_worker {
+	struct soak *s;
+	unsigned int idx; /* the client: clients[idx] */
+};
+
+/* The path of request kind k for client idx into out. */
+static void
+soak_path(char *out, size_t cap, enum soak_kind k, unsigned int idx)
+{
+	const char *own = clients[idx];
+	const char *other = clients[idx == 0 ? 1 : 0]; /* alice's is bob, the others' alice */
+	unsigned long long ntp = ((unsigned long long)time(NULL) + NTP_UNIX_DIFF) << 32;
+
+	switch (k) {
+	case SOAK_KEYPROV:
+		snprintf(out, cap, ROOT "/keyprov");
+		break;
+	case SOAK_KEYPROV_NTP:
+		snprintf(out, cap, ROOT "/keyprov/sip:%s@example.org/%016llX", own, ntp);
+		break;
+	case SOAK_INIT:
+	case SOAK_BAD_BODY:
+		snprintf(out, cap, ROOT "/init");
+		break;
+	case SOAK_CERTCACHE:
+		snprintf(out, cap, ROOT "/certcache");
+		break;
+	case SOAK_FOREIGN:
+		snprintf(out, cap, ROOT "/keyprov/sip:%s@example.org", other);
+		break;
+	case SOAK_BAD_PATH:
+		snprintf(out, cap, ROOT "/keyprov/sip:%s@example.org/D6B43232", own);
+		break;
+	case SOAK_UNKNOWN:
+	case SOAK_NUM:
+	default:
+		snprintf(out, cap, ROOT "/nothing");
+		break;
+	}
+}
+
+static void
+soak_count(struct soak *s, enum soak_kind k, const char *path, int status)
+{
+	int good = soak_expect[k] == 200;
+
+	atomic_fetch_add(&s->requests, 1);
+	if (status == soak_expect[k]) {
+		return;
+	}
+	atomic_fetch_add(good ? &s->good_errors : &s->mismatches, 1);
+	if (atomic_fetch_add(&s->said, 1) < SOAK_MAX_SAID) {
+		fprintf(stderr, "kms-bench: %s%s: status %d, expected %d\n", path,
+			k == SOAK_BAD_BODY ? " (malformed body)" : "", status, soak_expect[k]);
+	}
+}
+
+static void *
+soak_main(void *arg)
+{
+	struct soak_worker *w = arg;
+	struct soak *s = w->s;
+	SSL_CTX *ctx = client_ctx(s->dir, clients[w->idx]);
+	char *buf = malloc(BUF_CAP);
+	char path[256];
+	SSL *ssl = NULL;
+	int fd = -1;
+	unsigned int k = w->idx % SOAK_NUM; /* the connections start at different points */
+
+	if (ctx == NULL || buf == NULL) {
+		fprintf(stderr, "kms-bench: client %s: no TLS context\n", clients[w->idx]);
+		atomic_fetch_add(&s->good_errors, 1);
+	}
+	while (ctx != NULL && buf != NULL && !atomic_load(&s->stop)) {
+		int st, close_it = 0;
+
+		if (ssl == NULL && (ssl = tls_open(ctx, s->port, &fd)) == NULL) {
+			atomic_fetch_add(&s->good_errors, 1);
+			usleep(10000);
+			continue;
+		}
+		soak_path(path, sizeof(path), (enum soak_kind)k, w->idx);
+		if (k == SOAK_BAD_BODY) {
+			st = post_body(ssl, path, soak_bad_body, sizeof(soak_bad_body) - 1, buf,
+				       BUF_CAP, &close_it);
+		} else {
+			st = post_body(ssl, path, NULL, 0, buf, BUF_CAP, &close_it);
+		}
+		if (atomic_load(&s->stop)) {
+			break; /* the end of the run: this one is not counted */
+		}
+		soak_count(s, (enum soak_kind)k, path, st);
+		if (st < 0 || close_it) {
+			tls_close(ssl, fd);
+			ssl = NULL;
+			fd = -1;
+		}
+		k = (k + 1) % SOAK_NUM;
+	}
+	tls_close(ssl, fd);
+	SSL_CTX_free(ctx);
+	free(buf);
+	return NULL;
+}
+
+/* VmRSS of pid in KiB, or -1. */
+static long
+rss_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "r")) == NULL) {
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "VmRSS:", 6) == 0) {
+			char *end = NULL;
+			errno = 0;
+			v = strtol(line + 6, &end, 10);
+			if (errno != 0 || end == line + 6 || v < 0) {
+				v = -1;
+			}
+			break;
+		}
+	}
+	(void)fclose(f);
+	return v;
+}
+
+/*
+ * The summed VmRSS (KiB) of pid's children, found in /proc/<pid>/task/<tid>/children of every
+ * thread; *out_num how many. -1 if a child's RSS cannot be read.
+ */
+static long
+children_rss_kb(pid_t pid, unsigned int *out_num)
+{
+	char path[128];
+	struct dirent *de;
+	long sum = 0;
+	DIR *d;
+
+	*out_num = 0;
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if ((d = opendir(path)) == NULL) {
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		FILE *f;
+		long c;
+
+		if (de->d_name[0] == '.') {
+			continue;
+		}
+		snprintf(path, sizeof(path), "/proc/%d/task/%.20s/children", (int)pid, de->d_name);
+		if ((f = fopen(path, "r")) == NULL) {
+			continue; /* the thread ended */
+		}
+		while (fscanf(f, "%ld", &c) == 1) {
+			long r = c > 0 && c <= INT_MAX ? rss_kb((pid_t)c) : -1;
+			if (r < 0) {
+				sum = -1;
+				break;
+			}
+			sum += r;
+			(*out_num)++;
+		}
+		(void)fclose(f);
+		if (sum < 0) {
+			break;
+		}
+	}
+	(void)closedir(d);
+	return sum;
+}
+
+int
+kms_bench_soak(const char *dir, const char *kmsd_path, double minutes, unsigned int conns,
+	       unsigned long rss_bound_kb)
+{
+	static struct soak s; /* the workers' counters, not on the stack of a short call */
+	pthread_t tids[MAX_CONNS];
+	struct soak_worker ws[MAX_CONNS];
+	char conf[] = "/tmp/kms-bench-soak-XXXXXX";
+	char hconf[] = "/tmp/kms-bench-soak-hsmd-XXXXXX";
+	pid_t pid = -1;
+	unsigned int i, started = 0, n_hsmd_start = 0, n_hsmd_end = 0;
+	double t0, now, duration = minutes * 60.0, warmup, step, next, last_t;
+	unsigned long last_req = 0, req, good, bad;
+	long kmsd_start = -1, kmsd_end = -1, hsmd_start = -1, hsmd_end = -1;
+	long kmsd_growth, hsmd_growth, bound;
+	int fd, rc = 1, died = 0;
+
+	(void)signal(SIGPIPE, SIG_IGN);
+	memset(&s, 0, sizeof(s));
+	s.dir = dir;
+	conns = conns == 0 ? 4 : conns > MAX_CONNS ? MAX_CONNS : conns;
+	bound = rss_bound_kb > (unsigned long)LONG_MAX ? LONG_MAX : (long)rss_bound_kb;
+	/* a few seconds of warm-up (caches, pools, sessions, the first key period) before the
+	 * first RSS; a report every 10 s, or every tenth of a shorter run */
+	warmup = duration / 10.0 < 5.0 ? duration / 10.0 : 5.0;
+	step = duration / 10.0 < 10.0 ? duration / 10.0 : 10.0;
+	if ((fd = mkstemp(conf)) < 0) {
+		return 1;
+	}
+	(void)close(fd);
+	if ((fd = mkstemp(hconf)) < 0) {
+		(void)unlink(conf);
+		return 1;
+	}
+	(void)close(fd);
+	if (start_kmsd(dir, kmsd_path, conf, hconf, &s.port, &pid) != 0) {
+		goto out;
+	}
+	printf("soak_seconds %.0f\nconnections %u\n", duration, conns);
+	(void)fflush(stdout);
+	t0 = now_s();
+	for (i = 0; i < conns; i++) {
+		ws[i] = (struct soak_worker){&s, i % 3};
+		if (pthread_create(&tids[i], NULL, soak_main, &ws[i]) == 0) {
+			started++;
+		}
+	}
+	if (started != conns) {
+		fprintf(stderr, "kms-bench: %u of %u connection threads started\n", started, conns);
+		atomic_fetch_add(&s.good_errors, 1);
+	}
+	last_t = t0;
+	next = t0 + step;
+	for (;;) {
+		usleep(20000);
+		now = now_s();
+		if (waitpid(pid, NULL, WNOHANG) == pid) {
+			fprintf(stderr, "kms-bench: kmsd exited during the soak\n");
+			pid = -1;
+			died = 1;
+			break;
+		}
+		if (kmsd_start < 0 && now - t0 >= warmup) {
+			kmsd_start = rss_kb(pid);
+			hsmd_start = children_rss_kb(pid, &n_hsmd_start);
+		}
+		if (now >= next || now - t0 >= duration) {
+			req = atomic_load(&s.requests);
+			printf("t_s %.1f req_per_s %.0f good_errors %lu bad_mismatches %lu\n",
+			       now - t0, (double)(req - last_req) / (now - last_t),
+			       atomic_load(&s.good_errors), atomic_load(&s.mismatches));
+			(void)fflush(stdout);
+			last_req = req;
+			last_t = now;
+			next += step;
+		}
+		if (now - t0 >= duration) {
+			break;
+		}
+	}
+	if (!died) {
+		/* measured under load, as the first one was */
+		kmsd_end = rss_kb(pid);
+		hsmd_end = children_rss_kb(pid, &n_hsmd_end);
+	}
+	atomic_store(&s.stop, 1);
+	for (i = 0; i < started; i++) {
+		(void)pthread_join(tids[i], NULL);
+	}
+	req = atomic_load(&s.requests);
+	good = atomic_load(&s.good_errors);
+	bad = atomic_load(&s.mismatches);
+	kmsd_growth = kmsd_end - kmsd_start;
+	hsmd_growth = hsmd_end - hsmd_start;
+	printf("requests %lu\n", req);
+	printf("req_per_s %.0f\n", (double)req / duration);
+	printf("good_errors %lu\n", good);
+	printf("bad_mismatches %lu\n", bad);
+	printf("hsmd_processes %u %u\n", n_hsmd_start, n_hsmd_end);
+	printf("rss_kmsd_start_kb %ld\nrss_kmsd_end_kb %ld\n", kmsd_start, kmsd_end);
+	printf("rss_hsmd_start_kb %ld\nrss_hsmd_end_kb %ld\n", hsmd_start, hsmd_end);
+	printf("rss_growth_kb %ld\n", kmsd_growth + hsmd_growth);
+	printf("rss_bound_kb %ld\n", bound);
+	rc = 0;
+	if (died) {
+		rc = 1;
+	}
+	if (good != 0) {
+		fprintf(stderr, "kms-bench: soak failed: %lu good requests not answered 200\n",
+			good);
+		rc = 1;
+	}
+	if (bad != 0) {
+		fprintf(stderr,
+			"kms-bench: soak failed: %lu bad requests answered with the wrong status\n",
+			bad);
+		rc = 1;
+	}
+	if (!died && (kmsd_start < 0 || kmsd_end < 0 || hsmd_start < 0 || hsmd_end < 0 ||
+		      n_hsmd_start == 0 || n_hsmd_start != n_hsmd_end)) {
+		fprintf(stderr,
+			"kms-bench: soak failed: cannot read the RSS of kmsd (%d) or of its "
+			"kms-hsmd (%u at the start, %u at the end)\n",
+			(int)pid, n_hsmd_start, n_hsmd_end);
+		rc = 1;
+	} else if (!died) {
+		if (kmsd_growth > bound) {
+			fprintf(stderr,
+				"kms-bench: soak failed: kmsd RSS grew by %ld KiB (bound %ld)\n",
+				kmsd_growth, bound);
+			rc = 1;
+		}
+		if (hsmd_growth > bound) {
+			fprintf(stderr,
+				"kms-bench: soak failed: kms-hsmd RSS grew by %ld KiB (bound "
+				"%ld)\n",
+				hsmd_growth, bound);
+			rc = 1;
+		}
+	}
+	printf("soak %s\n", rc == 0 ? "ok" : "failed");
+out:
+	stop_kmsd(pid);
+	(void)unlink(conf);
+	(void)unlink(hconf);
 	return rc;
 }

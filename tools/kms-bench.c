@@ -5,9 +5,12 @@
  *   kms-bench crypto [--seconds S]
  *   kms-bench hsm [--seconds S]
  *   kms-bench load --dir DIR [--seconds S] [--connections N] [--kmsd PATH]
+ *   kms-bench load --dir DIR --soak MINUTES [--connections N] [--rss-bound KB] [--kmsd PATH]
  *   kms-bench selftest
  *
- * load: kmsd under mutual-TLS load on a development domain (tools/kms-bench-load.c).
+ * load: kmsd under mutual-TLS load on a development domain (tools/kms-bench-load.c); with
+ * --soak, a long run of good and bad requests that watches the errors and the RSS of kmsd and
+ * kms-hsmd.
  *
  * hsm makes a throw-away SoftHSM token and development domain (tools/devdomain.c) and prints
  * provisions per second through kms-hsmd's adapter (frames over a socketpair) for each issuer,
@@ -448,6 +451,8 @@ usage(FILE *f)
 		"usage: kms-bench crypto [--seconds S]\n"
 		"       kms-bench hsm [--seconds S]\n"
 		"       kms-bench load --dir DIR [--seconds S] [--connections N] [--kmsd PATH]\n"
+		"       kms-bench load --dir DIR --soak MINUTES [--connections N]\n"
+		"                      [--rss-bound KB] [--kmsd PATH]\n"
 		"       kms-bench selftest\n"
 		"\n"
 		"selftest: the known-answer tests of the issuing core (RFC 6507 ECCSI, RFC 6508\n"
@@ -466,7 +471,14 @@ usage(FILE *f)
 		"load: starts kmsd (default: build tree's kms/kmsd) on the development domain DIR\n"
 		"(kms-devsetup; var/dev) on a free port without rate limits and loads it over N\n"
 		"mutual-TLS connections (default 4): handshakes_per_s (a new connection per\n"
-		"request), init_per_s and keyprov_per_s (kept-alive), keyprov_vs_init, errors.\n");
+		"request), init_per_s and keyprov_per_s (kept-alive), keyprov_vs_init, errors.\n"
+		"\n"
+		"load --soak: the same kmsd for MINUTES (fractional, 0.1 to 1440) under a mix of\n"
+		"good requests (keyprov, keyprov/<uri>/<ntp>, init, certcache) and bad ones that\n"
+		"must be refused (403, 400, 404, 400); a line every 10 s (t_s, req_per_s, errors\n"
+		"so far), then requests, good_errors, bad_mismatches and the RSS of kmsd and of\n"
+		"its kms-hsmd (summed) after a warm-up and at the end. Exit 0 only without errors\n"
+		"or mismatches and with each RSS growth within KB KiB (default 20480).\n");
 }
 
 /* kmsd of the build tree: ../kms/kmsd from this program's directory. */
@@ -530,6 +542,8 @@ main(int argc, char **argv)
 		const char *dir = NULL;
 		char kmsd[4096];
 		unsigned long conns = 4;
+		unsigned long rss_bound = 20480;
+		double soak = 0.0;
 
 		default_kmsd(kmsd, sizeof(kmsd));
 		for (i = 2; i < argc; i++) {
@@ -541,6 +555,27 @@ main(int argc, char **argv)
 				if (parse_seconds(argv[++i], &seconds) != KMS_OK) {
 					fprintf(stderr, "kms-bench: --seconds wants a number from "
 							"0.1 to 600\n");
+					return 2;
+				}
+			} else if (strcmp(argv[i], "--soak") == 0 && i + 1 < argc) {
+				char *end = NULL;
+				errno = 0;
+				soak = strtod(argv[++i], &end);
+				if (errno != 0 || end == argv[i] || *end != '\0' ||
+				    !(soak >= 0.1 && soak <= 1440.0)) {
+					fprintf(stderr, "kms-bench: --soak wants minutes from 0.1 "
+							"to 1440\n");
+					return 2;
+				}
+			} else if (strcmp(argv[i], "--rss-bound") == 0 && i + 1 < argc) {
+				char *end = NULL;
+				errno = 0;
+				rss_bound = strtoul(argv[++i], &end, 10);
+				if (errno != 0 || end == argv[i] || *end != '\0' ||
+				    argv[i][0] == '-' || rss_bound > 1024ul * 1024 * 1024) {
+					fprintf(stderr,
+						"kms-bench: --rss-bound wants KiB from 0 to "
+						"1073741824\n");
 					return 2;
 				}
 			} else if (strcmp(argv[i], "--connections") == 0 && i + 1 < argc) {
@@ -558,6 +593,9 @@ main(int argc, char **argv)
 		if (dir == NULL) {
 			usage(stderr);
 			return 2;
+		}
+		if (soak > 0.0) {
+			return kms_bench_soak(dir, kmsd, soak, (unsigned int)conns, rss_bound);
 		}
 		return kms_bench_load(dir, kmsd, seconds, (unsigned int)conns);
 	}

@@ -290,6 +290,10 @@ enum stmt_id {
 	S_EXT_PUT,
 	S_EXT_WITHDRAW,
 	S_EXT_READ,
+	S_SET_CLIENT_REVOKED,
+	S_LIST_CLIENTS,
+	S_LIST_IDENTITIES,
+	S_LIST_ENTITLEMENTS,
 	NUM_STMTS,
 };
 
@@ -355,6 +359,15 @@ static const char *const stmt_sql[NUM_STMTS] = {
 			   "WHERE kms_uri = ?1 AND withdrawn = 0",
 	[S_EXT_READ] = "SELECT " EXT_COLS " FROM ext_certs WHERE change_num > ?1 "
 		       "AND (?2 = 0 OR withdrawn = 0) ORDER BY change_num LIMIT ?3",
+	[S_SET_CLIENT_REVOKED] = "UPDATE clients SET revoked = ?2 WHERE client_id = ?1",
+	/* The columns of S_GET_CLIENT first (client_row_get), then the id. */
+	[S_LIST_CLIENTS] = "SELECT class, trk_label, ink_label, revoked, client_id FROM clients "
+			   "ORDER BY client_id",
+	[S_LIST_IDENTITIES] = "SELECT uri, revoked FROM identities ORDER BY uri",
+	/* A NULL parameter: no condition. */
+	[S_LIST_ENTITLEMENTS] = "SELECT client_id, uri FROM entitlements "
+				"WHERE (?1 IS NULL OR client_id = ?1) AND (?2 IS NULL OR uri = ?2) "
+				"ORDER BY client_id, uri",
 };
 
 struct kms_store {
@@ -1288,11 +1301,45 @@ out:
 /* ---------------------------------------------------------------------------------------- */
 /* Clients                                                                                    */
 
+/*
+ * The columns class, trk_label, ink_label, revoked (0..3) of the current row of s into out
+ * (client_id untouched): KMS_OK, KMS_ERR_PARSE (logged), or a read failure.
+ */
+static int
+client_row_get(struct kms_store *st, sqlite3_stmt *s, struct kms_store_client *out)
+{
+	const unsigned char *cls;
+	int r;
+
+	if (sqlite3_column_type(s, 0) != SQLITE_TEXT) {
+		return bad_value("clients");
+	}
+	if ((cls = sqlite3_column_text(s, 0)) == NULL) {
+		return db_fail(st, sqlite3_errcode(st->db), "read");
+	}
+	/* The CHECK constraint says no NUL; strcmp stopping at one would still be safe. */
+	if (strcmp((const char *)cls, "ue") == 0 && sqlite3_column_bytes(s, 0) == 2) {
+		out->cls = KMS_CLIENT_UE;
+	} else if (strcmp((const char *)cls, "server") == 0 && sqlite3_column_bytes(s, 0) == 6) {
+		out->cls = KMS_CLIENT_SERVER;
+	} else {
+		return bad_value("clients");
+	}
+	if ((r = col_text(st, s, 1, TEXT_ID, out->trk_label, sizeof(out->trk_label))) != KMS_OK ||
+	    (r = col_text(st, s, 2, TEXT_ID, out->ink_label, sizeof(out->ink_label))) != KMS_OK ||
+	    (r = col_flag(s, 3, &out->revoked)) != KMS_OK) {
+		if (r == KMS_ERR_PARSE) {
+			(void)bad_value("clients");
+		}
+		return r;
+	}
+	return KMS_OK;
+}
+
 int
 kms_store_get_client(struct kms_store *st, const char *client_id, struct kms_store_client *out)
 {
 	sqlite3_stmt *s = NULL;
-	const unsigned char *cls;
 	int row, r = KMS_ERR_INTERNAL;
 
 	if (out == NULL) {
@@ -1311,30 +1358,7 @@ kms_store_get_client(struct kms_store *st, const char *client_id, struct kms_sto
 		r = KMS_ERR_FORBIDDEN;
 		goto out;
 	}
-	r = KMS_ERR_PARSE;
-	if (sqlite3_column_type(s, 0) != SQLITE_TEXT) {
-		(void)bad_value("clients");
-		goto out;
-	}
-	if ((cls = sqlite3_column_text(s, 0)) == NULL) {
-		r = db_fail(st, sqlite3_errcode(st->db), "read");
-		goto out;
-	}
-	/* The CHECK constraint says no NUL; strcmp stopping at one would still be safe. */
-	if (strcmp((const char *)cls, "ue") == 0 && sqlite3_column_bytes(s, 0) == 2) {
-		out->cls = KMS_CLIENT_UE;
-	} else if (strcmp((const char *)cls, "server") == 0 && sqlite3_column_bytes(s, 0) == 6) {
-		out->cls = KMS_CLIENT_SERVER;
-	} else {
-		(void)bad_value("clients");
-		goto out;
-	}
-	if ((r = col_text(st, s, 1, TEXT_ID, out->trk_label, sizeof(out->trk_label))) != KMS_OK ||
-	    (r = col_text(st, s, 2, TEXT_ID, out->ink_label, sizeof(out->ink_label))) != KMS_OK ||
-	    (r = col_flag(s, 3, &out->revoked)) != KMS_OK) {
-		if (r == KMS_ERR_PARSE) {
-			(void)bad_value("clients");
-		}
+	if ((r = client_row_get(st, s, out)) != KMS_OK) {
 		goto out;
 	}
 	/* arg_id checked it: at most KMS_STORE_MAX_ID bytes and a NUL. */
@@ -1387,44 +1411,42 @@ out:
 /* ---------------------------------------------------------------------------------------- */
 /* Identities and entitlements                                                                */
 
-int
-kms_store_add_identity(struct kms_store *st, const char *uri)
+/*
+ * The writes of the roster, each inside a transaction the caller began (write_begin) and ends.
+ * Arguments are checked by the callers.
+ */
+
+/* Add uri (not revoked) unless it is there: *out_added 1 if it was new, 0 if it was there. */
+static int
+identity_add_in(struct kms_store *st, const char *uri, int *out_added)
 {
 	sqlite3_stmt *s = NULL;
-	int row, r = KMS_ERR_INTERNAL;
+	int row, r;
 
-	if (st == NULL || arg_uri(uri, 1) != KMS_OK) {
-		return KMS_ERR_INVALID_ARG;
-	}
-	if ((r = write_begin(st)) != KMS_OK) {
-		return r;
-	}
+	*out_added = 0;
 	if ((r = stmt_get(st, S_ADD_IDENTITY, &s)) != KMS_OK ||
-	    (r = bind_str(st, s, 1, uri)) != KMS_OK) {
+	    (r = bind_str(st, s, 1, uri)) != KMS_OK ||
+	    (r = step(st, s, "add identity", &row)) != KMS_OK) {
 		goto out;
 	}
-	r = step(st, s, "add identity", &row);
+	/* ON CONFLICT DO NOTHING: no row changed if the identity was there. */
+	*out_added = sqlite3_changes(st->db) > 0;
 out:
 	stmt_done(s);
-	return write_end(st, r);
+	return r;
 }
 
-int
-kms_store_set_identity_revoked(struct kms_store *st, const char *uri, int revoked)
+/* Set the revoked flag of the row of key (?1) that statement id updates: FORBIDDEN if none. */
+static int
+set_revoked_in(struct kms_store *st, enum stmt_id id, const char *key, int revoked,
+	       const char *what)
 {
 	sqlite3_stmt *s = NULL;
-	int row, r = KMS_ERR_INTERNAL;
+	int row, r;
 
-	if (st == NULL || arg_uri(uri, 1) != KMS_OK || (revoked != 0 && revoked != 1)) {
-		return KMS_ERR_INVALID_ARG;
-	}
-	if ((r = write_begin(st)) != KMS_OK) {
-		return r;
-	}
-	if ((r = stmt_get(st, S_SET_IDENTITY_REVOKED, &s)) != KMS_OK ||
-	    (r = bind_str(st, s, 1, uri)) != KMS_OK ||
+	if ((r = stmt_get(st, id, &s)) != KMS_OK || (r = bind_str(st, s, 1, key)) != KMS_OK ||
 	    (r = bind_u64(st, s, 2, (uint64_t)revoked)) != KMS_OK ||
-	    (r = step(st, s, "revoke identity", &row)) != KMS_OK) {
+	    (r = step(st, s, what, &row)) != KMS_OK) {
 		goto out;
 	}
 	/* The row count of this UPDATE: rows matched, whether or not the flag changed. */
@@ -1433,7 +1455,7 @@ kms_store_set_identity_revoked(struct kms_store *st, const char *uri, int revoke
 	}
 out:
 	stmt_done(s);
-	return write_end(st, r);
+	return r;
 }
 
 /* Inside a write: KMS_OK if the row the statement id looks for (?1) exists, else FORBIDDEN. */
@@ -1453,46 +1475,47 @@ out:
 	return r;
 }
 
-int
-kms_store_entitle(struct kms_store *st, const char *client_id, const char *uri)
+/*
+ * Entitle client_id to uri: FORBIDDEN (*out_why "client" or "identity") if either is unknown;
+ * *out_new 1 if the entitlement is new, 0 if it was there.
+ */
+static int
+entitle_in(struct kms_store *st, const char *client_id, const char *uri, int *out_new,
+	   const char **out_why)
 {
 	sqlite3_stmt *s = NULL;
-	int row, r = KMS_ERR_INTERNAL;
+	int row, r;
 
-	if (st == NULL || arg_id(client_id) != KMS_OK || arg_uri(uri, 1) != KMS_OK) {
-		return KMS_ERR_INVALID_ARG;
-	}
-	if ((r = write_begin(st)) != KMS_OK) {
-		return r;
-	}
+	*out_new = 0;
+	*out_why = "";
 	/* Checked here rather than left to the foreign keys, for a precise answer. */
-	if ((r = row_exists(st, S_HAS_CLIENT, client_id, "client")) != KMS_OK ||
-	    (r = row_exists(st, S_HAS_IDENTITY, uri, "identity")) != KMS_OK) {
+	if ((r = row_exists(st, S_HAS_CLIENT, client_id, "client")) != KMS_OK) {
+		*out_why = "client";
+		goto out;
+	}
+	if ((r = row_exists(st, S_HAS_IDENTITY, uri, "identity")) != KMS_OK) {
+		*out_why = "identity";
 		goto out;
 	}
 	if ((r = stmt_get(st, S_ENTITLE, &s)) != KMS_OK ||
 	    (r = bind_str(st, s, 1, client_id)) != KMS_OK ||
-	    (r = bind_str(st, s, 2, uri)) != KMS_OK) {
+	    (r = bind_str(st, s, 2, uri)) != KMS_OK ||
+	    (r = step(st, s, "entitle", &row)) != KMS_OK) {
 		goto out;
 	}
-	r = step(st, s, "entitle", &row);
+	*out_new = sqlite3_changes(st->db) > 0;
 out:
 	stmt_done(s);
-	return write_end(st, r);
+	return r;
 }
 
-int
-kms_store_withdraw(struct kms_store *st, const char *client_id, const char *uri)
+/* Withdraw the entitlement of client_id to uri: FORBIDDEN if there is none. */
+static int
+withdraw_in(struct kms_store *st, const char *client_id, const char *uri)
 {
 	sqlite3_stmt *s = NULL;
-	int row, r = KMS_ERR_INTERNAL;
+	int row, r;
 
-	if (st == NULL || arg_id(client_id) != KMS_OK || arg_uri(uri, 1) != KMS_OK) {
-		return KMS_ERR_INVALID_ARG;
-	}
-	if ((r = write_begin(st)) != KMS_OK) {
-		return r;
-	}
 	if ((r = stmt_get(st, S_WITHDRAW, &s)) != KMS_OK ||
 	    (r = bind_str(st, s, 1, client_id)) != KMS_OK ||
 	    (r = bind_str(st, s, 2, uri)) != KMS_OK ||
@@ -1504,7 +1527,195 @@ kms_store_withdraw(struct kms_store *st, const char *client_id, const char *uri)
 	}
 out:
 	stmt_done(s);
+	return r;
+}
+
+int
+kms_store_add_identity(struct kms_store *st, const char *uri)
+{
+	int added, r;
+
+	if (st == NULL || arg_uri(uri, 1) != KMS_OK) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if ((r = write_begin(st)) != KMS_OK) {
+		return r;
+	}
+	r = identity_add_in(st, uri, &added);
 	return write_end(st, r);
+}
+
+int
+kms_store_set_identity_revoked(struct kms_store *st, const char *uri, int revoked)
+{
+	int r;
+
+	if (st == NULL || arg_uri(uri, 1) != KMS_OK || (revoked != 0 && revoked != 1)) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if ((r = write_begin(st)) != KMS_OK) {
+		return r;
+	}
+	r = set_revoked_in(st, S_SET_IDENTITY_REVOKED, uri, revoked, "revoke identity");
+	return write_end(st, r);
+}
+
+int
+kms_store_set_client_revoked(struct kms_store *st, const char *client_id, int revoked)
+{
+	int r;
+
+	if (st == NULL || arg_id(client_id) != KMS_OK || (revoked != 0 && revoked != 1)) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if ((r = write_begin(st)) != KMS_OK) {
+		return r;
+	}
+	r = set_revoked_in(st, S_SET_CLIENT_REVOKED, client_id, revoked, "revoke client");
+	return write_end(st, r);
+}
+
+int
+kms_store_entitle(struct kms_store *st, const char *client_id, const char *uri)
+{
+	const char *why;
+	int added, r;
+
+	if (st == NULL || arg_id(client_id) != KMS_OK || arg_uri(uri, 1) != KMS_OK) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if ((r = write_begin(st)) != KMS_OK) {
+		return r;
+	}
+	r = entitle_in(st, client_id, uri, &added, &why);
+	return write_end(st, r);
+}
+
+int
+kms_store_withdraw(struct kms_store *st, const char *client_id, const char *uri)
+{
+	int r;
+
+	if (st == NULL || arg_id(client_id) != KMS_OK || arg_uri(uri, 1) != KMS_OK) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if ((r = write_begin(st)) != KMS_OK) {
+		return r;
+	}
+	r = withdraw_in(st, client_id, uri);
+	return write_end(st, r);
+}
+
+/* A reason for the operator (kms_roster_apply's *out_why): a constant string. */
+static const char *
+roster_why(const struct kms_roster_op *op, int r, const char *entitle_why)
+{
+	if (r == KMS_ERR_INVALID_ARG) {
+		return "a malformed client id or identity URI";
+	}
+	if (r != KMS_ERR_FORBIDDEN) {
+		return "the store failed";
+	}
+	switch (op->kind) {
+	case KMS_ROSTER_ENTITLE:
+		return strcmp(entitle_why, "client") == 0 ? "no such client" : "no such identity";
+	case KMS_ROSTER_REVOKE_IDENTITY:
+		return "no such identity";
+	case KMS_ROSTER_WITHDRAW:
+		return "no such entitlement";
+	default:
+		return "refused";
+	}
+}
+
+int
+kms_store_roster_apply(struct kms_store *st, const struct kms_roster_op *ops, size_t num_ops,
+		       int dry_run, struct kms_roster_summary *out_sum, size_t *out_failed,
+		       const char **out_why)
+{
+	struct kms_roster_summary sum;
+	const char *ewhy = "";
+	size_t i = 0;
+	int n, r = KMS_ERR_INTERNAL;
+
+	if (out_sum != NULL) {
+		memset(out_sum, 0, sizeof(*out_sum));
+	}
+	if (out_failed != NULL) {
+		*out_failed = 0;
+	}
+	if (out_why != NULL) {
+		*out_why = "";
+	}
+	if (st == NULL || (ops == NULL && num_ops > 0) || num_ops > KMS_STORE_MAX_ROSTER_OPS ||
+	    (dry_run != 0 && dry_run != 1) || out_sum == NULL || out_failed == NULL ||
+	    out_why == NULL || st->in_audit_walk) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	memset(&sum, 0, sizeof(sum));
+	/* Every argument first: a malformed one is found before the write lock is taken. */
+	for (i = 0; i < num_ops; i++) {
+		const struct kms_roster_op *op = &ops[i];
+		int need_client = op->kind == KMS_ROSTER_ENTITLE || op->kind == KMS_ROSTER_WITHDRAW;
+
+		if ((op->kind != KMS_ROSTER_ADD_IDENTITY && op->kind != KMS_ROSTER_ENTITLE &&
+		     op->kind != KMS_ROSTER_REVOKE_IDENTITY && op->kind != KMS_ROSTER_WITHDRAW) ||
+		    (need_client && arg_id(op->client_id) != KMS_OK) ||
+		    arg_uri(op->uri, 1) != KMS_OK) {
+			*out_failed = i;
+			*out_why = roster_why(op, KMS_ERR_INVALID_ARG, "");
+			return KMS_ERR_INVALID_ARG;
+		}
+	}
+	if ((r = write_begin(st)) != KMS_OK) {
+		return r;
+	}
+	/* In order, in one transaction: a later line sees what an earlier one did. */
+	for (i = 0; i < num_ops; i++) {
+		const struct kms_roster_op *op = &ops[i];
+
+		switch (op->kind) {
+		case KMS_ROSTER_ADD_IDENTITY:
+			r = identity_add_in(st, op->uri, &n);
+			if (r == KMS_OK) {
+				*(n ? &sum.added : &sum.existed) += 1;
+			}
+			break;
+		case KMS_ROSTER_ENTITLE:
+			r = entitle_in(st, op->client_id, op->uri, &n, &ewhy);
+			if (r == KMS_OK) {
+				*(n ? &sum.entitled : &sum.already_entitled) += 1;
+			}
+			break;
+		case KMS_ROSTER_REVOKE_IDENTITY:
+			r = set_revoked_in(st, S_SET_IDENTITY_REVOKED, op->uri, 1,
+					   "revoke identity");
+			sum.revoked += r == KMS_OK;
+			break;
+		case KMS_ROSTER_WITHDRAW:
+		default:
+			r = withdraw_in(st, op->client_id, op->uri);
+			sum.withdrawn += r == KMS_OK;
+			break;
+		}
+		if (r != KMS_OK) {
+			*out_failed = i;
+			*out_why = roster_why(op, r, ewhy);
+			goto out;
+		}
+	}
+	r = KMS_OK;
+out:
+	if (r == KMS_OK && dry_run) {
+		/* Everything was checked against the store; nothing is kept. */
+		(void)write_end(st, KMS_ERR_INTERNAL);
+	} else {
+		r = write_end(st, r);
+	}
+	if (r == KMS_OK) {
+		*out_sum = sum;
+	}
+	return r;
 }
 
 int
@@ -1525,6 +1736,216 @@ kms_store_check_entitled(struct kms_store *st, const char *client_id, const char
 	r = row ? KMS_OK : KMS_ERR_FORBIDDEN;
 out:
 	stmt_done(s);
+	return r;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Listing the roster                                                                         */
+
+/* The end of a read transaction begun with BEGIN (a snapshot): never fails. */
+static void
+read_end(struct kms_store *st)
+{
+	(void)sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	if (!sqlite3_get_autocommit(st->db)) {
+		(void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+}
+
+/* What a list walks: the statement and how a row becomes the value passed to the callback. */
+struct list_walk {
+	enum stmt_id id;
+	const char *what;
+	int (*row)(struct kms_store *st, sqlite3_stmt *s, void *item);
+	void *item; /* owned by the caller: the row's value, passed to cb */
+	int (*cb)(void *arg, const void *item);
+	void *arg;
+};
+
+/*
+ * Walk the rows of w->id, with p1 and p2 (if not NULL) bound to ?1 and ?2, in one read snapshot:
+ * KMS_OK, the callback's value, or a store error.
+ */
+static int
+list_walk(struct kms_store *st, const struct list_walk *w, const char *p1, const char *p2)
+{
+	sqlite3_stmt *s = NULL;
+	int have_row, in_txn = 0, r = KMS_ERR_INTERNAL;
+
+	if ((r = exec(st, "BEGIN", "begin")) != KMS_OK) {
+		return r;
+	}
+	in_txn = 1;
+	if ((r = stmt_get(st, w->id, &s)) != KMS_OK ||
+	    (p1 != NULL && (r = bind_str(st, s, 1, p1)) != KMS_OK) ||
+	    (p2 != NULL && (r = bind_str(st, s, 2, p2)) != KMS_OK)) {
+		goto out;
+	}
+	st->in_audit_walk = 1;
+	for (;;) {
+		if ((r = step(st, s, w->what, &have_row)) != KMS_OK || !have_row) {
+			goto out;
+		}
+		if ((r = w->row(st, s, w->item)) != KMS_OK) {
+			goto out;
+		}
+		if ((r = w->cb(w->arg, w->item)) != KMS_OK) {
+			goto out;
+		}
+	}
+out:
+	st->in_audit_walk = 0;
+	stmt_done(s);
+	if (in_txn) {
+		read_end(st);
+	}
+	return r;
+}
+
+static int
+client_list_row(struct kms_store *st, sqlite3_stmt *s, void *item)
+{
+	struct kms_store_client *c = item;
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	if ((r = client_row_get(st, s, c)) != KMS_OK) {
+		return r;
+	}
+	if ((r = col_text(st, s, 4, TEXT_ID, c->client_id, sizeof(c->client_id))) != KMS_OK) {
+		return r == KMS_ERR_PARSE ? bad_value("clients") : r;
+	}
+	return KMS_OK;
+}
+
+static int
+identity_list_row(struct kms_store *st, sqlite3_stmt *s, void *item)
+{
+	struct kms_store_identity *id = item;
+	int r;
+
+	memset(id, 0, sizeof(*id));
+	if ((r = col_text(st, s, 0, TEXT_URI, id->uri, sizeof(id->uri))) != KMS_OK ||
+	    (r = col_flag(s, 1, &id->revoked)) != KMS_OK) {
+		return r == KMS_ERR_PARSE ? bad_value("identities") : r;
+	}
+	return KMS_OK;
+}
+
+static int
+entitlement_list_row(struct kms_store *st, sqlite3_stmt *s, void *item)
+{
+	struct kms_store_entitlement *e = item;
+	int r;
+
+	memset(e, 0, sizeof(*e));
+	/* The table has no CHECK constraints of its own: these checks are the only ones. */
+	if ((r = col_text(st, s, 0, TEXT_ID, e->client_id, sizeof(e->client_id))) != KMS_OK ||
+	    (r = col_text(st, s, 1, TEXT_URI, e->uri, sizeof(e->uri))) != KMS_OK) {
+		return r == KMS_ERR_PARSE ? bad_value("entitlements") : r;
+	}
+	return KMS_OK;
+}
+
+/* The callbacks of the public lists, typed; list_walk passes items as const void *. */
+struct typed_cb {
+	int (*client)(void *arg, const struct kms_store_client *c);
+	int (*identity)(void *arg, const struct kms_store_identity *id);
+	int (*entitlement)(void *arg, const struct kms_store_entitlement *e);
+	void *arg;
+};
+
+static int
+client_cb(void *arg, const void *item)
+{
+	const struct typed_cb *t = arg;
+
+	return t->client(t->arg, item);
+}
+
+static int
+identity_cb(void *arg, const void *item)
+{
+	const struct typed_cb *t = arg;
+
+	return t->identity(t->arg, item);
+}
+
+static int
+entitlement_cb(void *arg, const void *item)
+{
+	const struct typed_cb *t = arg;
+
+	return t->entitlement(t->arg, item);
+}
+
+int
+kms_store_client_list(struct kms_store *st,
+		      int (*cb)(void *arg, const struct kms_store_client *client), void *arg)
+{
+	struct typed_cb t = {cb, NULL, NULL, arg};
+	struct kms_store_client *c;
+	struct list_walk w = {S_LIST_CLIENTS, "clients: list", client_list_row,
+			      NULL,           client_cb,       &t};
+	int r;
+
+	if (st == NULL || cb == NULL || st->in_audit_walk) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		return KMS_ERR_NOMEM;
+	}
+	w.item = c;
+	r = list_walk(st, &w, NULL, NULL);
+	free(c);
+	return r;
+}
+
+int
+kms_store_identity_list(struct kms_store *st,
+			int (*cb)(void *arg, const struct kms_store_identity *identity), void *arg)
+{
+	struct typed_cb t = {NULL, cb, NULL, arg};
+	struct kms_store_identity *id;
+	struct list_walk w = {
+		S_LIST_IDENTITIES, "identities: list", identity_list_row, NULL, identity_cb, &t};
+	int r;
+
+	if (st == NULL || cb == NULL || st->in_audit_walk) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if ((id = calloc(1, sizeof(*id))) == NULL) {
+		return KMS_ERR_NOMEM;
+	}
+	w.item = id;
+	r = list_walk(st, &w, NULL, NULL);
+	free(id);
+	return r;
+}
+
+int
+kms_store_entitlement_list(struct kms_store *st, const char *client_id, const char *uri,
+			   int (*cb)(void *arg, const struct kms_store_entitlement *entitlement),
+			   void *arg)
+{
+	struct typed_cb t = {NULL, NULL, cb, arg};
+	struct kms_store_entitlement *e;
+	struct list_walk w = {S_LIST_ENTITLEMENTS,  "entitlements: list",
+			      entitlement_list_row, NULL,
+			      entitlement_cb,       &t};
+	int r;
+
+	if (st == NULL || cb == NULL || st->in_audit_walk ||
+	    (client_id != NULL && arg_id(client_id) != KMS_OK) ||
+	    (uri != NULL && arg_uri(uri, 1) != KMS_OK)) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if ((e = calloc(1, sizeof(*e))) == NULL) {
+		return KMS_ERR_NOMEM;
+	}
+	w.item = e;
+	r = list_walk(st, &w, client_id, uri);
+	free(e);
 	return r;
 }
 

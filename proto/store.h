@@ -99,13 +99,102 @@ int kms_store_get_client(struct kms_store *st, const char *client_id,
 			 struct kms_store_client *out) KMS_WUR;
 int kms_store_put_client(struct kms_store *st, const struct kms_store_client *client) KMS_WUR;
 
+/*
+ * kms_store_set_client_revoked - revoke (revoked 1) or restore (0) the client client_id: a
+ * revoked client is refused everything (kms_store_check_entitled). One transaction.
+ * Returns KMS_OK (also when the flag was set already); KMS_ERR_FORBIDDEN (no such client);
+ * KMS_ERR_INVALID_ARG (NULL st, a malformed id, revoked not 0 or 1, a read-only handle);
+ * KMS_ERR_IO, KMS_ERR_NOMEM.
+ */
+int kms_store_set_client_revoked(struct kms_store *st, const char *client_id, int revoked) KMS_WUR;
+
 /* Identities: add (not revoked), revoke / restore. KMS_ERR_FORBIDDEN for an unknown URI. */
 int kms_store_add_identity(struct kms_store *st, const char *uri) KMS_WUR;
 int kms_store_set_identity_revoked(struct kms_store *st, const char *uri, int revoked) KMS_WUR;
 
-/* Entitlements: client_id may have the key material of uri. */
+/*
+ * Entitlements: client_id may have the key material of uri. entitle: KMS_ERR_FORBIDDEN for an
+ * unknown client or identity (an existing entitlement is KMS_OK). withdraw: KMS_ERR_FORBIDDEN
+ * when there was no such entitlement.
+ */
 int kms_store_entitle(struct kms_store *st, const char *client_id, const char *uri) KMS_WUR;
 int kms_store_withdraw(struct kms_store *st, const char *client_id, const char *uri) KMS_WUR;
+
+/* An identity of the roster, as the lists pass it on. */
+struct kms_store_identity {
+	char uri[KMS_STORE_MAX_URI + 1];
+	int revoked;
+};
+
+/* An entitlement, as the lists pass it on. */
+struct kms_store_entitlement {
+	char client_id[KMS_STORE_MAX_ID + 1];
+	char uri[KMS_STORE_MAX_URI + 1];
+};
+
+/*
+ * kms_store_client_list, kms_store_identity_list, kms_store_entitlement_list - in one read
+ * snapshot, call cb(arg, item) for every client (by client_id), every identity (by URI), or
+ * every entitlement (by client_id, then URI) whose client is client_id and whose identity is
+ * uri (each NULL: any), in byte order. item is borrowed for the call only; cb may not use st.
+ * cb returns KMS_OK to go on; any other value stops the walk and is returned as it is. Every
+ * row is checked for the type, length and characters of its values.
+ * Returns KMS_OK; cb's value; KMS_ERR_INVALID_ARG (NULL st or cb, a malformed client_id or
+ * uri, called from a callback of the store); KMS_ERR_PARSE (a malformed row: the walk stops
+ * there); KMS_ERR_IO; KMS_ERR_NOMEM. Work on read-only handles.
+ */
+int kms_store_client_list(struct kms_store *st,
+			  int (*cb)(void *arg, const struct kms_store_client *client),
+			  void *arg) KMS_WUR;
+int kms_store_identity_list(struct kms_store *st,
+			    int (*cb)(void *arg, const struct kms_store_identity *identity),
+			    void *arg) KMS_WUR;
+int kms_store_entitlement_list(struct kms_store *st, const char *client_id, const char *uri,
+			       int (*cb)(void *arg,
+					 const struct kms_store_entitlement *entitlement),
+			       void *arg) KMS_WUR;
+
+/* The changes of a roster batch (kms_store_roster_apply). */
+enum kms_roster_op_kind {
+	KMS_ROSTER_ADD_IDENTITY = 0,    /* uri: add it (not revoked) unless it is there */
+	KMS_ROSTER_ENTITLE = 1,         /* client_id, uri: both must exist */
+	KMS_ROSTER_REVOKE_IDENTITY = 2, /* uri: must exist */
+	KMS_ROSTER_WITHDRAW = 3,        /* client_id, uri: the entitlement must exist */
+};
+
+struct kms_roster_op {
+	enum kms_roster_op_kind kind;
+	const char *client_id; /* borrowed; ignored by ADD_IDENTITY and REVOKE_IDENTITY */
+	const char *uri;       /* borrowed */
+};
+
+/* What a batch did (or, dry run, would do). */
+struct kms_roster_summary {
+	size_t added;            /* identities added */
+	size_t existed;          /* identities that were there already */
+	size_t entitled;         /* entitlements added */
+	size_t already_entitled; /* entitlements that were there already */
+	size_t revoked;          /* identities revoked (also: revoked already) */
+	size_t withdrawn;        /* entitlements withdrawn */
+};
+
+#define KMS_STORE_MAX_ROSTER_OPS 100000 /* changes of one batch */
+
+/*
+ * kms_store_roster_apply - apply ops[0..num_ops) in order in one write transaction (a later op
+ * sees what an earlier one did): all of them, or, on any error, none. With dry_run 1 every op
+ * is checked against the store the same way and the transaction is then rolled back.
+ * *out_sum gets the counts (KMS_OK only; else zeros). On KMS_ERR_FORBIDDEN or
+ * KMS_ERR_INVALID_ARG for an op, *out_failed is its index and *out_why a constant reason ("no
+ * such client", "no such identity", "no such entitlement", "a malformed client id or identity
+ * URI"); otherwise 0 and "". All the ops' arguments are checked before the write lock is taken.
+ * Returns KMS_OK; KMS_ERR_FORBIDDEN (an op refused by the roster); KMS_ERR_INVALID_ARG (a
+ * malformed op, NULL st or outputs, num_ops above KMS_STORE_MAX_ROSTER_OPS, dry_run not 0 or
+ * 1, a read-only handle, called from a callback of the store); KMS_ERR_IO; KMS_ERR_NOMEM.
+ */
+int kms_store_roster_apply(struct kms_store *st, const struct kms_roster_op *ops, size_t num_ops,
+			   int dry_run, struct kms_roster_summary *out_sum, size_t *out_failed,
+			   const char **out_why) KMS_WUR;
 
 /*
  * kms_store_check_entitled - KMS_OK if client_id is a known, unrevoked client, uri a known,

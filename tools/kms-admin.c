@@ -6,6 +6,11 @@
  *   kms-admin --store FILE audit show [--client C] [--identity U] [--outcome W]
  *                                     [--since T] [--until T] [--json]
  *   kms-admin --store FILE certcache import FILE | withdraw KMS_URI | list
+ *   kms-admin --store FILE roster identity add|revoke|restore URI | identity list [--json]
+ *   kms-admin --store FILE roster client list [--json] | client revoke|restore ID
+ *   kms-admin --store FILE roster entitle|withdraw CLIENT URI
+ *   kms-admin --store FILE roster entitlements [--client ID | --identity URI] [--json]
+ *   kms-admin --store FILE roster import FILE.csv [--dry-run]
  *
  * The store is opened read-only, except by certcache import and withdraw. Everything printed from
  * the log is escaped (the file is outside input: whoever can write it chooses its bytes), so a
@@ -36,6 +41,7 @@
 #include "proto/mp.h"
 #include "proto/store.h"
 #include "proto/xml.h"
+#include "tools/roster-csv.h"
 
 #include "common/banned.h"
 
@@ -50,6 +56,7 @@ static const char usage_main[] =
 	"       kms-admin --store FILE audit show [--client C] [--identity U] [--outcome W]\n"
 	"                                         [--since T] [--until T] [--json]\n"
 	"       kms-admin --store FILE certcache import FILE | withdraw KMS_URI | list\n"
+	"       kms-admin --store FILE roster COMMAND ... (see 'kms-admin roster --help')\n"
 	"       kms-admin --help | kms-admin audit --help | kms-admin certcache --help\n"
 	"\n"
 	"The operator's tool for a KMS store (the SQLite file of kmsd and kms-hsmd).\n"
@@ -68,6 +75,7 @@ static const char usage_main[] =
 	"  certcache import FILE     import (or replace) an external KMS's certificate\n"
 	"  certcache withdraw URI    withdraw the certificate of the external KMS URI\n"
 	"  certcache list            list the external KMS certificates\n"
+	"  roster ...                identities, clients and entitlements; CSV import\n"
 	"\n"
 	"Exit status: 0 done; 1 'audit verify' found the chain broken, 'certcache import'\n"
 	"refused the file, 'certcache withdraw' found nothing to withdraw; 2 a usage error;\n"
@@ -157,6 +165,52 @@ static const char usage_audit[] =
 	"3 the store could not be read (also: a malformed record met by 'show') or the\n"
 	"output not written.\n";
 
+static const char usage_roster[] =
+	"usage: kms-admin --store FILE roster identity add|revoke|restore URI\n"
+	"       kms-admin --store FILE roster identity list [--json]\n"
+	"       kms-admin --store FILE roster client list [--json]\n"
+	"       kms-admin --store FILE roster client revoke|restore ID\n"
+	"       kms-admin --store FILE roster entitle|withdraw CLIENT URI\n"
+	"       kms-admin --store FILE roster entitlements [--client ID | --identity URI] "
+	"[--json]\n"
+	"       kms-admin --store FILE roster import FILE.csv [--dry-run]\n"
+	"\n"
+	"The roster says which clients (UEs, MC servers) may have the key material of which\n"
+	"user identities. Every change is one transaction in the store and takes effect at\n"
+	"kmsd's next request: kmsd may keep running. --store may also come after the command.\n"
+	"Clients are enrolled, with their transport and integrity keys (TrK, InK), by the key\n"
+	"ceremony (kms-devsetup for a development domain), not here: here they are listed,\n"
+	"revoked and restored.\n"
+	"\n"
+	"identity add URI        add the identity URI (not revoked); nothing if it is there\n"
+	"identity revoke URI     revoke it: no client gets its key material\n"
+	"identity restore URI    undo revoke\n"
+	"identity list           STATE (active, revoked) and URI of every identity\n"
+	"client list             CLIENT, CLASS (ue, server), STATE, TRK and INK key labels\n"
+	"client revoke ID        revoke the client ID: kmsd refuses it everything\n"
+	"client restore ID       undo revoke\n"
+	"entitle CLIENT URI      CLIENT may have the key material of URI (both must exist)\n"
+	"withdraw CLIENT URI     withdraw that entitlement\n"
+	"entitlements            CLIENT and URI of every entitlement, or of one client\n"
+	"                        (--client ID) or one identity (--identity URI)\n"
+	"import FILE.csv         apply a CSV file of changes in one transaction (at most\n"
+	"                        16 MiB, 100000 changes, 8192 bytes a line), one per line:\n"
+	"                          identity,URI\n"
+	"                          entitle,CLIENT,URI\n"
+	"                          revoke-identity,URI\n"
+	"                          withdraw,CLIENT,URI\n"
+	"                        RFC 4180 quoting, LF or CRLF; empty lines and lines that\n"
+	"                        start with '#' are skipped, and a first line 'op,...' is a\n"
+	"                        header. Lines apply in order. Every line is checked first\n"
+	"                        (a bad one: 'FILE:LINE: reason', and nothing changes);\n"
+	"                        then a summary is printed. --dry-run checks every line\n"
+	"                        against the store and changes nothing.\n"
+	"--json prints one JSON object per line instead of the table.\n"
+	"\n"
+	"Exit status: 0 done; 1 refused (no such client, identity or entitlement; a bad\n"
+	"import file); 2 a usage error; 3 the store could not be read or written, or the\n"
+	"output not written.\n";
+
 /* The command line, parsed. Strings are borrowed from argv. */
 struct args {
 	const char *store;
@@ -166,6 +220,11 @@ struct args {
 	struct kms_audit_filter filter;
 	int json;
 	int have_since, have_until;
+	/* roster: its words (e.g. "identity", "add", URI), --client, --identity, --dry-run */
+	const char *words[4];
+	size_t num_words;
+	const char *r_client, *r_identity;
+	int dry_run;
 };
 
 /* Report a usage error on stderr (one line, with a pointer to --help): EXIT_USAGE. */
@@ -506,6 +565,71 @@ parse_certcache_opts(int argc, char **argv, int i, struct args *a)
 	return 0;
 }
 
+/* The arguments after "roster": 0, an exit status, or -1 (help shown). */
+static int
+parse_roster(int argc, char **argv, int i, struct args *a)
+{
+	const char *v = "";
+	const char **slot;
+	int k;
+
+	a->cmd = "roster";
+	a->sub = "roster";
+	for (; i < argc; i++) {
+		if (is_help(argv[i])) {
+			fputs(usage_roster, stdout);
+			return -1;
+		}
+		if ((k = opt_store(argc, argv, &i, a)) != 0) {
+			if (k < 0) {
+				return EXIT_USAGE;
+			}
+			continue;
+		}
+		if (strcmp(argv[i], "--json") == 0) {
+			a->json = 1;
+			continue;
+		}
+		if (strcmp(argv[i], "--dry-run") == 0) {
+			a->dry_run = 1;
+			continue;
+		}
+		slot = &a->r_client;
+		if ((k = opt_value(argc, argv, &i, "--client", &v)) == 0) {
+			slot = &a->r_identity;
+			k = opt_value(argc, argv, &i, "--identity", &v);
+		}
+		if (k != 0) {
+			if (k < 0) {
+				return EXIT_USAGE;
+			}
+			if (*slot != NULL || a->r_client != NULL || a->r_identity != NULL) {
+				return usage_error("%s", "one --client or --identity at most");
+			}
+			if (v[0] == '\0') {
+				return usage_error("%s", "--client or --identity: an empty value");
+			}
+			*slot = v;
+			continue;
+		}
+		if (argv[i][0] == '-') {
+			return usage_error("'roster' has no option '%s'", argv[i]);
+		}
+		if (a->num_words == sizeof(a->words) / sizeof(a->words[0])) {
+			return usage_error("'roster': too many arguments ('%s')", argv[i]);
+		}
+		a->words[a->num_words++] = argv[i];
+	}
+	if (a->num_words == 0) {
+		return usage_error("%s", "'roster' wants a command: identity, client, entitle, "
+					 "withdraw, entitlements or import");
+	}
+	if (a->store == NULL) {
+		return usage_error("%s", "--store FILE is required (there is no default store)");
+	}
+	return 0;
+}
+
 /* 0 (parsed), an exit status, or -1 (help was printed: exit 0). */
 static int
 parse_args(int argc, char **argv, struct args *a)
@@ -557,6 +681,9 @@ parse_args(int argc, char **argv, struct args *a)
 					   "--store FILE is required (there is no default store)");
 		}
 		return 0;
+	}
+	if (strcmp(argv[i], "roster") == 0) {
+		return parse_roster(argc, argv, i + 1, a);
 	}
 	if (strcmp(argv[i], "audit") != 0) {
 		return usage_error("unknown command '%s'", argv[i]);
@@ -1085,6 +1212,332 @@ cmd_certcache(const struct args *a)
 	return cmd_list(a);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* roster                                                                                     */
+
+/* Open the store for the roster: 0, or EXIT_FAILED (said). */
+static int
+roster_open(const struct args *a, enum kms_store_mode mode, struct kms_store **out)
+{
+	int r;
+
+	if ((r = kms_store_open(out, a->store, mode)) != KMS_OK) {
+		fprintf(stderr, PROG ": cannot open the store '%s': %s\n", a->store,
+			kms_strerror(r));
+		return EXIT_FAILED;
+	}
+	return 0;
+}
+
+/* A store error of a roster command: the exit status. */
+static int
+roster_fail(const char *what, int r)
+{
+	fprintf(stderr, PROG ": cannot %s: %s\n", what, kms_strerror(r));
+	return EXIT_FAILED;
+}
+
+/* "PREFIX TEXT SUFFIX\n" on f, TEXT escaped. */
+static void
+say_escaped(FILE *f, const char *prefix, const char *text, const char *suffix)
+{
+	fputs(prefix, f);
+	put_escaped(f, text, 0);
+	fputs(suffix, f);
+	fputc('\n', f);
+}
+
+/* One change through kms_store_roster_apply (it tells new from existing): the exit status. */
+static int
+roster_one(const struct args *a, const struct kms_roster_op *op)
+{
+	struct kms_roster_summary sum;
+	struct kms_store *st = NULL;
+	const char *why = "";
+	size_t bad = 0;
+	int r, rc;
+
+	if ((rc = roster_open(a, KMS_STORE_RW, &st)) != 0) {
+		return rc;
+	}
+	r = kms_store_roster_apply(st, op, 1, 0, &sum, &bad, &why);
+	kms_store_close(st);
+	if (r == KMS_ERR_INVALID_ARG && why[0] != '\0') {
+		return usage_error("%s", why);
+	}
+	if (r == KMS_ERR_FORBIDDEN) {
+		fprintf(stderr, PROG ": refused: %s\n", why);
+		return EXIT_BROKEN;
+	}
+	if (r != KMS_OK) {
+		return roster_fail("change the roster", r);
+	}
+	switch (op->kind) {
+	case KMS_ROSTER_ADD_IDENTITY:
+		say_escaped(stdout, sum.added ? "added identity " : "identity ", op->uri,
+			    sum.added ? "" : " exists already");
+		break;
+	case KMS_ROSTER_ENTITLE:
+		fputs(sum.entitled ? "entitled " : "already entitled ", stdout);
+		put_escaped(stdout, op->client_id, 0);
+		say_escaped(stdout, " to ", op->uri, "");
+		break;
+	default:
+		fputs("withdrew the entitlement of ", stdout);
+		put_escaped(stdout, op->client_id, 0);
+		say_escaped(stdout, " to ", op->uri, "");
+		break;
+	}
+	return finish_output();
+}
+
+/* identity revoke|restore URI, client revoke|restore ID: the exit status. */
+static int
+roster_set_revoked(const struct args *a, int client, const char *key, int revoked)
+{
+	struct kms_store *st = NULL;
+	int r, rc;
+
+	if ((rc = roster_open(a, KMS_STORE_RW, &st)) != 0) {
+		return rc;
+	}
+	r = client ? kms_store_set_client_revoked(st, key, revoked)
+		   : kms_store_set_identity_revoked(st, key, revoked);
+	kms_store_close(st);
+	if (r == KMS_ERR_INVALID_ARG) {
+		return usage_error("%s", client ? "ID: 1 to 255 visible ASCII characters"
+						: "URI: 1 to 2048 bytes of UTF-8");
+	}
+	if (r == KMS_ERR_FORBIDDEN) {
+		say_escaped(stderr, client ? PROG ": no such client " : PROG ": no such identity ",
+			    key, "");
+		return EXIT_BROKEN;
+	}
+	if (r != KMS_OK) {
+		return roster_fail("change the roster", r);
+	}
+	say_escaped(stdout, revoked ? "revoked " : "restored ", key, "");
+	return finish_output();
+}
+
+static int
+list_identity(void *arg, const struct kms_store_identity *id)
+{
+	const struct args *a = arg;
+
+	if (a->json) {
+		fprintf(stdout, "{\"revoked\":%s", id->revoked ? "true" : "false");
+		put_json_str(stdout, "uri", id->uri);
+		fputs("}\n", stdout);
+	} else {
+		fprintf(stdout, "%-7s", id->revoked ? "revoked" : "active");
+		put_cell(stdout, id->uri);
+		fputc('\n', stdout);
+	}
+	return ferror(stdout) ? KMS_ERR_IO : KMS_OK;
+}
+
+static int
+list_client(void *arg, const struct kms_store_client *c)
+{
+	const struct args *a = arg;
+	const char *cls = c->cls == KMS_CLIENT_UE ? "ue" : "server";
+
+	if (a->json) {
+		fprintf(stdout, "{\"class\":\"%s\",\"revoked\":%s", cls,
+			c->revoked ? "true" : "false");
+		put_json_str(stdout, "client", c->client_id);
+		put_json_str(stdout, "trk_label", c->trk_label);
+		put_json_str(stdout, "ink_label", c->ink_label);
+		fputs("}\n", stdout);
+	} else {
+		put_escaped(stdout, c->client_id, 0);
+		fprintf(stdout, "  %-6s  %-7s", cls, c->revoked ? "revoked" : "active");
+		put_cell(stdout, c->trk_label);
+		put_cell(stdout, c->ink_label);
+		fputc('\n', stdout);
+	}
+	return ferror(stdout) ? KMS_ERR_IO : KMS_OK;
+}
+
+static int
+list_entitlement(void *arg, const struct kms_store_entitlement *e)
+{
+	const struct args *a = arg;
+
+	if (a->json) {
+		fputs("{", stdout);
+		fputs("\"client\":\"", stdout);
+		put_escaped(stdout, e->client_id, 1);
+		fputc('"', stdout);
+		put_json_str(stdout, "uri", e->uri);
+		fputs("}\n", stdout);
+	} else {
+		put_escaped(stdout, e->client_id, 0);
+		put_cell(stdout, e->uri);
+		fputc('\n', stdout);
+	}
+	return ferror(stdout) ? KMS_ERR_IO : KMS_OK;
+}
+
+/* identity list, client list, entitlements: the exit status. */
+static int
+roster_list(const struct args *a, int which)
+{
+	struct kms_store *st = NULL;
+	int r, rc;
+
+	if ((rc = roster_open(a, KMS_STORE_RO, &st)) != 0) {
+		return rc;
+	}
+	if (which == 0) {
+		if (!a->json) {
+			printf("%-7s  %s\n", "STATE", "URI");
+		}
+		r = kms_store_identity_list(st, list_identity, (void *)(uintptr_t)a);
+	} else if (which == 1) {
+		if (!a->json) {
+			printf("%s  %-6s  %-7s  %s  %s\n", "CLIENT", "CLASS", "STATE", "TRK",
+			       "INK");
+		}
+		r = kms_store_client_list(st, list_client, (void *)(uintptr_t)a);
+	} else {
+		if (!a->json) {
+			printf("%s  %s\n", "CLIENT", "URI");
+		}
+		r = kms_store_entitlement_list(st, a->r_client, a->r_identity, list_entitlement,
+					       (void *)(uintptr_t)a);
+	}
+	kms_store_close(st);
+	if (r == KMS_ERR_INVALID_ARG) {
+		return usage_error("%s", "--client: 1 to 255 visible ASCII characters; "
+					 "--identity: 1 to 2048 bytes of UTF-8");
+	}
+	if (r != KMS_OK) {
+		(void)fflush(stdout);
+		return roster_fail("read the roster", r);
+	}
+	return finish_output();
+}
+
+/* import FILE.csv [--dry-run]: the exit status. */
+static int
+roster_import(const struct args *a, const char *path)
+{
+	struct kms_roster_csv csv;
+	struct kms_roster_summary sum;
+	struct kms_store *st = NULL;
+	char err[KMS_ROSTER_CSV_ERR_LEN];
+	const char *why = "";
+	uint8_t *data = NULL;
+	size_t len = 0, line = 0, bad = 0;
+	int r, rc;
+
+	memset(&csv, 0, sizeof(csv));
+	if ((rc = read_file(path, KMS_ROSTER_CSV_MAX_FILE, &data, &len)) != 0) {
+		return rc;
+	}
+	r = kms_roster_csv_parse(&csv, &line, err, sizeof(err), data, len);
+	if (r != KMS_OK) {
+		fputs(PROG ": ", stderr);
+		put_escaped(stderr, path, 0);
+		if (line > 0) {
+			fprintf(stderr, ":%zu", line);
+		}
+		fprintf(stderr, ": %s (nothing changed)\n", err);
+		rc = r == KMS_ERR_NOMEM ? EXIT_FAILED : EXIT_BROKEN;
+		goto out;
+	}
+	if ((rc = roster_open(a, KMS_STORE_RW, &st)) != 0) {
+		goto out;
+	}
+	r = kms_store_roster_apply(st, csv.ops, csv.num_ops, a->dry_run, &sum, &bad, &why);
+	if (r == KMS_ERR_FORBIDDEN || (r == KMS_ERR_INVALID_ARG && why[0] != '\0')) {
+		fputs(PROG ": ", stderr);
+		put_escaped(stderr, path, 0);
+		fprintf(stderr, ":%zu: %s (nothing changed)\n",
+			bad < csv.num_ops ? csv.lines[bad] : 0, why);
+		rc = EXIT_BROKEN;
+		goto out;
+	}
+	if (r != KMS_OK) {
+		rc = roster_fail("import the roster file (nothing changed)", r);
+		goto out;
+	}
+	printf("%s%zu changes: %zu identities added (%zu existed), %zu entitled (%zu were), "
+	       "%zu identities revoked, %zu entitlements withdrawn\n",
+	       a->dry_run ? "dry run, nothing written: " : "imported ", csv.num_ops, sum.added,
+	       sum.existed, sum.entitled, sum.already_entitled, sum.revoked, sum.withdrawn);
+	rc = finish_output();
+out:
+	kms_store_close(st);
+	kms_roster_csv_cleanup(&csv);
+	free(data);
+	return rc;
+}
+
+/* The roster command in a->words: the exit status. */
+static int
+cmd_roster(const struct args *a)
+{
+	const char *const *w = a->words;
+	size_t n = a->num_words;
+	struct kms_roster_op op;
+	int filtered = a->r_client != NULL || a->r_identity != NULL;
+
+	memset(&op, 0, sizeof(op));
+	if ((a->json || filtered || a->dry_run) &&
+	    !(n == 2 && strcmp(w[1], "list") == 0 && !filtered && !a->dry_run) &&
+	    !(n == 1 && strcmp(w[0], "entitlements") == 0 && !a->dry_run) &&
+	    !(n == 2 && strcmp(w[0], "import") == 0 && !a->json && !filtered)) {
+		return usage_error("%s", "--json only with list and entitlements, --client and "
+					 "--identity only with entitlements, --dry-run only with "
+					 "import");
+	}
+	if (strcmp(w[0], "identity") == 0 || strcmp(w[0], "client") == 0) {
+		int client = w[0][0] == 'c';
+
+		if (n == 2 && strcmp(w[1], "list") == 0) {
+			return roster_list(a, client);
+		}
+		if (n == 3 && (strcmp(w[1], "revoke") == 0 || strcmp(w[1], "restore") == 0)) {
+			return roster_set_revoked(a, client, w[2], strcmp(w[1], "revoke") == 0);
+		}
+		if (!client && n == 3 && strcmp(w[1], "add") == 0) {
+			op.kind = KMS_ROSTER_ADD_IDENTITY;
+			op.uri = w[2];
+			return roster_one(a, &op);
+		}
+		return usage_error("'roster %s' wants %s", w[0],
+				   client ? "list, or revoke|restore ID"
+					  : "list, or add|revoke|restore URI");
+	}
+	if (strcmp(w[0], "entitle") == 0 || strcmp(w[0], "withdraw") == 0) {
+		if (n != 3) {
+			return usage_error("'roster %s' wants CLIENT URI", w[0]);
+		}
+		op.kind = w[0][0] == 'e' ? KMS_ROSTER_ENTITLE : KMS_ROSTER_WITHDRAW;
+		op.client_id = w[1];
+		op.uri = w[2];
+		return roster_one(a, &op);
+	}
+	if (strcmp(w[0], "entitlements") == 0) {
+		if (n != 1) {
+			return usage_error("%s", "'roster entitlements' takes no argument");
+		}
+		return roster_list(a, 2);
+	}
+	if (strcmp(w[0], "import") == 0) {
+		if (n != 2 || w[1][0] == '\0') {
+			return usage_error("%s", "'roster import' wants a FILE");
+		}
+		return roster_import(a, w[1]);
+	}
+	return usage_error("unknown roster command '%s' (identity, client, entitle, withdraw, "
+			   "entitlements or import)",
+			   w[0]);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1101,6 +1554,9 @@ main(int argc, char **argv)
 	}
 	if (strcmp(a.cmd, "certcache") == 0) {
 		return cmd_certcache(&a);
+	}
+	if (strcmp(a.cmd, "roster") == 0) {
+		return cmd_roster(&a);
 	}
 	if ((r = kms_store_open(&st, a.store, KMS_STORE_RO)) != KMS_OK) {
 		fprintf(stderr, PROG ": cannot open the store '%s': %s\n", a.store,

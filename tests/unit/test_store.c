@@ -1638,6 +1638,225 @@ test_ext_corrupt(void)
 	}
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Roster: lists, client revocation, batches                                                  */
+
+struct collect {
+	char text[4096];
+	size_t n;
+	int stop_after; /* 0: never */
+};
+
+static void
+collect_add(struct collect *c, const char *a, const char *b, int flag)
+{
+	size_t used = strlen(c->text);
+
+	(void)snprintf(c->text + used, sizeof(c->text) - used, "%s|%s|%d;", a, b, flag);
+	c->n++;
+}
+
+static int
+collect_client(void *arg, const struct kms_store_client *cl)
+{
+	struct collect *c = arg;
+
+	collect_add(c, cl->client_id, cl->cls == KMS_CLIENT_UE ? "ue" : "server", cl->revoked);
+	return c->stop_after != 0 && (int)c->n >= c->stop_after ? KMS_ERR_AUTH : KMS_OK;
+}
+
+static int
+collect_identity(void *arg, const struct kms_store_identity *id)
+{
+	struct collect *c = arg;
+
+	collect_add(c, id->uri, "", id->revoked);
+	return c->stop_after != 0 && (int)c->n >= c->stop_after ? KMS_ERR_AUTH : KMS_OK;
+}
+
+static int
+collect_entitlement(void *arg, const struct kms_store_entitlement *e)
+{
+	struct collect *c = arg;
+
+	collect_add(c, e->client_id, e->uri, 0);
+	return KMS_OK;
+}
+
+static void
+test_roster_lists(void)
+{
+	struct kms_store_client c1, c2;
+	struct kms_store *st, *ro;
+	struct collect c;
+	char path[256];
+
+	st = create_store("rlist.db", path, sizeof(path));
+	memset(&c, 0, sizeof(c));
+	CU_ASSERT(kms_store_client_list(st, collect_client, &c) == KMS_OK);
+	CU_ASSERT_EQUAL(c.n, 0);
+	sample_client(&c1, "ue-1", KMS_CLIENT_UE);
+	sample_client(&c2, "srv-1", KMS_CLIENT_SERVER);
+	CU_ASSERT(kms_store_put_client(st, &c1) == KMS_OK);
+	CU_ASSERT(kms_store_put_client(st, &c2) == KMS_OK);
+	CU_ASSERT(kms_store_add_identity(st, "sip:b@x") == KMS_OK);
+	CU_ASSERT(kms_store_add_identity(st, "sip:a@x") == KMS_OK);
+	CU_ASSERT(kms_store_entitle(st, "ue-1", "sip:b@x") == KMS_OK);
+	CU_ASSERT(kms_store_entitle(st, "ue-1", "sip:a@x") == KMS_OK);
+	CU_ASSERT(kms_store_entitle(st, "srv-1", "sip:a@x") == KMS_OK);
+
+	/* Client revocation: refused everything, then restored. */
+	CU_ASSERT(kms_store_check_entitled(st, "ue-1", "sip:a@x") == KMS_OK);
+	CU_ASSERT(kms_store_set_client_revoked(st, "ue-1", 1) == KMS_OK);
+	CU_ASSERT(kms_store_set_client_revoked(st, "ue-1", 1) == KMS_OK); /* again */
+	CU_ASSERT(kms_store_check_entitled(st, "ue-1", "sip:a@x") == KMS_ERR_FORBIDDEN);
+	CU_ASSERT(kms_store_set_identity_revoked(st, "sip:b@x", 1) == KMS_OK);
+
+	ro = open_store(path, KMS_STORE_RO);
+	memset(&c, 0, sizeof(c));
+	CU_ASSERT(kms_store_client_list(ro, collect_client, &c) == KMS_OK);
+	CU_ASSERT_STRING_EQUAL(c.text, "srv-1|server|0;ue-1|ue|1;");
+	memset(&c, 0, sizeof(c));
+	CU_ASSERT(kms_store_identity_list(ro, collect_identity, &c) == KMS_OK);
+	CU_ASSERT_STRING_EQUAL(c.text, "sip:a@x||0;sip:b@x||1;");
+	memset(&c, 0, sizeof(c));
+	CU_ASSERT(kms_store_entitlement_list(ro, NULL, NULL, collect_entitlement, &c) == KMS_OK);
+	CU_ASSERT_STRING_EQUAL(c.text, "srv-1|sip:a@x|0;ue-1|sip:a@x|0;ue-1|sip:b@x|0;");
+	memset(&c, 0, sizeof(c));
+	CU_ASSERT(kms_store_entitlement_list(ro, "ue-1", NULL, collect_entitlement, &c) == KMS_OK);
+	CU_ASSERT_STRING_EQUAL(c.text, "ue-1|sip:a@x|0;ue-1|sip:b@x|0;");
+	memset(&c, 0, sizeof(c));
+	CU_ASSERT(kms_store_entitlement_list(ro, NULL, "sip:a@x", collect_entitlement, &c) ==
+		  KMS_OK);
+	CU_ASSERT_STRING_EQUAL(c.text, "srv-1|sip:a@x|0;ue-1|sip:a@x|0;");
+	memset(&c, 0, sizeof(c));
+	CU_ASSERT(kms_store_entitlement_list(ro, "nobody", NULL, collect_entitlement, &c) ==
+		  KMS_OK);
+	CU_ASSERT_EQUAL(c.n, 0);
+	/* The callback's value stops the walk and comes back. */
+	memset(&c, 0, sizeof(c));
+	c.stop_after = 1;
+	CU_ASSERT(kms_store_client_list(ro, collect_client, &c) == KMS_ERR_AUTH);
+	CU_ASSERT_EQUAL(c.n, 1);
+	/* Arguments. */
+	CU_ASSERT(kms_store_client_list(NULL, collect_client, &c) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_identity_list(ro, NULL, &c) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_entitlement_list(ro, "a b", NULL, collect_entitlement, &c) ==
+		  KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_entitlement_list(ro, NULL, "", collect_entitlement, &c) ==
+		  KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_set_client_revoked(ro, "ue-1", 0) == KMS_ERR_INVALID_ARG);
+	kms_store_close(ro);
+
+	CU_ASSERT(kms_store_set_client_revoked(st, "ue-1", 0) == KMS_OK);
+	CU_ASSERT(kms_store_check_entitled(st, "ue-1", "sip:a@x") == KMS_OK);
+	CU_ASSERT(kms_store_set_client_revoked(st, "ue-9", 1) == KMS_ERR_FORBIDDEN);
+	CU_ASSERT(kms_store_set_client_revoked(st, "ue-1", 2) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_set_client_revoked(st, "", 1) == KMS_ERR_INVALID_ARG);
+	kms_store_close(st);
+
+	/* A malformed row (past the CHECKs, written directly) stops a list with PARSE. */
+	CU_ASSERT_FATAL(raw_exec(path, "INSERT INTO entitlements (client_id, uri) "
+				       "VALUES ('ue-1', x'ff')") == SQLITE_OK);
+	st = open_store(path, KMS_STORE_RO);
+	memset(&c, 0, sizeof(c));
+	CU_ASSERT(kms_store_entitlement_list(st, NULL, NULL, collect_entitlement, &c) ==
+		  KMS_ERR_PARSE);
+	kms_store_close(st);
+}
+
+static void
+test_roster_apply(void)
+{
+	struct kms_roster_summary sum;
+	struct kms_store_client c1;
+	struct kms_store *st;
+	struct collect c;
+	const char *why = "x";
+	size_t bad = 99;
+	char path[256];
+	const struct kms_roster_op ok_ops[] = {
+		{KMS_ROSTER_ADD_IDENTITY, NULL, "sip:a@x"},
+		{KMS_ROSTER_ADD_IDENTITY, NULL, "sip:a@x"},
+		{KMS_ROSTER_ADD_IDENTITY, NULL, "sip:b@x"},
+		{KMS_ROSTER_ENTITLE, "ue-1", "sip:a@x"},
+		{KMS_ROSTER_ENTITLE, "ue-1", "sip:b@x"},
+		{KMS_ROSTER_ENTITLE, "ue-1", "sip:b@x"},
+		{KMS_ROSTER_WITHDRAW, "ue-1", "sip:b@x"},
+		{KMS_ROSTER_REVOKE_IDENTITY, NULL, "sip:b@x"},
+	};
+	const struct kms_roster_op bad_ops[] = {
+		{KMS_ROSTER_ADD_IDENTITY, NULL, "sip:c@x"},
+		{KMS_ROSTER_ENTITLE, "ue-1", "sip:c@x"},
+		{KMS_ROSTER_WITHDRAW, "ue-1", "sip:b@x"}, /* withdrawn already */
+	};
+	const struct kms_roster_op unknown_client[] = {{KMS_ROSTER_ENTITLE, "ue-9", "sip:a@x"}};
+	const struct kms_roster_op unknown_id[] = {{KMS_ROSTER_REVOKE_IDENTITY, NULL, "sip:z@x"}};
+	const struct kms_roster_op malformed[] = {
+		{KMS_ROSTER_ADD_IDENTITY, NULL, "sip:d@x"},
+		{KMS_ROSTER_ENTITLE, "u e", "sip:a@x"},
+	};
+
+	st = create_store("rapply.db", path, sizeof(path));
+	sample_client(&c1, "ue-1", KMS_CLIENT_UE);
+	CU_ASSERT(kms_store_put_client(st, &c1) == KMS_OK);
+
+	/* A dry run checks everything and keeps nothing. */
+	CU_ASSERT(kms_store_roster_apply(st, ok_ops, 8, 1, &sum, &bad, &why) == KMS_OK);
+	CU_ASSERT_EQUAL(sum.added, 2);
+	CU_ASSERT_EQUAL(sum.existed, 1);
+	CU_ASSERT_EQUAL(sum.entitled, 2);
+	CU_ASSERT_EQUAL(sum.already_entitled, 1);
+	CU_ASSERT_EQUAL(sum.withdrawn, 1);
+	CU_ASSERT_EQUAL(sum.revoked, 1);
+	memset(&c, 0, sizeof(c));
+	CU_ASSERT(kms_store_identity_list(st, collect_identity, &c) == KMS_OK);
+	CU_ASSERT_EQUAL(c.n, 0);
+
+	CU_ASSERT(kms_store_roster_apply(st, ok_ops, 8, 0, &sum, &bad, &why) == KMS_OK);
+	CU_ASSERT_EQUAL(sum.added, 2);
+	CU_ASSERT_EQUAL(bad, 0);
+	CU_ASSERT_STRING_EQUAL(why, "");
+	memset(&c, 0, sizeof(c));
+	CU_ASSERT(kms_store_identity_list(st, collect_identity, &c) == KMS_OK);
+	CU_ASSERT_STRING_EQUAL(c.text, "sip:a@x||0;sip:b@x||1;");
+	CU_ASSERT(kms_store_check_entitled(st, "ue-1", "sip:a@x") == KMS_OK);
+	CU_ASSERT(kms_store_check_entitled(st, "ue-1", "sip:b@x") == KMS_ERR_FORBIDDEN);
+
+	/* One bad op: nothing of the batch is kept, and the op and reason are named. */
+	CU_ASSERT(kms_store_roster_apply(st, bad_ops, 3, 0, &sum, &bad, &why) == KMS_ERR_FORBIDDEN);
+	CU_ASSERT_EQUAL(bad, 2);
+	CU_ASSERT_STRING_EQUAL(why, "no such entitlement");
+	CU_ASSERT_EQUAL(sum.added, 0);
+	CU_ASSERT(kms_store_set_identity_revoked(st, "sip:c@x", 1) == KMS_ERR_FORBIDDEN);
+	CU_ASSERT(kms_store_roster_apply(st, unknown_client, 1, 0, &sum, &bad, &why) ==
+		  KMS_ERR_FORBIDDEN);
+	CU_ASSERT_STRING_EQUAL(why, "no such client");
+	CU_ASSERT(kms_store_roster_apply(st, unknown_id, 1, 1, &sum, &bad, &why) ==
+		  KMS_ERR_FORBIDDEN);
+	CU_ASSERT_STRING_EQUAL(why, "no such identity");
+	CU_ASSERT(kms_store_roster_apply(st, malformed, 2, 0, &sum, &bad, &why) ==
+		  KMS_ERR_INVALID_ARG);
+	CU_ASSERT_EQUAL(bad, 1);
+	CU_ASSERT_STRING_EQUAL(why, "a malformed client id or identity URI");
+	CU_ASSERT(kms_store_set_identity_revoked(st, "sip:d@x", 1) == KMS_ERR_FORBIDDEN);
+
+	/* Arguments. */
+	CU_ASSERT(kms_store_roster_apply(st, NULL, 0, 0, &sum, &bad, &why) == KMS_OK);
+	CU_ASSERT(kms_store_roster_apply(st, NULL, 1, 0, &sum, &bad, &why) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_roster_apply(st, ok_ops, KMS_STORE_MAX_ROSTER_OPS + 1, 0, &sum, &bad,
+					 &why) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_roster_apply(st, ok_ops, 1, 2, &sum, &bad, &why) ==
+		  KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_roster_apply(st, ok_ops, 1, 0, NULL, &bad, &why) ==
+		  KMS_ERR_INVALID_ARG);
+	kms_store_close(st);
+	st = open_store(path, KMS_STORE_RO);
+	CU_ASSERT(kms_store_roster_apply(st, ok_ops, 1, 0, &sum, &bad, &why) ==
+		  KMS_ERR_INVALID_ARG);
+	kms_store_close(st);
+}
+
 static CU_TestInfo store_tests[] = {
 	{"create: mode 0600, idempotent", test_create_mode},
 	{"symbolic links refused", test_symlink_refused},
@@ -1658,6 +1877,8 @@ static CU_TestInfo store_tests[] = {
 	{"external KMS certificates: round trip, change numbers", test_ext_roundtrip},
 	{"external KMS certificates: bounds", test_ext_bounds},
 	{"external KMS certificates: corrupt rows", test_ext_corrupt},
+	{"roster: lists and client revocation", test_roster_lists},
+	{"roster: batches (one transaction, dry run)", test_roster_apply},
 	CU_TEST_INFO_NULL,
 };
 

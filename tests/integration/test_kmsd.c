@@ -814,13 +814,6 @@ test_memory_hygiene(void)
 	char out[16384], dir[400], p[500];
 	size_t num = 0, i, j, total;
 
-#ifdef KMS_TEST_SANITIZED
-	/* the heap of a sanitizer build is in terabyte-sized regions the scan cannot read whole
-	 * (and the allocator's quarantine keeps freed memory on purpose): the gcc build runs it */
-	fprintf(stderr, "(memory scan not run: kmsd is a sanitizer build)\n");
-	return;
-#endif
-
 	for (i = 0; i < 2; i++) {
 		const char *args[] = {"--out", dir, "keyprov", NULL};
 		snprintf(dir, sizeof(dir), "%s/mem-%s", it_tmp, names[i]);
@@ -842,6 +835,37 @@ test_memory_hygiene(void)
 		n[num].len = strlen((const char *)n[num].bytes);
 		num++;
 	}
+	/* nor in kmsd's log (kms-hsmd writes there too), in binary or in hex of either case */
+	{
+		static char logbuf[1 << 22];
+		int fd = open(it_log, O_RDONLY);
+		size_t len;
+
+		CU_ASSERT_FATAL(fd >= 0);
+		len = kms_test_read_fd(fd, logbuf, sizeof(logbuf) - 1);
+		(void)close(fd);
+		logbuf[len] = '\0';
+		CU_ASSERT(len > 0);
+		for (j = 0; j < num; j++) {
+			char hex[2 * 64 + 1];
+			size_t k;
+
+			if (strcmp(n[j].what, "control") == 0) {
+				continue;
+			}
+			CU_ASSERT_PTR_NULL(memmem(logbuf, len, n[j].bytes, n[j].len));
+			for (k = 0; k < n[j].len; k++) {
+				snprintf(hex + 2 * k, 3, "%02X", n[j].bytes[k]);
+			}
+			CU_ASSERT_PTR_NULL(strcasestr(logbuf, hex));
+		}
+	}
+#ifdef KMS_TEST_SANITIZED
+	/* the heap of a sanitizer build is in terabyte-sized regions the scan cannot read whole
+	 * (and the allocator's quarantine keeps freed memory on purpose): the gcc build runs it */
+	fprintf(stderr, "(memory scan not run: kmsd is a sanitizer build)\n");
+	return;
+#endif
 	total = scan_memory(it_kmsd_pid, n, num);
 	CU_ASSERT(total > 1000000);
 	for (j = 0; j < num; j++) {
@@ -921,7 +945,7 @@ static CU_TestInfo kmsd_tests[] = {
 	{"metrics and health", test_metrics},
 	{"rate limits per client", test_rate_limit},
 	{"kms-hsmd killed and restarted", test_hsmd_restart},
-	{"no client key in kmsd's memory", test_memory_hygiene},
+	{"no client key in kmsd's memory or log", test_memory_hygiene},
 	{"the event-loop threads are sandboxed", test_sandbox},
 	{"the audit log cannot be written: nothing is provisioned", test_audit_fail_closed},
 	{"the audit log", test_audit},

@@ -498,6 +498,97 @@ test_audit(void)
 	}
 }
 
+/* Requests in a loop until told to stop (for test_kmsd_killed). */
+struct hammer {
+	const char *name;
+	volatile int stop;
+	int ok;
+};
+
+static void *
+hammer_main(void *arg)
+{
+	struct hammer *h = arg;
+	static char buf[RESP_CAP];
+
+	while (!h->stop) {
+		char *body = NULL;
+		size_t blen = 0;
+		if (it_request(h->name, "POST", ROOT "/keyprov", NULL, NULL, 0, buf, sizeof(buf),
+			       &body, &blen) == 200) {
+			h->ok++;
+		}
+	}
+	return NULL;
+}
+
+/* The number in "audit log OK: N records", or -1. */
+static long
+audit_count(void)
+{
+	char out[16384], store[400];
+	const char *argv[] = {KMS_ADMIN_BIN, "--store", store, "audit", "verify", NULL};
+	const char *p;
+
+	snprintf(store, sizeof(store), "%s/kms.db", it_dev);
+	if (it_run(argv, out, sizeof(out)) != 0 || (p = strstr(out, "OK: ")) == NULL) {
+		fprintf(stderr, "kms-admin audit verify:\n%s\n", out);
+		return -1;
+	}
+	return strtol(p + 4, NULL, 10);
+}
+
+/*
+ * kmsd killed (SIGKILL) while it provisions: its kms-hsmd processes end with it, a new kmsd
+ * serves the same store, and the audit chain verifies with every record of both lives.
+ */
+static void
+test_kmsd_killed(void)
+{
+	struct hammer h = {"bob", 0, 0};
+	pid_t kids[64];
+	size_t n, i;
+	long before, after;
+	pthread_t t;
+	char conf[400];
+	int tries;
+
+	before = audit_count();
+	CU_ASSERT(before > 0);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, hammer_main, &h), 0);
+	for (tries = 0; tries < 100 && h.ok < 5; tries++) {
+		usleep(50000);
+	}
+	n = it_children(it_kmsd_pid, kids, 64);
+	CU_ASSERT_EQUAL(kill(it_kmsd_pid, SIGKILL), 0);
+	(void)waitpid(it_kmsd_pid, NULL, 0);
+	it_kmsd_pid = -1;
+	h.stop = 1;
+	(void)pthread_join(t, NULL);
+	CU_ASSERT(h.ok >= 5);
+	/* its kms-hsmd processes see the end of their socket and exit */
+	for (i = 0; i < n; i++) {
+		for (tries = 0; tries < 100 && kill(kids[i], 0) == 0; tries++) {
+			usleep(50000);
+		}
+		CU_ASSERT_NOT_EQUAL(kill(kids[i], 0), 0);
+	}
+	/* every key set a client received has its record (a record may have no answer: kmsd
+	 * died between the commit and the send) */
+	after = audit_count();
+	CU_ASSERT(after - before >= h.ok);
+	snprintf(conf, sizeof(conf), "%s/kmsd.conf", it_dev);
+	CU_ASSERT_EQUAL_FATAL(it_start_kmsd(conf), 0);
+	{
+		char *body = NULL;
+		size_t blen = 0;
+		CU_ASSERT_EQUAL(it_request("bob", "POST", ROOT "/keyprov", NULL, NULL, 0, resp,
+					   sizeof(resp), &body, &blen),
+				200);
+	}
+	CU_ASSERT_EQUAL(audit_count(), after + 1);
+}
+
 /* A client past its rate limit gets 429 with Retry-After; the others are not affected. */
 static void
 test_rate_limit(void)
@@ -949,6 +1040,7 @@ static CU_TestInfo kmsd_tests[] = {
 	{"the event-loop threads are sandboxed", test_sandbox},
 	{"the audit log cannot be written: nothing is provisioned", test_audit_fail_closed},
 	{"the audit log", test_audit},
+	{"kmsd killed while provisioning: restarted, the chain verifies", test_kmsd_killed},
 	CU_TEST_INFO_NULL,
 };
 

@@ -589,6 +589,89 @@ test_kmsd_killed(void)
 	CU_ASSERT_EQUAL(audit_count(), after + 1);
 }
 
+/*
+ * The token disappears (SoftHSM's token directory moved away, as an HSM unplugged): keyprov
+ * answers 503 with Retry-After and no key material; once it is back, kms-hsmd reconnects and
+ * keyprov is served again.
+ */
+static void
+test_token_gone(void)
+{
+	char dir[400], away[420];
+	char *body = NULL;
+	size_t blen = 0;
+	int s, tries, good;
+
+	snprintf(dir, sizeof(dir), "%s/token/tokens", it_dev);
+	snprintf(away, sizeof(away), "%s.away", dir);
+	CU_ASSERT_EQUAL(it_request("alice", "POST", ROOT "/keyprov", NULL, NULL, 0, resp,
+				   sizeof(resp), &body, &blen),
+			200);
+	CU_ASSERT_EQUAL_FATAL(rename(dir, away), 0);
+	s = it_request("alice", "POST", ROOT "/keyprov", NULL, NULL, 0, resp, sizeof(resp), &body,
+		       &blen);
+	CU_ASSERT_EQUAL(s, 503);
+	CU_ASSERT_PTR_NOT_NULL(strcasestr(resp, "retry-after: "));
+	if (body != NULL) {
+		CU_ASSERT_PTR_NULL(strstr(body, "EncryptedKey"));
+	}
+	CU_ASSERT_EQUAL_FATAL(rename(away, dir), 0);
+	/* every thread's kms-hsmd reconnects on its own: wait for a run of successes on new
+	 * connections, which land on the threads at random */
+	for (tries = 0, good = 0; tries < 300 && good < 12; tries++) {
+		s = it_request("alice", "POST", ROOT "/keyprov", NULL, NULL, 0, resp, sizeof(resp),
+			       &body, &blen);
+		good = s == 200 ? good + 1 : 0;
+		if (s != 200) {
+			usleep(100000);
+		}
+	}
+	CU_ASSERT_EQUAL(good, 12);
+}
+
+/*
+ * Stalled clients (TCP connections that never start TLS, handshakes left half done, a request
+ * whose headers never end) do not stop another client from being served.
+ */
+static void
+test_stalled_clients(void)
+{
+	int fds[24];
+	struct it_conn partial;
+	char *body = NULL;
+	size_t blen = 0;
+	size_t i;
+	struct timespec t0, t1;
+
+	for (i = 0; i < 16; i++) {
+		fds[i] = it_tcp_connect(it_port); /* silent */
+	}
+	for (; i < 24; i++) {
+		/* the first bytes of a ClientHello, then nothing */
+		static const unsigned char hello[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01};
+		fds[i] = it_tcp_connect(it_port);
+		if (fds[i] >= 0) {
+			CU_ASSERT_EQUAL(write(fds[i], hello, sizeof(hello)),
+					(ssize_t)sizeof(hello));
+		}
+	}
+	CU_ASSERT_EQUAL_FATAL(it_conn_open(&partial, "bob"), 0);
+	CU_ASSERT_EQUAL(SSL_write(partial.ssl, "POST " ROOT "/init HTTP/1.1\r\nHost: x\r\n", 40),
+			40);
+	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
+	CU_ASSERT_EQUAL(it_request("alice", "POST", ROOT "/init", NULL, NULL, 0, resp, sizeof(resp),
+				   &body, &blen),
+			200);
+	(void)clock_gettime(CLOCK_MONOTONIC, &t1);
+	CU_ASSERT(t1.tv_sec - t0.tv_sec < 5);
+	it_conn_close(&partial);
+	for (i = 0; i < 24; i++) {
+		if (fds[i] >= 0) {
+			(void)close(fds[i]);
+		}
+	}
+}
+
 /* A client past its rate limit gets 429 with Retry-After; the others are not affected. */
 static void
 test_rate_limit(void)
@@ -1036,6 +1119,8 @@ static CU_TestInfo kmsd_tests[] = {
 	{"metrics and health", test_metrics},
 	{"rate limits per client", test_rate_limit},
 	{"kms-hsmd killed and restarted", test_hsmd_restart},
+	{"the token disappears and comes back", test_token_gone},
+	{"stalled clients do not stop the others", test_stalled_clients},
 	{"no client key in kmsd's memory or log", test_memory_hygiene},
 	{"the event-loop threads are sandboxed", test_sandbox},
 	{"the audit log cannot be written: nothing is provisioned", test_audit_fail_closed},

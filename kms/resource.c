@@ -164,19 +164,10 @@ kms_resource_parse(struct kms_resource *out, const char *root, const char *path,
 			return r;
 		}
 	}
+	/* no control character (C0, DEL, C1) may reach a log line or the audit record */
 	if (res.uri_len == 0 ||
-	    kms_mp_utf8_check((const uint8_t *)res.uri, res.uri_len) != KMS_OK) {
+	    kms_mp_text_check((const uint8_t *)res.uri, res.uri_len) != KMS_OK) {
 		return KMS_ERR_ENCODING;
-	}
-	for (i = 0; i < res.uri_len; i++) {
-		unsigned char c = (unsigned char)res.uri[i];
-		/* C0, DEL, and C1 (U+0080..U+009F, encoded C2 80..C2 9F): no control character
-		 * may reach a log line or the audit record */
-		if (c < 0x20 || c == 0x7f ||
-		    (c == 0xc2 && i + 1 < res.uri_len && (unsigned char)res.uri[i + 1] >= 0x80 &&
-		     (unsigned char)res.uri[i + 1] <= 0x9f)) {
-			return KMS_ERR_ENCODING;
-		}
 	}
 	res.has_uri = true;
 	*out = res;

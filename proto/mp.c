@@ -465,3 +465,23 @@ kms_mp_get_map(struct kms_cbs *cbs, uint32_t *out_count)
 	*out_count = (uint32_t)h.u; /* at most 4 bytes were read */
 	return KMS_OK;
 }
+
+int
+kms_mp_text_check(const uint8_t *s, size_t len)
+{
+	size_t i;
+
+	if (kms_mp_utf8_check(s, len) != KMS_OK) {
+		return KMS_ERR_ENCODING;
+	}
+	for (i = 0; i < len; i++) {
+		if (s[i] < 0x20 || s[i] == 0x7f) {
+			return KMS_ERR_ENCODING;
+		}
+		/* valid UTF-8: U+0080..U+009F are exactly C2 80..C2 9F */
+		if (s[i] == 0xc2 && i + 1 < len && s[i + 1] >= 0x80 && s[i + 1] <= 0x9f) {
+			return KMS_ERR_ENCODING;
+		}
+	}
+	return KMS_OK;
+}

@@ -92,4 +92,12 @@ int kms_mp_get_map(struct kms_cbs *cbs, uint32_t *out_count) KMS_WUR;
  */
 int kms_mp_utf8_check(const uint8_t *s, size_t len) KMS_WUR;
 
+/*
+ * kms_mp_text_check - KMS_OK if s[0..len) is valid UTF-8 (kms_mp_utf8_check) without control
+ * characters: no C0 (0x00..0x1F: no NUL, tab or newline), no DEL, no C1 (U+0080..U+009F, which
+ * some terminals obey), so that the text cannot forge a log line, an audit record or a table
+ * column; else KMS_ERR_ENCODING. The empty text is KMS_OK.
+ */
+int kms_mp_text_check(const uint8_t *s, size_t len) KMS_WUR;
+
 #endif /* KMS_PROTO_MP_H */

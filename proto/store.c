@@ -2054,28 +2054,10 @@ static const char audit_domain[] = "KMS-AUDIT-1";
 static int
 audit_text_ok(const char *s, size_t len, size_t max)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i;
-
 	if (len > max) {
 		return 0;
 	}
-	if (len == 0) {
-		return 1;
-	}
-	if (kms_mp_utf8_check(p, len) != KMS_OK) {
-		return 0;
-	}
-	for (i = 0; i < len; i++) {
-		if (p[i] < 0x20 || p[i] == 0x7f) {
-			return 0;
-		}
-		/* Valid UTF-8: U+0080..U+009F are exactly C2 80..C2 9F. */
-		if (p[i] == 0xc2 && i + 1 < len && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f) {
-			return 0;
-		}
-	}
-	return 1;
+	return kms_mp_text_check((const uint8_t *)s, len) == KMS_OK;
 }
 
 /* 1 if s[0..len) is an outcome word: 1..KMS_AUDIT_MAX_OUTCOME bytes of [a-z0-9_-]. */

@@ -44,29 +44,6 @@ say(struct parser *p, int r, const char *fmt, ...)
 	return r;
 }
 
-/*
- * 1 if s[0..len) is UTF-8 without control characters: C0 (all of them: the line end is not part
- * of the line), DEL and C1 (U+0080..U+009F, encoded C2 80..C2 9F).
- */
-static int
-line_chars_ok(const uint8_t *s, size_t len)
-{
-	size_t i;
-
-	if (kms_mp_utf8_check(s, len) != KMS_OK) {
-		return 0;
-	}
-	for (i = 0; i < len; i++) {
-		if (s[i] < 0x20 || s[i] == 0x7f) {
-			return 0;
-		}
-		if (s[i] == 0xc2 && i + 1 < len && s[i + 1] >= 0x80 && s[i + 1] <= 0x9f) {
-			return 0;
-		}
-	}
-	return 1;
-}
-
 /* Append byte c to the arena (its size was computed for the worst case: never full). */
 static int
 arena_put(struct parser *p, uint8_t c)
@@ -310,7 +287,7 @@ kms_roster_csv_parse(struct kms_roster_csv *out, size_t *out_line, char *err, si
 				KMS_ROSTER_CSV_MAX_LINE);
 			goto bad_line;
 		}
-		if (!line_chars_ok(line.data, kms_cbs_len(&line))) {
+		if (kms_mp_text_check(line.data, kms_cbs_len(&line)) != KMS_OK) {
 			r = say(&p, KMS_ERR_PARSE, "not UTF-8, or a control character");
 			goto bad_line;
 		}

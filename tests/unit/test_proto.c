@@ -689,6 +689,43 @@ struct int_case {
 	int64_t v_int;
 };
 
+/* Text for logs and records: UTF-8 without C0, DEL or C1; the rest of UTF-8 is fine. */
+static void
+test_text_check(void)
+{
+	static const struct {
+		const char *s;
+		int want;
+	} cases[] = {
+		{"", KMS_OK},
+		{"sip:alice@example.org", KMS_OK},
+		{"sip:j\xc3\xb6rg@example.org", KMS_OK}, /* U+00F6 */
+		{"\xc2\xa0", KMS_OK},                    /* U+00A0, just past C1 */
+		{"\xe2\x80\xae", KMS_OK},                /* U+202E is not a control here */
+		{"a\tb", KMS_ERR_ENCODING},              /* C0 */
+		{"a\nb", KMS_ERR_ENCODING},
+		{"a\x1f"
+		 "b",
+		 KMS_ERR_ENCODING},
+		{"a\x7f", KMS_ERR_ENCODING},     /* DEL */
+		{"a\xc2\x80", KMS_ERR_ENCODING}, /* U+0080 */
+		{"a\xc2\x85"
+		 "b",
+		 KMS_ERR_ENCODING},             /* NEL */
+		{"\xc2\x9f", KMS_ERR_ENCODING}, /* U+009F */
+		{"a\xc2", KMS_ERR_ENCODING},    /* cut UTF-8 */
+		{"\xc0\xaf", KMS_ERR_ENCODING}, /* overlong */
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		CU_ASSERT_EQUAL(kms_mp_text_check((const uint8_t *)cases[i].s, strlen(cases[i].s)),
+				cases[i].want);
+	}
+	/* NUL counts by length, not as an end */
+	CU_ASSERT_EQUAL(kms_mp_text_check((const uint8_t *)"a\0b", 3), KMS_ERR_ENCODING);
+}
+
 /* Canonical integer encodings are read; longer forms, and the wrong sign, are not. */
 static void
 test_getters_int(void)
@@ -2715,6 +2752,7 @@ static CU_TestInfo mp_tests[] = {
 	{"prescan: huge count and length claims, fast, no allocation", test_prescan_huge_claims},
 	{"prescan: depth limit and depth bombs", test_prescan_depth},
 	{"UTF-8", test_utf8},
+	{"text without control characters", test_text_check},
 	{"integer getters: canonical forms only", test_getters_int},
 	{"str, bin, map, bool getters", test_getters_other},
 	{"skip", test_skip},

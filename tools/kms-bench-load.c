@@ -398,59 +398,84 @@ write_conf(const char *dir, const char *out_path, const char *hsmd_out, uint16_t
 			 sizeof(none));
 }
 
+/* A kmsd the bench started: its temporary kmsd.conf and kms-hsmd.conf, its process and port. */
+struct bench_kmsd {
+	char conf[64];
+	char hconf[64];
+	pid_t pid;
+	uint16_t port;
+};
+
 /*
- * Start kmsd_path -c conf, conf and hsmd_conf written from dir's (write_conf) for a free port:
- * *out_port and *out_pid set, 0 once the port accepts; -1 with a message on stderr (*out_pid
- * -1; the files are the caller's to remove).
+ * Start kmsd_path on the domain dir with temporary copies of its configuration (write_conf:
+ * a free port, no rate limit); 0 once it accepts connections. stop_kmsd() undoes everything,
+ * after a failure too.
  */
 static int
-start_kmsd(const char *dir, const char *kmsd_path, const char *conf, const char *hsmd_conf,
-	   uint16_t *out_port, pid_t *out_pid)
+start_kmsd(struct bench_kmsd *b, const char *dir, const char *kmsd_path)
 {
-	char prog[4096], conf_arg[64], dash_c[] = "-c";
+	char prog[4096], dash_c[] = "-c";
 	char *argv[4];
 	pid_t pid;
-	int i;
+	int i, fd;
 
-	*out_pid = -1;
-	if ((*out_port = free_port()) == 0 || write_conf(dir, conf, hsmd_conf, *out_port) != 0) {
+	memset(b, 0, sizeof(*b));
+	b->pid = -1;
+	snprintf(b->conf, sizeof(b->conf), "/tmp/kms-bench-kmsd-XXXXXX");
+	snprintf(b->hconf, sizeof(b->hconf), "/tmp/kms-bench-hsmd-XXXXXX");
+	if ((fd = mkstemp(b->conf)) < 0) {
+		b->conf[0] = '\0';
+		return -1;
+	}
+	(void)close(fd);
+	if ((fd = mkstemp(b->hconf)) < 0) {
+		b->hconf[0] = '\0';
+		return -1;
+	}
+	(void)close(fd);
+	if ((b->port = free_port()) == 0 || write_conf(dir, b->conf, b->hconf, b->port) != 0) {
 		return -1;
 	}
 	snprintf(prog, sizeof(prog), "%s", kmsd_path);
-	snprintf(conf_arg, sizeof(conf_arg), "%s", conf);
 	argv[0] = prog;
 	argv[1] = dash_c;
-	argv[2] = conf_arg;
+	argv[2] = b->conf;
 	argv[3] = NULL;
 	if (posix_spawn(&pid, kmsd_path, NULL, NULL, argv, environ) != 0) {
 		fprintf(stderr, "kms-bench: cannot start %s\n", kmsd_path);
 		return -1;
 	}
+	b->pid = pid;
 	for (i = 0; i < 600; i++) {
-		int c = tcp_connect(*out_port);
+		int c = tcp_connect(b->port);
 		if (c >= 0) {
 			(void)close(c);
-			*out_pid = pid;
 			return 0;
 		}
 		if (waitpid(pid, NULL, WNOHANG) == pid) {
 			fprintf(stderr, "kms-bench: kmsd exited at start (messages above)\n");
+			b->pid = -1;
 			return -1;
 		}
 		usleep(100000);
 	}
-	fprintf(stderr, "kms-bench: kmsd does not accept on port %u\n", *out_port);
-	(void)kill(pid, SIGTERM);
-	(void)waitpid(pid, NULL, 0);
+	fprintf(stderr, "kms-bench: kmsd does not accept on port %u\n", b->port);
 	return -1;
 }
 
 static void
-stop_kmsd(pid_t pid)
+stop_kmsd(struct bench_kmsd *b)
 {
-	if (pid > 0) {
-		(void)kill(pid, SIGTERM);
-		(void)waitpid(pid, NULL, 0);
+	if (b->pid > 0) {
+		(void)kill(b->pid, SIGTERM);
+		(void)waitpid(b->pid, NULL, 0);
+		b->pid = -1;
+	}
+	if (b->conf[0] != '\0') {
+		(void)unlink(b->conf);
+	}
+	if (b->hconf[0] != '\0') {
+		(void)unlink(b->hconf);
 	}
 }
 
@@ -458,30 +483,20 @@ int
 kms_bench_load(const char *dir, const char *kmsd_path, double seconds, unsigned int conns)
 {
 	struct load l;
-	char conf[] = "/tmp/kms-bench-load-XXXXXX";
-	char hconf[] = "/tmp/kms-bench-load-hsmd-XXXXXX";
-	pid_t pid = -1;
+	struct bench_kmsd b;
 	unsigned long errors = 0;
 	double hs, init, keyprov;
-	int fd, rc = 1;
+	int rc = 1;
 
 	(void)signal(SIGPIPE, SIG_IGN); /* a closed connection is counted, not fatal */
 	memset(&l, 0, sizeof(l));
 	l.dir = dir;
 	l.seconds = seconds;
 	l.conns = conns == 0 ? 4 : conns > MAX_CONNS ? MAX_CONNS : conns;
-	if ((fd = mkstemp(conf)) < 0) {
-		return 1;
-	}
-	(void)close(fd);
-	if ((fd = mkstemp(hconf)) < 0) {
-		(void)unlink(conf);
-		return 1;
-	}
-	(void)close(fd);
-	if (start_kmsd(dir, kmsd_path, conf, hconf, &l.port, &pid) != 0) {
+	if (start_kmsd(&b, dir, kmsd_path) != 0) {
 		goto out;
 	}
+	l.port = b.port;
 	hs = phase(&l, ROOT "/init", 1, &errors);
 	init = phase(&l, ROOT "/init", 0, &errors);
 	keyprov = phase(&l, ROOT "/keyprov", 0, &errors);
@@ -493,9 +508,7 @@ kms_bench_load(const char *dir, const char *kmsd_path, double seconds, unsigned 
 	printf("errors %lu\n", errors);
 	rc = errors == 0 ? 0 : 1;
 out:
-	stop_kmsd(pid);
-	(void)unlink(conf);
-	(void)unlink(hconf);
+	stop_kmsd(&b);
 	return rc;
 }
 
@@ -716,15 +729,13 @@ kms_bench_soak(const char *dir, const char *kmsd_path, double minutes, unsigned 
 	static struct soak s; /* the workers' counters, not on the stack of a short call */
 	pthread_t tids[MAX_CONNS];
 	struct soak_worker ws[MAX_CONNS];
-	char conf[] = "/tmp/kms-bench-soak-XXXXXX";
-	char hconf[] = "/tmp/kms-bench-soak-hsmd-XXXXXX";
-	pid_t pid = -1;
+	struct bench_kmsd b;
 	unsigned int i, started = 0, n_hsmd_start = 0, n_hsmd_end = 0;
 	double t0, now, duration = minutes * 60.0, warmup, step, next, last_t;
 	unsigned long last_req = 0, req, good, bad;
 	long kmsd_start = -1, kmsd_end = -1, hsmd_start = -1, hsmd_end = -1;
 	long kmsd_growth, hsmd_growth, bound;
-	int fd, rc = 1, died = 0;
+	int rc = 1, died = 0;
 
 	(void)signal(SIGPIPE, SIG_IGN);
 	memset(&s, 0, sizeof(s));
@@ -735,18 +746,10 @@ kms_bench_soak(const char *dir, const char *kmsd_path, double minutes, unsigned 
 	 * first RSS; a report every 10 s, or every tenth of a shorter run */
 	warmup = duration / 10.0 < 5.0 ? duration / 10.0 : 5.0;
 	step = duration / 10.0 < 10.0 ? duration / 10.0 : 10.0;
-	if ((fd = mkstemp(conf)) < 0) {
-		return 1;
-	}
-	(void)close(fd);
-	if ((fd = mkstemp(hconf)) < 0) {
-		(void)unlink(conf);
-		return 1;
-	}
-	(void)close(fd);
-	if (start_kmsd(dir, kmsd_path, conf, hconf, &s.port, &pid) != 0) {
+	if (start_kmsd(&b, dir, kmsd_path) != 0) {
 		goto out;
 	}
+	s.port = b.port;
 	printf("soak_seconds %.0f\nconnections %u\n", duration, conns);
 	(void)fflush(stdout);
 	t0 = now_s();
@@ -765,15 +768,15 @@ kms_bench_soak(const char *dir, const char *kmsd_path, double minutes, unsigned 
 	for (;;) {
 		usleep(20000);
 		now = now_s();
-		if (waitpid(pid, NULL, WNOHANG) == pid) {
+		if (waitpid(b.pid, NULL, WNOHANG) == b.pid) {
 			fprintf(stderr, "kms-bench: kmsd exited during the soak\n");
-			pid = -1;
+			b.pid = -1;
 			died = 1;
 			break;
 		}
 		if (kmsd_start < 0 && now - t0 >= warmup) {
-			kmsd_start = rss_kb(pid);
-			hsmd_start = children_rss_kb(pid, &n_hsmd_start);
+			kmsd_start = rss_kb(b.pid);
+			hsmd_start = children_rss_kb(b.pid, &n_hsmd_start);
 		}
 		if (now >= next || now - t0 >= duration) {
 			req = atomic_load(&s.requests);
@@ -791,8 +794,8 @@ kms_bench_soak(const char *dir, const char *kmsd_path, double minutes, unsigned 
 	}
 	if (!died) {
 		/* measured under load, as the first one was */
-		kmsd_end = rss_kb(pid);
-		hsmd_end = children_rss_kb(pid, &n_hsmd_end);
+		kmsd_end = rss_kb(b.pid);
+		hsmd_end = children_rss_kb(b.pid, &n_hsmd_end);
 	}
 	atomic_store(&s.stop, 1);
 	for (i = 0; i < started; i++) {
@@ -832,7 +835,7 @@ kms_bench_soak(const char *dir, const char *kmsd_path, double minutes, unsigned 
 		fprintf(stderr,
 			"kms-bench: soak failed: cannot read the RSS of kmsd (%d) or of its "
 			"kms-hsmd (%u at the start, %u at the end)\n",
-			(int)pid, n_hsmd_start, n_hsmd_end);
+			(int)b.pid, n_hsmd_start, n_hsmd_end);
 		rc = 1;
 	} else if (!died) {
 		if (kmsd_growth > bound) {
@@ -851,8 +854,6 @@ kms_bench_soak(const char *dir, const char *kmsd_path, double minutes, unsigned 
 	}
 	printf("soak %s\n", rc == 0 ? "ok" : "failed");
 out:
-	stop_kmsd(pid);
-	(void)unlink(conf);
-	(void)unlink(hconf);
+	stop_kmsd(&b);
 	return rc;
 }

@@ -46,73 +46,91 @@ label_ok(const char *label, size_t *out_len)
 }
 
 int
-kms_keys_generate(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, enum kms_key_role role,
-		  const char *label, const struct kms_wrap_policy *pol, int exportable, int session)
+kms_keys_template(struct kms_keys_tmpl *t, enum kms_key_role role, const char *label,
+		  const struct kms_wrap_policy *pol, int extractable, int session, int for_unwrap)
 {
-	CK_MECHANISM_TYPE allowed[2];
-	CK_ULONG num_allowed = 1;
-	CK_ULONG value_len = AES256_LEN;
-	CK_MECHANISM gen = {CKM_AES_KEY_GEN, NULL, 0};
-	CK_BBOOL wrap = CK_FALSE, unwrap = CK_FALSE, sign = CK_FALSE, verify = CK_FALSE;
-	CK_BBOOL encrypt = CK_FALSE;
-	CK_BBOOL extractable = exportable && role != KMS_KEY_KEK ? CK_TRUE : CK_FALSE;
-	CK_BBOOL token = session ? CK_FALSE : CK_TRUE;
-	const CK_KEY_TYPE *type = &type_aes;
-	CK_ATTRIBUTE wrap_tmpl[] = {ATTR(CKA_CLASS, &class_secret, sizeof(class_secret))};
 	size_t label_len = 0;
+	CK_ULONG n = 0;
 
-	*out = CK_INVALID_HANDLE;
+	memset(t, 0, sizeof(*t));
 	if (pol == NULL || !label_ok(label, &label_len)) {
 		return KMS_ERR_INVALID_ARG;
 	}
+	t->gen.mechanism = CKM_AES_KEY_GEN;
+	t->type = CKK_AES;
+	t->value_len = AES256_LEN;
+	t->num_allowed = 1;
 	switch (role) {
 	case KMS_KEY_KEK:
 	case KMS_KEY_TRK:
-		allowed[0] = pol->kwp;
-		wrap = CK_TRUE;
-		unwrap = role == KMS_KEY_KEK ? CK_TRUE : CK_FALSE;
+		t->allowed[0] = pol->kwp;
+		t->wrap = CK_TRUE;
+		t->unwrap = role == KMS_KEY_KEK ? CK_TRUE : CK_FALSE;
 		/* host-ECB mode: the ceremony wraps PVTs and RSKs under the KEK the same way */
 		if (pol->mode == KMS_WRAP_HOST_ECB) {
-			allowed[num_allowed++] = CKM_AES_ECB;
-			encrypt = CK_TRUE;
+			t->allowed[t->num_allowed++] = CKM_AES_ECB;
+			t->encrypt = CK_TRUE;
 		}
 		break;
 	case KMS_KEY_INK:
-		allowed[0] = CKM_SHA256_HMAC;
-		sign = CK_TRUE;
-		verify = CK_TRUE;
-		type = &type_generic;
-		gen.mechanism = CKM_GENERIC_SECRET_KEY_GEN;
-		value_len = INK_LEN;
+		t->allowed[0] = CKM_SHA256_HMAC;
+		t->sign = CK_TRUE;
+		t->verify = CK_TRUE;
+		t->type = CKK_GENERIC_SECRET;
+		t->gen.mechanism = CKM_GENERIC_SECRET_KEY_GEN;
+		t->value_len = INK_LEN;
 		break;
 	default:
 		return KMS_ERR_INVALID_ARG;
 	}
-	{
-		CK_ATTRIBUTE tmpl[] = {
-			ATTR(CKA_CLASS, &class_secret, sizeof(class_secret)),
-			ATTR(CKA_KEY_TYPE, type, sizeof(*type)),
-			ATTR(CKA_VALUE_LEN, &value_len, sizeof(value_len)),
-			ATTR(CKA_LABEL, label, label_len),
-			ATTR(CKA_TOKEN, &token, sizeof(token)),
-			ATTR(CKA_PRIVATE, &yes, sizeof(yes)),
-			ATTR(CKA_SENSITIVE, &yes, sizeof(yes)),
-			ATTR(CKA_EXTRACTABLE, &extractable, sizeof(extractable)),
-			ATTR(CKA_WRAP, &wrap, sizeof(wrap)),
-			ATTR(CKA_UNWRAP, &unwrap, sizeof(unwrap)),
-			ATTR(CKA_ENCRYPT, &encrypt, sizeof(encrypt)),
-			ATTR(CKA_DECRYPT, &no, sizeof(no)),
-			ATTR(CKA_SIGN, &sign, sizeof(sign)),
-			ATTR(CKA_VERIFY, &verify, sizeof(verify)),
-			ATTR(CKA_DERIVE, &no, sizeof(no)),
-			ATTR(CKA_ALLOWED_MECHANISMS, allowed, num_allowed * sizeof(allowed[0])),
-			ATTR(CKA_WRAP_TEMPLATE, wrap_tmpl, sizeof(wrap_tmpl)),
-		};
-		/* Only a TrK wraps material for others: it alone gets a wrap template. */
-		CK_ULONG num = role == KMS_KEY_TRK ? 17 : 16;
-
-		return kms_p11_generate_key(s, out, &gen, tmpl, num);
+	t->token = session ? CK_FALSE : CK_TRUE;
+	t->extractable = extractable ? CK_TRUE : CK_FALSE;
+	t->wrap_tmpl[0] = (CK_ATTRIBUTE)ATTR(CKA_CLASS, &class_secret, sizeof(class_secret));
+	t->attrs[n++] = (CK_ATTRIBUTE)ATTR(CKA_CLASS, &class_secret, sizeof(class_secret));
+	t->attrs[n++] = (CK_ATTRIBUTE)ATTR(CKA_KEY_TYPE, &t->type, sizeof(t->type));
+	/* C_UnwrapKey takes the length from the blob (SoftHSM refuses it in the template). */
+	if (!for_unwrap) {
+		t->attrs[n++] =
+			(CK_ATTRIBUTE)ATTR(CKA_VALUE_LEN, &t->value_len, sizeof(t->value_len));
 	}
+	t->attrs[n++] = (CK_ATTRIBUTE)ATTR(CKA_LABEL, label, label_len);
+	t->attrs[n++] = (CK_ATTRIBUTE)ATTR(CKA_TOKEN, &t->token, sizeof(t->token));
+	t->attrs[n++] = (CK_ATTRIBUTE)ATTR(CKA_PRIVATE, &yes, sizeof(yes));
+	t->attrs[n++] = (CK_ATTRIBUTE)ATTR(CKA_SENSITIVE, &yes, sizeof(yes));
+	t->attrs[n++] =
+		(CK_ATTRIBUTE)ATTR(CKA_EXTRACTABLE, &t->extractable, sizeof(t->extractable));
+	t->attrs[n++] = (CK_ATTRIBUTE)ATTR(CKA_WRAP, &t->wrap, sizeof(t->wrap));
+	t->attrs[n++] = (CK_ATTRIBUTE)ATTR(CKA_UNWRAP, &t->unwrap, sizeof(t->unwrap));
+	t->attrs[n++] = (CK_ATTRIBUTE)ATTR(CKA_ENCRYPT, &t->encrypt, sizeof(t->encrypt));
+	t->attrs[n++] = (CK_ATTRIBUTE)ATTR(CKA_DECRYPT, &no, sizeof(no));
+	t->attrs[n++] = (CK_ATTRIBUTE)ATTR(CKA_SIGN, &t->sign, sizeof(t->sign));
+	t->attrs[n++] = (CK_ATTRIBUTE)ATTR(CKA_VERIFY, &t->verify, sizeof(t->verify));
+	t->attrs[n++] = (CK_ATTRIBUTE)ATTR(CKA_DERIVE, &no, sizeof(no));
+	t->attrs[n++] = (CK_ATTRIBUTE)ATTR(CKA_ALLOWED_MECHANISMS, t->allowed,
+					   t->num_allowed * sizeof(t->allowed[0]));
+	/* Only a TrK wraps material for others: it alone gets a wrap template. */
+	if (role == KMS_KEY_TRK) {
+		t->attrs[n++] =
+			(CK_ATTRIBUTE)ATTR(CKA_WRAP_TEMPLATE, t->wrap_tmpl, sizeof(t->wrap_tmpl));
+	}
+	t->num_attrs = n;
+	return KMS_OK;
+}
+
+int
+kms_keys_generate(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, enum kms_key_role role,
+		  const char *label, const struct kms_wrap_policy *pol, int exportable, int session)
+{
+	struct kms_keys_tmpl t;
+	int r;
+
+	*out = CK_INVALID_HANDLE;
+	/* A KEK is never extractable here (the key ceremony's backup export is its own). */
+	if ((r = kms_keys_template(&t, role, label, pol, exportable && role != KMS_KEY_KEK, session,
+				   0)) != KMS_OK) {
+		return r;
+	}
+	return kms_p11_generate_key(s, out, &t.gen, t.attrs, t.num_attrs);
 }
 
 int

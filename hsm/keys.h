@@ -75,6 +75,34 @@ int kms_keys_generate(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, enum kms
 		      const char *label, const struct kms_wrap_policy *pol, int exportable,
 		      int session) KMS_WUR;
 
+/*
+ * kms_keys_template - the template kms_keys_generate uses for a key of role (the attributes
+ * listed above), for callers that make such a key another way: the key ceremony generates an
+ * extractable KEK for its single backup export, and C_UnwrapKey re-imports a KEK, TrK or InK on
+ * restore (for_unwrap: without CKA_VALUE_LEN, which the blob fixes and SoftHSM refuses there).
+ * extractable sets CKA_EXTRACTABLE (for any role: the caller locks the key after its export);
+ * session makes a session object. t->attrs (t->num_attrs entries) points into *t and to label
+ * (borrowed: both must outlive the use of the template; never copy *t); t->gen is the
+ * C_GenerateKey mechanism. Returns KMS_OK or KMS_ERR_INVALID_ARG (pol NULL, a bad label or role;
+ * *t is then zeroed).
+ */
+#define KMS_KEYS_MAX_ATTRS 17
+struct kms_keys_tmpl {
+	CK_ATTRIBUTE attrs[KMS_KEYS_MAX_ATTRS];
+	CK_ULONG num_attrs;
+	CK_MECHANISM gen;
+	/* the values the attributes point to */
+	CK_MECHANISM_TYPE allowed[2];
+	CK_ULONG num_allowed;
+	CK_ULONG value_len;
+	CK_KEY_TYPE type;
+	CK_BBOOL token, extractable, wrap, unwrap, encrypt, sign, verify;
+	CK_ATTRIBUTE wrap_tmpl[1];
+};
+int kms_keys_template(struct kms_keys_tmpl *t, enum kms_key_role role, const char *label,
+		      const struct kms_wrap_policy *pol, int extractable, int session,
+		      int for_unwrap) KMS_WUR;
+
 /* kms_keys_lock - CKA_EXTRACTABLE := false on key (after its one export). */
 int kms_keys_lock(struct kms_p11_session *s, CK_OBJECT_HANDLE key) KMS_WUR;
 

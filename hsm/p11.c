@@ -56,6 +56,7 @@ struct kms_p11 {
 	char module_path[PATH_MAX];
 	char pin_path[PATH_MAX];
 	char pin_credential[256];
+	const struct kms_secret *pin; /* borrowed from the caller (cfg->pin), or NULL */
 	struct kms_p11uri uri;
 	unsigned int num_sessions;
 	unsigned int borrow_ms;
@@ -438,17 +439,22 @@ login(struct kms_p11 *p, CK_SESSION_HANDLE h)
 	CK_RV rv;
 	int r;
 
-	if (p->pin_credential[0] != '\0') {
-		r = kms_pin_read_credential(&pin, p->pin_credential);
+	if (p->pin != NULL) {
+		/* the caller's PIN in memory: borrowed, never copied */
+		rv = p->fn->C_Login(h, CKU_USER, p->pin->data, (CK_ULONG)p->pin->len);
 	} else {
-		r = kms_pin_read_file(&pin, p->pin_path);
+		if (p->pin_credential[0] != '\0') {
+			r = kms_pin_read_credential(&pin, p->pin_credential);
+		} else {
+			r = kms_pin_read_file(&pin, p->pin_path);
+		}
+		if (r != KMS_OK) {
+			return r;
+		}
+		rv = p->fn->C_Login(h, CKU_USER, pin->data, (CK_ULONG)pin->len);
+		kms_secret_free(pin);
+		pin = NULL;
 	}
-	if (r != KMS_OK) {
-		return r;
-	}
-	rv = p->fn->C_Login(h, CKU_USER, pin->data, (CK_ULONG)pin->len);
-	kms_secret_free(pin);
-	pin = NULL;
 	if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN) {
 		return KMS_OK;
 	}
@@ -694,9 +700,17 @@ configure(struct kms_p11 *p, const struct kms_p11_config *cfg)
 		kms_log(KMS_LOG_ERR, "p11: the module must be given as an absolute path");
 		return KMS_ERR_INVALID_ARG;
 	}
-	if ((cfg->pin_file == NULL) == (cfg->pin_credential == NULL)) {
-		kms_log(KMS_LOG_ERR, "p11: give either a PIN file or a PIN credential, not both");
+	if ((cfg->pin_file != NULL) + (cfg->pin_credential != NULL) + (cfg->pin != NULL) != 1) {
+		kms_log(KMS_LOG_ERR,
+			"p11: give exactly one of a PIN file, a PIN credential or a PIN in memory");
 		return KMS_ERR_INVALID_ARG;
+	}
+	if (cfg->pin != NULL) {
+		if (cfg->pin->data == NULL || cfg->pin->len == 0 || cfg->pin->len > 255) {
+			kms_log(KMS_LOG_ERR, "p11: the PIN in memory is empty or too long");
+			return KMS_ERR_INVALID_ARG;
+		}
+		p->pin = cfg->pin;
 	}
 	if (cfg->pin_file != NULL &&
 	    (cfg->pin_file[0] != '/' ||

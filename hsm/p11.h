@@ -7,6 +7,7 @@
 #include <p11-kit/pkcs11.h>
 
 #include "common/err.h"
+#include "common/secmem.h"
 
 /*
  * The PKCS#11 layer of kms-hsmd: it loads the module, owns it (C_Initialize with OS locking,
@@ -62,15 +63,18 @@ struct kms_p11_session;
 
 /* The configuration of kms_p11_new. The strings are borrowed for the call only (copied). */
 struct kms_p11_config {
-	const char *module_path;     /* absolute path of the PKCS#11 module (.so) */
-	const char *token_uri;       /* RFC 7512 URI; its token, slot and library attributes pick
-					the token (object attributes are ignored here) */
-	const char *pin_file;        /* absolute path of the user PIN file, or NULL ... */
-	const char *pin_credential;  /* ... a systemd credential name: exactly one of the two */
-	unsigned int num_sessions;   /* pool size, 1..KMS_P11_MAX_SESSIONS; 0: the default */
-	unsigned int borrow_ms;      /* how long a borrow waits for a free session; 0: default */
-	unsigned int retry_ms;       /* first automatic restart delay; 0: the default */
-	unsigned long recycle_after; /* kms_p11_recycle_due threshold in objects; 0: default */
+	const char *module_path;      /* absolute path of the PKCS#11 module (.so) */
+	const char *token_uri;        /* RFC 7512 URI; its token, slot and library attributes pick
+					 the token (object attributes are ignored here) */
+	const char *pin_file;         /* absolute path of the user PIN file, or NULL ... */
+	const char *pin_credential;   /* ... a systemd credential name ... */
+	const struct kms_secret *pin; /* ... or the PIN itself, in memory (the key ceremony):
+					 exactly one of the three. Borrowed: it must outlive the
+					 kms_p11, which logs in with it again at each restart */
+	unsigned int num_sessions;    /* pool size, 1..KMS_P11_MAX_SESSIONS; 0: the default */
+	unsigned int borrow_ms;       /* how long a borrow waits for a free session; 0: default */
+	unsigned int retry_ms;        /* first automatic restart delay; 0: the default */
+	unsigned long recycle_after;  /* kms_p11_recycle_due threshold in objects; 0: default */
 };
 
 /* Counters for monitoring (kms_p11_get_stats). */
@@ -89,9 +93,10 @@ struct kms_p11_stats {
  * version (2.x, or 3.x through its 2.x-compatible C_GetFunctionList), C_Initialize it with
  * CKF_OS_LOCKING_OK (CKR_CRYPTOKI_ALREADY_INITIALIZED is an error: something else in the
  * process owns the module), find the one token that cfg->token_uri matches, open a session and
- * log in as the user with the PIN read from the PIN file (wiped right after C_Login; it is read
- * again at each restart, so it must stay readable). On success *out is a new instance (owned:
- * kms_p11_free it).
+ * log in as the user with the PIN read from the PIN file or credential (wiped right after
+ * C_Login; it is read again at each restart, so it must stay readable), or with cfg->pin, the
+ * PIN in memory (1..255 octets; never copied; used again at each restart). On success *out is
+ * a new instance (owned: kms_p11_free it).
  * Returns KMS_OK; KMS_ERR_INVALID_ARG (bad configuration, a URI that names the PIN or module
  * differently, or several tokens matching); URI errors (KMS_ERR_PARSE, _ENCODING, _TOO_LARGE,
  * _RANGE, _UNSUPPORTED); KMS_ERR_HSM_UNAVAIL (module cannot be loaded, or no token matches);

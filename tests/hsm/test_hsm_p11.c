@@ -16,6 +16,7 @@
 #include <CUnit/CUnit.h>
 
 #include "common/log.h"
+#include "common/secmem.h"
 #include "hsm/p11.h"
 #include "hsm/p11uri.h"
 #include "tests/unit/kms_test.h"
@@ -464,6 +465,64 @@ test_pin_credential(void)
 	CU_ASSERT_FATAL(unsetenv("CREDENTIALS_DIRECTORY") == 0);
 }
 
+/* The PIN in memory (the key ceremony): used for the login and again at each restart. */
+static void
+test_pin_in_memory(void)
+{
+	struct kms_p11_config cfg;
+	struct kms_p11 *p = NULL;
+	struct kms_p11_session *s;
+	struct kms_secret *pin, *wrong;
+	char buf[128];
+	FILE *f;
+	size_t n;
+
+	f = fopen(pin_file, "r");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	n = strcspn(buf, "\n");
+	pin = kms_secret_new(n);
+	wrong = kms_secret_new(sizeof(SENTINEL) - 1);
+	CU_ASSERT_FATAL(pin != NULL && wrong != NULL);
+	memcpy(pin->data, buf, n);
+	memcpy(wrong->data, SENTINEL, sizeof(SENTINEL) - 1);
+	kms_memzero(buf, sizeof(buf));
+
+	/* exactly one of the three PIN sources */
+	config(&cfg);
+	cfg.pin = pin;
+	CU_ASSERT_EQUAL(kms_p11_new(&p, &cfg), KMS_ERR_INVALID_ARG); /* and a file */
+	cfg.pin_file = NULL;
+	cfg.pin_credential = "user.pin";
+	CU_ASSERT_EQUAL(kms_p11_new(&p, &cfg), KMS_ERR_INVALID_ARG); /* and a credential */
+	cfg.pin_credential = NULL;
+	cfg.pin = &(struct kms_secret){NULL, 0, NULL, 0};
+	CU_ASSERT_EQUAL(kms_p11_new(&p, &cfg), KMS_ERR_INVALID_ARG); /* empty */
+	CU_ASSERT_PTR_NULL(p);
+
+	log_reset();
+	cfg.pin = wrong;
+	CU_ASSERT_EQUAL(kms_p11_new(&p, &cfg), KMS_ERR_HSM_PIN);
+	CU_ASSERT_PTR_NULL(p);
+	CU_ASSERT_PTR_NOT_NULL(strstr(log_text(), "C_Login: CKR_PIN_INCORRECT"));
+	CU_ASSERT_PTR_NULL(strstr(log_text(), SENTINEL));
+
+	cfg.pin = pin;
+	p = open_ok(&cfg);
+	CU_ASSERT_EQUAL_FATAL(kms_p11_borrow(p, &s), KMS_OK);
+	kms_p11_return(s);
+	/* a restart logs in again with the same PIN, which the layer did not copy or wipe */
+	CU_ASSERT_EQUAL(kms_p11_reconnect(p), KMS_OK);
+	CU_ASSERT_EQUAL_FATAL(kms_p11_borrow(p, &s), KMS_OK);
+	kms_p11_return(s);
+	CU_ASSERT_EQUAL(pin->len, n);
+	CU_ASSERT(!kms_test_all_zero(pin->data, pin->len));
+	kms_p11_free(p);
+	kms_secret_free(pin);
+	kms_secret_free(wrong);
+}
+
 static void
 test_token_selection(void)
 {
@@ -822,6 +881,7 @@ static CU_TestInfo hsm_tests[] = {
 	{"wrong PIN, refused PIN file, PIN never logged", test_wrong_pin},
 	{"a PIN refused at a restart is not retried", test_pin_refused_on_restart},
 	{"PIN from a systemd credential", test_pin_credential},
+	{"PIN in memory", test_pin_in_memory},
 	{"token selection by URI", test_token_selection},
 	{"the module belongs to one instance", test_module_owned},
 	{"token removed and restored", test_token_removed},

@@ -133,17 +133,43 @@
 			SQL_EXT_KPAK SQL_EXT_DOMAINS SQL_EXT_WITHDRAWN SQL_EXT_CHANGE
 
 /*
- * Schema version 3 (2 plus ext_certs). sqlite_schema keeps each CREATE statement verbatim, and open
- * compares every object of the file with this list (sorted by name): same objects, same text,
- * nothing else. Tables keyed by text are WITHOUT ROWID, so no automatic index appears beside them;
- * the audit log is keyed by its INTEGER PRIMARY KEY seq (the rowid: no index either, and no
- * AUTOINCREMENT, whose sqlite_sequence table would be one more object).
+ * The certificate's fields of schema version 4 (one row beside the certificate's, id 1): a new
+ * table rather than new columns, because ALTER TABLE ... ADD COLUMN would change the CREATE text
+ * of certificate that open compares byte for byte.
+ */
+#define SQL_CERT_INFO_ID                                                                           \
+	"\tid INTEGER PRIMARY KEY NOT NULL CHECK (id = 1) REFERENCES certificate (id),\n"
+#define SQL_CERT_INFO_ORDER                                                                        \
+	"\tCHECK (valid_from IS NULL OR valid_to IS NULL OR valid_from < valid_to)\n"
+#define SQL_CERT_INFO_COLUMNS                                                                      \
+	SQL_CERT_INFO_ID SQL_EXT_ISSUER SQL_EXT_TIME("valid_from") SQL_EXT_TIME("valid_to")        \
+		SQL_EXT_DOMAINS SQL_CERT_INFO_ORDER
+
+/* The client keys (schema version 4): a macro per column. */
+#define SQL_CK_LABEL "\tlabel TEXT PRIMARY KEY NOT NULL " SQL_ID("label") ",\n"
+#define SQL_CK_ROLE                                                                                \
+	"\trole TEXT NOT NULL CHECK (typeof(role) = 'text' AND role IN ('trk', 'ink')),\n"
+#define SQL_CK_WRAPPED "\twrapped BLOB NOT NULL " SQL_BLOB("wrapped", "1", SQL_MAX_BLOB) "\n"
+#define SQL_CK_COLUMNS SQL_CK_LABEL SQL_CK_ROLE SQL_CK_WRAPPED
+
+/* The version before this one, which a read-write open migrates (migrate). */
+#define STORE_OLD_VERSION 3
+
+/*
+ * Schema version 4 (3 plus cert_info and client_keys). sqlite_schema keeps each CREATE statement
+ * verbatim, and open compares every object of the file with this list (sorted by name): same
+ * objects, same text, nothing else; a version 3 file must hold exactly the tables of since 3.
+ * Tables keyed by text are WITHOUT ROWID, so no automatic index appears beside them; the audit
+ * log is keyed by its INTEGER PRIMARY KEY seq (the rowid: no index either, and no AUTOINCREMENT,
+ * whose sqlite_sequence table would be one more object).
  */
 static const struct store_table {
 	const char *name;
 	const char *sql;
+	int since; /* the schema version that added the table (the earlier ones are all 3) */
 } store_tables[] = {
-	{"audit", "CREATE TABLE audit (\n" SQL_AUDIT_COLUMNS ")"},
+	{"audit", "CREATE TABLE audit (\n" SQL_AUDIT_COLUMNS ")", 3},
+	{"cert_info", "CREATE TABLE cert_info (\n" SQL_CERT_INFO_COLUMNS ")", 4},
 	{"certificate",
 	 "CREATE TABLE certificate (\n"
 	 "\tid INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),\n"
@@ -166,7 +192,9 @@ static const struct store_table {
 									   "NULL " SQL_BLOB(
 										   "z_t", "257",
 										   "257") "\n"
-											  ")"},
+											  ")",
+	 3},
+	{"client_keys", "CREATE TABLE client_keys (\n" SQL_CK_COLUMNS ") WITHOUT ROWID", 4},
 	{"clients",
 	 "CREATE TABLE clients (\n"
 	 "\tclient_id TEXT PRIMARY KEY NOT NULL " SQL_ID(
@@ -183,19 +211,23 @@ static const struct store_table {
 											   ") "
 											   "WITHOUT"
 											   " ROWI"
-											   "D"},
-	{"entitlements", "CREATE TABLE entitlements (\n"
-			 "\tclient_id TEXT NOT NULL REFERENCES clients (client_id),\n"
-			 "\turi TEXT NOT NULL REFERENCES identities (uri),\n"
-			 "\tPRIMARY KEY (client_id, uri)\n"
-			 ") WITHOUT ROWID"},
-	{"ext_certs", "CREATE TABLE ext_certs (\n" SQL_EXT_COLUMNS ") WITHOUT ROWID"},
+											   "D",
+	 3},
+	{"entitlements",
+	 "CREATE TABLE entitlements (\n"
+	 "\tclient_id TEXT NOT NULL REFERENCES clients (client_id),\n"
+	 "\turi TEXT NOT NULL REFERENCES identities (uri),\n"
+	 "\tPRIMARY KEY (client_id, uri)\n"
+	 ") WITHOUT ROWID",
+	 3},
+	{"ext_certs", "CREATE TABLE ext_certs (\n" SQL_EXT_COLUMNS ") WITHOUT ROWID", 3},
 	{"identities",
 	 "CREATE TABLE identities (\n"
 	 "\turi TEXT PRIMARY KEY NOT NULL " SQL_URI(
 		 "uri", "1") ",\n"
 			     "\trevoked INTEGER NOT NULL " SQL_FLAG("revoked") "\n"
-									       ") WITHOUT ROWID"},
+									       ") WITHOUT ROWID",
+	 3},
 	{"keysets",
 	 "CREATE TABLE keysets (\n"
 	 "\turi TEXT NOT NULL REFERENCES identities (uri),\n"
@@ -215,15 +247,31 @@ static const struct store_table {
 											"KEY (uri, "
 											"period)\n"
 											") WITHOUT "
-											"ROWID"},
+											"ROWID",
+	 3},
 	{"secrets",
 	 "CREATE TABLE secrets (\n"
 	 "\tname TEXT PRIMARY KEY NOT NULL CHECK (typeof(name) = 'text' AND name IN ('ksak', "
 	 "'z_t')),\n"
 	 "\twrapped BLOB NOT NULL " SQL_BLOB("wrapped", "1", SQL_MAX_BLOB) "\n"
-									   ") WITHOUT ROWID"},
+									   ") WITHOUT ROWID",
+	 3},
 };
 #define NUM_STORE_TABLES (sizeof(store_tables) / sizeof(store_tables[0]))
+
+/* The number of tables of schema version version. */
+static size_t
+num_tables(int version)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < NUM_STORE_TABLES; i++) {
+		if (store_tables[i].since <= version) {
+			n++;
+		}
+	}
+	return n;
+}
 
 /* The columns of an audit record as S_AUDIT_READ and S_AUDIT_WALK select them. */
 #define AUDIT_COLS                                                                                 \
@@ -265,6 +313,21 @@ enum ext_col {
 	EC_CHANGE_NUM,
 };
 
+/* The columns of the certificate as S_GET_CERT selects them. */
+enum cert_col {
+	CC_KMS_URI,
+	CC_CERT_URI,
+	CC_PERIOD,
+	CC_OFFSET,
+	CC_KPAK,
+	CC_Z_T,
+	CC_INFO_ID,
+	CC_ISSUER,
+	CC_VALID_FROM,
+	CC_VALID_TO,
+	CC_DOMAINS,
+};
+
 /* The statements, prepared on first use and kept until close. */
 enum stmt_id {
 	S_GET_CERT,
@@ -294,12 +357,20 @@ enum stmt_id {
 	S_LIST_CLIENTS,
 	S_LIST_IDENTITIES,
 	S_LIST_ENTITLEMENTS,
+	S_PUT_CERT_INFO,
+	S_HAS_KEYSET,
+	S_PUT_CLIENT_KEY,
+	S_LIST_CLIENT_KEYS,
 	NUM_STMTS,
 };
 
 static const char *const stmt_sql[NUM_STMTS] = {
-	[S_GET_CERT] = "SELECT kms_uri, cert_uri, user_key_period, user_key_offset, kpak, z_t "
-		       "FROM certificate WHERE id = 1",
+	/* The columns of enum cert_col. No cert_info row (a certificate of version 3): i.id NULL.
+	 */
+	[S_GET_CERT] = "SELECT c.kms_uri, c.cert_uri, c.user_key_period, c.user_key_offset, "
+		       "c.kpak, c.z_t, i.id, i.issuer, i.valid_from, i.valid_to, i.domains "
+		       "FROM certificate AS c LEFT JOIN cert_info AS i ON i.id = c.id "
+		       "WHERE c.id = 1",
 	[S_PUT_CERT] = "INSERT INTO certificate (id, kms_uri, cert_uri, user_key_period, "
 		       "user_key_offset, kpak, z_t) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6) "
 		       "ON CONFLICT (id) DO UPDATE SET kms_uri = excluded.kms_uri, "
@@ -368,6 +439,15 @@ static const char *const stmt_sql[NUM_STMTS] = {
 	[S_LIST_ENTITLEMENTS] = "SELECT client_id, uri FROM entitlements "
 				"WHERE (?1 IS NULL OR client_id = ?1) AND (?2 IS NULL OR uri = ?2) "
 				"ORDER BY client_id, uri",
+	[S_PUT_CERT_INFO] = "INSERT INTO cert_info (id, issuer, valid_from, valid_to, domains) "
+			    "VALUES (1, ?1, ?2, ?3, ?4) ON CONFLICT (id) DO UPDATE SET "
+			    "issuer = excluded.issuer, valid_from = excluded.valid_from, "
+			    "valid_to = excluded.valid_to, domains = excluded.domains",
+	[S_HAS_KEYSET] = "SELECT 1 FROM keysets WHERE uri = ?1 AND period = ?2",
+	[S_PUT_CLIENT_KEY] = "INSERT INTO client_keys (label, role, wrapped) VALUES (?1, ?2, ?3) "
+			     "ON CONFLICT (label) DO UPDATE SET role = excluded.role, "
+			     "wrapped = excluded.wrapped",
+	[S_LIST_CLIENT_KEYS] = "SELECT label, role, wrapped FROM client_keys ORDER BY label",
 };
 
 struct kms_store {
@@ -724,6 +804,141 @@ col_flag(sqlite3_stmt *s, int i, int *out)
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* Certificate fields: issuers, times, domain lists                                           */
+
+#define EXT_TIME_MIN (-62135596800LL) /* 0001-01-01T00:00:00Z */
+#define EXT_TIME_MAX 253402300799LL   /* 9999-12-31T23:59:59Z */
+
+/* 1 if s[0..len) is 0..max bytes of UTF-8 without NUL. */
+static int
+text_ok(const char *s, size_t len, size_t max)
+{
+	if (len > max || (len > 0 && memchr(s, '\0', len) != NULL)) {
+		return 0;
+	}
+	return kms_mp_utf8_check((const uint8_t *)s, len) == KMS_OK;
+}
+
+/*
+ * 1 if s[0..len) is a domain list: "" or 1..KMS_STORE_MAX_DOMAINS URIs of 1..KMS_STORE_MAX_URI
+ * bytes without whitespace or control characters (bytes above 0x20, not 0x7f, UTF-8), one
+ * space between each two, within KMS_STORE_DOMAINS_LEN bytes.
+ */
+static int
+domains_ok(const char *s, size_t len)
+{
+	size_t i, start = 0, count = 0;
+
+	if (len > KMS_STORE_DOMAINS_LEN || !text_ok(s, len, KMS_STORE_DOMAINS_LEN)) {
+		return 0;
+	}
+	if (len == 0) {
+		return 1;
+	}
+	for (i = 0; i <= len; i++) {
+		if (i == len || s[i] == ' ') {
+			if (i == start || i - start > KMS_STORE_MAX_URI ||
+			    ++count > KMS_STORE_MAX_DOMAINS) {
+				return 0; /* empty (two spaces, one at an end), too long, too many
+					   */
+			}
+			start = i + 1;
+		} else if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static int
+ext_time_ok(int has, int64_t t)
+{
+	return has == 0 || (has == 1 && t >= EXT_TIME_MIN && t <= EXT_TIME_MAX);
+}
+
+static int
+bind_time_opt(struct kms_store *st, sqlite3_stmt *s, int i, int has, int64_t t)
+{
+	int rc;
+
+	if (!has) {
+		return KMS_OK; /* cleared bindings are NULL */
+	}
+	if ((rc = sqlite3_bind_int64(s, i, (sqlite3_int64)t)) != SQLITE_OK) {
+		return db_fail(st, rc, "bind");
+	}
+	return KMS_OK;
+}
+
+/* Column i as an optional time (NULL: absent). */
+static int
+col_time_opt(sqlite3_stmt *s, int i, int *out_has, int64_t *out)
+{
+	sqlite3_int64 v;
+
+	*out_has = 0;
+	*out = 0;
+	if (sqlite3_column_type(s, i) == SQLITE_NULL) {
+		return KMS_OK;
+	}
+	if (sqlite3_column_type(s, i) != SQLITE_INTEGER) {
+		return KMS_ERR_PARSE;
+	}
+	v = sqlite3_column_int64(s, i);
+	if (v < EXT_TIME_MIN || v > EXT_TIME_MAX) {
+		return KMS_ERR_PARSE;
+	}
+	*out_has = 1;
+	*out = (int64_t)v;
+	return KMS_OK;
+}
+
+/* Column i as text of 0..max bytes (checked by ok) into out (cap max + 1). */
+static int
+col_checked_text(struct kms_store *st, sqlite3_stmt *s, int i, size_t max, int domains, char *out)
+{
+	const unsigned char *p;
+	int n;
+
+	if (sqlite3_column_type(s, i) != SQLITE_TEXT) {
+		return KMS_ERR_PARSE;
+	}
+	p = sqlite3_column_text(s, i);
+	n = sqlite3_column_bytes(s, i);
+	if (p == NULL) {
+		return db_fail(st, sqlite3_errcode(st->db), "read"); /* out of memory */
+	}
+	if (n < 0 || (size_t)n > max) {
+		return KMS_ERR_PARSE;
+	}
+	if (domains ? !domains_ok((const char *)p, (size_t)n)
+		    : !text_ok((const char *)p, (size_t)n, max)) {
+		return KMS_ERR_PARSE;
+	}
+	memcpy(out, p, (size_t)n);
+	out[n] = '\0';
+	return KMS_OK;
+}
+
+/*
+ * The domain certificate's issuer and domain list: the bounds of ext_certs, and no control
+ * characters either (no C0, DEL or C1: kms_mp_text_check), since kmsd puts them into every init
+ * response and its XML writer refuses what XML 1.0 cannot carry: a bad value would fail every
+ * init rather than the one write that stored it.
+ */
+static int
+cert_issuer_ok(const char *s, size_t len)
+{
+	return len <= KMS_STORE_MAX_ISSUER && kms_mp_text_check((const uint8_t *)s, len) == KMS_OK;
+}
+
+static int
+cert_domains_ok(const char *s, size_t len)
+{
+	return domains_ok(s, len) && kms_mp_text_check((const uint8_t *)s, len) == KMS_OK;
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* Transactions                                                                               */
 
 static int
@@ -941,25 +1156,34 @@ create_schema(struct kms_store *st)
 }
 
 /*
- * Is the file a store of our version? user_version, application_id, then every object in
- * sqlite_schema against store_tables (same names, same CREATE text, nothing more). Any
- * difference is KMS_ERR_PARSE; a file that is not SQLite fails in the first read
- * (SQLITE_NOTADB, also KMS_ERR_PARSE).
+ * Is the file a store of schema version want (KMS_STORE_SCHEMA_VERSION, or STORE_OLD_VERSION
+ * before a migration)? user_version, application_id, then every object in sqlite_schema against
+ * the tables of store_tables that version has (same names, same CREATE text, nothing more). Any
+ * difference is KMS_ERR_PARSE; a file that is not SQLite fails in the first read (SQLITE_NOTADB,
+ * also KMS_ERR_PARSE).
  */
 static int
-verify_schema(struct kms_store *st)
+verify_schema(struct kms_store *st, int want)
 {
 	static const char sql[] = "SELECT type, name, tbl_name, sql FROM sqlite_schema "
 				  "ORDER BY name";
 	sqlite3_stmt *s = NULL;
 	const char *type, *name, *tbl, *text;
-	size_t seen = 0;
+	size_t seen = 0, next = 0;
 	int rc, r = KMS_ERR_INTERNAL, version, app_id;
 
 	if ((r = pragma_int(st, "PRAGMA user_version", &version)) != KMS_OK) {
 		return r;
 	}
-	if (version != KMS_STORE_SCHEMA_VERSION) {
+	if (version == STORE_OLD_VERSION && want == KMS_STORE_SCHEMA_VERSION) {
+		/* Only a read-only handle gets here with it: a read-write open migrated it. */
+		kms_log(KMS_LOG_ERR,
+			"store: schema version %d: open it read-write once (kms-hsmd, kmsd, or a "
+			"kms-admin command that writes) to migrate it to %d",
+			version, KMS_STORE_SCHEMA_VERSION);
+		return KMS_ERR_PARSE;
+	}
+	if (version != want) {
 		kms_log(KMS_LOG_ERR, "store: schema version %d, this program reads %d", version,
 			KMS_STORE_SCHEMA_VERSION);
 		return KMS_ERR_PARSE;
@@ -981,27 +1205,82 @@ verify_schema(struct kms_store *st)
 		name = (const char *)sqlite3_column_text(s, 1);
 		tbl = (const char *)sqlite3_column_text(s, 2);
 		text = (const char *)sqlite3_column_text(s, 3);
-		if (seen >= NUM_STORE_TABLES || type == NULL || name == NULL || tbl == NULL ||
+		while (next < NUM_STORE_TABLES && store_tables[next].since > want) {
+			next++; /* not in that version */
+		}
+		if (next >= NUM_STORE_TABLES || type == NULL || name == NULL || tbl == NULL ||
 		    text == NULL || strcmp(type, "table") != 0 ||
-		    strcmp(name, store_tables[seen].name) != 0 ||
-		    strcmp(tbl, store_tables[seen].name) != 0 ||
-		    strcmp(text, store_tables[seen].sql) != 0) {
+		    strcmp(name, store_tables[next].name) != 0 ||
+		    strcmp(tbl, store_tables[next].name) != 0 ||
+		    strcmp(text, store_tables[next].sql) != 0) {
 			kms_log(KMS_LOG_ERR, "store: the file's schema is not the KMS store's");
 			goto out;
 		}
+		next++;
 		seen++;
 	}
 	if (rc != SQLITE_DONE) {
 		r = db_fail(st, rc, "schema");
 		goto out;
 	}
-	if (seen != NUM_STORE_TABLES) {
+	if (seen != num_tables(want)) {
 		kms_log(KMS_LOG_ERR, "store: the file's schema is not the KMS store's");
 		goto out;
 	}
 	r = KMS_OK;
 out:
 	(void)sqlite3_finalize(s);
+	return r;
+}
+
+/*
+ * Migrate a store of STORE_OLD_VERSION (3) to KMS_STORE_SCHEMA_VERSION (4), on a read-write
+ * handle: the tables of version 4 and user_version, in one BEGIN IMMEDIATE transaction (all or
+ * nothing); no row is changed. A file of any other version is left to verify_schema. The file
+ * is checked to be exactly a version 3 store first without a lock (a foreign file is never
+ * locked or written), then again under the write lock, where another process may have
+ * migrated it meanwhile (nothing to do then).
+ */
+static int
+migrate(struct kms_store *st)
+{
+	size_t i;
+	int r, version, migrated = 0;
+
+	if ((r = pragma_int(st, "PRAGMA user_version", &version)) != KMS_OK) {
+		return r;
+	}
+	if (version != STORE_OLD_VERSION) {
+		return KMS_OK;
+	}
+	if ((r = verify_schema(st, STORE_OLD_VERSION)) != KMS_OK) {
+		return r;
+	}
+	if ((r = write_begin(st)) != KMS_OK) {
+		return r;
+	}
+	if ((r = pragma_int(st, "PRAGMA user_version", &version)) != KMS_OK ||
+	    version != STORE_OLD_VERSION || (r = verify_schema(st, STORE_OLD_VERSION)) != KMS_OK) {
+		goto out;
+	}
+	for (i = 0; i < NUM_STORE_TABLES && r == KMS_OK; i++) {
+		if (store_tables[i].since > STORE_OLD_VERSION) {
+			r = exec(st, store_tables[i].sql, "migrate the schema");
+		}
+	}
+	if (r == KMS_OK) {
+		r = exec(st, "PRAGMA user_version = " STR(KMS_STORE_SCHEMA_VERSION),
+			 "user_version");
+	}
+	migrated = r == KMS_OK;
+out:
+	r = write_end(st, r);
+	if (r == KMS_OK && migrated) {
+		kms_log(KMS_LOG_INFO,
+			"store: migrated the store from schema version %d to %d (tables cert_info "
+			"and client_keys added)",
+			STORE_OLD_VERSION, KMS_STORE_SCHEMA_VERSION);
+	}
 	return r;
 }
 
@@ -1117,7 +1396,10 @@ kms_store_open(struct kms_store **out, const char *path, enum kms_store_mode mod
 	if (created && (r = create_schema(st)) != KMS_OK) {
 		goto out;
 	}
-	if ((r = verify_schema(st)) != KMS_OK) {
+	if (!st->read_only && (r = migrate(st)) != KMS_OK) {
+		goto out;
+	}
+	if ((r = verify_schema(st, KMS_STORE_SCHEMA_VERSION)) != KMS_OK) {
 		goto out;
 	}
 	/* Only now that the file is known to be ours: journal_mode = WAL writes to it. */
@@ -1156,6 +1438,34 @@ kms_store_close(struct kms_store *st)
 /* ---------------------------------------------------------------------------------------- */
 /* The certificate                                                                            */
 
+/* The cert_info columns of the row s is on (S_GET_CERT), checked, into out. */
+static int
+cert_info_get(struct kms_store *st, sqlite3_stmt *s, struct kms_store_cert *out)
+{
+	int r;
+
+	if (sqlite3_column_type(s, CC_INFO_ID) != SQLITE_INTEGER ||
+	    sqlite3_column_int64(s, CC_INFO_ID) != 1) {
+		return bad_value("cert_info");
+	}
+	if ((r = col_checked_text(st, s, CC_ISSUER, KMS_STORE_MAX_ISSUER, 0, out->issuer)) !=
+		    KMS_OK ||
+	    (r = col_time_opt(s, CC_VALID_FROM, &out->has_valid_from, &out->valid_from)) !=
+		    KMS_OK ||
+	    (r = col_time_opt(s, CC_VALID_TO, &out->has_valid_to, &out->valid_to)) != KMS_OK ||
+	    (r = col_checked_text(st, s, CC_DOMAINS, KMS_STORE_DOMAINS_LEN, 1, out->domains)) !=
+		    KMS_OK) {
+		return r == KMS_ERR_PARSE ? bad_value("cert_info") : r;
+	}
+	/* The stricter checks of put (no control characters; from before to). */
+	if (!cert_issuer_ok(out->issuer, strlen(out->issuer)) ||
+	    !cert_domains_ok(out->domains, strlen(out->domains)) ||
+	    (out->has_valid_from && out->has_valid_to && out->valid_from >= out->valid_to)) {
+		return bad_value("cert_info");
+	}
+	return KMS_OK;
+}
+
 int
 kms_store_get_cert(struct kms_store *st, struct kms_store_cert *out)
 {
@@ -1177,20 +1487,27 @@ kms_store_get_cert(struct kms_store *st, struct kms_store_cert *out)
 		r = KMS_ERR_FORBIDDEN;
 		goto out;
 	}
-	if ((r = col_text(st, s, 0, TEXT_URI, out->kms_uri, sizeof(out->kms_uri))) != KMS_OK ||
-	    (r = col_text(st, s, 1, TEXT_URI_OPT, out->cert_uri, sizeof(out->cert_uri))) !=
+	if ((r = col_text(st, s, CC_KMS_URI, TEXT_URI, out->kms_uri, sizeof(out->kms_uri))) !=
 		    KMS_OK ||
-	    (r = col_u64(s, 2, 1, &out->user_key_period)) != KMS_OK ||
-	    (r = col_u64(s, 3, 0, &out->user_key_offset)) != KMS_OK ||
-	    (r = col_blob_exact(st, s, 4, out->kpak, sizeof(out->kpak))) != KMS_OK ||
-	    (r = col_blob_exact(st, s, 5, out->z_t, sizeof(out->z_t))) != KMS_OK) {
+	    (r = col_text(st, s, CC_CERT_URI, TEXT_URI_OPT, out->cert_uri,
+			  sizeof(out->cert_uri))) != KMS_OK ||
+	    (r = col_u64(s, CC_PERIOD, 1, &out->user_key_period)) != KMS_OK ||
+	    (r = col_u64(s, CC_OFFSET, 0, &out->user_key_offset)) != KMS_OK ||
+	    (r = col_blob_exact(st, s, CC_KPAK, out->kpak, sizeof(out->kpak))) != KMS_OK ||
+	    (r = col_blob_exact(st, s, CC_Z_T, out->z_t, sizeof(out->z_t))) != KMS_OK) {
 		if (r == KMS_ERR_PARSE) {
 			(void)bad_value("certificate");
 		}
 		goto out;
 	}
+	/* No cert_info row (written before version 4): no issuer, validity or domains. */
+	if (sqlite3_column_type(s, CC_INFO_ID) != SQLITE_NULL &&
+	    (r = cert_info_get(st, s, out)) != KMS_OK) {
+		goto out;
+	}
 	r = KMS_OK;
 out:
+	/* One statement, one read: the two tables come from one snapshot. */
 	stmt_done(s);
 	if (r != KMS_OK) {
 		kms_memzero(out, sizeof(*out));
@@ -1201,8 +1518,8 @@ out:
 int
 kms_store_put_cert(struct kms_store *st, const struct kms_store_cert *cert)
 {
-	sqlite3_stmt *s = NULL;
-	size_t kms_uri_len, cert_uri_len;
+	sqlite3_stmt *s = NULL, *si = NULL;
+	size_t kms_uri_len, cert_uri_len, issuer_len, domains_len;
 	int row, r = KMS_ERR_INTERNAL;
 
 	if (st == NULL || cert == NULL) {
@@ -1210,28 +1527,49 @@ kms_store_put_cert(struct kms_store *st, const struct kms_store_cert *cert)
 	}
 	kms_uri_len = c_len(cert->kms_uri, sizeof(cert->kms_uri));
 	cert_uri_len = c_len(cert->cert_uri, sizeof(cert->cert_uri));
-	if (!uri_ok(cert->kms_uri, kms_uri_len, 1) || !uri_ok(cert->cert_uri, cert_uri_len, 0)) {
+	issuer_len = c_len(cert->issuer, sizeof(cert->issuer));
+	domains_len = c_len(cert->domains, sizeof(cert->domains));
+	if (!uri_ok(cert->kms_uri, kms_uri_len, 1) || !uri_ok(cert->cert_uri, cert_uri_len, 0) ||
+	    !cert_issuer_ok(cert->issuer, issuer_len) ||
+	    !cert_domains_ok(cert->domains, domains_len) ||
+	    (cert->has_valid_from != 0 && cert->has_valid_from != 1) ||
+	    (cert->has_valid_to != 0 && cert->has_valid_to != 1)) {
 		return KMS_ERR_INVALID_ARG;
 	}
 	if (cert->user_key_period == 0 || cert->user_key_period > INT64_MAX ||
-	    cert->user_key_offset > INT64_MAX) {
+	    cert->user_key_offset > INT64_MAX ||
+	    !ext_time_ok(cert->has_valid_from, cert->valid_from) ||
+	    !ext_time_ok(cert->has_valid_to, cert->valid_to)) {
 		return KMS_ERR_RANGE;
+	}
+	if (cert->has_valid_from && cert->has_valid_to && cert->valid_from >= cert->valid_to) {
+		return KMS_ERR_INVALID_ARG;
 	}
 	if ((r = write_begin(st)) != KMS_OK) {
 		return r;
 	}
+	/* The certificate row first: cert_info's id refers to it. */
 	if ((r = stmt_get(st, S_PUT_CERT, &s)) != KMS_OK ||
 	    (r = bind_text(st, s, 1, cert->kms_uri, kms_uri_len)) != KMS_OK ||
 	    (r = bind_text(st, s, 2, cert->cert_uri, cert_uri_len)) != KMS_OK ||
 	    (r = bind_u64(st, s, 3, cert->user_key_period)) != KMS_OK ||
 	    (r = bind_u64(st, s, 4, cert->user_key_offset)) != KMS_OK ||
 	    (r = bind_blob(st, s, 5, cert->kpak, sizeof(cert->kpak))) != KMS_OK ||
-	    (r = bind_blob(st, s, 6, cert->z_t, sizeof(cert->z_t))) != KMS_OK) {
+	    (r = bind_blob(st, s, 6, cert->z_t, sizeof(cert->z_t))) != KMS_OK ||
+	    (r = step(st, s, "put certificate", &row)) != KMS_OK) {
 		goto out;
 	}
-	r = step(st, s, "put certificate", &row);
+	if ((r = stmt_get(st, S_PUT_CERT_INFO, &si)) != KMS_OK ||
+	    (r = bind_text(st, si, 1, cert->issuer, issuer_len)) != KMS_OK ||
+	    (r = bind_time_opt(st, si, 2, cert->has_valid_from, cert->valid_from)) != KMS_OK ||
+	    (r = bind_time_opt(st, si, 3, cert->has_valid_to, cert->valid_to)) != KMS_OK ||
+	    (r = bind_text(st, si, 4, cert->domains, domains_len)) != KMS_OK) {
+		goto out;
+	}
+	r = step(st, si, "put cert_info", &row);
 out:
 	stmt_done(s);
+	stmt_done(si);
 	return write_end(st, r);
 }
 
@@ -2031,6 +2369,147 @@ out:
 	return write_end(st, r);
 }
 
+int
+kms_store_has_keyset(struct kms_store *st, const char *uri, uint64_t period, int *out_has)
+{
+	sqlite3_stmt *s = NULL;
+	int row, r = KMS_ERR_INTERNAL;
+
+	if (out_has == NULL) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	*out_has = 0;
+	if (st == NULL || arg_uri(uri, 1) != KMS_OK) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if (period > INT64_MAX) {
+		return KMS_ERR_RANGE;
+	}
+	if ((r = stmt_get(st, S_HAS_KEYSET, &s)) != KMS_OK ||
+	    (r = bind_str(st, s, 1, uri)) != KMS_OK || (r = bind_u64(st, s, 2, period)) != KMS_OK ||
+	    (r = step(st, s, "key set", &row)) != KMS_OK) {
+		goto out;
+	}
+	*out_has = row;
+	r = KMS_OK;
+out:
+	stmt_done(s);
+	return r;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Client keys                                                                                */
+
+/* The role column's values, by the API's ink flag. */
+static const char *const client_key_role[2] = {"trk", "ink"};
+
+int
+kms_store_put_client_key(struct kms_store *st, const char *label, int ink,
+			 const struct kms_store_blob *wrapped)
+{
+	sqlite3_stmt *s = NULL;
+	int row, r = KMS_ERR_INTERNAL;
+
+	if (st == NULL || arg_id(label) != KMS_OK || (ink != 0 && ink != 1) ||
+	    arg_blob(wrapped) != KMS_OK) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if ((r = write_begin(st)) != KMS_OK) {
+		return r;
+	}
+	if ((r = stmt_get(st, S_PUT_CLIENT_KEY, &s)) != KMS_OK ||
+	    (r = bind_str(st, s, 1, label)) != KMS_OK ||
+	    (r = bind_str(st, s, 2, client_key_role[ink])) != KMS_OK ||
+	    (r = bind_blob(st, s, 3, wrapped->data, wrapped->len)) != KMS_OK) {
+		goto out;
+	}
+	r = step(st, s, "put client key", &row);
+out:
+	stmt_done(s);
+	return write_end(st, r);
+}
+
+/* A client key as the list passes it on. */
+struct client_key_item {
+	char label[KMS_STORE_MAX_ID + 1];
+	int ink;
+	struct kms_store_blob wrapped;
+};
+
+static int
+client_key_list_row(struct kms_store *st, sqlite3_stmt *s, void *item)
+{
+	struct client_key_item *k = item;
+	const unsigned char *role;
+	int r;
+
+	memset(k, 0, sizeof(*k));
+	if ((r = col_text(st, s, 0, TEXT_ID, k->label, sizeof(k->label))) != KMS_OK ||
+	    (r = col_blob(st, s, 2, k->wrapped.data, 1, sizeof(k->wrapped.data),
+			  &k->wrapped.len)) != KMS_OK) {
+		return r == KMS_ERR_PARSE ? bad_value("client_keys") : r;
+	}
+	if (sqlite3_column_type(s, 1) != SQLITE_TEXT) {
+		return bad_value("client_keys");
+	}
+	if ((role = sqlite3_column_text(s, 1)) == NULL) {
+		return db_fail(st, sqlite3_errcode(st->db), "read");
+	}
+	/* The byte count as well: strcmp would stop at a NUL inside the value. */
+	if (sqlite3_column_bytes(s, 1) != 3) {
+		return bad_value("client_keys");
+	}
+	if (strcmp((const char *)role, client_key_role[0]) == 0) {
+		k->ink = 0;
+	} else if (strcmp((const char *)role, client_key_role[1]) == 0) {
+		k->ink = 1;
+	} else {
+		return bad_value("client_keys");
+	}
+	return KMS_OK;
+}
+
+/* list_walk's callback for the client keys: the public callback, typed. */
+struct client_key_cb {
+	int (*cb)(void *ctx, const char *label, int ink, const struct kms_store_blob *wrapped);
+	void *ctx;
+};
+
+static int
+client_key_cb(void *arg, const void *item)
+{
+	const struct client_key_cb *t = arg;
+	const struct client_key_item *k = item;
+
+	return t->cb(t->ctx, k->label, k->ink, &k->wrapped);
+}
+
+int
+kms_store_client_key_list(struct kms_store *st,
+			  int (*cb)(void *ctx, const char *label, int ink,
+				    const struct kms_store_blob *wrapped),
+			  void *ctx)
+{
+	struct client_key_cb t = {cb, ctx};
+	struct client_key_item *k;
+	struct list_walk w = {S_LIST_CLIENT_KEYS,  "client_keys: list",
+			      client_key_list_row, NULL,
+			      client_key_cb,       &t};
+	int r;
+
+	if (st == NULL || cb == NULL || st->in_audit_walk) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if ((k = calloc(1, sizeof(*k))) == NULL) {
+		return KMS_ERR_NOMEM;
+	}
+	w.item = k;
+	r = list_walk(st, &w, NULL, NULL);
+	kms_memzero(k, sizeof(*k));
+	free(k);
+	return r;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* The audit log                                                                              */
 
@@ -2661,56 +3140,6 @@ out:
 /* ---------------------------------------------------------------------------------------- */
 /* The certificate cache of external KMSs                                                     */
 
-#define EXT_TIME_MIN (-62135596800LL) /* 0001-01-01T00:00:00Z */
-#define EXT_TIME_MAX 253402300799LL   /* 9999-12-31T23:59:59Z */
-
-/* 1 if s[0..len) is 0..max bytes of UTF-8 without NUL. */
-static int
-text_ok(const char *s, size_t len, size_t max)
-{
-	if (len > max || (len > 0 && memchr(s, '\0', len) != NULL)) {
-		return 0;
-	}
-	return kms_mp_utf8_check((const uint8_t *)s, len) == KMS_OK;
-}
-
-/*
- * 1 if s[0..len) is a domain list: "" or 1..KMS_STORE_MAX_DOMAINS URIs of 1..KMS_STORE_MAX_URI
- * bytes without whitespace or control characters (bytes above 0x20, not 0x7f, UTF-8), one
- * space between each two, within KMS_STORE_DOMAINS_LEN bytes.
- */
-static int
-domains_ok(const char *s, size_t len)
-{
-	size_t i, start = 0, count = 0;
-
-	if (len > KMS_STORE_DOMAINS_LEN || !text_ok(s, len, KMS_STORE_DOMAINS_LEN)) {
-		return 0;
-	}
-	if (len == 0) {
-		return 1;
-	}
-	for (i = 0; i <= len; i++) {
-		if (i == len || s[i] == ' ') {
-			if (i == start || i - start > KMS_STORE_MAX_URI ||
-			    ++count > KMS_STORE_MAX_DOMAINS) {
-				return 0; /* empty (two spaces, one at an end), too long, too many
-					   */
-			}
-			start = i + 1;
-		} else if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f) {
-			return 0;
-		}
-	}
-	return 1;
-}
-
-static int
-ext_time_ok(int has, int64_t t)
-{
-	return has == 0 || (has == 1 && t >= EXT_TIME_MIN && t <= EXT_TIME_MAX);
-}
-
 /* The next change number (inside a write transaction): the maximum + 1. */
 static int
 ext_max(struct kms_store *st, uint64_t *out)
@@ -2741,20 +3170,6 @@ ext_max(struct kms_store *st, uint64_t *out)
 out:
 	stmt_done(s);
 	return r;
-}
-
-static int
-bind_time_opt(struct kms_store *st, sqlite3_stmt *s, int i, int has, int64_t t)
-{
-	int rc;
-
-	if (!has) {
-		return KMS_OK; /* cleared bindings are NULL */
-	}
-	if ((rc = sqlite3_bind_int64(s, i, (sqlite3_int64)t)) != SQLITE_OK) {
-		return db_fail(st, rc, "bind");
-	}
-	return KMS_OK;
 }
 
 int
@@ -2872,56 +3287,6 @@ kms_store_ext_cache_num(struct kms_store *st, uint64_t *out)
 		return KMS_ERR_INVALID_ARG;
 	}
 	return ext_max(st, out);
-}
-
-/* Column i as an optional time (NULL: absent). */
-static int
-col_time_opt(sqlite3_stmt *s, int i, int *out_has, int64_t *out)
-{
-	sqlite3_int64 v;
-
-	*out_has = 0;
-	*out = 0;
-	if (sqlite3_column_type(s, i) == SQLITE_NULL) {
-		return KMS_OK;
-	}
-	if (sqlite3_column_type(s, i) != SQLITE_INTEGER) {
-		return KMS_ERR_PARSE;
-	}
-	v = sqlite3_column_int64(s, i);
-	if (v < EXT_TIME_MIN || v > EXT_TIME_MAX) {
-		return KMS_ERR_PARSE;
-	}
-	*out_has = 1;
-	*out = (int64_t)v;
-	return KMS_OK;
-}
-
-/* Column i as text of 0..max bytes (checked by ok) into out (cap max + 1). */
-static int
-col_checked_text(struct kms_store *st, sqlite3_stmt *s, int i, size_t max, int domains, char *out)
-{
-	const unsigned char *p;
-	int n;
-
-	if (sqlite3_column_type(s, i) != SQLITE_TEXT) {
-		return KMS_ERR_PARSE;
-	}
-	p = sqlite3_column_text(s, i);
-	n = sqlite3_column_bytes(s, i);
-	if (p == NULL) {
-		return db_fail(st, sqlite3_errcode(st->db), "read"); /* out of memory */
-	}
-	if (n < 0 || (size_t)n > max) {
-		return KMS_ERR_PARSE;
-	}
-	if (domains ? !domains_ok((const char *)p, (size_t)n)
-		    : !text_ok((const char *)p, (size_t)n, max)) {
-		return KMS_ERR_PARSE;
-	}
-	memcpy(out, p, (size_t)n);
-	out[n] = '\0';
-	return KMS_OK;
 }
 
 /* The row s is on, checked, into c. */

@@ -14,7 +14,8 @@
  * wrapped: a stolen file leaks no key (SECURITY.md). It lives in proto/ because it is a data format
  * that kms-hsmd (hsm/), kmsd (kms/) and the tools all read: the one-way dependencies (common <-
  * proto <- hsm, kms, tools) leave no other shared place. The schema is docs/store.md; its version
- * is in PRAGMA user_version, and a store of another version is refused.
+ * is in PRAGMA user_version. A store of version 3 is migrated to 4 by the first read-write open
+ * (and refused by read-only ones until then); a store of any other version is refused.
  *
  * Text values are bounded (the same bounds as proto/msg.h); blobs too. Every query is a
  * prepared statement with bound parameters. A store opened read-only (kms-hsmd) cannot write.
@@ -22,10 +23,13 @@
  * synchronous=FULL: a write is on disk when its function returns KMS_OK.
  */
 
-#define KMS_STORE_SCHEMA_VERSION 3
+#define KMS_STORE_SCHEMA_VERSION 4
 #define KMS_STORE_MAX_ID         255  /* client ids, key labels */
 #define KMS_STORE_MAX_URI        2048 /* identity URIs, KMS URIs */
 #define KMS_STORE_MAX_BLOB       512  /* a wrapped key */
+#define KMS_STORE_MAX_ISSUER     1024 /* bytes of Issuer */
+#define KMS_STORE_MAX_DOMAINS    64   /* KmsDomain URIs of one certificate */
+#define KMS_STORE_DOMAINS_LEN    8192 /* bytes of the domain list (URIs, one space between) */
 
 struct kms_store;
 
@@ -41,7 +45,10 @@ enum kms_client_class {
 	KMS_CLIENT_SERVER = 1,
 };
 
-/* The KMS certificate's public values (one row: the domain's root certificate). */
+/*
+ * The KMS certificate's public values (one row: the domain's root certificate). Texts are
+ * NUL-terminated within their arrays.
+ */
 struct kms_store_cert {
 	char kms_uri[KMS_STORE_MAX_URI + 1];
 	char cert_uri[KMS_STORE_MAX_URI + 1]; /* may be empty */
@@ -49,6 +56,19 @@ struct kms_store_cert {
 	uint64_t user_key_offset;             /* seconds */
 	uint8_t kpak[65];
 	uint8_t z_t[257];
+	/* Issuer: 0..KMS_STORE_MAX_ISSUER bytes of UTF-8 without control characters (C0, DEL,
+	 * C1); "" none. */
+	char issuer[KMS_STORE_MAX_ISSUER + 1];
+	/* ValidFrom, ValidTo: Unix seconds, -62135596800..253402300799 (years 0001..9999), each
+	 * present when its has_ flag is 1 (0: absent); from < to when both are present. */
+	int has_valid_from;
+	int64_t valid_from;
+	int has_valid_to;
+	int64_t valid_to;
+	/* KmsDomainList: 0..KMS_STORE_MAX_DOMAINS URIs, each without whitespace or control
+	 * characters, separated by one space (none at either end), as ext_certs.domains; "" none.
+	 */
+	char domains[KMS_STORE_DOMAINS_LEN + 1];
 };
 
 /* A client of the roster. */
@@ -75,13 +95,31 @@ struct kms_store_keyset {
 
 /*
  * kms_store_open - open (or create) the store at path. *out is owned (kms_store_close).
- * Returns KMS_OK, KMS_ERR_IO (cannot open or create), KMS_ERR_PARSE (not a store of
- * KMS_STORE_SCHEMA_VERSION), KMS_ERR_INVALID_ARG, KMS_ERR_NOMEM.
+ * A read-write open (KMS_STORE_RW, or KMS_STORE_CREATE of an existing file) of a store of
+ * schema version 3 migrates it to KMS_STORE_SCHEMA_VERSION (4) first, in one transaction
+ * (the new tables and user_version; no row changes), and logs that it did; a read-only open
+ * of a version 3 store is refused with a log line saying to open it read-write once.
+ * Returns KMS_OK, KMS_ERR_IO (cannot open or create; the migration could not write),
+ * KMS_ERR_PARSE (not a store of KMS_STORE_SCHEMA_VERSION, nor, read-write, of version 3),
+ * KMS_ERR_INVALID_ARG, KMS_ERR_NOMEM.
  */
 int kms_store_open(struct kms_store **out, const char *path, enum kms_store_mode mode) KMS_WUR;
 void kms_store_close(struct kms_store *st);
 
-/* The certificate: KMS_OK, or KMS_ERR_FORBIDDEN if the store has none yet. */
+/*
+ * kms_store_get_cert - the certificate, every field, from one read snapshot, into *out (all
+ * zero on any failure). A certificate written before schema version 4 has no issuer, validity
+ * or domain list ("" and has_ flags 0). Returns KMS_OK; KMS_ERR_FORBIDDEN (the store has none
+ * yet); KMS_ERR_PARSE (a malformed value in the file); KMS_ERR_INVALID_ARG (NULL st or out);
+ * KMS_ERR_IO, KMS_ERR_NOMEM.
+ *
+ * kms_store_put_cert - insert or replace the certificate, every field, in one transaction.
+ * cert is borrowed. Returns KMS_OK; KMS_ERR_INVALID_ARG (NULL st or cert, a text out of its
+ * bounds or characters or not NUL-terminated in its array, a malformed domain list, a has_
+ * flag not 0 or 1, valid_from not before valid_to when both are present, a read-only handle);
+ * KMS_ERR_RANGE (user_key_period 0, a period above INT64_MAX, a time out of its range);
+ * KMS_ERR_IO, KMS_ERR_NOMEM. On error nothing changed.
+ */
 int kms_store_get_cert(struct kms_store *st, struct kms_store_cert *out) KMS_WUR;
 int kms_store_put_cert(struct kms_store *st, const struct kms_store_cert *cert) KMS_WUR;
 
@@ -108,7 +146,16 @@ int kms_store_put_client(struct kms_store *st, const struct kms_store_client *cl
  */
 int kms_store_set_client_revoked(struct kms_store *st, const char *client_id, int revoked) KMS_WUR;
 
-/* Identities: add (not revoked), revoke / restore. KMS_ERR_FORBIDDEN for an unknown URI. */
+/*
+ * kms_store_add_identity - add uri to the roster, not revoked, unless it is there: an existing
+ * identity is left exactly as it is (a revoked one stays revoked; its entitlements and key
+ * sets stay) and the answer is KMS_OK all the same, so that adding is idempotent (a resumed
+ * pre-mint adds what is missing). Returns KMS_OK; KMS_ERR_INVALID_ARG (NULL st, a malformed
+ * uri, a read-only handle); KMS_ERR_IO, KMS_ERR_NOMEM.
+ *
+ * kms_store_set_identity_revoked - revoke (1) or restore (0) uri. KMS_ERR_FORBIDDEN for an
+ * unknown URI.
+ */
 int kms_store_add_identity(struct kms_store *st, const char *uri) KMS_WUR;
 int kms_store_set_identity_revoked(struct kms_store *st, const char *uri, int revoked) KMS_WUR;
 
@@ -209,6 +256,45 @@ int kms_store_get_keyset(struct kms_store *st, const char *uri, uint64_t period,
 			 struct kms_store_keyset *out) KMS_WUR;
 int kms_store_put_keyset(struct kms_store *st, const char *uri, uint64_t period,
 			 const struct kms_store_keyset *ks) KMS_WUR;
+
+/*
+ * kms_store_has_keyset - *out_has 1 if the store holds a key set for uri and period, else 0
+ * (its values are not read or checked: kms_store_get_keyset does that), for a pre-mint that
+ * resumes where it stopped. Works on read-only handles. Returns KMS_OK; KMS_ERR_INVALID_ARG
+ * (NULL st or out_has, a malformed uri); KMS_ERR_RANGE (period above INT64_MAX); KMS_ERR_IO,
+ * KMS_ERR_NOMEM. *out_has is 0 unless KMS_OK is returned.
+ */
+int kms_store_has_keyset(struct kms_store *st, const char *uri, uint64_t period,
+			 int *out_has) KMS_WUR;
+
+/*
+ * Client keys (schema version 4): each client's TrK and InK wrapped under the domain KEK by
+ * the enrolment of the key ceremony, keyed by their token label, so that a node restored from
+ * a backup can put them into its new token again.
+ *
+ * kms_store_put_client_key - insert the key labelled label (1..KMS_STORE_MAX_ID visible
+ * ASCII characters, as the labels of struct kms_store_client), of role ink (0: a TrK, 1: an
+ * InK), wrapped (1..KMS_STORE_MAX_BLOB bytes under the KEK), or replace the role and wrapped
+ * key of that label. One transaction. wrapped is borrowed. Returns KMS_OK;
+ * KMS_ERR_INVALID_ARG (NULL st or wrapped, a malformed label, ink not 0 or 1, a wrapped
+ * length out of bounds, a read-only handle); KMS_ERR_IO, KMS_ERR_NOMEM.
+ */
+int kms_store_put_client_key(struct kms_store *st, const char *label, int ink,
+			     const struct kms_store_blob *wrapped) KMS_WUR;
+
+/*
+ * kms_store_client_key_list - in one read snapshot, call cb(ctx, label, ink, wrapped) for
+ * every client key, in byte order of label. label and wrapped are borrowed for the call only;
+ * cb may not use st. Every row is checked for the type, length and characters of its values.
+ * cb returns KMS_OK to go on; any other value stops the walk and is returned as it is.
+ * Returns KMS_OK; cb's value; KMS_ERR_INVALID_ARG (NULL st or cb, called from a callback of
+ * the store); KMS_ERR_PARSE (a malformed row: the walk stops there); KMS_ERR_IO;
+ * KMS_ERR_NOMEM. Works on read-only handles.
+ */
+int kms_store_client_key_list(struct kms_store *st,
+			      int (*cb)(void *ctx, const char *label, int ink,
+					const struct kms_store_blob *wrapped),
+			      void *ctx) KMS_WUR;
 
 /*
  * The audit log (docs/store.md, "The audit log"): one record per request, in a hash chain.
@@ -332,9 +418,6 @@ int kms_store_audit_read(struct kms_store *st, const struct kms_audit_filter *fi
  * the row it changed. A withdrawn certificate stays as a row (withdrawn 1), so that
  * certcache/<n> can tell clients it is gone; rows are never deleted.
  */
-#define KMS_STORE_MAX_ISSUER   1024 /* bytes of Issuer */
-#define KMS_STORE_MAX_DOMAINS  64   /* KmsDomain URIs of one certificate */
-#define KMS_STORE_DOMAINS_LEN  8192 /* bytes of the domain list (URIs, one space between) */
 #define KMS_STORE_MAX_EXT_READ 1024 /* certificates one kms_store_ext_cert_read passes on */
 
 /* An external KMS certificate. Texts are NUL-terminated UTF-8 without NUL. */

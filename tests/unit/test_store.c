@@ -5,7 +5,9 @@
  * handles, the entitlement matrix, read-only handles that cannot write, files that are not a
  * store of our version, values in the file of the wrong type or length (written with the
  * SQLite API around our checks), argument bounds, the file's mode, two handles at once
- * (WAL), the busy timeout, secure delete, and a log that never carries a blob.
+ * (WAL), the busy timeout, secure delete, and a log that never carries a blob; schema version 4:
+ * the certificate's issuer, validity and domain list, the client keys, and the migration of a
+ * version 3 file (made from the version 3 CREATE statements kept below) with its data.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -163,6 +165,12 @@ sample_cert(struct kms_store_cert *c, uint8_t seed)
 	c->kpak[0] = 0x04;
 	memset(c->z_t, seed ^ 0x5a, sizeof(c->z_t));
 	c->z_t[0] = 0x04;
+	snprintf(c->issuer, sizeof(c->issuer), "KMS %u root, J\xc3\xb6rg's domain", seed);
+	c->has_valid_from = 1;
+	c->valid_from = 1700000000 + seed;
+	c->has_valid_to = 1;
+	c->valid_to = 2015000000 + seed;
+	snprintf(c->domains, sizeof(c->domains), "example.org sip:d%u.example.org", seed);
 }
 
 static void
@@ -223,7 +231,10 @@ cert_eq(const struct kms_store_cert *a, const struct kms_store_cert *b)
 	       a->user_key_period == b->user_key_period &&
 	       a->user_key_offset == b->user_key_offset &&
 	       memcmp(a->kpak, b->kpak, sizeof(a->kpak)) == 0 &&
-	       memcmp(a->z_t, b->z_t, sizeof(a->z_t)) == 0;
+	       memcmp(a->z_t, b->z_t, sizeof(a->z_t)) == 0 && strcmp(a->issuer, b->issuer) == 0 &&
+	       a->has_valid_from == b->has_valid_from && a->valid_from == b->valid_from &&
+	       a->has_valid_to == b->has_valid_to && a->valid_to == b->valid_to &&
+	       strcmp(a->domains, b->domains) == 0;
 }
 
 /* n copies of c, NUL-terminated (buf holds n + 1). */
@@ -368,9 +379,10 @@ test_symlink_refused(void)
 static void
 test_cert_roundtrip(void)
 {
-	struct kms_store_cert c, got;
+	static struct kms_store_cert c, got;
 	struct kms_store *st;
 	char path[256];
+	size_t i;
 
 	st = create_store("cert.db", path, sizeof(path));
 	memset(&got, 0xaa, sizeof(got));
@@ -400,6 +412,61 @@ test_cert_roundtrip(void)
 	st = open_store(path, KMS_STORE_RO);
 	CU_ASSERT(kms_store_get_cert(st, &got) == KMS_OK);
 	CU_ASSERT(cert_eq(&c, &got));
+	kms_store_close(st);
+
+	/* The new fields at their bounds: the longest issuer, 64 domains, the extreme times. */
+	st = open_store(path, KMS_STORE_RW);
+	sample_cert(&c, 3);
+	repeat(c.issuer, 'i', KMS_STORE_MAX_ISSUER);
+	c.domains[0] = '\0';
+	for (i = 0; i < KMS_STORE_MAX_DOMAINS; i++) {
+		size_t used = strlen(c.domains);
+
+		(void)snprintf(c.domains + used, sizeof(c.domains) - used, "%ssip:domain-%zu.%s",
+			       i > 0 ? " " : "", i, "example.org");
+	}
+	c.valid_from = -62135596800LL;
+	c.valid_to = 253402300799LL;
+	CU_ASSERT(kms_store_put_cert(st, &c) == KMS_OK);
+	CU_ASSERT(kms_store_get_cert(st, &got) == KMS_OK);
+	CU_ASSERT(cert_eq(&c, &got));
+	CU_ASSERT_EQUAL(strlen(got.issuer), KMS_STORE_MAX_ISSUER);
+
+	/* Only one bound, then none: absent stays absent (a value beside has_ 0 is not kept). */
+	c.has_valid_to = 0;
+	c.valid_to = 0;
+	CU_ASSERT(kms_store_put_cert(st, &c) == KMS_OK);
+	CU_ASSERT(kms_store_get_cert(st, &got) == KMS_OK);
+	CU_ASSERT(cert_eq(&c, &got));
+	c.has_valid_from = 0;
+	c.valid_from = 77;
+	c.issuer[0] = '\0';
+	c.domains[0] = '\0';
+	CU_ASSERT(kms_store_put_cert(st, &c) == KMS_OK);
+	CU_ASSERT(kms_store_get_cert(st, &got) == KMS_OK);
+	CU_ASSERT_EQUAL(got.has_valid_from, 0);
+	CU_ASSERT_EQUAL(got.valid_from, 0);
+	CU_ASSERT_EQUAL(got.has_valid_to, 0);
+	CU_ASSERT_STRING_EQUAL(got.issuer, "");
+	CU_ASSERT_STRING_EQUAL(got.domains, "");
+	c.valid_from = 0;
+	CU_ASSERT(cert_eq(&c, &got));
+
+	/* A certificate row without its cert_info row (as version 3 wrote it): no new fields. */
+	sample_cert(&c, 4);
+	CU_ASSERT(kms_store_put_cert(st, &c) == KMS_OK);
+	kms_store_close(st);
+	CU_ASSERT_FATAL(raw_exec(path, "DELETE FROM cert_info") == SQLITE_OK);
+	st = open_store(path, KMS_STORE_RO);
+	memset(&got, 0xaa, sizeof(got));
+	CU_ASSERT(kms_store_get_cert(st, &got) == KMS_OK);
+	CU_ASSERT_STRING_EQUAL(got.kms_uri, c.kms_uri);
+	CU_ASSERT_STRING_EQUAL(got.issuer, "");
+	CU_ASSERT_EQUAL(got.has_valid_from, 0);
+	CU_ASSERT_EQUAL(got.has_valid_to, 0);
+	CU_ASSERT_EQUAL(got.valid_from, 0);
+	CU_ASSERT_EQUAL(got.valid_to, 0);
+	CU_ASSERT_STRING_EQUAL(got.domains, "");
 	kms_store_close(st);
 }
 
@@ -709,7 +776,10 @@ test_other_versions_refused(void)
 	static const char *const tamper[] = {
 		"PRAGMA user_version = 1", /* the first schema, without the audit log */
 		"PRAGMA user_version = 2", /* before the certificate cache of external KMSs */
-		"PRAGMA user_version = 4",
+		/* A version 4 file that says 3: not a version 3 store (two tables too many), so
+		 * refused read-write as well (not migrated) and left as it is. */
+		"PRAGMA user_version = 3",
+		"PRAGMA user_version = 5",
 		"PRAGMA user_version = 0",
 		"PRAGMA application_id = 0",
 		"CREATE TABLE extra (x)",
@@ -721,6 +791,10 @@ test_other_versions_refused(void)
 		"CREATE INDEX audit_by_client ON audit (client)",
 		"DROP TABLE ext_certs",
 		"CREATE INDEX ext_by_change ON ext_certs (change_num)",
+		"DROP TABLE cert_info",
+		"DROP TABLE client_keys",
+		"DROP TABLE client_keys; DROP TABLE cert_info", /* version 3's tables, but says 4 */
+		"CREATE INDEX client_keys_by_role ON client_keys (role)",
 	};
 	struct kms_store *st;
 	char path[256];
@@ -870,6 +944,26 @@ test_corrupt_values(void)
 		{G_CERT, "UPDATE certificate SET kms_uri = x'61'"},                 /* a blob */
 		{G_CERT, "UPDATE certificate SET kms_uri = printf('%.*c', 2049, 'a')"},
 		{G_CERT, "UPDATE certificate SET cert_uri = CAST(x'610062' AS TEXT)"}, /* NUL */
+		{G_CERT, "UPDATE cert_info SET issuer = x'61'"},
+		{G_CERT, "UPDATE cert_info SET issuer = printf('%.*c', 1025, 'a')"},
+		{G_CERT, "UPDATE cert_info SET issuer = CAST(x'6109' AS TEXT)"},   /* a tab */
+		{G_CERT, "UPDATE cert_info SET issuer = CAST(x'61c285' AS TEXT)"}, /* C1 (NEL) */
+		{G_CERT, "UPDATE cert_info SET issuer = CAST(x'6180' AS TEXT)"},   /* not UTF-8 */
+		{G_CERT, "UPDATE cert_info SET issuer = CAST(x'610062' AS TEXT)"}, /* NUL */
+		{G_CERT, "UPDATE cert_info SET valid_from = 'x'"},
+		{G_CERT, "UPDATE cert_info SET valid_from = 253402300800"},
+		{G_CERT, "UPDATE cert_info SET valid_to = -62135596801"},
+		{G_CERT, "UPDATE cert_info SET valid_to = 1.5"},
+		{G_CERT, "UPDATE cert_info SET valid_from = 10, valid_to = 10"},
+		{G_CERT, "UPDATE cert_info SET valid_from = 11, valid_to = 10"},
+		{G_CERT, "UPDATE cert_info SET domains = 'a  b'"},
+		{G_CERT, "UPDATE cert_info SET domains = ' a'"},
+		{G_CERT, "UPDATE cert_info SET domains = 'a '"},
+		{G_CERT, "UPDATE cert_info SET domains = CAST(x'610962' AS TEXT)"},   /* a tab */
+		{G_CERT, "UPDATE cert_info SET domains = CAST(x'61c28562' AS TEXT)"}, /* C1 */
+		{G_CERT, "UPDATE cert_info SET domains = trim(replace(printf('%.*c', 65, 'a'), "
+			 "'a', 'a '))"}, /* 65 domains */
+		{G_CERT, "UPDATE cert_info SET domains = printf('%.*c', 2049, 'a')"},
 		{G_SECRET, "UPDATE secrets SET wrapped = zeroblob(0)"},
 		{G_SECRET, "UPDATE secrets SET wrapped = CAST(printf('%s%.*c', '" SENTINEL
 			   "', 520, 'x') AS BLOB)"},
@@ -896,6 +990,8 @@ test_corrupt_values(void)
 		"UPDATE certificate SET kms_uri = 'kms1.example.org', cert_uri = '', "
 		"user_key_period = 2592000, user_key_offset = 0, kpak = zeroblob(65), "
 		"z_t = zeroblob(257); "
+		"UPDATE cert_info SET id = 1, issuer = 'i', valid_from = 1, valid_to = 2, "
+		"domains = 'a b'; "
 		"UPDATE secrets SET wrapped = zeroblob(32); "
 		"UPDATE clients SET class = 'ue', trk_label = 't', ink_label = 'i', revoked = 0; "
 		"UPDATE keysets SET rsk = x'01', ssk = x'02', pvt = x'03'";
@@ -906,7 +1002,7 @@ test_corrupt_values(void)
 	struct kms_store *st;
 	uint8_t *log_data;
 	size_t i, log_len;
-	char path[256], sql[512];
+	char path[256], sql[1024];
 	int zero, r;
 
 	st = create_store("corrupt.db", path, sizeof(path));
@@ -948,6 +1044,10 @@ test_corrupt_values(void)
 	free(log_data);
 }
 
+/* A certificate row in a transaction that is never committed. */
+#define CERT_ROW                                                                                   \
+	"BEGIN; INSERT INTO certificate VALUES (1, 'k', '', 1, 0, zeroblob(65), zeroblob(257)); "
+
 /* The schema's own CHECKs refuse what the C checks refuse (defence in depth). */
 static void
 test_schema_checks(void)
@@ -976,6 +1076,29 @@ test_schema_checks(void)
 		/* Foreign keys (on in our connections; switched on here too). */
 		"INSERT INTO keysets VALUES ('sip:nobody', 1, x'01', x'01', x'01')",
 		"INSERT INTO entitlements VALUES ('ue-9', 'sip:a')",
+		"INSERT INTO cert_info VALUES (1, '', NULL, NULL, '')", /* no certificate */
+		/* cert_info beside a certificate row (rolled back when the connection closes). */
+		CERT_ROW "INSERT INTO cert_info VALUES (2, '', NULL, NULL, '')",
+		CERT_ROW "INSERT INTO cert_info VALUES (1, x'61', NULL, NULL, '')",
+		CERT_ROW
+		"INSERT INTO cert_info VALUES (1, printf('%.*c', 1025, 'a'), NULL, NULL, '')",
+		CERT_ROW
+		"INSERT INTO cert_info VALUES (1, CAST(x'610062' AS TEXT), NULL, NULL, '')",
+		CERT_ROW "INSERT INTO cert_info VALUES (1, '', 'x', NULL, '')",
+		CERT_ROW "INSERT INTO cert_info VALUES (1, '', 253402300800, NULL, '')",
+		CERT_ROW "INSERT INTO cert_info VALUES (1, '', NULL, -62135596801, '')",
+		CERT_ROW "INSERT INTO cert_info VALUES (1, '', 10, 10, '')",
+		CERT_ROW "INSERT INTO cert_info VALUES (1, '', NULL, NULL, x'61')",
+		CERT_ROW
+		"INSERT INTO cert_info VALUES (1, '', NULL, NULL, printf('%.*c', 8193, 'a'))",
+		"INSERT INTO client_keys VALUES ('', 'trk', x'01')",
+		"INSERT INTO client_keys VALUES ('k 1', 'trk', x'01')",
+		"INSERT INTO client_keys VALUES (printf('%.*c', 256, 'k'), 'trk', x'01')",
+		"INSERT INTO client_keys VALUES ('k', 'TRK', x'01')",
+		"INSERT INTO client_keys VALUES ('k', 'kek', x'01')",
+		"INSERT INTO client_keys VALUES ('k', 'ink', x'')",
+		"INSERT INTO client_keys VALUES ('k', 'ink', zeroblob(513))",
+		"INSERT INTO client_keys VALUES ('k', 'ink', 'text')",
 	};
 	struct kms_store *st;
 	char path[256], sql[512];
@@ -988,6 +1111,13 @@ test_schema_checks(void)
 	CU_ASSERT(raw_exec(path,
 			   "INSERT INTO certificate VALUES (1, 'k', '', 1, 0, "
 			   "zeroblob(65), zeroblob(257)); DELETE FROM certificate") == SQLITE_OK);
+	/* Controls: good rows of the new tables pass their CHECKs. */
+	CU_ASSERT(raw_exec(path,
+			   "PRAGMA foreign_keys = ON; " CERT_ROW
+			   "INSERT INTO cert_info VALUES (1, 'i', 10, 11, 'a b'); "
+			   "DELETE FROM cert_info; DELETE FROM certificate; COMMIT") == SQLITE_OK);
+	CU_ASSERT(raw_exec(path, "INSERT INTO client_keys VALUES ('k', 'ink', x'01'); "
+				 "DELETE FROM client_keys") == SQLITE_OK);
 	for (i = 0; i < NUM(bad); i++) {
 		snprintf(sql, sizeof(sql), "PRAGMA foreign_keys = ON; %s", bad[i]);
 		rc = raw_exec(path, sql);
@@ -1017,12 +1147,18 @@ test_bounds(void)
 		"sip:\xe2\x82",             /* truncated */
 		"\xff",
 	};
+	static const char *const bad_issuers[] = {
+		"a\tb", "a\nb", "\x7f", "a\xc2\x85", "\xff", "\xc0\xaf", "\xed\xa0\x80",
+	};
+	static const char *const bad_domains[] = {
+		" a", "a ", "a  b", " ", "a\tb", "a\nb", "a\x7f", "a\xc2\x85", "\xff",
+	};
 	static char id255[KMS_STORE_MAX_ID + 1], id256[KMS_STORE_MAX_ID + 2];
 	static char uri2048[KMS_STORE_MAX_URI + 1], uri2049[KMS_STORE_MAX_URI + 2];
 	static char uri_utf8[KMS_STORE_MAX_URI + 1];
+	static struct kms_store_cert cert, got_cert;
 	struct kms_store_client c, got;
 	struct kms_store_keyset ks, got_ks;
-	struct kms_store_cert cert, got_cert;
 	struct kms_store_blob b, got_b;
 	struct kms_store *st, *bad_st;
 	char path[256];
@@ -1145,7 +1281,62 @@ test_bounds(void)
 	cert.user_key_period = 1;
 	cert.user_key_offset = UINT64_MAX;
 	CU_ASSERT(kms_store_put_cert(st, &cert) == KMS_ERR_RANGE);
+	/* Issuer: bounded, UTF-8, no control characters, NUL-terminated in its array. */
+	for (i = 0; i < NUM(bad_issuers); i++) {
+		sample_cert(&cert, 1);
+		snprintf(cert.issuer, sizeof(cert.issuer), "%s", bad_issuers[i]);
+		CU_ASSERT(kms_store_put_cert(st, &cert) == KMS_ERR_INVALID_ARG);
+	}
+	sample_cert(&cert, 1);
+	memset(cert.issuer, 'i', sizeof(cert.issuer));
+	CU_ASSERT(kms_store_put_cert(st, &cert) == KMS_ERR_INVALID_ARG);
+	/* Domain lists. */
+	for (i = 0; i < NUM(bad_domains); i++) {
+		sample_cert(&cert, 1);
+		snprintf(cert.domains, sizeof(cert.domains), "%s", bad_domains[i]);
+		CU_ASSERT(kms_store_put_cert(st, &cert) == KMS_ERR_INVALID_ARG);
+	}
+	sample_cert(&cert, 1);
+	cert.domains[0] = '\0';
+	for (i = 0; i <= KMS_STORE_MAX_DOMAINS; i++) { /* one too many */
+		size_t used = strlen(cert.domains);
+
+		(void)snprintf(cert.domains + used, sizeof(cert.domains) - used, "%sd%zu",
+			       i > 0 ? " " : "", i);
+	}
+	CU_ASSERT(kms_store_put_cert(st, &cert) == KMS_ERR_INVALID_ARG);
+	sample_cert(&cert, 1);
+	repeat(cert.domains, 'd', KMS_STORE_MAX_URI + 1); /* one URI too long */
+	CU_ASSERT(kms_store_put_cert(st, &cert) == KMS_ERR_INVALID_ARG);
+	sample_cert(&cert, 1);
+	memset(cert.domains, 'd', sizeof(cert.domains));
+	CU_ASSERT(kms_store_put_cert(st, &cert) == KMS_ERR_INVALID_ARG);
+	/* Validity: flags 0 or 1, years 0001..9999, from before to. */
+	sample_cert(&cert, 1);
+	cert.has_valid_from = 2;
+	CU_ASSERT(kms_store_put_cert(st, &cert) == KMS_ERR_INVALID_ARG);
+	sample_cert(&cert, 1);
+	cert.has_valid_to = -1;
+	CU_ASSERT(kms_store_put_cert(st, &cert) == KMS_ERR_INVALID_ARG);
+	sample_cert(&cert, 1);
+	cert.valid_from = -62135596801LL;
+	CU_ASSERT(kms_store_put_cert(st, &cert) == KMS_ERR_RANGE);
+	sample_cert(&cert, 1);
+	cert.valid_to = 253402300800LL;
+	CU_ASSERT(kms_store_put_cert(st, &cert) == KMS_ERR_RANGE);
+	sample_cert(&cert, 1);
+	cert.valid_to = cert.valid_from;
+	CU_ASSERT(kms_store_put_cert(st, &cert) == KMS_ERR_INVALID_ARG);
+	cert.valid_to = cert.valid_from - 1;
+	CU_ASSERT(kms_store_put_cert(st, &cert) == KMS_ERR_INVALID_ARG);
+	cert.has_valid_to = 0; /* from alone: no order to keep */
+	cert.valid_to = 0;
 	CU_ASSERT(kms_store_get_cert(st, &got_cert) == KMS_ERR_FORBIDDEN); /* nothing written */
+	CU_ASSERT(kms_store_put_cert(st, &cert) == KMS_OK);
+	CU_ASSERT(kms_store_get_cert(st, &got_cert) == KMS_OK);
+	CU_ASSERT(cert_eq(&cert, &got_cert));
+	CU_ASSERT(raw_exec(path, "DELETE FROM cert_info; DELETE FROM certificate") == SQLITE_OK);
+	CU_ASSERT(kms_store_get_cert(st, &got_cert) == KMS_ERR_FORBIDDEN);
 
 	/* Periods. */
 	CU_ASSERT(kms_store_put_keyset(st, uri2048, (uint64_t)INT64_MAX + 1, &ks) == KMS_ERR_RANGE);
@@ -1857,6 +2048,607 @@ test_roster_apply(void)
 	kms_store_close(st);
 }
 
+/*
+ * The CREATE statements of schema version 3 as a version 3 store holds them (sqlite_schema, in
+ * name order), copied from a store made by the version 3 code: the migration is tested on the
+ * real thing rather than on a version 4 file with tables dropped.
+ */
+static const char *const v3_schema[] = {
+	/* audit */
+	"CREATE TABLE audit (\n"
+	"\tseq INTEGER PRIMARY KEY NOT NULL CHECK (seq >= 1),\n"
+	"\ttime_s INTEGER NOT NULL CHECK (typeof(time_s) = 'integer' AND time_s >= 0),\n"
+	"\ttime_ns INTEGER NOT NULL CHECK (typeof(time_ns) = 'integer' AND time_ns "
+	"BETWEEN 0 AND 999999999),\n"
+	"\trequest_id TEXT NOT NULL CHECK (typeof(request_id) = 'text' AND "
+	"length(CAST(request_id AS BLOB)) <= 64 AND instr(CAST(request_id AS BLOB), "
+	"x'00') = 0),\n"
+	"\tclient TEXT NOT NULL CHECK (typeof(client) = 'text' AND length(CAST(client AS "
+	"BLOB)) <= 255 AND instr(CAST(client AS BLOB), x'00') = 0),\n"
+	"\tidentity TEXT NOT NULL CHECK (typeof(identity) = 'text' AND "
+	"length(CAST(identity AS BLOB)) <= 2048 AND instr(CAST(identity AS BLOB), x'00') "
+	"= 0),\n"
+	"\tresource TEXT NOT NULL CHECK (typeof(resource) = 'text' AND "
+	"length(CAST(resource AS BLOB)) <= 2048 AND instr(CAST(resource AS BLOB), x'00') "
+	"= 0),\n"
+	"\thttp_status INTEGER NOT NULL CHECK (typeof(http_status) = 'integer' AND "
+	"(http_status = 0 OR http_status BETWEEN 100 AND 599)),\n"
+	"\toutcome TEXT NOT NULL CHECK (typeof(outcome) = 'text' AND length(CAST(outcome "
+	"AS BLOB)) BETWEEN 1 AND 32 AND instr(CAST(outcome AS BLOB), x'00') = 0 AND "
+	"outcome NOT GLOB '*[^a-z0-9_-]*'),\n"
+	"\tdetail TEXT NOT NULL CHECK (typeof(detail) = 'text' AND length(CAST(detail AS "
+	"BLOB)) <= 255 AND instr(CAST(detail AS BLOB), x'00') = 0),\n"
+	"\tkey_ids TEXT NOT NULL CHECK (typeof(key_ids) = 'text' AND length(CAST(key_ids "
+	"AS BLOB)) <= 255 AND instr(CAST(key_ids AS BLOB), x'00') = 0),\n"
+	"\tprev_hash BLOB NOT NULL CHECK (typeof(prev_hash) = 'blob' AND "
+	"length(prev_hash) BETWEEN 32 AND 32),\n"
+	"\thash BLOB NOT NULL CHECK (typeof(hash) = 'blob' AND length(hash) BETWEEN 32 "
+	"AND 32)\n"
+	")"
+	";",
+	/* certificate */
+	"CREATE TABLE certificate (\n"
+	"\tid INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),\n"
+	"\tkms_uri TEXT NOT NULL CHECK (typeof(kms_uri) = 'text' AND length(CAST(kms_uri "
+	"AS BLOB)) BETWEEN 1 AND 2048 AND instr(CAST(kms_uri AS BLOB), x'00') = 0),\n"
+	"\tcert_uri TEXT NOT NULL CHECK (typeof(cert_uri) = 'text' AND "
+	"length(CAST(cert_uri AS BLOB)) BETWEEN 0 AND 2048 AND instr(CAST(cert_uri AS "
+	"BLOB), x'00') = 0),\n"
+	"\tuser_key_period INTEGER NOT NULL CHECK (typeof(user_key_period) = 'integer' "
+	"AND user_key_period >= 1),\n"
+	"\tuser_key_offset INTEGER NOT NULL CHECK (typeof(user_key_offset) = 'integer' "
+	"AND user_key_offset >= 0),\n"
+	"\tkpak BLOB NOT NULL CHECK (typeof(kpak) = 'blob' AND length(kpak) BETWEEN 65 "
+	"AND 65),\n"
+	"\tz_t BLOB NOT NULL CHECK (typeof(z_t) = 'blob' AND length(z_t) BETWEEN 257 AND "
+	"257)\n"
+	")"
+	";",
+	/* clients */
+	"CREATE TABLE clients (\n"
+	"\tclient_id TEXT PRIMARY KEY NOT NULL CHECK (typeof(client_id) = 'text' AND "
+	"length(CAST(client_id AS BLOB)) BETWEEN 1 AND 255 AND instr(CAST(client_id AS "
+	"BLOB), x'00') = 0 AND client_id NOT GLOB '*[^!-~]*'),\n"
+	"\tclass TEXT NOT NULL CHECK (typeof(class) = 'text' AND class IN ('ue', "
+	"'server')),\n"
+	"\ttrk_label TEXT NOT NULL CHECK (typeof(trk_label) = 'text' AND "
+	"length(CAST(trk_label AS BLOB)) BETWEEN 1 AND 255 AND instr(CAST(trk_label AS "
+	"BLOB), x'00') = 0 AND trk_label NOT GLOB '*[^!-~]*'),\n"
+	"\tink_label TEXT NOT NULL CHECK (typeof(ink_label) = 'text' AND "
+	"length(CAST(ink_label AS BLOB)) BETWEEN 1 AND 255 AND instr(CAST(ink_label AS "
+	"BLOB), x'00') = 0 AND ink_label NOT GLOB '*[^!-~]*'),\n"
+	"\trevoked INTEGER NOT NULL CHECK (typeof(revoked) = 'integer' AND revoked IN "
+	"(0, 1))\n"
+	") WITHOUT ROWID"
+	";",
+	/* entitlements */
+	"CREATE TABLE entitlements (\n"
+	"\tclient_id TEXT NOT NULL REFERENCES clients (client_id),\n"
+	"\turi TEXT NOT NULL REFERENCES identities (uri),\n"
+	"\tPRIMARY KEY (client_id, uri)\n"
+	") WITHOUT ROWID"
+	";",
+	/* ext_certs */
+	"CREATE TABLE ext_certs (\n"
+	"\tkms_uri TEXT PRIMARY KEY NOT NULL CHECK (typeof(kms_uri) = 'text' AND "
+	"length(CAST(kms_uri AS BLOB)) BETWEEN 1 AND 2048 AND instr(CAST(kms_uri AS "
+	"BLOB), x'00') = 0),\n"
+	"\tcert_uri TEXT NOT NULL CHECK (typeof(cert_uri) = 'text' AND "
+	"length(CAST(cert_uri AS BLOB)) BETWEEN 0 AND 2048 AND instr(CAST(cert_uri AS "
+	"BLOB), x'00') = 0),\n"
+	"\tissuer TEXT NOT NULL CHECK (typeof(issuer) = 'text' AND length(CAST(issuer AS "
+	"BLOB)) <= 1024 AND instr(CAST(issuer AS BLOB), x'00') = 0),\n"
+	"\tvalid_from INTEGER CHECK (valid_from IS NULL OR (typeof(valid_from) = "
+	"'integer' AND valid_from BETWEEN -62135596800 AND 253402300799)),\n"
+	"\tvalid_to INTEGER CHECK (valid_to IS NULL OR (typeof(valid_to) = 'integer' AND "
+	"valid_to BETWEEN -62135596800 AND 253402300799)),\n"
+	"\trevoked INTEGER NOT NULL CHECK (typeof(revoked) = 'integer' AND revoked IN "
+	"(0, 1)),\n"
+	"\tuser_key_period INTEGER NOT NULL CHECK (typeof(user_key_period) = 'integer' "
+	"AND user_key_period >= 1),\n"
+	"\tuser_key_offset INTEGER NOT NULL CHECK (typeof(user_key_offset) = 'integer' "
+	"AND user_key_offset >= 0),\n"
+	"\tz_t BLOB NOT NULL CHECK (typeof(z_t) = 'blob' AND length(z_t) BETWEEN 257 AND "
+	"257),\n"
+	"\tkpak BLOB NOT NULL CHECK (typeof(kpak) = 'blob' AND length(kpak) BETWEEN 65 "
+	"AND 65),\n"
+	"\tdomains TEXT NOT NULL CHECK (typeof(domains) = 'text' AND length(CAST(domains "
+	"AS BLOB)) <= 8192 AND instr(CAST(domains AS BLOB), x'00') = 0),\n"
+	"\twithdrawn INTEGER NOT NULL CHECK (typeof(withdrawn) = 'integer' AND withdrawn "
+	"IN (0, 1)),\n"
+	"\tchange_num INTEGER NOT NULL CHECK (typeof(change_num) = 'integer' AND "
+	"change_num >= 1)\n"
+	") WITHOUT ROWID"
+	";",
+	/* identities */
+	"CREATE TABLE identities (\n"
+	"\turi TEXT PRIMARY KEY NOT NULL CHECK (typeof(uri) = 'text' AND length(CAST(uri "
+	"AS BLOB)) BETWEEN 1 AND 2048 AND instr(CAST(uri AS BLOB), x'00') = 0),\n"
+	"\trevoked INTEGER NOT NULL CHECK (typeof(revoked) = 'integer' AND revoked IN "
+	"(0, 1))\n"
+	") WITHOUT ROWID"
+	";",
+	/* keysets */
+	"CREATE TABLE keysets (\n"
+	"\turi TEXT NOT NULL REFERENCES identities (uri),\n"
+	"\tperiod INTEGER NOT NULL CHECK (typeof(period) = 'integer' AND period >= 0),\n"
+	"\trsk BLOB NOT NULL CHECK (typeof(rsk) = 'blob' AND length(rsk) BETWEEN 1 AND "
+	"512),\n"
+	"\tssk BLOB NOT NULL CHECK (typeof(ssk) = 'blob' AND length(ssk) BETWEEN 1 AND "
+	"512),\n"
+	"\tpvt BLOB NOT NULL CHECK (typeof(pvt) = 'blob' AND length(pvt) BETWEEN 1 AND "
+	"512),\n"
+	"\tPRIMARY KEY (uri, period)\n"
+	") WITHOUT ROWID"
+	";",
+	/* secrets */
+	"CREATE TABLE secrets (\n"
+	"\tname TEXT PRIMARY KEY NOT NULL CHECK (typeof(name) = 'text' AND name IN "
+	"('ksak', 'z_t')),\n"
+	"\twrapped BLOB NOT NULL CHECK (typeof(wrapped) = 'blob' AND length(wrapped) "
+	"BETWEEN 1 AND 512)\n"
+	") WITHOUT ROWID"
+	";",
+};
+
+/* The rest of a version 3 file, and rows in every table (the audit records of docs/store.md). */
+static const char v3_rows[] =
+	"PRAGMA application_id = 1263358803; PRAGMA user_version = 3; "
+	"PRAGMA journal_mode = WAL; "
+	"INSERT INTO certificate VALUES (1, 'kms.example.org', 'cert.example.org', 2592000, 7, "
+	"zeroblob(65), zeroblob(257)); "
+	"INSERT INTO secrets VALUES ('ksak', x'0102030405'), ('z_t', x'0607'); "
+	"INSERT INTO clients VALUES ('ue-1', 'ue', 'trk-ue-1', 'ink-ue-1', 0); "
+	"INSERT INTO identities VALUES ('sip:a@example.org', 0), ('sip:b@example.org', 1); "
+	"INSERT INTO entitlements VALUES ('ue-1', 'sip:a@example.org'); "
+	"INSERT INTO keysets VALUES ('sip:a@example.org', 7, x'01', x'0202', x'030303'); "
+	"INSERT INTO ext_certs VALUES ('kms.other.example', '', 'them', 1700000000, NULL, 0, "
+	"86400, 0, zeroblob(257), zeroblob(65), 'other.example', 0, 1); "
+	"INSERT INTO audit VALUES (1, 1714564800, 123456789, 'req-1', 'ue-1', "
+	"'sip:alice@example.org', "
+	"'GET /keymanagement/identity/v1/keyprov/sip:alice@example.org/3927081600', 200, "
+	"'provisioned', '', 'trk-ue-1-1', zeroblob(32), "
+	"x'5740B2E6DA941668ED4C00DDD73A292ED1C4D78E3C42DC62CB3F3E6C8E5EDA44'); "
+	"INSERT INTO audit VALUES (2, 1714564801, 0, 'req-2', '', '', "
+	"'POST /keymanagement/identity/v1/init', 403, 'refused', 'no client certificate', '', "
+	"x'5740B2E6DA941668ED4C00DDD73A292ED1C4D78E3C42DC62CB3F3E6C8E5EDA44', "
+	"x'80C9B17DA905A455AC33FED5221A1760E859C4CFD337F97D7C88FCBFCCADB9E4')";
+
+/* A version 3 store at path, made with the SQLite API alone. */
+static void
+make_v3(const char *path)
+{
+	size_t i;
+
+	(void)unlink(path);
+	for (i = 0; i < NUM(v3_schema); i++) {
+		CU_ASSERT_FATAL(raw_exec(path, v3_schema[i]) == SQLITE_OK);
+	}
+	CU_ASSERT_FATAL(raw_exec(path, v3_rows) == SQLITE_OK);
+}
+
+/* PRAGMA user_version of the file, read with the SQLite API (-1 on failure). */
+static int
+raw_user_version(const char *path)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	int v = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW) {
+		v = sqlite3_column_int(s, 0);
+	}
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+/* How often needle is in the log so far. */
+static size_t
+log_count(const char *needle)
+{
+	uint8_t *data;
+	size_t len, i, n = 0, k = strlen(needle);
+
+	data = read_all(log_path, &len);
+	for (i = 0; data != NULL && k <= len && i <= len - k; i++) {
+		if (memcmp(data + i, needle, k) == 0) {
+			n++;
+		}
+	}
+	free(data);
+	return n;
+}
+
+static int
+count_ext(void *arg, const struct kms_store_ext_cert *cert)
+{
+	size_t *n = arg;
+
+	*n += strcmp(cert->kms_uri, "kms.other.example") == 0 && cert->has_valid_from &&
+	      !cert->has_valid_to && strcmp(cert->domains, "other.example") == 0;
+	return KMS_OK;
+}
+
+#define MIGRATED     "migrated the store from schema version 3 to 4"
+#define MIGRATE_HINT "schema version 3: open it read-write once"
+
+static void
+test_migrate_v3(void)
+{
+	static struct kms_store_cert cert, got;
+	struct kms_store_client client;
+	struct kms_store_keyset ks;
+	struct kms_store_blob b;
+	struct kms_store *st = NULL;
+	struct collect c;
+	uint64_t count = 0, first_bad = 1;
+	enum kms_audit_fault fault = KMS_AUDIT_FAULT_SEQ;
+	uint8_t *before, *after;
+	size_t before_len, after_len, migrated, hints, n_ext = 0;
+	char path[256];
+	int has = 0;
+
+	path_of(path, sizeof(path), "v3.db");
+	make_v3(path);
+	CU_ASSERT_EQUAL(raw_user_version(path), 3);
+
+	/* Read-only: refused with the hint, and the file is left as it is. */
+	hints = log_count(MIGRATE_HINT);
+	before = read_all(path, &before_len);
+	CU_ASSERT_FATAL(before != NULL);
+	CU_ASSERT(kms_store_open(&st, path, KMS_STORE_RO) == KMS_ERR_PARSE);
+	CU_ASSERT(st == NULL);
+	CU_ASSERT_EQUAL(log_count(MIGRATE_HINT), hints + 1);
+	after = read_all(path, &after_len);
+	CU_ASSERT(bytes_eq(before, before_len, after, after_len));
+	free(before);
+	free(after);
+	CU_ASSERT_EQUAL(raw_user_version(path), 3);
+
+	/* Read-write: migrated, once, and said so. */
+	migrated = log_count(MIGRATED);
+	st = open_store(path, KMS_STORE_RW);
+	CU_ASSERT_EQUAL(log_count(MIGRATED), migrated + 1);
+	CU_ASSERT_EQUAL(raw_user_version(path), KMS_STORE_SCHEMA_VERSION);
+
+	/* Every row is still there. */
+	CU_ASSERT(kms_store_get_cert(st, &got) == KMS_OK);
+	CU_ASSERT_STRING_EQUAL(got.kms_uri, "kms.example.org");
+	CU_ASSERT_STRING_EQUAL(got.cert_uri, "cert.example.org");
+	CU_ASSERT_EQUAL(got.user_key_period, 2592000);
+	CU_ASSERT_EQUAL(got.user_key_offset, 7);
+	CU_ASSERT(kms_test_all_zero(got.kpak, sizeof(got.kpak)));
+	CU_ASSERT(kms_test_all_zero(got.z_t, sizeof(got.z_t)));
+	CU_ASSERT_STRING_EQUAL(got.issuer, "");
+	CU_ASSERT_EQUAL(got.has_valid_from, 0);
+	CU_ASSERT_EQUAL(got.has_valid_to, 0);
+	CU_ASSERT_STRING_EQUAL(got.domains, "");
+	CU_ASSERT(kms_store_get_secret(st, "ksak", &b) == KMS_OK);
+	CU_ASSERT(bytes_eq(b.data, b.len, (const uint8_t *)"\x01\x02\x03\x04\x05", 5));
+	CU_ASSERT(kms_store_get_secret(st, "z_t", &b) == KMS_OK);
+	CU_ASSERT_EQUAL(b.len, 2);
+	CU_ASSERT(kms_store_get_client(st, "ue-1", &client) == KMS_OK);
+	CU_ASSERT_STRING_EQUAL(client.trk_label, "trk-ue-1");
+	CU_ASSERT(kms_store_check_entitled(st, "ue-1", "sip:a@example.org") == KMS_OK);
+	memset(&c, 0, sizeof(c));
+	CU_ASSERT(kms_store_identity_list(st, collect_identity, &c) == KMS_OK);
+	CU_ASSERT_STRING_EQUAL(c.text, "sip:a@example.org||0;sip:b@example.org||1;");
+	CU_ASSERT(kms_store_get_keyset(st, "sip:a@example.org", 7, &ks) == KMS_OK);
+	CU_ASSERT(bytes_eq(ks.pvt.data, ks.pvt.len, (const uint8_t *)"\x03\x03\x03", 3));
+	CU_ASSERT(kms_store_has_keyset(st, "sip:a@example.org", 7, &has) == KMS_OK);
+	CU_ASSERT_EQUAL(has, 1);
+	CU_ASSERT(kms_store_ext_cert_read(st, 0, 1, 10, count_ext, &n_ext, NULL, NULL) == KMS_OK);
+	CU_ASSERT_EQUAL(n_ext, 1);
+	CU_ASSERT(kms_store_audit_verify(st, &count, &first_bad, &fault) == KMS_OK);
+	CU_ASSERT_EQUAL(count, 2);
+	CU_ASSERT_EQUAL(first_bad, 0);
+	CU_ASSERT_EQUAL(fault, KMS_AUDIT_FAULT_NONE);
+
+	/* And the new tables work. */
+	sample_cert(&cert, 9);
+	CU_ASSERT(kms_store_put_cert(st, &cert) == KMS_OK);
+	CU_ASSERT(kms_store_get_cert(st, &got) == KMS_OK);
+	CU_ASSERT(cert_eq(&cert, &got));
+	sample_blob(&b, 4, 40);
+	CU_ASSERT(kms_store_put_client_key(st, "trk-ue-1", 0, &b) == KMS_OK);
+	kms_store_close(st);
+
+	/* Opened again, read-only and read-write: version 4, no second migration. */
+	st = open_store(path, KMS_STORE_RO);
+	CU_ASSERT(kms_store_get_cert(st, &got) == KMS_OK);
+	CU_ASSERT(cert_eq(&cert, &got));
+	kms_store_close(st);
+	st = open_store(path, KMS_STORE_CREATE);
+	kms_store_close(st);
+	CU_ASSERT_EQUAL(log_count(MIGRATED), migrated + 1);
+
+	/* KMS_STORE_CREATE of an existing version 3 file migrates it too. */
+	make_v3(path);
+	st = open_store(path, KMS_STORE_CREATE);
+	CU_ASSERT_EQUAL(log_count(MIGRATED), migrated + 2);
+	CU_ASSERT(kms_store_get_keyset(st, "sip:a@example.org", 7, &ks) == KMS_OK);
+	kms_store_close(st);
+
+	/* A version 3 file with anything more or less than version 3's schema is not migrated. */
+	make_v3(path);
+	CU_ASSERT_FATAL(raw_exec(path, "CREATE INDEX x ON clients (trk_label)") == SQLITE_OK);
+	expect_refused(path, KMS_ERR_PARSE);
+	make_v3(path);
+	CU_ASSERT_FATAL(raw_exec(path, "CREATE TABLE client_keys (label TEXT)") == SQLITE_OK);
+	expect_refused(path, KMS_ERR_PARSE);
+	make_v3(path);
+	CU_ASSERT_FATAL(raw_exec(path, "DROP TABLE audit") == SQLITE_OK);
+	expect_refused(path, KMS_ERR_PARSE);
+	CU_ASSERT_EQUAL(raw_user_version(path), 3);
+	CU_ASSERT_EQUAL(log_count(MIGRATED), migrated + 2);
+
+	/* Another connection holds the write lock: the migration waits, fails, changes nothing. */
+	make_v3(path);
+	{
+		sqlite3 *other = NULL;
+
+		CU_ASSERT_FATAL(sqlite3_open_v2(path, &other, SQLITE_OPEN_READWRITE, NULL) ==
+				SQLITE_OK);
+		CU_ASSERT_FATAL(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL) ==
+				SQLITE_OK);
+		st = (struct kms_store *)&has;
+		CU_ASSERT(kms_store_open(&st, path, KMS_STORE_RW) == KMS_ERR_IO);
+		CU_ASSERT(st == NULL);
+		CU_ASSERT(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK);
+		sqlite3_close(other);
+	}
+	CU_ASSERT_EQUAL(raw_user_version(path), 3);
+	st = open_store(path, KMS_STORE_RW);
+	CU_ASSERT_EQUAL(raw_user_version(path), KMS_STORE_SCHEMA_VERSION);
+	kms_store_close(st);
+}
+
+/* The client keys the list passes on: "label|role|len;" and the last blob. */
+struct key_collect {
+	struct collect c;
+	struct kms_store_blob last;
+	int stop_with;
+};
+
+static int
+collect_client_key(void *ctx, const char *label, int ink, const struct kms_store_blob *wrapped)
+{
+	struct key_collect *k = ctx;
+	char len[32];
+
+	snprintf(len, sizeof(len), "%zu", wrapped->len);
+	collect_add(&k->c, label, len, ink);
+	k->last = *wrapped;
+	return k->c.stop_after != 0 && (int)k->c.n >= k->c.stop_after ? k->stop_with : KMS_OK;
+}
+
+/* A list callback that uses the store it is called from. */
+static struct kms_store *reentrant_st;
+
+static int
+reenter_client_key(void *ctx, const char *label, int ink, const struct kms_store_blob *wrapped)
+{
+	int *r = ctx;
+
+	(void)label;
+	(void)ink;
+	(void)wrapped;
+	*r = kms_store_client_key_list(reentrant_st, collect_client_key, NULL);
+	return KMS_OK;
+}
+
+static void
+test_client_keys(void)
+{
+	static char label255[KMS_STORE_MAX_ID + 1], label256[KMS_STORE_MAX_ID + 2];
+	static const char *const bad_labels[] = {"", "a b", "a\tb", "caf\xc3\xa9", "a\x7f"};
+	struct kms_store_blob b1, b2, b3;
+	struct kms_store *st, *ro;
+	struct key_collect k;
+	char path[256];
+	size_t i;
+	int r;
+
+	st = create_store("ckeys.db", path, sizeof(path));
+	memset(&k, 0, sizeof(k));
+	CU_ASSERT(kms_store_client_key_list(st, collect_client_key, &k) == KMS_OK);
+	CU_ASSERT_EQUAL(k.c.n, 0);
+	sample_blob(&b1, 1, 40);
+	sample_blob(&b2, 2, KMS_STORE_MAX_BLOB);
+	sample_blob(&b3, 3, 1);
+	repeat(label255, '~', KMS_STORE_MAX_ID);
+	repeat(label256, 'a', KMS_STORE_MAX_ID + 1);
+	CU_ASSERT(kms_store_put_client_key(st, "trk-ue-2", 0, &b1) == KMS_OK);
+	CU_ASSERT(kms_store_put_client_key(st, "ink-ue-2", 1, &b2) == KMS_OK);
+	CU_ASSERT(kms_store_put_client_key(st, "Trk-ue-1", 0, &b3) == KMS_OK);
+	CU_ASSERT(kms_store_put_client_key(st, label255, 1, &b1) == KMS_OK);
+	kms_store_close(st);
+
+	/* In label order (bytes: upper case first), from a read-only handle. */
+	ro = open_store(path, KMS_STORE_RO);
+	memset(&k, 0, sizeof(k));
+	CU_ASSERT(kms_store_client_key_list(ro, collect_client_key, &k) == KMS_OK);
+	CU_ASSERT_EQUAL(k.c.n, 4);
+	CU_ASSERT(strncmp(k.c.text, "Trk-ue-1|1|0;ink-ue-2|512|1;trk-ue-2|40|0;~~~", 45) == 0);
+	CU_ASSERT(blob_eq(&k.last, &b1));
+	CU_ASSERT(kms_store_put_client_key(ro, "trk-ue-3", 0, &b1) == KMS_ERR_INVALID_ARG);
+	kms_store_close(ro);
+
+	/* Replace: the role and the key of a label. */
+	st = open_store(path, KMS_STORE_RW);
+	CU_ASSERT(kms_store_put_client_key(st, "trk-ue-2", 1, &b3) == KMS_OK);
+	memset(&k, 0, sizeof(k));
+	CU_ASSERT(kms_store_client_key_list(st, collect_client_key, &k) == KMS_OK);
+	CU_ASSERT(strstr(k.c.text, ";trk-ue-2|1|1;") != NULL);
+	CU_ASSERT_EQUAL(k.c.n, 4);
+
+	/* The callback stops the walk with its own value. */
+	memset(&k, 0, sizeof(k));
+	k.c.stop_after = 2;
+	k.stop_with = KMS_ERR_AUTH;
+	CU_ASSERT(kms_store_client_key_list(st, collect_client_key, &k) == KMS_ERR_AUTH);
+	CU_ASSERT_EQUAL(k.c.n, 2);
+
+	/* A callback may not use the store it is called from. */
+	reentrant_st = st;
+	r = KMS_OK;
+	CU_ASSERT(kms_store_client_key_list(st, reenter_client_key, &r) == KMS_OK);
+	CU_ASSERT_EQUAL(r, KMS_ERR_INVALID_ARG);
+
+	/* Arguments. */
+	CU_ASSERT(kms_store_put_client_key(st, label256, 0, &b1) == KMS_ERR_INVALID_ARG);
+	for (i = 0; i < NUM(bad_labels); i++) {
+		CU_ASSERT(kms_store_put_client_key(st, bad_labels[i], 0, &b1) ==
+			  KMS_ERR_INVALID_ARG);
+	}
+	CU_ASSERT(kms_store_put_client_key(st, "k", 2, &b1) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_put_client_key(st, "k", -1, &b1) == KMS_ERR_INVALID_ARG);
+	b3.len = 0;
+	CU_ASSERT(kms_store_put_client_key(st, "k", 0, &b3) == KMS_ERR_INVALID_ARG);
+	b3.len = KMS_STORE_MAX_BLOB + 1;
+	CU_ASSERT(kms_store_put_client_key(st, "k", 0, &b3) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_put_client_key(st, "k", 0, NULL) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_put_client_key(st, NULL, 0, &b1) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_put_client_key(NULL, "k", 0, &b1) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_client_key_list(st, NULL, NULL) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_client_key_list(NULL, collect_client_key, &k) == KMS_ERR_INVALID_ARG);
+	memset(&k, 0, sizeof(k));
+	CU_ASSERT(kms_store_client_key_list(st, collect_client_key, &k) == KMS_OK);
+	CU_ASSERT_EQUAL(k.c.n, 4); /* nothing was added */
+	kms_store_close(st);
+}
+
+/* Rows of client_keys that fail their checks stop the list with KMS_ERR_PARSE. */
+static void
+test_client_keys_corrupt(void)
+{
+	static const char *const cases[] = {
+		"UPDATE client_keys SET role = 'TRK'",
+		"UPDATE client_keys SET role = 'kek'",
+		"UPDATE client_keys SET role = CAST(x'746b00' AS TEXT)", /* "tk\0" */
+		"UPDATE client_keys SET role = 0",
+		"UPDATE client_keys SET wrapped = x''",
+		"UPDATE client_keys SET wrapped = zeroblob(513)",
+		"UPDATE client_keys SET wrapped = '" SENTINEL "'",
+		"UPDATE client_keys SET label = 'a b'",
+		"UPDATE client_keys SET label = printf('%.*c', 256, 'a')",
+	};
+	struct kms_store_blob b;
+	struct kms_store *st;
+	struct key_collect k;
+	char path[256], sql[512];
+	size_t i;
+	int r;
+
+	st = create_store("ckeys-corrupt.db", path, sizeof(path));
+	sample_blob(&b, 1, 16);
+	CU_ASSERT_FATAL(kms_store_put_client_key(st, "a", 0, &b) == KMS_OK);
+	kms_store_close(st);
+	for (i = 0; i < NUM(cases); i++) {
+		CU_ASSERT_FATAL(raw_exec(path, "UPDATE client_keys SET label = 'a', role = 'trk', "
+					       "wrapped = x'01'") == SQLITE_OK);
+		st = open_store(path, KMS_STORE_RO);
+		memset(&k, 0, sizeof(k));
+		CU_ASSERT(kms_store_client_key_list(st, collect_client_key, &k) == KMS_OK);
+		CU_ASSERT_EQUAL(k.c.n, 1);
+		kms_store_close(st);
+		snprintf(sql, sizeof(sql), "PRAGMA ignore_check_constraints = ON; %s", cases[i]);
+		CU_ASSERT_FATAL(raw_exec(path, sql) == SQLITE_OK);
+		st = open_store(path, KMS_STORE_RO);
+		memset(&k, 0, sizeof(k));
+		r = kms_store_client_key_list(st, collect_client_key, &k);
+		if (r != KMS_ERR_PARSE || k.c.n != 0) {
+			fprintf(stderr, "case %zu (%s): %d, %zu\n", i, cases[i], r, k.c.n);
+		}
+		CU_ASSERT_EQUAL(r, KMS_ERR_PARSE);
+		CU_ASSERT_EQUAL(k.c.n, 0);
+		kms_store_close(st);
+	}
+	CU_ASSERT_EQUAL(log_count(SENTINEL), 0);
+}
+
+/*
+ * kms_store_has_keyset, and kms_store_add_identity on an identity that is there: KMS_OK, and
+ * the row, its entitlements and key sets are left as they are (a revoked one stays revoked).
+ */
+static void
+test_has_keyset_add_identity(void)
+{
+	static const char a[] = "sip:a@example.org";
+	static char uri2049[KMS_STORE_MAX_URI + 2];
+	struct kms_store_client cl;
+	struct kms_store_keyset ks, got;
+	struct kms_store *st, *ro;
+	struct collect c;
+	char path[256];
+	int has;
+
+	st = create_store("has.db", path, sizeof(path));
+	has = 7;
+	CU_ASSERT(kms_store_has_keyset(st, a, 5, &has) == KMS_OK);
+	CU_ASSERT_EQUAL(has, 0);
+	CU_ASSERT(kms_store_add_identity(st, a) == KMS_OK);
+	sample_keyset(&ks, 1);
+	CU_ASSERT(kms_store_put_keyset(st, a, 5, &ks) == KMS_OK);
+	CU_ASSERT(kms_store_put_keyset(st, a, INT64_MAX, &ks) == KMS_OK);
+	CU_ASSERT(kms_store_has_keyset(st, a, 5, &has) == KMS_OK);
+	CU_ASSERT_EQUAL(has, 1);
+	CU_ASSERT(kms_store_has_keyset(st, a, INT64_MAX, &has) == KMS_OK);
+	CU_ASSERT_EQUAL(has, 1);
+	CU_ASSERT(kms_store_has_keyset(st, a, 4, &has) == KMS_OK);
+	CU_ASSERT_EQUAL(has, 0);
+	CU_ASSERT(kms_store_has_keyset(st, a, 6, &has) == KMS_OK);
+	CU_ASSERT_EQUAL(has, 0);
+	CU_ASSERT(kms_store_has_keyset(st, "sip:A@example.org", 5, &has) == KMS_OK);
+	CU_ASSERT_EQUAL(has, 0);
+
+	/* Arguments: *out_has is 0 after any error. */
+	repeat(uri2049, 'u', KMS_STORE_MAX_URI + 1);
+	has = 1;
+	CU_ASSERT(kms_store_has_keyset(st, a, (uint64_t)INT64_MAX + 1, &has) == KMS_ERR_RANGE);
+	CU_ASSERT_EQUAL(has, 0);
+	has = 1;
+	CU_ASSERT(kms_store_has_keyset(st, uri2049, 5, &has) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT_EQUAL(has, 0);
+	has = 1;
+	CU_ASSERT(kms_store_has_keyset(st, "", 5, &has) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT_EQUAL(has, 0);
+	CU_ASSERT(kms_store_has_keyset(st, NULL, 5, &has) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_has_keyset(NULL, a, 5, &has) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_has_keyset(st, a, 5, NULL) == KMS_ERR_INVALID_ARG);
+
+	/* Adding an identity that is there: KMS_OK, and nothing about it changes. */
+	sample_client(&cl, "ue-1", KMS_CLIENT_UE);
+	CU_ASSERT(kms_store_put_client(st, &cl) == KMS_OK);
+	CU_ASSERT(kms_store_entitle(st, "ue-1", a) == KMS_OK);
+	CU_ASSERT(kms_store_set_identity_revoked(st, a, 1) == KMS_OK);
+	CU_ASSERT(kms_store_add_identity(st, a) == KMS_OK);
+	memset(&c, 0, sizeof(c));
+	CU_ASSERT(kms_store_identity_list(st, collect_identity, &c) == KMS_OK);
+	CU_ASSERT_STRING_EQUAL(c.text, "sip:a@example.org||1;"); /* still revoked, once */
+	memset(&c, 0, sizeof(c));
+	CU_ASSERT(kms_store_entitlement_list(st, NULL, NULL, collect_entitlement, &c) == KMS_OK);
+	CU_ASSERT_STRING_EQUAL(c.text, "ue-1|sip:a@example.org|0;");
+	CU_ASSERT(kms_store_get_keyset(st, a, 5, &got) == KMS_OK);
+	CU_ASSERT(keyset_eq(&got, &ks));
+	CU_ASSERT(kms_store_set_identity_revoked(st, a, 0) == KMS_OK);
+	CU_ASSERT(kms_store_add_identity(st, a) == KMS_OK);
+	memset(&c, 0, sizeof(c));
+	CU_ASSERT(kms_store_identity_list(st, collect_identity, &c) == KMS_OK);
+	CU_ASSERT_STRING_EQUAL(c.text, "sip:a@example.org||0;");
+	kms_store_close(st);
+
+	/* Read-only handles answer too. */
+	ro = open_store(path, KMS_STORE_RO);
+	CU_ASSERT(kms_store_has_keyset(ro, a, 5, &has) == KMS_OK);
+	CU_ASSERT_EQUAL(has, 1);
+	CU_ASSERT(kms_store_add_identity(ro, a) == KMS_ERR_INVALID_ARG);
+	kms_store_close(ro);
+}
+
 static CU_TestInfo store_tests[] = {
 	{"create: mode 0600, idempotent", test_create_mode},
 	{"symbolic links refused", test_symlink_refused},
@@ -1879,6 +2671,10 @@ static CU_TestInfo store_tests[] = {
 	{"external KMS certificates: corrupt rows", test_ext_corrupt},
 	{"roster: lists and client revocation", test_roster_lists},
 	{"roster: batches (one transaction, dry run)", test_roster_apply},
+	{"schema 3 migrated to 4 (read-write), refused read-only", test_migrate_v3},
+	{"client keys: round trip, order, replace, arguments", test_client_keys},
+	{"client keys: corrupt rows", test_client_keys_corrupt},
+	{"has_keyset; add_identity of an existing identity", test_has_keyset_add_identity},
 	CU_TEST_INFO_NULL,
 };
 

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -70,15 +71,37 @@ on_term(int sig)
 static void
 usage(FILE *f)
 {
-	fprintf(f,
-		"usage: kms-hsmd -c FILE --fd N\n"
-		"       kms-hsmd -c FILE --check\n"
-		"\n"
-		"The HSM adapter of the KMS: it alone loads the PKCS#11 module, logs in to the\n"
-		"token and holds the master secrets (online issuer). kmsd starts it with one end\n"
-		"of a socketpair as file descriptor N. --check runs the start-up checks (known-\n"
-		"answer tests, store, token, RFC 5649 probe, KEK, master secrets) and exits 0 if\n"
-		"it would serve. The configuration: deploy/kms-hsmd.conf.example.\n");
+	fprintf(f, "usage: kms-hsmd -c FILE --fd N\n"
+		   "       kms-hsmd -c FILE --check\n"
+		   "       kms-hsmd --help\n"
+		   "\n"
+		   "The HSM adapter of the KMS: the only process that loads the PKCS#11 module,\n"
+		   "logs in to the token (the user PIN from pin_file, or from the systemd\n"
+		   "credential pin_credential) and holds the master secrets (online issuer). It\n"
+		   "is not a service of its own: kmsd starts one per event-loop thread with one\n"
+		   "end of a socketpair, and restarts it when it ends. It serves that one\n"
+		   "connection and exits when kmsd closes it.\n"
+		   "\n"
+		   "Options:\n"
+		   "  -c FILE     kms-hsmd.conf (required); deploy/kms-hsmd.conf.example\n"
+		   "              explains every key\n"
+		   "  --fd N      serve the socketpair end N (3..1023), as kmsd starts it\n"
+		   "  --check     run the start-up checks (known-answer tests, store, token\n"
+		   "              login, RFC 5649 probe, KEK, master secrets, TLS key) and exit\n"
+		   "              0 if it would serve; run it as the service's user before\n"
+		   "              starting kmsd\n"
+		   "  -h, --help  this text\n"
+		   "\n"
+		   "Signals: SIGTERM and SIGINT end serving as if kmsd had closed the\n"
+		   "connection; the master secrets are wiped on the way out.\n"
+		   "\n"
+		   "Exit status: 0 clean end (kmsd closed, or SIGTERM) or passed --check;\n"
+		   "1 serving stopped on an error (kmsd restarts it); 2 bad command line or\n"
+		   "configuration; 3 a start-up check failed (the message says which).\n"
+		   "\n"
+		   "Documentation: SECURITY.md (what it holds), docs/deployment.md (the PIN as a\n"
+		   "systemd credential, network HSMs), docs/protocol.md (the frames), in the\n"
+		   "source tree.\n");
 }
 
 /* A file descriptor number from argv: decimal, 3 .. 1023, and a socket. */
@@ -201,6 +224,12 @@ main(int argc, char **argv)
 	}
 	if (kms_harden_process() != KMS_OK) {
 		fprintf(stderr, "kms-hsmd: cannot make the process undumpable\n");
+		return 2;
+	}
+	/* kmsd sets no_new_privs only after its first kms-hsmd processes started: this one
+	 * (and the PKCS#11 module in it) gains no privilege through execve either way */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+		fprintf(stderr, "kms-hsmd: cannot set no_new_privs\n");
 		return 2;
 	}
 	kms_log_init("kms-hsmd", KMS_LOG_INFO);

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include "common/hex.h"
 #include "kms/internal.h"
@@ -365,4 +368,61 @@ kmsd_config_free(struct kmsd_config *cfg)
 	free(cfg->spki_map);
 	kms_conf_free(cfg->conf);
 	memset(cfg, 0, sizeof(*cfg));
+}
+
+/*
+ * The client_spki mappings in force: kmsd.conf's at start, replaced on SIGHUP (kms/main.c)
+ * while the event-loop threads look them up for every request (kms/http.c). A read-write lock:
+ * lookups share it, the rare replacement takes it alone, and the old array is freed after.
+ */
+static pthread_rwlock_t spki_lock = PTHREAD_RWLOCK_INITIALIZER;
+static struct kmsd_spki_map *spki_map;
+static size_t num_spki_map;
+static bool spki_installed;
+
+int
+kmsd_spki_set(const struct kmsd_spki_map *map, size_t num)
+{
+	struct kmsd_spki_map *copy = NULL;
+	struct kmsd_spki_map *old;
+
+	if (num > KMSD_MAX_SPKI_MAP) {
+		return KMS_ERR_TOO_LARGE;
+	}
+	if (num > 0) {
+		if ((copy = calloc(num, sizeof(*copy))) == NULL) {
+			return KMS_ERR_NOMEM;
+		}
+		memcpy(copy, map, num * sizeof(*copy));
+	}
+	pthread_rwlock_wrlock(&spki_lock);
+	old = spki_map;
+	spki_map = copy;
+	num_spki_map = num;
+	spki_installed = true;
+	pthread_rwlock_unlock(&spki_lock);
+	free(old);
+	return KMS_OK;
+}
+
+bool
+kmsd_spki_lookup(const struct kmsd_config *cfg, const uint8_t spki_sha256[static 32], char *out,
+		 size_t cap)
+{
+	const struct kmsd_spki_map *map;
+	size_t i, num;
+	bool found = false;
+
+	pthread_rwlock_rdlock(&spki_lock);
+	map = spki_installed ? spki_map : cfg->spki_map;
+	num = spki_installed ? num_spki_map : cfg->num_spki_map;
+	for (i = 0; i < num; i++) {
+		if (CRYPTO_memcmp(map[i].spki_sha256, spki_sha256, 32) == 0) {
+			snprintf(out, cap, "%s", map[i].client_id);
+			found = true;
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&spki_lock);
+	return found;
 }

@@ -381,15 +381,8 @@ authenticate(h2o_req_t *req, struct req_state *st)
 
 	memset(&jr, 0, sizeof(jr));
 	if (kms_tls_peer(req->conn->callbacks->get_socket(req->conn), &peer) == KMS_OK) {
-		size_t i;
-		for (i = 0; i < k->cfg.num_spki_map; i++) {
-			if (CRYPTO_memcmp(k->cfg.spki_map[i].spki_sha256, peer.spki_sha256, 32) ==
-			    0) {
-				snprintf(st->client, sizeof(st->client), "%s",
-					 k->cfg.spki_map[i].client_id);
-				break;
-			}
-		}
+		/* the client_spki mappings in force (SIGHUP replaces them: kms/config.c) */
+		(void)kmsd_spki_lookup(&k->cfg, peer.spki_sha256, st->client, sizeof(st->client));
 		if (st->client[0] == '\0' && peer.uri[0] != '\0') {
 			snprintf(st->client, sizeof(st->client), "%s", peer.uri);
 		}
@@ -478,17 +471,82 @@ make_url(char *out, size_t cap, const struct kmsd *k, h2o_req_t *req)
 	snprintf(out, cap, "%s%s", k->cfg.public_url, path);
 }
 
+/* init's KmsCertificate: kms-hsmd's values p, and x, the fields of the store's (borrowed). */
 static void
-fill_cert(struct kms_xml_cert *c, const struct kms_proto_certificate_rep *p)
+fill_cert(struct kms_xml_cert *c, const struct kms_proto_certificate_rep *p,
+	  const struct kmsd_cert_extra *x)
 {
 	memset(c, 0, sizeof(*c));
 	c->role = KMS_XML_ROLE_ROOT;
 	c->cert_uri = p->cert_uri_len > 0 ? p->cert_uri : NULL;
 	c->kms_uri = p->kms_uri;
+	c->issuer = x->issuer[0] != '\0' ? x->issuer : NULL;
+	c->has_valid_from = x->has_valid_from;
+	c->valid_from = x->valid_from;
+	c->has_valid_to = x->has_valid_to;
+	c->valid_to = x->valid_to;
 	c->user_key_period = p->user_key_period;
 	c->user_key_offset = p->user_key_offset;
 	memcpy(c->pub_enc_key, p->z_t, sizeof(c->pub_enc_key));
 	memcpy(c->pub_auth_key, p->kpak, sizeof(c->pub_auth_key));
+	c->domains = x->num_domains > 0 ? x->domains : NULL;
+	c->num_domains = x->num_domains;
+}
+
+/*
+ * Read the certificate's Issuer, ValidFrom, ValidTo and KmsDomainList from the store st into
+ * k->cert_extra (before the threads start), if the store's certificate is the one kms-hsmd
+ * gave (k->cert: the same KmsUri, KPAK and Z_T); otherwise they stay empty, and init renders
+ * without them (they are optional), with a warning when the certificates differ. KMS_OK, or
+ * the store's error (KMS_ERR_PARSE: a malformed certificate), which fails the start.
+ */
+static int
+load_cert_extra(struct kmsd *k, struct kms_store *st)
+{
+	struct kmsd_cert_extra *x = &k->cert_extra;
+	struct kms_store_cert *c;
+	char *p;
+	int r;
+
+	memset(x, 0, sizeof(*x));
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		return KMS_ERR_NOMEM;
+	}
+	if ((r = kms_store_get_cert(st, c)) != KMS_OK) {
+		if (r == KMS_ERR_FORBIDDEN) {
+			kms_log(KMS_LOG_WARN, "the store has no KMS certificate: init carries no "
+					      "Issuer, validity or KmsDomainList");
+			r = KMS_OK;
+		}
+		goto out;
+	}
+	if (strcmp(c->kms_uri, k->cert.kms_uri) != 0 ||
+	    memcmp(c->kpak, k->cert.kpak, sizeof(c->kpak)) != 0 ||
+	    memcmp(c->z_t, k->cert.z_t, sizeof(c->z_t)) != 0) {
+		kms_log(KMS_LOG_WARN,
+			"the store's KMS certificate is not kms-hsmd's (%s): init "
+			"carries no Issuer, validity or KmsDomainList",
+			k->cert.kms_uri);
+		goto out;
+	}
+	/* The store checked every field: bounded, no control characters, from before to. */
+	memcpy(x->issuer, c->issuer, sizeof(x->issuer));
+	x->has_valid_from = c->has_valid_from != 0;
+	x->valid_from = c->valid_from;
+	x->has_valid_to = c->has_valid_to != 0;
+	x->valid_to = c->valid_to;
+	memcpy(x->domain_buf, c->domains, sizeof(x->domain_buf));
+	/* URIs with one space between each two: split in place. */
+	for (p = x->domain_buf; *p != '\0' && x->num_domains < KMS_STORE_MAX_DOMAINS;) {
+		x->domains[x->num_domains++] = p;
+		if ((p = strchr(p, ' ')) == NULL) {
+			break;
+		}
+		*p++ = '\0';
+	}
+out:
+	free(c);
+	return r;
 }
 
 /* Map kms-hsmd's answer to PROVISION to an HTTP status and a fixed message. */
@@ -784,7 +842,7 @@ handle_public(h2o_req_t *req, struct req_state *st)
 	resp.kms_id = k->cfg.kms_id;
 	resp.client_req_url = url;
 	if (st->res.kind == KMS_RES_INIT) {
-		fill_cert(&cert, &k->cert);
+		fill_cert(&cert, &k->cert, &k->cert_extra);
 		resp.msg = KMS_XML_MSG_INIT;
 		resp.init_cert = &cert;
 	} else if ((r = fill_certcache(st, &resp, &ext, &ext_certs)) != KMS_OK) {
@@ -1004,6 +1062,9 @@ on_accept(h2o_socket_t *listener, const char *err)
 	if ((sock = h2o_evloop_socket_accept(listener)) == NULL) {
 		return;
 	}
+	if (actx->ssl_ctx != NULL) {
+		kms_tls_ctx_refresh(&actx->ssl_ctx); /* the TLS context of a reload, if any */
+	}
 	h2o_accept(actx, sock);
 }
 
@@ -1100,6 +1161,13 @@ kmsd_serve(struct kmsd *k, volatile int *stop, char *err, size_t err_len)
 			r = KMS_ERR_IO;
 			goto out;
 		}
+		if (i == 0 && (r = load_cert_extra(k, t->store)) != KMS_OK) {
+			snprintf(err, err_len,
+				 "cannot read the KMS certificate from the store %s: %s",
+				 k->cfg.store, kms_strerror(r));
+			(void)close(fd);
+			goto out;
+		}
 		t->loop = h2o_evloop_create();
 		h2o_context_init(&t->ctx, t->loop, &s->gconf);
 		t->accept.ctx = &t->ctx;
@@ -1130,6 +1198,7 @@ kmsd_serve(struct kmsd *k, volatile int *stop, char *err, size_t err_len)
 			break;
 		}
 	}
+	kmsd_main_loop(k, stop); /* kms/main.c: readiness, SIGHUP, SIGTERM; until *stop */
 	for (i = 0; i < s->num; i++) {
 		(void)pthread_join(s->threads[i].tid, NULL);
 	}

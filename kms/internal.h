@@ -9,6 +9,7 @@
 
 #include "common/conf.h"
 #include "proto/msg.h"
+#include "proto/store.h"
 
 /* kmsd's configuration (kmsd.conf; deploy/kmsd.conf.example explains every key). */
 
@@ -89,6 +90,23 @@ struct kmsd_metrics {
 	atomic_uint_least64_t duration_us; /* sum over requests */
 };
 
+/*
+ * The KMS certificate's fields that kms-hsmd's CERTIFICATE reply does not carry, read from the
+ * store at start (kms/http.c, kmsd_serve) if the store's certificate is kms-hsmd's (the same
+ * KmsUri, KPAK and Z_T): init's KmsCertificate renders them. All zero ("", false, none) when
+ * the store has none.
+ */
+struct kmsd_cert_extra {
+	char issuer[KMS_STORE_MAX_ISSUER + 1]; /* Issuer; "" none */
+	bool has_valid_from;
+	int64_t valid_from; /* Unix seconds */
+	bool has_valid_to;
+	int64_t valid_to;
+	char domain_buf[KMS_STORE_DOMAINS_LEN + 1]; /* the domains, each NUL-terminated */
+	const char *domains[KMS_STORE_MAX_DOMAINS]; /* KmsDomainList: into domain_buf */
+	size_t num_domains;
+};
+
 /* kmsd's state, read-only once the threads run (but for the counters). */
 struct kms_hsmd_pool;
 struct kms_jwt_keys;
@@ -99,6 +117,7 @@ struct kmsd {
 	struct kms_jwt_keys *jwt_keys; /* NULL: bearer tokens are not accepted */
 	struct kmsd_ratelimit *rl;
 	struct kms_proto_certificate_rep cert; /* the KMS certificate, from kms-hsmd at start */
+	struct kmsd_cert_extra cert_extra;     /* and its other fields, from the store at start */
 	struct kmsd_metrics metrics;
 	atomic_uint_least64_t next_request;
 };
@@ -116,5 +135,70 @@ extern _Thread_local unsigned int kms_tlskey_slot;
  * cannot be set up (err says which address and why).
  */
 int kmsd_serve(struct kmsd *k, volatile int *stop, char *err, size_t err_len) KMS_WUR;
+
+/* --- The service manager and SIGHUP (docs/deployment.md) ----------------------------------- */
+
+/*
+ * kmsd_notify_init - take the sd_notify(3) address from $NOTIFY_SOCKET (kms/notify.c) and remove
+ * the variable from the environment (kms-hsmd does not inherit it). Call once, on the main
+ * thread, before any other thread starts. Returns KMS_OK, also when the variable is unset
+ * (kmsd_notify then does nothing); KMS_ERR_INVALID_ARG (an address other than a path or
+ * "@abstract") or KMS_ERR_IO (no socket), both logged: kmsd then serves without notifying.
+ */
+int kmsd_notify_init(void) KMS_WUR;
+
+/*
+ * kmsd_notify - send one notification: state (borrowed; "READY=1", "RELOADING=1",
+ * "STOPPING=1", or NULL for none; RELOADING=1 gets MONOTONIC_USEC= added) and STATUS=status
+ * (borrowed; NULL for none; control characters become '?', at most about 900 bytes go out).
+ * Main thread only. A failed send is logged and otherwise ignored: serving goes on.
+ */
+void kmsd_notify(const char *state, const char *status);
+
+/* kmsd_notify_close - close the notification socket (at exit). */
+void kmsd_notify_close(void);
+
+/*
+ * kmsd_main_loop - what kmsd's main thread does while the event-loop threads serve (kms/main.c):
+ * kmsd_serve calls it once every listener is open and every thread runs. It sends READY=1, waits
+ * for SIGTERM and SIGINT (which set *stop) and SIGHUP (which reloads the server certificate and
+ * key, the client CAs and the client_spki mappings, keeping the old ones if anything fails),
+ * and returns once *stop is non-zero, after STOPPING=1. These three signals must be blocked in
+ * every thread (kms/main.c blocks them before any thread starts).
+ */
+void kmsd_main_loop(struct kmsd *k, volatile int *stop);
+
+/*
+ * kms_tls_ctx_publish - make ctx (an SSL_CTX from kms_tls_ctx_new; borrowed: a reference of its
+ * own is taken) the context of the HTTPS listeners' NEW connections; the one published before is
+ * released (connections that use it keep it: SSL_CTX is reference-counted). NULL releases the
+ * published one (at exit). Returns KMS_OK; KMS_ERR_CRYPTO (no reference could be taken: nothing
+ * changed). Main thread; kms/tls.c.
+ */
+int kms_tls_ctx_publish(struct ssl_ctx_st *ctx) KMS_WUR;
+
+/*
+ * kms_tls_ctx_refresh - on an event-loop thread, before it accepts a connection: if a context
+ * was published since this thread last looked, replace *ctx (the thread's accept context) by
+ * a reference of its own to it (the one it replaces is released if this thread held it; the
+ * first one, kmsd_serve's, is borrowed). One atomic load when nothing changed. kms/tls.c.
+ */
+void kms_tls_ctx_refresh(struct ssl_ctx_st **ctx);
+
+/*
+ * kmsd_spki_set - replace the client_spki mappings that kmsd_spki_lookup uses by a copy of
+ * map[0..num) (num <= KMSD_MAX_SPKI_MAP; num 0: none, which also frees them at exit). Returns
+ * KMS_OK; KMS_ERR_NOMEM or KMS_ERR_TOO_LARGE, with the mappings in force unchanged. kms/config.c.
+ */
+int kmsd_spki_set(const struct kmsd_spki_map *map, size_t num) KMS_WUR;
+
+/*
+ * kmsd_spki_lookup - the client id that the client_spki mappings give the key whose
+ * SubjectPublicKeyInfo hashes to spki_sha256, into out (cap bytes, NUL-terminated): true if one
+ * does (out unchanged otherwise). The mappings are the last kmsd_spki_set's, or cfg's own
+ * before any. Thread-safe (a read lock).
+ */
+bool kmsd_spki_lookup(const struct kmsd_config *cfg, const uint8_t spki_sha256[static 32],
+		      char *out, size_t cap);
 
 #endif /* KMS_KMS_INTERNAL_H */

@@ -2,24 +2,33 @@
 /*
  * kmsd - the TS 33.180 Key Management Server's network-facing process (ARCHITECTURE.md).
  *
- *   kmsd -c FILE           serve until SIGTERM or SIGINT
+ *   kmsd -c FILE           serve until SIGTERM or SIGINT; SIGHUP reloads the TLS files
  *   kmsd -c FILE --check   load and check the configuration, start kms-hsmd, check that it
  *                          answers, and exit
  *
  * Exit status: 0 after a clean stop (or a passed --check); 1 when serving failed; 2 for a bad
  * command line or configuration; 3 when kms-hsmd or the TLS set-up failed at start.
+ *
+ * Signals: SIGTERM, SIGINT and SIGHUP are blocked in every thread from the start (the threads
+ * that kms-hsmd's pool and kmsd_serve start inherit the mask) and taken synchronously by the
+ * main thread in kmsd_main_loop, with sigtimedwait: no handler runs on an event-loop thread
+ * under seccomp, and a reload runs where files may be opened. kms-hsmd gets an empty mask
+ * (kms/supervise.c). The service manager hears of it all through kms/notify.c.
  */
 #include <errno.h>
 #include <grp.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "common/log.h"
 #include "common/secmem.h"
@@ -33,32 +42,57 @@
 
 #include "common/banned.h"
 
-#define START_WAIT_MS 60000u
+#define START_WAIT_MS  60000u
+#define SIGNAL_TICK_MS 200 /* how often the main thread looks at the stop flag */
 
 static volatile int stop_flag;
 
-static void
-on_signal(int sig)
-{
-	(void)sig;
-	stop_flag = 1;
-}
+/* What a reload needs of main's start (set before kmsd_serve, read on the main thread only). */
+static const char *conf_path_g;
+static char status_g[KMS_CONF_ERR_LEN + 128]; /* the last STATUS= sent with READY=1 */
 
 static void
 usage(FILE *f)
 {
-	fprintf(f,
-		"usage: kmsd -c FILE [--check]\n"
-		"\n"
-		"The Key Management Server of 3GPP mission-critical services (TS 33.180): it\n"
-		"serves init, keyprov and certcache over HTTPS with mutual TLS and IdMS bearer\n"
-		"tokens, and starts kms-hsmd, which alone touches the token. FILE is kmsd.conf\n"
-		"(deploy/kmsd.conf.example explains every key). --check loads the configuration,\n"
-		"starts kms-hsmd and checks it answers, then exits 0.\n"
-		"\n"
-		"Signals: SIGTERM and SIGINT stop it cleanly. Exit status: 0 clean stop or passed\n"
-		"check, 1 serving failed, 2 bad command line or configuration, 3 start-up "
-		"failed.\n");
+	fprintf(f, "usage: kmsd -c FILE [--check]\n"
+		   "       kmsd --help\n"
+		   "\n"
+		   "The Key Management Server of 3GPP mission-critical services (TS 33.180\n"
+		   "Annex D): it serves init, keyprov and certcache over HTTPS with mutual TLS\n"
+		   "and IdMS bearer tokens. It holds no PIN and no key material: it starts one\n"
+		   "kms-hsmd per event-loop thread over a socketpair (restarted when it dies),\n"
+		   "and kms-hsmd alone touches the token.\n"
+		   "\n"
+		   "Options:\n"
+		   "  -c FILE      kmsd.conf (required); deploy/kmsd.conf.example explains\n"
+		   "               every key\n"
+		   "  --check      load and check FILE and the TLS files, start kms-hsmd,\n"
+		   "               check that it answers, print the KMS URI and exit (nothing\n"
+		   "               is served)\n"
+		   "  -h, --help   this text\n"
+		   "\n"
+		   "Signals:\n"
+		   "  SIGTERM, SIGINT  stop cleanly (exit status 0)\n"
+		   "  SIGHUP           reload from FILE, for new connections, without dropping\n"
+		   "                   any: the server certificate and key (with tls_key_token\n"
+		   "                   the certificate only), the client CAs and the client_spki\n"
+		   "                   mappings. If anything fails to load, the old settings\n"
+		   "                   stay and the log says why. Other changed keys need a\n"
+		   "                   restart; they are logged as ignored. The roster and the\n"
+		   "                   certificate cache are read from the store for every\n"
+		   "                   request and need no reload.\n"
+		   "\n"
+		   "systemd: with $NOTIFY_SOCKET set (Type=notify) kmsd sends READY=1 once every\n"
+		   "listener is open and every kms-hsmd answers, RELOADING=1 and READY=1 around\n"
+		   "a reload, and STOPPING=1 when it stops, each with STATUS=. The unit:\n"
+		   "deploy/systemd/kmsd.service.\n"
+		   "\n"
+		   "Exit status: 0 clean stop or passed --check; 1 serving failed; 2 bad command\n"
+		   "line or configuration; 3 start-up failed (kms-hsmd, the KMS certificate, or\n"
+		   "TLS).\n"
+		   "\n"
+		   "Documentation: docs/deployment.md (production install, systemd, reload),\n"
+		   "docs/configuration.md, SECURITY.md and kms/README.md in the source tree.\n");
 }
 
 /* Give up root for the configured user (its primary group, no supplementary groups). */
@@ -101,6 +135,246 @@ fetch_certificate(struct kmsd *k)
 	return KMS_OK;
 }
 
+/* Whether two optional strings differ. */
+static bool
+differ(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0);
+}
+
+static bool
+claims_differ(const struct kmsd_config *a, const struct kmsd_config *b)
+{
+	size_t i;
+
+	if (a->num_idms_claims != b->num_idms_claims) {
+		return true;
+	}
+	for (i = 0; i < a->num_idms_claims; i++) {
+		if (differ(a->idms_claims[i], b->idms_claims[i])) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Log the keys whose new value (nc) differs from the one in force (cur) but needs a restart. */
+static void
+log_ignored(const struct kmsd_config *cur, const struct kmsd_config *nc)
+{
+	const struct {
+		bool changed;
+		const char *name;
+	} keys[] = {
+		{differ(cur->listen_host, nc->listen_host) || cur->listen_port != nc->listen_port,
+		 "listen"},
+		{cur->threads != nc->threads, "threads"},
+		{differ(cur->public_url, nc->public_url), "public_url"},
+		{differ(cur->root, nc->root), "root"},
+		{cur->tls_key_token != nc->tls_key_token, "tls_key_token"},
+		{cur->client_cert_optional != nc->client_cert_optional, "client_cert"},
+		{differ(cur->store, nc->store), "store"},
+		{differ(cur->hsmd, nc->hsmd), "hsmd"},
+		{differ(cur->hsmd_conf, nc->hsmd_conf), "hsmd_conf"},
+		{cur->hsmd_timeout_ms != nc->hsmd_timeout_ms, "hsmd_timeout"},
+		{differ(cur->idms_keys, nc->idms_keys), "idms_keys"},
+		{differ(cur->idms_issuer, nc->idms_issuer), "idms_issuer"},
+		{differ(cur->idms_audience, nc->idms_audience), "idms_audience"},
+		{claims_differ(cur, nc), "idms_claims"},
+		{cur->idms_leeway != nc->idms_leeway, "idms_leeway"},
+		{cur->auth_ue != nc->auth_ue, "auth_ue"},
+		{cur->auth_server != nc->auth_server, "auth_server"},
+		{differ(cur->kms_id, nc->kms_id), "kms_id"},
+		{cur->cipher_value_hex != nc->cipher_value_hex, "cipher_value"},
+		{cur->user_id_base64 != nc->user_id_base64, "user_id"},
+		{cur->wrap_alg_compat != nc->wrap_alg_compat, "wrap_algorithm"},
+		{cur->next_period_lead != nc->next_period_lead, "next_period_lead"},
+		{cur->rate_limit != nc->rate_limit, "rate_limit"},
+		{cur->rate_burst != nc->rate_burst, "rate_burst"},
+		{cur->has_metrics != nc->has_metrics ||
+			 differ(cur->metrics_host, nc->metrics_host) ||
+			 cur->metrics_port != nc->metrics_port,
+		 "metrics_listen"},
+		{cur->request_timeout_ms != nc->request_timeout_ms, "request_timeout"},
+		{differ(cur->user, nc->user), "user"},
+		{cur->sandbox != nc->sandbox, "sandbox"},
+		{cur->log_level != nc->log_level, "log_level"},
+	};
+	char list[512];
+	size_t i, n = 0;
+
+	list[0] = '\0';
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		int w;
+
+		if (!keys[i].changed) {
+			continue;
+		}
+		w = snprintf(list + n, sizeof(list) - n, "%s%s", n > 0 ? ", " : "", keys[i].name);
+		if (w < 0 || (size_t)w >= sizeof(list) - n) {
+			break;
+		}
+		n += (size_t)w;
+	}
+	if (n > 0) {
+		kms_log(KMS_LOG_WARN,
+			"SIGHUP: changed in %s but ignored until kmsd restarts: %s (a reload takes "
+			"tls_cert, tls_key, client_ca and client_spki only)",
+			conf_path_g, list);
+	}
+}
+
+/* "<first 8 bytes of the SHA-256, hex>, valid until <notAfter>" of ctx's certificate. */
+static void
+describe_cert(SSL_CTX *ctx, char *out, size_t cap)
+{
+	X509 *x = SSL_CTX_get0_certificate(ctx);
+	uint8_t md[EVP_MAX_MD_SIZE];
+	unsigned int md_len = 0;
+	struct tm tm;
+	char until[32] = "?";
+
+	snprintf(out, cap, "?");
+	if (x == NULL || X509_digest(x, EVP_sha256(), md, &md_len) != 1 || md_len < 8) {
+		return;
+	}
+	if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1) {
+		(void)strftime(until, sizeof(until), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	}
+	snprintf(out, cap, "SHA-256 %02x%02x%02x%02x%02x%02x%02x%02x..., valid until %s", md[0],
+		 md[1], md[2], md[3], md[4], md[5], md[6], md[7], until);
+}
+
+static void
+utc_now(char *out, size_t cap)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (gmtime_r(&now, &tm) == NULL || strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+		snprintf(out, cap, "?");
+	}
+}
+
+/*
+ * SIGHUP: re-read kmsd.conf; build a new TLS context from its tls_cert, tls_key (or, with
+ * tls_key_token, the token's key for the new certificate, checked by a signature) and
+ * client_ca; replace the client_spki mappings; publish the context for new connections. Any
+ * failure leaves everything as it was. Main thread only.
+ */
+static void
+reload(struct kmsd *k)
+{
+	struct kmsd_config nc;
+	struct kms_tls_config tcfg;
+	SSL_CTX *ctx = NULL;
+	EVP_PKEY *key = NULL;
+	char err[KMS_CONF_ERR_LEN];
+	char when[32], cert[128];
+	int r;
+
+	memset(&nc, 0, sizeof(nc));
+	snprintf(err, sizeof(err), "unknown");
+	kmsd_notify("RELOADING=1", "reloading the TLS files and client_spki");
+	kms_log(KMS_LOG_INFO, "SIGHUP: reloading %s", conf_path_g);
+	if ((r = kmsd_config_load(&nc, conf_path_g, err, sizeof(err))) != KMS_OK) {
+		goto out;
+	}
+	log_ignored(&k->cfg, &nc);
+	memset(&tcfg, 0, sizeof(tcfg));
+	tcfg.cert_file = nc.tls_cert;
+	tcfg.key_file = nc.tls_key;
+	tcfg.client_ca = nc.client_ca;
+	tcfg.client_cert_optional = k->cfg.client_cert_optional; /* restart only */
+	if (k->cfg.tls_key_token) {
+		/* the key stays in the token; the new certificate must be for it */
+		if ((r = kms_tlskey_new(&key, k->pool, nc.tls_cert, err, sizeof(err))) != KMS_OK ||
+		    (r = kms_tlskey_check(key, err, sizeof(err))) != KMS_OK) {
+			goto out;
+		}
+		tcfg.key = key;
+		tcfg.key_file = NULL;
+	} else if (nc.tls_key == NULL) {
+		snprintf(err, sizeof(err),
+			 "tls_key is not set (tls_key_token = yes takes a restart)");
+		r = KMS_ERR_INVALID_ARG;
+		goto out;
+	}
+	if ((r = kms_tls_ctx_new(&ctx, &tcfg, err, sizeof(err))) != KMS_OK) {
+		goto out;
+	}
+	if ((r = kmsd_spki_set(nc.spki_map, nc.num_spki_map)) != KMS_OK) {
+		snprintf(err, sizeof(err), "client_spki: %s", kms_strerror(r));
+		goto out;
+	}
+	if ((r = kms_tls_ctx_publish(ctx)) != KMS_OK) {
+		/* never with OpenSSL 3 (an atomic increment); the mappings are the new ones */
+		snprintf(err, sizeof(err), "the new TLS context cannot be referenced");
+		goto out;
+	}
+	SSL_CTX_free((SSL_CTX *)k->ssl); /* its connections and threads hold their own references */
+	k->ssl = ctx;
+	ctx = NULL;
+	r = KMS_OK;
+out:
+	utc_now(when, sizeof(when));
+	if (r == KMS_OK) {
+		describe_cert((SSL_CTX *)k->ssl, cert, sizeof(cert));
+		kms_log(KMS_LOG_INFO,
+			"SIGHUP: reloaded; new connections get the server certificate %s, the "
+			"client CAs of %s and %zu client_spki mappings",
+			cert, nc.client_ca, nc.num_spki_map);
+		snprintf(status_g, sizeof(status_g), "serving; TLS files reloaded at %s", when);
+	} else {
+		kms_log(KMS_LOG_ERR,
+			"SIGHUP: reload failed, serving on with the previous TLS files and "
+			"client_spki mappings: %s",
+			err);
+		snprintf(status_g, sizeof(status_g),
+			 "serving with the previous TLS settings: the reload at %s failed: %s",
+			 when, err);
+	}
+	kmsd_notify("READY=1", status_g);
+	SSL_CTX_free(ctx);
+	EVP_PKEY_free(key); /* the context holds its own reference */
+	kmsd_config_free(&nc);
+}
+
+void
+kmsd_main_loop(struct kmsd *k, volatile int *stop)
+{
+	const struct timespec tick = {0, SIGNAL_TICK_MS * 1000000L};
+	struct kms_hsmd_stats hs;
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (!*stop) {
+		/* the listeners are open and the threads run; every kms-hsmd answered HEALTH
+		 * before kms_hsmd_pool_new returned */
+		kms_hsmd_stats(k->pool, &hs);
+		snprintf(status_g, sizeof(status_g),
+			 "serving https://%s:%u%s/ on %u threads, kms-hsmd %u of %u up",
+			 k->cfg.listen_host, k->cfg.listen_port, k->cfg.root, k->cfg.threads, hs.up,
+			 hs.slots);
+		kmsd_notify("READY=1", status_g);
+	}
+	while (!*stop) {
+		int sig = sigtimedwait(&set, NULL, &tick);
+
+		if (sig == SIGHUP) {
+			reload(k);
+		} else if (sig == SIGTERM || sig == SIGINT) {
+			kms_log(KMS_LOG_INFO, "%s: stopping",
+				sig == SIGTERM ? "SIGTERM" : "SIGINT");
+			*stop = 1;
+		}
+	}
+	kmsd_notify("STOPPING=1", "stopping");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -136,6 +410,10 @@ main(int argc, char **argv)
 		return 2;
 	}
 	kms_log_init("kmsd", KMS_LOG_INFO);
+	conf_path_g = conf_path;
+	if (!check && kmsd_notify_init() != KMS_OK) {
+		/* said in the log; kmsd serves without telling the service manager */
+	}
 	if (kmsd_config_load(&k.cfg, conf_path, err, sizeof(err)) != KMS_OK) {
 		fprintf(stderr, "kmsd: %s\n", err);
 		goto out;
@@ -182,6 +460,7 @@ main(int argc, char **argv)
 	}
 	{
 		struct sigaction sa;
+		sigset_t set;
 
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_handler = SIG_IGN;
@@ -189,9 +468,16 @@ main(int argc, char **argv)
 		/* a file-size limit makes the write fail (and the audit append with it), not kmsd
 		 */
 		(void)sigaction(SIGXFSZ, &sa, NULL);
-		sa.sa_handler = on_signal;
-		(void)sigaction(SIGTERM, &sa, NULL);
-		(void)sigaction(SIGINT, &sa, NULL);
+		/* taken by the main thread alone (kmsd_main_loop); blocked before any thread
+		 * starts, so that every thread inherits the mask */
+		sigemptyset(&set);
+		sigaddset(&set, SIGTERM);
+		sigaddset(&set, SIGINT);
+		sigaddset(&set, SIGHUP);
+		if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) {
+			fprintf(stderr, "kmsd: cannot block the signals\n");
+			goto out;
+		}
 	}
 	memset(&hcfg, 0, sizeof(hcfg));
 	hcfg.hsmd_path = k.cfg.hsmd;
@@ -232,6 +518,10 @@ main(int argc, char **argv)
 		fprintf(stderr, "kmsd: cannot set no_new_privs\n");
 		goto out;
 	}
+	if ((r = kmsd_spki_set(k.cfg.spki_map, k.cfg.num_spki_map)) != KMS_OK) {
+		fprintf(stderr, "kmsd: client_spki: %s\n", kms_strerror(r));
+		goto out;
+	}
 	status = 1;
 	if ((r = kmsd_serve(&k, &stop_flag, err, sizeof(err))) != KMS_OK) {
 		fprintf(stderr, "kmsd: %s\n", err);
@@ -240,6 +530,10 @@ main(int argc, char **argv)
 	kms_log(KMS_LOG_INFO, "stopped");
 	status = 0;
 out:
+	if (kms_tls_ctx_publish(NULL) != KMS_OK || kmsd_spki_set(NULL, 0) != KMS_OK) {
+		status = status == 0 ? 1 : status; /* never: releasing takes no reference */
+	}
+	kmsd_notify_close();
 	kms_hsmd_pool_free(k.pool);
 	kms_jwt_keys_free(k.jwt_keys);
 	kmsd_ratelimit_free(k.rl);

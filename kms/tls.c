@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,7 @@
 #include <h2o/http2.h>
 
 #include "common/secmem.h"
+#include "kms/internal.h"
 
 #include "common/banned.h"
 
@@ -282,4 +285,62 @@ kms_tls_ctx_new(SSL_CTX **out, const struct kms_tls_config *cfg, char *err, size
 out:
 	SSL_CTX_free(ctx);
 	return r;
+}
+
+/*
+ * The context of new connections after a reload (SIGHUP, kms/main.c). The main thread builds
+ * a new SSL_CTX and publishes it; each event-loop thread, when it next accepts a connection,
+ * takes a reference of its own under the lock and drops the one it held. Every SSL object
+ * holds a reference to its SSL_CTX, so connections made before keep theirs, and an old context
+ * is freed with its last connection (or by the thread that drops the last reference to it).
+ * Taking the reference under the lock is what makes publishing safe: the main thread releases
+ * the published context only after it has replaced it under the same lock.
+ */
+static pthread_mutex_t pub_lock = PTHREAD_MUTEX_INITIALIZER;
+static SSL_CTX *pub_ctx;                /* a reference of its own, or NULL */
+static atomic_uint_least64_t pub_gen;   /* publications so far */
+static _Thread_local uint64_t seen_gen; /* the publication this thread uses */
+static _Thread_local bool holds_ref;    /* it holds a reference to its context */
+
+int
+kms_tls_ctx_publish(SSL_CTX *ctx)
+{
+	SSL_CTX *old;
+
+	if (ctx != NULL && SSL_CTX_up_ref(ctx) != 1) {
+		return KMS_ERR_CRYPTO;
+	}
+	pthread_mutex_lock(&pub_lock);
+	old = pub_ctx;
+	pub_ctx = ctx;
+	if (ctx != NULL) {
+		atomic_fetch_add(&pub_gen, 1);
+	}
+	pthread_mutex_unlock(&pub_lock);
+	SSL_CTX_free(old);
+	return KMS_OK;
+}
+
+void
+kms_tls_ctx_refresh(SSL_CTX **ctx)
+{
+	SSL_CTX *now = NULL;
+
+	if (atomic_load(&pub_gen) == seen_gen) {
+		return;
+	}
+	pthread_mutex_lock(&pub_lock);
+	if (pub_ctx != NULL && SSL_CTX_up_ref(pub_ctx) == 1) {
+		now = pub_ctx;
+		seen_gen = atomic_load(&pub_gen);
+	}
+	pthread_mutex_unlock(&pub_lock);
+	if (now == NULL) {
+		return; /* released at exit, or the count cannot grow: keep what this thread has */
+	}
+	if (holds_ref) {
+		SSL_CTX_free(*ctx);
+	}
+	*ctx = now;
+	holds_ref = true;
 }

@@ -79,7 +79,10 @@ static const char usage_main[] =
 	"\n"
 	"Exit status: 0 done; 1 'audit verify' found the chain broken, 'certcache import'\n"
 	"refused the file, 'certcache withdraw' found nothing to withdraw; 2 a usage error;\n"
-	"3 the store could not be read or written, or the output not written.\n";
+	"3 the store could not be read or written, or the output not written.\n"
+	"\n"
+	"Documentation: docs/kms-admin.md, docs/store.md and docs/deployment.md (running it\n"
+	"as the service's user on a production host), in the source tree.\n";
 
 static const char usage_certcache[] =
 	"usage: kms-admin --store FILE certcache import FILE\n"

@@ -478,7 +478,22 @@ usage(FILE *f)
 		"must be refused (403, 400, 404, 400); a line every 10 s (t_s, req_per_s, errors\n"
 		"so far), then requests, good_errors, bad_mismatches and the RSS of kmsd and of\n"
 		"its kms-hsmd (summed) after a warm-up and at the end. Exit 0 only without errors\n"
-		"or mismatches and with each RSS growth within KB KiB (default 20480).\n");
+		"or mismatches and with each RSS growth within KB KiB (default 20480).\n"
+		"\n"
+		"options:\n"
+		"  --seconds S        how long each figure is measured (default 3, 0.1 to 600)\n"
+		"  --dir DIR          the development domain (kms-devsetup --dir DIR)\n"
+		"  --connections N    concurrent mutual-TLS connections of load (default 4)\n"
+		"  --kmsd PATH        the kmsd to start (default: the build tree's kms/kmsd)\n"
+		"  --soak MINUTES     run load as a soak test for MINUTES\n"
+		"  --rss-bound KB     the RSS growth a soak allows per process (default 20480)\n"
+		"  -h, --help         this text\n"
+		"\n"
+		"exit status: 0 done (selftest ok, soak within its bounds); 1 a known-answer test\n"
+		"failed, a measurement could not run, or the soak saw errors, mismatches or RSS\n"
+		"growth; 2 usage.\n"
+		"\n"
+		"documentation: README.md, section \"Speed\", in the source tree.\n");
 }
 
 /* kmsd of the build tree: ../kms/kmsd from this program's directory. */

@@ -112,7 +112,10 @@ static const char usage_text[] =
 	"  --help             this text\n"
 	"\n"
 	"exit status: 0 all checks passed; 1 a check failed; 2 usage; 3 transport, TLS or HTTP\n"
-	"error, or a KmsError from the KMS.\n";
+	"error, or a KmsError from the KMS.\n"
+	"\n"
+	"documentation: docs/kms-client.md (and the interface: docs/protocol.md), in the\n"
+	"source tree.\n";
 
 static void __attribute__((format(printf, 1, 2))) errorf(const char *fmt, ...)
 {

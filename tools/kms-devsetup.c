@@ -293,6 +293,42 @@ print_fingerprint(const char *what, const uint8_t *data, size_t len)
 	}
 }
 
+/* The development certificate's validity (from now) and KmsDomainList; it has no Issuer. */
+#define DEV_CERT_DAYS    3653 /* ten years, leap days included */
+#define DEV_CERT_DOMAINS "example.org"
+
+/*
+ * The certificate's fields beyond the ceremony's public values (kms_devdomain_ceremony): valid
+ * from now for DEV_CERT_DAYS, the domain list DEV_CERT_DOMAINS, no issuer. KMS_OK or the
+ * store's error (said in err).
+ */
+static int
+complete_cert(struct kms_store *st, char *err, size_t err_len)
+{
+	struct kms_store_cert *cert;
+	int64_t now = (int64_t)time(NULL);
+	int r;
+
+	if ((cert = calloc(1, sizeof(*cert))) == NULL) {
+		return failf(err, err_len, KMS_ERR_NOMEM, "out of memory");
+	}
+	if ((r = kms_store_get_cert(st, cert)) == KMS_OK) {
+		cert->issuer[0] = '\0';
+		cert->has_valid_from = 1;
+		cert->valid_from = now;
+		cert->has_valid_to = 1;
+		cert->valid_to = now + (int64_t)DEV_CERT_DAYS * 86400;
+		snprintf(cert->domains, sizeof(cert->domains), "%s", DEV_CERT_DOMAINS);
+		r = kms_store_put_cert(st, cert);
+	}
+	if (r != KMS_OK) {
+		r = failf(err, err_len, r, "cannot complete the KMS certificate: %s",
+			  kms_strerror(r));
+	}
+	free(cert);
+	return r;
+}
+
 /* Step 2: the ceremony's part: KEK, KSAK and z_T wrapped under it, the KMS certificate. */
 static int
 step_ceremony(struct setup *su, char *err, size_t err_len)
@@ -328,6 +364,9 @@ step_ceremony(struct setup *su, char *err, size_t err_len)
 					KMS_DEV_KMS_URI, KMS_DEV_PERIOD, &kek, kpak, zpub, NULL,
 					NULL)) != KMS_OK) {
 		r = failf(err, err_len, r, "%s", kms_strerror(r));
+		goto out;
+	}
+	if ((r = complete_cert(su->st, err, err_len)) != KMS_OK) {
 		goto out;
 	}
 	print_fingerprint("KPAK", kpak, sizeof(kpak));
@@ -900,7 +939,8 @@ static const struct step {
 	 step_token},
 	{"ceremony",
 	 "domain KEK \"" KMS_DEV_KEK "\", KSAK and z_T wrapped under it in kms.db, "
-	 "KMS certificate of " KMS_DEV_KMS_URI " (key period 2592000 s)",
+	 "KMS certificate of " KMS_DEV_KMS_URI " (key period 2592000 s, valid for ten years, "
+	 "domain " DEV_CERT_DOMAINS ")",
 	 step_ceremony},
 	{"roster", "clients, each entitled to its own identity, TrK and InK in the token",
 	 step_roster},

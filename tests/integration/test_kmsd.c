@@ -98,12 +98,23 @@ token_suite_cleanup(void)
 
 static char resp[RESP_CAP];
 
+/* The current year (UTC). */
+static int
+this_year(void)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	return gmtime_r(&now, &tm) != NULL ? tm.tm_year + 1900 : -1;
+}
+
 static void
 test_init(void)
 {
 	char *body = NULL;
 	size_t blen = 0;
 	char text[600];
+	int year = 0, from_year, to_year;
 
 	CU_ASSERT_EQUAL(it_request("alice", "POST", ROOT "/init", NULL, NULL, 0, resp, sizeof(resp),
 				   &body, &blen),
@@ -122,6 +133,22 @@ test_init(void)
 	CU_ASSERT_EQUAL(strlen(text), 130);
 	CU_ASSERT_EQUAL(it_element_text(body, "ds:KeyName", text, sizeof(text)), 0);
 	CU_ASSERT_STRING_EQUAL(text, "ik.1.alice@example.org");
+	/* the certificate's fields from the store (kms-devsetup: no Issuer, valid from its run
+	 * for ten years, the domain example.org), in the schema's order (it_schema_valid) */
+	CU_ASSERT_PTR_NULL(strstr(body, "Issuer>"));
+	CU_ASSERT_EQUAL(it_element_text(body, "ValidFrom", text, sizeof(text)), 0);
+	from_year = sscanf(text, "%4d-%*2d-%*2dT%*2d:%*2d:%*2dZ", &year) == 1 ? year : -1;
+	CU_ASSERT(from_year >= 2024 && from_year <= this_year());
+	CU_ASSERT_EQUAL(it_element_text(body, "ValidTo", text, sizeof(text)), 0);
+	to_year = sscanf(text, "%4d-%*2d-%*2dT%*2d:%*2d:%*2dZ", &year) == 1 ? year : -1;
+	CU_ASSERT(to_year == from_year + 10 || to_year == from_year + 11); /* 3,653 days */
+	CU_ASSERT_EQUAL(it_element_text(body, "KmsDomain", text, sizeof(text)), 0);
+	CU_ASSERT_STRING_EQUAL(text, "example.org");
+	CU_ASSERT_PTR_NOT_NULL(strstr(body, "</KmsDomainList>"));
+	CU_ASSERT(strstr(body, "<ValidFrom") != NULL && strstr(body, "<ValidTo") != NULL &&
+		  strstr(body, "<ValidFrom") < strstr(body, "<ValidTo") &&
+		  strstr(body, "<ValidTo") < strstr(body, "<UserKeyPeriod") &&
+		  strstr(body, "<ParameterSet") < strstr(body, "<KmsDomainList"));
 	CU_ASSERT_TRUE(it_schema_valid(body, blen));
 	/* GET is served too (some clients use it) */
 	CU_ASSERT_EQUAL(it_request("alice", "GET", ROOT "/init", NULL, NULL, 0, resp, sizeof(resp),

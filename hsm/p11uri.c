@@ -655,3 +655,37 @@ kms_p11uri_object_template(struct kms_p11uri *uri, CK_ATTRIBUTE out[KMS_P11URI_M
 	*out_num = n;
 	return KMS_OK;
 }
+
+int
+kms_p11uri_for_token(char *out, size_t cap, const char *label)
+{
+	static const char hexd[] = "0123456789ABCDEF";
+	static const char prefix[] = "pkcs11:token=";
+	size_t n = sizeof(prefix) - 1, i, len;
+
+	if (out == NULL || label == NULL) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	len = strlen(label);
+	if (len == 0 || len > KMS_P11URI_MAX_TOKEN) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if (cap < n + 3 * len + 1) {
+		return KMS_ERR_TOO_LARGE;
+	}
+	memcpy(out, prefix, n);
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)label[i];
+
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '.' || c == '_' || c == '~') {
+			out[n++] = (char)c;
+		} else {
+			out[n++] = '%';
+			out[n++] = hexd[c >> 4];
+			out[n++] = hexd[c & 15];
+		}
+	}
+	out[n] = '\0';
+	return KMS_OK;
+}

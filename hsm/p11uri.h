@@ -154,4 +154,13 @@ int kms_p11uri_match_library(const struct kms_p11uri *uri, const CK_INFO *info);
 int kms_p11uri_object_template(struct kms_p11uri *uri, CK_ATTRIBUTE out[KMS_P11URI_MAX_TEMPLATE],
 			       CK_ULONG *out_num) KMS_WUR;
 
+/*
+ * kms_p11uri_for_token - the URI "pkcs11:token=LABEL" of the token labelled label (1 to
+ * KMS_P11URI_MAX_TOKEN octets), every octet that is not an RFC 3986 unreserved character
+ * percent-encoded, into out (cap octets, NUL-terminated; KMS_P11URI_TOKEN_URI_CAP always
+ * fits). Returns KMS_OK, KMS_ERR_INVALID_ARG (no label, or too long), KMS_ERR_TOO_LARGE (cap).
+ */
+#define KMS_P11URI_TOKEN_URI_CAP (14 + 3 * KMS_P11URI_MAX_TOKEN)
+int kms_p11uri_for_token(char *out, size_t cap, const char *label) KMS_WUR;
+
 #endif /* KMS_HSM_P11URI_H */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "hsm/p11uri.h"
 
 #include "common/banned.h"
 
@@ -223,30 +224,15 @@ int
 kms_devtoken_open(struct kms_p11 **out, const char *module, const char *label, const char *pin_path)
 {
 	struct kms_p11_config cfg;
-	char uri[16 + 3 * MAX_LABEL];
-	static const char hexd[] = "0123456789ABCDEF";
-	size_t n = 0;
-	size_t i;
+	char uri[KMS_P11URI_TOKEN_URI_CAP];
 
 	*out = NULL;
 	if (!printable(label, 1, MAX_LABEL)) {
 		return KMS_ERR_INVALID_ARG;
 	}
-	/* RFC 7512: percent-encode what is not an unreserved character or a plain sub-delim */
-	memcpy(uri, "pkcs11:token=", 13);
-	n = 13;
-	for (i = 0; label[i] != '\0'; i++) {
-		unsigned char c = (unsigned char)label[i];
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '.' || c == '_' || c == '~') {
-			uri[n++] = (char)c;
-		} else {
-			uri[n++] = '%';
-			uri[n++] = hexd[c >> 4];
-			uri[n++] = hexd[c & 15];
-		}
+	if (kms_p11uri_for_token(uri, sizeof(uri), label) != KMS_OK) {
+		return KMS_ERR_INVALID_ARG;
 	}
-	uri[n] = '\0';
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.module_path = module;
 	cfg.token_uri = uri;

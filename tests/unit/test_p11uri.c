@@ -610,7 +610,34 @@ test_template(void)
 	CU_ASSERT_EQUAL(kms_p11uri_object_template(&u, t, &n), KMS_ERR_INVALID_ARG);
 }
 
+/* kms_p11uri_for_token: the URI of a label parses back to exactly that label. */
+static void
+test_for_token(void)
+{
+	static const char *const labels[] = {"kms-dev", "a b;c=d%e/f?", "~._-Zz09",
+					     "0123456789abcdef0123456789abcdef"};
+	char uri[KMS_P11URI_TOKEN_URI_CAP];
+	struct kms_p11uri u;
+	size_t i;
+
+	for (i = 0; i < sizeof(labels) / sizeof(labels[0]); i++) {
+		CU_ASSERT_EQUAL_FATAL(kms_p11uri_for_token(uri, sizeof(uri), labels[i]), KMS_OK);
+		CU_ASSERT_EQUAL_FATAL(parse(&u, NULL, uri), KMS_OK);
+		CU_ASSERT(u.has == KMS_P11URI_TOKEN);
+		CU_ASSERT_EQUAL(u.token_len, strlen(labels[i]));
+		CU_ASSERT_EQUAL(memcmp(u.token, labels[i], u.token_len), 0);
+	}
+	CU_ASSERT_STRING_EQUAL((kms_p11uri_for_token(uri, sizeof(uri), "a b") == KMS_OK ? uri : ""),
+			       "pkcs11:token=a%20b");
+	CU_ASSERT_EQUAL(kms_p11uri_for_token(uri, sizeof(uri), ""), KMS_ERR_INVALID_ARG);
+	CU_ASSERT_EQUAL(kms_p11uri_for_token(uri, sizeof(uri), "0123456789abcdef0123456789abcdefX"),
+			KMS_ERR_INVALID_ARG);
+	CU_ASSERT_EQUAL(kms_p11uri_for_token(uri, 16, "a b;c"), KMS_ERR_TOO_LARGE);
+	CU_ASSERT_EQUAL(kms_p11uri_for_token(NULL, 16, "a"), KMS_ERR_INVALID_ARG);
+}
+
 static CU_TestInfo p11uri_tests[] = {
+	{"a token's URI", test_for_token},
 	{"RFC 7512 examples", test_rfc_examples},
 	{"every attribute", test_each_attribute},
 	{"malformed URIs", test_malformed},

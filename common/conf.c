@@ -72,52 +72,69 @@ utf8_cut(const char *s, size_t len)
 	return len;
 }
 
-/*
- * Write "NAME:LINE: " (or "NAME: " for line 0) and the formatted message into p->err. A message
- * that does not fit is cut on a character boundary and ends in "...".
- */
+int
+kms_conf_verrf(char *err, size_t err_len, const char *name, unsigned int line, const char *fmt,
+	       va_list ap)
+{
+	size_t off;
+	int n;
+
+	if (err == NULL || err_len == 0) {
+		return KMS_ERR_PARSE;
+	}
+	if (line > 0) {
+		n = snprintf(err, err_len, "%s:%u: ", name, line);
+	} else {
+		n = snprintf(err, err_len, "%s: ", name);
+	}
+	if (n < 0) {
+		err[0] = '\0';
+		return KMS_ERR_PARSE;
+	}
+	off = (size_t)n;
+	if (off < err_len) {
+		n = vsnprintf(err + off, err_len - off, fmt, ap);
+		if (n < 0) {
+			err[off] = '\0';
+			return KMS_ERR_PARSE;
+		}
+		off += (size_t)n;
+	}
+	if (off >= err_len) {
+		/* Cut: keep what fits of the message, then "..." (as much of it as fits). */
+		size_t keep = err_len - 1;
+		size_t dots = keep < 3 ? keep : 3;
+
+		keep = utf8_cut(err, keep - dots);
+		memcpy(err + keep, "...", dots);
+		err[keep + dots] = '\0';
+	}
+	return KMS_ERR_PARSE;
+}
+
+int
+kms_conf_errf(char *err, size_t err_len, const char *name, unsigned int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)kms_conf_verrf(err, err_len, name, line, fmt, ap);
+	va_end(ap);
+	return KMS_ERR_PARSE;
+}
+
 static void fail(const struct parser *p, unsigned int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* kms_conf_verrf into the parser's buffer. */
 static void
 fail(const struct parser *p, unsigned int line, const char *fmt, ...)
 {
 	va_list ap;
-	size_t off;
-	int n;
 
-	if (p->err_len == 0) {
-		return;
-	}
-	if (line > 0) {
-		n = snprintf(p->err, p->err_len, "%s:%u: ", p->name, line);
-	} else {
-		n = snprintf(p->err, p->err_len, "%s: ", p->name);
-	}
-	if (n < 0) {
-		p->err[0] = '\0';
-		return;
-	}
-	off = (size_t)n;
-	if (off < p->err_len) {
-		va_start(ap, fmt);
-		n = vsnprintf(p->err + off, p->err_len - off, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			p->err[off] = '\0';
-			return;
-		}
-		off += (size_t)n;
-	}
-	if (off >= p->err_len) {
-		/* Cut: keep what fits of the message, then "..." (as much of it as fits). */
-		size_t keep = p->err_len - 1;
-		size_t dots = keep < 3 ? keep : 3;
-
-		keep = utf8_cut(p->err, keep - dots);
-		memcpy(p->err + keep, "...", dots);
-		p->err[keep + dots] = '\0';
-	}
+	va_start(ap, fmt);
+	(void)kms_conf_verrf(p->err, p->err_len, p->name, line, fmt, ap);
+	va_end(ap);
 }
 
 /*

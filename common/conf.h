@@ -2,6 +2,7 @@
 #ifndef KMS_COMMON_CONF_H
 #define KMS_COMMON_CONF_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -186,5 +187,17 @@ int kms_conf_bool(const struct kms_conf *conf, const char *name, size_t i, bool 
 int kms_conf_u64(const struct kms_conf *conf, const char *name, size_t i, uint64_t *out) KMS_WUR;
 int kms_conf_enum(const struct kms_conf *conf, const char *name, size_t i, size_t *out) KMS_WUR;
 int kms_conf_mode(const struct kms_conf *conf, const char *name, size_t i, mode_t *out) KMS_WUR;
+
+/*
+ * kms_conf_errf / kms_conf_verrf - the message form of this file, for parsers of files in this
+ * syntax that add rules of their own: "NAME:LINE: message" (or "NAME: message" for line 0) into
+ * err (err_len bytes; nothing when err is NULL or err_len 0). A message that does not fit is
+ * cut on a UTF-8 character boundary and ends in "...". Returns KMS_ERR_PARSE, always, so that a
+ * caller can `return kms_conf_errf(...)`.
+ */
+int kms_conf_errf(char *err, size_t err_len, const char *name, unsigned int line, const char *fmt,
+		  ...) __attribute__((format(printf, 5, 6)));
+int kms_conf_verrf(char *err, size_t err_len, const char *name, unsigned int line, const char *fmt,
+		   va_list ap) __attribute__((format(printf, 5, 0)));
 
 #endif /* KMS_COMMON_CONF_H */

@@ -1352,7 +1352,25 @@ test_load(void)
 			KMS_ERR_INVALID_ARG);
 }
 
+/* kms_conf_errf: the form of every message, for the parsers built on this syntax. */
+static void
+test_errf(void)
+{
+	char e[24];
+
+	CU_ASSERT_EQUAL(kms_conf_errf(e, sizeof(e), "f.conf", 7, "bad %s", "x"), KMS_ERR_PARSE);
+	CU_ASSERT_STRING_EQUAL(e, "f.conf:7: bad x");
+	CU_ASSERT_EQUAL(kms_conf_errf(e, sizeof(e), "f.conf", 0, "gone"), KMS_ERR_PARSE);
+	CU_ASSERT_STRING_EQUAL(e, "f.conf: gone");
+	/* cut on a character boundary: the two-byte u-umlaut does not fit whole */
+	CU_ASSERT_EQUAL(kms_conf_errf(e, sizeof(e), "f.conf", 12, "abcdefgh\xc3\xbc%s", "zzzz"),
+			KMS_ERR_PARSE);
+	CU_ASSERT_STRING_EQUAL(e, "f.conf:12: abcdefgh...");
+	CU_ASSERT_EQUAL(kms_conf_errf(NULL, 0, "f", 1, "x"), KMS_ERR_PARSE);
+}
+
 static CU_TestInfo format_tests[] = {
+	{"messages", test_errf},
 	{"a whole file, every type", test_golden},
 	{"defaults and unset optional keys", test_defaults},
 	{"required keys, empty files", test_required},

@@ -32,6 +32,7 @@
 #include "tests/integration/itest.h"
 #include "tests/unit/kms_test.h"
 #include "tools/devtoken.h"
+#include "tools/share.h"
 
 #include "common/banned.h"
 
@@ -480,6 +481,58 @@ test_restore_refused(void)
 	CU_ASSERT_NOT_EQUAL(access(tr, F_OK), 0);
 }
 
+/* A share of another ceremony's backup, and a token that is not there: refused, precisely. */
+static void
+test_restore_foreign(void)
+{
+	char cf[600], bk[600], s1[600], s3[600], s5[600], other[600], tr[600],
+		text[KMS_SHARE_MAX_TEXT + 1];
+	const char *args[] = {"restore", cf,    "--backup", bk, "--share", s1,
+			      "--share", other, "--share",  s3, "--yes",   "--transcript",
+			      tr,        NULL};
+	const char *good[] = {"restore", cf,  "--backup", bk, "--share", s1,
+			      "--share", s3,  "--share",  s5, "--yes",   "--transcript",
+			      tr,        NULL};
+	struct kms_share sh;
+	size_t len = 0;
+	int fd;
+
+	tpath(bk, sizeof(bk), "backup.txt");
+	tpath(s1, sizeof(s1), "shares/share-1.txt");
+	tpath(s3, sizeof(s3), "shares/share-3.txt");
+	tpath(s5, sizeof(s5), "shares/share-5.txt");
+	tpath(other, sizeof(other), "other-share.txt");
+	tpath(tr, sizeof(tr), "foreign.transcript");
+	memset(&sh, 0, sizeof(sh));
+	snprintf(sh.ceremony, sizeof(sh.ceremony), "another-ceremony");
+	snprintf(sh.label, sizeof(sh.label), "Custodian Two");
+	sh.x = 2;
+	sh.m = 3;
+	sh.n = 5;
+	CU_ASSERT_FATAL(RAND_bytes(sh.backup_id, sizeof(sh.backup_id)) == 1 &&
+			RAND_bytes(sh.y, sizeof(sh.y)) == 1);
+	CU_ASSERT_EQUAL_FATAL(kms_share_format(&sh, text, sizeof(text), &len), KMS_OK);
+	fd = open(other, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_EQUAL(write(fd, text, len), (ssize_t)len);
+	close(fd);
+	tpath(cf, sizeof(cf), "node2.conf");
+	CU_ASSERT_EQUAL(ceremony(SO_PIN "\n" SO_PIN "\n" USER_PIN "\n" USER_PIN "\n", args), 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "share 2 ("));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "from another backup (ceremony another-ceremony)"));
+	CU_ASSERT_NOT_EQUAL(access(tr, F_OK), 0);
+	/* a token that does not exist (no init-token in this file) */
+	CU_ASSERT_EQUAL_FATAL(write_ceremony_file("node9.conf", "node9", "node9.db", ""), 0);
+	tpath(cf, sizeof(cf), "node9.conf");
+	CU_ASSERT_EQUAL(ceremony(USER_PIN "\n", good), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "node9"));
+	tpath(tr, sizeof(tr), "node9.db");
+	CU_ASSERT_NOT_EQUAL(access(tr, F_OK), 0);
+	if (strstr(out, "node9") == NULL) {
+		fprintf(stderr, "\n%s\n", out);
+	}
+}
+
 static int
 copy_file(const char *from, const char *to)
 {
@@ -750,6 +803,7 @@ static CU_TestInfo ceremony_tests[] = {
 	{"pre-mint resumed; a wrong PIN changes nothing", test_resume},
 	{"transcripts verify, a modified one does not", test_transcripts},
 	{"restore: two shares, a mistyped share", test_restore_refused},
+	{"restore: another backup's share, a missing token", test_restore_foreign},
 	{"restore from three shares into a second token", test_restore},
 	{"restore run again", test_restore_again},
 	{"both nodes serve the same key sets", test_serve_both},

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 # Compiler and linker flags for every target (STYLE.md section 10), included from the top
-# CMakeLists.txt after the options KMS_WERROR, KMS_SANITIZE and KMS_FUZZ are declared.
+# CMakeLists.txt after the options KMS_WERROR, KMS_SANITIZE, KMS_FUZZ and KMS_TSAN are declared.
 #
 # - warnings: always on; -Werror with KMS_WERROR. Third-party headers (OpenSSL, CUnit, h2o,
 #   msgpack-c) come from system include directories, where compilers do not warn.
@@ -9,6 +9,9 @@
 # - KMS_SANITIZE: ASan + UBSan, every finding fatal, _FORTIFY_SOURCE off (it hides bugs from ASan).
 # - KMS_FUZZ (clang only): libraries get coverage instrumentation and ASan + UBSan;
 #   kms_add_fuzzer() builds and registers one libFuzzer target.
+# - KMS_TSAN (clang only): ThreadSanitizer on every target, _FORTIFY_SOURCE off; not with
+#   KMS_SANITIZE or KMS_FUZZ (the runtimes exclude each other). tests/run's stage tsan runs the
+#   threaded tests with it (TSAN_OPTIONS there; suppressions in tests/tsan.supp).
 include_guard(GLOBAL)
 
 include(CheckCCompilerFlag)
@@ -20,7 +23,13 @@ set(KMS_FUZZ_SECONDS 20 CACHE STRING "Seconds each fuzz target runs in ctest (la
 if(KMS_FUZZ AND NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
 	message(FATAL_ERROR "KMS_FUZZ needs clang (libFuzzer); configure with -DCMAKE_C_COMPILER=clang")
 endif()
-if(KMS_SANITIZE OR KMS_FUZZ)
+if(KMS_TSAN AND NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
+	message(FATAL_ERROR "KMS_TSAN needs clang; configure with -DCMAKE_C_COMPILER=clang")
+endif()
+if(KMS_TSAN AND (KMS_SANITIZE OR KMS_FUZZ))
+	message(FATAL_ERROR "KMS_TSAN excludes KMS_SANITIZE and KMS_FUZZ (one sanitizer runtime per build)")
+endif()
+if(KMS_SANITIZE OR KMS_FUZZ OR KMS_TSAN)
 	set(KMS_SANITIZING ON)
 else()
 	set(KMS_SANITIZING OFF)
@@ -95,6 +104,9 @@ if(KMS_FUZZ)
 elseif(KMS_SANITIZE)
 	add_compile_options(${KMS_SAN_FLAGS})
 	add_link_options(${KMS_SAN_FLAGS})
+elseif(KMS_TSAN)
+	add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+	add_link_options(-fsanitize=thread)
 endif()
 
 # kms_add_fuzzer(<name> <source> [<lib>...]): a libFuzzer executable <name> built from

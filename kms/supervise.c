@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,7 +53,7 @@ struct kms_hsmd_pool {
 	pthread_mutex_t stat_lock;
 	uint64_t restarts;
 	uint32_t next_id;
-	volatile bool stopping;
+	atomic_bool stopping;
 };
 
 static uint64_t

@@ -6,8 +6,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "common/hex.h"
 #include "common/log.h"
 #include "common/secmem.h"
 #include "hsm/eccsi.h"
@@ -57,6 +59,10 @@ struct kms_adapter {
 	/* kmsd's TLS key pair in the token (tls_key), or "" */
 	char tls_label[KMS_KEYS_MAX_LABEL + 1];
 	uint8_t tls_point[KMS_EC_POINT_LEN];
+	/* the audit key pair in the token (audit_key), or "" */
+	char audit_label[KMS_KEYS_MAX_LABEL + 1];
+	uint8_t audit_point[KMS_EC_POINT_LEN];
+	uint8_t audit_fp[KMS_AUDIT_HASH_LEN]; /* its fingerprint, which checkpoints name */
 	/* online issuer only: the master secrets, in locked memory (their own structs) */
 	struct kms_eccsi_kms *eccsi;
 	struct kms_sakke_kms *sakke;
@@ -167,6 +173,68 @@ load_tls_key(struct kms_adapter *a, struct kms_p11_session *s)
 	return KMS_OK;
 }
 
+/*
+ * The audit key (audit_key): the pair is in the token, a signature the token makes verifies
+ * with its public point, and that point is registered in the store (each node's token has its
+ * own key; the key ceremony and kms-devsetup register it), against which kms-admin checks the
+ * checkpoints this kms-hsmd writes, without the token.
+ */
+static int
+load_audit_key(struct kms_adapter *a, struct kms_p11_session *s)
+{
+	static const uint8_t digest[32] = "kms-hsmd audit key self-check .";
+	CK_OBJECT_HANDLE priv = CK_INVALID_HANDLE;
+	uint8_t sig[KMS_ECDSA_SIG_LEN];
+	char fp_hex[2 * KMS_AUDIT_HASH_LEN + 1];
+	int r, has = 0;
+
+	if ((r = kms_keys_find_tls(s, &priv, a->audit_point, a->audit_label)) != KMS_OK) {
+		kms_log(KMS_LOG_ERR,
+			"adapter: audit_key: no usable EC P-256 key pair labelled '%s' in the "
+			"token (a private and a public key of that label): %s",
+			a->audit_label, kms_strerror(r));
+		return r;
+	}
+	if ((r = kms_ecdsa_sign(s, priv, digest, sizeof(digest), sig)) != KMS_OK) {
+		kms_log(KMS_LOG_ERR, "adapter: audit_key: the token cannot sign with '%s': %s",
+			a->audit_label, kms_strerror(r));
+		return r;
+	}
+	if ((r = kms_ecdsa_verify_point(a->audit_point, digest, sizeof(digest), sig)) != KMS_OK) {
+		kms_log(KMS_LOG_ERR,
+			"adapter: audit_key: a signature by '%s' does not verify with its public "
+			"key: %s",
+			a->audit_label, kms_strerror(r));
+		return KMS_ERR_SELFTEST;
+	}
+	if ((r = kms_store_audit_key_fingerprint(a->audit_point, a->audit_fp)) != KMS_OK ||
+	    (r = kms_hex_encode(fp_hex, sizeof(fp_hex), a->audit_fp, sizeof(a->audit_fp))) !=
+		    KMS_OK) {
+		return r;
+	}
+	if ((r = kms_store_has_audit_key(a->store, a->audit_point, &has)) != KMS_OK) {
+		kms_log(KMS_LOG_ERR, "adapter: audit_key: cannot read the store's audit keys: %s",
+			kms_strerror(r));
+		return r;
+	}
+	if (!has) {
+		kms_log(KMS_LOG_ERR,
+			"adapter: audit_key: the token's key '%s' (fingerprint %s) is not "
+			"registered "
+			"in the store: register it (the key ceremony's generate or restore, or "
+			"kms-devsetup, does), or check that this is the right store and token",
+			a->audit_label, fp_hex);
+		return KMS_ERR_SELFTEST;
+	}
+	kms_log(KMS_LOG_INFO, "adapter: audit key '%s', fingerprint %s", a->audit_label, fp_hex);
+	return KMS_OK;
+}
+
+_Static_assert(KMS_AUDIT_POINT_LEN == KMS_EC_POINT_LEN, "the audit key is a P-256 point");
+_Static_assert(KMS_AUDIT_SIG_LEN == KMS_ECDSA_SIG_LEN, "checkpoints are ECDSA P-256 r || s");
+_Static_assert(KMS_PROTO_AUDIT_SIG_LEN == KMS_ECDSA_SIG_LEN, "AUDIT_SIGN returns r || s");
+_Static_assert(KMS_PROTO_AUDIT_HASH_LEN == KMS_AUDIT_HASH_LEN, "an audit record's hash");
+
 int
 kms_adapter_new(struct kms_adapter **out, struct kms_p11 *p11, const struct kms_adapter_config *cfg)
 {
@@ -205,6 +273,11 @@ kms_adapter_new(struct kms_adapter **out, struct kms_p11 *p11, const struct kms_
 	if (cfg->tls_key_label != NULL &&
 	    (r = copy_label(a->tls_label, sizeof(a->tls_label), cfg->tls_key_label)) != KMS_OK) {
 		kms_log(KMS_LOG_ERR, "adapter: the tls_key label is empty or too long");
+		goto out;
+	}
+	if (cfg->audit_key_label != NULL && (r = copy_label(a->audit_label, sizeof(a->audit_label),
+							    cfg->audit_key_label)) != KMS_OK) {
+		kms_log(KMS_LOG_ERR, "adapter: the audit_key label is empty or too long");
 		goto out;
 	}
 	if ((r = kms_store_open(&a->store, cfg->store_path, KMS_STORE_RW)) != KMS_OK) {
@@ -246,12 +319,17 @@ kms_adapter_new(struct kms_adapter **out, struct kms_p11 *p11, const struct kms_
 	if (a->tls_label[0] != '\0' && (r = load_tls_key(a, s)) != KMS_OK) {
 		goto out;
 	}
+	if (a->audit_label[0] != '\0' && (r = load_audit_key(a, s)) != KMS_OK) {
+		goto out;
+	}
 	kms_log(KMS_LOG_INFO,
-		"adapter: ready: issuer %s, KMS %s, key period %llu s, wrap by %s, TLS key %s",
+		"adapter: ready: issuer %s, KMS %s, key period %llu s, wrap by %s, TLS key %s, "
+		"audit key %s",
 		a->issuer == KMS_ISSUER_ONLINE ? "online" : "pre-minted", a->cert.kms_uri,
 		(unsigned long long)a->cert.user_key_period,
 		a->wrap.mode == KMS_WRAP_TOKEN ? "the token" : "host ECB (development)",
-		a->tls_label[0] != '\0' ? a->tls_label : "none");
+		a->tls_label[0] != '\0' ? a->tls_label : "none",
+		a->audit_label[0] != '\0' ? a->audit_label : "none");
 	*out = a;
 	a = NULL;
 	r = KMS_OK;
@@ -783,6 +861,83 @@ out:
 	return r;
 }
 
+/*
+ * AUDIT_SIGN: a checkpoint of the audit log, signed with the audit key. kms-hsmd signs only a
+ * record it reads from its own store handle with exactly the request's hash, and builds the
+ * digest itself; the signature is checked with the public point, then kms-hsmd writes the
+ * checkpoint (with its key's fingerprint) into the store itself, so a compromised kmsd cannot
+ * insert checkpoints at all; the signature goes back for the record. A seq that has a
+ * checkpoint already (another node's kms-hsmd was first) keeps that one: not an error.
+ */
+static int
+op_audit_sign(struct kms_adapter *a, const struct kms_proto_audit_sign_req *req,
+	      struct kms_proto_audit_sign_rep *rep)
+{
+	struct kms_p11_session *s = NULL;
+	CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
+	uint8_t hash[KMS_AUDIT_HASH_LEN], digest[KMS_AUDIT_HASH_LEN];
+	struct kms_audit_checkpoint cp;
+	int r = KMS_ERR_INTERNAL;
+
+	if (a->audit_label[0] == '\0') {
+		return KMS_ERR_UNSUPPORTED;
+	}
+	if (req->seq == 0 || req->seq > INT64_MAX || req->time_s > INT64_MAX) {
+		return KMS_ERR_RANGE;
+	}
+	if ((r = kms_store_audit_hash_at(a->store, req->seq, hash)) != KMS_OK) {
+		if (r == KMS_ERR_FORBIDDEN) {
+			kms_log(KMS_LOG_WARN,
+				"adapter: audit_sign: the store has no audit record %llu: refused",
+				(unsigned long long)req->seq);
+		}
+		return r;
+	}
+	if (CRYPTO_memcmp(hash, req->hash, sizeof(hash)) != 0) {
+		kms_log(KMS_LOG_WARN,
+			"adapter: audit_sign: the hash of audit record %llu is not the store's: "
+			"refused",
+			(unsigned long long)req->seq);
+		return KMS_ERR_FORBIDDEN;
+	}
+	if ((r = kms_store_checkpoint_digest(req->seq, hash, req->time_s, digest)) != KMS_OK) {
+		return r;
+	}
+	if ((r = kms_p11_borrow(a->p11, &s)) != KMS_OK) {
+		goto out;
+	}
+	if ((r = kms_keys_token_present(s)) != KMS_OK ||
+	    (r = key_get_class(a, s, CKO_PRIVATE_KEY, a->audit_label, &key)) != KMS_OK ||
+	    (r = kms_ecdsa_sign(s, key, digest, sizeof(digest), rep->signature)) != KMS_OK) {
+		r = r == KMS_ERR_INVALID_ARG ? KMS_ERR_HSM : r; /* the key left the token */
+		goto out;
+	}
+	if (kms_ecdsa_verify_point(a->audit_point, digest, sizeof(digest), rep->signature) !=
+	    KMS_OK) {
+		kms_log(KMS_LOG_ERR, "adapter: audit_sign: the token's signature does not verify");
+		r = KMS_ERR_HSM;
+		goto out;
+	}
+	memset(&cp, 0, sizeof(cp));
+	cp.seq = req->seq;
+	memcpy(cp.hash, hash, sizeof(cp.hash));
+	cp.time_s = req->time_s;
+	memcpy(cp.key_fp, a->audit_fp, sizeof(cp.key_fp));
+	memcpy(cp.sig, rep->signature, sizeof(cp.sig));
+	if ((r = kms_store_checkpoint_put(a->store, &cp)) != KMS_OK) {
+		kms_log(KMS_LOG_ERR, "adapter: audit_sign: checkpoint %llu not stored: %s",
+			(unsigned long long)req->seq, kms_strerror(r));
+		goto out;
+	}
+	r = KMS_OK;
+out:
+	if (r != KMS_OK) {
+		kms_memzero(rep->signature, sizeof(rep->signature));
+	}
+	kms_p11_return(s);
+	return r;
+}
+
 _Static_assert(KMS_PROTO_TLS_SIG_LEN == KMS_ECDSA_SIG_LEN, "TLS_SIGN returns ECDSA P-256 r || s");
 _Static_assert(KMS_PROTO_TLS_DIGEST_MAX <= 64, "kms_ecdsa_sign takes up to 64 octets");
 
@@ -813,6 +968,9 @@ kms_adapter_handle(struct kms_adapter *a, const struct kms_proto_request *req,
 		break;
 	case KMS_PROTO_TLS_SIGN:
 		r = op_tls_sign(a, &req->u.tls_sign, &rep->u.tls_sign);
+		break;
+	case KMS_PROTO_AUDIT_SIGN:
+		r = op_audit_sign(a, &req->u.audit_sign, &rep->u.audit_sign);
 		break;
 	default:
 		r = KMS_ERR_INVALID_ARG;

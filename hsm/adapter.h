@@ -42,6 +42,17 @@
  * kmsd holds only the public half and has every private-key operation of its TLS handshakes done
  * here (as h2o's neverbleed, or OpenSSH's ssh-pkcs11-helper). Without tls_key_label, TLS_SIGN is
  * KMS_ERR_UNSUPPORTED.
+ *
+ * AUDIT_SIGN makes a checkpoint of the audit log (proto/store.h): this node's audit key (an
+ * ECDSA P-256 pair in the token, labelled audit_key_label, made like the TLS key, registered in
+ * the store) signs kms_store_checkpoint_digest(seq, hash, time_s), but only after kms-hsmd has
+ * read record seq from its own store handle and found exactly the request's hash there
+ * (KMS_ERR_FORBIDDEN otherwise: no record seq, or another hash), so that a compromised kmsd
+ * cannot have a chain head signed that is not in the store; the signature is verified with the
+ * public point (KMS_ERR_HSM if not), then the adapter writes the checkpoint, naming its key's
+ * fingerprint, into the store itself (kms_store_checkpoint_put: a seq checkpointed already by
+ * another node keeps the first; a write failure is the store's code), and the reply carries the
+ * signature. Without audit_key_label, AUDIT_SIGN is KMS_ERR_UNSUPPORTED.
  */
 
 enum kms_issuer {
@@ -59,6 +70,7 @@ struct kms_adapter_config {
 	unsigned int past_periods;    /* serve key periods down to current - past_periods */
 	unsigned int future_periods;  /* and up to current + future_periods (e.g. 1: the next) */
 	const char *tls_key_label;    /* kmsd's TLS key pair in the token (CKA_LABEL), or NULL */
+	const char *audit_key_label;  /* the audit key pair in the token (CKA_LABEL), or NULL */
 };
 
 struct kms_adapter;
@@ -69,7 +81,9 @@ struct kms_adapter;
  * (kms_wrap_probe, then kms_wrap_choose) and HMAC-SHA256 test (kms_hmac_probe), the KEK; for the
  * online issuer, the master secrets unwrapped into locked memory, and their public keys compared
  * with the certificate's; with tls_key_label, the TLS key pair found, and a signature made in the
- * token with it verified with OpenSSL against its public point. Any failure refuses to serve, with
+ * token with it verified with OpenSSL against its public point; with audit_key_label, the same for
+ * the audit key, whose point must also be registered in the store (kms_store_has_audit_key). Any
+ * failure refuses to serve, with
  * a message saying which step failed. p11 is borrowed (it must outlive the adapter). *out is owned
  * (kms_adapter_free).
  */

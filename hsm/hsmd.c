@@ -52,6 +52,7 @@ static const struct kms_conf_key conf_keys[] = {
 	{"recycle_after", KMS_CONF_U64, 0, "50000", 10, 100000000, NULL},
 	{"log_level", KMS_CONF_ENUM, 0, "info", 0, 0, level_words},
 	{"tls_key", KMS_CONF_STRING, 0, NULL, 0, 0, NULL},
+	{"audit_key", KMS_CONF_STRING, 0, NULL, 0, 0, NULL},
 	{"environment", KMS_CONF_STRING, KMS_CONF_REPEATABLE, NULL, 0, 0, NULL},
 };
 
@@ -288,7 +289,8 @@ main(int argc, char **argv)
 		goto bad_conf;
 	}
 	acfg.future_periods = (unsigned int)u;
-	if (get_str(conf, "tls_key", &acfg.tls_key_label) != KMS_OK) {
+	if (get_str(conf, "tls_key", &acfg.tls_key_label) != KMS_OK ||
+	    get_str(conf, "audit_key", &acfg.audit_key_label) != KMS_OK) {
 		goto bad_conf;
 	}
 

@@ -56,6 +56,8 @@ static const struct kms_conf_key keys[] = {
 	{"user", KMS_CONF_STRING, 0, NULL, 0, 0, NULL},
 	{"sandbox", KMS_CONF_BOOL, 0, "yes", 0, 0, NULL},
 	{"log_level", KMS_CONF_ENUM, 0, "info", 0, 0, level_words},
+	/* signed audit checkpoints: every this many records (0: never) */
+	{"audit_checkpoint_every", KMS_CONF_U64, 0, "1000", 0, 1000000, NULL},
 };
 
 int
@@ -355,7 +357,9 @@ kmsd_config_load(struct kmsd_config *cfg, const char *path, char *err, size_t er
 	if (kms_conf_u64(cfg->conf, "request_timeout", 0, &cfg->request_timeout_ms) != KMS_OK ||
 	    opt_str(cfg->conf, "user", &cfg->user) != KMS_OK ||
 	    kms_conf_bool(cfg->conf, "sandbox", 0, &cfg->sandbox) != KMS_OK ||
-	    kms_conf_enum(cfg->conf, "log_level", 0, &e) != KMS_OK) {
+	    kms_conf_enum(cfg->conf, "log_level", 0, &e) != KMS_OK ||
+	    kms_conf_u64(cfg->conf, "audit_checkpoint_every", 0, &cfg->audit_checkpoint_every) !=
+		    KMS_OK) {
 		return KMS_ERR_INTERNAL;
 	}
 	cfg->log_level = (int)e;

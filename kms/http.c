@@ -70,7 +70,7 @@ struct kmsd_thread {
 	h2o_socket_t *mlistener;
 	struct kms_store *store;
 	pthread_t tid;
-	volatile int *stop;
+	atomic_int *stop;
 };
 
 struct kms_handler {
@@ -201,6 +201,50 @@ send_bytes(h2o_req_t *req, struct req_state *st, const uint8_t *body, size_t len
 	h2o_send_inline(req, (const char *)body, len);
 }
 
+/* Whether kms-hsmd said it has no audit key (logged once, then quiet). */
+static atomic_int checkpoint_unsupported;
+
+int
+kmsd_audit_checkpoint(struct kmsd *k, struct kms_store *st, unsigned int slot, uint64_t seq)
+{
+	struct kms_proto_request req;
+	struct kms_proto_reply rep;
+	struct timespec now;
+	int r;
+
+	memset(&req, 0, sizeof(req));
+	(void)clock_gettime(CLOCK_REALTIME, &now);
+	req.op = KMS_PROTO_AUDIT_SIGN;
+	req.u.audit_sign.seq = seq;
+	req.u.audit_sign.time_s = now.tv_sec > 0 ? (uint64_t)now.tv_sec : 0;
+	if ((r = kms_store_audit_hash_at(st, seq, req.u.audit_sign.hash)) != KMS_OK) {
+		goto out;
+	}
+	/* kms-hsmd checks the record, signs, and writes the checkpoint itself (hsm/adapter.c). */
+	if ((r = kms_hsmd_call(k->pool, slot, &req, &rep)) != KMS_OK) {
+		goto out;
+	}
+	if ((r = rep.status) != KMS_OK) {
+		if (r == KMS_ERR_UNSUPPORTED) {
+			if (atomic_exchange(&checkpoint_unsupported, 1) == 0) {
+				kms_log(KMS_LOG_WARN, "audit checkpoints: kms-hsmd has no audit "
+						      "key (kms-hsmd.conf "
+						      "audit_key); the log is not checkpointed");
+			}
+			return r;
+		}
+		goto out;
+	}
+	atomic_fetch_add(&k->metrics.checkpoints, 1);
+	kms_log(KMS_LOG_DEBUG, "audit checkpoint at record %llu", (unsigned long long)seq);
+	return KMS_OK;
+out:
+	atomic_fetch_add(&k->metrics.checkpoint_failures, 1);
+	kms_log(KMS_LOG_ERR, "audit checkpoint at record %llu not made: %s",
+		(unsigned long long)seq, kms_strerror(r));
+	return r;
+}
+
 /* The audit record of st; KMS_OK once it is durable. */
 static int
 audit(struct req_state *st)
@@ -226,8 +270,15 @@ audit(struct req_state *st)
 		atomic_fetch_add(&st->t->k->metrics.audit_failures, 1);
 		kms_log(KMS_LOG_ERR, "req=%s audit record not written: %s", st->rid,
 			kms_strerror(r));
+		return r;
 	}
-	return r;
+	/* A checkpoint now and then; its failure does not fail the request (the record is on
+	 * disk). */
+	if (st->t->k->cfg.audit_checkpoint_every != 0 &&
+	    seq % st->t->k->cfg.audit_checkpoint_every == 0) {
+		(void)kmsd_audit_checkpoint(st->t->k, st->t->store, st->t->idx, seq);
+	}
+	return KMS_OK;
 }
 
 static void
@@ -449,6 +500,14 @@ authenticate(h2o_req_t *req, struct req_state *st)
 		return 403;
 	}
 	st->cls = client.cls;
+	if (mtls && st->has_token && st->cls == KMS_CLIENT_UE &&
+	    strcmp(jr.mc_id, st->client) != 0 &&
+	    kms_store_check_entitled(st->t->store, st->client, jr.mc_id) != KMS_OK) {
+		/* a UE is one user: the user its token names must be its own (its client id, or
+		 * an identity the roster gives it) */
+		set_detail(st, "the bearer token names another user than the client certificate");
+		return 403;
+	}
 	if (!auth_satisfied(st->cls == KMS_CLIENT_UE ? k->cfg.auth_ue : k->cfg.auth_server, mtls,
 			    st->has_token)) {
 		set_detail(st, "this client class needs another authentication (auth_ue, "
@@ -991,6 +1050,13 @@ on_metrics(h2o_handler_t *self, h2o_req_t *req)
 		"# HELP kms_audit_failures_total Audit records that could not be written.\n"
 		"# TYPE kms_audit_failures_total counter\n"
 		"kms_audit_failures_total %llu\n"
+		"# HELP kms_audit_checkpoints_total Signed audit checkpoints stored.\n"
+		"# TYPE kms_audit_checkpoints_total counter\n"
+		"kms_audit_checkpoints_total %llu\n"
+		"# HELP kms_audit_checkpoint_failures_total Audit checkpoints that could not be "
+		"made.\n"
+		"# TYPE kms_audit_checkpoint_failures_total counter\n"
+		"kms_audit_checkpoint_failures_total %llu\n"
 		"# HELP kms_request_duration_seconds_sum Time spent answering requests.\n"
 		"# TYPE kms_request_duration_seconds_sum counter\n"
 		"kms_request_duration_seconds_sum %.3f\n"
@@ -1005,6 +1071,8 @@ on_metrics(h2o_handler_t *self, h2o_req_t *req)
 		"kms_hsmd_restarts_total %llu\n",
 		(unsigned long long)atomic_load(&k->metrics.provisioned),
 		(unsigned long long)atomic_load(&k->metrics.audit_failures),
+		(unsigned long long)atomic_load(&k->metrics.checkpoints),
+		(unsigned long long)atomic_load(&k->metrics.checkpoint_failures),
 		(double)atomic_load(&k->metrics.duration_us) / 1e6, hs.up, hs.slots,
 		(unsigned long long)hs.restarts);
 	req->res.status = 200;
@@ -1096,11 +1164,35 @@ struct server {
 	unsigned int num;
 };
 
+/*
+ * On a clean stop, once no thread appends any more: checkpoint the last record unless it is
+ * checkpointed already, with thread 0's store handle and kms-hsmd (slot 0), from the main
+ * thread.
+ */
+static void
+final_checkpoint(struct kmsd *k, struct kms_store *st)
+{
+	uint8_t hash[KMS_AUDIT_HASH_LEN];
+	uint64_t last = 0, cp = 0;
+
+	if (k->cfg.audit_checkpoint_every == 0 || st == NULL) {
+		return;
+	}
+	if (kms_store_audit_head(st, &last, hash) != KMS_OK ||
+	    kms_store_checkpoint_last(st, &cp) != KMS_OK) {
+		kms_log(KMS_LOG_ERR, "audit checkpoint at stop: cannot read the log");
+		return;
+	}
+	if (last != 0 && cp != last) {
+		(void)kmsd_audit_checkpoint(k, st, 0, last);
+	}
+}
+
 /* The server lives until the process ends (h2o's contexts are not torn down one by one). */
 static struct server *the_server;
 
 int
-kmsd_serve(struct kmsd *k, volatile int *stop, char *err, size_t err_len)
+kmsd_serve(struct kmsd *k, atomic_int *stop, char *err, size_t err_len)
 {
 	struct server *s;
 	h2o_hostconf_t *host, *mhost;
@@ -1201,6 +1293,9 @@ kmsd_serve(struct kmsd *k, volatile int *stop, char *err, size_t err_len)
 	kmsd_main_loop(k, stop); /* kms/main.c: readiness, SIGHUP, SIGTERM; until *stop */
 	for (i = 0; i < s->num; i++) {
 		(void)pthread_join(s->threads[i].tid, NULL);
+	}
+	if (s->num > 0) {
+		final_checkpoint(k, s->threads[0].store);
 	}
 	if (*stop && r != KMS_ERR_NOMEM) {
 		r = KMS_OK;

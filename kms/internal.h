@@ -63,6 +63,7 @@ struct kmsd_config {
 	const char *user;
 	bool sandbox; /* seccomp on the event-loop threads (kms/sandbox.c) */
 	int log_level;
+	uint64_t audit_checkpoint_every; /* a signed checkpoint every N records; 0: none */
 };
 
 /*
@@ -87,7 +88,9 @@ struct kmsd_metrics {
 	atomic_uint_least64_t requests[6]; /* by status class: 2xx, 400, 401/403, 404, 429, 5xx */
 	atomic_uint_least64_t provisioned; /* key sets sent */
 	atomic_uint_least64_t audit_failures;
-	atomic_uint_least64_t duration_us; /* sum over requests */
+	atomic_uint_least64_t checkpoints;         /* audit checkpoints signed and stored */
+	atomic_uint_least64_t checkpoint_failures; /* that could not be signed or stored */
+	atomic_uint_least64_t duration_us;         /* sum over requests */
 };
 
 /*
@@ -134,7 +137,17 @@ extern _Thread_local unsigned int kms_tlskey_slot;
  * until *stop becomes non-zero. Returns KMS_OK after a clean stop; KMS_ERR_IO when a listener
  * cannot be set up (err says which address and why).
  */
-int kmsd_serve(struct kmsd *k, volatile int *stop, char *err, size_t err_len) KMS_WUR;
+int kmsd_serve(struct kmsd *k, atomic_int *stop, char *err, size_t err_len) KMS_WUR;
+
+/*
+ * kmsd_audit_checkpoint - have kms-hsmd of slot (kms_hsmd_call) make the checkpoint of audit
+ * record seq (its hash read from st; now as its time): kms-hsmd checks the record in its own
+ * store handle, signs with its audit key and writes the checkpoint itself (kmsd writes none;
+ * kms/http.c). A failure is logged and counted (metrics.checkpoint_failures) and changes
+ * nothing else: the record itself is durable already. kms-hsmd without an audit key
+ * (KMS_ERR_UNSUPPORTED) is logged once, not counted. Returns KMS_OK or the failure's code.
+ */
+int kmsd_audit_checkpoint(struct kmsd *k, struct kms_store *st, unsigned int slot, uint64_t seq);
 
 /* --- The service manager and SIGHUP (docs/deployment.md) ----------------------------------- */
 
@@ -166,7 +179,7 @@ void kmsd_notify_close(void);
  * and returns once *stop is non-zero, after STOPPING=1. These three signals must be blocked in
  * every thread (kms/main.c blocks them before any thread starts).
  */
-void kmsd_main_loop(struct kmsd *k, volatile int *stop);
+void kmsd_main_loop(struct kmsd *k, atomic_int *stop);
 
 /*
  * kms_tls_ctx_publish - make ctx (an SSL_CTX from kms_tls_ctx_new; borrowed: a reference of its

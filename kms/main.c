@@ -45,7 +45,7 @@
 #define START_WAIT_MS  60000u
 #define SIGNAL_TICK_MS 200 /* how often the main thread looks at the stop flag */
 
-static volatile int stop_flag;
+static atomic_int stop_flag; /* read by the event-loop threads */
 
 /* What a reload needs of main's start (set before kmsd_serve, read on the main thread only). */
 static const char *conf_path_g;
@@ -199,8 +199,10 @@ log_ignored(const struct kmsd_config *cur, const struct kmsd_config *nc)
 		{differ(cur->user, nc->user), "user"},
 		{cur->sandbox != nc->sandbox, "sandbox"},
 		{cur->log_level != nc->log_level, "log_level"},
+		{cur->audit_checkpoint_every != nc->audit_checkpoint_every,
+		 "audit_checkpoint_every"},
 	};
-	char list[512];
+	char list[768]; /* every name above, with ", " between them */
 	size_t i, n = 0;
 
 	list[0] = '\0';
@@ -341,7 +343,7 @@ out:
 }
 
 void
-kmsd_main_loop(struct kmsd *k, volatile int *stop)
+kmsd_main_loop(struct kmsd *k, atomic_int *stop)
 {
 	const struct timespec tick = {0, SIGNAL_TICK_MS * 1000000L};
 	struct kms_hsmd_stats hs;

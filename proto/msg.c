@@ -99,6 +99,12 @@ static const struct field tls_sign_req[] = {
 	F_BR(struct kms_proto_tls_sign_req, digest, KMS_PROTO_TLS_DIGEST_MIN),
 };
 
+static const struct field audit_sign_req[] = {
+	F_U(struct kms_proto_audit_sign_req, seq, 1, INT64_MAX),
+	F_BF(struct kms_proto_audit_sign_req, hash),
+	F_U(struct kms_proto_audit_sign_req, time_s, 0, INT64_MAX),
+};
+
 static const struct field health_rep[] = {
 	F_B(struct kms_proto_health_rep, token_present),
 	F_S(struct kms_proto_health_rep, F_UTF8, issuer, 0),
@@ -144,6 +150,10 @@ static const struct field tls_sign_rep[] = {
 	F_BF(struct kms_proto_tls_sign_rep, signature),
 };
 
+static const struct field audit_sign_rep[] = {
+	F_BF(struct kms_proto_audit_sign_rep, signature),
+};
+
 /* Checks across fields of a decoded or to-be-encoded struct: KMS_OK or KMS_ERR_RANGE. */
 static int
 check_provision_rep(const void *base)
@@ -173,6 +183,8 @@ static const struct op_desc ops[KMS_PROTO_OP_MAX + 1] = {
 	[KMS_PROTO_SIGN] = {"sign", sign_req, NUM(sign_req), sign_rep, NUM(sign_rep), NULL},
 	[KMS_PROTO_TLS_SIGN] = {"tls_sign", tls_sign_req, NUM(tls_sign_req), tls_sign_rep,
 				NUM(tls_sign_rep), NULL},
+	[KMS_PROTO_AUDIT_SIGN] = {"audit_sign", audit_sign_req, NUM(audit_sign_req), audit_sign_rep,
+				  NUM(audit_sign_rep), NULL},
 };
 
 /* The fields and the check of a message: a request, or a reply with the given status. */

@@ -32,8 +32,9 @@ enum kms_proto_op {
 	KMS_PROTO_ROTATE_KEYS = 4, /* new TrK and InK for a client, wrapped under its current TrK */
 	KMS_PROTO_SIGN = 5,        /* HMAC of a response's SignedInfo under a client's InK */
 	KMS_PROTO_TLS_SIGN = 6,    /* ECDSA signature by kmsd's TLS key in the token */
+	KMS_PROTO_AUDIT_SIGN = 7,  /* ECDSA signature of an audit checkpoint by the audit key */
 };
-#define KMS_PROTO_OP_MAX KMS_PROTO_TLS_SIGN
+#define KMS_PROTO_OP_MAX KMS_PROTO_AUDIT_SIGN
 
 /* Bounds of the fields (lengths in bytes). */
 #define KMS_PROTO_MAX_CLIENT_ID  255  /* client ids: 1..255 visible ASCII (0x21..0x7e) */
@@ -50,6 +51,8 @@ enum kms_proto_op {
 #define KMS_PROTO_TLS_DIGEST_MIN 20   /* TLS_SIGN digests: SHA-1 (20) .. SHA-512 (64) octets */
 #define KMS_PROTO_TLS_DIGEST_MAX 64
 #define KMS_PROTO_TLS_SIG_LEN    64 /* ECDSA P-256 r || s, 32 octets each (CKM_ECDSA) */
+#define KMS_PROTO_AUDIT_HASH_LEN 32 /* an audit record's hash (proto/store.h) */
+#define KMS_PROTO_AUDIT_SIG_LEN  64 /* ECDSA P-256 r || s */
 /* The most keys a message has (a PROVISION reply has 13). */
 #define KMS_PROTO_MAX_KEYS       16
 
@@ -95,6 +98,18 @@ struct kms_proto_tls_sign_req {
 	size_t digest_len; /* KMS_PROTO_TLS_DIGEST_MIN..KMS_PROTO_TLS_DIGEST_MAX */
 };
 
+/*
+ * AUDIT_SIGN request: sign the checkpoint of audit record seq, whose hash kmsd read as hash, at
+ * time_s. kms-hsmd reads record seq from its own store handle and refuses (KMS_ERR_FORBIDDEN)
+ * unless it exists with exactly this hash; it builds the digest itself (proto/store.h,
+ * kms_store_checkpoint_digest).
+ */
+struct kms_proto_audit_sign_req {
+	uint64_t seq; /* 1..INT64_MAX */
+	uint8_t hash[KMS_PROTO_AUDIT_HASH_LEN];
+	uint64_t time_s; /* Unix seconds, 0..INT64_MAX */
+};
+
 /* A request. HEALTH and CERTIFICATE take no arguments. */
 struct kms_proto_request {
 	enum kms_proto_op op;
@@ -104,6 +119,7 @@ struct kms_proto_request {
 		struct kms_proto_rotate_keys_req rotate_keys;
 		struct kms_proto_sign_req sign;
 		struct kms_proto_tls_sign_req tls_sign;
+		struct kms_proto_audit_sign_req audit_sign;
 	} u;
 };
 
@@ -173,6 +189,12 @@ struct kms_proto_tls_sign_rep {
 	uint8_t signature[KMS_PROTO_TLS_SIG_LEN];
 };
 
+/* AUDIT_SIGN reply: the ECDSA P-256 signature (r || s) of the checkpoint digest by the audit key.
+ */
+struct kms_proto_audit_sign_rep {
+	uint8_t signature[KMS_PROTO_AUDIT_SIG_LEN];
+};
+
 /* A reply. u holds the results of op only when status is KMS_OK. */
 struct kms_proto_reply {
 	enum kms_proto_op op; /* that of the request */
@@ -185,12 +207,13 @@ struct kms_proto_reply {
 		struct kms_proto_rotate_keys_rep rotate_keys;
 		struct kms_proto_sign_rep sign;
 		struct kms_proto_tls_sign_rep tls_sign;
+		struct kms_proto_audit_sign_rep audit_sign;
 	} u;
 };
 
 /*
- * kms_proto_op_name - "health", "provision", "certificate", "rotate_keys", "sign", "tls_sign";
- * NULL otherwise.
+ * kms_proto_op_name - "health", "provision", "certificate", "rotate_keys", "sign", "tls_sign",
+ * "audit_sign"; NULL otherwise.
  */
 const char *kms_proto_op_name(int op);
 

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
@@ -152,11 +153,31 @@
 #define SQL_CK_WRAPPED "\twrapped BLOB NOT NULL " SQL_BLOB("wrapped", "1", SQL_MAX_BLOB) "\n"
 #define SQL_CK_COLUMNS SQL_CK_LABEL SQL_CK_ROLE SQL_CK_WRAPPED
 
-/* The version before this one, which a read-write open migrates (migrate). */
-#define STORE_OLD_VERSION 3
+/*
+ * The audit keys (one per node's token) and the signed checkpoints (schema version 5): a macro
+ * per column. audit_keys is keyed by the fingerprint (SHA-256 of the point), WITHOUT ROWID.
+ */
+#define SQL_AK_FP      "\tfp BLOB PRIMARY KEY NOT NULL " SQL_BLOB("fp", "32", "32") ",\n"
+#define SQL_AK_POINT   "\tpoint BLOB NOT NULL " SQL_BLOB("point", "65", "65") ",\n"
+#define SQL_AK_LABEL   "\tlabel TEXT NOT NULL " SQL_ID("label") "\n"
+#define SQL_AK_COLUMNS SQL_AK_FP SQL_AK_POINT SQL_AK_LABEL
+#define SQL_CP_SEQ     "\tseq INTEGER PRIMARY KEY NOT NULL CHECK (seq >= 1),\n"
+#define SQL_CP_HASH    "\thash BLOB NOT NULL " SQL_BLOB("hash", "32", "32") ",\n"
+#define SQL_CP_TIME_S  "\ttime_s INTEGER NOT NULL " SQL_INT_MIN("time_s", "0") ",\n"
+#define SQL_CP_KEY_FP                                                                              \
+	"\tkey_fp BLOB NOT NULL " SQL_BLOB("key_fp", "32", "32") " REFERENCES audit_keys (fp),\n"
+#define SQL_CP_SIG     "\tsig BLOB NOT NULL " SQL_BLOB("sig", "64", "64") "\n"
+#define SQL_CP_COLUMNS SQL_CP_SEQ SQL_CP_HASH SQL_CP_TIME_S SQL_CP_KEY_FP SQL_CP_SIG
 
 /*
- * Schema version 4 (3 plus cert_info and client_keys). sqlite_schema keeps each CREATE statement
+ * The versions before this one, which a read-write open migrates (migrate): 3 (to 4, then 5)
+ * and 4 (to 5). Versions 1 and 2 were never deployed.
+ */
+#define STORE_OLDEST_VERSION 3
+
+/*
+ * Schema version 5 (3 plus cert_info and client_keys in 4, plus audit_keys and
+ * audit_checkpoints in 5). sqlite_schema keeps each CREATE statement
  * verbatim, and open compares every object of the file with this list (sorted by name): same
  * objects, same text, nothing else; a version 3 file must hold exactly the tables of since 3.
  * Tables keyed by text are WITHOUT ROWID, so no automatic index appears beside them; the audit
@@ -166,9 +187,11 @@
 static const struct store_table {
 	const char *name;
 	const char *sql;
-	int since; /* the schema version that added the table (the earlier ones are all 3) */
+	int since; /* the schema version that added the table (the first ones are all 3) */
 } store_tables[] = {
 	{"audit", "CREATE TABLE audit (\n" SQL_AUDIT_COLUMNS ")", 3},
+	{"audit_checkpoints", "CREATE TABLE audit_checkpoints (\n" SQL_CP_COLUMNS ")", 5},
+	{"audit_keys", "CREATE TABLE audit_keys (\n" SQL_AK_COLUMNS ") WITHOUT ROWID", 5},
 	{"cert_info", "CREATE TABLE cert_info (\n" SQL_CERT_INFO_COLUMNS ")", 4},
 	{"certificate",
 	 "CREATE TABLE certificate (\n"
@@ -361,6 +384,14 @@ enum stmt_id {
 	S_HAS_KEYSET,
 	S_PUT_CLIENT_KEY,
 	S_LIST_CLIENT_KEYS,
+	S_AUDIT_HASH_AT,
+	S_AK_GET,
+	S_AK_PUT,
+	S_AK_LIST,
+	S_AK_COUNTS,
+	S_CP_PUT,
+	S_CP_WALK,
+	S_CP_LAST,
 	NUM_STMTS,
 };
 
@@ -448,6 +479,17 @@ static const char *const stmt_sql[NUM_STMTS] = {
 			     "ON CONFLICT (label) DO UPDATE SET role = excluded.role, "
 			     "wrapped = excluded.wrapped",
 	[S_LIST_CLIENT_KEYS] = "SELECT label, role, wrapped FROM client_keys ORDER BY label",
+	[S_AUDIT_HASH_AT] = "SELECT hash FROM audit WHERE seq = ?1",
+	[S_AK_GET] = "SELECT fp, point, label FROM audit_keys WHERE fp = ?1",
+	[S_AK_PUT] = "INSERT INTO audit_keys (fp, point, label) VALUES (?1, ?2, ?3)",
+	[S_AK_LIST] = "SELECT fp, point, label FROM audit_keys ORDER BY fp",
+	[S_AK_COUNTS] = "SELECT k.fp, k.point, k.label, (SELECT count(*) FROM audit_checkpoints c "
+			"WHERE c.key_fp = k.fp) FROM audit_keys k ORDER BY k.fp",
+	/* The first checkpoint of a seq stays: another node may have made it already. */
+	[S_CP_PUT] = "INSERT INTO audit_checkpoints (seq, hash, time_s, key_fp, sig) "
+		     "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (seq) DO NOTHING",
+	[S_CP_WALK] = "SELECT seq, hash, time_s, key_fp, sig FROM audit_checkpoints ORDER BY seq",
+	[S_CP_LAST] = "SELECT seq FROM audit_checkpoints ORDER BY seq DESC LIMIT 1",
 };
 
 struct kms_store {
@@ -1156,11 +1198,11 @@ create_schema(struct kms_store *st)
 }
 
 /*
- * Is the file a store of schema version want (KMS_STORE_SCHEMA_VERSION, or STORE_OLD_VERSION
- * before a migration)? user_version, application_id, then every object in sqlite_schema against
- * the tables of store_tables that version has (same names, same CREATE text, nothing more). Any
- * difference is KMS_ERR_PARSE; a file that is not SQLite fails in the first read (SQLITE_NOTADB,
- * also KMS_ERR_PARSE).
+ * Is the file a store of schema version want (KMS_STORE_SCHEMA_VERSION, or an older version
+ * from STORE_OLDEST_VERSION on, before a migration)? user_version, application_id, then every
+ * object in sqlite_schema against the tables of store_tables that version has (same names, same
+ * CREATE text, nothing more). Any difference is KMS_ERR_PARSE; a file that is not SQLite fails in
+ * the first read (SQLITE_NOTADB, also KMS_ERR_PARSE).
  */
 static int
 verify_schema(struct kms_store *st, int want)
@@ -1175,7 +1217,8 @@ verify_schema(struct kms_store *st, int want)
 	if ((r = pragma_int(st, "PRAGMA user_version", &version)) != KMS_OK) {
 		return r;
 	}
-	if (version == STORE_OLD_VERSION && want == KMS_STORE_SCHEMA_VERSION) {
+	if (version >= STORE_OLDEST_VERSION && version < KMS_STORE_SCHEMA_VERSION &&
+	    want == KMS_STORE_SCHEMA_VERSION) {
 		/* Only a read-only handle gets here with it: a read-write open migrated it. */
 		kms_log(KMS_LOG_ERR,
 			"store: schema version %d: open it read-write once (kms-hsmd, kmsd, or a "
@@ -1234,37 +1277,37 @@ out:
 }
 
 /*
- * Migrate a store of STORE_OLD_VERSION (3) to KMS_STORE_SCHEMA_VERSION (4), on a read-write
- * handle: the tables of version 4 and user_version, in one BEGIN IMMEDIATE transaction (all or
- * nothing); no row is changed. A file of any other version is left to verify_schema. The file
- * is checked to be exactly a version 3 store first without a lock (a foreign file is never
- * locked or written), then again under the write lock, where another process may have
- * migrated it meanwhile (nothing to do then).
+ * Migrate a store of an older version (3 or 4) to KMS_STORE_SCHEMA_VERSION (5), on a read-write
+ * handle: the tables added after its version and user_version, in one BEGIN IMMEDIATE
+ * transaction (all or nothing); no row is changed. A file of any other version is left to
+ * verify_schema. The file is checked to be exactly a store of its version first without a lock
+ * (a foreign file is never locked or written), then again under the write lock, where another
+ * process may have migrated it meanwhile (nothing to do then).
  */
 static int
 migrate(struct kms_store *st)
 {
 	size_t i;
-	int r, version, migrated = 0;
+	int r, version, again, migrated = 0;
 
 	if ((r = pragma_int(st, "PRAGMA user_version", &version)) != KMS_OK) {
 		return r;
 	}
-	if (version != STORE_OLD_VERSION) {
+	if (version < STORE_OLDEST_VERSION || version >= KMS_STORE_SCHEMA_VERSION) {
 		return KMS_OK;
 	}
-	if ((r = verify_schema(st, STORE_OLD_VERSION)) != KMS_OK) {
+	if ((r = verify_schema(st, version)) != KMS_OK) {
 		return r;
 	}
 	if ((r = write_begin(st)) != KMS_OK) {
 		return r;
 	}
-	if ((r = pragma_int(st, "PRAGMA user_version", &version)) != KMS_OK ||
-	    version != STORE_OLD_VERSION || (r = verify_schema(st, STORE_OLD_VERSION)) != KMS_OK) {
+	if ((r = pragma_int(st, "PRAGMA user_version", &again)) != KMS_OK || again != version ||
+	    (r = verify_schema(st, version)) != KMS_OK) {
 		goto out;
 	}
 	for (i = 0; i < NUM_STORE_TABLES && r == KMS_OK; i++) {
-		if (store_tables[i].since > STORE_OLD_VERSION) {
+		if (store_tables[i].since > version) {
 			r = exec(st, store_tables[i].sql, "migrate the schema");
 		}
 	}
@@ -1276,10 +1319,11 @@ migrate(struct kms_store *st)
 out:
 	r = write_end(st, r);
 	if (r == KMS_OK && migrated) {
-		kms_log(KMS_LOG_INFO,
-			"store: migrated the store from schema version %d to %d (tables cert_info "
-			"and client_keys added)",
-			STORE_OLD_VERSION, KMS_STORE_SCHEMA_VERSION);
+		kms_log(KMS_LOG_INFO, "store: migrated the store from schema version %d to %d (%s)",
+			version, KMS_STORE_SCHEMA_VERSION,
+			version == 3 ? "tables cert_info, client_keys, audit_checkpoints and "
+				       "audit_keys added"
+				     : "tables audit_checkpoints and audit_keys added");
 	}
 	return r;
 }
@@ -2861,6 +2905,21 @@ kms_audit_fault_str(enum kms_audit_fault fault)
 		return "its hash does not match its content (record edited)";
 	case KMS_AUDIT_FAULT_UNREAD:
 		return "it cannot be read (a value too large, or the file is corrupt)";
+	case KMS_AUDIT_FAULT_CP_SIG:
+		return "its signature does not verify under its audit key";
+	case KMS_AUDIT_FAULT_CP_CUT:
+		return "it covers a record beyond the end of the log (records removed from the "
+		       "end)";
+	case KMS_AUDIT_FAULT_CP_HASH:
+		return "its hash is not the record's (the chain was rewritten)";
+	case KMS_AUDIT_FAULT_CP_VALUE:
+		return "the checkpoint has the wrong type, length or range of a value";
+	case KMS_AUDIT_FAULT_CP_KEY:
+		return "a registered audit key is malformed, or a pinned key is not registered";
+	case KMS_AUDIT_FAULT_CP_KEY_UNKNOWN:
+		return "it names an audit key that is not registered";
+	case KMS_AUDIT_FAULT_CP_KEY_UNPINNED:
+		return "signed by a key that is not pinned";
 	default:
 		return "unknown fault";
 	}
@@ -3134,6 +3193,664 @@ out:
 	st->in_audit_walk = 0;
 	stmt_done(s);
 	free(row);
+	return r;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Signed checkpoints of the audit log                                                        */
+
+/* The domain separator of the checkpoint digest (docs/store.md): 22 bytes, no terminator. */
+static const char checkpoint_domain[] = "KMS-AUDIT-CHECKPOINT-1";
+
+int
+kms_store_checkpoint_digest(uint64_t seq, const uint8_t hash[KMS_AUDIT_HASH_LEN], uint64_t time_s,
+			    uint8_t out[KMS_AUDIT_HASH_LEN])
+{
+	uint8_t seq_be[8], time_be[8];
+	unsigned int out_len = 0;
+	EVP_MD_CTX *ctx = NULL;
+	int r = KMS_ERR_CRYPTO;
+
+	if (out == NULL) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	memset(out, 0, KMS_AUDIT_HASH_LEN);
+	if (hash == NULL) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if (seq == 0 || seq > INT64_MAX || time_s > INT64_MAX) {
+		return KMS_ERR_RANGE;
+	}
+	if ((ctx = EVP_MD_CTX_new()) == NULL) {
+		return KMS_ERR_NOMEM;
+	}
+	put_be(seq_be, seq, sizeof(seq_be));
+	put_be(time_be, time_s, sizeof(time_be)); /* 0..INT64_MAX: i64be and u64be agree */
+	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+	    EVP_DigestUpdate(ctx, checkpoint_domain, sizeof(checkpoint_domain) - 1) == 1 &&
+	    EVP_DigestUpdate(ctx, seq_be, sizeof(seq_be)) == 1 &&
+	    EVP_DigestUpdate(ctx, hash, KMS_AUDIT_HASH_LEN) == 1 &&
+	    EVP_DigestUpdate(ctx, time_be, sizeof(time_be)) == 1 &&
+	    EVP_DigestFinal_ex(ctx, out, &out_len) == 1 && out_len == KMS_AUDIT_HASH_LEN) {
+		r = KMS_OK;
+	} else {
+		memset(out, 0, KMS_AUDIT_HASH_LEN);
+	}
+	EVP_MD_CTX_free(ctx);
+	return r;
+}
+
+int
+kms_store_audit_key_fingerprint(const uint8_t point[KMS_AUDIT_POINT_LEN],
+				uint8_t out[KMS_AUDIT_HASH_LEN])
+{
+	unsigned int out_len = 0;
+
+	if (point == NULL || out == NULL) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if (EVP_Digest(point, KMS_AUDIT_POINT_LEN, out, &out_len, EVP_sha256(), NULL) != 1 ||
+	    out_len != KMS_AUDIT_HASH_LEN) {
+		memset(out, 0, KMS_AUDIT_HASH_LEN);
+		return KMS_ERR_CRYPTO;
+	}
+	return KMS_OK;
+}
+
+/*
+ * An audit key row (S_AK_GET, S_AK_LIST, S_AK_COUNTS: fp, point, label), checked: the lengths,
+ * the point's form, fp = SHA-256 of the point, the label. KMS_OK, KMS_ERR_PARSE (logged), or
+ * KMS_ERR_CRYPTO; the outputs are zero on failure.
+ */
+static int
+audit_key_row(struct kms_store *st, sqlite3_stmt *s, uint8_t fp[KMS_AUDIT_HASH_LEN],
+	      uint8_t point[KMS_AUDIT_POINT_LEN], char label[KMS_STORE_MAX_ID + 1])
+{
+	uint8_t want[KMS_AUDIT_HASH_LEN];
+	int r;
+
+	if ((r = col_blob_exact(st, s, 0, fp, KMS_AUDIT_HASH_LEN)) != KMS_OK ||
+	    (r = col_blob_exact(st, s, 1, point, KMS_AUDIT_POINT_LEN)) != KMS_OK ||
+	    (r = col_text(st, s, 2, TEXT_ID, label, KMS_STORE_MAX_ID + 1)) != KMS_OK) {
+		r = r == KMS_ERR_PARSE ? bad_value("audit_keys") : r;
+		goto out;
+	}
+	if (point[0] != 0x04) {
+		r = bad_value("audit_keys");
+		goto out;
+	}
+	if ((r = kms_store_audit_key_fingerprint(point, want)) != KMS_OK) {
+		goto out;
+	}
+	/* A row whose key is not its fingerprint's would let checkpoints name one key and be
+	 * checked under another. */
+	if (memcmp(want, fp, sizeof(want)) != 0) {
+		kms_log(KMS_LOG_ERR, "store: audit_keys: a fingerprint is not its point's");
+		r = KMS_ERR_PARSE;
+	}
+out:
+	if (r != KMS_OK) {
+		memset(fp, 0, KMS_AUDIT_HASH_LEN);
+		memset(point, 0, KMS_AUDIT_POINT_LEN);
+		memset(label, 0, KMS_STORE_MAX_ID + 1);
+	}
+	return r;
+}
+
+/*
+ * The registered audit key of fingerprint fp, in the caller's transaction or autocommit: its
+ * point and label. KMS_OK, KMS_ERR_FORBIDDEN (not registered), KMS_ERR_PARSE (its row is
+ * malformed), or a store error; the outputs are zero on failure.
+ */
+static int
+audit_key_get(struct kms_store *st, const uint8_t fp[KMS_AUDIT_HASH_LEN],
+	      uint8_t point[KMS_AUDIT_POINT_LEN], char label[KMS_STORE_MAX_ID + 1])
+{
+	uint8_t got_fp[KMS_AUDIT_HASH_LEN];
+	sqlite3_stmt *s = NULL;
+	int row, r = KMS_ERR_INTERNAL;
+
+	memset(point, 0, KMS_AUDIT_POINT_LEN);
+	memset(label, 0, KMS_STORE_MAX_ID + 1);
+	if ((r = stmt_get(st, S_AK_GET, &s)) != KMS_OK ||
+	    (r = bind_blob(st, s, 1, fp, KMS_AUDIT_HASH_LEN)) != KMS_OK ||
+	    (r = step(st, s, "audit_keys: get", &row)) != KMS_OK) {
+		goto out;
+	}
+	r = row ? audit_key_row(st, s, got_fp, point, label) : KMS_ERR_FORBIDDEN;
+out:
+	stmt_done(s);
+	return r;
+}
+
+int
+kms_store_put_audit_key(struct kms_store *st, const uint8_t point[KMS_AUDIT_POINT_LEN],
+			const char *label)
+{
+	uint8_t fp[KMS_AUDIT_HASH_LEN], have_point[KMS_AUDIT_POINT_LEN];
+	char have_label[KMS_STORE_MAX_ID + 1];
+	sqlite3_stmt *s = NULL;
+	int row, r = KMS_ERR_INTERNAL;
+
+	if (st == NULL || point == NULL || point[0] != 0x04 || arg_id(label) != KMS_OK ||
+	    st->in_audit_walk) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if ((r = kms_store_audit_key_fingerprint(point, fp)) != KMS_OK) {
+		return r;
+	}
+	if ((r = write_begin(st)) != KMS_OK) {
+		return r;
+	}
+	r = audit_key_get(st, fp, have_point, have_label);
+	if (r == KMS_OK) {
+		/* Registered already (the row's point is its fingerprint's: this point). */
+		if (strcmp(have_label, label) != 0) {
+			kms_log(KMS_LOG_ERR, "store: audit_keys: the key is registered already, "
+					     "under another label");
+			r = KMS_ERR_FORBIDDEN;
+		}
+		goto out;
+	}
+	if (r != KMS_ERR_FORBIDDEN) {
+		goto out;
+	}
+	if ((r = stmt_get(st, S_AK_PUT, &s)) != KMS_OK ||
+	    (r = bind_blob(st, s, 1, fp, KMS_AUDIT_HASH_LEN)) != KMS_OK ||
+	    (r = bind_blob(st, s, 2, point, KMS_AUDIT_POINT_LEN)) != KMS_OK ||
+	    (r = bind_str(st, s, 3, label)) != KMS_OK) {
+		goto out;
+	}
+	r = step(st, s, "audit_keys: put", &row);
+out:
+	stmt_done(s);
+	return write_end(st, r);
+}
+
+int
+kms_store_has_audit_key(struct kms_store *st, const uint8_t point[KMS_AUDIT_POINT_LEN],
+			int *out_has)
+{
+	uint8_t fp[KMS_AUDIT_HASH_LEN], have_point[KMS_AUDIT_POINT_LEN];
+	char have_label[KMS_STORE_MAX_ID + 1];
+	int r;
+
+	if (out_has == NULL) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	*out_has = 0;
+	if (st == NULL || point == NULL || st->in_audit_walk) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if ((r = kms_store_audit_key_fingerprint(point, fp)) != KMS_OK) {
+		return r;
+	}
+	r = audit_key_get(st, fp, have_point, have_label);
+	if (r == KMS_OK) {
+		*out_has = 1;
+	} else if (r == KMS_ERR_FORBIDDEN) {
+		r = KMS_OK;
+	}
+	return r;
+}
+
+/* list_walk's item and callback for the audit keys. */
+struct audit_key_item {
+	uint8_t fp[KMS_AUDIT_HASH_LEN];
+	uint8_t point[KMS_AUDIT_POINT_LEN];
+	char label[KMS_STORE_MAX_ID + 1];
+};
+
+struct audit_key_cb {
+	int (*cb)(void *ctx, const uint8_t fp[KMS_AUDIT_HASH_LEN],
+		  const uint8_t point[KMS_AUDIT_POINT_LEN], const char *label);
+	void *ctx;
+};
+
+static int
+audit_key_list_row(struct kms_store *st, sqlite3_stmt *s, void *item)
+{
+	struct audit_key_item *k = item;
+
+	return audit_key_row(st, s, k->fp, k->point, k->label);
+}
+
+static int
+audit_key_list_cb(void *arg, const void *item)
+{
+	const struct audit_key_cb *t = arg;
+	const struct audit_key_item *k = item;
+
+	return t->cb(t->ctx, k->fp, k->point, k->label);
+}
+
+int
+kms_store_audit_key_list(struct kms_store *st,
+			 int (*cb)(void *ctx, const uint8_t fp[KMS_AUDIT_HASH_LEN],
+				   const uint8_t point[KMS_AUDIT_POINT_LEN], const char *label),
+			 void *ctx)
+{
+	struct audit_key_cb t = {cb, ctx};
+	struct audit_key_item k;
+	struct list_walk w = {S_AK_LIST, "audit_keys: list", audit_key_list_row,
+			      &k,        audit_key_list_cb,  &t};
+
+	if (st == NULL || cb == NULL || st->in_audit_walk) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	return list_walk(st, &w, NULL, NULL);
+}
+
+int
+kms_store_checkpoint_put(struct kms_store *st, const struct kms_audit_checkpoint *cp)
+{
+	uint8_t point[KMS_AUDIT_POINT_LEN];
+	char label[KMS_STORE_MAX_ID + 1];
+	sqlite3_stmt *s = NULL;
+	int row, r = KMS_ERR_INTERNAL;
+
+	if (st == NULL || cp == NULL || st->in_audit_walk) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if (cp->seq == 0 || cp->seq > INT64_MAX || cp->time_s > INT64_MAX) {
+		return KMS_ERR_RANGE;
+	}
+	if ((r = write_begin(st)) != KMS_OK) {
+		return r;
+	}
+	/* Checked here rather than left to the foreign key: a clear code and message. */
+	if ((r = audit_key_get(st, cp->key_fp, point, label)) != KMS_OK) {
+		if (r == KMS_ERR_FORBIDDEN) {
+			kms_log(KMS_LOG_ERR,
+				"store: audit_checkpoints: signed by a key that is not "
+				"a registered audit key: refused");
+		}
+		goto out;
+	}
+	if ((r = stmt_get(st, S_CP_PUT, &s)) != KMS_OK ||
+	    (r = bind_u64(st, s, 1, cp->seq)) != KMS_OK ||
+	    (r = bind_blob(st, s, 2, cp->hash, KMS_AUDIT_HASH_LEN)) != KMS_OK ||
+	    (r = bind_u64(st, s, 3, cp->time_s)) != KMS_OK ||
+	    (r = bind_blob(st, s, 4, cp->key_fp, KMS_AUDIT_HASH_LEN)) != KMS_OK ||
+	    (r = bind_blob(st, s, 5, cp->sig, KMS_AUDIT_SIG_LEN)) != KMS_OK) {
+		goto out;
+	}
+	r = step(st, s, "audit_checkpoints: put", &row);
+out:
+	stmt_done(s);
+	return write_end(st, r);
+}
+
+/* S_CP_WALK's current row into cp, checked: KMS_OK or KMS_ERR_PARSE (not logged here). */
+static int
+checkpoint_row(struct kms_store *st, sqlite3_stmt *s, struct kms_audit_checkpoint *cp)
+{
+	int64_t seq, time_s;
+	int r;
+
+	memset(cp, 0, sizeof(*cp));
+	if ((r = col_int_range(s, 0, 1, INT64_MAX, &seq)) != KMS_OK ||
+	    (r = col_blob_exact(st, s, 1, cp->hash, KMS_AUDIT_HASH_LEN)) != KMS_OK ||
+	    (r = col_int_range(s, 2, 0, INT64_MAX, &time_s)) != KMS_OK ||
+	    (r = col_blob_exact(st, s, 3, cp->key_fp, KMS_AUDIT_HASH_LEN)) != KMS_OK ||
+	    (r = col_blob_exact(st, s, 4, cp->sig, KMS_AUDIT_SIG_LEN)) != KMS_OK) {
+		memset(cp, 0, sizeof(*cp));
+		return r;
+	}
+	cp->seq = (uint64_t)seq;
+	cp->time_s = (uint64_t)time_s;
+	return KMS_OK;
+}
+
+static int
+checkpoint_list_row(struct kms_store *st, sqlite3_stmt *s, void *item)
+{
+	int r = checkpoint_row(st, s, item);
+
+	return r == KMS_ERR_PARSE ? bad_value("audit_checkpoints") : r;
+}
+
+/* list_walk's callback for the checkpoints: the public callback, typed. */
+struct checkpoint_cb {
+	int (*cb)(void *arg, const struct kms_audit_checkpoint *cp);
+	void *arg;
+};
+
+static int
+checkpoint_cb(void *arg, const void *item)
+{
+	const struct checkpoint_cb *t = arg;
+
+	return t->cb(t->arg, item);
+}
+
+int
+kms_store_checkpoint_walk(struct kms_store *st,
+			  int (*cb)(void *arg, const struct kms_audit_checkpoint *cp), void *arg)
+{
+	struct checkpoint_cb t = {cb, arg};
+	struct kms_audit_checkpoint cp;
+	struct list_walk w = {
+		S_CP_WALK, "audit_checkpoints: walk", checkpoint_list_row, &cp, checkpoint_cb, &t};
+
+	if (st == NULL || cb == NULL || st->in_audit_walk) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	return list_walk(st, &w, NULL, NULL);
+}
+
+int
+kms_store_checkpoint_last(struct kms_store *st, uint64_t *out_seq)
+{
+	sqlite3_stmt *s = NULL;
+	int64_t v;
+	int row, r = KMS_ERR_INTERNAL;
+
+	if (out_seq == NULL) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	*out_seq = 0;
+	if (st == NULL || st->in_audit_walk) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if ((r = stmt_get(st, S_CP_LAST, &s)) != KMS_OK ||
+	    (r = step(st, s, "audit_checkpoints: last", &row)) != KMS_OK || !row) {
+		goto out;
+	}
+	if ((r = col_int_range(s, 0, 1, INT64_MAX, &v)) != KMS_OK) {
+		r = bad_value("audit_checkpoints");
+		goto out;
+	}
+	*out_seq = (uint64_t)v;
+out:
+	stmt_done(s);
+	return r;
+}
+
+int
+kms_store_audit_head(struct kms_store *st, uint64_t *out_seq, uint8_t out_hash[KMS_AUDIT_HASH_LEN])
+{
+	if (out_seq == NULL || out_hash == NULL) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	*out_seq = 0;
+	memset(out_hash, 0, KMS_AUDIT_HASH_LEN);
+	if (st == NULL || st->in_audit_walk) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	/* One statement in autocommit: one snapshot. */
+	return audit_last(st, out_seq, out_hash);
+}
+
+int
+kms_store_audit_hash_at(struct kms_store *st, uint64_t seq, uint8_t out_hash[KMS_AUDIT_HASH_LEN])
+{
+	sqlite3_stmt *s = NULL;
+	int row, r = KMS_ERR_INTERNAL;
+
+	if (out_hash == NULL) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	memset(out_hash, 0, KMS_AUDIT_HASH_LEN);
+	if (st == NULL || st->in_audit_walk) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if (seq == 0 || seq > INT64_MAX) {
+		return KMS_ERR_RANGE;
+	}
+	if ((r = stmt_get(st, S_AUDIT_HASH_AT, &s)) != KMS_OK ||
+	    (r = bind_u64(st, s, 1, seq)) != KMS_OK ||
+	    (r = step(st, s, "audit: hash", &row)) != KMS_OK) {
+		goto out;
+	}
+	if (!row) {
+		r = KMS_ERR_FORBIDDEN;
+		goto out;
+	}
+	if ((r = col_blob_exact(st, s, 0, out_hash, KMS_AUDIT_HASH_LEN)) != KMS_OK) {
+		memset(out_hash, 0, KMS_AUDIT_HASH_LEN);
+		r = r == KMS_ERR_PARSE ? bad_value("audit") : r;
+	}
+out:
+	stmt_done(s);
+	return r;
+}
+
+/* The walk of the checkpoints in kms_store_audit_verify_checkpoints: its state. */
+struct cp_check {
+	struct kms_store *st;
+	kms_audit_verify_fn verify;
+	const uint8_t (*pins)[KMS_AUDIT_HASH_LEN]; /* borrowed; num_pins of them */
+	size_t num_pins;
+	struct kms_audit_report *rep;
+	int keys_ok; /* every key row is well formed */
+};
+
+/* 1 if fp is one of the pinned fingerprints (or nothing is pinned), else 0. */
+static int
+cp_pinned(const struct cp_check *c, const uint8_t fp[KMS_AUDIT_HASH_LEN])
+{
+	size_t i;
+
+	if (c->num_pins == 0) {
+		return 1;
+	}
+	for (i = 0; i < c->num_pins; i++) {
+		if (memcmp(c->pins[i], fp, KMS_AUDIT_HASH_LEN) == 0) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The registered keys, before any checkpoint: every row well formed (counted in rep->num_keys;
+ * then keys_ok is set), every pinned key registered. KMS_OK, KMS_ERR_AUTH (rep->cp_fault is
+ * CP_KEY), or a store error.
+ */
+static int
+cp_check_keys(struct cp_check *c)
+{
+	uint8_t fp[KMS_AUDIT_HASH_LEN], point[KMS_AUDIT_POINT_LEN];
+	char label[KMS_STORE_MAX_ID + 1];
+	sqlite3_stmt *s = NULL;
+	size_t i;
+	int row, r = KMS_ERR_INTERNAL;
+
+	if ((r = stmt_get(c->st, S_AK_LIST, &s)) != KMS_OK) {
+		return r;
+	}
+	for (;;) {
+		if ((r = step(c->st, s, "audit_keys: verify", &row)) != KMS_OK || !row) {
+			break;
+		}
+		if ((r = audit_key_row(c->st, s, fp, point, label)) != KMS_OK) {
+			if (r == KMS_ERR_PARSE) {
+				c->rep->cp_fault = KMS_AUDIT_FAULT_CP_KEY;
+				r = KMS_ERR_AUTH;
+			}
+			break;
+		}
+		c->rep->num_keys++;
+	}
+	stmt_done(s);
+	if (r != KMS_OK) {
+		return r;
+	}
+	c->keys_ok = 1;
+	for (i = 0; i < c->num_pins; i++) {
+		if ((r = audit_key_get(c->st, c->pins[i], point, label)) != KMS_OK) {
+			if (r != KMS_ERR_FORBIDDEN) {
+				return r;
+			}
+			c->rep->cp_fault = KMS_AUDIT_FAULT_CP_KEY;
+			return KMS_ERR_AUTH;
+		}
+	}
+	return KMS_OK;
+}
+
+/* One checkpoint: KMS_OK (verified), KMS_ERR_AUTH (rep says why), or a store error. */
+static int
+cp_check_one(struct cp_check *c, const struct kms_audit_checkpoint *cp)
+{
+	uint8_t hash[KMS_AUDIT_HASH_LEN], digest[KMS_AUDIT_HASH_LEN];
+	uint8_t point[KMS_AUDIT_POINT_LEN];
+	char label[KMS_STORE_MAX_ID + 1];
+	enum kms_audit_fault fault = KMS_AUDIT_FAULT_NONE;
+	int r;
+
+	if ((r = kms_store_audit_hash_at(c->st, cp->seq, hash)) != KMS_OK) {
+		if (r == KMS_ERR_FORBIDDEN) {
+			fault = KMS_AUDIT_FAULT_CP_CUT;
+		} else if (r == KMS_ERR_PARSE) {
+			fault = KMS_AUDIT_FAULT_CP_HASH; /* the record's hash is malformed */
+		} else {
+			return r;
+		}
+	} else if (memcmp(hash, cp->hash, sizeof(hash)) != 0) {
+		fault = KMS_AUDIT_FAULT_CP_HASH;
+	} else if ((r = audit_key_get(c->st, cp->key_fp, point, label)) != KMS_OK) {
+		if (r != KMS_ERR_FORBIDDEN && r != KMS_ERR_PARSE) {
+			return r;
+		}
+		fault = KMS_AUDIT_FAULT_CP_KEY_UNKNOWN;
+	} else if (!cp_pinned(c, cp->key_fp)) {
+		fault = KMS_AUDIT_FAULT_CP_KEY_UNPINNED;
+	} else if ((r = kms_store_checkpoint_digest(cp->seq, cp->hash, cp->time_s, digest)) !=
+		   KMS_OK) {
+		return r;
+	} else if (c->verify(point, digest, sizeof(digest), cp->sig) != KMS_OK) {
+		fault = KMS_AUDIT_FAULT_CP_SIG;
+	}
+	if (fault != KMS_AUDIT_FAULT_NONE) {
+		c->rep->cp_first_bad = cp->seq;
+		c->rep->cp_fault = fault;
+		return KMS_ERR_AUTH;
+	}
+	c->rep->num_checkpoints++;
+	c->rep->last_cp_seq = cp->seq;
+	return KMS_OK;
+}
+
+/* Every checkpoint in seq order, until the first that fails: KMS_OK (rep says) or an error. */
+static int
+cp_check_all(struct cp_check *c)
+{
+	struct kms_audit_checkpoint cp;
+	sqlite3_stmt *s = NULL;
+	sqlite3_int64 seq_v;
+	int row, r = KMS_ERR_INTERNAL;
+
+	if ((r = stmt_get(c->st, S_CP_WALK, &s)) != KMS_OK) {
+		return r;
+	}
+	for (;;) {
+		if ((r = step(c->st, s, "audit_checkpoints: verify", &row)) != KMS_OK || !row) {
+			break;
+		}
+		if ((r = checkpoint_row(c->st, s, &cp)) != KMS_OK) {
+			if (r != KMS_ERR_PARSE) {
+				break;
+			}
+			/* Its seq, the rowid, if that is usable; else the next one. */
+			seq_v = sqlite3_column_int64(s, 0);
+			c->rep->cp_first_bad =
+				seq_v >= 1 ? (uint64_t)seq_v : c->rep->last_cp_seq + 1;
+			c->rep->cp_fault = KMS_AUDIT_FAULT_CP_VALUE;
+			r = KMS_OK;
+			break;
+		}
+		if ((r = cp_check_one(c, &cp)) != KMS_OK) {
+			r = r == KMS_ERR_AUTH ? KMS_OK : r;
+			break;
+		}
+	}
+	stmt_done(s);
+	return r;
+}
+
+/* key_cb for every registered key, with the number of checkpoints naming it. */
+static int
+cp_report_keys(struct kms_store *st, kms_audit_key_fn key_cb, void *key_ctx)
+{
+	uint8_t fp[KMS_AUDIT_HASH_LEN], point[KMS_AUDIT_POINT_LEN];
+	char label[KMS_STORE_MAX_ID + 1];
+	sqlite3_stmt *s = NULL;
+	int64_t n;
+	int row, r = KMS_ERR_INTERNAL;
+
+	if ((r = stmt_get(st, S_AK_COUNTS, &s)) != KMS_OK) {
+		return r;
+	}
+	for (;;) {
+		if ((r = step(st, s, "audit_keys: count", &row)) != KMS_OK || !row) {
+			break;
+		}
+		if ((r = audit_key_row(st, s, fp, point, label)) != KMS_OK) {
+			break;
+		}
+		if ((r = col_int_range(s, 3, 0, INT64_MAX, &n)) != KMS_OK) {
+			r = bad_value("audit_checkpoints");
+			break;
+		}
+		key_cb(key_ctx, fp, label, (uint64_t)n);
+	}
+	stmt_done(s);
+	return r;
+}
+
+int
+kms_store_audit_verify_checkpoints(struct kms_store *st, kms_audit_verify_fn verify,
+				   const uint8_t (*pins)[KMS_AUDIT_HASH_LEN], size_t num_pins,
+				   kms_audit_key_fn key_cb, void *key_ctx,
+				   struct kms_audit_report *out)
+{
+	struct cp_check c;
+	int chain_r, r = KMS_ERR_INTERNAL;
+
+	if (out == NULL) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	memset(out, 0, sizeof(*out));
+	if (st == NULL || verify == NULL || (pins == NULL && num_pins > 0) || st->in_audit_walk) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	/* One read transaction: the chain, the keys and the checkpoints of one snapshot. */
+	if ((r = exec(st, "BEGIN", "begin")) != KMS_OK) {
+		return r;
+	}
+	chain_r = kms_store_audit_verify(st, &out->chain_count, &out->chain_first_bad,
+					 &out->chain_fault);
+	if (chain_r != KMS_OK && chain_r != KMS_ERR_AUTH) {
+		r = chain_r;
+		goto out;
+	}
+	c.st = st;
+	c.verify = verify;
+	c.pins = pins;
+	c.num_pins = num_pins;
+	c.rep = out;
+	c.keys_ok = 0;
+	r = cp_check_keys(&c);
+	if (r == KMS_OK) {
+		r = cp_check_all(&c);
+	} else if (r == KMS_ERR_AUTH) {
+		r = KMS_OK; /* the report says why; no checkpoint is checked */
+	}
+	if (r != KMS_OK) {
+		goto out;
+	}
+	/* Malformed key rows (the report's CP_KEY) cannot be listed either. */
+	if (key_cb != NULL && c.keys_ok && (r = cp_report_keys(st, key_cb, key_ctx)) != KMS_OK) {
+		goto out;
+	}
+	r = chain_r == KMS_OK && out->cp_fault == KMS_AUDIT_FAULT_NONE ? KMS_OK : KMS_ERR_AUTH;
+out:
+	read_end(st);
+	if (r != KMS_OK && r != KMS_ERR_AUTH) {
+		memset(out, 0, sizeof(*out));
+	}
 	return r;
 }
 

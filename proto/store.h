@@ -14,16 +14,16 @@
  * wrapped: a stolen file leaks no key (SECURITY.md). It lives in proto/ because it is a data format
  * that kms-hsmd (hsm/), kmsd (kms/) and the tools all read: the one-way dependencies (common <-
  * proto <- hsm, kms, tools) leave no other shared place. The schema is docs/store.md; its version
- * is in PRAGMA user_version. A store of version 3 is migrated to 4 by the first read-write open
- * (and refused by read-only ones until then); a store of any other version is refused.
+ * is in PRAGMA user_version. A store of version 3 or 4 is migrated to 5 by the first read-write
+ * open (and refused by read-only ones until then); a store of any other version is refused.
  *
  * Text values are bounded (the same bounds as proto/msg.h); blobs too. Every query is a
- * prepared statement with bound parameters. A store opened read-only (kms-hsmd) cannot write.
+ * prepared statement with bound parameters. A store opened read-only cannot write.
  * One struct kms_store is used by one thread at a time. A read-write handle commits with
  * synchronous=FULL: a write is on disk when its function returns KMS_OK.
  */
 
-#define KMS_STORE_SCHEMA_VERSION 4
+#define KMS_STORE_SCHEMA_VERSION 5
 #define KMS_STORE_MAX_ID         255  /* client ids, key labels */
 #define KMS_STORE_MAX_URI        2048 /* identity URIs, KMS URIs */
 #define KMS_STORE_MAX_BLOB       512  /* a wrapped key */
@@ -96,11 +96,11 @@ struct kms_store_keyset {
 /*
  * kms_store_open - open (or create) the store at path. *out is owned (kms_store_close).
  * A read-write open (KMS_STORE_RW, or KMS_STORE_CREATE of an existing file) of a store of
- * schema version 3 migrates it to KMS_STORE_SCHEMA_VERSION (4) first, in one transaction
+ * schema version 3 or 4 migrates it to KMS_STORE_SCHEMA_VERSION (5) first, in one transaction
  * (the new tables and user_version; no row changes), and logs that it did; a read-only open
- * of a version 3 store is refused with a log line saying to open it read-write once.
+ * of a version 3 or 4 store is refused with a log line saying to open it read-write once.
  * Returns KMS_OK, KMS_ERR_IO (cannot open or create; the migration could not write),
- * KMS_ERR_PARSE (not a store of KMS_STORE_SCHEMA_VERSION, nor, read-write, of version 3),
+ * KMS_ERR_PARSE (not a store of KMS_STORE_SCHEMA_VERSION, nor, read-write, of version 3 or 4),
  * KMS_ERR_INVALID_ARG, KMS_ERR_NOMEM.
  */
 int kms_store_open(struct kms_store **out, const char *path, enum kms_store_mode mode) KMS_WUR;
@@ -302,7 +302,7 @@ int kms_store_client_key_list(struct kms_store *st,
  * bytes for record 1), and hash, SHA-256 over "KMS-AUDIT-1", seq, prev_hash and every field,
  * each length-prefixed: deleting, reordering or editing a record breaks the chain at it.
  * (Cutting records off the end does not, nor does rewriting the chain from some record on
- * with every hash recomputed: compare the count and the last hash with a copy kept elsewhere.)
+ * with every hash recomputed: the signed checkpoints below do.)
  *
  * Text fields are UTF-8 without control characters (C0, DEL, C1), within the byte limits
  * below; no field may hold a secret (a token, a PIN, key material): the caller's duty.
@@ -363,6 +363,15 @@ enum kms_audit_fault {
 	KMS_AUDIT_FAULT_PREV = 3,   /* prev_hash is not the previous record's hash */
 	KMS_AUDIT_FAULT_HASH = 4,   /* hash does not match the record's content (edited) */
 	KMS_AUDIT_FAULT_UNREAD = 5, /* the record cannot be read (a value above 64 KiB, corrupt) */
+	/* Checkpoints (kms_store_audit_verify_checkpoints): */
+	KMS_AUDIT_FAULT_CP_SIG = 6,   /* its signature does not verify under its audit key */
+	KMS_AUDIT_FAULT_CP_CUT = 7,   /* it covers a record beyond the end of the log (log cut) */
+	KMS_AUDIT_FAULT_CP_HASH = 8,  /* its hash differs from the record's (chain rewritten) */
+	KMS_AUDIT_FAULT_CP_VALUE = 9, /* the checkpoint row is malformed (type, length, range) */
+	KMS_AUDIT_FAULT_CP_KEY = 10,  /* the audit keys: a malformed row, or a pinned key that is
+				       * not registered (no checkpoint in particular) */
+	KMS_AUDIT_FAULT_CP_KEY_UNKNOWN = 11,  /* its key_fp is not a registered audit key */
+	KMS_AUDIT_FAULT_CP_KEY_UNPINNED = 12, /* signed by a registered key that is not pinned */
 };
 
 /* kms_audit_fault_str - a short constant description of fault; never NULL. */
@@ -382,6 +391,171 @@ const char *kms_audit_fault_str(enum kms_audit_fault fault);
  */
 int kms_store_audit_verify(struct kms_store *st, uint64_t *out_count, uint64_t *out_first_bad,
 			   enum kms_audit_fault *out_fault) KMS_WUR;
+
+/*
+ * Signed checkpoints (schema version 5; docs/store.md, "Checkpoints"). Each node's token has
+ * its own audit key, an ECDSA P-256 key pair (kms-hsmd.conf audit_key; a private key is never
+ * copied between tokens); the store keeps the public point of every node's key (table
+ * audit_keys, keyed by its fingerprint, SHA-256 of the 65-octet point) so that the log can be
+ * checked without a token. Now and then a kms-hsmd signs (seq, hash, time_s) of an audit record
+ * it has read from the store itself (KMS_PROTO_AUDIT_SIGN): the digest is
+ *   SHA-256("KMS-AUDIT-CHECKPOINT-1" || u64be(seq) || hash[32] || i64be(time_s))
+ * and kms-hsmd writes the checkpoint (seq, hash, time_s, its key's fingerprint, the signature
+ * r || s) into audit_checkpoints. A log cut below a checkpoint, or rewritten from a record at or
+ * below one, no longer matches it.
+ */
+#define KMS_AUDIT_POINT_LEN 65 /* an uncompressed P-256 point: 04 || x || y */
+#define KMS_AUDIT_SIG_LEN   64 /* ECDSA r || s */
+
+/* One checkpoint. */
+struct kms_audit_checkpoint {
+	uint64_t seq;                       /* the audit record it covers, 1..INT64_MAX */
+	uint8_t hash[KMS_AUDIT_HASH_LEN];   /* that record's hash */
+	uint64_t time_s;                    /* when it was signed: Unix seconds, 0..INT64_MAX */
+	uint8_t key_fp[KMS_AUDIT_HASH_LEN]; /* the fingerprint of the audit key that signed it */
+	uint8_t sig[KMS_AUDIT_SIG_LEN];     /* r || s */
+};
+
+/*
+ * kms_store_checkpoint_digest - the digest the audit key signs for (seq, hash, time_s), into
+ * out. Returns KMS_OK; KMS_ERR_RANGE (seq 0 or either number above INT64_MAX);
+ * KMS_ERR_INVALID_ARG (NULL hash or out); KMS_ERR_CRYPTO. out is zeroed on failure.
+ */
+int kms_store_checkpoint_digest(uint64_t seq, const uint8_t hash[KMS_AUDIT_HASH_LEN],
+				uint64_t time_s, uint8_t out[KMS_AUDIT_HASH_LEN]) KMS_WUR;
+
+/*
+ * kms_store_audit_key_fingerprint - SHA-256 of the 65-octet point, into out (an audit key's
+ * fingerprint: the key ceremony's transcript shows it, kms-admin audit verify --key pins it).
+ * Returns KMS_OK, KMS_ERR_INVALID_ARG (NULL), KMS_ERR_CRYPTO.
+ */
+int kms_store_audit_key_fingerprint(const uint8_t point[KMS_AUDIT_POINT_LEN],
+				    uint8_t out[KMS_AUDIT_HASH_LEN]) KMS_WUR;
+
+/*
+ * kms_store_put_audit_key - register an audit key: its public point (uncompressed, 04 || x || y;
+ * only its form is checked here, the key ceremony checks the curve) and its token label
+ * (1..KMS_STORE_MAX_ID visible ASCII), under its fingerprint. One transaction. A domain has
+ * one key per node: another key beside those registered is fine; the very key again with the
+ * same label is KMS_OK (nothing changes). Returns KMS_OK; KMS_ERR_FORBIDDEN (the key is
+ * registered already under another label: nothing changed); KMS_ERR_INVALID_ARG (NULL, a
+ * malformed point or label, a read-only handle, called from a callback of the store);
+ * KMS_ERR_PARSE (its row in the file is malformed); KMS_ERR_IO, KMS_ERR_NOMEM,
+ * KMS_ERR_CRYPTO.
+ *
+ * kms_store_has_audit_key - *out_has = 1 if point is a registered audit key, else 0 (also on
+ * failure). Returns KMS_OK; KMS_ERR_PARSE (its row is malformed: a point that is not its
+ * fingerprint's); KMS_ERR_INVALID_ARG; KMS_ERR_IO; KMS_ERR_NOMEM; KMS_ERR_CRYPTO. Works on
+ * read-only handles.
+ *
+ * kms_store_audit_key_list - in one read snapshot, call cb(ctx, fp, point, label) for every
+ * registered audit key in fingerprint order (bytewise); the arguments are borrowed for the call
+ * only; cb may not use st. Every row is checked (lengths, the point's form, fp = SHA-256 of the
+ * point, the label). cb returns KMS_OK to go on; any other value stops the walk and is returned
+ * as it is. Returns KMS_OK; cb's value; KMS_ERR_INVALID_ARG (NULL st or cb, called from a
+ * callback of the store); KMS_ERR_PARSE (a malformed row: the walk stops there); KMS_ERR_IO;
+ * KMS_ERR_NOMEM; KMS_ERR_CRYPTO. Works on read-only handles.
+ */
+int kms_store_put_audit_key(struct kms_store *st, const uint8_t point[KMS_AUDIT_POINT_LEN],
+			    const char *label) KMS_WUR;
+int kms_store_has_audit_key(struct kms_store *st, const uint8_t point[KMS_AUDIT_POINT_LEN],
+			    int *out_has) KMS_WUR;
+int kms_store_audit_key_list(struct kms_store *st,
+			     int (*cb)(void *ctx, const uint8_t fp[KMS_AUDIT_HASH_LEN],
+				       const uint8_t point[KMS_AUDIT_POINT_LEN], const char *label),
+			     void *ctx) KMS_WUR;
+
+/*
+ * kms_store_checkpoint_put - insert the checkpoint cp (borrowed) unless its seq has one already:
+ * then the first one stays (another node checkpointed that record first) and this is KMS_OK
+ * too. cp->key_fp must be a registered audit key. The signature is not checked here
+ * (kms_store_audit_verify_checkpoints does). One transaction. Returns KMS_OK;
+ * KMS_ERR_FORBIDDEN (cp->key_fp is not a registered key: nothing written); KMS_ERR_INVALID_ARG
+ * (NULL, a read-only handle, called from a callback of the store); KMS_ERR_RANGE (seq 0, seq or
+ * time_s above INT64_MAX); KMS_ERR_IO, KMS_ERR_NOMEM.
+ */
+int kms_store_checkpoint_put(struct kms_store *st, const struct kms_audit_checkpoint *cp) KMS_WUR;
+
+/*
+ * kms_store_checkpoint_walk - in one read snapshot, call cb(arg, cp) for every checkpoint in
+ * seq order; cp is borrowed for the call only; cb may not use st. Every row is checked for the
+ * type, length and range of its values (not for its signature or key). cb returns KMS_OK to go
+ * on; any other value stops the walk and is returned as it is. Returns KMS_OK; cb's value;
+ * KMS_ERR_INVALID_ARG (NULL st or cb, called from a callback of the store); KMS_ERR_PARSE (a
+ * malformed row: the walk stops there); KMS_ERR_IO; KMS_ERR_NOMEM. Works on read-only handles.
+ */
+int kms_store_checkpoint_walk(struct kms_store *st,
+			      int (*cb)(void *arg, const struct kms_audit_checkpoint *cp),
+			      void *arg) KMS_WUR;
+
+/*
+ * kms_store_checkpoint_last - the seq of the newest checkpoint into *out_seq (0: none).
+ * kms_store_audit_head - the seq and hash of the last audit record (0 and zeros: an empty log).
+ * kms_store_audit_hash_at - the hash of audit record seq into out_hash: KMS_ERR_FORBIDDEN when
+ * the log has no record seq (kms-hsmd signs only what is in the store).
+ * Each returns KMS_OK; KMS_ERR_PARSE (a malformed value); KMS_ERR_INVALID_ARG (NULL, called
+ * from a callback of the store); KMS_ERR_RANGE (seq 0 or above INT64_MAX); KMS_ERR_IO;
+ * KMS_ERR_NOMEM; the outputs are zero on failure. They work on read-only handles.
+ */
+int kms_store_checkpoint_last(struct kms_store *st, uint64_t *out_seq) KMS_WUR;
+int kms_store_audit_head(struct kms_store *st, uint64_t *out_seq,
+			 uint8_t out_hash[KMS_AUDIT_HASH_LEN]) KMS_WUR;
+int kms_store_audit_hash_at(struct kms_store *st, uint64_t seq,
+			    uint8_t out_hash[KMS_AUDIT_HASH_LEN]) KMS_WUR;
+
+/*
+ * The verdict of kms_store_audit_verify_checkpoints. chain_*: kms_store_audit_verify's outputs.
+ * num_checkpoints: the checkpoints that verified, all of them when cp_fault is NONE;
+ * last_cp_seq: the seq of the last of those (0: none); cp_first_bad: the seq of the first
+ * checkpoint that failed (0 if none, or if the fault is the keys' (CP_KEY)) and cp_fault why.
+ * num_keys: the registered audit keys.
+ */
+struct kms_audit_report {
+	uint64_t chain_count;
+	uint64_t chain_first_bad;
+	enum kms_audit_fault chain_fault;
+	uint64_t num_checkpoints;
+	uint64_t last_cp_seq;
+	uint64_t cp_first_bad;
+	enum kms_audit_fault cp_fault;
+	uint64_t num_keys;
+};
+
+/*
+ * The ECDSA P-256 verification the checkpoint check uses (hsm/keys.h's kms_ecdsa_verify_point
+ * has this type; proto/ does not depend on hsm/): KMS_OK if sig (r || s) verifies for digest
+ * under point, KMS_ERR_AUTH if not, another code if it cannot tell (treated as not verified).
+ */
+typedef int (*kms_audit_verify_fn)(const uint8_t point[KMS_AUDIT_POINT_LEN], const uint8_t *digest,
+				   size_t len, const uint8_t sig[KMS_AUDIT_SIG_LEN]);
+
+/*
+ * A registered audit key as kms_store_audit_verify_checkpoints reports it: its fingerprint and
+ * label (borrowed for the call), and num_signed, the checkpoints in the store that name it.
+ */
+typedef void (*kms_audit_key_fn)(void *ctx, const uint8_t fp[KMS_AUDIT_HASH_LEN], const char *label,
+				 uint64_t num_signed);
+
+/*
+ * kms_store_audit_verify_checkpoints - in one read snapshot: the chain (as
+ * kms_store_audit_verify); then the registered audit keys: every row well formed (its fp the
+ * SHA-256 of its point), and each of the num_pins fingerprints pins[] (if any) registered (else
+ * CP_KEY); then every checkpoint in seq order: its record exists (else CP_CUT), has exactly
+ * the checkpoint's hash (else CP_HASH), its key_fp is a registered key (else CP_KEY_UNKNOWN)
+ * and, with pins, one of the pinned ones (else CP_KEY_UNPINNED), and its signature verifies
+ * under that key with verify (else CP_SIG). It stops at the first failing checkpoint. Then, if
+ * key_cb is not NULL, key_cb(key_ctx, ...) for every registered key in fingerprint order (also
+ * when something failed, unless the key rows are malformed). A store without checkpoints
+ * passes with none. *out is zeroed first.
+ * Returns KMS_OK (chain and every checkpoint verified), KMS_ERR_AUTH (the report says what
+ * failed first: the chain, the checkpoints, or both), KMS_ERR_INVALID_ARG (NULL st, verify or
+ * out; pins NULL with num_pins > 0; called from a callback), KMS_ERR_IO, KMS_ERR_NOMEM,
+ * KMS_ERR_CRYPTO (the walk failed).
+ */
+int kms_store_audit_verify_checkpoints(struct kms_store *st, kms_audit_verify_fn verify,
+				       const uint8_t (*pins)[KMS_AUDIT_HASH_LEN], size_t num_pins,
+				       kms_audit_key_fn key_cb, void *key_ctx,
+				       struct kms_audit_report *out) KMS_WUR;
 
 /*
  * Which records kms_store_audit_read passes on: a NULL text matches every record, a text

@@ -247,6 +247,7 @@ static const struct kms_conf_key cer_keys[] = {
 	{.name = "store", .type = KMS_CONF_PATH, .flags = KMS_CONF_REQUIRED},
 	{.name = "kek_label", .type = KMS_CONF_STRING, .def = "kms.kek"},
 	{.name = "signing_key_label", .type = KMS_CONF_STRING, .def = "kms.ceremony"},
+	{.name = "audit_key_label", .type = KMS_CONF_STRING, .def = "kms.audit"},
 	{.name = "kwp_mechanism",
 	 .type = KMS_CONF_U64,
 	 .flags = KMS_CONF_HEX,
@@ -525,6 +526,7 @@ check_token(const struct ctx *x)
 	    (r = dup_value(x, "store", 0, &f->store)) != KMS_OK ||
 	    (r = dup_value(x, "kek_label", 0, &f->kek_label)) != KMS_OK ||
 	    (r = dup_value(x, "signing_key_label", 0, &f->signing_key_label)) != KMS_OK ||
+	    (r = dup_value(x, "audit_key_label", 0, &f->audit_key_label)) != KMS_OK ||
 	    (r = dup_value(x, "transcript", 0, &f->transcript)) != KMS_OK) {
 		return r;
 	}
@@ -551,6 +553,19 @@ check_token(const struct ctx *x)
 	if (strcmp(f->kek_label, f->signing_key_label) == 0) {
 		return bad(x, "signing_key_label", 0,
 			   "'signing_key_label' must differ from 'kek_label'");
+	}
+	if (!kms_cer_check_ascii(f->audit_key_label, strlen(f->audit_key_label),
+				 KMS_CER_MAX_KEY_LABEL, 1)) {
+		return bad(x, "audit_key_label", 0,
+			   "'audit_key_label' must be 1 to %u printable ASCII characters "
+			   "without leading or trailing spaces",
+			   KMS_CER_MAX_KEY_LABEL);
+	}
+	if (strcmp(f->audit_key_label, f->signing_key_label) == 0 ||
+	    strcmp(f->audit_key_label, f->kek_label) == 0) {
+		return bad(x, "audit_key_label", 0,
+			   "'audit_key_label' must differ from 'kek_label' and "
+			   "'signing_key_label'");
 	}
 	if (kms_conf_count(x->c, "slot") > 0) {
 		if (!f->steps[KMS_CER_INIT_TOKEN]) {
@@ -958,6 +973,7 @@ kms_cer_file_free(struct kms_cer_file *f)
 	free(f->store);
 	free(f->kek_label);
 	free(f->signing_key_label);
+	free(f->audit_key_label);
 	free(f->kms_uri);
 	free(f->cert_uri);
 	free(f->issuer);

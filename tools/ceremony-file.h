@@ -88,6 +88,7 @@ struct kms_cer_file {
 	char *store;             /* absolute path */
 	char *kek_label;         /* default "kms.kek"; 1..128 printable ASCII */
 	char *signing_key_label; /* default "kms.ceremony"; 1..128 printable ASCII */
+	char *audit_key_label;   /* default "kms.audit": this node's audit checkpoint key */
 	uint64_t kwp_mechanism;  /* default 0x210A; 1..0xffffffff */
 	int allow_host_ecb_wrap; /* default no */
 	char *kms_uri;           /* 1..2048 octets, no blanks */

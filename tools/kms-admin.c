@@ -2,7 +2,7 @@
 /*
  * kms-admin - the operator's tool for a KMS store (docs/kms-admin.md).
  *
- *   kms-admin --store FILE audit verify
+ *   kms-admin --store FILE audit verify [--key FINGERPRINT]...
  *   kms-admin --store FILE audit show [--client C] [--identity U] [--outcome W]
  *                                     [--since T] [--until T] [--json]
  *   kms-admin --store FILE certcache import FILE | withdraw KMS_URI | list
@@ -16,7 +16,8 @@
  * the log is escaped (the file is outside input: whoever can write it chooses its bytes), so a
  * record cannot move the cursor, forge a line, or break out of a JSON string.
  *
- * Exit status: 0 done (verify: the chain is intact); 1 verify found the chain broken, import
+ * Exit status: 0 done (verify: the chain and its checkpoints are intact); 1 verify found the chain
+ * or a checkpoint broken, import
  * refused the file, withdraw found nothing to withdraw; 2 usage error; 3 the store could not
  * be read or written, or the output could not be written.
  */
@@ -37,6 +38,7 @@
 #include "common/err.h"
 #include "common/hex.h"
 #include "common/log.h"
+#include "hsm/keys.h"
 #include "hsm/sakke.h"
 #include "proto/mp.h"
 #include "proto/store.h"
@@ -51,8 +53,10 @@
 
 #define PROG "kms-admin"
 
+#define MAX_PINS 64 /* audit verify --key: at most this many (a domain has one per node) */
+
 static const char usage_main[] =
-	"usage: kms-admin --store FILE audit verify\n"
+	"usage: kms-admin --store FILE audit verify [--key FINGERPRINT]...\n"
 	"       kms-admin --store FILE audit show [--client C] [--identity U] [--outcome W]\n"
 	"                                         [--since T] [--until T] [--json]\n"
 	"       kms-admin --store FILE certcache import FILE | withdraw KMS_URI | list\n"
@@ -70,7 +74,7 @@ static const char usage_main[] =
 	"                --help' explain those commands.\n"
 	"\n"
 	"Commands:\n"
-	"  audit verify  check the hash chain of the audit log\n"
+	"  audit verify  check the hash chain of the audit log and its signed checkpoints\n"
 	"  audit show    print audit records, filtered, as a table or as JSON lines\n"
 	"  certcache import FILE     import (or replace) an external KMS's certificate\n"
 	"  certcache withdraw URI    withdraw the certificate of the external KMS URI\n"
@@ -120,7 +124,7 @@ static const char usage_certcache[] =
 	"output not written.\n";
 
 static const char usage_audit[] =
-	"usage: kms-admin --store FILE audit verify\n"
+	"usage: kms-admin --store FILE audit verify [--key FINGERPRINT]...\n"
 	"       kms-admin --store FILE audit show [--client C] [--identity U] [--outcome W]\n"
 	"                                         [--since T] [--until T] [--json]\n"
 	"\n"
@@ -130,15 +134,27 @@ static const char usage_audit[] =
 	"SHA-256 values that chain each record to the one before (docs/store.md).\n"
 	"--store may also come after the command.\n"
 	"\n"
-	"audit verify\n"
+	"audit verify [--key FINGERPRINT]...\n"
 	"  Walks the whole log in sequence order and checks every record: its sequence number\n"
 	"  follows the previous one, its fields are well formed, its prev_hash is the previous\n"
-	"  record's hash, and its hash matches its content. Prints\n"
-	"    audit log OK: N records                       and exits 0, or\n"
-	"    audit log broken at record N: <reason>        and exits 1,\n"
-	"  where record N is the first one that fails (everything before it verified).\n"
-	"  Deleting, reordering or editing records is detected; removing the newest records\n"
-	"  is not: compare N with a count kept elsewhere.\n"
+	"  record's hash, and its hash matches its content. Then every signed checkpoint (each\n"
+	"  node's kms-hsmd signs the chain now and then with its own audit key, in its token):\n"
+	"  its record is there, with the hash it signed, it names a registered audit key, and its\n"
+	"  signature verifies under that key. Prints\n"
+	"    chain: N records verified; checkpoints: K verified, the last at record S\n"
+	"    (R records after it not yet checkpointed)\n"
+	"    audit key: FINGERPRINT (LABEL): C checkpoints   (each registered key)\n"
+	"  and exits 0 (a store without audit keys or checkpoints prints 'audit log OK: N\n"
+	"  records'), or\n"
+	"    audit log broken at record N: <reason>        (the chain), or\n"
+	"    checkpoint at record S broken: <reason>       (a checkpoint), and exits 1,\n"
+	"  naming the first record or checkpoint that fails. A log cut at its end, or rewritten\n"
+	"  from some record on with every hash recomputed, fails at the first checkpoint past\n"
+	"  the change; records after the last checkpoint are not covered by one.\n"
+	"  --key FINGERPRINT  (repeatable) the SHA-256 of an audit key's public point (64 hex\n"
+	"                     digits, as the key ceremony's transcript of each node shows it):\n"
+	"                     every checkpoint must be signed by one of these keys, and each\n"
+	"                     must be registered in the store.\n"
 	"\n"
 	"audit show [filters] [--json]\n"
 	"  Prints the records the filters select, in sequence order, with the fields as they\n"
@@ -164,8 +180,9 @@ static const char usage_audit[] =
 	"  resource, http_status, outcome, detail, key_ids, prev_hash and hash (64 upper-case\n"
 	"  hex digits each); strings are escaped as JSON requires.\n"
 	"\n"
-	"Exit status: 0 done; 1 'audit verify' found the chain broken; 2 a usage error;\n"
-	"3 the store could not be read (also: a malformed record met by 'show') or the\n"
+	"Exit status: 0 done; 1 'audit verify' found the chain or a checkpoint broken; 2 a\n"
+	"usage error; 3 the store could not be read (also: a malformed record met by 'show') or "
+	"the\n"
 	"output not written.\n";
 
 static const char usage_roster[] =
@@ -222,6 +239,8 @@ struct args {
 	const char *operand; /* certcache import FILE, withdraw KMS_URI; borrowed */
 	struct kms_audit_filter filter;
 	int json;
+	size_t num_pins; /* audit verify --key (repeatable): the pinned audit keys */
+	uint8_t pins[MAX_PINS][KMS_AUDIT_HASH_LEN];
 	int have_since, have_until;
 	/* roster: its words (e.g. "identity", "add", URI), --client, --identity, --dry-run */
 	const char *words[4];
@@ -483,7 +502,24 @@ parse_audit_opts(int argc, char **argv, int i, struct args *a)
 			continue;
 		}
 		if (strcmp(a->sub, "show") != 0) {
-			return usage_error("'audit verify' takes no argument '%s'", argv[i]);
+			if ((k = opt_value(argc, argv, &i, "--key", &v)) < 0) {
+				return EXIT_USAGE;
+			}
+			if (k == 0) {
+				return usage_error("'audit verify' takes no argument '%s'",
+						   argv[i]);
+			}
+			if (a->num_pins == MAX_PINS) {
+				return usage_error("--key: at most %d of them", MAX_PINS);
+			}
+			if (kms_hex_decode(a->pins[a->num_pins], sizeof(a->pins[0]), v,
+					   strlen(v)) != KMS_OK) {
+				return usage_error("--key: want an audit key's fingerprint, %d hex "
+						   "digits",
+						   2 * KMS_AUDIT_HASH_LEN);
+			}
+			a->num_pins++;
+			continue;
 		}
 		if (strcmp(argv[i], "--json") == 0) {
 			if (a->json) {
@@ -885,26 +921,139 @@ finish_output(void)
 /* ---------------------------------------------------------------------------------------- */
 /* Commands                                                                                   */
 
-static int
-cmd_verify(struct kms_store *st)
-{
-	enum kms_audit_fault fault;
-	uint64_t count, bad;
-	int r;
+/* The registered audit keys, as kms_store_audit_verify_checkpoints reports them. */
+struct verify_key {
+	uint8_t fp[KMS_AUDIT_HASH_LEN];
+	char label[KMS_STORE_MAX_ID + 1];
+	uint64_t num_signed;
+};
 
-	r = kms_store_audit_verify(st, &count, &bad, &fault);
-	if (r == KMS_OK) {
-		/* A fixed form for scripts: "records" whatever the count. */
-		printf("audit log OK: %" PRIu64 " records\n", count);
-		return finish_output();
+struct verify_keys {
+	struct verify_key *v; /* owned */
+	size_t num, cap;
+	int oom;
+};
+
+static void
+verify_key_cb(void *ctx, const uint8_t fp[KMS_AUDIT_HASH_LEN], const char *label,
+	      uint64_t num_signed)
+{
+	struct verify_keys *ks = ctx;
+	struct verify_key *nv;
+	size_t cap;
+
+	if (ks->num == ks->cap) {
+		cap = ks->cap == 0 ? 4 : 2 * ks->cap;
+		if (ks->oom || cap > SIZE_MAX / sizeof(*nv) ||
+		    (nv = realloc(ks->v, cap * sizeof(*nv))) == NULL) {
+			ks->oom = 1;
+			return;
+		}
+		ks->v = nv;
+		ks->cap = cap;
 	}
+	memcpy(ks->v[ks->num].fp, fp, KMS_AUDIT_HASH_LEN);
+	snprintf(ks->v[ks->num].label, sizeof(ks->v[ks->num].label), "%s", label);
+	ks->v[ks->num].num_signed = num_signed;
+	ks->num++;
+}
+
+/* 1 if fp is pinned by --key (or nothing is), else 0. */
+static int
+is_pinned(const struct args *a, const uint8_t fp[KMS_AUDIT_HASH_LEN])
+{
+	size_t i;
+
+	for (i = 0; i < a->num_pins; i++) {
+		if (memcmp(a->pins[i], fp, KMS_AUDIT_HASH_LEN) == 0) {
+			return 1;
+		}
+	}
+	return a->num_pins == 0;
+}
+
+/* "audit key: FP (LABEL): N checkpoints" for each registered key, and each pin not there. */
+static void
+print_keys(const struct args *a, const struct verify_keys *ks)
+{
+	char fp[2 * KMS_AUDIT_HASH_LEN + 1];
+	size_t i, j;
+
+	for (i = 0; i < ks->num; i++) {
+		if (kms_hex_encode(fp, sizeof(fp), ks->v[i].fp, KMS_AUDIT_HASH_LEN) != KMS_OK) {
+			continue;
+		}
+		/* Labels are visible ASCII (the store checks them): printable as they are. */
+		printf("audit key: %s (%s): %" PRIu64 " checkpoints%s\n", fp, ks->v[i].label,
+		       ks->v[i].num_signed, is_pinned(a, ks->v[i].fp) ? "" : ", not pinned");
+	}
+	for (j = 0; j < a->num_pins; j++) {
+		for (i = 0; i < ks->num; i++) {
+			if (memcmp(ks->v[i].fp, a->pins[j], KMS_AUDIT_HASH_LEN) == 0) {
+				break;
+			}
+		}
+		if (i == ks->num &&
+		    kms_hex_encode(fp, sizeof(fp), a->pins[j], KMS_AUDIT_HASH_LEN) == KMS_OK) {
+			printf("audit key: %s (--key) is not registered in the store\n", fp);
+		}
+	}
+}
+
+static int
+cmd_verify(struct kms_store *st, const struct args *a)
+{
+	struct kms_audit_report rep;
+	struct verify_keys ks = {NULL, 0, 0, 0};
+	int r, rc = EXIT_FAILED;
+
+	r = kms_store_audit_verify_checkpoints(st, kms_ecdsa_verify_point,
+					       a->num_pins > 0 ? a->pins : NULL, a->num_pins,
+					       verify_key_cb, &ks, &rep);
+	if (r != KMS_OK && r != KMS_ERR_AUTH) {
+		fprintf(stderr, PROG ": cannot verify the audit log: %s\n", kms_strerror(r));
+		goto out;
+	}
+	if (ks.oom) {
+		fprintf(stderr, PROG ": cannot verify the audit log: %s\n",
+			kms_strerror(KMS_ERR_NOMEM));
+		goto out;
+	}
+	if (rep.chain_fault != KMS_AUDIT_FAULT_NONE) {
+		printf("audit log broken at record %" PRIu64 ": %s\n", rep.chain_first_bad,
+		       kms_audit_fault_str(rep.chain_fault));
+	}
+	if (rep.cp_fault == KMS_AUDIT_FAULT_CP_KEY) {
+		printf("audit keys: %s\n", kms_audit_fault_str(rep.cp_fault));
+	} else if (rep.cp_fault != KMS_AUDIT_FAULT_NONE) {
+		printf("checkpoint at record %" PRIu64 " broken: %s\n", rep.cp_first_bad,
+		       kms_audit_fault_str(rep.cp_fault));
+	}
+	if (r == KMS_OK && rep.num_keys == 0 && rep.num_checkpoints == 0) {
+		/* No audit key, no checkpoints: the chain alone (a fixed form for scripts). */
+		printf("audit log OK: %" PRIu64 " records\n", rep.chain_count);
+		rc = finish_output();
+		goto out;
+	}
+	if (r == KMS_OK && rep.num_checkpoints == 0) {
+		printf("chain: %" PRIu64 " records verified; checkpoints: 0 verified (%" PRIu64
+		       " records not yet checkpointed)\n",
+		       rep.chain_count, rep.chain_count);
+	} else if (r == KMS_OK) {
+		printf("chain: %" PRIu64 " records verified; checkpoints: %" PRIu64
+		       " verified, the last at record %" PRIu64 " (%" PRIu64
+		       " records after it not yet checkpointed)\n",
+		       rep.chain_count, rep.num_checkpoints, rep.last_cp_seq,
+		       rep.chain_count - rep.last_cp_seq);
+	}
+	print_keys(a, &ks);
+	rc = finish_output();
 	if (r == KMS_ERR_AUTH) {
-		printf("audit log broken at record %" PRIu64 ": %s\n", bad,
-		       kms_audit_fault_str(fault));
-		return finish_output() != 0 ? EXIT_FAILED : EXIT_BROKEN;
+		rc = rc != 0 ? EXIT_FAILED : EXIT_BROKEN;
 	}
-	fprintf(stderr, PROG ": cannot verify the audit log: %s\n", kms_strerror(r));
-	return EXIT_FAILED;
+out:
+	free(ks.v);
+	return rc;
 }
 
 static int
@@ -1566,7 +1715,7 @@ main(int argc, char **argv)
 			kms_strerror(r));
 		return EXIT_FAILED;
 	}
-	rc = strcmp(a.sub, "verify") == 0 ? cmd_verify(st) : cmd_show(st, &a);
+	rc = strcmp(a.sub, "verify") == 0 ? cmd_verify(st, &a) : cmd_show(st, &a);
 	kms_store_close(st);
 	return rc;
 }

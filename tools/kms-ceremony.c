@@ -541,6 +541,44 @@ open_token(struct run *r, int init)
 		    r->f->signing_key_label, fpr);
 }
 
+/* This node's audit key: made in the token (or found, when a restore runs again) and
+ * registered in the store, where kms-admin audit verify checks the checkpoints kms-hsmd signs
+ * with it. */
+static int
+audit_key(struct run *r, const char *step)
+{
+	uint8_t point[KMS_EC_POINT_LEN], fp[32];
+	CK_OBJECT_HANDLE priv;
+	char hex[65];
+	int found = 0, rc;
+
+	if ((rc = has_private_key(r->s, r->f->audit_key_label, &found)) != KMS_OK) {
+		return rc;
+	}
+	rc = found ? kms_keys_find_tls(r->s, &priv, point, r->f->audit_key_label)
+		   : kms_keys_generate_tls(r->s, &priv, point, r->f->audit_key_label);
+	if (rc != KMS_OK) {
+		complain("%s: the audit key '%s' could not be %s (%s)", step, r->f->audit_key_label,
+			 found ? "used" : "made in the token", kms_err_name(rc));
+		return rc;
+	}
+	if ((rc = kms_store_put_audit_key(r->st, point, r->f->audit_key_label)) != KMS_OK ||
+	    (rc = kms_store_audit_key_fingerprint(point, fp)) != KMS_OK) {
+		complain("%s: the audit key could not be registered in the store (%s)", step,
+			 kms_err_name(rc));
+		return rc;
+	}
+	hex_text(hex, sizeof(hex), fp, sizeof(fp));
+	say("Audit key '%s' of this node %s; its fingerprint (kms-admin audit verify --key):\n"
+	    "  %s\n",
+	    r->f->audit_key_label, found ? "found" : "made in the token", hex);
+	return note(r, step,
+		    "audit key '%s' %s (ECDSA P-256, sign only) and registered in the store, "
+		    "fingerprint %s",
+		    r->f->audit_key_label, found ? "found in the token" : "generated in the token",
+		    hex);
+}
+
 /* Wrap a secret under the KEK into the store's secrets. */
 static int
 put_secret(struct run *r, const char *name, const uint8_t *v, size_t len)
@@ -614,10 +652,14 @@ step_generate(struct run *r)
 	fingerprint(kpak, sizeof(kpak), fk);
 	fingerprint(zpub, sizeof(zpub), fz);
 	say("KPAK fingerprint %s\nZ_T  fingerprint %s\n", fk, fz);
-	rc = note(r, "generate",
-		  "KSAK and z_T generated, stored only wrapped under the KEK; KPAK fingerprint %s; "
-		  "Z_T fingerprint %s",
-		  fk, fz);
+	if ((rc = note(
+		     r, "generate",
+		     "KSAK and z_T generated, stored only wrapped under the KEK; KPAK fingerprint "
+		     "%s; Z_T fingerprint %s",
+		     fk, fz)) != KMS_OK) {
+		goto out;
+	}
+	rc = audit_key(r, "generate");
 out:
 	kms_memzero(ksak, sizeof(ksak));
 	kms_memzero(z, sizeof(z));
@@ -1790,6 +1832,9 @@ cmd_restore(const char *path, int yes, const char *transcript, const char *backu
 		goto out;
 	}
 	kek_made = 0; /* from here on the KEK stays: the store refers to it */
+	if ((rc = audit_key(&r, "restore")) != KMS_OK) {
+		goto out;
+	}
 	memset(&ic, 0, sizeof(ic));
 	ic.r = &r;
 	if ((rc = kms_store_client_key_list(r.st, import_cb, &ic)) != KMS_OK) {

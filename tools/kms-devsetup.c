@@ -111,7 +111,8 @@ struct setup {
 	EVP_PKEY *tls_pub; /* then its public key, for the server certificate */
 };
 
-#define TLS_KEY_LABEL "kms.tls" /* kms-hsmd.conf's tls_key with --tls-in-token */
+#define TLS_KEY_LABEL   "kms.tls"   /* kms-hsmd.conf's tls_key with --tls-in-token */
+#define AUDIT_KEY_LABEL "kms.audit" /* kms-hsmd.conf's audit_key: signs audit checkpoints */
 
 /* A growing text (configuration files) with a fixed cap. */
 struct text {
@@ -442,6 +443,33 @@ make_tls_key(struct setup *su, struct kms_p11_session *s, char *err, size_t err_
 	return KMS_OK;
 }
 
+/*
+ * The audit key: an ECDSA P-256 pair in the token (the TLS key's attributes), its public point
+ * in the store, so that kms-hsmd signs audit checkpoints and kms-admin checks them.
+ */
+static int
+make_audit_key(struct setup *su, struct kms_p11_session *s, char *err, size_t err_len)
+{
+	CK_OBJECT_HANDLE priv = CK_INVALID_HANDLE;
+	uint8_t point[KMS_EC_POINT_LEN], fp[KMS_AUDIT_HASH_LEN];
+	char fp_hex[2 * KMS_AUDIT_HASH_LEN + 1];
+	int r;
+
+	if ((r = kms_keys_generate_tls(s, &priv, point, AUDIT_KEY_LABEL)) != KMS_OK) {
+		return failf(err, err_len, r, "cannot generate the audit key pair in the token: %s",
+			     kms_strerror(r));
+	}
+	if ((r = kms_store_put_audit_key(su->st, point, AUDIT_KEY_LABEL)) != KMS_OK ||
+	    (r = kms_store_audit_key_fingerprint(point, fp)) != KMS_OK ||
+	    (r = kms_hex_encode(fp_hex, sizeof(fp_hex), fp, sizeof(fp))) != KMS_OK) {
+		return failf(err, err_len, r, "cannot put the audit key into the store: %s",
+			     kms_strerror(r));
+	}
+	printf(PROG ":       audit key pair \"" AUDIT_KEY_LABEL "\" in the token, fingerprint %s\n",
+	       fp_hex);
+	return KMS_OK;
+}
+
 /* Step 3: the roster: each client's TrK and InK in the token (known values), store entries. */
 static int
 step_roster(struct setup *su, char *err, size_t err_len)
@@ -505,6 +533,9 @@ step_roster(struct setup *su, char *err, size_t err_len)
 		}
 	}
 	if (su->tls_in_token && (r = make_tls_key(su, s, err, err_len)) != KMS_OK) {
+		goto out;
+	}
+	if ((r = make_audit_key(su, s, err, err_len)) != KMS_OK) {
 		goto out;
 	}
 	r = KMS_OK;
@@ -853,6 +884,9 @@ step_config(struct setup *su, char *err, size_t err_len)
 	textf(&t, "# SoftHSM 2.6.1 pads RFC 5649 wrongly: kms-hsmd computes the wrap from the "
 		  "token's\n# AES-ECB (development tokens only; SECURITY.md).\n"
 		  "allow_host_ecb_wrap = yes\n");
+	textf(&t,
+	      "\n# The audit key pair in the token: kms-hsmd signs the audit log's checkpoints.\n"
+	      "audit_key = " AUDIT_KEY_LABEL "\n");
 	if (su->tls_in_token) {
 		textf(&t, "\n# kmsd's TLS key pair in the token: kms-hsmd signs its handshakes.\n"
 			  "tls_key = " TLS_KEY_LABEL "\n");

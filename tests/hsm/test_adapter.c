@@ -655,6 +655,195 @@ test_tls_sign(void)
 	kms_p11_return(s);
 }
 
+/* An AUDIT_SIGN request for (seq, hash, time_s). */
+static void
+audit_sign_req(struct kms_proto_request *req, uint64_t seq, const uint8_t *hash, uint64_t time_s)
+{
+	memset(req, 0, sizeof(*req));
+	req->op = KMS_PROTO_AUDIT_SIGN;
+	req->id = 11;
+	req->u.audit_sign.seq = seq;
+	memcpy(req->u.audit_sign.hash, hash, KMS_PROTO_AUDIT_HASH_LEN);
+	req->u.audit_sign.time_s = time_s;
+}
+
+/* The checkpoint walk's callback: the checkpoint of seq (*arg's seq) into *arg. */
+static int
+find_cp(void *arg, const struct kms_audit_checkpoint *cp)
+{
+	struct kms_audit_checkpoint *want = arg;
+
+	if (cp->seq == want->seq) {
+		memcpy(want, cp, sizeof(*cp));
+	}
+	return KMS_OK;
+}
+
+/*
+ * AUDIT_SIGN: an audit key pair in the token, registered in the store; the adapter signs the
+ * checkpoint of a record that is in the store with its hash (the signature verifies with OpenSSL
+ * against the checkpoint digest) and writes it into the store itself, naming its key (the store's
+ * check passes); a seq another node checkpointed first keeps that checkpoint; it refuses a hash
+ * that is not the record's and a seq the log does not have; with its key not registered in the
+ * store (another node's is) it refuses to start and says to register it; without audit_key it
+ * answers UNSUPPORTED.
+ */
+static void
+test_audit_sign(void)
+{
+	struct kms_adapter *a = NULL;
+	struct kms_adapter_config cfg;
+	struct kms_p11_session *s = NULL;
+	struct kms_store *st = NULL;
+	struct kms_proto_request req;
+	struct kms_proto_reply rep;
+	struct kms_audit_rec rec;
+	struct kms_audit_checkpoint cp;
+	struct kms_audit_report report;
+	CK_OBJECT_HANDLE priv = CK_INVALID_HANDLE, pub = CK_INVALID_HANDLE;
+	uint8_t point[KMS_EC_POINT_LEN], hash[KMS_AUDIT_HASH_LEN], other[KMS_AUDIT_HASH_LEN];
+	uint8_t digest[KMS_AUDIT_HASH_LEN], fp[KMS_AUDIT_HASH_LEN], node2[KMS_AUDIT_POINT_LEN];
+	char logdir[256], logpath[300], logbuf[4096];
+	uint64_t seq = 0, last = 0;
+	size_t i;
+	int fd;
+
+	CU_ASSERT_EQUAL_FATAL(kms_p11_borrow(dom.tok.p11, &s), KMS_OK);
+	CU_ASSERT_EQUAL_FATAL(kms_keys_generate_tls(s, &priv, point, "test.audit"), KMS_OK);
+	kms_p11_return(s);
+
+	/* three audit records in the store */
+	CU_ASSERT_EQUAL_FATAL(kms_store_open(&st, dom.tok.store_path, KMS_STORE_RW), KMS_OK);
+	memset(&rec, 0, sizeof(rec));
+	rec.time_s = 1714564800;
+	rec.request_id = "req-a";
+	rec.resource = "GET /x";
+	rec.http_status = 200;
+	rec.outcome = "provisioned";
+	for (i = 0; i < 3; i++) {
+		CU_ASSERT_EQUAL_FATAL(kms_store_audit_append(st, &rec, &seq), KMS_OK);
+	}
+	last = seq;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.store_path = dom.tok.store_path;
+	cfg.kek_label = KEK_LABEL;
+	cfg.issuer = KMS_ISSUER_PREMINTED;
+	cfg.kwp = CKM_AES_KEY_WRAP_PAD;
+	cfg.allow_host_ecb = 1;
+	/* no such pair, then a pair whose point the store does not have (another node's key is
+	 * registered): no start, and the log says to register it */
+	cfg.audit_key_label = "no.such.audit";
+	CU_ASSERT_EQUAL(kms_adapter_new(&a, dom.tok.p11, &cfg), KMS_ERR_INVALID_ARG);
+	CU_ASSERT_PTR_NULL(a);
+	memset(node2, 0x42, sizeof(node2));
+	node2[0] = 0x04;
+	CU_ASSERT_EQUAL_FATAL(kms_store_put_audit_key(st, node2, "node2.audit"), KMS_OK);
+	cfg.audit_key_label = "test.audit";
+	CU_ASSERT_FATAL(kms_test_tmpdir(logdir, sizeof(logdir), "adapter-audit") == 0);
+	snprintf(logpath, sizeof(logpath), "%s/log", logdir);
+	fd = kms_test_log_capture(logpath, "test_adapter");
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_EQUAL(kms_adapter_new(&a, dom.tok.p11, &cfg), KMS_ERR_SELFTEST);
+	(void)kms_test_read_fd(fd, logbuf, sizeof(logbuf));
+	kms_test_log_release(fd);
+	(void)unlink(logpath);
+	(void)rmdir(logdir);
+	CU_ASSERT_PTR_NULL(a);
+	CU_ASSERT_PTR_NOT_NULL(strstr(logbuf, "is not registered in the store: register it"));
+	CU_ASSERT_EQUAL_FATAL(kms_store_put_audit_key(st, point, "test.audit"), KMS_OK);
+	CU_ASSERT_EQUAL_FATAL(kms_adapter_new(&a, dom.tok.p11, &cfg), KMS_OK);
+	CU_ASSERT_EQUAL_FATAL(kms_store_audit_key_fingerprint(point, fp), KMS_OK);
+
+	/* the last record: signed; the signature verifies for the checkpoint digest */
+	CU_ASSERT_EQUAL_FATAL(kms_store_audit_hash_at(st, last, hash), KMS_OK);
+	audit_sign_req(&req, last, hash, 1714564900);
+	kms_adapter_handle(a, &req, &rep, 0);
+	CU_ASSERT_EQUAL_FATAL(rep.status, KMS_OK);
+	CU_ASSERT_EQUAL(rep.op, KMS_PROTO_AUDIT_SIGN);
+	CU_ASSERT_EQUAL(rep.id, 11);
+	CU_ASSERT_EQUAL(kms_store_checkpoint_digest(last, hash, 1714564900, digest), KMS_OK);
+	CU_ASSERT_EQUAL(
+		kms_ecdsa_verify_point(point, digest, sizeof(digest), rep.u.audit_sign.signature),
+		KMS_OK);
+	/* another time in the digest: does not verify */
+	CU_ASSERT_EQUAL(kms_store_checkpoint_digest(last, hash, 1714564901, digest), KMS_OK);
+	CU_ASSERT_EQUAL(
+		kms_ecdsa_verify_point(point, digest, sizeof(digest), rep.u.audit_sign.signature),
+		KMS_ERR_AUTH);
+	/* the adapter stored it, naming its key; it passes the store's check, pinned too */
+	memset(&cp, 0, sizeof(cp));
+	cp.seq = last;
+	CU_ASSERT_EQUAL(kms_store_checkpoint_walk(st, find_cp, &cp), KMS_OK);
+	CU_ASSERT(memcmp(cp.hash, hash, sizeof(hash)) == 0);
+	CU_ASSERT_EQUAL(cp.time_s, 1714564900);
+	CU_ASSERT(memcmp(cp.key_fp, fp, sizeof(fp)) == 0);
+	CU_ASSERT(memcmp(cp.sig, rep.u.audit_sign.signature, sizeof(cp.sig)) == 0);
+	CU_ASSERT_EQUAL(kms_store_audit_verify_checkpoints(st, kms_ecdsa_verify_point,
+							   (const uint8_t(*)[KMS_AUDIT_HASH_LEN])fp,
+							   1, NULL, NULL, &report),
+			KMS_OK);
+	CU_ASSERT(report.num_checkpoints >= 1);
+	CU_ASSERT_EQUAL(report.last_cp_seq, last);
+	/* the same record again: signed, the stored checkpoint stays the first */
+	audit_sign_req(&req, last, hash, 1714564999);
+	kms_adapter_handle(a, &req, &rep, 0);
+	CU_ASSERT_EQUAL(rep.status, KMS_OK);
+	memset(&cp, 0, sizeof(cp));
+	cp.seq = last;
+	CU_ASSERT_EQUAL(kms_store_checkpoint_walk(st, find_cp, &cp), KMS_OK);
+	CU_ASSERT_EQUAL(cp.time_s, 1714564900);
+	/* a record another node checkpointed first: KMS_OK, its checkpoint stays */
+	memset(&cp, 0, sizeof(cp));
+	cp.seq = last - 1;
+	CU_ASSERT_EQUAL_FATAL(kms_store_audit_hash_at(st, last - 1, cp.hash), KMS_OK);
+	cp.time_s = 7;
+	CU_ASSERT_EQUAL_FATAL(kms_store_audit_key_fingerprint(node2, cp.key_fp), KMS_OK);
+	CU_ASSERT_EQUAL_FATAL(kms_store_checkpoint_put(st, &cp), KMS_OK);
+	audit_sign_req(&req, last - 1, cp.hash, 1714564900);
+	kms_adapter_handle(a, &req, &rep, 0);
+	CU_ASSERT_EQUAL(rep.status, KMS_OK);
+	memset(&cp, 0, sizeof(cp));
+	cp.seq = last - 1;
+	CU_ASSERT_EQUAL(kms_store_checkpoint_walk(st, find_cp, &cp), KMS_OK);
+	CU_ASSERT_EQUAL(cp.time_s, 7);
+	CU_ASSERT(memcmp(cp.key_fp, fp, sizeof(fp)) != 0);
+
+	/* a hash that is not the record's: refused, no signature */
+	memcpy(other, hash, sizeof(other));
+	other[31] ^= 0x01;
+	audit_sign_req(&req, last, other, 1714564900);
+	kms_adapter_handle(a, &req, &rep, 0);
+	CU_ASSERT_EQUAL(rep.status, KMS_ERR_FORBIDDEN);
+	CU_ASSERT(kms_test_all_zero(rep.u.audit_sign.signature, KMS_PROTO_AUDIT_SIG_LEN));
+	/* the hash of another record: refused */
+	CU_ASSERT_EQUAL(kms_store_audit_hash_at(st, last - 1, other), KMS_OK);
+	audit_sign_req(&req, last, other, 1714564900);
+	kms_adapter_handle(a, &req, &rep, 0);
+	CU_ASSERT_EQUAL(rep.status, KMS_ERR_FORBIDDEN);
+	/* a seq the log does not have (the head's hash): refused */
+	audit_sign_req(&req, last + 1, hash, 1714564900);
+	kms_adapter_handle(a, &req, &rep, 0);
+	CU_ASSERT_EQUAL(rep.status, KMS_ERR_FORBIDDEN);
+	audit_sign_req(&req, 0, hash, 1714564900);
+	kms_adapter_handle(a, &req, &rep, 0);
+	CU_ASSERT_EQUAL(rep.status, KMS_ERR_RANGE);
+	kms_adapter_free(a);
+
+	/* without audit_key: UNSUPPORTED */
+	audit_sign_req(&req, last, hash, 1714564900);
+	kms_adapter_handle(online, &req, &rep, 0);
+	CU_ASSERT_EQUAL(rep.status, KMS_ERR_UNSUPPORTED);
+	kms_store_close(st);
+
+	/* clean up: the pair goes (the store keeps its point: only this test uses it) */
+	CU_ASSERT_EQUAL_FATAL(kms_p11_borrow(dom.tok.p11, &s), KMS_OK);
+	CU_ASSERT_EQUAL(kms_keys_find_class(s, &pub, CKO_PUBLIC_KEY, "test.audit"), KMS_OK);
+	CU_ASSERT_EQUAL(kms_p11_destroy_object(s, pub), KMS_OK);
+	CU_ASSERT_EQUAL(kms_p11_destroy_object(s, priv), KMS_OK);
+	kms_p11_return(s);
+}
+
 /* The token directory taken away mid-run and brought back (an HSM unplugged and replugged). */
 static void
 test_token_lost_and_back(void)
@@ -698,6 +887,8 @@ static CU_TestInfo adapter_tests[] = {
 	{"online issuer: a client unwraps and validates its key set", test_online_provision},
 	{"pre-minted issuer: re-wrapped sets, no fallback", test_preminted_provision},
 	{"TLS_SIGN: the TLS key in the token signs, OpenSSL verifies", test_tls_sign},
+	{"AUDIT_SIGN: the audit key signs checkpoints of records in the store only",
+	 test_audit_sign},
 	{"entitlements and key periods", test_entitlements_and_periods},
 	{"certificate and health", test_certificate_and_health},
 	{"TrK/InK rotation", test_rotation},

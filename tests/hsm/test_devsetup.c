@@ -271,6 +271,21 @@ test_layout(void)
 }
 
 /* kmsd.conf has exactly the keys kmsd takes, with these values. */
+
+/* kms_store_audit_key_list's callback: "label;" into the text ctx (64 bytes); the point's form. */
+static int
+collect_audit_key(void *ctx, const uint8_t fp[KMS_AUDIT_HASH_LEN],
+		  const uint8_t point[KMS_AUDIT_POINT_LEN], const char *label)
+{
+	char *text = ctx;
+	size_t n = strlen(text);
+
+	(void)fp;
+	CU_ASSERT_EQUAL(point[0], 0x04);
+	snprintf(text + n, 64 - n, "%s;", label);
+	return KMS_OK;
+}
+
 static void
 test_kmsd_conf(void)
 {
@@ -354,6 +369,19 @@ test_kmsd_conf(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nissuer = online\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nid_format = raw\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nallow_host_ecb_wrap = yes\n"));
+	/* the audit key: named in kms-hsmd.conf, its point in the store */
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\naudit_key = kms.audit\n"));
+	{
+		char labels[64] = "";
+		struct kms_store *st = NULL;
+
+		snprintf(p, sizeof(p), "%s/kms.db", dir);
+		CU_ASSERT_EQUAL_FATAL(kms_store_open(&st, p, KMS_STORE_RO), KMS_OK);
+		CU_ASSERT_EQUAL(kms_store_audit_key_list(st, collect_audit_key, labels), KMS_OK);
+		CU_ASSERT_STRING_EQUAL(labels,
+				       "kms.audit;"); /* one key: the dev domain's one node */
+		kms_store_close(st);
+	}
 }
 
 static X509 *

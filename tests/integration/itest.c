@@ -231,7 +231,10 @@ it_suite_cleanup(void)
 	int st = it_stop_kmsd();
 
 	if (st != 0) {
-		fprintf(stderr, "kmsd exit status %d; log %s\n", st, it_log);
+		fprintf(stderr, "kmsd exit status %d; log %s (kept)\n", st, it_log);
+	} else if (it_tmp[0] != '\0' && getenv("KMS_TEST_KEEP") == NULL) {
+		kms_test_rmdir(
+			it_tmp); /* the domain, its token and logs; KMS_TEST_KEEP keeps them */
 	}
 	return st == 0 ? 0 : 1;
 }

@@ -780,6 +780,21 @@ test_serve_both(void)
 	CU_ASSERT(same_file("mcs-1/1-rsk.hex", "mcs-2/1-rsk.hex"));
 	/* and the two clients got different material */
 	CU_ASSERT(!same_file("alice-1/1-ssk.hex", "mcs-1/1-ssk.hex"));
+	{
+		/* node 1's log, checkpointed at its stop by node 1's audit key (made by generate);
+		 * node 2's audit key (made by restore) is registered in node 2's store */
+		char st1[600], st2[600], o[16384];
+		const char *v1[] = {KMS_ADMIN_BIN, "--store", st1, "audit", "verify", NULL};
+		const char *v2[] = {KMS_ADMIN_BIN, "--store", st2, "audit", "verify", NULL};
+
+		tpath(st1, sizeof(st1), "node1.db");
+		tpath(st2, sizeof(st2), "node2.db");
+		CU_ASSERT_EQUAL(it_run(v1, o, sizeof(o)), 0);
+		CU_ASSERT_PTR_NOT_NULL(strstr(o, "audit key: "));
+		CU_ASSERT_PTR_NULL(strstr(o, ": 0 checkpoints"));
+		CU_ASSERT_EQUAL(it_run(v2, o, sizeof(o)), 0);
+		CU_ASSERT_PTR_NOT_NULL(strstr(o, "audit key: "));
+	}
 }
 
 /* A ceremony file with an error: its line, and nothing done. */

@@ -2,6 +2,7 @@
 #include "tests/unit/kms_test.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -77,25 +78,42 @@ kms_test_all_zero(const uint8_t *p, size_t len)
 	return 1;
 }
 
-void
-kms_test_rmdir(const char *path)
+/* Remove name (relative to dir) and, if it is a directory, everything below it, never following
+ * a symbolic link; at most 32 levels. 0, or -1 if something stayed. */
+static int
+rmtree_at(int dir, const char *name, int depth)
 {
 	struct dirent *e;
-	DIR *d = opendir(path);
+	DIR *d;
+	int fd, r = 0;
 
-	if (d == NULL) {
-		return;
+	if (unlinkat(dir, name, 0) == 0 || errno == ENOENT) {
+		return 0;
+	}
+	if (depth >= 32) {
+		return -1;
+	}
+	fd = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+		if (fd >= 0) {
+			close(fd);
+		}
+		return -1;
 	}
 	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
-			continue;
-		}
-		if (unlinkat(dirfd(d), e->d_name, 0) != 0) {
-			(void)unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+		    rmtree_at(dirfd(d), e->d_name, depth + 1) != 0) {
+			r = -1;
 		}
 	}
 	closedir(d);
-	(void)rmdir(path);
+	return unlinkat(dir, name, AT_REMOVEDIR) == 0 ? r : -1;
+}
+
+void
+kms_test_rmdir(const char *path)
+{
+	(void)rmtree_at(AT_FDCWD, path, 0);
 }
 
 size_t

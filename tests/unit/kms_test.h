@@ -27,8 +27,8 @@ size_t kms_test_hex(uint8_t *out, size_t cap, const char *hex);
 int kms_test_all_zero(const uint8_t *p, size_t len);
 
 /*
- * kms_test_rmdir - remove the test directory path: its files, and the empty directories in it
- * (one level, as the tests make them), then path itself. Errors are ignored.
+ * kms_test_rmdir - remove the test directory path and everything below it (at most 32 levels),
+ * never following a symbolic link. Errors are ignored.
  */
 void kms_test_rmdir(const char *path);
 

@@ -285,6 +285,7 @@ test_defaults(void)
 	CU_ASSERT_EQUAL(f->has_slot, 0);
 	CU_ASSERT_STRING_EQUAL(f->kek_label, "kms.kek");
 	CU_ASSERT_STRING_EQUAL(f->signing_key_label, "kms.ceremony");
+	CU_ASSERT_STRING_EQUAL(f->audit_key_label, "kms.audit");
 	CU_ASSERT_EQUAL(f->kwp_mechanism, 0x210a);
 	CU_ASSERT_EQUAL(f->allow_host_ecb_wrap, 0);
 	CU_ASSERT_STRING_EQUAL(f->cert_uri, "");
@@ -622,6 +623,9 @@ test_values(void)
 	bad_value("enrol_dir", "enrol_dir = enrol", "'enrol_dir'");
 	bad_value("oaep_hash", "oaep_hash = md5", "'oaep_hash'");
 	bad_value("oaep_hash", "id_format = hex", "'id_format'");
+	bad_value("oaep_hash", "audit_key_label = kms.ceremony.2026",
+		  "'audit_key_label' must differ");
+	bad_value("oaep_hash", "audit_key_label = \" x\"", "'audit_key_label' must be 1 to");
 	{
 		/* id_format, in the place of oaep_hash */
 		struct ed d = {"oaep_hash", "id_format = hex-upper", 0};

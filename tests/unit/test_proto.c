@@ -54,8 +54,8 @@ struct rep_sample {
 	struct kms_proto_reply msg;
 };
 
-static struct req_sample req_samples[15];
-static struct rep_sample rep_samples[23];
+static struct req_sample req_samples[18];
+static struct rep_sample rep_samples[27];
 static size_t num_req_samples, num_rep_samples;
 
 static void
@@ -193,6 +193,16 @@ build_samples(void)
 	q = add_req("tls-sign", KMS_PROTO_TLS_SIGN, 78);
 	q->u.tls_sign.digest_len = 32;
 	fill_bytes(q->u.tls_sign.digest, 32, 12);
+	q = add_req("audit-sign-min", KMS_PROTO_AUDIT_SIGN, 0);
+	q->u.audit_sign.seq = 1; /* a zero hash, time 0 */
+	q = add_req("audit-sign-max", KMS_PROTO_AUDIT_SIGN, UINT32_MAX);
+	q->u.audit_sign.seq = INT64_MAX;
+	memset(q->u.audit_sign.hash, 0xff, KMS_PROTO_AUDIT_HASH_LEN);
+	q->u.audit_sign.time_s = INT64_MAX;
+	q = add_req("audit-sign", KMS_PROTO_AUDIT_SIGN, 79);
+	q->u.audit_sign.seq = 1000;
+	fill_bytes(q->u.audit_sign.hash, KMS_PROTO_AUDIT_HASH_LEN, 14);
+	q->u.audit_sign.time_s = 1714564800;
 
 	p = add_rep("health-min", KMS_PROTO_HEALTH, 0, KMS_OK);
 	p->u.health.token_present = false; /* and an empty issuer */
@@ -304,6 +314,12 @@ build_samples(void)
 	p = add_rep("tls-sign", KMS_PROTO_TLS_SIGN, 78, KMS_OK);
 	fill_bytes(p->u.tls_sign.signature, KMS_PROTO_TLS_SIG_LEN, 13);
 	add_rep("tls-sign-error", KMS_PROTO_TLS_SIGN, 79, KMS_ERR_UNSUPPORTED);
+	add_rep("audit-sign-min", KMS_PROTO_AUDIT_SIGN, 0, KMS_OK); /* a zero signature */
+	p = add_rep("audit-sign-max", KMS_PROTO_AUDIT_SIGN, UINT32_MAX, KMS_OK);
+	memset(p->u.audit_sign.signature, 0xff, KMS_PROTO_AUDIT_SIG_LEN);
+	p = add_rep("audit-sign", KMS_PROTO_AUDIT_SIGN, 80, KMS_OK);
+	fill_bytes(p->u.audit_sign.signature, KMS_PROTO_AUDIT_SIG_LEN, 15);
+	add_rep("audit-sign-error", KMS_PROTO_AUDIT_SIGN, 81, KMS_ERR_FORBIDDEN);
 }
 
 /* The sample called name (a request, or a reply when reply is set); aborts if there is none. */
@@ -958,6 +974,11 @@ test_decoded_fields(void)
 					q->u.tls_sign.digest_len);
 			CU_ASSERT(memcmp(dec_req_out.u.tls_sign.digest, q->u.tls_sign.digest,
 					 q->u.tls_sign.digest_len) == 0);
+		} else if (q->op == KMS_PROTO_AUDIT_SIGN) {
+			CU_ASSERT_EQUAL(dec_req_out.u.audit_sign.seq, q->u.audit_sign.seq);
+			CU_ASSERT_EQUAL(dec_req_out.u.audit_sign.time_s, q->u.audit_sign.time_s);
+			CU_ASSERT(memcmp(dec_req_out.u.audit_sign.hash, q->u.audit_sign.hash,
+					 KMS_PROTO_AUDIT_HASH_LEN) == 0);
 		} else if (q->op == KMS_PROTO_SIGN) {
 			CU_ASSERT_EQUAL(dec_req_out.u.sign.client_id_len, q->u.sign.client_id_len);
 			CU_ASSERT_STRING_EQUAL(dec_req_out.u.sign.client_id, q->u.sign.client_id);
@@ -1013,6 +1034,9 @@ test_decoded_fields(void)
 		} else if (p->op == KMS_PROTO_TLS_SIGN) {
 			CU_ASSERT(memcmp(dec_rep_out.u.tls_sign.signature, p->u.tls_sign.signature,
 					 KMS_PROTO_TLS_SIG_LEN) == 0);
+		} else if (p->op == KMS_PROTO_AUDIT_SIGN) {
+			CU_ASSERT(memcmp(dec_rep_out.u.audit_sign.signature,
+					 p->u.audit_sign.signature, KMS_PROTO_AUDIT_SIG_LEN) == 0);
 		} else if (p->op == KMS_PROTO_SIGN) {
 			CU_ASSERT(memcmp(dec_rep_out.u.sign.signature, p->u.sign.signature,
 					 KMS_PROTO_HMAC_LEN) == 0);
@@ -2053,6 +2077,87 @@ tls_sign_rep(const uint8_t *sig, size_t n)
 	return b_dec(&b, true);
 }
 
+/* An AUDIT_SIGN request: seq, a hash bin of hash_len bytes, time_s (keys left out if skip). */
+static int
+audit_sign_req(uint64_t seq, size_t hash_len, uint64_t time_s, int skip)
+{
+	static uint8_t hash[KMS_PROTO_AUDIT_HASH_LEN + 1];
+	struct builder b;
+
+	fill_bytes(hash, sizeof(hash), 3);
+	b_init(&b, skip ? 4u : 5u);
+	b_uint(&b, "op", KMS_PROTO_AUDIT_SIGN);
+	b_uint(&b, "id", 9);
+	b_uint(&b, "seq", seq);
+	b_bin(&b, "hash", hash, hash_len);
+	if (!skip) {
+		b_uint(&b, "time_s", time_s);
+	}
+	return b_dec(&b, false);
+}
+
+/*
+ * AUDIT_SIGN, both ways: seq 1..INT64_MAX, time_s 0..INT64_MAX, the hash exactly 32 bytes, the
+ * signature exactly 64; a missing field or one of another operation is refused.
+ */
+static void
+test_audit_sign_bounds(void)
+{
+	static uint8_t sig[KMS_PROTO_AUDIT_SIG_LEN + 1];
+	struct builder b;
+	size_t n;
+
+	CU_ASSERT_EQUAL(audit_sign_req(1, 32, 0, 0), KMS_OK);
+	CU_ASSERT_EQUAL(dec_req_out.op, KMS_PROTO_AUDIT_SIGN);
+	CU_ASSERT_EQUAL(dec_req_out.u.audit_sign.seq, 1);
+	CU_ASSERT_EQUAL(dec_req_out.u.audit_sign.time_s, 0);
+	CU_ASSERT_EQUAL(audit_sign_req(INT64_MAX, 32, INT64_MAX, 0), KMS_OK);
+	CU_ASSERT_EQUAL(dec_req_out.u.audit_sign.seq, (uint64_t)INT64_MAX);
+	CU_ASSERT_EQUAL(audit_sign_req(0, 32, 5, 0), KMS_ERR_RANGE);
+	CU_ASSERT_EQUAL(audit_sign_req((uint64_t)INT64_MAX + 1, 32, 5, 0), KMS_ERR_RANGE);
+	CU_ASSERT_EQUAL(audit_sign_req(7, 32, (uint64_t)INT64_MAX + 1, 0), KMS_ERR_RANGE);
+	CU_ASSERT_EQUAL(audit_sign_req(7, 32, UINT64_MAX, 0), KMS_ERR_RANGE);
+	CU_ASSERT_EQUAL(audit_sign_req(7, 31, 5, 0), KMS_ERR_RANGE);
+	CU_ASSERT_EQUAL(audit_sign_req(7, 33, 5, 0), KMS_ERR_RANGE);
+	CU_ASSERT_EQUAL(audit_sign_req(7, 0, 5, 0), KMS_ERR_RANGE);
+	CU_ASSERT_EQUAL(audit_sign_req(7, 32, 5, 1), KMS_ERR_PARSE); /* no time_s */
+
+	/* a TLS_SIGN field in an AUDIT_SIGN request */
+	b_init(&b, 6);
+	b_uint(&b, "op", KMS_PROTO_AUDIT_SIGN);
+	b_uint(&b, "id", 9);
+	b_uint(&b, "seq", 3);
+	b_bin(&b, "hash", sig, 32);
+	b_uint(&b, "time_s", 3);
+	b_bin(&b, "digest", sig, 32);
+	CU_ASSERT_EQUAL(b_dec(&b, false), KMS_ERR_PARSE);
+	/* seq as a str */
+	b_init(&b, 5);
+	b_uint(&b, "op", KMS_PROTO_AUDIT_SIGN);
+	b_uint(&b, "id", 9);
+	b_str(&b, "seq", "3", 1);
+	b_bin(&b, "hash", sig, 32);
+	b_uint(&b, "time_s", 3);
+	CU_ASSERT_EQUAL(b_dec(&b, false), KMS_ERR_PARSE);
+
+	/* the reply's signature: exactly 64 bytes */
+	fill_bytes(sig, sizeof(sig), 8);
+	for (n = 0; n <= KMS_PROTO_AUDIT_SIG_LEN + 1; n++) {
+		b_init(&b, 4);
+		b_uint(&b, "op", KMS_PROTO_AUDIT_SIGN);
+		b_uint(&b, "id", 1);
+		b_int(&b, "status", KMS_OK);
+		b_bin(&b, "signature", sig, n);
+		CU_ASSERT_EQUAL(b_dec(&b, true),
+				n == KMS_PROTO_AUDIT_SIG_LEN ? KMS_OK : KMS_ERR_RANGE);
+		if (n == KMS_PROTO_AUDIT_SIG_LEN) {
+			CU_ASSERT(memcmp(dec_rep_out.u.audit_sign.signature, sig,
+					 KMS_PROTO_AUDIT_SIG_LEN) == 0);
+		}
+	}
+	CU_ASSERT_STRING_EQUAL(kms_proto_op_name(KMS_PROTO_AUDIT_SIGN), "audit_sign");
+}
+
 /*
  * TLS_SIGN, both ways: the digest is 20..64 bytes, the signature exactly 64; a missing field, a
  * field of another operation, a wrong type are refused; and what decodes is what was sent.
@@ -2779,6 +2884,7 @@ static CU_TestInfo msg_tests[] = {
 	{"reply field bounds", test_reply_bounds},
 	{"SIGN: digest, signature and id bounds", test_sign_bounds},
 	{"TLS_SIGN: digest and signature bounds", test_tls_sign_bounds},
+	{"AUDIT_SIGN: seq, hash, time and signature bounds", test_audit_sign_bounds},
 	{"encoder refuses invalid messages", test_encode_refuses},
 	{"equality and names", test_equal_and_names},
 	{"fuzz seeds are current", test_seeds_current},

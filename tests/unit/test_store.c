@@ -22,6 +22,9 @@
 #include <unistd.h>
 
 #include <CUnit/CUnit.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
 #include <sqlite3.h>
 
 #include "common/err.h"
@@ -776,10 +779,11 @@ test_other_versions_refused(void)
 	static const char *const tamper[] = {
 		"PRAGMA user_version = 1", /* the first schema, without the audit log */
 		"PRAGMA user_version = 2", /* before the certificate cache of external KMSs */
-		/* A version 4 file that says 3: not a version 3 store (two tables too many), so
-		 * refused read-write as well (not migrated) and left as it is. */
+		/* A version 5 file that says 3 or 4: not a store of that version (tables too
+		 * many), so refused read-write as well (not migrated) and left as it is. */
 		"PRAGMA user_version = 3",
-		"PRAGMA user_version = 5",
+		"PRAGMA user_version = 4",
+		"PRAGMA user_version = 6",
 		"PRAGMA user_version = 0",
 		"PRAGMA application_id = 0",
 		"CREATE TABLE extra (x)",
@@ -793,8 +797,12 @@ test_other_versions_refused(void)
 		"CREATE INDEX ext_by_change ON ext_certs (change_num)",
 		"DROP TABLE cert_info",
 		"DROP TABLE client_keys",
-		"DROP TABLE client_keys; DROP TABLE cert_info", /* version 3's tables, but says 4 */
+		"DROP TABLE client_keys; DROP TABLE cert_info", /* version 3's tables, but says 5 */
 		"CREATE INDEX client_keys_by_role ON client_keys (role)",
+		"DROP TABLE audit_keys",
+		"DROP TABLE audit_checkpoints",
+		"DROP TABLE audit_keys; DROP TABLE audit_checkpoints", /* version 4's, but says 5 */
+		"CREATE INDEX cp_by_time ON audit_checkpoints (time_s)",
 	};
 	struct kms_store *st;
 	char path[256];
@@ -2272,7 +2280,7 @@ count_ext(void *arg, const struct kms_store_ext_cert *cert)
 	return KMS_OK;
 }
 
-#define MIGRATED     "migrated the store from schema version 3 to 4"
+#define MIGRATED     "migrated the store from schema version 3 to 5"
 #define MIGRATE_HINT "schema version 3: open it read-write once"
 
 static void
@@ -2404,6 +2412,760 @@ test_migrate_v3(void)
 	st = open_store(path, KMS_STORE_RW);
 	CU_ASSERT_EQUAL(raw_user_version(path), KMS_STORE_SCHEMA_VERSION);
 	kms_store_close(st);
+}
+
+#define MIGRATED_V4     "migrated the store from schema version 4 to 5"
+#define MIGRATE_HINT_V4 "schema version 4: open it read-write once"
+
+/* A version 4 store: made by this code, the tables of version 5 dropped (the rest is byte for
+ * byte version 4's: those tables' CREATE text did not change). */
+static void
+make_v4(const char *path)
+{
+	struct kms_store *st;
+	struct kms_store_cert cert;
+	struct kms_store_client client;
+	struct kms_store_blob b;
+	struct kms_audit_rec rec;
+	uint64_t seq;
+
+	(void)unlink(path);
+	CU_ASSERT_FATAL(kms_store_open(&st, path, KMS_STORE_CREATE) == KMS_OK);
+	sample_cert(&cert, 4);
+	CU_ASSERT_FATAL(kms_store_put_cert(st, &cert) == KMS_OK);
+	memset(&client, 0, sizeof(client));
+	snprintf(client.client_id, sizeof(client.client_id), "ue-4");
+	snprintf(client.trk_label, sizeof(client.trk_label), "trk-ue-4");
+	snprintf(client.ink_label, sizeof(client.ink_label), "ink-ue-4");
+	CU_ASSERT_FATAL(kms_store_put_client(st, &client) == KMS_OK);
+	sample_blob(&b, 5, 40);
+	CU_ASSERT_FATAL(kms_store_put_client_key(st, "trk-ue-4", 0, &b) == KMS_OK);
+	memset(&rec, 0, sizeof(rec));
+	rec.time_s = 1714564800;
+	rec.request_id = "req-v4";
+	rec.outcome = "provisioned";
+	CU_ASSERT_FATAL(kms_store_audit_append(st, &rec, &seq) == KMS_OK);
+	CU_ASSERT_FATAL(kms_store_audit_append(st, &rec, &seq) == KMS_OK);
+	kms_store_close(st);
+	CU_ASSERT_FATAL(raw_exec(path, "DROP TABLE audit_keys; DROP TABLE audit_checkpoints; "
+				       "PRAGMA user_version = 4") == SQLITE_OK);
+}
+
+static void
+test_migrate_v4(void)
+{
+	struct kms_store_cert cert, got;
+	struct kms_store_client client;
+	struct kms_store *st = NULL;
+	struct kms_audit_checkpoint cp;
+	uint8_t point[KMS_AUDIT_POINT_LEN];
+	uint64_t count = 0, bad = 1, last = 9;
+	int has = 1;
+	enum kms_audit_fault fault = KMS_AUDIT_FAULT_SEQ;
+	size_t migrated, hints;
+	char path[256];
+
+	path_of(path, sizeof(path), "v4.db");
+	make_v4(path);
+	CU_ASSERT_EQUAL(raw_user_version(path), 4);
+
+	/* Read-only: refused with the hint; nothing changes. */
+	hints = log_count(MIGRATE_HINT_V4);
+	CU_ASSERT(kms_store_open(&st, path, KMS_STORE_RO) == KMS_ERR_PARSE);
+	CU_ASSERT(st == NULL);
+	CU_ASSERT_EQUAL(log_count(MIGRATE_HINT_V4), hints + 1);
+	CU_ASSERT_EQUAL(raw_user_version(path), 4);
+
+	/* Read-write: migrated once, every row kept, the new tables empty and usable. */
+	migrated = log_count(MIGRATED_V4);
+	st = open_store(path, KMS_STORE_RW);
+	CU_ASSERT_EQUAL(log_count(MIGRATED_V4), migrated + 1);
+	CU_ASSERT_EQUAL(raw_user_version(path), KMS_STORE_SCHEMA_VERSION);
+	sample_cert(&cert, 4);
+	CU_ASSERT(kms_store_get_cert(st, &got) == KMS_OK);
+	CU_ASSERT(cert_eq(&cert, &got));
+	CU_ASSERT(kms_store_get_client(st, "ue-4", &client) == KMS_OK);
+	CU_ASSERT_STRING_EQUAL(client.ink_label, "ink-ue-4");
+	CU_ASSERT(kms_store_audit_verify(st, &count, &bad, &fault) == KMS_OK);
+	CU_ASSERT_EQUAL(count, 2);
+	memset(point, 0, sizeof(point));
+	point[0] = 0x04;
+	point[64] = 7;
+	CU_ASSERT(kms_store_has_audit_key(st, point, &has) == KMS_OK);
+	CU_ASSERT_EQUAL(has, 0);
+	CU_ASSERT(kms_store_checkpoint_last(st, &last) == KMS_OK);
+	CU_ASSERT_EQUAL(last, 0);
+	CU_ASSERT(kms_store_put_audit_key(st, point, "kms.audit") == KMS_OK);
+	memset(&cp, 0, sizeof(cp));
+	cp.seq = 2;
+	CU_ASSERT(kms_store_audit_hash_at(st, 2, cp.hash) == KMS_OK);
+	CU_ASSERT(kms_store_audit_key_fingerprint(point, cp.key_fp) == KMS_OK);
+	CU_ASSERT(kms_store_checkpoint_put(st, &cp) == KMS_OK);
+	kms_store_close(st);
+
+	/* Again: version 5, no second migration, the new rows there. */
+	st = open_store(path, KMS_STORE_RO);
+	CU_ASSERT(kms_store_has_audit_key(st, point, &has) == KMS_OK);
+	CU_ASSERT_EQUAL(has, 1);
+	CU_ASSERT(kms_store_checkpoint_last(st, &last) == KMS_OK);
+	CU_ASSERT_EQUAL(last, 2);
+	kms_store_close(st);
+	st = open_store(path, KMS_STORE_RW);
+	kms_store_close(st);
+	CU_ASSERT_EQUAL(log_count(MIGRATED_V4), migrated + 1);
+
+	/* A version 4 file with a table too many (one of version 5 left): refused, kept. */
+	make_v4(path);
+	CU_ASSERT_FATAL(raw_exec(path, "CREATE TABLE audit_keys (x)") == SQLITE_OK);
+	expect_refused(path, KMS_ERR_PARSE);
+	CU_ASSERT_EQUAL(raw_user_version(path), 4);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Checkpoints: two P-256 keys of the test's own (OpenSSL), standing in for two nodes' tokens */
+
+static EVP_PKEY *cp_keys[2];
+static uint8_t cp_points[2][KMS_AUDIT_POINT_LEN];
+static uint8_t cp_fps[2][KMS_AUDIT_HASH_LEN];
+
+static void
+cp_key_init(void)
+{
+	size_t n = 0, i;
+
+	for (i = 0; i < 2; i++) {
+		if (cp_keys[i] != NULL) {
+			continue;
+		}
+		cp_keys[i] = EVP_EC_gen("P-256");
+		CU_ASSERT_PTR_NOT_NULL_FATAL(cp_keys[i]);
+		CU_ASSERT_FATAL(EVP_PKEY_get_octet_string_param(cp_keys[i], OSSL_PKEY_PARAM_PUB_KEY,
+								cp_points[i], sizeof(cp_points[i]),
+								&n) == 1 &&
+				n == sizeof(cp_points[i]) && cp_points[i][0] == 0x04);
+		CU_ASSERT_FATAL(kms_store_audit_key_fingerprint(cp_points[i], cp_fps[i]) == KMS_OK);
+	}
+}
+
+/* ECDSA r || s of digest by cp_keys[k]. */
+static void
+cp_sign(unsigned int k, const uint8_t digest[32], uint8_t sig[KMS_AUDIT_SIG_LEN])
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(cp_keys[k], NULL);
+	unsigned char der[80];
+	const unsigned char *p = der;
+	size_t der_len = sizeof(der);
+	ECDSA_SIG *es;
+
+	CU_ASSERT_FATAL(ctx != NULL && EVP_PKEY_sign_init(ctx) == 1 &&
+			EVP_PKEY_sign(ctx, der, &der_len, digest, 32) == 1);
+	EVP_PKEY_CTX_free(ctx);
+	es = d2i_ECDSA_SIG(NULL, &p, (long)der_len);
+	CU_ASSERT_FATAL(es != NULL);
+	CU_ASSERT_FATAL(BN_bn2binpad(ECDSA_SIG_get0_r(es), sig, 32) == 32 &&
+			BN_bn2binpad(ECDSA_SIG_get0_s(es), sig + 32, 32) == 32);
+	ECDSA_SIG_free(es);
+}
+
+/* The verification the store is given: under cp_keys[k] for cp_points[k] only. */
+static int
+cp_verify(const uint8_t point[KMS_AUDIT_POINT_LEN], const uint8_t *digest, size_t len,
+	  const uint8_t sig[KMS_AUDIT_SIG_LEN])
+{
+	ECDSA_SIG *es = ECDSA_SIG_new();
+	BIGNUM *br = BN_bin2bn(sig, 32, NULL), *bs = BN_bin2bn(sig + 32, 32, NULL);
+	unsigned char *der = NULL;
+	EVP_PKEY_CTX *ctx = NULL;
+	EVP_PKEY *key = NULL;
+	int der_len, r = KMS_ERR_AUTH;
+
+	if (es == NULL || br == NULL || bs == NULL || ECDSA_SIG_set0(es, br, bs) != 1) {
+		BN_free(br);
+		BN_free(bs);
+		ECDSA_SIG_free(es);
+		return KMS_ERR_NOMEM;
+	}
+	if (memcmp(point, cp_points[0], KMS_AUDIT_POINT_LEN) == 0) {
+		key = cp_keys[0];
+	} else if (memcmp(point, cp_points[1], KMS_AUDIT_POINT_LEN) == 0) {
+		key = cp_keys[1];
+	}
+	if (key != NULL && (der_len = i2d_ECDSA_SIG(es, &der)) > 0 &&
+	    (ctx = EVP_PKEY_CTX_new(key, NULL)) != NULL && EVP_PKEY_verify_init(ctx) == 1 &&
+	    EVP_PKEY_verify(ctx, der, (size_t)der_len, digest, len) == 1) {
+		r = KMS_OK;
+	}
+	EVP_PKEY_CTX_free(ctx);
+	OPENSSL_free(der);
+	ECDSA_SIG_free(es);
+	return r;
+}
+
+/* Append records 1..n (content from i and tag) to st. */
+static void
+cp_append(struct kms_store *st, unsigned int first, unsigned int last, const char *tag)
+{
+	struct kms_audit_rec rec;
+	char rid[32];
+	uint64_t seq;
+	unsigned int i;
+
+	for (i = first; i <= last; i++) {
+		memset(&rec, 0, sizeof(rec));
+		snprintf(rid, sizeof(rid), "req-%u", i);
+		rec.time_s = 1714564800u + i;
+		rec.request_id = rid;
+		rec.resource = "GET /keymanagement/identity/v1/init";
+		rec.http_status = 200;
+		rec.outcome = "provisioned";
+		rec.detail = tag;
+		CU_ASSERT_FATAL(kms_store_audit_append(st, &rec, &seq) == KMS_OK);
+		CU_ASSERT_FATAL(seq == i);
+	}
+}
+
+/* Sign the checkpoint of record seq with cp_keys[k] and store it, as kms-hsmd does. */
+static void
+cp_make_by(struct kms_store *st, uint64_t seq, unsigned int k)
+{
+	struct kms_audit_checkpoint cp;
+	uint8_t digest[32];
+
+	memset(&cp, 0, sizeof(cp));
+	cp.seq = seq;
+	cp.time_s = 1714565000u + seq;
+	memcpy(cp.key_fp, cp_fps[k], sizeof(cp.key_fp));
+	CU_ASSERT_FATAL(kms_store_audit_hash_at(st, seq, cp.hash) == KMS_OK);
+	CU_ASSERT_FATAL(kms_store_checkpoint_digest(seq, cp.hash, cp.time_s, digest) == KMS_OK);
+	cp_sign(k, digest, cp.sig);
+	CU_ASSERT_FATAL(kms_store_checkpoint_put(st, &cp) == KMS_OK);
+}
+
+static void
+cp_make(struct kms_store *st, uint64_t seq)
+{
+	cp_make_by(st, seq, 0);
+}
+
+/* A store of 12 records, the first test key, checkpoints at 5 and 10. */
+static struct kms_store *
+cp_store(const char *name, char *path, size_t cap)
+{
+	struct kms_store *st = create_store(name, path, cap);
+
+	cp_key_init();
+	cp_append(st, 1, 12, "");
+	CU_ASSERT_FATAL(kms_store_put_audit_key(st, cp_points[0], "kms.audit") == KMS_OK);
+	cp_make(st, 5);
+	cp_make(st, 10);
+	return st;
+}
+
+/* kms-admin's view: "fp-prefix label n;" per key, in the order reported. */
+struct key_report {
+	char text[512];
+	unsigned int calls;
+};
+
+static void
+cp_key_report(void *ctx, const uint8_t fp[KMS_AUDIT_HASH_LEN], const char *label,
+	      uint64_t num_signed)
+{
+	struct key_report *kr = ctx;
+	size_t n = strlen(kr->text);
+
+	kr->calls++;
+	snprintf(kr->text + n, sizeof(kr->text) - n, "%02x%02x %s %llu;", fp[0], fp[1], label,
+		 (unsigned long long)num_signed);
+}
+
+/* kms_store_audit_verify_checkpoints on the store at path (read-only), with num_pins pins. */
+static int
+cp_verify_pins(const char *path, const uint8_t (*pins)[KMS_AUDIT_HASH_LEN], size_t num_pins,
+	       struct key_report *kr, struct kms_audit_report *rep)
+{
+	struct kms_store *st = open_store(path, KMS_STORE_RO);
+	int r;
+
+	if (kr != NULL) {
+		memset(kr, 0, sizeof(*kr));
+	}
+	r = kms_store_audit_verify_checkpoints(st, cp_verify, pins, num_pins,
+					       kr != NULL ? cp_key_report : NULL, kr, rep);
+	kms_store_close(st);
+	return r;
+}
+
+/* The same with at most one pin (pin NULL: none). */
+static int
+cp_verify_path(const char *path, const uint8_t *pin, struct kms_audit_report *rep)
+{
+	uint8_t pins[1][KMS_AUDIT_HASH_LEN];
+
+	if (pin == NULL) {
+		return cp_verify_pins(path, NULL, 0, NULL, rep);
+	}
+	memcpy(pins[0], pin, KMS_AUDIT_HASH_LEN);
+	return cp_verify_pins(path, (const uint8_t(*)[KMS_AUDIT_HASH_LEN])pins, 1, NULL, rep);
+}
+
+/* The audit key list's callback: "label;" of each, fp checked against the point. */
+static int
+ak_collect(void *ctx, const uint8_t fp[KMS_AUDIT_HASH_LEN],
+	   const uint8_t point[KMS_AUDIT_POINT_LEN], const char *label)
+{
+	struct collect *c = ctx;
+	uint8_t want[KMS_AUDIT_HASH_LEN];
+	size_t n = strlen(c->text);
+
+	CU_ASSERT(kms_store_audit_key_fingerprint(point, want) == KMS_OK);
+	CU_ASSERT(memcmp(want, fp, sizeof(want)) == 0);
+	snprintf(c->text + n, sizeof(c->text) - n, "%s;", label);
+	return strcmp(label, "stop") == 0 ? KMS_ERR_RANGE : KMS_OK;
+}
+
+static void
+test_audit_key(void)
+{
+	uint8_t point[KMS_AUDIT_POINT_LEN], other[KMS_AUDIT_POINT_LEN], third[KMS_AUDIT_POINT_LEN];
+	uint8_t fp[32], want_fp[32], fp_other[32];
+	char path[256], want[64];
+	unsigned int fp_len = 0;
+	struct kms_store *st;
+	struct collect c;
+	int has = 7;
+
+	st = create_store("ak.db", path, sizeof(path));
+	memset(point, 0x11, sizeof(point));
+	point[0] = 0x04;
+	memcpy(other, point, sizeof(other));
+	other[10] ^= 1;
+	memcpy(third, point, sizeof(third));
+	third[20] ^= 1;
+	CU_ASSERT(kms_store_has_audit_key(st, point, &has) == KMS_OK);
+	CU_ASSERT_EQUAL(has, 0);
+	memset(&c, 0, sizeof(c));
+	CU_ASSERT(kms_store_audit_key_list(st, ak_collect, &c) == KMS_OK);
+	CU_ASSERT_STRING_EQUAL(c.text, "");
+	CU_ASSERT(kms_store_put_audit_key(st, point, "kms.audit") == KMS_OK);
+	CU_ASSERT(kms_store_put_audit_key(st, point, "kms.audit") == KMS_OK); /* the same again */
+	/* the same key under another label: refused; another key (another node): registered */
+	CU_ASSERT(kms_store_put_audit_key(st, point, "kms.audit2") == KMS_ERR_FORBIDDEN);
+	CU_ASSERT(kms_store_put_audit_key(st, other, "node2.audit") == KMS_OK);
+	CU_ASSERT(kms_store_has_audit_key(st, point, &has) == KMS_OK);
+	CU_ASSERT_EQUAL(has, 1);
+	has = 0;
+	CU_ASSERT(kms_store_has_audit_key(st, other, &has) == KMS_OK);
+	CU_ASSERT_EQUAL(has, 1);
+	CU_ASSERT(kms_store_has_audit_key(st, third, &has) == KMS_OK);
+	CU_ASSERT_EQUAL(has, 0);
+	/* listed in fingerprint order */
+	CU_ASSERT(kms_store_audit_key_fingerprint(point, fp) == KMS_OK);
+	CU_ASSERT(kms_store_audit_key_fingerprint(other, fp_other) == KMS_OK);
+	snprintf(want, sizeof(want), "%s",
+		 memcmp(fp, fp_other, 32) < 0 ? "kms.audit;node2.audit;"
+					      : "node2.audit;kms.audit;");
+	memset(&c, 0, sizeof(c));
+	CU_ASSERT(kms_store_audit_key_list(st, ak_collect, &c) == KMS_OK);
+	CU_ASSERT_STRING_EQUAL(c.text, want);
+	/* a callback's value stops the list */
+	CU_ASSERT(kms_store_put_audit_key(st, third, "stop") == KMS_OK);
+	memset(&c, 0, sizeof(c));
+	CU_ASSERT(kms_store_audit_key_list(st, ak_collect, &c) == KMS_ERR_RANGE);
+	CU_ASSERT_PTR_NOT_NULL(strstr(c.text, "stop;"));
+	/* malformed arguments */
+	CU_ASSERT(kms_store_put_audit_key(NULL, point, "x") == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_put_audit_key(st, NULL, "x") == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_put_audit_key(st, point, "") == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_put_audit_key(st, point, "a b") == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_has_audit_key(st, NULL, &has) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_has_audit_key(st, point, NULL) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_has_audit_key(NULL, point, &has) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT_EQUAL(has, 0);
+	CU_ASSERT(kms_store_audit_key_list(st, NULL, NULL) == KMS_ERR_INVALID_ARG);
+	other[0] = 0x02;
+	CU_ASSERT(kms_store_put_audit_key(st, other, "x") == KMS_ERR_INVALID_ARG);
+	/* the fingerprint is SHA-256 of the 65 octets */
+	CU_ASSERT(EVP_Digest(point, sizeof(point), want_fp, &fp_len, EVP_sha256(), NULL) == 1);
+	CU_ASSERT(memcmp(fp, want_fp, sizeof(fp)) == 0);
+	kms_store_close(st);
+
+	/* read-only: readable, not writable */
+	st = open_store(path, KMS_STORE_RO);
+	CU_ASSERT(kms_store_has_audit_key(st, point, &has) == KMS_OK);
+	CU_ASSERT_EQUAL(has, 1);
+	CU_ASSERT(kms_store_put_audit_key(st, third, "kms.audit") == KMS_ERR_INVALID_ARG);
+	kms_store_close(st);
+	/* a row whose fingerprint is not its point's: refused where it is read */
+	CU_ASSERT_FATAL(raw_exec(path, "UPDATE audit_keys SET point = CAST(substr(point, 1, 64) || "
+				       "x'ee' AS BLOB) WHERE label = 'stop'") == SQLITE_OK);
+	st = open_store(path, KMS_STORE_RO);
+	CU_ASSERT(kms_store_has_audit_key(st, point, &has) == KMS_OK); /* another row */
+	CU_ASSERT_EQUAL(has, 1);
+	third[64] = 0xee;
+	CU_ASSERT(kms_store_has_audit_key(st, third, &has) == KMS_OK); /* not its fp: not there */
+	CU_ASSERT_EQUAL(has, 0);
+	memset(&c, 0, sizeof(c));
+	CU_ASSERT(kms_store_audit_key_list(st, ak_collect, &c) == KMS_ERR_PARSE);
+	kms_store_close(st);
+	/* a malformed point */
+	CU_ASSERT_FATAL(raw_exec(path,
+				 "PRAGMA ignore_check_constraints = ON; "
+				 "UPDATE audit_keys SET point = x'05' WHERE label = 'kms.audit'") ==
+			SQLITE_OK);
+	st = open_store(path, KMS_STORE_RO);
+	CU_ASSERT(kms_store_has_audit_key(st, point, &has) == KMS_ERR_PARSE);
+	CU_ASSERT_EQUAL(has, 0);
+	kms_store_close(st);
+}
+
+/* The checkpoint walk's callback: "seq;" of each into a text. */
+static int
+cp_collect(void *arg, const struct kms_audit_checkpoint *cp)
+{
+	struct collect *c = arg;
+	size_t n = strlen(c->text);
+
+	snprintf(c->text + n, sizeof(c->text) - n, "%llu;", (unsigned long long)cp->seq);
+	return cp->seq == 99 ? KMS_ERR_RANGE : KMS_OK;
+}
+
+/* The walk's callback that keeps checkpoint 10. */
+static int
+cp_keep10(void *arg, const struct kms_audit_checkpoint *cp)
+{
+	if (cp->seq == 10) {
+		memcpy(arg, cp, sizeof(*cp));
+	}
+	return KMS_OK;
+}
+
+static void
+test_checkpoint_basics(void)
+{
+	static const uint8_t zero[32];
+	struct kms_audit_checkpoint cp, kept;
+	struct kms_store *st;
+	struct collect c;
+	uint8_t hash[32], head[32], d1[32], d2[32];
+	uint64_t seq = 0;
+	char path[256];
+
+	st = cp_store("cpb.db", path, sizeof(path));
+	memset(&c, 0, sizeof(c));
+	CU_ASSERT(kms_store_checkpoint_walk(st, cp_collect, &c) == KMS_OK);
+	CU_ASSERT_STRING_EQUAL(c.text, "5;10;");
+	CU_ASSERT(kms_store_checkpoint_last(st, &seq) == KMS_OK);
+	CU_ASSERT_EQUAL(seq, 10);
+	CU_ASSERT(kms_store_audit_head(st, &seq, head) == KMS_OK);
+	CU_ASSERT_EQUAL(seq, 12);
+	CU_ASSERT(kms_store_audit_hash_at(st, 12, hash) == KMS_OK);
+	CU_ASSERT(memcmp(hash, head, 32) == 0);
+	CU_ASSERT(kms_store_audit_hash_at(st, 13, hash) == KMS_ERR_FORBIDDEN);
+	CU_ASSERT(memcmp(hash, zero, 32) == 0);
+	CU_ASSERT(kms_store_audit_hash_at(st, 0, hash) == KMS_ERR_RANGE);
+	CU_ASSERT(kms_store_audit_hash_at(st, (uint64_t)INT64_MAX + 1, hash) == KMS_ERR_RANGE);
+	/* the same seq again (another node was first): KMS_OK, the first one stays */
+	memset(&kept, 0, sizeof(kept));
+	CU_ASSERT(kms_store_checkpoint_walk(st, cp_keep10, &kept) == KMS_OK);
+	CU_ASSERT_EQUAL(kept.seq, 10);
+	CU_ASSERT(memcmp(kept.key_fp, cp_fps[0], 32) == 0);
+	CU_ASSERT_FATAL(kms_store_put_audit_key(st, cp_points[1], "node2.audit") == KMS_OK);
+	cp_make_by(st, 10, 1);
+	memset(&cp, 0, sizeof(cp));
+	CU_ASSERT(kms_store_checkpoint_walk(st, cp_keep10, &cp) == KMS_OK);
+	CU_ASSERT(memcmp(&cp, &kept, sizeof(cp)) == 0);
+	/* a key that is not registered: refused, nothing written */
+	memset(&cp, 0, sizeof(cp));
+	cp.seq = 11;
+	cp.key_fp[0] = 1;
+	CU_ASSERT(kms_store_checkpoint_put(st, &cp) == KMS_ERR_FORBIDDEN);
+	CU_ASSERT(kms_store_checkpoint_last(st, &seq) == KMS_OK);
+	CU_ASSERT_EQUAL(seq, 10);
+	/* a callback's value stops the walk */
+	memset(&cp, 0, sizeof(cp));
+	cp.seq = 99;
+	memcpy(cp.key_fp, cp_fps[1], 32);
+	CU_ASSERT(kms_store_checkpoint_put(st, &cp) == KMS_OK);
+	memset(&c, 0, sizeof(c));
+	CU_ASSERT(kms_store_checkpoint_walk(st, cp_collect, &c) == KMS_ERR_RANGE);
+	CU_ASSERT_STRING_EQUAL(c.text, "5;10;99;");
+	cp.seq = 0;
+	CU_ASSERT(kms_store_checkpoint_put(st, &cp) == KMS_ERR_RANGE);
+	cp.seq = 1;
+	cp.time_s = (uint64_t)INT64_MAX + 1;
+	CU_ASSERT(kms_store_checkpoint_put(st, &cp) == KMS_ERR_RANGE);
+	CU_ASSERT(kms_store_checkpoint_put(st, NULL) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_checkpoint_walk(st, NULL, NULL) == KMS_ERR_INVALID_ARG);
+	kms_store_close(st);
+
+	/* an empty log: head 0 and zeros */
+	st = create_store("cpe.db", path, sizeof(path));
+	seq = 7;
+	CU_ASSERT(kms_store_audit_head(st, &seq, head) == KMS_OK);
+	CU_ASSERT_EQUAL(seq, 0);
+	CU_ASSERT(memcmp(head, zero, 32) == 0);
+	kms_store_close(st);
+
+	/* The digest (docs/store.md): SHA-256("KMS-AUDIT-CHECKPOINT-1" || u64be(seq) || hash ||
+	 * i64be(time_s)), computed here independently. */
+	{
+		uint8_t m[22 + 8 + 32 + 8];
+		unsigned int n = 0;
+		size_t i;
+
+		memcpy(m, "KMS-AUDIT-CHECKPOINT-1", 22);
+		for (i = 0; i < 8; i++) {
+			m[22 + i] = (uint8_t)(0x0102030405060708ULL >> (56 - 8 * i));
+			m[62 + i] = (uint8_t)(1714564800ULL >> (56 - 8 * i));
+		}
+		for (i = 0; i < 32; i++) {
+			m[30 + i] = (uint8_t)i;
+			hash[i] = (uint8_t)i;
+		}
+		CU_ASSERT(EVP_Digest(m, sizeof(m), d1, &n, EVP_sha256(), NULL) == 1 && n == 32);
+		CU_ASSERT(kms_store_checkpoint_digest(0x0102030405060708ULL, hash, 1714564800,
+						      d2) == KMS_OK);
+		CU_ASSERT(memcmp(d1, d2, 32) == 0);
+		CU_ASSERT(kms_store_checkpoint_digest(0, hash, 1, d2) == KMS_ERR_RANGE);
+		CU_ASSERT(memcmp(d2, zero, 32) == 0);
+		CU_ASSERT(kms_store_checkpoint_digest(1, hash, (uint64_t)INT64_MAX + 1, d2) ==
+			  KMS_ERR_RANGE);
+	}
+}
+
+static void
+test_checkpoint_verify(void)
+{
+	struct kms_audit_report rep;
+	struct kms_store *st, *st2;
+	struct kms_audit_checkpoint cp;
+	struct key_report kr;
+	uint8_t fp[32], bad_fp[32], pins[2][32];
+	char path[256], path2[256], want[128];
+	const uint8_t(*both)[32] = (const uint8_t(*)[32])pins;
+
+	/* intact: 12 records, 2 checkpoints, the last at 10; pinned key right and wrong */
+	st = cp_store("cpv.db", path, sizeof(path));
+	kms_store_close(st);
+	CU_ASSERT(cp_verify_pins(path, NULL, 0, &kr, &rep) == KMS_OK);
+	CU_ASSERT_EQUAL(rep.chain_count, 12);
+	CU_ASSERT_EQUAL(rep.num_checkpoints, 2);
+	CU_ASSERT_EQUAL(rep.last_cp_seq, 10);
+	CU_ASSERT_EQUAL(rep.cp_first_bad, 0);
+	CU_ASSERT_EQUAL(rep.cp_fault, KMS_AUDIT_FAULT_NONE);
+	CU_ASSERT_EQUAL(rep.num_keys, 1);
+	snprintf(want, sizeof(want), "%02x%02x kms.audit 2;", cp_fps[0][0], cp_fps[0][1]);
+	CU_ASSERT_STRING_EQUAL(kr.text, want);
+	memcpy(fp, cp_fps[0], 32);
+	CU_ASSERT(cp_verify_path(path, fp, &rep) == KMS_OK);
+	memcpy(bad_fp, fp, 32);
+	bad_fp[0] ^= 1;
+	/* a pinned key that is not registered */
+	CU_ASSERT(cp_verify_path(path, bad_fp, &rep) == KMS_ERR_AUTH);
+	CU_ASSERT_EQUAL(rep.cp_fault, KMS_AUDIT_FAULT_CP_KEY);
+	CU_ASSERT_EQUAL(rep.cp_first_bad, 0);
+	CU_ASSERT_EQUAL(rep.num_checkpoints, 0);
+	CU_ASSERT_EQUAL(rep.chain_fault, KMS_AUDIT_FAULT_NONE);
+
+	/* two nodes: the second key registered, checkpoints 5 and 10 by the first, 12 by the
+	 * second: all verify, without pins and with both pinned */
+	st = open_store(path, KMS_STORE_RW);
+	CU_ASSERT_FATAL(kms_store_put_audit_key(st, cp_points[1], "node2.audit") == KMS_OK);
+	cp_make_by(st, 12, 1);
+	kms_store_close(st);
+	memcpy(pins[0], cp_fps[1], 32);
+	memcpy(pins[1], cp_fps[0], 32);
+	CU_ASSERT(cp_verify_pins(path, NULL, 0, &kr, &rep) == KMS_OK);
+	CU_ASSERT_EQUAL(rep.num_checkpoints, 3);
+	CU_ASSERT_EQUAL(rep.last_cp_seq, 12);
+	CU_ASSERT_EQUAL(rep.num_keys, 2);
+	CU_ASSERT_EQUAL(kr.calls, 2);
+	if (memcmp(cp_fps[0], cp_fps[1], 32) < 0) {
+		snprintf(want, sizeof(want), "%02x%02x kms.audit 2;%02x%02x node2.audit 1;",
+			 cp_fps[0][0], cp_fps[0][1], cp_fps[1][0], cp_fps[1][1]);
+	} else {
+		snprintf(want, sizeof(want), "%02x%02x node2.audit 1;%02x%02x kms.audit 2;",
+			 cp_fps[1][0], cp_fps[1][1], cp_fps[0][0], cp_fps[0][1]);
+	}
+	CU_ASSERT_STRING_EQUAL(kr.text, want);
+	CU_ASSERT(cp_verify_pins(path, both, 2, &kr, &rep) == KMS_OK);
+	CU_ASSERT_EQUAL(rep.num_checkpoints, 3);
+	/* only the first node's key pinned: checkpoint 12 (the second's) fails */
+	CU_ASSERT(cp_verify_pins(path, both + 1, 1, &kr, &rep) == KMS_ERR_AUTH);
+	CU_ASSERT_EQUAL(rep.cp_fault, KMS_AUDIT_FAULT_CP_KEY_UNPINNED);
+	CU_ASSERT_EQUAL(rep.cp_first_bad, 12);
+	CU_ASSERT_EQUAL(rep.num_checkpoints, 2);
+	CU_ASSERT_STRING_EQUAL(kms_audit_fault_str(rep.cp_fault),
+			       "signed by a key that is not pinned");
+	CU_ASSERT_EQUAL(kr.calls, 2); /* the keys are still reported */
+	/* only the second's: checkpoint 5 fails */
+	CU_ASSERT(cp_verify_pins(path, both, 1, NULL, &rep) == KMS_ERR_AUTH);
+	CU_ASSERT_EQUAL(rep.cp_fault, KMS_AUDIT_FAULT_CP_KEY_UNPINNED);
+	CU_ASSERT_EQUAL(rep.cp_first_bad, 5);
+	/* a checkpoint signed by one key but naming the other: its signature fails */
+	CU_ASSERT_FATAL(raw_exec(path,
+				 "UPDATE audit_checkpoints SET key_fp = (SELECT key_fp FROM "
+				 "audit_checkpoints WHERE seq = 12) WHERE seq = 10") == SQLITE_OK);
+	CU_ASSERT(cp_verify_pins(path, NULL, 0, NULL, &rep) == KMS_ERR_AUTH);
+	CU_ASSERT_EQUAL(rep.cp_fault, KMS_AUDIT_FAULT_CP_SIG);
+	CU_ASSERT_EQUAL(rep.cp_first_bad, 10);
+	/* a checkpoint whose key_fp is not registered (written around the foreign key) */
+	CU_ASSERT_FATAL(raw_exec(path, "PRAGMA foreign_keys = OFF; UPDATE audit_checkpoints SET "
+				       "key_fp = zeroblob(32) WHERE seq = 10") == SQLITE_OK);
+	CU_ASSERT(cp_verify_pins(path, NULL, 0, &kr, &rep) == KMS_ERR_AUTH);
+	CU_ASSERT_EQUAL(rep.cp_fault, KMS_AUDIT_FAULT_CP_KEY_UNKNOWN);
+	CU_ASSERT_EQUAL(rep.cp_first_bad, 10);
+	CU_ASSERT_EQUAL(rep.num_checkpoints, 1);
+	CU_ASSERT_EQUAL(rep.last_cp_seq, 5);
+	/* a key row removed (its checkpoint stays): the same */
+	st = cp_store("cpu.db", path, sizeof(path));
+	CU_ASSERT_FATAL(kms_store_put_audit_key(st, cp_points[1], "node2.audit") == KMS_OK);
+	cp_make_by(st, 12, 1);
+	kms_store_close(st);
+	snprintf(want, sizeof(want),
+		 "PRAGMA foreign_keys = OFF; DELETE FROM audit_keys WHERE "
+		 "label = 'node2.audit'");
+	CU_ASSERT_FATAL(raw_exec(path, want) == SQLITE_OK);
+	CU_ASSERT(cp_verify_path(path, NULL, &rep) == KMS_ERR_AUTH);
+	CU_ASSERT_EQUAL(rep.cp_fault, KMS_AUDIT_FAULT_CP_KEY_UNKNOWN);
+	CU_ASSERT_EQUAL(rep.cp_first_bad, 12);
+	CU_ASSERT_EQUAL(rep.num_keys, 1);
+
+	/* a bad signature: a byte of checkpoint 10's flipped */
+	st = cp_store("cps.db", path, sizeof(path));
+	kms_store_close(st);
+	CU_ASSERT_FATAL(raw_exec(path,
+				 "UPDATE audit_checkpoints SET sig = "
+				 "CAST(substr(sig, 1, 7) || CASE WHEN substr(sig, 8, 1) = x'5a' "
+				 "THEN x'a5' ELSE x'5a' END || substr(sig, 9) AS BLOB) "
+				 "WHERE seq = 10") == SQLITE_OK);
+	CU_ASSERT(cp_verify_path(path, NULL, &rep) == KMS_ERR_AUTH);
+	CU_ASSERT_EQUAL(rep.chain_fault, KMS_AUDIT_FAULT_NONE);
+	CU_ASSERT_EQUAL(rep.cp_fault, KMS_AUDIT_FAULT_CP_SIG);
+	CU_ASSERT_EQUAL(rep.cp_first_bad, 10);
+	CU_ASSERT_EQUAL(rep.num_checkpoints, 1);
+	CU_ASSERT_EQUAL(rep.last_cp_seq, 5);
+	/* another time than the signed one: the signature no longer fits */
+	st = cp_store("cpt.db", path, sizeof(path));
+	kms_store_close(st);
+	CU_ASSERT_FATAL(raw_exec(path, "UPDATE audit_checkpoints SET time_s = time_s + 1 "
+				       "WHERE seq = 5") == SQLITE_OK);
+	CU_ASSERT(cp_verify_path(path, NULL, &rep) == KMS_ERR_AUTH);
+	CU_ASSERT_EQUAL(rep.cp_fault, KMS_AUDIT_FAULT_CP_SIG);
+	CU_ASSERT_EQUAL(rep.cp_first_bad, 5);
+
+	/* a cut log: records 8..12 deleted; the chain is intact, checkpoint 10 is beyond it */
+	st = cp_store("cpc.db", path, sizeof(path));
+	kms_store_close(st);
+	CU_ASSERT_FATAL(raw_exec(path, "DELETE FROM audit WHERE seq > 7") == SQLITE_OK);
+	CU_ASSERT(cp_verify_path(path, NULL, &rep) == KMS_ERR_AUTH);
+	CU_ASSERT_EQUAL(rep.chain_count, 7);
+	CU_ASSERT_EQUAL(rep.chain_fault, KMS_AUDIT_FAULT_NONE);
+	CU_ASSERT_EQUAL(rep.cp_fault, KMS_AUDIT_FAULT_CP_CUT);
+	CU_ASSERT_EQUAL(rep.cp_first_bad, 10);
+	CU_ASSERT_EQUAL(rep.last_cp_seq, 5);
+
+	/* a rewritten chain: records 1..7 the same, 8..12 other, every hash recomputed (the
+	 * store's own append), the original checkpoints and key copied in */
+	st = cp_store("cpr.db", path, sizeof(path));
+	st2 = create_store("cpr2.db", path2, sizeof(path2));
+	cp_append(st2, 1, 7, "");
+	cp_append(st2, 8, 12, "rewritten");
+	CU_ASSERT_FATAL(kms_store_put_audit_key(st2, cp_points[0], "kms.audit") == KMS_OK);
+	CU_ASSERT(kms_store_audit_hash_at(st, 5, cp.hash) == KMS_OK);
+	kms_store_close(st);
+	kms_store_close(st2);
+	{
+		char sql[600];
+
+		snprintf(sql, sizeof(sql),
+			 "ATTACH DATABASE '%s' AS o; INSERT INTO audit_checkpoints "
+			 "SELECT * FROM o.audit_checkpoints",
+			 path);
+		CU_ASSERT_FATAL(raw_exec(path2, sql) == SQLITE_OK);
+	}
+	CU_ASSERT(cp_verify_path(path2, NULL, &rep) == KMS_ERR_AUTH);
+	CU_ASSERT_EQUAL(rep.chain_count, 12);
+	CU_ASSERT_EQUAL(rep.chain_fault, KMS_AUDIT_FAULT_NONE);
+	CU_ASSERT_EQUAL(rep.cp_fault, KMS_AUDIT_FAULT_CP_HASH);
+	CU_ASSERT_EQUAL(rep.cp_first_bad, 10);
+	CU_ASSERT_EQUAL(rep.num_checkpoints, 1);
+
+	/* a key row whose point is not its fingerprint's: CP_KEY, no checkpoint checked, no key
+	 * reported */
+	st = cp_store("cpk.db", path, sizeof(path));
+	kms_store_close(st);
+	CU_ASSERT_FATAL(raw_exec(path,
+				 "UPDATE audit_keys SET point = CAST("
+				 "substr(point, 1, 20) || CASE WHEN substr(point, 21, 1) = x'00' "
+				 "THEN x'01' ELSE x'00' END || substr(point, 22) AS BLOB)") ==
+			SQLITE_OK);
+	CU_ASSERT(cp_verify_pins(path, NULL, 0, &kr, &rep) == KMS_ERR_AUTH);
+	CU_ASSERT_EQUAL(rep.cp_fault, KMS_AUDIT_FAULT_CP_KEY);
+	CU_ASSERT_EQUAL(rep.num_checkpoints, 0);
+	CU_ASSERT_EQUAL(kr.calls, 0);
+	/* the key and its fingerprint both replaced (another key): every checkpoint names a key
+	 * that is not registered; pinning the original catches the store too */
+	CU_ASSERT_FATAL(raw_exec(path, "PRAGMA foreign_keys = OFF; DELETE FROM audit_keys") ==
+			SQLITE_OK);
+	st = open_store(path, KMS_STORE_RW);
+	CU_ASSERT_FATAL(kms_store_put_audit_key(st, cp_points[1], "kms.audit") == KMS_OK);
+	kms_store_close(st);
+	CU_ASSERT(cp_verify_path(path, NULL, &rep) == KMS_ERR_AUTH);
+	CU_ASSERT_EQUAL(rep.cp_fault, KMS_AUDIT_FAULT_CP_KEY_UNKNOWN);
+	CU_ASSERT_EQUAL(rep.cp_first_bad, 5);
+	CU_ASSERT(cp_verify_path(path, fp, &rep) == KMS_ERR_AUTH);
+	CU_ASSERT_EQUAL(rep.cp_fault, KMS_AUDIT_FAULT_CP_KEY);
+	/* no keys, no checkpoints: the chain alone passes; a pin fails */
+	CU_ASSERT_FATAL(raw_exec(path, "DELETE FROM audit_checkpoints; DELETE FROM audit_keys") ==
+			SQLITE_OK);
+	CU_ASSERT(cp_verify_pins(path, NULL, 0, &kr, &rep) == KMS_OK);
+	CU_ASSERT_EQUAL(rep.num_checkpoints, 0);
+	CU_ASSERT_EQUAL(rep.num_keys, 0);
+	CU_ASSERT_EQUAL(kr.calls, 0);
+	CU_ASSERT(cp_verify_path(path, fp, &rep) == KMS_ERR_AUTH);
+	CU_ASSERT_EQUAL(rep.cp_fault, KMS_AUDIT_FAULT_CP_KEY);
+
+	/* a broken chain and intact checkpoints: both reported */
+	st = cp_store("cpx.db", path, sizeof(path));
+	kms_store_close(st);
+	CU_ASSERT_FATAL(raw_exec(path, "UPDATE audit SET detail = 'x' WHERE seq = 11") ==
+			SQLITE_OK);
+	CU_ASSERT(cp_verify_path(path, NULL, &rep) == KMS_ERR_AUTH);
+	CU_ASSERT_EQUAL(rep.chain_fault, KMS_AUDIT_FAULT_HASH);
+	CU_ASSERT_EQUAL(rep.chain_first_bad, 11);
+	CU_ASSERT_EQUAL(rep.cp_fault, KMS_AUDIT_FAULT_NONE);
+	CU_ASSERT_EQUAL(rep.num_checkpoints, 2);
+
+	/* malformed checkpoint rows: the signature, the key_fp */
+	CU_ASSERT_FATAL(raw_exec(path, "PRAGMA ignore_check_constraints = ON; "
+				       "UPDATE audit_checkpoints SET sig = x'00' WHERE seq = 10") ==
+			SQLITE_OK);
+	CU_ASSERT(cp_verify_path(path, NULL, &rep) == KMS_ERR_AUTH);
+	CU_ASSERT_EQUAL(rep.cp_fault, KMS_AUDIT_FAULT_CP_VALUE);
+	CU_ASSERT_EQUAL(rep.cp_first_bad, 10);
+	CU_ASSERT_FATAL(raw_exec(path, "PRAGMA ignore_check_constraints = ON; PRAGMA foreign_keys "
+				       "= OFF; UPDATE audit_checkpoints SET key_fp = x'0102' "
+				       "WHERE seq = 5") == SQLITE_OK);
+	CU_ASSERT(cp_verify_path(path, NULL, &rep) == KMS_ERR_AUTH);
+	CU_ASSERT_EQUAL(rep.cp_fault, KMS_AUDIT_FAULT_CP_VALUE);
+	CU_ASSERT_EQUAL(rep.cp_first_bad, 5);
+
+	/* arguments */
+	st = open_store(path, KMS_STORE_RO);
+	CU_ASSERT(kms_store_audit_verify_checkpoints(st, NULL, NULL, 0, NULL, NULL, &rep) ==
+		  KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_audit_verify_checkpoints(st, cp_verify, NULL, 0, NULL, NULL, NULL) ==
+		  KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_audit_verify_checkpoints(NULL, cp_verify, NULL, 0, NULL, NULL, &rep) ==
+		  KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_audit_verify_checkpoints(st, cp_verify, NULL, 1, NULL, NULL, &rep) ==
+		  KMS_ERR_INVALID_ARG);
+	kms_store_close(st);
+	EVP_PKEY_free(cp_keys[0]);
+	EVP_PKEY_free(cp_keys[1]);
+	cp_keys[0] = cp_keys[1] = NULL;
 }
 
 /* The client keys the list passes on: "label|role|len;" and the last blob. */
@@ -2671,7 +3433,13 @@ static CU_TestInfo store_tests[] = {
 	{"external KMS certificates: corrupt rows", test_ext_corrupt},
 	{"roster: lists and client revocation", test_roster_lists},
 	{"roster: batches (one transaction, dry run)", test_roster_apply},
-	{"schema 3 migrated to 4 (read-write), refused read-only", test_migrate_v3},
+	{"schema 3 migrated to 5 (read-write), refused read-only", test_migrate_v3},
+	{"schema 4 migrated to 5 with its data, refused read-only", test_migrate_v4},
+	{"audit keys: put, has, list; one per node, idempotent", test_audit_key},
+	{"checkpoints: put, walk, last, head, hash_at, digest", test_checkpoint_basics},
+	{"checkpoints: verify: two keys, pins, unknown keys, a cut log, a rewritten chain, bad "
+	 "signatures",
+	 test_checkpoint_verify},
 	{"client keys: round trip, order, replace, arguments", test_client_keys},
 	{"client keys: corrupt rows", test_client_keys_corrupt},
 	{"has_keyset; add_identity of an existing identity", test_has_keyset_add_identity},

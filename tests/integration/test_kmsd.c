@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -918,6 +919,37 @@ test_audit_fail_closed(void)
 			200);
 }
 
+/*
+ * Fail closed on a full disk, in the form a test can make: a file-size limit (RLIMIT_FSIZE) of
+ * one octet on the running kmsd, so that every write of the store fails with EFBIG (kmsd
+ * ignores SIGXFSZ). keyprov answers 503 without material; with the limit lifted, 200 again.
+ */
+static void
+test_audit_file_size_limit(void)
+{
+	struct rlimit old, tiny;
+	char *body = NULL;
+	size_t blen = 0;
+	int s;
+
+	CU_ASSERT_EQUAL_FATAL(prlimit(it_kmsd_pid, RLIMIT_FSIZE, NULL, &old), 0);
+	tiny.rlim_cur = 1;
+	tiny.rlim_max = old.rlim_max;
+	CU_ASSERT_EQUAL_FATAL(prlimit(it_kmsd_pid, RLIMIT_FSIZE, &tiny, NULL), 0);
+	s = it_request("bob", "POST", ROOT "/keyprov", NULL, NULL, 0, resp, sizeof(resp), &body,
+		       &blen);
+	CU_ASSERT_EQUAL(prlimit(it_kmsd_pid, RLIMIT_FSIZE, &old, NULL), 0);
+	CU_ASSERT_EQUAL(s, 503);
+	if (body != NULL) {
+		CU_ASSERT_PTR_NULL(strstr(body, "EncryptedKey"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(body, "audit"));
+	}
+	CU_ASSERT_EQUAL(kill(it_kmsd_pid, 0), 0); /* SIGXFSZ did not end it */
+	CU_ASSERT_EQUAL(it_request("bob", "POST", ROOT "/keyprov", NULL, NULL, 0, resp,
+				   sizeof(resp), &body, &blen),
+			200);
+}
+
 /* A needle to look for in a process's memory. */
 struct needle {
 	const char *what;
@@ -1170,6 +1202,8 @@ static CU_TestInfo kmsd_tests[] = {
 	{"no client key in kmsd's memory or log", test_memory_hygiene},
 	{"the event-loop threads are sandboxed", test_sandbox},
 	{"the audit log cannot be written: nothing is provisioned", test_audit_fail_closed},
+	{"the audit log cannot grow (a file-size limit): nothing is provisioned",
+	 test_audit_file_size_limit},
 	{"the audit log", test_audit},
 	{"kmsd killed while provisioning: restarted, the chain verifies", test_kmsd_killed},
 	CU_TEST_INFO_NULL,

@@ -869,6 +869,8 @@ out:
  * insert checkpoints at all; the signature goes back for the record. A seq that has a
  * checkpoint already (another node's kms-hsmd was first) keeps that one: not an error.
  */
+#define AUDIT_CLOCK_SKEW 300 /* seconds */
+
 static int
 op_audit_sign(struct kms_adapter *a, const struct kms_proto_audit_sign_req *req,
 	      struct kms_proto_audit_sign_rep *rep)
@@ -884,6 +886,19 @@ op_audit_sign(struct kms_adapter *a, const struct kms_proto_audit_sign_req *req,
 	}
 	if (req->seq == 0 || req->seq > INT64_MAX || req->time_s > INT64_MAX) {
 		return KMS_ERR_RANGE;
+	}
+	{
+		/* the time signed is kmsd's, but only within AUDIT_CLOCK_SKEW of ours */
+		time_t now = time(NULL);
+
+		if (now < 0 || req->time_s + AUDIT_CLOCK_SKEW < (uint64_t)now ||
+		    req->time_s > (uint64_t)now + AUDIT_CLOCK_SKEW) {
+			kms_log(KMS_LOG_WARN,
+				"adapter: audit_sign: the checkpoint's time is more than %d s from "
+				"this clock: refused",
+				AUDIT_CLOCK_SKEW);
+			return KMS_ERR_RANGE;
+		}
 	}
 	if ((r = kms_store_audit_hash_at(a->store, req->seq, hash)) != KMS_OK) {
 		if (r == KMS_ERR_FORBIDDEN) {

@@ -691,6 +691,7 @@ find_cp(void *arg, const struct kms_audit_checkpoint *cp)
 static void
 test_audit_sign(void)
 {
+	const uint64_t t0 = (uint64_t)time(NULL); /* kms-hsmd signs only its own time, +-300 s */
 	struct kms_adapter *a = NULL;
 	struct kms_adapter_config cfg;
 	struct kms_p11_session *s = NULL;
@@ -757,17 +758,17 @@ test_audit_sign(void)
 
 	/* the last record: signed; the signature verifies for the checkpoint digest */
 	CU_ASSERT_EQUAL_FATAL(kms_store_audit_hash_at(st, last, hash), KMS_OK);
-	audit_sign_req(&req, last, hash, 1714564900);
+	audit_sign_req(&req, last, hash, t0);
 	kms_adapter_handle(a, &req, &rep, 0);
 	CU_ASSERT_EQUAL_FATAL(rep.status, KMS_OK);
 	CU_ASSERT_EQUAL(rep.op, KMS_PROTO_AUDIT_SIGN);
 	CU_ASSERT_EQUAL(rep.id, 11);
-	CU_ASSERT_EQUAL(kms_store_checkpoint_digest(last, hash, 1714564900, digest), KMS_OK);
+	CU_ASSERT_EQUAL(kms_store_checkpoint_digest(last, hash, t0, digest), KMS_OK);
 	CU_ASSERT_EQUAL(
 		kms_ecdsa_verify_point(point, digest, sizeof(digest), rep.u.audit_sign.signature),
 		KMS_OK);
 	/* another time in the digest: does not verify */
-	CU_ASSERT_EQUAL(kms_store_checkpoint_digest(last, hash, 1714564901, digest), KMS_OK);
+	CU_ASSERT_EQUAL(kms_store_checkpoint_digest(last, hash, (t0 + 1), digest), KMS_OK);
 	CU_ASSERT_EQUAL(
 		kms_ecdsa_verify_point(point, digest, sizeof(digest), rep.u.audit_sign.signature),
 		KMS_ERR_AUTH);
@@ -776,7 +777,7 @@ test_audit_sign(void)
 	cp.seq = last;
 	CU_ASSERT_EQUAL(kms_store_checkpoint_walk(st, find_cp, &cp), KMS_OK);
 	CU_ASSERT(memcmp(cp.hash, hash, sizeof(hash)) == 0);
-	CU_ASSERT_EQUAL(cp.time_s, 1714564900);
+	CU_ASSERT_EQUAL(cp.time_s, t0);
 	CU_ASSERT(memcmp(cp.key_fp, fp, sizeof(fp)) == 0);
 	CU_ASSERT(memcmp(cp.sig, rep.u.audit_sign.signature, sizeof(cp.sig)) == 0);
 	CU_ASSERT_EQUAL(kms_store_audit_verify_checkpoints(st, kms_ecdsa_verify_point,
@@ -786,13 +787,13 @@ test_audit_sign(void)
 	CU_ASSERT(report.num_checkpoints >= 1);
 	CU_ASSERT_EQUAL(report.last_cp_seq, last);
 	/* the same record again: signed, the stored checkpoint stays the first */
-	audit_sign_req(&req, last, hash, 1714564999);
+	audit_sign_req(&req, last, hash, (t0 + 99));
 	kms_adapter_handle(a, &req, &rep, 0);
 	CU_ASSERT_EQUAL(rep.status, KMS_OK);
 	memset(&cp, 0, sizeof(cp));
 	cp.seq = last;
 	CU_ASSERT_EQUAL(kms_store_checkpoint_walk(st, find_cp, &cp), KMS_OK);
-	CU_ASSERT_EQUAL(cp.time_s, 1714564900);
+	CU_ASSERT_EQUAL(cp.time_s, t0);
 	/* a record another node checkpointed first: KMS_OK, its checkpoint stays */
 	memset(&cp, 0, sizeof(cp));
 	cp.seq = last - 1;
@@ -800,7 +801,7 @@ test_audit_sign(void)
 	cp.time_s = 7;
 	CU_ASSERT_EQUAL_FATAL(kms_store_audit_key_fingerprint(node2, cp.key_fp), KMS_OK);
 	CU_ASSERT_EQUAL_FATAL(kms_store_checkpoint_put(st, &cp), KMS_OK);
-	audit_sign_req(&req, last - 1, cp.hash, 1714564900);
+	audit_sign_req(&req, last - 1, cp.hash, t0);
 	kms_adapter_handle(a, &req, &rep, 0);
 	CU_ASSERT_EQUAL(rep.status, KMS_OK);
 	memset(&cp, 0, sizeof(cp));
@@ -812,26 +813,33 @@ test_audit_sign(void)
 	/* a hash that is not the record's: refused, no signature */
 	memcpy(other, hash, sizeof(other));
 	other[31] ^= 0x01;
-	audit_sign_req(&req, last, other, 1714564900);
+	audit_sign_req(&req, last, other, t0);
 	kms_adapter_handle(a, &req, &rep, 0);
 	CU_ASSERT_EQUAL(rep.status, KMS_ERR_FORBIDDEN);
 	CU_ASSERT(kms_test_all_zero(rep.u.audit_sign.signature, KMS_PROTO_AUDIT_SIG_LEN));
 	/* the hash of another record: refused */
 	CU_ASSERT_EQUAL(kms_store_audit_hash_at(st, last - 1, other), KMS_OK);
-	audit_sign_req(&req, last, other, 1714564900);
+	audit_sign_req(&req, last, other, t0);
 	kms_adapter_handle(a, &req, &rep, 0);
 	CU_ASSERT_EQUAL(rep.status, KMS_ERR_FORBIDDEN);
 	/* a seq the log does not have (the head's hash): refused */
-	audit_sign_req(&req, last + 1, hash, 1714564900);
+	audit_sign_req(&req, last + 1, hash, t0);
 	kms_adapter_handle(a, &req, &rep, 0);
 	CU_ASSERT_EQUAL(rep.status, KMS_ERR_FORBIDDEN);
-	audit_sign_req(&req, 0, hash, 1714564900);
+	audit_sign_req(&req, 0, hash, t0);
+	kms_adapter_handle(a, &req, &rep, 0);
+	CU_ASSERT_EQUAL(rep.status, KMS_ERR_RANGE);
+	/* a time more than 300 s from kms-hsmd's clock: refused */
+	audit_sign_req(&req, last, hash, t0 + 400);
+	kms_adapter_handle(a, &req, &rep, 0);
+	CU_ASSERT_EQUAL(rep.status, KMS_ERR_RANGE);
+	audit_sign_req(&req, last, hash, t0 - 400);
 	kms_adapter_handle(a, &req, &rep, 0);
 	CU_ASSERT_EQUAL(rep.status, KMS_ERR_RANGE);
 	kms_adapter_free(a);
 
 	/* without audit_key: UNSUPPORTED */
-	audit_sign_req(&req, last, hash, 1714564900);
+	audit_sign_req(&req, last, hash, t0);
 	kms_adapter_handle(online, &req, &rep, 0);
 	CU_ASSERT_EQUAL(rep.status, KMS_ERR_UNSUPPORTED);
 	kms_store_close(st);

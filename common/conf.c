@@ -978,50 +978,94 @@ out:
 
 /* ---- files ---- */
 
-/* Read exactly len bytes, then make sure the file ends there (it did not grow meanwhile). */
-static int
-read_all(const struct parser *p, int fd, uint8_t *buf, size_t len)
+int
+kms_conf_read_file(const char *path, size_t max, uint8_t **out, size_t *out_len, char *err,
+		   size_t err_len)
 {
-	uint8_t extra;
-	size_t got_len = 0;
+	uint8_t *buf = NULL, extra;
+	struct stat st;
+	size_t len = 0, got = 0;
 	ssize_t n;
+	int fd = -1, r = KMS_ERR_IO;
 
-	while (got_len < len) {
-		n = read(fd, buf + got_len, len - got_len);
+	if (out != NULL) {
+		*out = NULL;
+	}
+	if (out_len != NULL) {
+		*out_len = 0;
+	}
+	if (out == NULL || out_len == NULL || path == NULL || (err == NULL && err_len > 0)) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0) {
+		(void)kms_conf_errf(err, err_len, path, 0, "cannot open: %s", strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &st) != 0) {
+		(void)kms_conf_errf(err, err_len, path, 0, "cannot stat: %s", strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		(void)kms_conf_errf(err, err_len, path, 0, "not a regular file%s",
+				    S_ISDIR(st.st_mode) ? " (a directory)" : "");
+		goto out;
+	}
+	if (st.st_size < 0 || (uint64_t)st.st_size > max) {
+		(void)kms_conf_errf(err, err_len, path, 0, "larger than %zu bytes", max);
+		r = KMS_ERR_TOO_LARGE;
+		goto out;
+	}
+	len = (size_t)st.st_size;
+	if ((buf = malloc(len + 1)) == NULL) {
+		(void)kms_conf_errf(err, err_len, path, 0, "out of memory");
+		r = KMS_ERR_NOMEM;
+		goto out;
+	}
+	/* exactly len bytes, then make sure the file ends there (it did not grow meanwhile) */
+	while (got < len) {
+		n = read(fd, buf + got, len - got);
 		if (n < 0 && errno == EINTR) {
 			continue;
 		}
-		if (n < 0) {
-			fail(p, 0, "cannot read: %s", strerror(errno));
-			return KMS_ERR_IO;
+		if (n <= 0) {
+			(void)kms_conf_errf(err, err_len, path, 0, "cannot read: %s",
+					    n < 0 ? strerror(errno)
+						  : "the file shrank while being read");
+			goto out;
 		}
-		if (n == 0) {
-			fail(p, 0, "cannot read: the file shrank while being read");
-			return KMS_ERR_IO;
-		}
-		got_len += (size_t)n;
+		got += (size_t)n;
 	}
 	do {
 		n = read(fd, &extra, 1);
 	} while (n < 0 && errno == EINTR);
 	if (n != 0) {
-		fail(p, 0, "cannot read: %s",
-		     n < 0 ? strerror(errno) : "the file grew while being read");
-		return KMS_ERR_IO;
+		(void)kms_conf_errf(err, err_len, path, 0, "cannot read: %s",
+				    n < 0 ? strerror(errno) : "the file grew while being read");
+		goto out;
 	}
-	return KMS_OK;
+	buf[len] = 0;
+	*out = buf;
+	*out_len = len;
+	buf = NULL; /* transferred */
+	r = KMS_OK;
+out:
+	if (buf != NULL) {
+		kms_memzero(buf, len + 1);
+		free(buf);
+	}
+	if (fd >= 0) {
+		(void)close(fd);
+	}
+	return r;
 }
 
 int
 kms_conf_load(struct kms_conf **out, char *err, size_t err_len, const struct kms_conf_key *keys,
 	      size_t num_keys, const char *path)
 {
-	struct parser p = {err, err_len, path, keys, num_keys};
 	uint8_t *buf = NULL;
-	struct stat st;
 	size_t len = 0;
-	int fd = -1;
-	int r = KMS_ERR_INTERNAL;
+	int r;
 
 	if (out != NULL) {
 		*out = NULL;
@@ -1032,45 +1076,12 @@ kms_conf_load(struct kms_conf **out, char *err, size_t err_len, const struct kms
 	if (out == NULL || (err == NULL && err_len > 0) || path == NULL) {
 		return KMS_ERR_INVALID_ARG;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		fail(&p, 0, "cannot open: %s", strerror(errno));
-		r = KMS_ERR_IO;
-		goto out;
-	}
-	if (fstat(fd, &st) != 0) {
-		fail(&p, 0, "cannot stat: %s", strerror(errno));
-		r = KMS_ERR_IO;
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		fail(&p, 0, "not a regular file%s", S_ISDIR(st.st_mode) ? " (a directory)" : "");
-		r = KMS_ERR_IO;
-		goto out;
-	}
-	if (st.st_size < 0 || (uint64_t)st.st_size > KMS_CONF_MAX_FILE) {
-		fail(&p, 0, "larger than %u bytes", KMS_CONF_MAX_FILE);
-		r = KMS_ERR_PARSE;
-		goto out;
-	}
-	len = (size_t)st.st_size;
-	if ((buf = malloc(len + 1)) == NULL) {
-		fail(&p, 0, "out of memory");
-		r = KMS_ERR_NOMEM;
-		goto out;
-	}
-	if ((r = read_all(&p, fd, buf, len)) != KMS_OK) {
-		goto out;
+	if ((r = kms_conf_read_file(path, KMS_CONF_MAX_FILE, &buf, &len, err, err_len)) != KMS_OK) {
+		return r == KMS_ERR_TOO_LARGE ? KMS_ERR_PARSE : r;
 	}
 	r = kms_conf_parse(out, err, err_len, keys, num_keys, path, buf, len);
-out:
-	if (buf != NULL) {
-		kms_memzero(buf, len + 1); /* the file may hold a secret value */
-		free(buf);
-	}
-	if (fd >= 0) {
-		(void)close(fd);
-	}
+	kms_memzero(buf, len + 1); /* the file may hold a secret value */
+	free(buf);
 	return r;
 }
 

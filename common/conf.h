@@ -189,6 +189,19 @@ int kms_conf_enum(const struct kms_conf *conf, const char *name, size_t i, size_
 int kms_conf_mode(const struct kms_conf *conf, const char *name, size_t i, mode_t *out) KMS_WUR;
 
 /*
+ * kms_conf_read_file - read the whole regular file path, of at most max bytes, into *out
+ * (malloc'd, owned; NUL-terminated after *out_len bytes): opened O_RDONLY | O_CLOEXEC |
+ * O_NOCTTY | O_NONBLOCK, fstat checked before anything is read, read to exactly that size (a
+ * file that grows or shrinks meanwhile is refused). The buffer is wiped before it is freed on
+ * failure; the caller wipes it after use if it may hold a secret. Returns KMS_OK; KMS_ERR_IO
+ * (cannot open, stat or read it, or not a regular file); KMS_ERR_TOO_LARGE; KMS_ERR_NOMEM;
+ * KMS_ERR_INVALID_ARG; with the "PATH: message" in err (kms_conf_errf). kms_conf_load reads
+ * with it.
+ */
+int kms_conf_read_file(const char *path, size_t max, uint8_t **out, size_t *out_len, char *err,
+		       size_t err_len) KMS_WUR;
+
+/*
  * kms_conf_errf / kms_conf_verrf - the message form of this file, for parsers of files in this
  * syntax that add rules of their own: "NAME:LINE: message" (or "NAME: message" for line 0) into
  * err (err_len bytes; nothing when err is NULL or err_len 0). A message that does not fit is

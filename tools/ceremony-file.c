@@ -1,15 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "tools/ceremony-file.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "common/cbs.h"
 #include "common/conf.h"
@@ -1170,76 +1166,6 @@ out:
 	return r;
 }
 
-/*
- * Read the regular file path (at most max octets) into *out (malloc'd, *out_len octets).
- * KMS_ERR_IO or KMS_ERR_TOO_LARGE with the message in err.
- */
-static int
-read_file(const char *path, size_t max, uint8_t **out, size_t *out_len, char *err, size_t err_len)
-{
-	uint8_t *buf = NULL, extra;
-	struct stat st;
-	size_t len = 0, got = 0;
-	ssize_t n;
-	int fd = -1, r = KMS_ERR_IO;
-
-	*out = NULL;
-	*out_len = 0;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0) {
-		kms_conf_errf(err, err_len, path, 0, "cannot open: %s", strerror(errno));
-		goto out;
-	}
-	if (fstat(fd, &st) != 0) {
-		kms_conf_errf(err, err_len, path, 0, "cannot stat: %s", strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		kms_conf_errf(err, err_len, path, 0, "not a regular file");
-		goto out;
-	}
-	if (st.st_size < 0 || (uint64_t)st.st_size > max) {
-		kms_conf_errf(err, err_len, path, 0, "larger than %zu octets", max);
-		r = KMS_ERR_TOO_LARGE;
-		goto out;
-	}
-	len = (size_t)st.st_size;
-	if ((buf = malloc(len + 1)) == NULL) {
-		kms_conf_errf(err, err_len, path, 0, "out of memory");
-		r = KMS_ERR_NOMEM;
-		goto out;
-	}
-	while (got < len) {
-		n = read(fd, buf + got, len - got);
-		if (n < 0 && errno == EINTR) {
-			continue;
-		}
-		if (n <= 0) {
-			kms_conf_errf(err, err_len, path, 0, "cannot read: %s",
-				      n < 0 ? strerror(errno) : "the file shrank while being read");
-			goto out;
-		}
-		got += (size_t)n;
-	}
-	do {
-		n = read(fd, &extra, 1);
-	} while (n < 0 && errno == EINTR);
-	if (n != 0) {
-		kms_conf_errf(err, err_len, path, 0, "cannot read: %s",
-			      n < 0 ? strerror(errno) : "the file grew while being read");
-		goto out;
-	}
-	*out = buf;
-	*out_len = len;
-	buf = NULL; /* transferred */
-	r = KMS_OK;
-out:
-	free(buf);
-	if (fd >= 0) {
-		(void)close(fd);
-	}
-	return r;
-}
-
 int
 kms_cer_identities_load(char ***out, size_t *num, const char *path, char *err, size_t err_len)
 {
@@ -1259,7 +1185,8 @@ kms_cer_identities_load(char ***out, size_t *num, const char *path, char *err, s
 	if (out == NULL || num == NULL || path == NULL || (err == NULL && err_len > 0)) {
 		return KMS_ERR_INVALID_ARG;
 	}
-	if ((r = read_file(path, KMS_CER_MAX_IDS_FILE, &buf, &len, err, err_len)) != KMS_OK) {
+	if ((r = kms_conf_read_file(path, KMS_CER_MAX_IDS_FILE, &buf, &len, err, err_len)) !=
+	    KMS_OK) {
 		goto out;
 	}
 	r = kms_cer_identities_parse(out, num, path, buf, len, err, err_len);

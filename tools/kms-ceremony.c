@@ -296,59 +296,6 @@ hex_text(char *out, size_t cap, const uint8_t *data, size_t len)
 	}
 }
 
-/* Read a whole small file (at most cap octets) into a malloc'd buffer. */
-static int
-read_file(const char *path, size_t cap, uint8_t **out, size_t *out_len)
-{
-	struct stat sb;
-	uint8_t *buf = NULL;
-	size_t got = 0;
-	ssize_t k;
-	int fd, r = KMS_ERR_IO;
-
-	*out = NULL;
-	*out_len = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		return KMS_ERR_IO;
-	}
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-		errno = EINVAL;
-		goto out;
-	}
-	if ((uint64_t)sb.st_size > cap) {
-		r = KMS_ERR_TOO_LARGE;
-		goto out;
-	}
-	buf = malloc((size_t)sb.st_size + 1);
-	if (buf == NULL) {
-		r = KMS_ERR_NOMEM;
-		goto out;
-	}
-	while (got < (size_t)sb.st_size) {
-		k = read(fd, buf + got, (size_t)sb.st_size - got);
-		if (k < 0 && errno == EINTR) {
-			continue;
-		}
-		if (k <= 0) {
-			goto out;
-		}
-		got += (size_t)k;
-	}
-	buf[got] = 0;
-	*out = buf;
-	*out_len = got;
-	buf = NULL;
-	r = KMS_OK;
-out:
-	if (buf != NULL) {
-		kms_memzero(buf, (size_t)sb.st_size);
-	}
-	free(buf);
-	close(fd);
-	return r;
-}
-
 static int
 utc_text(int64_t t, char out[32])
 {
@@ -1357,7 +1304,7 @@ start_transcript(struct run *r, const char *what)
 {
 	uint8_t *data = NULL;
 	size_t len = 0, i;
-	char fpr[65];
+	char fpr[65], err[ERR_LEN];
 	int rc;
 
 	if (r->transcript_path == NULL) {
@@ -1372,8 +1319,9 @@ start_transcript(struct run *r, const char *what)
 					 : "");
 		return KMS_ERR_IO;
 	}
-	if ((rc = read_file(r->f->path, KMS_CONF_MAX_FILE, &data, &len)) != KMS_OK) {
-		complain("cannot read %s again", r->f->path);
+	if ((rc = kms_conf_read_file(r->f->path, KMS_CONF_MAX_FILE, &data, &len, err,
+				     sizeof(err))) != KMS_OK) {
+		complain("cannot read the ceremony file again: %s", err);
 		return rc;
 	}
 	fingerprint(data, len, fpr);
@@ -1484,9 +1432,9 @@ read_shares(const char *const *files, size_t num_files, unsigned need, struct km
 	*num = 0;
 	if (num_files > 0) {
 		for (i = 0; i < num_files && i < MAX_SHARES_IN; i++) {
-			if ((rc = read_file(files[i], MAX_SHARE_FILE, &data, &len)) != KMS_OK) {
-				complain("share %s: cannot read it (%s)", files[i],
-					 rc == KMS_ERR_TOO_LARGE ? "too large" : strerror(errno));
+			if ((rc = kms_conf_read_file(files[i], MAX_SHARE_FILE, &data, &len, err,
+						     sizeof(err))) != KMS_OK) {
+				complain("share %zu: %s", i + 1, err);
 				return rc;
 			}
 			rc = kms_share_parse((const char *)data, len, &out[i], err, sizeof(err));
@@ -1899,9 +1847,9 @@ cmd_verify(const char *path, const char *want)
 	char fpr[65], err[ERR_LEN];
 	int rc;
 
-	if ((rc = read_file(path, MAX_TRANSCRIPT, &data, &len)) != KMS_OK) {
-		complain("%s: cannot read it (%s)", path,
-			 rc == KMS_ERR_TOO_LARGE ? "too large" : strerror(errno));
+	if ((rc = kms_conf_read_file(path, MAX_TRANSCRIPT, &data, &len, err, sizeof(err))) !=
+	    KMS_OK) {
+		complain("%s", err);
 		return EXIT_USAGE;
 	}
 	rc = kms_transcript_verify(data, len, fpr, &entries, err, sizeof(err));

@@ -1344,6 +1344,26 @@ test_load(void)
 	expect_load_fail_at(__LINE__, big, KMS_ERR_PARSE, ": larger than 1048576 bytes");
 	CU_ASSERT_FATAL(truncate(big, (off_t)KMS_CONF_MAX_FILE) == 0);
 	expect_load_fail_at(__LINE__, big, KMS_ERR_PARSE, ":1: line longer than 16384 bytes");
+	{
+		/* the reader itself: its own bound (TOO_LARGE), the exact bytes, NUL after them */
+		uint8_t *data = NULL;
+		size_t n = 1;
+
+		write_file(good, "abc", 3);
+		CU_ASSERT_EQUAL(kms_conf_read_file(good, 2, &data, &n, err, sizeof(err)),
+				KMS_ERR_TOO_LARGE);
+		CU_ASSERT_PTR_NULL(data);
+		CU_ASSERT_EQUAL(n, 0);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, ": larger than 2 bytes"));
+		CU_ASSERT_EQUAL_FATAL(kms_conf_read_file(good, 3, &data, &n, err, sizeof(err)),
+				      KMS_OK);
+		CU_ASSERT_EQUAL(n, 3);
+		CU_ASSERT_EQUAL(memcmp(data, "abc", 4), 0);
+		free(data);
+		CU_ASSERT_EQUAL(kms_conf_read_file(d, 10, &data, &n, err, sizeof(err)), KMS_ERR_IO);
+		CU_ASSERT_EQUAL(kms_conf_read_file(NULL, 10, &data, &n, err, sizeof(err)),
+				KMS_ERR_INVALID_ARG);
+	}
 
 	/* Bad arguments. */
 	CU_ASSERT_EQUAL(kms_conf_load(&conf, err, sizeof(err), keys, ARRAY_LEN(keys), NULL),

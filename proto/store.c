@@ -912,26 +912,39 @@ bind_time_opt(struct kms_store *st, sqlite3_stmt *s, int i, int has, int64_t t)
 	return KMS_OK;
 }
 
+/* Column i as an integer in min..max. */
+static int
+col_int_range(sqlite3_stmt *s, int i, int64_t min, int64_t max, int64_t *out)
+{
+	sqlite3_int64 v;
+
+	*out = 0;
+	if (sqlite3_column_type(s, i) != SQLITE_INTEGER) {
+		return KMS_ERR_PARSE;
+	}
+	v = sqlite3_column_int64(s, i);
+	if (v < min || v > max) {
+		return KMS_ERR_PARSE;
+	}
+	*out = v;
+	return KMS_OK;
+}
+
 /* Column i as an optional time (NULL: absent). */
 static int
 col_time_opt(sqlite3_stmt *s, int i, int *out_has, int64_t *out)
 {
-	sqlite3_int64 v;
+	int r;
 
 	*out_has = 0;
 	*out = 0;
 	if (sqlite3_column_type(s, i) == SQLITE_NULL) {
 		return KMS_OK;
 	}
-	if (sqlite3_column_type(s, i) != SQLITE_INTEGER) {
-		return KMS_ERR_PARSE;
-	}
-	v = sqlite3_column_int64(s, i);
-	if (v < EXT_TIME_MIN || v > EXT_TIME_MAX) {
-		return KMS_ERR_PARSE;
+	if ((r = col_int_range(s, i, EXT_TIME_MIN, EXT_TIME_MAX, out)) != KMS_OK) {
+		return r;
 	}
 	*out_has = 1;
-	*out = (int64_t)v;
 	return KMS_OK;
 }
 
@@ -2975,24 +2988,6 @@ col_audit_text(struct kms_store *st, sqlite3_stmt *s, int i, size_t max, int out
 	memcpy(out, p, len);
 	out[len] = '\0';
 	*out_len = len;
-	return KMS_OK;
-}
-
-/* Column i as an integer in min..max. */
-static int
-col_int_range(sqlite3_stmt *s, int i, int64_t min, int64_t max, int64_t *out)
-{
-	sqlite3_int64 v;
-
-	*out = 0;
-	if (sqlite3_column_type(s, i) != SQLITE_INTEGER) {
-		return KMS_ERR_PARSE;
-	}
-	v = sqlite3_column_int64(s, i);
-	if (v < min || v > max) {
-		return KMS_ERR_PARSE;
-	}
-	*out = v;
 	return KMS_OK;
 }
 

@@ -1282,11 +1282,16 @@ end_transcript(struct run *r, int ok, const char *why)
 	return KMS_OK;
 }
 
+/* A run's state, and its ceremony file loaded: 0, or -1 (said). run_free it either way. */
 static int
-load_file(struct run *r, const char *path)
+load_file(struct run *r, const char *path, int yes, const char *transcript)
 {
 	char err[ERR_LEN];
 
+	memset(r, 0, sizeof(*r));
+	r->kek = CK_INVALID_HANDLE;
+	r->yes = yes;
+	r->transcript_path = transcript;
 	if (kms_cer_file_load(&r->f, path, err, sizeof(err)) != KMS_OK) {
 		complain("%s", err);
 		return -1;
@@ -1347,11 +1352,7 @@ cmd_run(const char *path, int yes, const char *transcript)
 	const char *why = "a step failed";
 	size_t i;
 
-	memset(&r, 0, sizeof(r));
-	r.kek = CK_INVALID_HANDLE;
-	r.yes = yes;
-	r.transcript_path = transcript;
-	if (load_file(&r, path) != 0) {
+	if (load_file(&r, path, yes, transcript) != 0) {
 		run_free(&r);
 		return EXIT_USAGE;
 	}
@@ -1633,11 +1634,7 @@ cmd_restore(const char *path, int yes, const char *transcript, const char *backu
 	int rc = KMS_ERR_INTERNAL, status = EXIT_FAILED, kek_made = 0, existing = 0;
 	const char *why = "a step failed";
 
-	memset(&r, 0, sizeof(r));
-	r.kek = CK_INVALID_HANDLE;
-	r.yes = yes;
-	r.transcript_path = transcript;
-	if (load_file(&r, path) != 0) {
+	if (load_file(&r, path, yes, transcript) != 0) {
 		run_free(&r);
 		return EXIT_USAGE;
 	}
@@ -1828,8 +1825,7 @@ cmd_check(const char *path)
 {
 	struct run r;
 
-	memset(&r, 0, sizeof(r));
-	if (load_file(&r, path) != 0) {
+	if (load_file(&r, path, 0, NULL) != 0) {
 		run_free(&r);
 		return EXIT_USAGE;
 	}

@@ -722,17 +722,28 @@ new_label(char *out, size_t cap, const char *prefix, const char *client_id)
 	return KMS_OK;
 }
 
+/*
+ * ROTATE_KEYS: a new TrK and InK for the client, each made in the token, wrapped for the client
+ * under its current TrK (the reply) and for the store under the KEK (client_keys, which
+ * `kms-ceremony restore` imports into another token), then locked. The store's client row and
+ * the two client_keys rows are written in one transaction (kms_store_put_client_with_keys), so
+ * a rotation is in the store whole or not at all; the new keys are destroyed again on any
+ * failure, so a half-done rotation leaves nothing behind in the token either.
+ */
 static int
 op_rotate(struct kms_adapter *a, const struct kms_proto_rotate_keys_req *req,
 	  struct kms_proto_rotate_keys_rep *rep)
 {
 	struct kms_store_client client;
+	struct kms_store_blob trk_blob, ink_blob;
 	struct kms_p11_session *s = NULL;
 	CK_OBJECT_HANDLE trk = CK_INVALID_HANDLE, new_trk = CK_INVALID_HANDLE;
-	CK_OBJECT_HANDLE new_ink = CK_INVALID_HANDLE;
+	CK_OBJECT_HANDLE new_ink = CK_INVALID_HANDLE, kek = CK_INVALID_HANDLE;
 	char trk_label[KMS_STORE_MAX_ID + 1], ink_label[KMS_STORE_MAX_ID + 1];
 	int r;
 
+	memset(&trk_blob, 0, sizeof(trk_blob));
+	memset(&ink_blob, 0, sizeof(ink_blob));
 	if ((r = client_get(a, req->client_id, &client)) != KMS_OK) {
 		return r;
 	}
@@ -747,21 +758,33 @@ op_rotate(struct kms_adapter *a, const struct kms_proto_rotate_keys_req *req,
 		r = r == KMS_ERR_INVALID_ARG ? KMS_ERR_FORBIDDEN : r;
 		goto out;
 	}
-	if ((r = kms_keys_rotate(s, &a->wrap, trk, KMS_KEY_TRK, trk_label, &new_trk,
+	if ((r = key_get(a, s, a->kek_label, &kek)) != KMS_OK) {
+		kms_log(KMS_LOG_ERR, "adapter: rotation: the domain KEK '%s' is not in the token",
+			a->kek_label);
+		goto out;
+	}
+	if ((r = kms_keys_rotate(s, &a->wrap, trk, kek, KMS_KEY_TRK, trk_label, &new_trk,
 				 rep->new_trk_wrapped, KMS_PROTO_MAX_WRAPPED,
-				 &rep->new_trk_wrapped_len)) != KMS_OK ||
-	    (r = kms_keys_rotate(s, &a->wrap, trk, KMS_KEY_INK, ink_label, &new_ink,
+				 &rep->new_trk_wrapped_len, trk_blob.data, sizeof(trk_blob.data),
+				 &trk_blob.len)) != KMS_OK ||
+	    (r = kms_keys_rotate(s, &a->wrap, trk, kek, KMS_KEY_INK, ink_label, &new_ink,
 				 rep->new_ink_wrapped, KMS_PROTO_MAX_WRAPPED,
-				 &rep->new_ink_wrapped_len)) != KMS_OK) {
+				 &rep->new_ink_wrapped_len, ink_blob.data, sizeof(ink_blob.data),
+				 &ink_blob.len)) != KMS_OK) {
 		goto out;
 	}
 	/*
-	 * The store names the new keys from now on. The old ones stay in the token: a client
-	 * that never received this reply still holds the old TrK (an operator removes them).
+	 * The store names the new keys from now on, together with their copies under the KEK.
+	 * The old ones stay in the token and in client_keys: a client that never received this
+	 * reply still holds the old TrK (an operator removes them).
 	 */
 	memcpy(client.trk_label, trk_label, sizeof(trk_label));
 	memcpy(client.ink_label, ink_label, sizeof(ink_label));
-	if ((r = kms_store_put_client(a->store, &client)) != KMS_OK) {
+	if ((r = kms_store_put_client_with_keys(a->store, &client, &trk_blob, &ink_blob)) !=
+	    KMS_OK) {
+		kms_log(KMS_LOG_ERR,
+			"adapter: rotation of '%s': the store refused the new keys: %s",
+			req->client_id, kms_strerror(r));
 		goto out;
 	}
 	rep->new_trk_id_len = strlen(trk_label);

@@ -10,23 +10,16 @@
 #include <openssl/param_build.h>
 
 #include "common/log.h"
+#include "hsm/p11attr.h"
 
 #include "common/banned.h"
 
 #define AES256_LEN 32
 #define INK_LEN    32
 
-static const CK_OBJECT_CLASS class_secret = CKO_SECRET_KEY;
-static const CK_KEY_TYPE type_aes = CKK_AES;
-static const CK_KEY_TYPE type_generic = CKK_GENERIC_SECRET;
-static const CK_BBOOL yes = CK_TRUE;
-static const CK_BBOOL no = CK_FALSE;
+_Static_assert(AES256_LEN == INK_LEN, "kms_keys_rotate exports a TrK and an InK alike");
 
-/* PKCS#11 templates take non-const pointers to values it only reads. */
-#define ATTR(type, ptr, len)                                                                       \
-	{                                                                                          \
-		(type), (void *)(uintptr_t)(ptr), (CK_ULONG)(len)                                  \
-	}
+static const CK_KEY_TYPE type_generic = CKK_GENERIC_SECRET;
 
 static int
 label_ok(const char *label, size_t *out_len)
@@ -85,33 +78,39 @@ kms_keys_template(struct kms_keys_tmpl *t, enum kms_key_role role, const char *l
 	}
 	t->token = session ? CK_FALSE : CK_TRUE;
 	t->extractable = extractable ? CK_TRUE : CK_FALSE;
-	t->wrap_tmpl[0] = (CK_ATTRIBUTE)ATTR(CKA_CLASS, &class_secret, sizeof(class_secret));
-	t->attrs[n++] = (CK_ATTRIBUTE)ATTR(CKA_CLASS, &class_secret, sizeof(class_secret));
-	t->attrs[n++] = (CK_ATTRIBUTE)ATTR(CKA_KEY_TYPE, &t->type, sizeof(t->type));
+	t->wrap_tmpl[0] = (CK_ATTRIBUTE)KMS_P11_ATTR(CKA_CLASS, &kms_p11_class_secret,
+						     sizeof(kms_p11_class_secret));
+	t->attrs[n++] = (CK_ATTRIBUTE)KMS_P11_ATTR(CKA_CLASS, &kms_p11_class_secret,
+						   sizeof(kms_p11_class_secret));
+	t->attrs[n++] = (CK_ATTRIBUTE)KMS_P11_ATTR(CKA_KEY_TYPE, &t->type, sizeof(t->type));
 	/* C_UnwrapKey takes the length from the blob (SoftHSM refuses it in the template). */
 	if (!for_unwrap) {
-		t->attrs[n++] =
-			(CK_ATTRIBUTE)ATTR(CKA_VALUE_LEN, &t->value_len, sizeof(t->value_len));
+		t->attrs[n++] = (CK_ATTRIBUTE)KMS_P11_ATTR(CKA_VALUE_LEN, &t->value_len,
+							   sizeof(t->value_len));
 	}
-	t->attrs[n++] = (CK_ATTRIBUTE)ATTR(CKA_LABEL, label, label_len);
-	t->attrs[n++] = (CK_ATTRIBUTE)ATTR(CKA_TOKEN, &t->token, sizeof(t->token));
-	t->attrs[n++] = (CK_ATTRIBUTE)ATTR(CKA_PRIVATE, &yes, sizeof(yes));
-	t->attrs[n++] = (CK_ATTRIBUTE)ATTR(CKA_SENSITIVE, &yes, sizeof(yes));
+	t->attrs[n++] = (CK_ATTRIBUTE)KMS_P11_ATTR(CKA_LABEL, label, label_len);
+	t->attrs[n++] = (CK_ATTRIBUTE)KMS_P11_ATTR(CKA_TOKEN, &t->token, sizeof(t->token));
 	t->attrs[n++] =
-		(CK_ATTRIBUTE)ATTR(CKA_EXTRACTABLE, &t->extractable, sizeof(t->extractable));
-	t->attrs[n++] = (CK_ATTRIBUTE)ATTR(CKA_WRAP, &t->wrap, sizeof(t->wrap));
-	t->attrs[n++] = (CK_ATTRIBUTE)ATTR(CKA_UNWRAP, &t->unwrap, sizeof(t->unwrap));
-	t->attrs[n++] = (CK_ATTRIBUTE)ATTR(CKA_ENCRYPT, &t->encrypt, sizeof(t->encrypt));
-	t->attrs[n++] = (CK_ATTRIBUTE)ATTR(CKA_DECRYPT, &no, sizeof(no));
-	t->attrs[n++] = (CK_ATTRIBUTE)ATTR(CKA_SIGN, &t->sign, sizeof(t->sign));
-	t->attrs[n++] = (CK_ATTRIBUTE)ATTR(CKA_VERIFY, &t->verify, sizeof(t->verify));
-	t->attrs[n++] = (CK_ATTRIBUTE)ATTR(CKA_DERIVE, &no, sizeof(no));
-	t->attrs[n++] = (CK_ATTRIBUTE)ATTR(CKA_ALLOWED_MECHANISMS, t->allowed,
-					   t->num_allowed * sizeof(t->allowed[0]));
+		(CK_ATTRIBUTE)KMS_P11_ATTR(CKA_PRIVATE, &kms_p11_true, sizeof(kms_p11_true));
+	t->attrs[n++] =
+		(CK_ATTRIBUTE)KMS_P11_ATTR(CKA_SENSITIVE, &kms_p11_true, sizeof(kms_p11_true));
+	t->attrs[n++] = (CK_ATTRIBUTE)KMS_P11_ATTR(CKA_EXTRACTABLE, &t->extractable,
+						   sizeof(t->extractable));
+	t->attrs[n++] = (CK_ATTRIBUTE)KMS_P11_ATTR(CKA_WRAP, &t->wrap, sizeof(t->wrap));
+	t->attrs[n++] = (CK_ATTRIBUTE)KMS_P11_ATTR(CKA_UNWRAP, &t->unwrap, sizeof(t->unwrap));
+	t->attrs[n++] = (CK_ATTRIBUTE)KMS_P11_ATTR(CKA_ENCRYPT, &t->encrypt, sizeof(t->encrypt));
+	t->attrs[n++] =
+		(CK_ATTRIBUTE)KMS_P11_ATTR(CKA_DECRYPT, &kms_p11_false, sizeof(kms_p11_false));
+	t->attrs[n++] = (CK_ATTRIBUTE)KMS_P11_ATTR(CKA_SIGN, &t->sign, sizeof(t->sign));
+	t->attrs[n++] = (CK_ATTRIBUTE)KMS_P11_ATTR(CKA_VERIFY, &t->verify, sizeof(t->verify));
+	t->attrs[n++] =
+		(CK_ATTRIBUTE)KMS_P11_ATTR(CKA_DERIVE, &kms_p11_false, sizeof(kms_p11_false));
+	t->attrs[n++] = (CK_ATTRIBUTE)KMS_P11_ATTR(CKA_ALLOWED_MECHANISMS, t->allowed,
+						   t->num_allowed * sizeof(t->allowed[0]));
 	/* Only a TrK wraps material for others: it alone gets a wrap template. */
 	if (role == KMS_KEY_TRK) {
-		t->attrs[n++] =
-			(CK_ATTRIBUTE)ATTR(CKA_WRAP_TEMPLATE, t->wrap_tmpl, sizeof(t->wrap_tmpl));
+		t->attrs[n++] = (CK_ATTRIBUTE)KMS_P11_ATTR(CKA_WRAP_TEMPLATE, t->wrap_tmpl,
+							   sizeof(t->wrap_tmpl));
 	}
 	t->num_attrs = n;
 	return KMS_OK;
@@ -136,10 +135,23 @@ kms_keys_generate(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, enum kms_key
 int
 kms_keys_lock(struct kms_p11_session *s, CK_OBJECT_HANDLE key)
 {
-	CK_ATTRIBUTE tmpl[] = {ATTR(CKA_EXTRACTABLE, &no, sizeof(no))};
+	CK_ATTRIBUTE tmpl[] = {
+		KMS_P11_ATTR(CKA_EXTRACTABLE, &kms_p11_false, sizeof(kms_p11_false))};
+	int extractable = 1;
+	int r;
 
-	return kms_p11_check(s, kms_p11_fn(s)->C_SetAttributeValue(kms_p11_handle(s), key, tmpl, 1),
-			     "C_SetAttributeValue");
+	if ((r = kms_p11_check(s,
+			       kms_p11_fn(s)->C_SetAttributeValue(kms_p11_handle(s), key, tmpl, 1),
+			       "C_SetAttributeValue")) != KMS_OK ||
+	    (r = kms_p11_get_bool(s, &extractable, key, CKA_EXTRACTABLE)) != KMS_OK) {
+		return r;
+	}
+	/* A token that answers CKR_OK and keeps the flag would leave the key exportable. */
+	if (extractable) {
+		kms_log(KMS_LOG_ERR, "keys: the token kept a key extractable after locking it");
+		return KMS_ERR_HSM;
+	}
+	return KMS_OK;
 }
 
 int
@@ -181,9 +193,9 @@ kms_keys_find_class(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, CK_OBJECT_
 	}
 	{
 		CK_ATTRIBUTE tmpl[] = {
-			ATTR(CKA_CLASS, &cls, sizeof(cls)),
-			ATTR(CKA_TOKEN, &yes, sizeof(yes)),
-			ATTR(CKA_LABEL, label, label_len),
+			KMS_P11_ATTR(CKA_CLASS, &cls, sizeof(cls)),
+			KMS_P11_ATTR(CKA_TOKEN, &kms_p11_true, sizeof(kms_p11_true)),
+			KMS_P11_ATTR(CKA_LABEL, label, label_len),
 		};
 
 		if ((r = kms_p11_check(s, f->C_FindObjectsInit(h, tmpl, 3), "C_FindObjectsInit")) !=
@@ -224,14 +236,14 @@ static int
 import_value(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, const uint8_t *data, size_t len)
 {
 	CK_ATTRIBUTE tmpl[] = {
-		ATTR(CKA_CLASS, &class_secret, sizeof(class_secret)),
-		ATTR(CKA_KEY_TYPE, &type_generic, sizeof(type_generic)),
-		ATTR(CKA_VALUE, data, len),
-		ATTR(CKA_TOKEN, &no, sizeof(no)),
-		ATTR(CKA_PRIVATE, &yes, sizeof(yes)),
-		ATTR(CKA_SENSITIVE, &yes, sizeof(yes)),
-		ATTR(CKA_EXTRACTABLE, &yes, sizeof(yes)),
-		ATTR(CKA_DERIVE, &no, sizeof(no)),
+		KMS_P11_ATTR(CKA_CLASS, &kms_p11_class_secret, sizeof(kms_p11_class_secret)),
+		KMS_P11_ATTR(CKA_KEY_TYPE, &type_generic, sizeof(type_generic)),
+		KMS_P11_ATTR(CKA_VALUE, data, len),
+		KMS_P11_ATTR(CKA_TOKEN, &kms_p11_false, sizeof(kms_p11_false)),
+		KMS_P11_ATTR(CKA_PRIVATE, &kms_p11_true, sizeof(kms_p11_true)),
+		KMS_P11_ATTR(CKA_SENSITIVE, &kms_p11_true, sizeof(kms_p11_true)),
+		KMS_P11_ATTR(CKA_EXTRACTABLE, &kms_p11_true, sizeof(kms_p11_true)),
+		KMS_P11_ATTR(CKA_DERIVE, &kms_p11_false, sizeof(kms_p11_false)),
 	};
 
 	return kms_p11_create_object(s, out, tmpl, 8);
@@ -458,13 +470,13 @@ kms_unwrap_object(struct kms_p11_session *s, const struct kms_wrap_policy *pol,
 		  CK_OBJECT_HANDLE *out)
 {
 	CK_ATTRIBUTE tmpl[] = {
-		ATTR(CKA_CLASS, &class_secret, sizeof(class_secret)),
-		ATTR(CKA_KEY_TYPE, &type_generic, sizeof(type_generic)),
-		ATTR(CKA_TOKEN, &no, sizeof(no)),
-		ATTR(CKA_PRIVATE, &yes, sizeof(yes)),
-		ATTR(CKA_SENSITIVE, &yes, sizeof(yes)),
-		ATTR(CKA_EXTRACTABLE, &yes, sizeof(yes)),
-		ATTR(CKA_DERIVE, &no, sizeof(no)),
+		KMS_P11_ATTR(CKA_CLASS, &kms_p11_class_secret, sizeof(kms_p11_class_secret)),
+		KMS_P11_ATTR(CKA_KEY_TYPE, &type_generic, sizeof(type_generic)),
+		KMS_P11_ATTR(CKA_TOKEN, &kms_p11_false, sizeof(kms_p11_false)),
+		KMS_P11_ATTR(CKA_PRIVATE, &kms_p11_true, sizeof(kms_p11_true)),
+		KMS_P11_ATTR(CKA_SENSITIVE, &kms_p11_true, sizeof(kms_p11_true)),
+		KMS_P11_ATTR(CKA_EXTRACTABLE, &kms_p11_true, sizeof(kms_p11_true)),
+		KMS_P11_ATTR(CKA_DERIVE, &kms_p11_false, sizeof(kms_p11_false)),
 	};
 	CK_ULONG got = 0;
 	int r;
@@ -498,13 +510,13 @@ kms_unwrap_secret(struct kms_p11_session *s, const struct kms_wrap_policy *pol,
 {
 	CK_OBJECT_HANDLE obj = CK_INVALID_HANDLE;
 	CK_ATTRIBUTE tmpl[] = {
-		ATTR(CKA_CLASS, &class_secret, sizeof(class_secret)),
-		ATTR(CKA_KEY_TYPE, &type_generic, sizeof(type_generic)),
-		ATTR(CKA_TOKEN, &no, sizeof(no)),
-		ATTR(CKA_PRIVATE, &yes, sizeof(yes)),
-		ATTR(CKA_SENSITIVE, &no, sizeof(no)),
-		ATTR(CKA_EXTRACTABLE, &yes, sizeof(yes)),
-		ATTR(CKA_DERIVE, &no, sizeof(no)),
+		KMS_P11_ATTR(CKA_CLASS, &kms_p11_class_secret, sizeof(kms_p11_class_secret)),
+		KMS_P11_ATTR(CKA_KEY_TYPE, &type_generic, sizeof(type_generic)),
+		KMS_P11_ATTR(CKA_TOKEN, &kms_p11_false, sizeof(kms_p11_false)),
+		KMS_P11_ATTR(CKA_PRIVATE, &kms_p11_true, sizeof(kms_p11_true)),
+		KMS_P11_ATTR(CKA_SENSITIVE, &kms_p11_false, sizeof(kms_p11_false)),
+		KMS_P11_ATTR(CKA_EXTRACTABLE, &kms_p11_true, sizeof(kms_p11_true)),
+		KMS_P11_ATTR(CKA_DERIVE, &kms_p11_false, sizeof(kms_p11_false)),
 	};
 	struct kms_secret *sec = NULL;
 	size_t got = 0;
@@ -573,33 +585,53 @@ kms_hmac_sha256(struct kms_p11_session *s, CK_OBJECT_HANDLE key, const uint8_t *
 
 int
 kms_keys_rotate(struct kms_p11_session *s, const struct kms_wrap_policy *pol,
-		CK_OBJECT_HANDLE current_trk, enum kms_key_role role, const char *new_label,
-		CK_OBJECT_HANDLE *out_new, uint8_t *out, size_t cap, size_t *out_len)
+		CK_OBJECT_HANDLE current_trk, CK_OBJECT_HANDLE kek, enum kms_key_role role,
+		const char *new_label, CK_OBJECT_HANDLE *out_new, uint8_t *out, size_t cap,
+		size_t *out_len, uint8_t *out_kek, size_t kek_cap, size_t *out_kek_len)
 {
 	CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
-	int r;
+	int r = KMS_ERR_INTERNAL;
 
 	*out_new = CK_INVALID_HANDLE;
 	*out_len = 0;
-	if (role != KMS_KEY_TRK && role != KMS_KEY_INK) {
+	*out_kek_len = 0;
+	if (out == NULL || out_kek == NULL) {
 		return KMS_ERR_INVALID_ARG;
 	}
-	if ((r = kms_keys_generate(s, &key, role, new_label, pol, 1, 0)) != KMS_OK) {
-		return r;
+	if (role != KMS_KEY_TRK && role != KMS_KEY_INK) {
+		r = KMS_ERR_INVALID_ARG;
+		goto out;
 	}
-	/* 32 octets: exact from every token, so the token wraps it in either mode */
-	if ((r = token_wrap(s, pol, current_trk, key, out, cap, out_len)) != KMS_OK ||
+	if ((r = kms_keys_generate(s, &key, role, new_label, pol, 1, 0)) != KMS_OK) {
+		key = CK_INVALID_HANDLE;
+		goto out;
+	}
+	/*
+	 * The key's two exports, as the key ceremony's enrolment makes them: for the client under
+	 * its current TrK, and for the store under the KEK (restore). 32 octets wrap exactly on
+	 * every token, so the token wraps them in either mode and the value never leaves it.
+	 */
+	if ((r = kms_wrap_object(s, pol, current_trk, key, AES256_LEN, out, cap, out_len)) !=
+		    KMS_OK ||
+	    (r = kms_wrap_object(s, pol, kek, key, AES256_LEN, out_kek, kek_cap, out_kek_len)) !=
+		    KMS_OK ||
 	    (r = kms_keys_lock(s, key)) != KMS_OK) {
-		kms_memzero(out, cap);
-		*out_len = 0;
-		if (kms_p11_destroy_object(s, key) != KMS_OK) {
-			kms_log(KMS_LOG_ERR, "keys: cannot destroy the half-made key '%s'",
-				new_label);
-		}
-		return r;
+		goto out;
 	}
 	*out_new = key;
-	return KMS_OK;
+	key = CK_INVALID_HANDLE; /* kept */
+	r = KMS_OK;
+out:
+	if (key != CK_INVALID_HANDLE && kms_p11_destroy_object(s, key) != KMS_OK) {
+		kms_log(KMS_LOG_ERR, "keys: cannot destroy the half-made key '%s'", new_label);
+	}
+	if (r != KMS_OK) {
+		kms_memzero(out, cap);
+		kms_memzero(out_kek, kek_cap);
+		*out_len = 0;
+		*out_kek_len = 0;
+	}
+	return r;
 }
 
 /* --- the known-answer test of the token's RFC 5649 mechanism ----------------------------- */
@@ -654,12 +686,13 @@ kms_wrap_probe(struct kms_p11_session *s, const struct kms_wrap_policy *pol, int
 	}
 	{
 		CK_ATTRIBUTE tmpl[] = {
-			ATTR(CKA_CLASS, &class_secret, sizeof(class_secret)),
-			ATTR(CKA_KEY_TYPE, &type_aes, sizeof(type_aes)),
-			ATTR(CKA_VALUE, key, sizeof(key)),
-			ATTR(CKA_TOKEN, &no, sizeof(no)),
-			ATTR(CKA_WRAP, &yes, sizeof(yes)),
-			ATTR(CKA_ALLOWED_MECHANISMS, allowed, sizeof(allowed)),
+			KMS_P11_ATTR(CKA_CLASS, &kms_p11_class_secret,
+				     sizeof(kms_p11_class_secret)),
+			KMS_P11_ATTR(CKA_KEY_TYPE, &kms_p11_type_aes, sizeof(kms_p11_type_aes)),
+			KMS_P11_ATTR(CKA_VALUE, key, sizeof(key)),
+			KMS_P11_ATTR(CKA_TOKEN, &kms_p11_false, sizeof(kms_p11_false)),
+			KMS_P11_ATTR(CKA_WRAP, &kms_p11_true, sizeof(kms_p11_true)),
+			KMS_P11_ATTR(CKA_ALLOWED_MECHANISMS, allowed, sizeof(allowed)),
 		};
 
 		if ((r = kms_p11_create_object(s, &wk, tmpl, 6)) != KMS_OK) {
@@ -742,12 +775,13 @@ kms_hmac_probe(struct kms_p11_session *s)
 	memset(key, 0xaa, sizeof(key));
 	{
 		CK_ATTRIBUTE tmpl[] = {
-			ATTR(CKA_CLASS, &class_secret, sizeof(class_secret)),
-			ATTR(CKA_KEY_TYPE, &type_generic, sizeof(type_generic)),
-			ATTR(CKA_VALUE, key, sizeof(key)),
-			ATTR(CKA_TOKEN, &no, sizeof(no)),
-			ATTR(CKA_SIGN, &yes, sizeof(yes)),
-			ATTR(CKA_ALLOWED_MECHANISMS, allowed, sizeof(allowed)),
+			KMS_P11_ATTR(CKA_CLASS, &kms_p11_class_secret,
+				     sizeof(kms_p11_class_secret)),
+			KMS_P11_ATTR(CKA_KEY_TYPE, &type_generic, sizeof(type_generic)),
+			KMS_P11_ATTR(CKA_VALUE, key, sizeof(key)),
+			KMS_P11_ATTR(CKA_TOKEN, &kms_p11_false, sizeof(kms_p11_false)),
+			KMS_P11_ATTR(CKA_SIGN, &kms_p11_true, sizeof(kms_p11_true)),
+			KMS_P11_ATTR(CKA_ALLOWED_MECHANISMS, allowed, sizeof(allowed)),
 		};
 
 		if ((r = kms_p11_create_object(s, &k, tmpl, 6)) != KMS_OK) {
@@ -825,30 +859,30 @@ kms_keys_generate_tls(struct kms_p11_session *s, CK_OBJECT_HANDLE *out_priv,
 	}
 	{
 		CK_ATTRIBUTE pub_tmpl[] = {
-			ATTR(CKA_CLASS, &class_pub, sizeof(class_pub)),
-			ATTR(CKA_KEY_TYPE, &type_ec, sizeof(type_ec)),
-			ATTR(CKA_EC_PARAMS, p256_params, sizeof(p256_params)),
-			ATTR(CKA_LABEL, label, label_len),
-			ATTR(CKA_TOKEN, &yes, sizeof(yes)),
-			ATTR(CKA_PRIVATE, &no, sizeof(no)),
-			ATTR(CKA_VERIFY, &yes, sizeof(yes)),
-			ATTR(CKA_ENCRYPT, &no, sizeof(no)),
-			ATTR(CKA_WRAP, &no, sizeof(no)),
-			ATTR(CKA_DERIVE, &no, sizeof(no)),
+			KMS_P11_ATTR(CKA_CLASS, &class_pub, sizeof(class_pub)),
+			KMS_P11_ATTR(CKA_KEY_TYPE, &type_ec, sizeof(type_ec)),
+			KMS_P11_ATTR(CKA_EC_PARAMS, p256_params, sizeof(p256_params)),
+			KMS_P11_ATTR(CKA_LABEL, label, label_len),
+			KMS_P11_ATTR(CKA_TOKEN, &kms_p11_true, sizeof(kms_p11_true)),
+			KMS_P11_ATTR(CKA_PRIVATE, &kms_p11_false, sizeof(kms_p11_false)),
+			KMS_P11_ATTR(CKA_VERIFY, &kms_p11_true, sizeof(kms_p11_true)),
+			KMS_P11_ATTR(CKA_ENCRYPT, &kms_p11_false, sizeof(kms_p11_false)),
+			KMS_P11_ATTR(CKA_WRAP, &kms_p11_false, sizeof(kms_p11_false)),
+			KMS_P11_ATTR(CKA_DERIVE, &kms_p11_false, sizeof(kms_p11_false)),
 		};
 		CK_ATTRIBUTE priv_tmpl[] = {
-			ATTR(CKA_CLASS, &class_priv, sizeof(class_priv)),
-			ATTR(CKA_KEY_TYPE, &type_ec, sizeof(type_ec)),
-			ATTR(CKA_LABEL, label, label_len),
-			ATTR(CKA_TOKEN, &yes, sizeof(yes)),
-			ATTR(CKA_PRIVATE, &yes, sizeof(yes)),
-			ATTR(CKA_SENSITIVE, &yes, sizeof(yes)),
-			ATTR(CKA_EXTRACTABLE, &no, sizeof(no)),
-			ATTR(CKA_SIGN, &yes, sizeof(yes)),
-			ATTR(CKA_DECRYPT, &no, sizeof(no)),
-			ATTR(CKA_UNWRAP, &no, sizeof(no)),
-			ATTR(CKA_DERIVE, &no, sizeof(no)),
-			ATTR(CKA_ALLOWED_MECHANISMS, allowed, sizeof(allowed)),
+			KMS_P11_ATTR(CKA_CLASS, &class_priv, sizeof(class_priv)),
+			KMS_P11_ATTR(CKA_KEY_TYPE, &type_ec, sizeof(type_ec)),
+			KMS_P11_ATTR(CKA_LABEL, label, label_len),
+			KMS_P11_ATTR(CKA_TOKEN, &kms_p11_true, sizeof(kms_p11_true)),
+			KMS_P11_ATTR(CKA_PRIVATE, &kms_p11_true, sizeof(kms_p11_true)),
+			KMS_P11_ATTR(CKA_SENSITIVE, &kms_p11_true, sizeof(kms_p11_true)),
+			KMS_P11_ATTR(CKA_EXTRACTABLE, &kms_p11_false, sizeof(kms_p11_false)),
+			KMS_P11_ATTR(CKA_SIGN, &kms_p11_true, sizeof(kms_p11_true)),
+			KMS_P11_ATTR(CKA_DECRYPT, &kms_p11_false, sizeof(kms_p11_false)),
+			KMS_P11_ATTR(CKA_UNWRAP, &kms_p11_false, sizeof(kms_p11_false)),
+			KMS_P11_ATTR(CKA_DERIVE, &kms_p11_false, sizeof(kms_p11_false)),
+			KMS_P11_ATTR(CKA_ALLOWED_MECHANISMS, allowed, sizeof(allowed)),
 		};
 
 		r = kms_p11_check(s,

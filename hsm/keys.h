@@ -18,8 +18,8 @@
  * Attributes, as tight as PKCS#11 and the token allow (tests/hsm reads them back):
  *   every key: CKA_SENSITIVE, CKA_PRIVATE, no CKA_DERIVE, CKA_ALLOWED_MECHANISMS listing
  *   exactly the one or two mechanisms it exists for, and CKA_EXTRACTABLE false (a TrK or InK is
- *   extractable only until its single export, then locked: PKCS#11 lets the flag go from true
- *   to false, never back);
+ *   extractable only until its exports, one for the client and one under the KEK for the store,
+ *   then locked: PKCS#11 lets the flag go from true to false, never back);
  *   KEK (AES-256, token object): wrap and unwrap with the RFC 5649 mechanism only;
  *   TrK (AES-256, token object): wrap only, with CKA_WRAP_TEMPLATE admitting only secret keys;
  *   in the host-ECB mode below, a KEK or TrK may also encrypt with CKM_AES_ECB, and nothing else
@@ -66,7 +66,7 @@ struct kms_wrap_policy {
 /*
  * kms_keys_generate - generate a key of the given role in the token, labelled label (1 to
  * KMS_KEYS_MAX_LABEL printable ASCII octets), with the attributes listed above; a token object
- * unless session is set (tests). exportable: a TrK or InK that is to be exported once (wrapped)
+ * unless session is set (tests). exportable: a TrK or InK that is to be exported (wrapped)
  * is created extractable; kms_keys_lock() then clears the flag. A KEK is never extractable.
  * host_ecb: a TrK may also encrypt with CKM_AES_ECB (KMS_WRAP_HOST_ECB). *out is the handle.
  * Returns KMS_OK, KMS_ERR_INVALID_ARG, or the token's error (kms_p11_check).
@@ -103,7 +103,11 @@ int kms_keys_template(struct kms_keys_tmpl *t, enum kms_key_role role, const cha
 		      const struct kms_wrap_policy *pol, int extractable, int session,
 		      int for_unwrap) KMS_WUR;
 
-/* kms_keys_lock - CKA_EXTRACTABLE := false on key (after its one export). */
+/*
+ * kms_keys_lock - CKA_EXTRACTABLE := false on key (after its exports), then read back: KMS_OK
+ * only if the token now says false. KMS_ERR_HSM (logged) if it kept the key extractable although
+ * C_SetAttributeValue succeeded; otherwise the token's error.
+ */
 int kms_keys_lock(struct kms_p11_session *s, CK_OBJECT_HANDLE key) KMS_WUR;
 
 /*
@@ -243,12 +247,20 @@ int kms_hmac_sha256(struct kms_p11_session *s, CK_OBJECT_HANDLE key, const uint8
 		    size_t len, uint8_t out[32]) KMS_WUR;
 
 /*
- * kms_keys_rotate - a new TrK or InK (role) labelled new_label, generated in the token,
- * exported once wrapped under the current TrK (RFC 5649, per pol) into out, then locked
- * (not extractable). *out_new is its handle. On failure the new key is destroyed again.
+ * kms_keys_rotate - a new TrK or InK (role) labelled new_label, generated in the token
+ * (extractable for the moment of its exports) and exported twice, as the key ceremony's enrolment
+ * does: wrapped under the client's current TrK current_trk into out (cap octets, *out_len), which
+ * the client unwraps, and wrapped under the domain KEK kek into out_kek (kek_cap octets,
+ * *out_kek_len), which the store keeps (kms_store_put_client_with_keys) for `kms-ceremony
+ * restore`; both RFC 5649 of 32 octets (40 octets), made by the token, per pol. Then locked:
+ * CKA_EXTRACTABLE false, read back (kms_keys_lock). *out_new is its handle. Returns KMS_OK;
+ * KMS_ERR_INVALID_ARG (role not a TrK or InK, a bad label, a NULL output buffer); KMS_ERR_HSM (a
+ * blob of another length, the flag did not stick); the token's error (e.g. a cap under 40). On
+ * failure the new key is destroyed again, both outputs are zeroed and their lengths 0.
  */
 int kms_keys_rotate(struct kms_p11_session *s, const struct kms_wrap_policy *pol,
-		    CK_OBJECT_HANDLE current_trk, enum kms_key_role role, const char *new_label,
-		    CK_OBJECT_HANDLE *out_new, uint8_t *out, size_t cap, size_t *out_len) KMS_WUR;
+		    CK_OBJECT_HANDLE current_trk, CK_OBJECT_HANDLE kek, enum kms_key_role role,
+		    const char *new_label, CK_OBJECT_HANDLE *out_new, uint8_t *out, size_t cap,
+		    size_t *out_len, uint8_t *out_kek, size_t kek_cap, size_t *out_kek_len) KMS_WUR;
 
 #endif /* KMS_HSM_KEYS_H */

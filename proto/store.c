@@ -1767,40 +1767,54 @@ out:
 	return r;
 }
 
-int
-kms_store_put_client(struct kms_store *st, const struct kms_store_client *client)
+/* The checks of kms_store_put_client's argument: KMS_OK or KMS_ERR_INVALID_ARG. */
+static int
+arg_client(const struct kms_store_client *client)
 {
-	sqlite3_stmt *s = NULL;
-	size_t id_len, trk_len, ink_len;
-	int row, r = KMS_ERR_INTERNAL;
-
-	if (st == NULL || client == NULL) {
-		return KMS_ERR_INVALID_ARG;
-	}
-	id_len = c_len(client->client_id, sizeof(client->client_id));
-	trk_len = c_len(client->trk_label, sizeof(client->trk_label));
-	ink_len = c_len(client->ink_label, sizeof(client->ink_label));
-	if (!id_ok(client->client_id, id_len) || !id_ok(client->trk_label, trk_len) ||
-	    !id_ok(client->ink_label, ink_len) ||
+	if (client == NULL ||
+	    !id_ok(client->client_id, c_len(client->client_id, sizeof(client->client_id))) ||
+	    !id_ok(client->trk_label, c_len(client->trk_label, sizeof(client->trk_label))) ||
+	    !id_ok(client->ink_label, c_len(client->ink_label, sizeof(client->ink_label))) ||
 	    (client->cls != KMS_CLIENT_UE && client->cls != KMS_CLIENT_SERVER) ||
 	    (client->revoked != 0 && client->revoked != 1)) {
 		return KMS_ERR_INVALID_ARG;
 	}
-	if ((r = write_begin(st)) != KMS_OK) {
-		return r;
-	}
+	return KMS_OK;
+}
+
+/* Insert or replace the client row, inside a transaction the caller began; arg_client held. */
+static int
+client_put_in(struct kms_store *st, const struct kms_store_client *client)
+{
+	sqlite3_stmt *s = NULL;
+	int row, r = KMS_ERR_INTERNAL;
+
 	if ((r = stmt_get(st, S_PUT_CLIENT, &s)) != KMS_OK ||
-	    (r = bind_text(st, s, 1, client->client_id, id_len)) != KMS_OK ||
+	    (r = bind_str(st, s, 1, client->client_id)) != KMS_OK ||
 	    (r = bind_str(st, s, 2, client->cls == KMS_CLIENT_UE ? "ue" : "server")) != KMS_OK ||
-	    (r = bind_text(st, s, 3, client->trk_label, trk_len)) != KMS_OK ||
-	    (r = bind_text(st, s, 4, client->ink_label, ink_len)) != KMS_OK ||
+	    (r = bind_str(st, s, 3, client->trk_label)) != KMS_OK ||
+	    (r = bind_str(st, s, 4, client->ink_label)) != KMS_OK ||
 	    (r = bind_u64(st, s, 5, (uint64_t)client->revoked)) != KMS_OK) {
 		goto out;
 	}
 	r = step(st, s, "put client", &row);
 out:
 	stmt_done(s);
-	return write_end(st, r);
+	return r;
+}
+
+int
+kms_store_put_client(struct kms_store *st, const struct kms_store_client *client)
+{
+	int r;
+
+	if (st == NULL || arg_client(client) != KMS_OK) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if ((r = write_begin(st)) != KMS_OK) {
+		return r;
+	}
+	return write_end(st, client_put_in(st, client));
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -2460,20 +2474,14 @@ out:
 /* The role column's values, by the API's ink flag. */
 static const char *const client_key_role[2] = {"trk", "ink"};
 
-int
-kms_store_put_client_key(struct kms_store *st, const char *label, int ink,
-			 const struct kms_store_blob *wrapped)
+/* Insert or replace a client key, inside a transaction the caller began; arguments checked. */
+static int
+client_key_put_in(struct kms_store *st, const char *label, int ink,
+		  const struct kms_store_blob *wrapped)
 {
 	sqlite3_stmt *s = NULL;
 	int row, r = KMS_ERR_INTERNAL;
 
-	if (st == NULL || arg_id(label) != KMS_OK || (ink != 0 && ink != 1) ||
-	    arg_blob(wrapped) != KMS_OK) {
-		return KMS_ERR_INVALID_ARG;
-	}
-	if ((r = write_begin(st)) != KMS_OK) {
-		return r;
-	}
 	if ((r = stmt_get(st, S_PUT_CLIENT_KEY, &s)) != KMS_OK ||
 	    (r = bind_str(st, s, 1, label)) != KMS_OK ||
 	    (r = bind_str(st, s, 2, client_key_role[ink])) != KMS_OK ||
@@ -2483,6 +2491,46 @@ kms_store_put_client_key(struct kms_store *st, const char *label, int ink,
 	r = step(st, s, "put client key", &row);
 out:
 	stmt_done(s);
+	return r;
+}
+
+int
+kms_store_put_client_key(struct kms_store *st, const char *label, int ink,
+			 const struct kms_store_blob *wrapped)
+{
+	int r;
+
+	if (st == NULL || arg_id(label) != KMS_OK || (ink != 0 && ink != 1) ||
+	    arg_blob(wrapped) != KMS_OK) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if ((r = write_begin(st)) != KMS_OK) {
+		return r;
+	}
+	return write_end(st, client_key_put_in(st, label, ink, wrapped));
+}
+
+int
+kms_store_put_client_with_keys(struct kms_store *st, const struct kms_store_client *client,
+			       const struct kms_store_blob *trk_wrapped,
+			       const struct kms_store_blob *ink_wrapped)
+{
+	int r;
+
+	/* Two roles under one label would leave one of the keys without a row. */
+	if (st == NULL || st->in_audit_walk || arg_client(client) != KMS_OK ||
+	    arg_blob(trk_wrapped) != KMS_OK || arg_blob(ink_wrapped) != KMS_OK ||
+	    strcmp(client->trk_label, client->ink_label) == 0) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if ((r = write_begin(st)) != KMS_OK) {
+		return r;
+	}
+	/* The keys first: the row names them only once the store can also restore them. */
+	if ((r = client_key_put_in(st, client->trk_label, 0, trk_wrapped)) == KMS_OK &&
+	    (r = client_key_put_in(st, client->ink_label, 1, ink_wrapped)) == KMS_OK) {
+		r = client_put_in(st, client);
+	}
 	return write_end(st, r);
 }
 

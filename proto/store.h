@@ -269,8 +269,8 @@ int kms_store_has_keyset(struct kms_store *st, const char *uri, uint64_t period,
 
 /*
  * Client keys (schema version 4): each client's TrK and InK wrapped under the domain KEK by
- * the enrolment of the key ceremony, keyed by their token label, so that a node restored from
- * a backup can put them into its new token again.
+ * the enrolment of the key ceremony and by every key rotation of kms-hsmd, keyed by their token
+ * label, so that a node restored from a backup can put them into its new token again.
  *
  * kms_store_put_client_key - insert the key labelled label (1..KMS_STORE_MAX_ID visible
  * ASCII characters, as the labels of struct kms_store_client), of role ink (0: a TrK, 1: an
@@ -281,6 +281,22 @@ int kms_store_has_keyset(struct kms_store *st, const char *uri, uint64_t period,
  */
 int kms_store_put_client_key(struct kms_store *st, const char *label, int ink,
 			     const struct kms_store_blob *wrapped) KMS_WUR;
+
+/*
+ * kms_store_put_client_with_keys - in one transaction, insert or replace the client row client
+ * (as kms_store_put_client) and its two keys in client_keys (as kms_store_put_client_key):
+ * trk_wrapped (under the KEK) as the TrK labelled client->trk_label, ink_wrapped as the InK
+ * labelled client->ink_label. All three rows are written, or, on any error, none: kms-hsmd's key
+ * rotation (ROTATE_KEYS) points a client at new keys only together with the copies that let
+ * `kms-ceremony restore` put them into another token. The arguments are borrowed. Returns
+ * KMS_OK; KMS_ERR_INVALID_ARG (NULL st or argument, a client or blob kms_store_put_client or
+ * kms_store_put_client_key would refuse, the two labels equal, a read-only handle, called from
+ * a callback of the store); KMS_ERR_IO (also: the write lock stayed taken past the busy
+ * timeout), KMS_ERR_NOMEM.
+ */
+int kms_store_put_client_with_keys(struct kms_store *st, const struct kms_store_client *client,
+				   const struct kms_store_blob *trk_wrapped,
+				   const struct kms_store_blob *ink_wrapped) KMS_WUR;
 
 /*
  * kms_store_client_key_list - in one read snapshot, call cb(ctx, label, ink, wrapped) for

@@ -20,6 +20,7 @@
 
 #include "common/hex.h"
 #include "common/log.h"
+#include "hsm/p11attr.h"
 #include "hsm/p11uri.h"
 
 #include "common/banned.h"
@@ -37,18 +38,8 @@
 #define RSA_MIN_BITS        2048
 #define RSA_MAX_BITS        8192
 
-static const CK_OBJECT_CLASS class_secret = CKO_SECRET_KEY;
 static const CK_OBJECT_CLASS class_public = CKO_PUBLIC_KEY;
-static const CK_KEY_TYPE type_aes = CKK_AES;
 static const CK_KEY_TYPE type_rsa = CKK_RSA;
-static const CK_BBOOL yes = CK_TRUE;
-static const CK_BBOOL no = CK_FALSE;
-
-/* PKCS#11 templates take non-const pointers to values it only reads. */
-#define ATTR(type, ptr, len)                                                                       \
-	{                                                                                          \
-		(type), (void *)(uintptr_t)(ptr), (CK_ULONG)(len)                                  \
-	}
 
 static void set_err(char *err, size_t err_len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -667,8 +658,8 @@ label_exists(struct kms_p11_session *s, const char *label, size_t label_len, int
 	CK_OBJECT_HANDLE found[1];
 	CK_ULONG num = 0;
 	CK_ATTRIBUTE tmpl[] = {
-		ATTR(CKA_TOKEN, &yes, sizeof(yes)),
-		ATTR(CKA_LABEL, label, label_len),
+		KMS_P11_ATTR(CKA_TOKEN, &kms_p11_true, sizeof(kms_p11_true)),
+		KMS_P11_ATTR(CKA_LABEL, label, label_len),
 	};
 	int r, r2;
 
@@ -737,42 +728,37 @@ session_aes(struct kms_p11_session *s, const struct kms_wrap_policy *pol, const 
 	CK_BBOOL wrap = flag == CKA_WRAP ? CK_TRUE : CK_FALSE;
 	CK_BBOOL unwrap = flag == CKA_UNWRAP ? CK_TRUE : CK_FALSE;
 	CK_ATTRIBUTE tmpl[] = {
-		ATTR(CKA_CLASS, &class_secret, sizeof(class_secret)),
-		ATTR(CKA_KEY_TYPE, &type_aes, sizeof(type_aes)),
-		ATTR(CKA_VALUE, key, KMS_CER_KEY_LEN),
-		ATTR(CKA_TOKEN, &no, sizeof(no)),
-		ATTR(CKA_PRIVATE, &yes, sizeof(yes)),
-		ATTR(CKA_SENSITIVE, &yes, sizeof(yes)),
-		ATTR(CKA_EXTRACTABLE, &no, sizeof(no)),
-		ATTR(CKA_WRAP, &wrap, sizeof(wrap)),
-		ATTR(CKA_UNWRAP, &unwrap, sizeof(unwrap)),
-		ATTR(CKA_ENCRYPT, &no, sizeof(no)),
-		ATTR(CKA_DECRYPT, &no, sizeof(no)),
-		ATTR(CKA_SIGN, &no, sizeof(no)),
-		ATTR(CKA_DERIVE, &no, sizeof(no)),
-		ATTR(CKA_ALLOWED_MECHANISMS, allowed, sizeof(allowed)),
+		KMS_P11_ATTR(CKA_CLASS, &kms_p11_class_secret, sizeof(kms_p11_class_secret)),
+		KMS_P11_ATTR(CKA_KEY_TYPE, &kms_p11_type_aes, sizeof(kms_p11_type_aes)),
+		KMS_P11_ATTR(CKA_VALUE, key, KMS_CER_KEY_LEN),
+		KMS_P11_ATTR(CKA_TOKEN, &kms_p11_false, sizeof(kms_p11_false)),
+		KMS_P11_ATTR(CKA_PRIVATE, &kms_p11_true, sizeof(kms_p11_true)),
+		KMS_P11_ATTR(CKA_SENSITIVE, &kms_p11_true, sizeof(kms_p11_true)),
+		KMS_P11_ATTR(CKA_EXTRACTABLE, &kms_p11_false, sizeof(kms_p11_false)),
+		KMS_P11_ATTR(CKA_WRAP, &wrap, sizeof(wrap)),
+		KMS_P11_ATTR(CKA_UNWRAP, &unwrap, sizeof(unwrap)),
+		KMS_P11_ATTR(CKA_ENCRYPT, &kms_p11_false, sizeof(kms_p11_false)),
+		KMS_P11_ATTR(CKA_DECRYPT, &kms_p11_false, sizeof(kms_p11_false)),
+		KMS_P11_ATTR(CKA_SIGN, &kms_p11_false, sizeof(kms_p11_false)),
+		KMS_P11_ATTR(CKA_DERIVE, &kms_p11_false, sizeof(kms_p11_false)),
+		KMS_P11_ATTR(CKA_ALLOWED_MECHANISMS, allowed, sizeof(allowed)),
 	};
 
 	allowed[0] = pol->kwp;
 	return kms_p11_create_object(s, out, tmpl, sizeof(tmpl) / sizeof(tmpl[0]));
 }
 
-/* CKA_EXTRACTABLE := false, and read back: it must have stuck. */
+/* CKA_EXTRACTABLE := false, and read back: it must have stuck (kms_keys_lock checks). */
 static int
 lock_key(struct kms_p11_session *s, CK_OBJECT_HANDLE key, const char *label)
 {
-	int extractable = 1;
-	int r;
+	int r = kms_keys_lock(s, key);
 
-	if ((r = kms_keys_lock(s, key)) != KMS_OK ||
-	    (r = kms_p11_get_bool(s, &extractable, key, CKA_EXTRACTABLE)) != KMS_OK) {
-		return r;
+	if (r != KMS_OK) {
+		kms_log(KMS_LOG_ERR, "ceremony: cannot make '%s' not extractable: %s", label,
+			kms_strerror(r));
 	}
-	if (extractable) {
-		kms_log(KMS_LOG_ERR, "ceremony: the token kept '%s' extractable", label);
-		return KMS_ERR_HSM;
-	}
-	return KMS_OK;
+	return r;
 }
 
 int
@@ -1105,16 +1091,16 @@ session_rsa(struct kms_p11_session *s, EVP_PKEY *pk, CK_OBJECT_HANDLE *out, size
 	}
 	{
 		CK_ATTRIBUTE tmpl[] = {
-			ATTR(CKA_CLASS, &class_public, sizeof(class_public)),
-			ATTR(CKA_KEY_TYPE, &type_rsa, sizeof(type_rsa)),
-			ATTR(CKA_MODULUS, mod, mod_len),
-			ATTR(CKA_PUBLIC_EXPONENT, exp, exp_len),
-			ATTR(CKA_TOKEN, &no, sizeof(no)),
-			ATTR(CKA_WRAP, &yes, sizeof(yes)),
-			ATTR(CKA_ENCRYPT, &no, sizeof(no)),
-			ATTR(CKA_VERIFY, &no, sizeof(no)),
-			ATTR(CKA_DERIVE, &no, sizeof(no)),
-			ATTR(CKA_ALLOWED_MECHANISMS, allowed, sizeof(allowed)),
+			KMS_P11_ATTR(CKA_CLASS, &class_public, sizeof(class_public)),
+			KMS_P11_ATTR(CKA_KEY_TYPE, &type_rsa, sizeof(type_rsa)),
+			KMS_P11_ATTR(CKA_MODULUS, mod, mod_len),
+			KMS_P11_ATTR(CKA_PUBLIC_EXPONENT, exp, exp_len),
+			KMS_P11_ATTR(CKA_TOKEN, &kms_p11_false, sizeof(kms_p11_false)),
+			KMS_P11_ATTR(CKA_WRAP, &kms_p11_true, sizeof(kms_p11_true)),
+			KMS_P11_ATTR(CKA_ENCRYPT, &kms_p11_false, sizeof(kms_p11_false)),
+			KMS_P11_ATTR(CKA_VERIFY, &kms_p11_false, sizeof(kms_p11_false)),
+			KMS_P11_ATTR(CKA_DERIVE, &kms_p11_false, sizeof(kms_p11_false)),
+			KMS_P11_ATTR(CKA_ALLOWED_MECHANISMS, allowed, sizeof(allowed)),
 		};
 
 		r = kms_p11_create_object(s, out, tmpl, sizeof(tmpl) / sizeof(tmpl[0]));

@@ -5,8 +5,10 @@
  * it, certificate and roster in the store), then every operation, as a client checks it: the
  * wrapped key set unwrapped with OpenSSL with the client's TrK and validated (RFC 6507 and
  * RFC 6508 client checks), the HMAC recomputed with the InK; the entitlement matrix; key
- * periods; rotation; response signatures (SIGN) recomputed with the InK over the SignedInfo; the
- * frame loop over a socketpair with bad frames; reply frames scanned for plaintext keys.
+ * periods; rotation (the new keys also stored under the KEK, restorable; a rotation the store
+ * refuses leaves nothing behind); response signatures (SIGN) recomputed with the InK over the
+ * SignedInfo; the frame loop over a socketpair with bad frames; reply frames scanned for plaintext
+ * keys.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -18,6 +20,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <sqlite3.h>
 
 #include "hsm/adapter.h"
 #include "hsm/eccsi.h"
@@ -199,27 +202,257 @@ test_certificate_and_health(void)
 	CU_ASSERT_STRING_EQUAL(rep.u.health.issuer, "pre-minted");
 }
 
+/* The client_keys rows of the store, as kms_store_client_key_list passes them on. */
+#define MAX_CKEYS 16
+struct ckeys {
+	size_t num;
+	struct {
+		char label[KMS_STORE_MAX_ID + 1];
+		int ink;
+		struct kms_store_blob wrapped;
+	} k[MAX_CKEYS];
+};
+
+static int
+collect_ckey(void *ctx, const char *label, int ink, const struct kms_store_blob *wrapped)
+{
+	struct ckeys *c = ctx;
+
+	if (c->num >= MAX_CKEYS) {
+		return KMS_ERR_TOO_LARGE;
+	}
+	snprintf(c->k[c->num].label, sizeof(c->k[0].label), "%s", label);
+	c->k[c->num].ink = ink;
+	c->k[c->num].wrapped = *wrapped;
+	c->num++;
+	return KMS_OK;
+}
+
+/* The store's client row of client_id and its client_keys, from the test's own connection. */
+static void
+store_state(const char *client_id, struct kms_store_client *client, struct ckeys *keys)
+{
+	struct kms_store *st = NULL;
+
+	memset(keys, 0, sizeof(*keys));
+	CU_ASSERT_EQUAL_FATAL(kms_store_open(&st, dom.tok.store_path, KMS_STORE_RO), KMS_OK);
+	CU_ASSERT_EQUAL(kms_store_get_client(st, client_id, client), KMS_OK);
+	CU_ASSERT_EQUAL(kms_store_client_key_list(st, collect_ckey, keys), KMS_OK);
+	kms_store_close(st);
+}
+
+/* The index of label in keys, or -1. */
+static int
+ckey_find(const struct ckeys *keys, const char *label)
+{
+	size_t i;
+
+	for (i = 0; i < keys->num; i++) {
+		if (strcmp(keys->k[i].label, label) == 0) {
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+/* The number of secret-key token objects in the token. */
+static unsigned long
+count_secret_keys(struct kms_p11_session *s)
+{
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_BBOOL yes = CK_TRUE;
+	CK_ATTRIBUTE tmpl[] = {
+		{CKA_CLASS, &cls, sizeof(cls)},
+		{CKA_TOKEN, &yes, sizeof(yes)},
+	};
+	CK_OBJECT_HANDLE found[64];
+	CK_ULONG num = 0, total = 0;
+	CK_FUNCTION_LIST *f = kms_p11_fn(s);
+
+	CU_ASSERT_EQUAL_FATAL(f->C_FindObjectsInit(kms_p11_handle(s), tmpl, 2), CKR_OK);
+	do {
+		CU_ASSERT_EQUAL(f->C_FindObjects(kms_p11_handle(s), found, 64, &num), CKR_OK);
+		total += num;
+	} while (num == 64);
+	CU_ASSERT_EQUAL(f->C_FindObjectsFinal(kms_p11_handle(s)), CKR_OK);
+	return total;
+}
+
+/*
+ * What `kms-ceremony restore` does with a client_keys row (kms_cer_import_key), here as a
+ * session object of the same token (the rotated key of that label is in it already): C_UnwrapKey
+ * of the blob under the KEK with the template of the role. *out the restored key.
+ */
+static void
+restore_key(struct kms_p11_session *s, const struct kms_wrap_policy *pol, CK_OBJECT_HANDLE kek,
+	    enum kms_key_role role, const char *label, const struct kms_store_blob *blob,
+	    CK_OBJECT_HANDLE *out)
+{
+	struct kms_keys_tmpl t;
+	CK_MECHANISM mech = {pol->kwp, NULL, 0};
+	CK_RV rv;
+
+	*out = CK_INVALID_HANDLE;
+	CU_ASSERT_EQUAL_FATAL(kms_keys_template(&t, role, label, pol, 0, 1, 1), KMS_OK);
+	rv = kms_p11_fn(s)->C_UnwrapKey(kms_p11_handle(s), &mech, kek,
+					(CK_BYTE_PTR)(uintptr_t)blob->data, (CK_ULONG)blob->len,
+					t.attrs, t.num_attrs, out);
+	CU_ASSERT_EQUAL(rv, CKR_OK);
+}
+
+/*
+ * The rotated keys in the store: the client row names them, client_keys holds both under the
+ * KEK, and each blob, restored as a new object, is the rotated key: the restored InK computes
+ * the rotated InK's HMAC (and the client's), the restored TrK wraps exactly as the rotated TrK
+ * (and the client unwraps). The rotated keys in the token are locked. new_trk and new_ink are the
+ * values the client unwrapped from the reply.
+ */
+static void
+check_rotated_in_store(const struct kms_proto_rotate_keys_rep *rr, const uint8_t new_trk[32],
+		       const uint8_t new_ink[32], const struct ckeys *before)
+{
+	static const uint8_t msg[] = "<SignedInfo>rotated keys restore</SignedInfo>";
+	static const size_t lens[] = {32, 65};
+	struct kms_wrap_policy pol = {CKM_AES_KEY_WRAP_PAD, kms_adapter_wrap_mode(online)};
+	struct kms_store_client c;
+	struct ckeys keys;
+	struct kms_p11_session *s = NULL;
+	CK_OBJECT_HANDLE kek, trk, ink, r_trk = CK_INVALID_HANDLE, r_ink = CK_INVALID_HANDLE;
+	uint8_t mac1[32], mac2[32], want[32], data[65], b1[KMS_WRAP_MAX_BLOB],
+		b2[KMS_WRAP_MAX_BLOB];
+	uint8_t back[KMS_WRAP_MAX_BLOB];
+	unsigned int want_len = 0;
+	size_t i, l1 = 0, l2 = 0;
+	int it, ii, v = -1;
+
+	store_state("bob", &c, &keys);
+	CU_ASSERT_STRING_EQUAL(c.trk_label, rr->new_trk_id);
+	CU_ASSERT_STRING_EQUAL(c.ink_label, rr->new_ink_id);
+	/* two rows more than before, nothing else changed */
+	CU_ASSERT_EQUAL_FATAL(keys.num, before->num + 2);
+	for (i = 0; i < before->num; i++) {
+		int j = ckey_find(&keys, before->k[i].label);
+
+		CU_ASSERT_FATAL(j >= 0);
+		CU_ASSERT(keys.k[j].wrapped.len == before->k[i].wrapped.len &&
+			  memcmp(keys.k[j].wrapped.data, before->k[i].wrapped.data,
+				 before->k[i].wrapped.len) == 0);
+	}
+	it = ckey_find(&keys, rr->new_trk_id);
+	ii = ckey_find(&keys, rr->new_ink_id);
+	CU_ASSERT_FATAL(it >= 0 && ii >= 0);
+	CU_ASSERT_EQUAL(keys.k[it].ink, 0);
+	CU_ASSERT_EQUAL(keys.k[ii].ink, 1);
+	CU_ASSERT_EQUAL(keys.k[it].wrapped.len, 40);
+	CU_ASSERT_EQUAL(keys.k[ii].wrapped.len, 40);
+
+	CU_ASSERT_EQUAL_FATAL(kms_p11_borrow(dom.tok.p11, &s), KMS_OK);
+	CU_ASSERT_EQUAL_FATAL(kms_keys_find(s, &kek, KEK_LABEL), KMS_OK);
+	CU_ASSERT_EQUAL_FATAL(kms_keys_find(s, &trk, rr->new_trk_id), KMS_OK);
+	CU_ASSERT_EQUAL_FATAL(kms_keys_find(s, &ink, rr->new_ink_id), KMS_OK);
+	/* the rotated keys end locked, like the ceremony's */
+	CU_ASSERT_EQUAL(kms_p11_get_bool(s, &v, trk, CKA_EXTRACTABLE), KMS_OK);
+	CU_ASSERT_EQUAL(v, 0);
+	CU_ASSERT_EQUAL(kms_p11_get_bool(s, &v, ink, CKA_EXTRACTABLE), KMS_OK);
+	CU_ASSERT_EQUAL(v, 0);
+	CU_ASSERT_EQUAL(kms_p11_get_bool(s, &v, trk, CKA_SENSITIVE), KMS_OK);
+	CU_ASSERT_EQUAL(v, 1);
+	CU_ASSERT_EQUAL(kms_p11_get_bool(s, &v, ink, CKA_SENSITIVE), KMS_OK);
+	CU_ASSERT_EQUAL(v, 1);
+
+	restore_key(s, &pol, kek, KMS_KEY_TRK, rr->new_trk_id, &keys.k[it].wrapped, &r_trk);
+	restore_key(s, &pol, kek, KMS_KEY_INK, rr->new_ink_id, &keys.k[ii].wrapped, &r_ink);
+	/* the InK: the same HMAC from the token's key, the restored one and the client */
+	CU_ASSERT_EQUAL(kms_hmac_sha256(s, ink, msg, sizeof(msg) - 1, mac1), KMS_OK);
+	CU_ASSERT_EQUAL(kms_hmac_sha256(s, r_ink, msg, sizeof(msg) - 1, mac2), KMS_OK);
+	CU_ASSERT_PTR_NOT_NULL(
+		HMAC(EVP_sha256(), new_ink, 32, msg, sizeof(msg) - 1, want, &want_len));
+	CU_ASSERT(memcmp(mac1, want, 32) == 0);
+	CU_ASSERT(memcmp(mac2, want, 32) == 0);
+	/* the TrK: RFC 5649 is deterministic, so both wrap alike, and the client unwraps */
+	for (i = 0; i < sizeof(data); i++) {
+		data[i] = (uint8_t)(i * 7 + 1);
+	}
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		CU_ASSERT_EQUAL(kms_wrap_bytes(s, &pol, trk, data, lens[i], b1, sizeof(b1), &l1),
+				KMS_OK);
+		CU_ASSERT_EQUAL(kms_wrap_bytes(s, &pol, r_trk, data, lens[i], b2, sizeof(b2), &l2),
+				KMS_OK);
+		CU_ASSERT(l1 == l2 && l1 > 0 && memcmp(b1, b2, l1) == 0);
+		CU_ASSERT_EQUAL(kms_devdomain_client_unwrap(new_trk, b2, l2, back), lens[i]);
+		CU_ASSERT(memcmp(back, data, lens[i]) == 0);
+	}
+	/* a blob that is not the KEK's does not restore */
+	{
+		struct kms_store_blob bad = keys.k[it].wrapped;
+		CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+		struct kms_keys_tmpl t;
+		CK_MECHANISM mech = {pol.kwp, NULL, 0};
+
+		bad.data[5] ^= 0x01;
+		CU_ASSERT_EQUAL_FATAL(kms_keys_template(&t, KMS_KEY_TRK, "x", &pol, 0, 1, 1),
+				      KMS_OK);
+		CU_ASSERT_NOT_EQUAL(kms_p11_fn(s)->C_UnwrapKey(kms_p11_handle(s), &mech, kek,
+							       bad.data, (CK_ULONG)bad.len, t.attrs,
+							       t.num_attrs, &h),
+				    CKR_OK);
+	}
+	CU_ASSERT_EQUAL(kms_p11_destroy_object(s, r_trk), KMS_OK);
+	CU_ASSERT_EQUAL(kms_p11_destroy_object(s, r_ink), KMS_OK);
+	kms_p11_return(s);
+}
+
+/* Holds the store's write lock (BEGIN IMMEDIATE) until released, as a stuck writer would. */
+static sqlite3 *
+store_lock(void)
+{
+	sqlite3 *db = NULL;
+
+	CU_ASSERT_EQUAL_FATAL(sqlite3_open_v2(dom.tok.store_path, &db, SQLITE_OPEN_READWRITE, NULL),
+			      SQLITE_OK);
+	CU_ASSERT_EQUAL_FATAL(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	return db;
+}
+
+static void
+store_unlock(sqlite3 *db)
+{
+	CU_ASSERT_EQUAL(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	CU_ASSERT_EQUAL(sqlite3_close(db), SQLITE_OK);
+}
+
 static void
 test_rotation(void)
 {
 	struct kms_proto_request req;
 	struct kms_proto_reply rep;
+	struct kms_proto_rotate_keys_rep rr;
+	struct kms_store_client c0, c1;
+	struct ckeys keys0, keys1;
+	struct kms_p11_session *s = NULL;
+	unsigned long num0;
 	uint8_t new_trk[64], new_ink[64];
+	sqlite3 *db;
 
+	store_state("bob", &c0, &keys0);
 	memset(&req, 0, sizeof(req));
 	req.op = KMS_PROTO_ROTATE_KEYS;
 	req.u.rotate_keys.client_id_len = 3;
 	memcpy(req.u.rotate_keys.client_id, "bob", 3);
 	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
 	CU_ASSERT_EQUAL_FATAL(rep.status, KMS_OK);
+	rr = rep.u.rotate_keys;
 	/* bob unwraps his new keys with his current TrK */
-	CU_ASSERT_EQUAL(kms_devdomain_client_unwrap(dom.bob_trk, rep.u.rotate_keys.new_trk_wrapped,
-						    rep.u.rotate_keys.new_trk_wrapped_len, new_trk),
+	CU_ASSERT_EQUAL(kms_devdomain_client_unwrap(dom.bob_trk, rr.new_trk_wrapped,
+						    rr.new_trk_wrapped_len, new_trk),
 			32);
-	CU_ASSERT_EQUAL(kms_devdomain_client_unwrap(dom.bob_trk, rep.u.rotate_keys.new_ink_wrapped,
-						    rep.u.rotate_keys.new_ink_wrapped_len, new_ink),
+	CU_ASSERT_EQUAL(kms_devdomain_client_unwrap(dom.bob_trk, rr.new_ink_wrapped,
+						    rr.new_ink_wrapped_len, new_ink),
 			32);
-	CU_ASSERT(strncmp(rep.u.rotate_keys.new_trk_id, "tk.", 3) == 0);
+	CU_ASSERT(strncmp(rr.new_trk_id, "tk.", 3) == 0);
+	CU_ASSERT(strncmp(rr.new_ink_id, "ik.", 3) == 0);
+	/* the store can restore both into another token (issue 5) */
+	check_rotated_in_store(&rr, new_trk, new_ink, &keys0);
 	/* from now on his key sets come under the new keys */
 	provision_req(&req, "bob", BOB, dom.now_period);
 	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
@@ -230,6 +463,38 @@ test_rotation(void)
 					      NULL));
 	CU_ASSERT(!kms_devdomain_client_checks(&dom, &rep.u.provision, dom.bob_trk, dom.bob_ink,
 					       BOB, NULL, NULL));
+	/*
+	 * A rotation the store cannot record (its write lock held past the busy timeout) fails
+	 * as a whole: the client row and client_keys as they were, no new key left in the token,
+	 * no key material in the reply.
+	 */
+	store_state("bob", &c0, &keys0);
+	CU_ASSERT_EQUAL_FATAL(kms_p11_borrow(dom.tok.p11, &s), KMS_OK);
+	num0 = count_secret_keys(s);
+	kms_p11_return(s);
+	s = NULL;
+	memset(&req, 0, sizeof(req));
+	req.op = KMS_PROTO_ROTATE_KEYS;
+	req.u.rotate_keys.client_id_len = 3;
+	memcpy(req.u.rotate_keys.client_id, "bob", 3);
+	db = store_lock();
+	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
+	store_unlock(db);
+	CU_ASSERT_EQUAL(rep.status, KMS_ERR_IO);
+	CU_ASSERT(kms_test_all_zero((const uint8_t *)&rep.u, sizeof(rep.u)));
+	store_state("bob", &c1, &keys1);
+	CU_ASSERT(memcmp(&c0, &c1, sizeof(c0)) == 0);
+	CU_ASSERT(memcmp(&keys0, &keys1, sizeof(keys0)) == 0);
+	CU_ASSERT_EQUAL_FATAL(kms_p11_borrow(dom.tok.p11, &s), KMS_OK);
+	CU_ASSERT_EQUAL(count_secret_keys(s), num0);
+	kms_p11_return(s);
+	/* bob still gets his key sets under the keys of the first rotation */
+	provision_req(&req, "bob", BOB, dom.now_period);
+	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
+	CU_ASSERT_EQUAL_FATAL(rep.status, KMS_OK);
+	CU_ASSERT_STRING_EQUAL(rep.u.provision.trk_id, rr.new_trk_id);
+	CU_ASSERT(kms_devdomain_client_checks(&dom, &rep.u.provision, new_trk, new_ink, BOB, NULL,
+					      NULL));
 	/* an unknown client gets nothing */
 	req.op = KMS_PROTO_ROTATE_KEYS;
 	req.u.rotate_keys.client_id_len = 7;
@@ -899,7 +1164,7 @@ static CU_TestInfo adapter_tests[] = {
 	 test_audit_sign},
 	{"entitlements and key periods", test_entitlements_and_periods},
 	{"certificate and health", test_certificate_and_health},
-	{"TrK/InK rotation", test_rotation},
+	{"TrK/InK rotation: client reply, client_keys restorable, all or nothing", test_rotation},
 	{"SIGN: the InK's HMAC of the SignedInfo; unknown and revoked clients", test_sign},
 	{"the frame loop: good, refused, bad and oversized frames", test_serve_frames},
 	{"the frame loop: SIGN refused and served on one connection", test_serve_sign},

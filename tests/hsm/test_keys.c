@@ -260,35 +260,83 @@ test_generate_and_attributes(void)
 }
 
 /*
- * A client holds TrK_0. Rotation gives it TrK_1 and an InK, each wrapped under TrK_0; then the
- * KMS wraps an SSK, a PVT and an RSK under TrK_1 and HMACs with the InK: the client unwraps and
- * checks each with OpenSSL alone.
+ * A client holds TrK_0. Rotation gives it TrK_1 and an InK, each wrapped under TrK_0, and the
+ * store the same keys wrapped under the KEK (for restore); then the KMS wraps an SSK, a PVT and
+ * an RSK under TrK_1 and HMACs with the InK: the client unwraps and checks each with OpenSSL
+ * alone. A rotation that fails half-way leaves no key and no output behind.
  */
 static void
 test_rotation_wrap_and_hmac(void)
 {
 	struct kms_p11_session *s = NULL;
-	uint8_t k0[32], k1[32], kink[32];
-	uint8_t blob[KMS_WRAP_MAX_BLOB], back[KMS_WRAP_MAX_BLOB];
-	size_t blob_len = 0;
-	CK_OBJECT_HANDLE trk0, trk1, ink;
+	uint8_t k0[32], k1[32], kink[32], kek_val[32], back_kek[KMS_WRAP_MAX_BLOB];
+	uint8_t blob[KMS_WRAP_MAX_BLOB], back[KMS_WRAP_MAX_BLOB], kblob[KMS_WRAP_MAX_BLOB];
+	size_t blob_len = 0, kblob_len = 0;
+	CK_OBJECT_HANDLE trk0, trk1, ink, kek, found;
 	static const size_t lens[] = {32, 65, 257, 1, 8, 9, 16, 500};
 	size_t i;
 	int v = -1;
 
 	CU_ASSERT_EQUAL(RAND_bytes(k0, sizeof(k0)), 1);
+	CU_ASSERT_EQUAL(RAND_bytes(kek_val, sizeof(kek_val)), 1);
 	CU_ASSERT_EQUAL_FATAL(kms_p11_borrow(p11, &s), KMS_OK);
 	trk0 = known_trk(s, k0, sizeof(k0), 0);
-	CU_ASSERT_EQUAL(kms_keys_rotate(s, &pol, trk0, KMS_KEY_TRK, "tk.2.alice", &trk1, blob,
-					sizeof(blob), &blob_len),
+	kek = known_key(s, kek_val, sizeof(kek_val), CKA_WRAP);
+	CU_ASSERT_EQUAL(kms_keys_rotate(s, &pol, trk0, kek, KMS_KEY_TRK, "tk.2.alice", &trk1, blob,
+					sizeof(blob), &blob_len, kblob, sizeof(kblob), &kblob_len),
 			KMS_OK);
 	CU_ASSERT_EQUAL(client_unwrap(k0, 32, blob, blob_len, k1), 32);
+	/* the store's copy under the KEK is the very same key */
+	CU_ASSERT_EQUAL(kblob_len, 40);
+	CU_ASSERT_EQUAL(client_unwrap(kek_val, 32, kblob, kblob_len, back_kek), 32);
+	CU_ASSERT(memcmp(back_kek, k1, 32) == 0);
+	CU_ASSERT(memcmp(kblob, blob, 40) != 0);
 	CU_ASSERT_EQUAL(kms_p11_get_bool(s, &v, trk1, CKA_EXTRACTABLE), KMS_OK);
 	CU_ASSERT_EQUAL(v, 0);
-	CU_ASSERT_EQUAL(kms_keys_rotate(s, &pol, trk0, KMS_KEY_INK, "ik.2.alice", &ink, blob,
-					sizeof(blob), &blob_len),
+	check_attrs(s, trk1, KMS_KEY_TRK, 1);
+	CU_ASSERT_EQUAL(kms_keys_rotate(s, &pol, trk0, kek, KMS_KEY_INK, "ik.2.alice", &ink, blob,
+					sizeof(blob), &blob_len, kblob, sizeof(kblob), &kblob_len),
 			KMS_OK);
 	CU_ASSERT_EQUAL(client_unwrap(k0, 32, blob, blob_len, kink), 32);
+	CU_ASSERT_EQUAL(client_unwrap(kek_val, 32, kblob, kblob_len, back_kek), 32);
+	CU_ASSERT(memcmp(back_kek, kink, 32) == 0);
+	check_attrs(s, ink, KMS_KEY_INK, 1);
+	/*
+	 * Half-way failures: no KEK to wrap under, no room for the KEK's blob (40 octets), a role
+	 * that is not rotated. Each leaves no key labelled so, and zeroed outputs.
+	 */
+	{
+		static const struct {
+			int no_kek; /* 1: CK_INVALID_HANDLE for the KEK */
+			size_t kcap;
+			enum kms_key_role role;
+		} bad[] = {
+			{1, sizeof(kblob), KMS_KEY_TRK},
+			{0, 39, KMS_KEY_INK},
+			{0, sizeof(kblob), KMS_KEY_KEK},
+		};
+
+		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			CK_OBJECT_HANDLE h = 99;
+
+			memset(blob, 0xa5, sizeof(blob));
+			memset(kblob, 0xa5, sizeof(kblob));
+			blob_len = kblob_len = 99;
+			CU_ASSERT_NOT_EQUAL(kms_keys_rotate(s, &pol, trk0,
+							    bad[i].no_kek ? CK_INVALID_HANDLE : kek,
+							    bad[i].role, "tk.3.alice", &h, blob,
+							    sizeof(blob), &blob_len, kblob,
+							    bad[i].kcap, &kblob_len),
+					    KMS_OK);
+			CU_ASSERT_EQUAL(h, CK_INVALID_HANDLE);
+			CU_ASSERT_EQUAL(blob_len, 0);
+			CU_ASSERT_EQUAL(kblob_len, 0);
+			CU_ASSERT(kms_test_all_zero(blob, sizeof(blob)));
+			CU_ASSERT(kms_test_all_zero(kblob, bad[i].kcap));
+			CU_ASSERT_EQUAL(kms_keys_find(s, &found, "tk.3.alice"),
+					KMS_ERR_INVALID_ARG);
+		}
+	}
 	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
 		uint8_t material[KMS_WRAP_MAX_DATA];
 
@@ -325,6 +373,7 @@ test_rotation_wrap_and_hmac(void)
 			KMS_OK);
 	}
 	CU_ASSERT_EQUAL(kms_p11_destroy_object(s, trk0), KMS_OK);
+	CU_ASSERT_EQUAL(kms_p11_destroy_object(s, kek), KMS_OK);
 	CU_ASSERT_EQUAL(kms_p11_destroy_object(s, trk1), KMS_OK);
 	CU_ASSERT_EQUAL(kms_p11_destroy_object(s, ink), KMS_OK);
 	kms_p11_return(s);
@@ -467,7 +516,8 @@ static CU_TestInfo keys_tests[] = {
 	{"the wrap probe finds SoftHSM's padding defect", test_probe_and_choice},
 	{"host-ECB RFC 5649 reproduces RFC 5649's vectors", test_rfc5649_vectors_host_ecb},
 	{"KEK, TrK and InK attributes read back", test_generate_and_attributes},
-	{"rotation, wraps a client unwraps with OpenSSL, HMAC", test_rotation_wrap_and_hmac},
+	{"rotation: exports under TrK and KEK, locked; OpenSSL unwraps; HMAC",
+	 test_rotation_wrap_and_hmac},
 	{"master secrets under the KEK; pre-minted re-wrap", test_kek_secrets_and_preminted},
 	{"bad arguments", test_bad_arguments},
 	CU_TEST_INFO_NULL,

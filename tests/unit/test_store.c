@@ -3283,6 +3283,138 @@ test_client_keys(void)
 	kms_store_close(st);
 }
 
+/* A callback that tries a rotation's write on the store it is called from. */
+static int
+reenter_with_keys(void *ctx, const char *label, int ink, const struct kms_store_blob *wrapped)
+{
+	struct kms_store_client c;
+	int *r = ctx;
+
+	(void)label;
+	(void)ink;
+	sample_client(&c, "reenter", KMS_CLIENT_UE);
+	*r = kms_store_put_client_with_keys(reentrant_st, &c, wrapped, wrapped);
+	return KMS_OK;
+}
+
+/*
+ * A key rotation's write: the client row and both keys, in one transaction. The keys of the
+ * earlier rotation stay; a write that cannot take the lock, and every refused argument, change
+ * nothing at all.
+ */
+static void
+test_client_with_keys(void)
+{
+	static const char *const bad_labels[] = {"", "a b", "caf\xc3\xa9", "a\x7f"};
+	struct kms_store_blob t1, i1, t2, i2, b;
+	struct kms_store_client c, got, bad;
+	struct kms_store *st, *ro;
+	struct key_collect k, before;
+	sqlite3 *other = NULL;
+	char path[256];
+	size_t i;
+	int r;
+
+	st = create_store("ckeys-rot.db", path, sizeof(path));
+	sample_blob(&t1, 0x10, 40);
+	sample_blob(&i1, 0x20, 40);
+	sample_blob(&t2, 0x30, 40);
+	sample_blob(&i2, 0x40, KMS_STORE_MAX_BLOB);
+	sample_client(&c, "ue-1", KMS_CLIENT_UE);
+	CU_ASSERT(kms_store_put_client_with_keys(st, &c, &t1, &i1) == KMS_OK);
+	CU_ASSERT(kms_store_get_client(st, "ue-1", &got) == KMS_OK);
+	CU_ASSERT(client_eq(&got, &c));
+	memset(&k, 0, sizeof(k));
+	CU_ASSERT(kms_store_client_key_list(st, collect_client_key, &k) == KMS_OK);
+	CU_ASSERT_STRING_EQUAL(k.c.text, "ink-ue-1-1|40|1;trk-ue-1-1|40|0;");
+	CU_ASSERT(blob_eq(&k.last, &t1));
+
+	/* A rotation: the row names the new keys; the old keys stay in client_keys. */
+	snprintf(c.trk_label, sizeof(c.trk_label), "tk.2.ue-1");
+	snprintf(c.ink_label, sizeof(c.ink_label), "ik.2.ue-1");
+	CU_ASSERT(kms_store_put_client_with_keys(st, &c, &t2, &i2) == KMS_OK);
+	CU_ASSERT(kms_store_get_client(st, "ue-1", &got) == KMS_OK);
+	CU_ASSERT(client_eq(&got, &c));
+	memset(&k, 0, sizeof(k));
+	CU_ASSERT(kms_store_client_key_list(st, collect_client_key, &k) == KMS_OK);
+	CU_ASSERT_STRING_EQUAL(k.c.text, "ik.2.ue-1|512|1;ink-ue-1-1|40|1;tk.2.ue-1|40|0;"
+					 "trk-ue-1-1|40|0;");
+	CU_ASSERT(blob_eq(&k.last, &t1));
+	memset(&k, 0, sizeof(k));
+	k.c.stop_after = 1; /* the first row, ik.2.ue-1 */
+	k.stop_with = KMS_ERR_AUTH;
+	CU_ASSERT(kms_store_client_key_list(st, collect_client_key, &k) == KMS_ERR_AUTH);
+	CU_ASSERT(blob_eq(&k.last, &i2));
+	memset(&before, 0, sizeof(before));
+	CU_ASSERT(kms_store_client_key_list(st, collect_client_key, &before) == KMS_OK);
+
+	/* Another writer holds the lock past the busy timeout: KMS_ERR_IO, nothing written. */
+	CU_ASSERT_FATAL(sqlite3_open_v2(path, &other, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK);
+	CU_ASSERT_FATAL(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
+	bad = c;
+	snprintf(bad.trk_label, sizeof(bad.trk_label), "tk.3.ue-1");
+	snprintf(bad.ink_label, sizeof(bad.ink_label), "ik.3.ue-1");
+	CU_ASSERT(kms_store_put_client_with_keys(st, &bad, &t1, &i1) == KMS_ERR_IO);
+	CU_ASSERT(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(other);
+
+	/* Arguments: each refused before anything is written. */
+	CU_ASSERT(kms_store_put_client_with_keys(NULL, &bad, &t1, &i1) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_put_client_with_keys(st, NULL, &t1, &i1) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_put_client_with_keys(st, &bad, NULL, &i1) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_put_client_with_keys(st, &bad, &t1, NULL) == KMS_ERR_INVALID_ARG);
+	b = t1;
+	b.len = 0;
+	CU_ASSERT(kms_store_put_client_with_keys(st, &bad, &b, &i1) == KMS_ERR_INVALID_ARG);
+	b.len = KMS_STORE_MAX_BLOB + 1;
+	CU_ASSERT(kms_store_put_client_with_keys(st, &bad, &t1, &b) == KMS_ERR_INVALID_ARG);
+	for (i = 0; i < NUM(bad_labels); i++) {
+		struct kms_store_client x = bad;
+
+		snprintf(x.ink_label, sizeof(x.ink_label), "%s", bad_labels[i]);
+		CU_ASSERT(kms_store_put_client_with_keys(st, &x, &t1, &i1) == KMS_ERR_INVALID_ARG);
+		x = bad;
+		snprintf(x.trk_label, sizeof(x.trk_label), "%s", bad_labels[i]);
+		CU_ASSERT(kms_store_put_client_with_keys(st, &x, &t1, &i1) == KMS_ERR_INVALID_ARG);
+		x = bad;
+		snprintf(x.client_id, sizeof(x.client_id), "%s", bad_labels[i]);
+		CU_ASSERT(kms_store_put_client_with_keys(st, &x, &t1, &i1) == KMS_ERR_INVALID_ARG);
+	}
+	{
+		struct kms_store_client x = bad;
+
+		memset(x.trk_label, 'a', sizeof(x.trk_label)); /* not NUL-terminated */
+		CU_ASSERT(kms_store_put_client_with_keys(st, &x, &t1, &i1) == KMS_ERR_INVALID_ARG);
+		x = bad;
+		memcpy(x.ink_label, x.trk_label, sizeof(x.ink_label)); /* one label, two roles */
+		CU_ASSERT(kms_store_put_client_with_keys(st, &x, &t1, &i1) == KMS_ERR_INVALID_ARG);
+		x = bad;
+		x.cls = (enum kms_client_class)2;
+		CU_ASSERT(kms_store_put_client_with_keys(st, &x, &t1, &i1) == KMS_ERR_INVALID_ARG);
+		x = bad;
+		x.revoked = 2;
+		CU_ASSERT(kms_store_put_client_with_keys(st, &x, &t1, &i1) == KMS_ERR_INVALID_ARG);
+	}
+	/* Not from a callback of the store, nor on a read-only handle. */
+	reentrant_st = st;
+	r = KMS_OK;
+	CU_ASSERT(kms_store_client_key_list(st, reenter_with_keys, &r) == KMS_OK);
+	CU_ASSERT_EQUAL(r, KMS_ERR_INVALID_ARG);
+	ro = open_store(path, KMS_STORE_RO);
+	CU_ASSERT(kms_store_put_client_with_keys(ro, &bad, &t1, &i1) == KMS_ERR_INVALID_ARG);
+	kms_store_close(ro);
+
+	/* None of it changed anything. */
+	CU_ASSERT(kms_store_get_client(st, "ue-1", &got) == KMS_OK);
+	CU_ASSERT(client_eq(&got, &c));
+	CU_ASSERT(kms_store_get_client(st, "reenter", &got) == KMS_ERR_FORBIDDEN);
+	memset(&k, 0, sizeof(k));
+	CU_ASSERT(kms_store_client_key_list(st, collect_client_key, &k) == KMS_OK);
+	CU_ASSERT_STRING_EQUAL(k.c.text, before.c.text);
+	CU_ASSERT(blob_eq(&k.last, &before.last));
+	kms_store_close(st);
+}
+
 /* Rows of client_keys that fail their checks stop the list with KMS_ERR_PARSE. */
 static void
 test_client_keys_corrupt(void)
@@ -3442,6 +3574,7 @@ static CU_TestInfo store_tests[] = {
 	 test_checkpoint_verify},
 	{"client keys: round trip, order, replace, arguments", test_client_keys},
 	{"client keys: corrupt rows", test_client_keys_corrupt},
+	{"client row and keys in one transaction (rotation)", test_client_with_keys},
 	{"has_keyset; add_identity of an existing identity", test_has_keyset_add_identity},
 	CU_TEST_INFO_NULL,
 };

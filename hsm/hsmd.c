@@ -1,17 +1,22 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kms-hsmd - the HSM adapter: the only process that loads the PKCS#11 module, holds the PIN or
- * touches a master secret (ARCHITECTURE.md, SECURITY.md). kmsd starts it with one end of a
- * socketpair and talks to it in proto/ frames.
+ * touches a master secret (ARCHITECTURE.md, SECURITY.md). It serves one connection from kmsd in
+ * proto/ frames: either one end of a socketpair, when kmsd starts it, or a connection that
+ * systemd accepted on kms-hsmd.socket (Accept=yes), when it runs as its own user.
  *
- *   kms-hsmd -c FILE --fd N   serve the socketpair end N until kmsd closes it
- *   kms-hsmd -c FILE --check  run the start-up checks, say whether it would serve, exit
+ *   kms-hsmd -c FILE --fd N              serve the socketpair end N until kmsd closes it
+ *   kms-hsmd -c FILE --socket-activated  serve the connection systemd passes (fd 3)
+ *   kms-hsmd -c FILE --check             run the start-up checks, say whether it would serve
  *
  * Exit status: 0 after a clean end (the peer closed, or SIGTERM), 1 when serving stopped on an
- * error (kmsd restarts it), 2 for a bad command line or configuration, 3 when a start-up check
- * failed (the message says which).
+ * error (kmsd restarts it) or the peer is not peer_user, 2 for a bad command line or
+ * configuration, 3 when a start-up check failed (the message says which).
  */
+#define _GNU_SOURCE /* struct ucred (SO_PEERCRED) */
 #include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -54,7 +59,11 @@ static const struct kms_conf_key conf_keys[] = {
 	{"tls_key", KMS_CONF_STRING, 0, NULL, 0, 0, NULL},
 	{"audit_key", KMS_CONF_STRING, 0, NULL, 0, 0, NULL},
 	{"environment", KMS_CONF_STRING, KMS_CONF_REPEATABLE, NULL, 0, 0, NULL},
+	{"peer_user", KMS_CONF_STRING, 0, NULL, 0, 0, NULL},
 };
+
+/* The descriptor systemd passes first (sd_listen_fds(3): SD_LISTEN_FDS_START). */
+#define LISTEN_FD 3
 
 static volatile sig_atomic_t serve_fd = -1;
 
@@ -73,20 +82,30 @@ static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: kms-hsmd -c FILE --fd N\n"
+		   "       kms-hsmd -c FILE --socket-activated\n"
 		   "       kms-hsmd -c FILE --check\n"
 		   "       kms-hsmd --help\n"
 		   "\n"
 		   "The HSM adapter of the KMS: the only process that loads the PKCS#11 module,\n"
 		   "logs in to the token (the user PIN from pin_file, or from the systemd\n"
-		   "credential pin_credential) and holds the master secrets (online issuer). It\n"
-		   "is not a service of its own: kmsd starts one per event-loop thread with one\n"
-		   "end of a socketpair, and restarts it when it ends. It serves that one\n"
-		   "connection and exits when kmsd closes it.\n"
+		   "credential pin_credential) and holds the master secrets (online issuer). One\n"
+		   "kms-hsmd serves one connection of kmsd (one per event-loop thread) and exits\n"
+		   "when kmsd closes it. Two ways to run it:\n"
+		   "- kmsd starts it (kmsd.conf: hsmd_conf) with one end of a socketpair, as\n"
+		   "  kmsd's user, and restarts it when it ends;\n"
+		   "- systemd starts it (kmsd.conf: hsmd_socket) as its own user, one\n"
+		   "  kms-hsmd@.service instance per connection to kms-hsmd.socket (Accept=yes),\n"
+		   "  so that kmsd's user cannot read the PIN (deploy/systemd/).\n"
 		   "\n"
 		   "Options:\n"
 		   "  -c FILE     kms-hsmd.conf (required); deploy/kms-hsmd.conf.example\n"
 		   "              explains every key\n"
 		   "  --fd N      serve the socketpair end N (3..1023), as kmsd starts it\n"
+		   "  --socket-activated\n"
+		   "              serve the connection systemd passes (LISTEN_FDS=1, fd 3,\n"
+		   "              from a socket with Accept=yes); kms-hsmd.conf must name\n"
+		   "              kmsd's user in peer_user, and a connection from any other\n"
+		   "              user is refused before the token is touched\n"
 		   "  --check     run the start-up checks (known-answer tests, store, token\n"
 		   "              login, RFC 5649 probe, KEK, master secrets, TLS key) and exit\n"
 		   "              0 if it would serve; run it as the service's user before\n"
@@ -97,8 +116,9 @@ usage(FILE *f)
 		   "connection; the master secrets are wiped on the way out.\n"
 		   "\n"
 		   "Exit status: 0 clean end (kmsd closed, or SIGTERM) or passed --check;\n"
-		   "1 serving stopped on an error (kmsd restarts it); 2 bad command line or\n"
-		   "configuration; 3 a start-up check failed (the message says which).\n"
+		   "1 serving stopped on an error (kmsd restarts it), or the peer is not\n"
+		   "peer_user; 2 bad command line or configuration; 3 a start-up check failed\n"
+		   "(the message says which).\n"
 		   "\n"
 		   "Documentation: SECURITY.md (what it holds), docs/deployment.md (the PIN as a\n"
 		   "systemd credential, network HSMs), docs/protocol.md (the frames), in the\n"
@@ -123,6 +143,114 @@ parse_fd(const char *s, int *out)
 		return KMS_ERR_INVALID_ARG;
 	}
 	*out = (int)v;
+	return KMS_OK;
+}
+
+/* A decimal number of an environment variable, 1 .. max; 0 when unset or anything else. */
+static unsigned long
+env_number(const char *name, unsigned long max)
+{
+	const char *s = getenv(name);
+	char *end = NULL;
+	unsigned long v;
+
+	if (s == NULL || s[0] < '0' || s[0] > '9' || strlen(s) > 20) {
+		return 0;
+	}
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	return errno != 0 || *end != '\0' || v > max ? 0 : v;
+}
+
+/*
+ * The connection systemd passes to a socket-activated instance (sd_listen_fds(3), without
+ * libsystemd): LISTEN_PID is this process, LISTEN_FDS is 1, and fd 3 is a connected AF_UNIX
+ * stream socket, not the listening one (a socket unit without Accept=yes passes that). The
+ * variables are removed so that nothing started later (the PKCS#11 module's helpers) takes them.
+ */
+static int
+take_listen_fd(int *out)
+{
+	int v = 0;
+	socklen_t len = sizeof(v);
+	struct stat st;
+	int r = KMS_ERR_INVALID_ARG;
+
+	if (env_number("LISTEN_PID", 0x7fffffffUL) != (unsigned long)getpid() ||
+	    env_number("LISTEN_FDS", 64) != 1) {
+		fprintf(stderr, "kms-hsmd: --socket-activated, but systemd passed no socket "
+				"(LISTEN_PID is not this process, or LISTEN_FDS is not 1)\n");
+		goto out;
+	}
+	if (fstat(LISTEN_FD, &st) != 0 || !S_ISSOCK(st.st_mode) ||
+	    getsockopt(LISTEN_FD, SOL_SOCKET, SO_DOMAIN, &v, &len) != 0 || v != AF_UNIX ||
+	    getsockopt(LISTEN_FD, SOL_SOCKET, SO_TYPE, &v, &len) != 0 || v != SOCK_STREAM) {
+		fprintf(stderr, "kms-hsmd: --socket-activated: fd 3 is not an AF_UNIX stream "
+				"socket (kms-hsmd.socket: ListenStream= with a path)\n");
+		goto out;
+	}
+	if (getsockopt(LISTEN_FD, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) != 0 || v != 0) {
+		fprintf(stderr,
+			"kms-hsmd: --socket-activated: fd 3 is the listening socket; "
+			"kms-hsmd serves one connection: set Accept=yes in kms-hsmd.socket\n");
+		goto out;
+	}
+	if (fcntl(LISTEN_FD, F_SETFD, FD_CLOEXEC) != 0) {
+		r = KMS_ERR_IO;
+		goto out;
+	}
+	*out = LISTEN_FD;
+	r = KMS_OK;
+out:
+	(void)unsetenv("LISTEN_PID");
+	(void)unsetenv("LISTEN_FDS");
+	(void)unsetenv("LISTEN_FDNAMES");
+	return r;
+}
+
+/*
+ * peer_user (a user name, or a decimal uid) against the user of the process at the other end of
+ * fd (SO_PEERCRED, taken by the kernel at connect(2)). Refused before the token is touched.
+ */
+static int
+check_peer(int fd, const char *peer_user, const char *conf_path)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	unsigned long uid = 0;
+	char *end = NULL;
+
+	if (peer_user[0] >= '0' && peer_user[0] <= '9') {
+		errno = 0;
+		uid = strtoul(peer_user, &end, 10);
+		if (errno != 0 || *end != '\0' || uid >= 0xffffffffUL) {
+			fprintf(stderr, "kms-hsmd: %s: peer_user: want a user name or a uid\n",
+				conf_path);
+			return KMS_ERR_INVALID_ARG;
+		}
+	} else {
+		const struct passwd *pw = getpwnam(peer_user);
+
+		if (pw == NULL) {
+			fprintf(stderr, "kms-hsmd: %s: peer_user: no user %s on this system\n",
+				conf_path, peer_user);
+			return KMS_ERR_INVALID_ARG;
+		}
+		uid = (unsigned long)pw->pw_uid;
+	}
+	memset(&cred, 0, sizeof(cred));
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof(cred)) {
+		fprintf(stderr, "kms-hsmd: cannot read the peer's credentials: %s\n",
+			strerror(errno));
+		return KMS_ERR_IO;
+	}
+	if ((unsigned long)cred.uid != uid) {
+		fprintf(stderr,
+			"kms-hsmd: refusing a connection from uid %lu (pid %ld): peer_user is %s "
+			"(uid %lu)\n",
+			(unsigned long)cred.uid, (long)cred.pid, peer_user, uid);
+		return KMS_ERR_FORBIDDEN;
+	}
 	return KMS_OK;
 }
 
@@ -193,8 +321,10 @@ main(int argc, char **argv)
 	const char *token = NULL;
 	uint64_t u = 0;
 	size_t e = 0;
+	const char *peer_user = NULL;
 	bool yes = false;
 	bool check = false;
+	bool activated = false;
 	int fd = -1;
 	int status = 2;
 	int r;
@@ -214,13 +344,18 @@ main(int argc, char **argv)
 			}
 		} else if (strcmp(argv[i], "--check") == 0) {
 			check = true;
+		} else if (strcmp(argv[i], "--socket-activated") == 0) {
+			activated = true;
 		} else {
 			usage(stderr);
 			return 2;
 		}
 	}
-	if (conf_path == NULL || (fd < 0) == !check) {
+	if (conf_path == NULL || (fd >= 0) + check + activated != 1) {
 		usage(stderr);
+		return 2;
+	}
+	if (activated && take_listen_fd(&fd) != KMS_OK) {
 		return 2;
 	}
 	if (kms_harden_process() != KMS_OK) {
@@ -290,8 +425,20 @@ main(int argc, char **argv)
 	}
 	acfg.future_periods = (unsigned int)u;
 	if (get_str(conf, "tls_key", &acfg.tls_key_label) != KMS_OK ||
-	    get_str(conf, "audit_key", &acfg.audit_key_label) != KMS_OK) {
+	    get_str(conf, "audit_key", &acfg.audit_key_label) != KMS_OK ||
+	    get_str(conf, "peer_user", &peer_user) != KMS_OK) {
 		goto bad_conf;
+	}
+	if (activated && peer_user == NULL) {
+		fprintf(stderr,
+			"kms-hsmd: %s: --socket-activated needs peer_user (the user kmsd runs "
+			"as): only kmsd may use the token through this socket\n",
+			conf_path);
+		goto out;
+	}
+	if (fd >= 0 && peer_user != NULL && (r = check_peer(fd, peer_user, conf_path)) != KMS_OK) {
+		status = r == KMS_ERR_INVALID_ARG ? 2 : 1; /* peer_user wrong, or not the peer */
+		goto out;
 	}
 
 	if (apply_environment(conf, conf_path) != KMS_OK) {

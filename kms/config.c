@@ -35,7 +35,8 @@ static const struct kms_conf_key keys[] = {
 	{"client_spki", KMS_CONF_STRING, KMS_CONF_REPEATABLE, NULL, 0, 0, NULL},
 	{"store", KMS_CONF_PATH, KMS_CONF_REQUIRED, NULL, 0, 0, NULL},
 	{"hsmd", KMS_CONF_PATH, 0, NULL, 0, 0, NULL},
-	{"hsmd_conf", KMS_CONF_PATH, KMS_CONF_REQUIRED, NULL, 0, 0, NULL},
+	{"hsmd_conf", KMS_CONF_PATH, 0, NULL, 0, 0, NULL},
+	{"hsmd_socket", KMS_CONF_PATH, 0, NULL, 0, 0, NULL},
 	{"hsmd_timeout", KMS_CONF_U64, 0, "10000", 100, 600000, NULL},
 	{"idms_keys", KMS_CONF_PATH, 0, NULL, 0, 0, NULL},
 	{"idms_issuer", KMS_CONF_STRING, 0, NULL, 0, 0, NULL},
@@ -262,12 +263,32 @@ kmsd_config_load(struct kmsd_config *cfg, const char *path, char *err, size_t er
 	}
 	if (kms_conf_str(cfg->conf, "store", 0, &cfg->store) != KMS_OK ||
 	    opt_str(cfg->conf, "hsmd", &cfg->hsmd) != KMS_OK ||
-	    kms_conf_str(cfg->conf, "hsmd_conf", 0, &cfg->hsmd_conf) != KMS_OK ||
+	    opt_str(cfg->conf, "hsmd_conf", &cfg->hsmd_conf) != KMS_OK ||
+	    opt_str(cfg->conf, "hsmd_socket", &cfg->hsmd_socket) != KMS_OK ||
 	    kms_conf_u64(cfg->conf, "hsmd_timeout", 0, &u) != KMS_OK) {
 		return KMS_ERR_INTERNAL;
 	}
 	cfg->hsmd_timeout_ms = (unsigned int)u;
-	if (cfg->hsmd == NULL && default_hsmd(cfg) != KMS_OK) {
+	if (cfg->hsmd_socket != NULL) {
+		/* systemd starts kms-hsmd with its own configuration, as its own user */
+		if (cfg->hsmd_conf != NULL || cfg->hsmd != NULL) {
+			return fail(
+				err, err_len, cfg->conf, path,
+				cfg->hsmd_conf != NULL ? "hsmd_conf" : "hsmd",
+				"set, but hsmd_socket is set too: with a socket, systemd starts "
+				"kms-hsmd (kms-hsmd@.service names its program and "
+				"configuration); set one of hsmd_conf and hsmd_socket");
+		}
+		if (cfg->hsmd_socket[0] != '/' || strlen(cfg->hsmd_socket) > 107) {
+			return fail(err, err_len, cfg->conf, path, "hsmd_socket",
+				    "want the absolute path of kms-hsmd.socket's ListenStream= "
+				    "(at most 107 octets)");
+		}
+	} else if (cfg->hsmd_conf == NULL) {
+		return fail(err, err_len, cfg->conf, path, "hsmd_conf",
+			    "missing: kms-hsmd's configuration file (kmsd starts kms-hsmd), or "
+			    "hsmd_socket (systemd starts it)");
+	} else if (cfg->hsmd == NULL && default_hsmd(cfg) != KMS_OK) {
 		return fail(err, err_len, cfg->conf, path, "hsmd",
 			    "not set, and kms-hsmd is not beside kmsd");
 	}

@@ -42,7 +42,8 @@ struct kmsd_config {
 	struct kmsd_spki_map *spki_map;
 	size_t num_spki_map;
 	const char *store;
-	const char *hsmd, *hsmd_conf;
+	const char *hsmd, *hsmd_conf; /* NULL with hsmd_socket */
+	const char *hsmd_socket;      /* kms-hsmd.socket (systemd starts kms-hsmd), or NULL */
 	char hsmd_buf[4096];
 	unsigned int hsmd_timeout_ms;
 	const char *idms_keys, *idms_issuer, *idms_audience;

@@ -59,9 +59,11 @@ usage(FILE *f)
 		   "\n"
 		   "The Key Management Server of 3GPP mission-critical services (TS 33.180\n"
 		   "Annex D): it serves init, keyprov and certcache over HTTPS with mutual TLS\n"
-		   "and IdMS bearer tokens. It holds no PIN and no key material: it starts one\n"
-		   "kms-hsmd per event-loop thread over a socketpair (restarted when it dies),\n"
-		   "and kms-hsmd alone touches the token.\n"
+		   "and IdMS bearer tokens. It holds no PIN and no key material: kms-hsmd alone\n"
+		   "touches the token, one per event-loop thread. kmsd either starts them itself\n"
+		   "over socketpairs (kmsd.conf: hsmd_conf; restarted when one dies), or connects\n"
+		   "to kms-hsmd.socket, where systemd starts them under their own user\n"
+		   "(hsmd_socket; connected again when one ends; deploy/systemd/).\n"
 		   "\n"
 		   "Options:\n"
 		   "  -c FILE      kmsd.conf (required); deploy/kmsd.conf.example explains\n"
@@ -176,6 +178,7 @@ log_ignored(const struct kmsd_config *cur, const struct kmsd_config *nc)
 		{differ(cur->store, nc->store), "store"},
 		{differ(cur->hsmd, nc->hsmd), "hsmd"},
 		{differ(cur->hsmd_conf, nc->hsmd_conf), "hsmd_conf"},
+		{differ(cur->hsmd_socket, nc->hsmd_socket), "hsmd_socket"},
 		{cur->hsmd_timeout_ms != nc->hsmd_timeout_ms, "hsmd_timeout"},
 		{differ(cur->idms_keys, nc->idms_keys), "idms_keys"},
 		{differ(cur->idms_issuer, nc->idms_issuer), "idms_issuer"},
@@ -484,6 +487,7 @@ main(int argc, char **argv)
 	memset(&hcfg, 0, sizeof(hcfg));
 	hcfg.hsmd_path = k.cfg.hsmd;
 	hcfg.hsmd_conf = k.cfg.hsmd_conf;
+	hcfg.socket_path = k.cfg.hsmd_socket;
 	hcfg.slots = check ? 1 : k.cfg.threads;
 	hcfg.timeout_ms = k.cfg.hsmd_timeout_ms;
 	if ((r = kms_hsmd_pool_new(&k.pool, &hcfg, START_WAIT_MS, err, sizeof(err))) != KMS_OK) {

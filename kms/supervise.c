@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,10 +35,11 @@ extern char **environ;
 struct slot {
 	pthread_mutex_t lock; /* one request at a time; guards everything below */
 	int fd;               /* kmsd's end, or -1 while down */
-	pid_t pid;            /* the process, or 0 once reaped */
-	bool started;         /* a process was started in this slot before */
-	uint64_t exits;       /* processes of this slot that ended */
-	int last_status;      /* their last wait status */
+	pid_t pid;            /* the process, or 0 once reaped (always 0 with a socket) */
+	bool started;         /* a process was started (a connection made) in this slot before */
+	uint64_t exits;       /* processes of this slot that ended, or connections */
+	int last_status;      /* their last wait status (not with a socket) */
+	int last_errno;       /* the last connect error (with a socket), or 0 */
 	unsigned int backoff; /* ms before the next start */
 	uint64_t next_start;  /* monotonic ms */
 	uint64_t starting;    /* monotonic ms of a start not yet answered, or 0 */
@@ -74,6 +76,68 @@ sleep_ms(unsigned int ms)
 	}
 }
 
+/* Bound every send and receive on kmsd's end of a connection by the configured timeout. */
+static int
+set_timeouts(const struct kms_hsmd_pool *p, int fd)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)(p->cfg.timeout_ms / 1000u);
+	tv.tv_usec = (suseconds_t)(p->cfg.timeout_ms % 1000u) * 1000;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0) {
+		return KMS_ERR_IO;
+	}
+	return KMS_OK;
+}
+
+/* Count a (re)start of slot s, which is now up with fd. */
+static void
+slot_up(struct kms_hsmd_pool *p, struct slot *s, int fd, pid_t pid)
+{
+	s->fd = fd;
+	s->pid = pid;
+	s->starting = now_ms();
+	if (s->started) {
+		pthread_mutex_lock(&p->stat_lock);
+		p->restarts++;
+		pthread_mutex_unlock(&p->stat_lock);
+	}
+	s->started = true;
+}
+
+/*
+ * Connect slot s (its lock held) to kms-hsmd.socket; systemd accepts the connection and starts a
+ * kms-hsmd instance for it. A failure is remembered in s->last_errno for the start's message.
+ */
+static int
+connect_socket(struct kms_hsmd_pool *p, struct slot *s)
+{
+	struct sockaddr_un sa;
+	size_t len = strlen(p->cfg.socket_path);
+	int fd;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (len >= sizeof(sa.sun_path)) {
+		s->last_errno = ENAMETOOLONG;
+		return KMS_ERR_INVALID_ARG;
+	}
+	memcpy(sa.sun_path, p->cfg.socket_path, len + 1);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+		s->last_errno = errno;
+		return KMS_ERR_IO;
+	}
+	if (set_timeouts(p, fd) != KMS_OK || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		s->last_errno = errno;
+		(void)close(fd);
+		return KMS_ERR_HSM_UNAVAIL;
+	}
+	s->last_errno = 0;
+	slot_up(p, s, fd, 0);
+	return KMS_OK;
+}
+
 /*
  * Start the process of slot s (its lock held). The socketpair is close-on-exec at both ends;
  * the child moves its end to fd 3 (dup2 clears close-on-exec) and closes everything above, so
@@ -85,17 +149,13 @@ spawn(struct kms_hsmd_pool *p, struct slot *s)
 {
 	int sv[2];
 	pid_t pid;
-	struct timeval tv;
 	sigset_t all, old;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
 		kms_log(KMS_LOG_ERR, "hsmd: socketpair: %s", strerror(errno));
 		return KMS_ERR_IO;
 	}
-	tv.tv_sec = (time_t)(p->cfg.timeout_ms / 1000u);
-	tv.tv_usec = (suseconds_t)(p->cfg.timeout_ms % 1000u) * 1000;
-	if (setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
-	    setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0) {
+	if (set_timeouts(p, sv[0]) != KMS_OK) {
 		(void)close(sv[0]);
 		(void)close(sv[1]);
 		return KMS_ERR_IO;
@@ -130,31 +190,52 @@ spawn(struct kms_hsmd_pool *p, struct slot *s)
 		(void)close(sv[0]);
 		return KMS_ERR_IO;
 	}
-	s->fd = sv[0];
-	s->pid = pid;
-	s->starting = now_ms();
-	if (s->started) {
-		pthread_mutex_lock(&p->stat_lock);
-		p->restarts++;
-		pthread_mutex_unlock(&p->stat_lock);
-	}
-	s->started = true;
+	slot_up(p, s, sv[0], pid);
 	return KMS_OK;
 }
 
-/* Mark slot s down after a failed exchange (its lock held): kill the process, close the end. */
+/* Bring slot s up (its lock held): start its process, or connect it. */
+static int
+slot_open(struct kms_hsmd_pool *p, struct slot *s)
+{
+	return p->cfg.socket_path != NULL ? connect_socket(p, s) : spawn(p, s);
+}
+
+/* The next attempt of slot s (its lock held) after the back-off, which doubles up to its bound. */
+static void
+slot_backoff(struct slot *s)
+{
+	s->next_start = now_ms() + s->backoff;
+	s->backoff = s->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : s->backoff * 2;
+}
+
+/*
+ * Mark slot s down after a failed exchange (its lock held): kill the process, close the end.
+ * With a socket, closing is all kmsd can do (the instance is not its child and not its user's):
+ * kms-hsmd exits at its next read or write, and the slot connects again after the back-off.
+ */
 static void
 slot_fail(struct kms_hsmd_pool *p, struct slot *s, const char *why)
 {
 	unsigned int i = (unsigned int)(s - p->slots);
 
-	kms_log(KMS_LOG_ERR, "hsmd: slot %u (pid %ld): %s; restarting it", i, (long)s->pid, why);
+	if (p->cfg.socket_path != NULL) {
+		kms_log(KMS_LOG_ERR, "hsmd: slot %u (%s): %s; connecting again", i,
+			p->cfg.socket_path, why);
+	} else {
+		kms_log(KMS_LOG_ERR, "hsmd: slot %u (pid %ld): %s; restarting it", i, (long)s->pid,
+			why);
+	}
 	if (s->pid > 0) {
 		(void)kill(s->pid, SIGKILL);
 	}
 	if (s->fd >= 0) {
 		(void)close(s->fd);
 		s->fd = -1;
+	}
+	if (p->cfg.socket_path != NULL) {
+		s->exits++;
+		slot_backoff(s);
 	}
 }
 
@@ -204,15 +285,17 @@ reap(struct kms_hsmd_pool *p)
 			s->pid = 0;
 			s->exits++;
 			s->last_status = st;
-			s->next_start = now_ms() + s->backoff;
-			s->backoff = s->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : s->backoff * 2;
+			slot_backoff(s);
 			pthread_mutex_unlock(&s->lock);
 			break;
 		}
 	}
 }
 
-/* Whether some slot's process was started less than START_GRACE ms ago and has not answered. */
+/*
+ * Whether some slot's process was started (or connection made) less than START_GRACE ms ago and
+ * has not answered.
+ */
 static bool
 one_starting(struct kms_hsmd_pool *p)
 {
@@ -225,16 +308,17 @@ one_starting(struct kms_hsmd_pool *p)
 		if (pthread_mutex_trylock(&s->lock) != 0) {
 			continue; /* busy with a request: it has started */
 		}
-		any = s->pid > 0 && s->starting != 0 && now_ms() - s->starting < START_GRACE;
+		any = s->fd >= 0 && s->starting != 0 && now_ms() - s->starting < START_GRACE;
 		pthread_mutex_unlock(&s->lock);
 	}
 	return any;
 }
 
 /*
- * Restart the slots whose process ended, one at a time: a process is started only when no other
- * is still starting (up to START_GRACE ms), because SoftHSM's file store was seen to hide its
- * token from a process starting while another one logged in.
+ * Restart the slots whose process (or connection) ended, one at a time: a process is started
+ * only when no other is still starting (up to START_GRACE ms), because SoftHSM's file store was
+ * seen to hide its token from a process starting while another one logged in. A socket-activated
+ * kms-hsmd starts at the connection, so connections are made one at a time too.
  */
 static void *
 supervise(void *arg)
@@ -252,10 +336,12 @@ supervise(void *arg)
 				continue; /* busy with a request: it is up */
 			}
 			if (s->started && s->pid == 0 && s->fd < 0 && now_ms() >= s->next_start) {
-				if (spawn(p, s) != KMS_OK) {
-					s->next_start = now_ms() + BACKOFF_MAX;
-				} else {
+				if (slot_open(p, s) == KMS_OK) {
 					spawned = true;
+				} else if (p->cfg.socket_path != NULL) {
+					slot_backoff(s);
+				} else {
+					s->next_start = now_ms() + BACKOFF_MAX;
 				}
 			}
 			pthread_mutex_unlock(&s->lock);
@@ -356,6 +442,14 @@ await_slot(struct kms_hsmd_pool *p, unsigned int i, uint64_t deadline, char *err
 		exits = s->exits;
 		st = s->last_status;
 		pthread_mutex_unlock(&s->lock);
+		if (exits > 0 && p->cfg.socket_path != NULL) {
+			snprintf(err, err_len,
+				 "kms-hsmd at %s closed the connection before it answered: the "
+				 "instance did not start or refused kmsd (see its log, e.g. "
+				 "journalctl -u 'kms-hsmd@*')",
+				 p->cfg.socket_path);
+			return KMS_ERR_HSM_UNAVAIL;
+		}
 		if (exits > 0) {
 			char why[96];
 			describe_status(why, sizeof(why), st);
@@ -367,7 +461,8 @@ await_slot(struct kms_hsmd_pool *p, unsigned int i, uint64_t deadline, char *err
 		}
 		if (now_ms() >= deadline) {
 			snprintf(err, err_len, "kms-hsmd (%s) did not answer in time",
-				 p->cfg.hsmd_path);
+				 p->cfg.socket_path != NULL ? p->cfg.socket_path
+							    : p->cfg.hsmd_path);
 			return KMS_ERR_HSM_UNAVAIL;
 		}
 		sleep_ms(SUPERVISE_TICK);
@@ -385,13 +480,18 @@ kms_hsmd_pool_new(struct kms_hsmd_pool **out, const struct kms_hsmd_config *cfg,
 
 	*out = NULL;
 	if (cfg->slots == 0 || cfg->slots > MAX_SLOTS || cfg->timeout_ms < 100 ||
-	    cfg->timeout_ms > 600000 || cfg->hsmd_path == NULL || cfg->hsmd_conf == NULL ||
-	    cfg->hsmd_path[0] != '/') {
+	    cfg->timeout_ms > 600000 ||
+	    (cfg->socket_path != NULL ? cfg->socket_path[0] != '/' ||
+						strlen(cfg->socket_path) >=
+							sizeof(((struct sockaddr_un *)0)->sun_path)
+				      : cfg->hsmd_path == NULL || cfg->hsmd_conf == NULL ||
+						cfg->hsmd_path[0] != '/')) {
 		snprintf(err, err_len,
-			 "invalid kms-hsmd settings (the program path must be absolute)");
+			 "invalid kms-hsmd settings (the program or socket path must be "
+			 "absolute; a socket path has at most 107 octets)");
 		return KMS_ERR_INVALID_ARG;
 	}
-	if (access(cfg->hsmd_path, X_OK) != 0) {
+	if (cfg->socket_path == NULL && access(cfg->hsmd_path, X_OK) != 0) {
 		snprintf(err, err_len, "kms-hsmd program %s: %s", cfg->hsmd_path, strerror(errno));
 		return KMS_ERR_IO;
 	}
@@ -402,19 +502,20 @@ kms_hsmd_pool_new(struct kms_hsmd_pool **out, const struct kms_hsmd_config *cfg,
 		return KMS_ERR_NOMEM;
 	}
 	p->cfg = *cfg;
-	p->argv_store[0] = strdup(cfg->hsmd_path);
-	p->argv_store[1] = strdup("-c");
-	p->argv_store[2] = strdup(cfg->hsmd_conf);
-	p->argv_store[3] = strdup("--fd");
-	p->argv_store[4] = strdup("3");
-	p->argv_store[5] = NULL;
 	pthread_mutex_init(&p->stat_lock, NULL);
 	for (i = 0; i < cfg->slots; i++) {
 		pthread_mutex_init(&p->slots[i].lock, NULL);
 		p->slots[i].fd = -1;
 		p->slots[i].backoff = BACKOFF_MIN;
 	}
-	for (i = 0; i < 5; i++) {
+	if (cfg->socket_path == NULL) {
+		p->argv_store[0] = strdup(cfg->hsmd_path);
+		p->argv_store[1] = strdup("-c");
+		p->argv_store[2] = strdup(cfg->hsmd_conf);
+		p->argv_store[3] = strdup("--fd");
+		p->argv_store[4] = strdup("3");
+	}
+	for (i = 0; i < 5 && cfg->socket_path == NULL; i++) {
 		if (p->argv_store[i] == NULL) {
 			snprintf(err, err_len, "out of memory");
 			goto out;
@@ -426,9 +527,19 @@ kms_hsmd_pool_new(struct kms_hsmd_pool **out, const struct kms_hsmd_config *cfg,
 	 */
 	deadline = now_ms() + start_wait_ms;
 	for (i = 0; i < cfg->slots; i++) {
+		int e;
+
 		pthread_mutex_lock(&p->slots[i].lock);
-		r = spawn(p, &p->slots[i]);
+		r = slot_open(p, &p->slots[i]);
+		e = p->slots[i].last_errno;
 		pthread_mutex_unlock(&p->slots[i].lock);
+		if (r != KMS_OK && cfg->socket_path != NULL) {
+			snprintf(err, err_len,
+				 "cannot connect to kms-hsmd at %s: %s (is kms-hsmd.socket "
+				 "running, and may kmsd's user connect to it?)",
+				 cfg->socket_path, strerror(e));
+			goto out;
+		}
 		if (r != KMS_OK) {
 			snprintf(err, err_len, "cannot start kms-hsmd: %s", kms_strerror(r));
 			goto out;

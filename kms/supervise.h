@@ -8,19 +8,26 @@
 #include "proto/msg.h"
 
 /*
- * kmsd's side of kms-hsmd (ARCHITECTURE.md): a pool of kms-hsmd processes, one per kmsd worker
- * thread (slot), each started with its own end of a close-on-exec socketpair as fd 3 and
- * supervised by a thread of the pool: a process that dies, or that does not answer within the
- * timeout (it is killed then), is restarted with a back-off (0.1 s doubling up to 5 s), and its
- * slot answers KMS_ERR_HSM_UNAVAIL meanwhile (kmsd turns that into 503 with Retry-After).
- * kms-hsmd serves one connection and exits when it closes, so closing kmsd's end ends it.
+ * kmsd's side of kms-hsmd (ARCHITECTURE.md): a pool of connections to kms-hsmd processes, one
+ * per kmsd worker thread (slot). kms-hsmd serves one connection and exits when it closes, so
+ * closing kmsd's end ends it. Two ways to get a connection:
+ * - started here (cfg->socket_path NULL): each process gets its own end of a close-on-exec
+ *   socketpair as fd 3, and runs as kmsd's user;
+ * - socket activation (cfg->socket_path set): the slot connects to kms-hsmd.socket, a listening
+ *   AF_UNIX socket with Accept=yes, and systemd starts one kms-hsmd@.service instance per
+ *   connection, under its own user (deploy/systemd/, docs/deployment.md).
+ * A thread of the pool supervises the slots: a process that dies or a connection that ends, or
+ * that does not answer within the timeout (the process is killed then, the connection closed),
+ * is started or connected again with a back-off (0.1 s doubling up to 5 s), and the slot
+ * answers KMS_ERR_HSM_UNAVAIL meanwhile (kmsd turns that into 503 with Retry-After).
  */
 
 struct kms_hsmd_pool;
 
 struct kms_hsmd_config {
-	const char *hsmd_path;   /* the kms-hsmd program (absolute) */
-	const char *hsmd_conf;   /* its configuration file */
+	const char *hsmd_path;   /* the kms-hsmd program (absolute), or NULL with socket_path */
+	const char *hsmd_conf;   /* its configuration file, or NULL with socket_path */
+	const char *socket_path; /* kms-hsmd.socket's path (absolute), or NULL: start kms-hsmd */
 	unsigned int slots;      /* processes, 1..64 */
 	unsigned int timeout_ms; /* the longest wait for one reply, 100..600000 */
 };
@@ -32,9 +39,11 @@ struct kms_hsmd_stats {
 };
 
 /*
- * kms_hsmd_pool_new - start cfg->slots processes and the supervising thread, then wait (up to
- * start_wait_ms) until every process answers HEALTH. A process that exits during that wait ends
- * the start: its exit status is reported (kms-hsmd: 2 configuration, 3 start-up check) in err.
+ * kms_hsmd_pool_new - start cfg->slots processes (or connect cfg->slots times) and the
+ * supervising thread, then wait (up to start_wait_ms) until each answers HEALTH, one after the
+ * other. A process that exits, or a connection that cannot be made or ends, during that wait
+ * ends the start: err says why (a process's exit status: kms-hsmd 2 configuration, 3 start-up
+ * check; a socket's connect error).
  * Returns KMS_OK (*out owned: kms_hsmd_pool_free); KMS_ERR_HSM_UNAVAIL (a process failed or did
  * not answer; err says which and why); KMS_ERR_INVALID_ARG; KMS_ERR_NOMEM; KMS_ERR_IO.
  */

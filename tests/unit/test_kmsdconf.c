@@ -171,7 +171,55 @@ test_refusals(void)
 	kmsd_config_free(&cfg);
 }
 
+/* hsmd_socket in the place of hsmd_conf and hsmd; never together with them. */
+static void
+test_hsmd_socket(void)
+{
+	static const char base_sock[] = "public_url = https://kms.example.org:8443\n"
+					"tls_cert = /a\ntls_key = /b\nclient_ca = /c\nstore = /d\n";
+	static const struct {
+		const char *extra;
+		const char *want;
+	} bad[] = {
+		{"hsmd_socket = /run/kms-hsmd/hsmd.sock\nhsmd_conf = /f\n",
+		 "kmsd.conf:7: hsmd_conf: set, but hsmd_socket is set too"},
+		{"hsmd_socket = /run/kms-hsmd/hsmd.sock\nhsmd = /e\n",
+		 "kmsd.conf:7: hsmd: set, but hsmd_socket is set too"},
+		{"hsmd_socket = relative.sock\n", "absolute"},
+		{"", "kmsd.conf: hsmd_conf: missing"},
+	};
+	struct kmsd_config cfg;
+	char text[2048], err[KMS_CONF_ERR_LEN];
+	size_t i;
+
+	snprintf(text, sizeof(text), "%shsmd_socket = /run/kms-hsmd/hsmd.sock\n", base_sock);
+	CU_ASSERT_EQUAL_FATAL(load(&cfg, err, sizeof(err), text), KMS_OK);
+	CU_ASSERT_STRING_EQUAL(cfg.hsmd_socket, "/run/kms-hsmd/hsmd.sock");
+	CU_ASSERT_PTR_NULL(cfg.hsmd_conf);
+	CU_ASSERT_PTR_NULL(cfg.hsmd);
+	kmsd_config_free(&cfg);
+	/* 107 octets fit sun_path with its NUL; 108 do not */
+	snprintf(text, sizeof(text), "%shsmd_socket = /%0106d\n", base_sock, 0);
+	CU_ASSERT_EQUAL(load(&cfg, err, sizeof(err), text), KMS_OK);
+	kmsd_config_free(&cfg);
+	snprintf(text, sizeof(text), "%shsmd_socket = /%0107d\n", base_sock, 0);
+	CU_ASSERT_NOT_EQUAL(load(&cfg, err, sizeof(err), text), KMS_OK);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "kmsd.conf:6: hsmd_socket: want the absolute path"));
+	kmsd_config_free(&cfg);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "%s%s", base_sock, bad[i].extra);
+		err[0] = '\0';
+		CU_ASSERT_NOT_EQUAL(load(&cfg, err, sizeof(err), text), KMS_OK);
+		if (strstr(err, bad[i].want) == NULL) {
+			fprintf(stderr, "case %zu: '%s'\n", i, err);
+		}
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, bad[i].want));
+		kmsd_config_free(&cfg);
+	}
+}
+
 static CU_TestInfo kmsdconf_tests[] = {
+	{"hsmd_socket", test_hsmd_socket},
 	{"defaults", test_defaults},
 	{"values", test_values},
 	{"refusals name the line", test_refusals},

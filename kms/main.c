@@ -97,9 +97,9 @@ usage(FILE *f)
 		   "docs/configuration.md, SECURITY.md and kms/README.md in the source tree.\n");
 }
 
-/* Give up root for the configured user (its primary group, no supplementary groups). */
+/* The configured user's uid and primary gid. */
 static int
-drop_privileges(const char *user, char *err, size_t err_len)
+resolve_user(const char *user, uid_t *uid, gid_t *gid, char *err, size_t err_len)
 {
 	struct passwd *pw;
 
@@ -109,8 +109,16 @@ drop_privileges(const char *user, char *err, size_t err_len)
 			 errno != 0 ? strerror(errno) : "unknown");
 		return KMS_ERR_INVALID_ARG;
 	}
-	if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0 ||
-	    setuid(0) == 0) {
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	return KMS_OK;
+}
+
+/* Give up root for the configured user (its primary group, no supplementary groups). */
+static int
+drop_privileges(const char *user, uid_t uid, gid_t gid, char *err, size_t err_len)
+{
+	if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0 || setuid(0) == 0) {
 		snprintf(err, err_len, "cannot become user %s: %s", user, strerror(errno));
 		return KMS_ERR_IO;
 	}
@@ -490,6 +498,15 @@ main(int argc, char **argv)
 	hcfg.socket_path = k.cfg.hsmd_socket;
 	hcfg.slots = check ? 1 : k.cfg.threads;
 	hcfg.timeout_ms = k.cfg.hsmd_timeout_ms;
+	if (k.cfg.user != NULL) {
+		/* kms-hsmd runs as that user from its first start, not only after kmsd dropped */
+		if (resolve_user(k.cfg.user, &hcfg.uid, &hcfg.gid, err, sizeof(err)) != KMS_OK) {
+			fprintf(stderr, "kmsd: %s: user: %s\n", conf_path_g, err);
+			status = 2; /* a configuration error */
+			goto out;
+		}
+		hcfg.set_user = true;
+	}
 	if ((r = kms_hsmd_pool_new(&k.pool, &hcfg, START_WAIT_MS, err, sizeof(err))) != KMS_OK) {
 		fprintf(stderr, "kmsd: %s\n", err);
 		goto out;
@@ -516,7 +533,8 @@ main(int argc, char **argv)
 		status = 0;
 		goto out;
 	}
-	if (k.cfg.user != NULL && drop_privileges(k.cfg.user, err, sizeof(err)) != KMS_OK) {
+	if (k.cfg.user != NULL &&
+	    drop_privileges(k.cfg.user, hcfg.uid, hcfg.gid, err, sizeof(err)) != KMS_OK) {
 		fprintf(stderr, "kmsd: %s\n", err);
 		goto out;
 	}

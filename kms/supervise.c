@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -29,6 +30,7 @@
 #define SUPERVISE_TICK 50u   /* ms */
 #define CHILD_FD       3
 #define START_GRACE    3000u /* ms a started process has to answer before another starts */
+#define EXIT_NO_USER   126   /* the child could not become cfg.uid/gid */
 
 extern char **environ;
 
@@ -178,6 +180,17 @@ spawn(struct kms_hsmd_pool *p, struct slot *s)
 			_exit(127);
 		}
 		(void)close_range(CHILD_FD + 1, ~0u, 0);
+		/*
+		 * kmsd.conf's user, for the first start (kmsd still root) and restarts alike
+		 * (kmsd already that user: nothing to change). Raw system calls: they change this
+		 * thread only, which is all the child has, and are async-signal-safe.
+		 */
+		if (p->cfg.set_user && getuid() != p->cfg.uid &&
+		    (syscall(SYS_setgroups, 0, NULL) != 0 ||
+		     syscall(SYS_setresgid, p->cfg.gid, p->cfg.gid, p->cfg.gid) != 0 ||
+		     syscall(SYS_setresuid, p->cfg.uid, p->cfg.uid, p->cfg.uid) != 0)) {
+			_exit(EXIT_NO_USER);
+		}
 		sigemptyset(&all);
 		(void)sigprocmask(SIG_SETMASK, &all, NULL);
 		execve(p->argv_store[0], p->argv_store, environ);
@@ -245,10 +258,11 @@ describe_status(char *out, size_t cap, int st)
 	if (WIFEXITED(st)) {
 		int c = WEXITSTATUS(st);
 		snprintf(out, cap, "exit status %d%s", c,
-			 c == 2     ? " (bad configuration or command line)"
-			 : c == 3   ? " (a start-up check failed)"
-			 : c == 127 ? " (could not be executed)"
-				    : "");
+			 c == 2              ? " (bad configuration or command line)"
+			 : c == 3            ? " (a start-up check failed)"
+			 : c == EXIT_NO_USER ? " (could not become kmsd.conf's user)"
+			 : c == 127          ? " (could not be executed)"
+					     : "");
 	} else if (WIFSIGNALED(st)) {
 		snprintf(out, cap, "killed by signal %d", WTERMSIG(st));
 	} else {

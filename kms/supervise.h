@@ -2,7 +2,9 @@
 #ifndef KMS_KMS_SUPERVISE_H
 #define KMS_KMS_SUPERVISE_H
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/err.h"
 #include "proto/msg.h"
@@ -30,6 +32,9 @@ struct kms_hsmd_config {
 	const char *socket_path; /* kms-hsmd.socket's path (absolute), or NULL: start kms-hsmd */
 	unsigned int slots;      /* processes, 1..64 */
 	unsigned int timeout_ms; /* the longest wait for one reply, 100..600000 */
+	bool set_user;           /* started kms-hsmd runs as uid/gid (no supplementary groups) */
+	uid_t uid;
+	gid_t gid;
 };
 
 struct kms_hsmd_stats {

@@ -979,10 +979,50 @@ out:
 _Static_assert(KMS_PROTO_TLS_SIG_LEN == KMS_ECDSA_SIG_LEN, "TLS_SIGN returns ECDSA P-256 r || s");
 _Static_assert(KMS_PROTO_TLS_DIGEST_MAX <= 64, "kms_ecdsa_sign takes up to 64 octets");
 
+/*
+ * The public arguments of req for a debug line: the client, the identity and key period, the
+ * audit record's number. Never a digest, a hash or anything wrapped (they say nothing to an
+ * operator and are not for logs).
+ */
+static void
+describe_request(char *out, size_t cap, const struct kms_proto_request *req)
+{
+	switch (req->op) {
+	case KMS_PROTO_PROVISION:
+		snprintf(out, cap, "client %s identity %.256s key period %llu",
+			 req->u.provision.client_id, req->u.provision.identity,
+			 (unsigned long long)req->u.provision.key_period);
+		break;
+	case KMS_PROTO_ROTATE_KEYS:
+		snprintf(out, cap, "client %s", req->u.rotate_keys.client_id);
+		break;
+	case KMS_PROTO_SIGN:
+		snprintf(out, cap, "client %s", req->u.sign.client_id);
+		break;
+	case KMS_PROTO_AUDIT_SIGN:
+		snprintf(out, cap, "audit record %llu", (unsigned long long)req->u.audit_sign.seq);
+		break;
+	default:
+		snprintf(out, cap, "-");
+		break;
+	}
+}
+
+static uint64_t
+mono_us(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 void
 kms_adapter_handle(struct kms_adapter *a, const struct kms_proto_request *req,
 		   struct kms_proto_reply *rep, uint64_t ntp_now)
 {
+	char what[KMS_PROTO_MAX_CLIENT_ID + 320]; /* the identity cut at 256 octets */
+	uint64_t t0 = mono_us();
 	int r;
 
 	memset(rep, 0, sizeof(*rep));
@@ -1015,11 +1055,16 @@ kms_adapter_handle(struct kms_adapter *a, const struct kms_proto_request *req,
 		break;
 	}
 	rep->status = r;
+	describe_request(what, sizeof(what), req);
 	if (r != KMS_OK) {
 		/* nothing of a failed operation goes back */
 		kms_memzero(&rep->u, sizeof(rep->u));
-		kms_log(KMS_LOG_INFO, "adapter: %s %u: %s", kms_proto_op_name((int)req->op),
-			(unsigned int)req->id, kms_strerror(r));
+		kms_log(KMS_LOG_INFO, "adapter: %s %u (%s): %s", kms_proto_op_name((int)req->op),
+			(unsigned int)req->id, what, kms_strerror(r));
+	} else {
+		kms_log(KMS_LOG_DEBUG, "adapter: %s %u (%s): ok in %llu us",
+			kms_proto_op_name((int)req->op), (unsigned int)req->id, what,
+			(unsigned long long)(mono_us() - t0));
 	}
 }
 
@@ -1062,8 +1107,14 @@ kms_adapter_serve(struct kms_adapter *a, int fd)
 			break;
 		}
 		kms_memzero(out, out_len);
-		if (kms_p11_recycle_due(a->p11) && kms_p11_recycle(a->p11) != KMS_OK) {
-			kms_log(KMS_LOG_WARN, "adapter: recycling the PKCS#11 module failed");
+		if (kms_p11_recycle_due(a->p11)) {
+			kms_log(KMS_LOG_DEBUG,
+				"adapter: recycling the PKCS#11 module (recycle_after "
+				"session objects made)");
+			if (kms_p11_recycle(a->p11) != KMS_OK) {
+				kms_log(KMS_LOG_WARN,
+					"adapter: recycling the PKCS#11 module failed");
+			}
 		}
 	}
 done:

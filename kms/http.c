@@ -515,6 +515,13 @@ authenticate(h2o_req_t *req, struct req_state *st)
 		return 401;
 	}
 	snprintf(st->own, sizeof(st->own), "%s", st->has_token ? jr.mc_id : st->client);
+	kms_log(KMS_LOG_DEBUG, "req=%s auth: client %s (%s%s%s), class %s, own identity %s",
+		st->rid, st->client,
+		!mtls                                                      ? ""
+		: peer.uri[0] != '\0' && strcmp(peer.uri, st->client) == 0 ? "certificate URI"
+									   : "client_spki mapping",
+		mtls && st->has_token ? ", " : "", st->has_token ? "bearer token" : "",
+		st->cls == KMS_CLIENT_UE ? "UE" : "MC server", st->own);
 	return 0;
 }
 
@@ -678,6 +685,9 @@ handle_keyprov(h2o_req_t *req, struct req_state *st)
 		return send_error(req, st, 404, "refused",
 				  "the time is outside the key periods this KMS serves");
 	}
+	kms_log(KMS_LOG_DEBUG, "req=%s keyprov: identity %s, key period %llu (NTP seconds %llu%s)",
+		st->rid, st->identity, (unsigned long long)period, (unsigned long long)ntp_s,
+		st->res.has_time ? ", asked" : ", now");
 	if ((reps = calloc(MAX_KEY_SETS, sizeof(*reps))) == NULL) {
 		return send_error(req, st, 503, "error", "out of memory; try again later");
 	}

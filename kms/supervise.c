@@ -403,6 +403,7 @@ kms_hsmd_call(struct kms_hsmd_pool *p, unsigned int slot, struct kms_proto_reque
 	      struct kms_proto_reply *rep)
 {
 	struct slot *s = &p->slots[slot % p->cfg.slots];
+	uint64_t t0 = now_ms();
 	int r;
 
 	pthread_mutex_lock(&p->stat_lock);
@@ -411,6 +412,10 @@ kms_hsmd_call(struct kms_hsmd_pool *p, unsigned int slot, struct kms_proto_reque
 	pthread_mutex_lock(&s->lock);
 	r = s->fd < 0 ? KMS_ERR_HSM_UNAVAIL : exchange(p, s, req, rep);
 	pthread_mutex_unlock(&s->lock);
+	kms_log(KMS_LOG_DEBUG, "hsmd: slot %u: %s %u: %s in %llu ms", slot % p->cfg.slots,
+		kms_proto_op_name((int)req->op), (unsigned int)req->id,
+		r != KMS_OK ? kms_strerror(r) : kms_strerror(rep->status),
+		(unsigned long long)(now_ms() - t0));
 	return r;
 }
 

@@ -1106,7 +1106,9 @@ slurp(const char *path, char *buf, size_t cap)
  * After all of the above (at log_level = debug, for kmsd and kms-hsmd): no sentinel (every
  * client's TrK and InK, the user PIN, every bearer token sent, every SSK, PVT and RSK the clients
  * got) is in kmsd's log (which has kms-hsmd's lines too), in the audit log (kms-admin audit
- * show), nor in the store's files; and the log does tell of the error paths (the control).
+ * show), nor in the store's files; and the log does tell of the error paths and has each kind
+ * of debug line (authentication, keyprov, the kms-hsmd calls, kms-hsmd's operations): the
+ * controls.
  */
 static void
 test_logs(void)
@@ -1130,6 +1132,24 @@ test_logs(void)
 		}
 	}
 	CU_ASSERT_PTR_NOT_NULL(strstr(buf, " kms-hsmd: "));
+	/* the debug lines are there, so that the scan covers them (one per kind) */
+	{
+		static const char *const debug_lines[] = {
+			"DEBUG kmsd: req=",
+			" auth: client ",
+			" keyprov: identity ",
+			"DEBUG kmsd: hsmd: slot ",
+			"DEBUG kms-hsmd: adapter: provision ",
+			" key period ",
+		};
+
+		for (i = 0; i < sizeof(debug_lines) / sizeof(debug_lines[0]); i++) {
+			if (strstr(buf, debug_lines[i]) == NULL) {
+				fprintf(stderr, "  no '%s' in the debug log\n", debug_lines[i]);
+				CU_FAIL("a kind of debug line is missing");
+			}
+		}
+	}
 	for (i = 0; i < num_sentinels; i++) {
 		leaks += sentinel_in(&sentinels[i], buf, len, "kmsd's log");
 	}

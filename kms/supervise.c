@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -329,6 +330,35 @@ one_starting(struct kms_hsmd_pool *p)
 }
 
 /*
+ * With a socket, an instance that ended (crashed, killed, lost its token for good) is not kmsd's
+ * child to reap: its connection is. kms-hsmd never writes unasked, so an idle connection that is
+ * readable has ended; it is closed here and made again after the back-off, before a request
+ * would find it dead.
+ */
+static void
+check_idle_connections(struct kms_hsmd_pool *p)
+{
+	unsigned int i;
+
+	for (i = 0; i < p->cfg.slots && !p->stopping; i++) {
+		struct slot *s = &p->slots[i];
+		struct pollfd pfd;
+
+		if (pthread_mutex_trylock(&s->lock) != 0) {
+			continue; /* busy with a request: the exchange sees an end itself */
+		}
+		pfd.fd = s->fd;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if (s->fd >= 0 && poll(&pfd, 1, 0) > 0 &&
+		    (pfd.revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+			slot_fail(p, s, "kms-hsmd ended the connection");
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+}
+
+/*
  * Restart the slots whose process (or connection) ended, one at a time: a process is started
  * only when no other is still starting (up to START_GRACE ms), because SoftHSM's file store was
  * seen to hide its token from a process starting while another one logged in. A socket-activated
@@ -342,6 +372,9 @@ supervise(void *arg)
 
 	while (!p->stopping) {
 		reap(p);
+		if (p->cfg.socket_path != NULL) {
+			check_idle_connections(p);
+		}
 		for (i = 0; i < p->cfg.slots && !p->stopping && !one_starting(p); i++) {
 			struct slot *s = &p->slots[i];
 			bool spawned = false;

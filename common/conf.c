@@ -979,13 +979,55 @@ out:
 /* ---- files ---- */
 
 int
+kms_conf_read_fd(int fd, const char *name, uint8_t *buf, size_t len, char *err, size_t err_len)
+{
+	uint8_t extra = 0;
+	size_t got = 0;
+	ssize_t n;
+	int r = KMS_ERR_IO;
+
+	if (fd < 0 || name == NULL || (buf == NULL && len > 0) || (err == NULL && err_len > 0)) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	/* exactly len bytes, then make sure the file ends there (it did not grow meanwhile) */
+	while (got < len) {
+		n = read(fd, buf + got, len - got);
+		if (n < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n <= 0) {
+			(void)kms_conf_errf(err, err_len, name, 0, "cannot read: %s",
+					    n < 0 ? strerror(errno)
+						  : "the file shrank while being read");
+			goto out;
+		}
+		got += (size_t)n;
+	}
+	do {
+		n = read(fd, &extra, 1);
+	} while (n < 0 && errno == EINTR);
+	if (n != 0) {
+		(void)kms_conf_errf(err, err_len, name, 0, "cannot read: %s",
+				    n < 0 ? strerror(errno) : "the file grew while being read");
+		goto out;
+	}
+	r = KMS_OK;
+out:
+	/* The file may hold a secret (a PIN, a key set with a private key by mistake). */
+	kms_memzero(&extra, sizeof(extra));
+	if (r != KMS_OK && len > 0) {
+		kms_memzero(buf, len);
+	}
+	return r;
+}
+
+int
 kms_conf_read_file(const char *path, size_t max, uint8_t **out, size_t *out_len, char *err,
 		   size_t err_len)
 {
-	uint8_t *buf = NULL, extra;
+	uint8_t *buf = NULL;
 	struct stat st;
-	size_t len = 0, got = 0;
-	ssize_t n;
+	size_t len = 0;
 	int fd = -1, r = KMS_ERR_IO;
 
 	if (out != NULL) {
@@ -1021,26 +1063,7 @@ kms_conf_read_file(const char *path, size_t max, uint8_t **out, size_t *out_len,
 		r = KMS_ERR_NOMEM;
 		goto out;
 	}
-	/* exactly len bytes, then make sure the file ends there (it did not grow meanwhile) */
-	while (got < len) {
-		n = read(fd, buf + got, len - got);
-		if (n < 0 && errno == EINTR) {
-			continue;
-		}
-		if (n <= 0) {
-			(void)kms_conf_errf(err, err_len, path, 0, "cannot read: %s",
-					    n < 0 ? strerror(errno)
-						  : "the file shrank while being read");
-			goto out;
-		}
-		got += (size_t)n;
-	}
-	do {
-		n = read(fd, &extra, 1);
-	} while (n < 0 && errno == EINTR);
-	if (n != 0) {
-		(void)kms_conf_errf(err, err_len, path, 0, "cannot read: %s",
-				    n < 0 ? strerror(errno) : "the file grew while being read");
+	if ((r = kms_conf_read_fd(fd, path, buf, len, err, err_len)) != KMS_OK) {
 		goto out;
 	}
 	buf[len] = 0;

@@ -202,6 +202,21 @@ int kms_conf_read_file(const char *path, size_t max, uint8_t **out, size_t *out_
 		       size_t err_len) KMS_WUR;
 
 /*
+ * kms_conf_read_fd - the reading part of kms_conf_read_file, for a caller that opens and checks
+ * the file itself (hsm/pin.c: O_NOFOLLOW, owner and mode) and reads into memory of its own (a
+ * struct kms_secret): read exactly len bytes from fd, a file that fstat said is len bytes
+ * long, into buf (borrowed, len bytes; may be NULL if len is 0), then check that the file ends
+ * there (a file that shrank or grew since the fstat is refused). Reads restart after EINTR.
+ * name is the file's name in messages. Returns KMS_OK; KMS_ERR_IO with "NAME: cannot read:
+ * REASON" in err (kms_conf_errf; REASON is the read's strerror, or that the file shrank or
+ * grew while being read); KMS_ERR_INVALID_ARG (fd < 0, name NULL, buf NULL with len > 0, err
+ * NULL with err_len > 0; nothing read, err untouched). On KMS_ERR_IO buf is wiped; a byte
+ * read past the end is always wiped.
+ */
+int kms_conf_read_fd(int fd, const char *name, uint8_t *buf, size_t len, char *err,
+		     size_t err_len) KMS_WUR;
+
+/*
  * kms_conf_errf / kms_conf_verrf - the message form of this file, for parsers of files in this
  * syntax that add rules of their own: "NAME:LINE: message" (or "NAME: message" for line 0) into
  * err (err_len bytes; nothing when err is NULL or err_len 0). A message that does not fit is

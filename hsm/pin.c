@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/cbs.h"
+#include "common/conf.h"
 #include "common/log.h"
 
 #include "common/banned.h"
@@ -148,46 +149,12 @@ check_access(int fd, const char *path, const struct stat *st)
 	return check_acl(path, acl, (size_t)n);
 }
 
-/* Read exactly len bytes, then make sure the file ends there (it did not grow meanwhile). */
-static int
-read_all(int fd, const char *path, uint8_t *buf, size_t len)
-{
-	uint8_t extra;
-	size_t got = 0;
-	ssize_t n;
-	int r = KMS_ERR_IO;
-
-	while (got < len) {
-		n = read(fd, buf + got, len - got);
-		if (n < 0 && errno == EINTR) {
-			continue;
-		}
-		if (n <= 0) {
-			kms_log(KMS_LOG_ERR, "pin: %s: %s", path,
-				n < 0 ? strerror(errno) : "file shrank while being read");
-			goto out;
-		}
-		got += (size_t)n;
-	}
-	do {
-		n = read(fd, &extra, 1);
-	} while (n < 0 && errno == EINTR);
-	if (n != 0) {
-		kms_log(KMS_LOG_ERR, "pin: %s: %s", path,
-			n < 0 ? strerror(errno) : "file grew while being read");
-		goto out;
-	}
-	r = KMS_OK;
-out:
-	kms_memzero(&extra, sizeof(extra));
-	return r;
-}
-
 int
 kms_pin_read_file(struct kms_secret **out, const char *path)
 {
 	struct kms_secret *raw = NULL, *pin = NULL;
 	struct stat st;
+	char err[KMS_CONF_ERR_LEN];
 	size_t len;
 	int fd = -1;
 	int r = KMS_ERR_INTERNAL;
@@ -237,7 +204,9 @@ kms_pin_read_file(struct kms_secret **out, const char *path)
 		r = KMS_ERR_NOMEM;
 		goto out;
 	}
-	if ((r = read_all(fd, path, raw->data, len)) != KMS_OK) {
+	/* Into locked memory straight away; on failure the reader wipes what it read. */
+	if ((r = kms_conf_read_fd(fd, path, raw->data, len, err, sizeof(err))) != KMS_OK) {
+		kms_log(KMS_LOG_ERR, "pin: %s", err);
 		goto out;
 	}
 	/* One trailing newline, as echo and most editors leave it, is not part of the PIN. */

@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "kms/jwt.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -10,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/bio.h>
@@ -25,6 +21,7 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include "common/conf.h"
 #include "common/secmem.h"
 
 #include "common/banned.h"
@@ -84,19 +81,9 @@ static const char *const private_members[] = {"d", "p", "q", "dp", "dq", "qi", "
 
 /* ---- messages ---- */
 
-/* The length of s[0..len) cut back to a UTF-8 character boundary. */
-static size_t
-utf8_cut(const char *s, size_t len)
-{
-	while (len > 0 && ((unsigned char)s[len] & 0xc0u) == 0x80u) {
-		len--;
-	}
-	return len;
-}
-
 /*
- * Write "NAME: " and the formatted message into err (err_len bytes). A message that does not fit
- * is cut on a character boundary and ends in "...". Returns code.
+ * Write "NAME: " and the formatted message into err (err_len bytes) with kms_conf_verrf: a
+ * message that does not fit is cut on a character boundary and ends in "...". Returns code.
  */
 static int fail(char *err, size_t err_len, const char *name, int code, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
@@ -105,36 +92,10 @@ static int
 fail(char *err, size_t err_len, const char *name, int code, const char *fmt, ...)
 {
 	va_list ap;
-	size_t off;
-	int n;
 
-	if (err_len == 0) {
-		return code;
-	}
-	n = snprintf(err, err_len, "%s: ", name);
-	if (n < 0) {
-		err[0] = '\0';
-		return code;
-	}
-	off = (size_t)n;
-	if (off < err_len) {
-		va_start(ap, fmt);
-		n = vsnprintf(err + off, err_len - off, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			err[off] = '\0';
-			return code;
-		}
-		off += (size_t)n;
-	}
-	if (off >= err_len) {
-		size_t keep = err_len - 1;
-		size_t dots = keep < 3 ? keep : 3;
-
-		keep = utf8_cut(err, keep - dots);
-		memcpy(err + keep, "...", dots);
-		err[keep + dots] = '\0';
-	}
+	va_start(ap, fmt);
+	(void)kms_conf_verrf(err, err_len, name, 0, fmt, ap);
+	va_end(ap);
 	return code;
 }
 
@@ -914,42 +875,12 @@ out:
 	return r;
 }
 
-/* Read exactly len bytes from fd, and check the file ends there. */
-static int
-read_all(int fd, uint8_t *buf, size_t len, char *err, size_t err_len, const char *path)
-{
-	uint8_t extra;
-	size_t got = 0;
-	ssize_t n;
-
-	while (got < len) {
-		n = read(fd, buf + got, len - got);
-		if (n < 0 && errno == EINTR) {
-			continue;
-		}
-		if (n <= 0) {
-			return fail(err, err_len, path, KMS_ERR_IO, "cannot read: %s",
-				    n < 0 ? strerror(errno) : "the file shrank while being read");
-		}
-		got += (size_t)n;
-	}
-	do {
-		n = read(fd, &extra, 1);
-	} while (n < 0 && errno == EINTR);
-	if (n != 0) {
-		return fail(err, err_len, path, KMS_ERR_IO, "cannot read: %s",
-			    n < 0 ? strerror(errno) : "the file grew while being read");
-	}
-	return KMS_OK;
-}
-
 int
 kms_jwt_keys_load(struct kms_jwt_keys **out, char *err, size_t err_len, const char *path)
 {
 	uint8_t *buf = NULL;
-	struct stat st;
 	size_t len = 0;
-	int fd = -1, r = KMS_ERR_INTERNAL;
+	int r;
 
 	if (out != NULL) {
 		*out = NULL;
@@ -958,41 +889,14 @@ kms_jwt_keys_load(struct kms_jwt_keys **out, char *err, size_t err_len, const ch
 		set_reason(err, err_len, "invalid argument");
 		return KMS_ERR_INVALID_ARG;
 	}
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0) {
-		r = fail(err, err_len, path, KMS_ERR_IO, "cannot open: %s", strerror(errno));
-		goto out;
-	}
-	if (fstat(fd, &st) != 0) {
-		r = fail(err, err_len, path, KMS_ERR_IO, "cannot stat: %s", strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		r = fail(err, err_len, path, KMS_ERR_IO, "not a regular file%s",
-			 S_ISDIR(st.st_mode) ? " (a directory)" : "");
-		goto out;
-	}
-	if (st.st_size < 0 || (uint64_t)st.st_size > KMS_JWT_MAX_KEYS_FILE) {
-		r = fail(err, err_len, path, KMS_ERR_TOO_LARGE, "larger than %u bytes",
-			 KMS_JWT_MAX_KEYS_FILE);
-		goto out;
-	}
-	len = (size_t)st.st_size;
-	if ((buf = malloc(len + 1)) == NULL) {
-		r = fail(err, err_len, path, KMS_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	if ((r = read_all(fd, buf, len, err, err_len, path)) != KMS_OK) {
-		goto out;
+	/* Its messages have the form of kms_jwt_keys_parse's: "PATH: message". */
+	if ((r = kms_conf_read_file(path, KMS_JWT_MAX_KEYS_FILE, &buf, &len, err, err_len)) !=
+	    KMS_OK) {
+		return r;
 	}
 	r = kms_jwt_keys_parse(out, err, err_len, path, buf, len);
-out:
-	if (buf != NULL) {
-		kms_memzero(buf, len + 1); /* a mistaken file may hold a private key */
-		free(buf);
-	}
-	if (fd >= 0) {
-		(void)close(fd);
-	}
+	kms_memzero(buf, len + 1); /* a mistaken file may hold a private key */
+	free(buf);
 	return r;
 }
 

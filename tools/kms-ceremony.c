@@ -907,7 +907,7 @@ static int
 enrol_one(struct run *r, const struct kms_cer_enrol *e)
 {
 	struct kms_cer_client_key ck;
-	struct kms_store_blob kb;
+	struct kms_store_blob trk_kb, ink_kb;
 	struct kms_store_client c;
 	uint8_t trk_out[MAX_ENROL_BLOB], ink_out[MAX_ENROL_BLOB];
 	char trk_hex[2 * MAX_ENROL_BLOB + 1], ink_hex[2 * MAX_ENROL_BLOB + 1];
@@ -931,20 +931,15 @@ enrol_one(struct run *r, const struct kms_cer_enrol *e)
 	how = ck.kind == KMS_CER_CKEY_AES ? "aes-kwp"
 	      : oaep_sha1                 ? "rsa-oaep-sha1"
 					  : "rsa-oaep-sha256";
-	memset(&kb, 0, sizeof(kb));
+	memset(&trk_kb, 0, sizeof(trk_kb));
+	memset(&ink_kb, 0, sizeof(ink_kb));
 	rc = kms_cer_enrol_key(r->s, &r->pol, r->kek, 0, trk_label, &ck, oaep_sha1, trk_out,
-			       sizeof(trk_out), &trk_len, kb.data, sizeof(kb.data), &kb.len, &trk);
+			       sizeof(trk_out), &trk_len, trk_kb.data, sizeof(trk_kb.data),
+			       &trk_kb.len, &trk);
 	if (rc == KMS_OK) {
-		rc = kms_store_put_client_key(r->st, trk_label, 0, &kb);
-	}
-	if (rc == KMS_OK) {
-		memset(&kb, 0, sizeof(kb));
 		rc = kms_cer_enrol_key(r->s, &r->pol, r->kek, 1, ink_label, &ck, oaep_sha1, ink_out,
-				       sizeof(ink_out), &ink_len, kb.data, sizeof(kb.data), &kb.len,
-				       &ink);
-	}
-	if (rc == KMS_OK) {
-		rc = kms_store_put_client_key(r->st, ink_label, 1, &kb);
+				       sizeof(ink_out), &ink_len, ink_kb.data, sizeof(ink_kb.data),
+				       &ink_kb.len, &ink);
 	}
 	if (rc != KMS_OK) {
 		complain("enrol: %s: the keys could not be made and exported (%s)", e->client_id,
@@ -956,7 +951,14 @@ enrol_one(struct run *r, const struct kms_cer_enrol *e)
 	c.cls = e->server ? KMS_CLIENT_SERVER : KMS_CLIENT_UE;
 	snprintf(c.trk_label, sizeof(c.trk_label), "%s", trk_label);
 	snprintf(c.ink_label, sizeof(c.ink_label), "%s", ink_label);
-	if ((rc = kms_store_put_client(r->st, &c)) != KMS_OK ||
+	/*
+	 * The client row and its two keys under the KEK in one transaction: an enrolment that
+	 * fails or is interrupted here leaves the store with all three rows or none of them,
+	 * never a client that a restored node could not give its keys, nor keys without their
+	 * client. The identity and the entitlement follow in transactions of their own; both
+	 * accept a row that is already there.
+	 */
+	if ((rc = kms_store_put_client_with_keys(r->st, &c, &trk_kb, &ink_kb)) != KMS_OK ||
 	    (rc = ensure_identity(r->st, e->client_id)) != KMS_OK ||
 	    (rc = kms_store_entitle(r->st, e->client_id, e->client_id)) != KMS_OK) {
 		complain("enrol: %s: the roster could not be written (%s)", e->client_id,

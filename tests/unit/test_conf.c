@@ -1244,8 +1244,8 @@ suite_init(void)
 static int
 suite_cleanup(void)
 {
-	static const char *const names[] = {"good.conf", "big.conf",  "fifo",
-					    "link.conf", "grow.conf", "d"};
+	static const char *const names[] = {"good.conf", "big.conf", "fifo", "link.conf",
+					    "grow.conf", "read.fd",  "d"};
 	char path[512];
 	size_t i;
 
@@ -1372,6 +1372,102 @@ test_load(void)
 			KMS_ERR_INVALID_ARG);
 }
 
+/* Open path O_RDONLY (or O_WRONLY, to make reads fail). */
+static int
+open_at(int at, const char *path, int flags)
+{
+	int fd = open(path, flags | O_CLOEXEC);
+
+	if (fd < 0) {
+		fprintf(stderr, "\ntest_conf.c:%d: cannot open %s\n", at, path);
+	}
+	CU_ASSERT_FATAL(fd >= 0);
+	return fd;
+}
+
+/*
+ * Read len bytes of path (opened with flags) with kms_conf_read_fd: it must fail with
+ * KMS_ERR_IO and exactly the message "PATH" want_suffix, the len bytes of the buffer wiped and
+ * none after them touched.
+ */
+static void
+expect_read_fd_fail(int at, const char *path, int flags, size_t len, const char *want_suffix)
+{
+	uint8_t buf[16];
+	size_t lp = strlen(path), i;
+	int fd = open_at(at, path, flags), r;
+
+	CU_ASSERT_FATAL(len < sizeof(buf));
+	memset(buf, 0xa5, sizeof(buf));
+	r = kms_conf_read_fd(fd, path, buf, len, err, sizeof(err));
+	CU_ASSERT_EQUAL(r, KMS_ERR_IO);
+	CU_ASSERT(strncmp(err, path, lp) == 0 && strcmp(err + lp, want_suffix) == 0);
+	if (r != KMS_ERR_IO || strncmp(err, path, lp) != 0 || strcmp(err + lp, want_suffix) != 0) {
+		fprintf(stderr, "\ntest_conf.c:%d: got %d \"%s\"\n", at, r, err);
+	}
+	CU_ASSERT(kms_test_all_zero(buf, len));
+	for (i = len; i < sizeof(buf); i++) {
+		CU_ASSERT_EQUAL(buf[i], 0xa5);
+	}
+	CU_ASSERT_EQUAL(close(fd), 0);
+}
+
+/*
+ * kms_conf_read_fd: exactly len bytes into the caller's buffer; a file longer or shorter than
+ * len (what a file that grew or shrank after its fstat looks like) and a failing read are
+ * refused with their message and the buffer wiped; bad arguments leave err alone.
+ */
+static void
+test_read_fd(void)
+{
+	char path[512], e[64];
+	uint8_t buf[8];
+	int fd;
+
+	path_of(path, sizeof(path), "read.fd");
+	write_file(path, "abcdef", 6);
+
+	fd = open_at(__LINE__, path, O_RDONLY);
+	memset(buf, 0xa5, sizeof(buf));
+	CU_ASSERT_EQUAL(kms_conf_read_fd(fd, path, buf, 6, err, sizeof(err)), KMS_OK);
+	CU_ASSERT_EQUAL(memcmp(buf, "abcdef", 6), 0);
+	CU_ASSERT(buf[6] == 0xa5 && buf[7] == 0xa5); /* nothing past len */
+	CU_ASSERT_EQUAL(close(fd), 0);
+
+	/* More bytes than len: the file grew. Fewer: it shrank. A read that fails: its errno. */
+	expect_read_fd_fail(__LINE__, path, O_RDONLY, 5,
+			    ": cannot read: the file grew while being read");
+	expect_read_fd_fail(__LINE__, path, O_RDONLY, 7,
+			    ": cannot read: the file shrank while being read");
+	expect_read_fd_fail(__LINE__, path, O_WRONLY, 6, ": cannot read: Bad file descriptor");
+
+	/* Nothing to read: an empty file with len 0 (buf may be NULL), not a longer one. */
+	write_file(path, "", 0);
+	fd = open_at(__LINE__, path, O_RDONLY);
+	CU_ASSERT_EQUAL(kms_conf_read_fd(fd, path, NULL, 0, err, sizeof(err)), KMS_OK);
+	CU_ASSERT_EQUAL(close(fd), 0);
+	write_file(path, "x", 1);
+	fd = open_at(__LINE__, path, O_RDONLY);
+	CU_ASSERT_EQUAL(kms_conf_read_fd(fd, path, NULL, 0, NULL, 0), KMS_ERR_IO);
+	/* A short buffer gets the message cut. */
+	CU_ASSERT_EQUAL(lseek(fd, 0, SEEK_SET), 0);
+	CU_ASSERT_EQUAL(kms_conf_read_fd(fd, "f", NULL, 0, e, 16), KMS_ERR_IO);
+	CU_ASSERT_STRING_EQUAL(e, "f: cannot re...");
+
+	/* Bad arguments: refused before any read, err untouched. */
+	CU_ASSERT_EQUAL(lseek(fd, 0, SEEK_SET), 0);
+	(void)snprintf(e, sizeof(e), "untouched");
+	CU_ASSERT_EQUAL(kms_conf_read_fd(-1, path, buf, 1, e, sizeof(e)), KMS_ERR_INVALID_ARG);
+	CU_ASSERT_EQUAL(kms_conf_read_fd(fd, NULL, buf, 1, e, sizeof(e)), KMS_ERR_INVALID_ARG);
+	CU_ASSERT_EQUAL(kms_conf_read_fd(fd, path, NULL, 1, e, sizeof(e)), KMS_ERR_INVALID_ARG);
+	CU_ASSERT_EQUAL(kms_conf_read_fd(fd, path, buf, 1, NULL, sizeof(e)), KMS_ERR_INVALID_ARG);
+	CU_ASSERT_STRING_EQUAL(e, "untouched");
+	/* ... and the file is still unread. */
+	CU_ASSERT_EQUAL(kms_conf_read_fd(fd, path, buf, 1, e, sizeof(e)), KMS_OK);
+	CU_ASSERT_EQUAL(buf[0], 'x');
+	CU_ASSERT_EQUAL(close(fd), 0);
+}
+
 /* kms_conf_errf: the form of every message, for the parsers built on this syntax. */
 static void
 test_errf(void)
@@ -1431,6 +1527,7 @@ static CU_TestInfo api_tests[] = {
 
 static CU_TestInfo file_tests[] = {
 	{"kms_conf_load", test_load},
+	{"kms_conf_read_fd", test_read_fd},
 	CU_TEST_INFO_NULL,
 };
 

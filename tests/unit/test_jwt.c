@@ -2067,6 +2067,83 @@ test_load_errors(void)
 	kms_jwt_keys_free(NULL);
 }
 
+/* Load path: it must fail with want_r and exactly the message "PATH" want_suffix. */
+static void
+expect_load_fail(const char *path, int want_r, const char *want_suffix)
+{
+	struct kms_jwt_keys *set = NULL;
+	char err[KMS_JWT_ERR_LEN];
+	size_t lp = strlen(path);
+
+	CU_ASSERT_EQUAL(kms_jwt_keys_load(&set, err, sizeof(err), path), want_r);
+	CU_ASSERT_PTR_NULL(set);
+	CU_ASSERT(strncmp(err, path, lp) == 0 && strcmp(err + lp, want_suffix) == 0);
+	kms_jwt_keys_free(set);
+}
+
+/*
+ * The file checks of kms_jwt_keys_load beyond test_load_errors: the size bound exactly at and
+ * one past the limit, symbolic links followed, FIFOs (refused without blocking the open) and
+ * devices refused, and the exact messages.
+ */
+static void
+test_load_files(void)
+{
+	struct kms_jwt_keys *set = NULL;
+	char err[KMS_JWT_ERR_LEN], path[400], link[400], fifo[400];
+	uint8_t *text;
+	FILE *f;
+	size_t len;
+	int fd;
+
+	/* The suite's JWKS padded with spaces to exactly the limit: read and parsed whole. */
+	text = malloc(KMS_JWT_MAX_KEYS_FILE + 1);
+	REQUIRE(text != NULL);
+	f = fopen(jwks_path, "rb");
+	REQUIRE(f != NULL);
+	len = fread(text, 1, KMS_JWT_MAX_KEYS_FILE, f);
+	REQUIRE(len > 0 && len < KMS_JWT_MAX_KEYS_FILE && fclose(f) == 0);
+	memset(text + len, ' ', KMS_JWT_MAX_KEYS_FILE + 1 - len);
+	(void)snprintf(path, sizeof(path), "%s/limit.jwks", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	REQUIRE(fd >= 0);
+	REQUIRE(write(fd, text, KMS_JWT_MAX_KEYS_FILE) == (ssize_t)KMS_JWT_MAX_KEYS_FILE);
+	REQUIRE(close(fd) == 0);
+	CU_ASSERT_EQUAL(kms_jwt_keys_load(&set, err, sizeof(err), path), KMS_OK);
+	CU_ASSERT_STRING_EQUAL(err, "");
+	CU_ASSERT_EQUAL(kms_jwt_keys_count(set), 3);
+	kms_jwt_keys_free(set);
+	set = NULL;
+	/* One byte more: refused before it is read. */
+	fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	REQUIRE(fd >= 0);
+	REQUIRE(write(fd, " ", 1) == 1);
+	REQUIRE(close(fd) == 0);
+	expect_load_fail(path, KMS_ERR_TOO_LARGE, ": larger than 1048576 bytes");
+	free(text);
+
+	/* A symbolic link is followed (documented in kms/jwt.h). */
+	(void)snprintf(link, sizeof(link), "%s/link.jwks", dir);
+	REQUIRE(symlink(jwks_path, link) == 0);
+	CU_ASSERT_EQUAL(kms_jwt_keys_load(&set, err, sizeof(err), link), KMS_OK);
+	CU_ASSERT_EQUAL(kms_jwt_keys_count(set), 3);
+	kms_jwt_keys_free(set);
+	set = NULL;
+
+	/* Not regular files: a FIFO without a writer (the open must not wait), a device. */
+	(void)snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	REQUIRE(mkfifo(fifo, 0600) == 0);
+	expect_load_fail(fifo, KMS_ERR_IO, ": not a regular file");
+	expect_load_fail("/dev/null", KMS_ERR_IO, ": not a regular file");
+	expect_load_fail(dir, KMS_ERR_IO, ": not a regular file (a directory)");
+	(void)snprintf(path, sizeof(path), "%s/missing", dir);
+	expect_load_fail(path, KMS_ERR_IO, ": cannot open: No such file or directory");
+	/* A dangling link is a missing file. */
+	(void)snprintf(link, sizeof(link), "%s/dangling.jwks", dir);
+	REQUIRE(symlink(path, link) == 0);
+	expect_load_fail(link, KMS_ERR_IO, ": cannot open: No such file or directory");
+}
+
 static CU_TestInfo token_tests[] = {
 	{"valid RS256, PS256, ES256 tokens", test_valid_each_alg},
 	{"tokens without kid; PEM keys", test_valid_without_kid},
@@ -2100,6 +2177,7 @@ static CU_TestInfo keyset_tests[] = {
 	{"JWKS and PEM limits", test_jwks_limits},
 	{"PEM content errors", test_pem_errors},
 	{"file errors and messages", test_load_errors},
+	{"file size bound, links, FIFOs and devices", test_load_files},
 	CU_TEST_INFO_NULL,
 };
 

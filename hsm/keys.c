@@ -167,7 +167,7 @@ kms_keys_token_present(struct kms_p11_session *s)
 			       "C_GetSessionInfo")) != KMS_OK) {
 		return r;
 	}
-	return kms_p11_check(s, f->C_GetTokenInfo(si.slotID, &ti), "C_GetTokenInfo");
+	return kms_p11_check(s, kms_p11_token_info(s, si.slotID, &ti), "C_GetTokenInfo");
 }
 
 int

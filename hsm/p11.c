@@ -333,6 +333,28 @@ unpadded(const unsigned char *f, size_t n)
 	return (int)n;
 }
 
+/* C_GetTokenInfo, tried again while it fails opaquely (kms_p11_token_info). */
+static CK_RV
+token_info_retry(const struct kms_p11 *p, CK_SLOT_ID slot, CK_TOKEN_INFO *ti)
+{
+	unsigned int i;
+	CK_RV rv = CKR_GENERAL_ERROR;
+
+	for (i = 0; i < 5; i++) {
+		if (i > 0) {
+			struct timespec ts = {0, (long)(10u << (i - 1)) * 1000000L}; /* 10..80 ms */
+
+			while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+			}
+		}
+		rv = p->fn->C_GetTokenInfo(slot, ti);
+		if (rv != CKR_GENERAL_ERROR && rv != CKR_FUNCTION_FAILED) {
+			break;
+		}
+	}
+	return rv;
+}
+
 /* Is the token in p->slot still the one the URI names? (A probe after an opaque failure.) */
 static int
 token_present(struct kms_p11 *p)
@@ -340,7 +362,7 @@ token_present(struct kms_p11 *p)
 	CK_TOKEN_INFO ti;
 	CK_RV rv;
 
-	rv = p->fn->C_GetTokenInfo(p->slot, &ti);
+	rv = token_info_retry(p, p->slot, &ti);
 	if (rv != CKR_OK) {
 		log_rv(KMS_LOG_ERR, "C_GetTokenInfo (probe)", rv);
 		return 0;
@@ -940,6 +962,12 @@ kms_p11_return(struct kms_p11_session *s)
 	}
 	(void)pthread_cond_broadcast(&p->cond);
 	(void)pthread_mutex_unlock(&p->lock);
+}
+
+CK_RV
+kms_p11_token_info(const struct kms_p11_session *s, CK_SLOT_ID slot, CK_TOKEN_INFO *ti)
+{
+	return token_info_retry(s->p11, slot, ti);
 }
 
 CK_FUNCTION_LIST *

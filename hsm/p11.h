@@ -147,6 +147,14 @@ CK_SESSION_HANDLE kms_p11_handle(const struct kms_p11_session *s);
 int kms_p11_check(struct kms_p11_session *s, CK_RV rv, const char *fn) KMS_WUR;
 
 /*
+ * kms_p11_token_info - C_GetTokenInfo(slot), tried again (up to 5 times within about 150 ms)
+ * while it answers CKR_GENERAL_ERROR or CKR_FUNCTION_FAILED: SoftHSM answers so for a moment
+ * while another process rewrites the token's file (a kms-hsmd starting or recycling its module
+ * logs in), and a token that is really gone answers so every time. Returns the last CK_RV.
+ */
+CK_RV kms_p11_token_info(const struct kms_p11_session *s, CK_SLOT_ID slot, CK_TOKEN_INFO *ti);
+
+/*
  * kms_p11_create_object / kms_p11_generate_key / kms_p11_destroy_object - C_CreateObject,
  * C_GenerateKey and C_DestroyObject on s, checked (kms_p11_check) and counted for
  * kms_p11_recycle_due. *out is CK_INVALID_HANDLE on failure. The template is borrowed.

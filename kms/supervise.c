@@ -223,13 +223,50 @@ slot_backoff(struct slot *s)
 	s->backoff = s->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : s->backoff * 2;
 }
 
+static void describe_status(char *out, size_t cap, int st);
+
 /*
- * Mark slot s down after a failed exchange (its lock held): kill the process, close the end.
- * With a socket, closing is all kmsd can do (the instance is not its child and not its user's):
- * kms-hsmd exits at its next read or write, and the slot connects again after the back-off.
+ * A process whose connection broke without hanging is most likely exiting (a start-up check
+ * failed, it crashed): wait up to EXIT_GRACE ms for it (slot s's lock held), so that its own
+ * exit status is what is reported and not the SIGKILL that would follow. Whether it was reaped.
+ */
+#define EXIT_GRACE 300u
+static bool
+await_exit(struct kms_hsmd_pool *p, struct slot *s)
+{
+	uint64_t deadline = now_ms() + EXIT_GRACE;
+	int st = 0;
+
+	for (;;) {
+		pid_t w = waitpid(s->pid, &st, WNOHANG);
+
+		if (w == s->pid) {
+			char why[96];
+
+			describe_status(why, sizeof(why), st);
+			kms_log(KMS_LOG_WARN, "hsmd: slot %u: kms-hsmd (pid %ld) ended: %s",
+				(unsigned int)(s - p->slots), (long)s->pid, why);
+			s->pid = 0;
+			s->exits++;
+			s->last_status = st;
+			slot_backoff(s);
+			return true;
+		}
+		if (w < 0 || now_ms() >= deadline) {
+			return false; /* reaped elsewhere (reap), or still running */
+		}
+		sleep_ms(10);
+	}
+}
+
+/*
+ * Mark slot s down after a failed exchange (its lock held): kill the process (at once if it
+ * hung, else after a grace to exit by itself), close the end. With a socket, closing is all kmsd
+ * can do (the instance is not its child and not its user's): kms-hsmd exits at its next read or
+ * write, and the slot connects again after the back-off.
  */
 static void
-slot_fail(struct kms_hsmd_pool *p, struct slot *s, const char *why)
+slot_fail(struct kms_hsmd_pool *p, struct slot *s, const char *why, bool hung)
 {
 	unsigned int i = (unsigned int)(s - p->slots);
 
@@ -240,12 +277,12 @@ slot_fail(struct kms_hsmd_pool *p, struct slot *s, const char *why)
 		kms_log(KMS_LOG_ERR, "hsmd: slot %u (pid %ld): %s; restarting it", i, (long)s->pid,
 			why);
 	}
-	if (s->pid > 0) {
-		(void)kill(s->pid, SIGKILL);
-	}
 	if (s->fd >= 0) {
 		(void)close(s->fd);
 		s->fd = -1;
+	}
+	if (s->pid > 0 && (hung || !await_exit(p, s))) {
+		(void)kill(s->pid, SIGKILL);
 	}
 	if (p->cfg.socket_path != NULL) {
 		s->exits++;
@@ -352,7 +389,7 @@ check_idle_connections(struct kms_hsmd_pool *p)
 		pfd.revents = 0;
 		if (s->fd >= 0 && poll(&pfd, 1, 0) > 0 &&
 		    (pfd.revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
-			slot_fail(p, s, "kms-hsmd ended the connection");
+			slot_fail(p, s, "kms-hsmd ended the connection", false);
 		}
 		pthread_mutex_unlock(&s->lock);
 	}
@@ -412,18 +449,27 @@ exchange(struct kms_hsmd_pool *p, struct slot *s, struct kms_proto_request *req,
 		return r; /* our own request is out of bounds: not the process's fault */
 	}
 	if (kms_proto_frame_write(s->fd, s->buf, len) != KMS_OK) {
-		slot_fail(p, s, "cannot send a request");
+		bool hung = errno == EAGAIN || errno == EWOULDBLOCK;
+
+		slot_fail(p, s,
+			  hung ? "no room to send a request in time" : "cannot send a request",
+			  hung);
 		return KMS_ERR_HSM_UNAVAIL;
 	}
 	if ((r = kms_proto_frame_read(s->fd, s->buf, sizeof(s->buf), &len)) != KMS_OK) {
+		/* SO_RCVTIMEO's EAGAIN: it hung; anything else: the connection broke or ended */
+		bool hung = r == KMS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);
+
 		slot_fail(p, s,
-			  r == KMS_ERR_IO ? "no reply in time, or the connection failed"
-					  : "the connection ended or a frame was malformed");
+			  hung              ? "no reply in time"
+			  : r == KMS_ERR_IO ? "the connection failed"
+					    : "the connection ended or a frame was malformed",
+			  hung);
 		return KMS_ERR_HSM_UNAVAIL;
 	}
 	if (kms_proto_decode_reply(rep, s->buf, len) != KMS_OK || rep->op != req->op ||
 	    rep->id != req->id) {
-		slot_fail(p, s, "a malformed or unexpected reply");
+		slot_fail(p, s, "a malformed or unexpected reply", true);
 		return KMS_ERR_HSM_UNAVAIL;
 	}
 	s->backoff = BACKOFF_MIN;

@@ -54,8 +54,8 @@ int kms_proto_frame_header(uint8_t out[static KMS_FRAME_HEADER_LEN], size_t payl
  * Returns KMS_OK; KMS_ERR_CLOSED (end of file before the first byte of a frame: the peer is
  * gone, cleanly); KMS_ERR_TRUNCATED (end of file inside a frame); KMS_ERR_RANGE (a zero
  * length); KMS_ERR_TOO_LARGE (a length above KMS_MAX_IPC or out_cap); KMS_ERR_IO (read()
- * failed, EAGAIN included). After any error the stream is out of step: close fd. On failure
- * *out_len is untouched and out[] may hold part of a payload.
+ * failed, EAGAIN included; errno is read()'s). After any error the stream is out of step: close fd.
+ * On failure *out_len is untouched and out[] may hold part of a payload.
  */
 int kms_proto_frame_read(int fd, uint8_t *out, size_t out_cap, size_t *out_len) KMS_WUR;
 
@@ -65,7 +65,8 @@ int kms_proto_frame_read(int fd, uint8_t *out, size_t out_cap, size_t *out_len) 
  * so a peer that has gone away is KMS_ERR_IO, not SIGPIPE; fd must therefore be a socket (a
  * socketpair end), not a pipe.
  * Returns KMS_OK; KMS_ERR_INVALID_ARG (payload_len is 0 or above KMS_MAX_IPC: nothing
- * written); KMS_ERR_IO (the stream is then out of step: close fd). payload is borrowed.
+ * written); KMS_ERR_IO (errno is sendmsg()'s; the stream is then out of step: close fd).
+ * payload is borrowed.
  */
 int kms_proto_frame_write(int fd, const uint8_t *payload, size_t payload_len) KMS_WUR;
 

@@ -221,6 +221,32 @@ ssl_reason(char *err, size_t err_len, const char *what, const char *file)
 	ERR_clear_error();
 }
 
+/*
+ * Fill the extension cache (key identifiers, usages, flags) of every certificate in ctx's trust
+ * store on this thread, before ctx is shared. OpenSSL fills it lazily, on the first chain built
+ * with the certificate, under the certificate's lock; other threads then read it without the
+ * lock once a flag, stored with release and loaded with acquire inside libcrypto, says it is
+ * there. That is sound, but ThreadSanitizer sees neither side of the flag (libcrypto is not
+ * instrumented) and reports the key identifier's memcpy and memcmp (tests/tsan.supp); on the
+ * event-loop threads it cannot even match the suppression, as its symbolizer would have to be
+ * started under their seccomp filter (stat, fork: SIGSYS). Filled here, the cache is written
+ * before the threads start (or before kms_tls_ctx_publish) and only read by them.
+ */
+static void
+fill_store_caches(SSL_CTX *ctx)
+{
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx));
+	int i;
+
+	for (i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+		X509 *cert = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+
+		if (cert != NULL) {
+			(void)X509_get_extension_flags(cert);
+		}
+	}
+}
+
 int
 kms_tls_ctx_new(SSL_CTX **out, const struct kms_tls_config *cfg, char *err, size_t err_len)
 {
@@ -272,6 +298,7 @@ kms_tls_ctx_new(SSL_CTX **out, const struct kms_tls_config *cfg, char *err, size
 		goto out;
 	}
 	SSL_CTX_set_client_CA_list(ctx, names);
+	fill_store_caches(ctx);
 	(void)SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
 	if (!cfg->client_cert_optional) {
 		mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;

@@ -766,10 +766,21 @@ kms_bench_soak(const char *dir, const char *kmsd_path, double minutes, unsigned 
 	last_t = t0;
 	next = t0 + step;
 	for (;;) {
+		int wst = 0;
+
 		usleep(20000);
 		now = now_s();
-		if (waitpid(b.pid, NULL, WNOHANG) == b.pid) {
-			fprintf(stderr, "kms-bench: kmsd exited during the soak\n");
+		if (waitpid(b.pid, &wst, WNOHANG) == b.pid) {
+			/* a sanitizer's exit code, or a signal (SIGSYS: the sandbox) */
+			if (WIFSIGNALED(wst)) {
+				fprintf(stderr,
+					"kms-bench: kmsd killed by signal %d during the soak\n",
+					WTERMSIG(wst));
+			} else {
+				fprintf(stderr,
+					"kms-bench: kmsd exited during the soak (status %d)\n",
+					WEXITSTATUS(wst));
+			}
 			b.pid = -1;
 			died = 1;
 			break;

@@ -517,6 +517,25 @@ it_mint(char *out, size_t cap, const char *mcid, const char *opt, const char *va
 	return strlen(out) > 20 ? 0 : -1;
 }
 
+/* Whether child is ThreadSanitizer's symbolizer (a sanitizer build's kmsd starts it as its
+ * child before its sandbox, kms/sandbox.c): not one of the program's own children. */
+static int
+is_symbolizer(long child)
+{
+	char path[64], comm[32];
+	size_t len;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/comm", child);
+	if ((fd = open(path, O_RDONLY)) < 0) {
+		return 0;
+	}
+	len = kms_test_read_fd(fd, comm, sizeof(comm) - 1);
+	(void)close(fd);
+	comm[len] = '\0';
+	return strcmp(comm, "llvm-symbolizer\n") == 0;
+}
+
 size_t
 it_children(pid_t pid, pid_t *out, size_t cap)
 {
@@ -548,7 +567,9 @@ it_children(pid_t pid, pid_t *out, size_t cap)
 			if (v <= 0) {
 				break;
 			}
-			out[n++] = (pid_t)v;
+			if (!is_symbolizer(v)) {
+				out[n++] = (pid_t)v;
+			}
 		}
 	}
 	(void)closedir(d);

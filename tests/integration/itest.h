@@ -98,7 +98,8 @@ int it_schema_valid(const char *body, size_t len);
 /* it_mint - a development bearer token (kms-devsetup token) for mcid, with opt val if opt. */
 int it_mint(char *out, size_t cap, const char *mcid, const char *opt, const char *val);
 
-/* it_children - the pids of pid's children, of every thread of pid (/proc): how many (<= cap). */
+/* it_children - the pids of pid's children, of every thread of pid (/proc), without a
+ * sanitizer's symbolizer process: how many (<= cap). */
 size_t it_children(pid_t pid, pid_t *out, size_t cap);
 
 #endif /* KMS_TESTS_INTEGRATION_ITEST_H */

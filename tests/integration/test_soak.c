@@ -36,10 +36,14 @@ suite_init(void)
 	return it_make_domain("soak-it", NULL) == 0 ? 0 : 1;
 }
 
-/* kms-bench starts and stops its own kmsd: there is none of the harness to stop. */
+/* kms-bench starts and stops its own kmsd: there is none of the harness to stop; the domain
+ * goes unless KMS_TEST_KEEP is set. */
 static int
 suite_cleanup(void)
 {
+	if (it_tmp[0] != '\0' && getenv("KMS_TEST_KEEP") == NULL) {
+		kms_test_rmdir(it_tmp);
+	}
 	return 0;
 }
 

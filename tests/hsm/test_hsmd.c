@@ -152,6 +152,12 @@ test_check_and_configuration(void)
 			 getenv("KMS_SOURCE_DIR"));
 		CU_ASSERT_EQUAL(run_hsmd(args, out, sizeof(out)), 3);
 		CU_ASSERT_PTR_NOT_NULL(strstr(out, "kms-dev"));
+		/* and so does the network-HSM example: as far as loading its (absent) module */
+		snprintf(args, sizeof(args),
+			 "-c %s/deploy/kms-hsmd.network-hsm.conf.example --check",
+			 getenv("KMS_SOURCE_DIR"));
+		CU_ASSERT_EQUAL(run_hsmd(args, out, sizeof(out)), 3);
+		CU_ASSERT_PTR_NOT_NULL(strstr(out, "/opt/hsm-client/lib/libpkcs11.so"));
 	} else {
 		CU_FAIL("KMS_SOURCE_DIR is not set");
 	}

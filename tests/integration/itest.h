@@ -51,7 +51,9 @@ int it_make_domain(const char *tag, const char *const extra[]);
 int it_start_domain_kmsd(const char *conf);
 /* it_suite_cleanup - a CUnit suite cleanup: it_stop_kmsd, a non-zero exit status said on
  * stderr: 0 if kmsd exited 0, 1 otherwise. When kmsd exited 0 it removes it_tmp (the domain,
- * the token, the logs) unless KMS_TEST_KEEP is set; otherwise it keeps it for a look. */
+ * the token, the logs) unless KMS_TEST_KEEP is set; otherwise it keeps it for a look. With no
+ * kmsd running (a test stopped it), 0, and it_tmp is removed unless a test failed or
+ * KMS_TEST_KEEP is set. */
 int it_suite_cleanup(void);
 /*
  * it_conf_variant - write to dst the configuration src with the overrides: overrides holds

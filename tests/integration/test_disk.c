@@ -97,10 +97,7 @@ suite_cleanup(void)
 	if (mounted) {
 		(void)umount2(vol, MNT_DETACH);
 	}
-	if (CU_get_number_of_failures() == 0 && getenv("KMS_TEST_KEEP") == NULL) {
-		kms_test_rmdir(it_tmp);
-	}
-	return 0;
+	return it_suite_cleanup();
 }
 
 /* keyprov as bob: its status; a refusal must carry no key material and a Retry-After. */

@@ -225,14 +225,7 @@ static int
 suite_cleanup(void)
 {
 	stop_activator();
-	if (it_kmsd_pid > 0) {
-		return it_suite_cleanup();
-	}
-	/* kmsd was stopped by a test; a failed test keeps the directory for a look */
-	if (CU_get_number_of_failures() == 0 && getenv("KMS_TEST_KEEP") == NULL) {
-		kms_test_rmdir(it_tmp);
-	}
-	return 0;
+	return it_suite_cleanup();
 }
 
 /* kmsd --check on conf: its exit status, its output in out. */

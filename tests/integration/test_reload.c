@@ -408,7 +408,7 @@ suite_init_token(void)
 static int
 suite_cleanup(void)
 {
-	int r = it_kmsd_pid > 0 ? it_suite_cleanup() : 0;
+	int r = it_suite_cleanup();
 
 	notify_close();
 	return r;

@@ -416,7 +416,7 @@ find_token(struct kms_p11 *p)
 		if (!kms_p11uri_match_slot(&p->uri, slots[i], &si)) {
 			continue;
 		}
-		if ((rv = p->fn->C_GetTokenInfo(slots[i], &ti)) != CKR_OK) {
+		if ((rv = token_info_retry(p, slots[i], &ti)) != CKR_OK) {
 			log_rv(KMS_LOG_DEBUG, "C_GetTokenInfo", rv);
 			continue;
 		}
@@ -607,12 +607,26 @@ static int
 restart_locked(struct kms_p11 *p, const char *why)
 {
 	uint64_t started = now_ms();
+	unsigned int i;
 	int r;
 
 	(void)pthread_mutex_unlock(&p->lock);
 	kms_log(KMS_LOG_INFO, "p11: %s: re-initializing the module", why);
 	finalize(p);
 	r = start(p);
+	/*
+	 * SoftHSM shows no token, for a moment, to a process that initialises while another one
+	 * logs in and rewrites the token's file (several kms-hsmd processes recycling): try again
+	 * shortly (30, 60, 120 ms) before the token counts as lost.
+	 */
+	for (i = 0; i < 3 && r == KMS_ERR_HSM_UNAVAIL; i++) {
+		struct timespec ts = {0, (long)(30u << i) * 1000000L};
+
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+		}
+		finalize(p);
+		r = start(p);
+	}
 	(void)pthread_mutex_lock(&p->lock);
 	if (r == KMS_OK) {
 		p->state = P11_UP;

@@ -32,6 +32,7 @@
 #define CHILD_FD       3
 #define START_GRACE    3000u /* ms a started process has to answer before another starts */
 #define EXIT_NO_USER   126   /* the child could not become cfg.uid/gid */
+#define EXIT_GRACE     300u  /* ms a process whose connection broke has to exit by itself */
 
 extern char **environ;
 
@@ -46,6 +47,7 @@ struct slot {
 	unsigned int backoff; /* ms before the next start */
 	uint64_t next_start;  /* monotonic ms */
 	uint64_t starting;    /* monotonic ms of a start not yet answered, or 0 */
+	uint64_t kill_at;     /* monotonic ms to SIGKILL a process not yet reaped, or 0 */
 	uint8_t buf[KMS_MAX_IPC];
 };
 
@@ -100,6 +102,7 @@ slot_up(struct kms_hsmd_pool *p, struct slot *s, int fd, pid_t pid)
 {
 	s->fd = fd;
 	s->pid = pid;
+	s->kill_at = 0;
 	s->starting = now_ms();
 	if (s->started) {
 		pthread_mutex_lock(&p->stat_lock);
@@ -223,47 +226,14 @@ slot_backoff(struct slot *s)
 	s->backoff = s->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : s->backoff * 2;
 }
 
-static void describe_status(char *out, size_t cap, int st);
-
 /*
- * A process whose connection broke without hanging is most likely exiting (a start-up check
- * failed, it crashed): wait up to EXIT_GRACE ms for it (slot s's lock held), so that its own
- * exit status is what is reported and not the SIGKILL that would follow. Whether it was reaped.
- */
-#define EXIT_GRACE 300u
-static bool
-await_exit(struct kms_hsmd_pool *p, struct slot *s)
-{
-	uint64_t deadline = now_ms() + EXIT_GRACE;
-	int st = 0;
-
-	for (;;) {
-		pid_t w = waitpid(s->pid, &st, WNOHANG);
-
-		if (w == s->pid) {
-			char why[96];
-
-			describe_status(why, sizeof(why), st);
-			kms_log(KMS_LOG_WARN, "hsmd: slot %u: kms-hsmd (pid %ld) ended: %s",
-				(unsigned int)(s - p->slots), (long)s->pid, why);
-			s->pid = 0;
-			s->exits++;
-			s->last_status = st;
-			slot_backoff(s);
-			return true;
-		}
-		if (w < 0 || now_ms() >= deadline) {
-			return false; /* reaped elsewhere (reap), or still running */
-		}
-		sleep_ms(10);
-	}
-}
-
-/*
- * Mark slot s down after a failed exchange (its lock held): kill the process (at once if it
- * hung, else after a grace to exit by itself), close the end. With a socket, closing is all kmsd
- * can do (the instance is not its child and not its user's): kms-hsmd exits at its next read or
- * write, and the slot connects again after the back-off.
+ * Mark slot s down after a failed exchange (its lock held): close the end and kill the process,
+ * at once if it hung, else after EXIT_GRACE ms unless it exited by itself meanwhile (a start-up
+ * check failed, it crashed): then its own exit status is what is reported, not the SIGKILL. The
+ * supervising thread does that (reap, kill_due): this runs on event-loop threads, whose seccomp
+ * filter has no wait4. With a socket, closing is all kmsd can do (the instance is not its child
+ * and not its user's): kms-hsmd exits at its next read or write, and the slot connects again
+ * after the back-off.
  */
 static void
 slot_fail(struct kms_hsmd_pool *p, struct slot *s, const char *why, bool hung)
@@ -281,8 +251,10 @@ slot_fail(struct kms_hsmd_pool *p, struct slot *s, const char *why, bool hung)
 		(void)close(s->fd);
 		s->fd = -1;
 	}
-	if (s->pid > 0 && (hung || !await_exit(p, s))) {
+	if (s->pid > 0 && hung) {
 		(void)kill(s->pid, SIGKILL);
+	} else if (s->pid > 0) {
+		s->kill_at = now_ms() + EXIT_GRACE;
 	}
 	if (p->cfg.socket_path != NULL) {
 		s->exits++;
@@ -335,6 +307,7 @@ reap(struct kms_hsmd_pool *p)
 				s->fd = -1;
 			}
 			s->pid = 0;
+			s->kill_at = 0;
 			s->exits++;
 			s->last_status = st;
 			slot_backoff(s);
@@ -364,6 +337,26 @@ one_starting(struct kms_hsmd_pool *p)
 		pthread_mutex_unlock(&s->lock);
 	}
 	return any;
+}
+
+/* SIGKILL the processes whose grace after a broken connection is over (slot_fail). */
+static void
+kill_due(struct kms_hsmd_pool *p)
+{
+	unsigned int i;
+
+	for (i = 0; i < p->cfg.slots; i++) {
+		struct slot *s = &p->slots[i];
+
+		if (pthread_mutex_trylock(&s->lock) != 0) {
+			continue;
+		}
+		if (s->pid > 0 && s->kill_at != 0 && now_ms() >= s->kill_at) {
+			(void)kill(s->pid, SIGKILL);
+			s->kill_at = 0;
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
 }
 
 /*
@@ -409,6 +402,7 @@ supervise(void *arg)
 
 	while (!p->stopping) {
 		reap(p);
+		kill_due(p);
 		if (p->cfg.socket_path != NULL) {
 			check_idle_connections(p);
 		}

@@ -651,7 +651,10 @@ test_token_removed(void)
 	kms_p11_return(s);
 	kms_p11_get_stats(p, &st);
 	CU_ASSERT_EQUAL(st.restarts, 2);
-	CU_ASSERT_EQUAL(st.generation, 5); /* new, failed auto, failed reconnect, ok, ok */
+	/* new; failed auto and failed reconnect, each tried 4 times (a restart that finds no token
+	 * tries again 3 times shortly: another process may be rewriting SoftHSM's token file);
+	 * ok; ok */
+	CU_ASSERT_EQUAL(st.generation, 1 + 4 + 4 + 1 + 1);
 	CU_ASSERT_EQUAL(kms_p11_ping(p), KMS_OK);
 	kms_p11_free(p);
 }

@@ -243,6 +243,8 @@ it_suite_cleanup(void)
 	st = it_stop_kmsd();
 	if (st != 0) {
 		fprintf(stderr, "kmsd exit status %d; log %s (kept)\n", st, it_log);
+	} else if (CU_get_number_of_failures() != 0) {
+		fprintf(stderr, "a test failed; kmsd's log %s (kept)\n", it_log);
 	} else if (it_tmp[0] != '\0' && getenv("KMS_TEST_KEEP") == NULL) {
 		kms_test_rmdir(
 			it_tmp); /* the domain, its token and logs; KMS_TEST_KEEP keeps them */

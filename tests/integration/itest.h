@@ -50,8 +50,9 @@ int it_make_domain(const char *tag, const char *const extra[]);
  * failure is said on stderr: 0, or -1. */
 int it_start_domain_kmsd(const char *conf);
 /* it_suite_cleanup - a CUnit suite cleanup: it_stop_kmsd, a non-zero exit status said on
- * stderr: 0 if kmsd exited 0, 1 otherwise. When kmsd exited 0 it removes it_tmp (the domain,
- * the token, the logs) unless KMS_TEST_KEEP is set; otherwise it keeps it for a look. With no
+ * stderr: 0 if kmsd exited 0, 1 otherwise. When kmsd exited 0 and no test failed it removes
+ * it_tmp (the domain, the token, the logs) unless KMS_TEST_KEEP is set; otherwise it keeps it
+ * for a look (and says where). With no
  * kmsd running (a test stopped it), 0, and it_tmp is removed unless a test failed or
  * KMS_TEST_KEEP is set. */
 int it_suite_cleanup(void);

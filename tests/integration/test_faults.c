@@ -256,6 +256,31 @@ enum load_fault {
 	FAULT_HSMD,  /* every kms-hsmd killed (SIGKILL) every 500 ms for AWAY_MS */
 };
 
+/* The last n lines of kmsd's log (with kms-hsmd's) on stderr. */
+static void
+log_tail(size_t n)
+{
+	static char buf[1 << 20];
+	size_t len = 0, lines = 0;
+	int fd = open(it_log, O_RDONLY);
+	off_t size;
+
+	if (fd < 0) {
+		return;
+	}
+	size = lseek(fd, 0, SEEK_END);
+	(void)lseek(fd, size > (off_t)sizeof(buf) - 1 ? size - (off_t)sizeof(buf) + 1 : 0,
+		    SEEK_SET);
+	len = kms_test_read_fd(fd, buf, sizeof(buf) - 1);
+	(void)close(fd);
+	buf[len] = '\0';
+	while (len > 0 && lines <= n) {
+		lines += buf[--len] == '\n';
+	}
+	fprintf(stderr, "  --- the end of kmsd's log (%s) ---\n%s\n  ---\n", it_log,
+		buf + len + (len > 0));
+}
+
 static void
 kill_hsmds(void)
 {
@@ -334,6 +359,12 @@ run_under_load(enum load_fault fault)
 	}
 	/* killed kms-hsmd processes are restarted quickly: some 503s at least */
 	CU_ASSERT(away_503 >= (fault == FAULT_TOKEN ? 3 : 1));
+	for (i = 0; i < 3; i++) {
+		if (l[i].first_ok_after < 0) {
+			log_tail(80); /* no recovery: what kmsd and kms-hsmd said, for the record */
+			break;
+		}
+	}
 }
 
 static void

@@ -1128,6 +1128,53 @@ open_listener(const char *host, uint16_t port, char *err, size_t err_len)
 	return fd;
 }
 
+/* Can a socket without SO_REUSEPORT bind host:port (nobody is bound there)? */
+static int
+probe_free(const char *host, uint16_t port, char *err, size_t err_len)
+{
+	struct addrinfo hints, *ai = NULL;
+	char portstr[8];
+	int fd, one = 1, r = KMS_ERR_IO;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	if (getaddrinfo(host, portstr, &hints, &ai) != 0) {
+		snprintf(err, err_len, "listen address %s: not a numeric address", host);
+		return KMS_ERR_IO;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* SO_REUSEADDR: a connection of an earlier kmsd in TIME_WAIT does not count */
+	if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+		r = KMS_OK;
+	} else if (errno == EADDRINUSE) {
+		snprintf(err, err_len,
+			 "cannot listen on %s:%u: another process listens there already (another "
+			 "kmsd?)",
+			 host, port);
+	} else {
+		snprintf(err, err_len, "cannot listen on %s:%u: %s", host, port, strerror(errno));
+	}
+	if (fd >= 0) {
+		(void)close(fd);
+	}
+	freeaddrinfo(ai);
+	return r;
+}
+
+int
+kmsd_listen_free(const struct kmsd_config *cfg, char *err, size_t err_len)
+{
+	int r = probe_free(cfg->listen_host, cfg->listen_port, err, err_len);
+
+	if (r == KMS_OK && cfg->has_metrics) {
+		r = probe_free(cfg->metrics_host, cfg->metrics_port, err, err_len);
+	}
+	return r;
+}
+
 static void
 on_accept(h2o_socket_t *listener, const char *err)
 {

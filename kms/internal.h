@@ -141,6 +141,15 @@ extern _Thread_local unsigned int kms_tlskey_slot;
 int kmsd_serve(struct kmsd *k, atomic_int *stop, char *err, size_t err_len) KMS_WUR;
 
 /*
+ * kmsd_listen_free - whether nobody listens on cfg's HTTPS and metrics addresses yet. kmsd binds
+ * them with SO_REUSEPORT (one socket per thread), which the kernel also grants to another
+ * process of the same user: a second kmsd (an old one still running) would silently share the
+ * clients. A probe without SO_REUSEPORT finds any socket bound there. KMS_OK, or KMS_ERR_IO
+ * with err saying which address is taken.
+ */
+int kmsd_listen_free(const struct kmsd_config *cfg, char *err, size_t err_len) KMS_WUR;
+
+/*
  * kmsd_audit_checkpoint - have kms-hsmd of slot (kms_hsmd_call) make the checkpoint of audit
  * record seq (its hash read from st; now as its time): kms-hsmd checks the record in its own
  * store handle, signs with its audit key and writes the checkpoint itself (kmsd writes none;

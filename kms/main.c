@@ -90,8 +90,8 @@ usage(FILE *f)
 		   "deploy/systemd/kmsd.service.\n"
 		   "\n"
 		   "Exit status: 0 clean stop or passed --check; 1 serving failed; 2 bad command\n"
-		   "line or configuration; 3 start-up failed (kms-hsmd, the KMS certificate, or\n"
-		   "TLS).\n"
+		   "line or configuration; 3 start-up failed (kms-hsmd, the KMS certificate, TLS,\n"
+		   "or another process already listens on listen or metrics_listen).\n"
 		   "\n"
 		   "Documentation: docs/deployment.md (production install, systemd, reload),\n"
 		   "docs/configuration.md, SECURITY.md and kms/README.md in the source tree.\n");
@@ -506,6 +506,11 @@ main(int argc, char **argv)
 			goto out;
 		}
 		hcfg.set_user = true;
+	}
+	/* before kms-hsmd logs in: a second kmsd on the same port must not start at all */
+	if (!check && kmsd_listen_free(&k.cfg, err, sizeof(err)) != KMS_OK) {
+		fprintf(stderr, "kmsd: %s\n", err);
+		goto out;
 	}
 	if ((r = kms_hsmd_pool_new(&k.pool, &hcfg, START_WAIT_MS, err, sizeof(err))) != KMS_OK) {
 		fprintf(stderr, "kmsd: %s\n", err);

@@ -950,6 +950,28 @@ test_audit_file_size_limit(void)
 			200);
 }
 
+/*
+ * A second kmsd on the same configuration (an old one still running, a double start): kmsd
+ * binds with SO_REUSEPORT, which the kernel would grant it too, and the clients would be
+ * shared. It must refuse to start, before kms-hsmd logs in, and the first one serve on.
+ */
+static void
+test_second_kmsd(void)
+{
+	char conf[400];
+	const char *argv[] = {"/usr/bin/timeout", "60", KMSD_BIN, "-c", conf, NULL};
+	char *body = NULL;
+	size_t blen = 0;
+
+	snprintf(conf, sizeof(conf), "%s/kmsd.conf", it_dev);
+	CU_ASSERT_EQUAL(it_run(argv, resp, sizeof(resp)), 3);
+	CU_ASSERT_PTR_NOT_NULL(strstr(resp, "another process listens there already"));
+	CU_ASSERT_PTR_NULL(strstr(resp, "adapter: ready")); /* no kms-hsmd was started */
+	CU_ASSERT_EQUAL(it_request("bob", "POST", ROOT "/keyprov", NULL, NULL, 0, resp,
+				   sizeof(resp), &body, &blen),
+			200);
+}
+
 /* A needle to look for in a process's memory. */
 struct needle {
 	const char *what;
@@ -1204,6 +1226,7 @@ static CU_TestInfo kmsd_tests[] = {
 	{"the audit log cannot be written: nothing is provisioned", test_audit_fail_closed},
 	{"the audit log cannot grow (a file-size limit): nothing is provisioned",
 	 test_audit_file_size_limit},
+	{"a second kmsd on the same port refuses to start", test_second_kmsd},
 	{"the audit log", test_audit},
 	{"kmsd killed while provisioning: restarted, the chain verifies", test_kmsd_killed},
 	CU_TEST_INFO_NULL,

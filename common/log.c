@@ -119,7 +119,7 @@ vlog(enum kms_log_level level, const char *fmt, va_list ap)
 	int truncated = 0;
 	int n;
 
-	if ((int)level > atomic_load(&log_max_level)) {
+	if (!kms_log_enabled(level)) {
 		return;
 	}
 	if (clock_gettime(CLOCK_REALTIME, &ts) != 0 || gmtime_r(&ts.tv_sec, &tm) == NULL) {
@@ -173,6 +173,12 @@ void
 kms_log_set_fd(int fd)
 {
 	atomic_store(&log_fd, fd);
+}
+
+int
+kms_log_enabled(enum kms_log_level level)
+{
+	return (int)level <= atomic_load(&log_max_level);
 }
 
 void

@@ -22,6 +22,8 @@ enum kms_log_level {
 void kms_log_init(const char *program, enum kms_log_level max_level);
 void kms_log_set_fd(int fd);
 void kms_log(enum kms_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* kms_log_enabled - whether kms_log at level writes a line: to skip building what it would log. */
+int kms_log_enabled(enum kms_log_level level);
 /* kms_fatal - log at KMS_LOG_ERR and exit(1). Only at start-up or on a broken invariant. */
 void kms_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 

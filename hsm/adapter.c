@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "common/clock.h"
 #include "common/hex.h"
 #include "common/log.h"
 #include "common/secmem.h"
@@ -1008,21 +1009,12 @@ describe_request(char *out, size_t cap, const struct kms_proto_request *req)
 	}
 }
 
-static uint64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 void
 kms_adapter_handle(struct kms_adapter *a, const struct kms_proto_request *req,
 		   struct kms_proto_reply *rep, uint64_t ntp_now)
 {
 	char what[KMS_PROTO_MAX_CLIENT_ID + 320]; /* the identity cut at 256 octets */
-	uint64_t t0 = mono_us();
+	uint64_t t0 = kms_mono_us();
 	int r;
 
 	memset(rep, 0, sizeof(*rep));
@@ -1055,16 +1047,21 @@ kms_adapter_handle(struct kms_adapter *a, const struct kms_proto_request *req,
 		break;
 	}
 	rep->status = r;
-	describe_request(what, sizeof(what), req);
 	if (r != KMS_OK) {
 		/* nothing of a failed operation goes back */
 		kms_memzero(&rep->u, sizeof(rep->u));
+	}
+	if (!kms_log_enabled(r != KMS_OK ? KMS_LOG_INFO : KMS_LOG_DEBUG)) {
+		return; /* the usual case of a success: no line, so nothing to describe */
+	}
+	describe_request(what, sizeof(what), req);
+	if (r != KMS_OK) {
 		kms_log(KMS_LOG_INFO, "adapter: %s %u (%s): %s", kms_proto_op_name((int)req->op),
 			(unsigned int)req->id, what, kms_strerror(r));
 	} else {
 		kms_log(KMS_LOG_DEBUG, "adapter: %s %u (%s): ok in %llu us",
 			kms_proto_op_name((int)req->op), (unsigned int)req->id, what,
-			(unsigned long long)(mono_us() - t0));
+			(unsigned long long)(kms_mono_us() - t0));
 	}
 }
 

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/secmem.h"
 #include "hsm/p11uri.h"
@@ -237,22 +238,13 @@ log_rv(enum kms_log_level level, const char *fn, CK_RV rv)
 
 /* ---- time ---------------------------------------------------------------------------------- */
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* Wait on p->cond until woken or until deadline_ms (monotonic); 0, or ETIMEDOUT. */
 static int
 wait_until(struct kms_p11 *p, uint64_t deadline_ms)
 {
 	struct timespec ts;
 
-	if (now_ms() >= deadline_ms) {
+	if (kms_mono_ms() >= deadline_ms) {
 		return ETIMEDOUT;
 	}
 	ts.tv_sec = (time_t)(deadline_ms / 1000u);
@@ -342,10 +334,7 @@ token_info_retry(const struct kms_p11 *p, CK_SLOT_ID slot, CK_TOKEN_INFO *ti)
 
 	for (i = 0; i < 5; i++) {
 		if (i > 0) {
-			struct timespec ts = {0, (long)(10u << (i - 1)) * 1000000L}; /* 10..80 ms */
-
-			while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-			}
+			kms_sleep_ms(10u << (i - 1)); /* 10..80 ms */
 		}
 		rv = p->fn->C_GetTokenInfo(slot, ti);
 		if (rv != CKR_GENERAL_ERROR && rv != CKR_FUNCTION_FAILED) {
@@ -589,7 +578,7 @@ set_down(struct kms_p11 *p)
 		p->state = P11_DOWN;
 		p->last_err = KMS_ERR_HSM_UNAVAIL;
 		p->retry_delay_ms = p->retry_ms;
-		p->next_retry_ms = now_ms() + p->retry_delay_ms;
+		p->next_retry_ms = kms_mono_ms() + p->retry_delay_ms;
 		kms_log(KMS_LOG_ERR,
 			"p11: token lost; sessions fail until it is back "
 			"(automatic restart in %u ms)",
@@ -606,7 +595,7 @@ set_down(struct kms_p11 *p)
 static int
 restart_locked(struct kms_p11 *p, const char *why)
 {
-	uint64_t started = now_ms();
+	uint64_t started = kms_mono_ms();
 	unsigned int i;
 	int r;
 
@@ -620,10 +609,7 @@ restart_locked(struct kms_p11 *p, const char *why)
 	 * shortly (30, 60, 120 ms) before the token counts as lost.
 	 */
 	for (i = 0; i < 3 && r == KMS_ERR_HSM_UNAVAIL; i++) {
-		struct timespec ts = {0, (long)(30u << i) * 1000000L};
-
-		while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-		}
+		kms_sleep_ms(30u << i);
 		finalize(p);
 		r = start(p);
 	}
@@ -634,11 +620,11 @@ restart_locked(struct kms_p11 *p, const char *why)
 		p->retry_delay_ms = p->retry_ms;
 		atomic_fetch_add(&p->restarts, 1);
 		kms_log(KMS_LOG_INFO, "p11: %s: token ready again after %lu ms", why,
-			(unsigned long)(now_ms() - started));
+			(unsigned long)(kms_mono_ms() - started));
 	} else {
 		p->state = P11_DOWN;
 		p->last_err = r;
-		p->next_retry_ms = now_ms() + p->retry_delay_ms;
+		p->next_retry_ms = kms_mono_ms() + p->retry_delay_ms;
 		if (r == KMS_ERR_HSM_PIN) {
 			kms_log(KMS_LOG_ERR,
 				"p11: %s: restart failed (%s); no automatic retry "
@@ -679,7 +665,7 @@ restart_now(struct kms_p11 *p, const char *why)
 	if (!same_process(p)) {
 		return KMS_ERR_INTERNAL;
 	}
-	deadline = now_ms() + p->borrow_ms;
+	deadline = kms_mono_ms() + p->borrow_ms;
 	(void)pthread_mutex_lock(&p->lock);
 	while (p->state == P11_RESTARTING) {
 		if (wait_until(p, deadline) == ETIMEDOUT) {
@@ -697,7 +683,7 @@ restart_now(struct kms_p11 *p, const char *why)
 			if (prev == P11_UP && p->last_err != KMS_OK) {
 				/* the token was lost while we waited */
 				p->state = P11_DOWN;
-				p->next_retry_ms = now_ms() + p->retry_delay_ms;
+				p->next_retry_ms = kms_mono_ms() + p->retry_delay_ms;
 			}
 			(void)pthread_cond_broadcast(&p->cond);
 			(void)pthread_mutex_unlock(&p->lock);
@@ -896,7 +882,7 @@ kms_p11_borrow(struct kms_p11 *p, struct kms_p11_session **out)
 	if (!same_process(p)) {
 		return KMS_ERR_INTERNAL;
 	}
-	deadline = now_ms() + p->borrow_ms;
+	deadline = kms_mono_ms() + p->borrow_ms;
 	(void)pthread_mutex_lock(&p->lock);
 	for (;;) {
 		if (p->state == P11_RESTARTING) {
@@ -912,7 +898,7 @@ kms_p11_borrow(struct kms_p11 *p, struct kms_p11_session **out)
 				break;
 			}
 			/* Restart only with the whole pool back, and not before the back-off. */
-			if (p->sessions_out > 0 || now_ms() < p->next_retry_ms) {
+			if (p->sessions_out > 0 || kms_mono_ms() < p->next_retry_ms) {
 				r = KMS_ERR_HSM_UNAVAIL;
 				break;
 			}

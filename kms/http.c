@@ -37,6 +37,7 @@
 #define H2O_USE_LIBUV 0
 #include <h2o.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/secmem.h"
 #include "hsm/uid.h"
@@ -102,15 +103,6 @@ static struct kmsd_thread *
 thread_of(h2o_req_t *req)
 {
 	return (struct kmsd_thread *)((char *)req->conn->ctx - offsetof(struct kmsd_thread, ctx));
-}
-
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 /* Copy network text into a log- and audit-safe form: UTF-8 without control characters. */
@@ -973,7 +965,7 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 					       : "the roster is unavailable; try again later");
 		goto out;
 	}
-	if (!kmsd_ratelimit_take(k->rl, st->client, mono_ms())) {
+	if (!kmsd_ratelimit_take(k->rl, st->client, kms_mono_ms())) {
 		r = send_error(req, st, 429, "refused", "too many requests; slow down");
 		goto out;
 	}

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "proto/frame.h"
 
@@ -63,24 +64,6 @@ struct kms_hsmd_pool {
 	atomic_bool stopping;
 };
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void
-sleep_ms(unsigned int ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000u, .tv_nsec = (long)(ms % 1000u) * 1000000L};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-	}
-}
-
 /* Bound every send and receive on kmsd's end of a connection by the configured timeout. */
 static int
 set_timeouts(const struct kms_hsmd_pool *p, int fd)
@@ -103,7 +86,7 @@ slot_up(struct kms_hsmd_pool *p, struct slot *s, int fd, pid_t pid)
 	s->fd = fd;
 	s->pid = pid;
 	s->kill_at = 0;
-	s->starting = now_ms();
+	s->starting = kms_mono_ms();
 	if (s->started) {
 		pthread_mutex_lock(&p->stat_lock);
 		p->restarts++;
@@ -222,7 +205,7 @@ slot_open(struct kms_hsmd_pool *p, struct slot *s)
 static void
 slot_backoff(struct slot *s)
 {
-	s->next_start = now_ms() + s->backoff;
+	s->next_start = kms_mono_ms() + s->backoff;
 	s->backoff = s->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : s->backoff * 2;
 }
 
@@ -254,7 +237,7 @@ slot_fail(struct kms_hsmd_pool *p, struct slot *s, const char *why, bool hung)
 	if (s->pid > 0 && hung) {
 		(void)kill(s->pid, SIGKILL);
 	} else if (s->pid > 0) {
-		s->kill_at = now_ms() + EXIT_GRACE;
+		s->kill_at = kms_mono_ms() + EXIT_GRACE;
 	}
 	if (p->cfg.socket_path != NULL) {
 		s->exits++;
@@ -333,7 +316,7 @@ one_starting(struct kms_hsmd_pool *p)
 		if (pthread_mutex_trylock(&s->lock) != 0) {
 			continue; /* busy with a request: it has started */
 		}
-		any = s->fd >= 0 && s->starting != 0 && now_ms() - s->starting < START_GRACE;
+		any = s->fd >= 0 && s->starting != 0 && kms_mono_ms() - s->starting < START_GRACE;
 		pthread_mutex_unlock(&s->lock);
 	}
 	return any;
@@ -351,7 +334,7 @@ kill_due(struct kms_hsmd_pool *p)
 		if (pthread_mutex_trylock(&s->lock) != 0) {
 			continue;
 		}
-		if (s->pid > 0 && s->kill_at != 0 && now_ms() >= s->kill_at) {
+		if (s->pid > 0 && s->kill_at != 0 && kms_mono_ms() >= s->kill_at) {
 			(void)kill(s->pid, SIGKILL);
 			s->kill_at = 0;
 		}
@@ -413,13 +396,14 @@ supervise(void *arg)
 			if (pthread_mutex_trylock(&s->lock) != 0) {
 				continue; /* busy with a request: it is up */
 			}
-			if (s->started && s->pid == 0 && s->fd < 0 && now_ms() >= s->next_start) {
+			if (s->started && s->pid == 0 && s->fd < 0 &&
+			    kms_mono_ms() >= s->next_start) {
 				if (slot_open(p, s) == KMS_OK) {
 					spawned = true;
 				} else if (p->cfg.socket_path != NULL) {
 					slot_backoff(s);
 				} else {
-					s->next_start = now_ms() + BACKOFF_MAX;
+					s->next_start = kms_mono_ms() + BACKOFF_MAX;
 				}
 			}
 			pthread_mutex_unlock(&s->lock);
@@ -427,7 +411,7 @@ supervise(void *arg)
 				break;
 			}
 		}
-		sleep_ms(SUPERVISE_TICK);
+		kms_sleep_ms(SUPERVISE_TICK);
 	}
 	return NULL;
 }
@@ -476,7 +460,7 @@ kms_hsmd_call(struct kms_hsmd_pool *p, unsigned int slot, struct kms_proto_reque
 	      struct kms_proto_reply *rep)
 {
 	struct slot *s = &p->slots[slot % p->cfg.slots];
-	uint64_t t0 = now_ms();
+	uint64_t t0 = kms_mono_ms();
 	int r;
 
 	pthread_mutex_lock(&p->stat_lock);
@@ -488,7 +472,7 @@ kms_hsmd_call(struct kms_hsmd_pool *p, unsigned int slot, struct kms_proto_reque
 	kms_log(KMS_LOG_DEBUG, "hsmd: slot %u: %s %u: %s in %llu ms", slot % p->cfg.slots,
 		kms_proto_op_name((int)req->op), (unsigned int)req->id,
 		r != KMS_OK ? kms_strerror(r) : kms_strerror(rep->status),
-		(unsigned long long)(now_ms() - t0));
+		(unsigned long long)(kms_mono_ms() - t0));
 	return r;
 }
 
@@ -551,13 +535,13 @@ await_slot(struct kms_hsmd_pool *p, unsigned int i, uint64_t deadline, char *err
 				 p->cfg.hsmd_path, p->cfg.hsmd_conf, why);
 			return KMS_ERR_HSM_UNAVAIL;
 		}
-		if (now_ms() >= deadline) {
+		if (kms_mono_ms() >= deadline) {
 			snprintf(err, err_len, "kms-hsmd (%s) did not answer in time",
 				 p->cfg.socket_path != NULL ? p->cfg.socket_path
 							    : p->cfg.hsmd_path);
 			return KMS_ERR_HSM_UNAVAIL;
 		}
-		sleep_ms(SUPERVISE_TICK);
+		kms_sleep_ms(SUPERVISE_TICK);
 	}
 }
 
@@ -617,7 +601,7 @@ kms_hsmd_pool_new(struct kms_hsmd_pool **out, const struct kms_hsmd_config *cfg,
 	 * One process after the other: SoftHSM's file store has been seen to hide its token from a
 	 * process that starts while another logs in (the token file is rewritten then).
 	 */
-	deadline = now_ms() + start_wait_ms;
+	deadline = kms_mono_ms() + start_wait_ms;
 	for (i = 0; i < cfg->slots; i++) {
 		int e;
 
@@ -678,7 +662,7 @@ kms_hsmd_pool_free(struct kms_hsmd_pool *p)
 		}
 		pthread_mutex_unlock(&p->slots[i].lock);
 	}
-	deadline = now_ms() + 5000;
+	deadline = kms_mono_ms() + 5000;
 	for (i = 0; i < p->cfg.slots; i++) {
 		struct slot *s = &p->slots[i];
 		while (s->pid > 0) {
@@ -686,12 +670,12 @@ kms_hsmd_pool_free(struct kms_hsmd_pool *p)
 			pid_t w = waitpid(s->pid, &st, WNOHANG);
 			if (w == s->pid || (w < 0 && errno == ECHILD)) {
 				s->pid = 0;
-			} else if (now_ms() >= deadline) {
+			} else if (kms_mono_ms() >= deadline) {
 				(void)kill(s->pid, SIGKILL);
 				(void)waitpid(s->pid, &st, 0);
 				s->pid = 0;
 			} else {
-				sleep_ms(20);
+				kms_sleep_ms(20);
 			}
 		}
 		pthread_mutex_destroy(&s->lock);

@@ -162,7 +162,13 @@ test_levels(void)
 	kms_log(KMS_LOG_WARN, "shown");
 	drain(buf, sizeof(buf));
 	CU_ASSERT(matches(buf, " WARN test_log: shown\n$"));
+	/* kms_log_enabled says the same */
+	CU_ASSERT(kms_log_enabled(KMS_LOG_ERR));
+	CU_ASSERT(kms_log_enabled(KMS_LOG_WARN));
+	CU_ASSERT(!kms_log_enabled(KMS_LOG_INFO));
+	CU_ASSERT(!kms_log_enabled(KMS_LOG_DEBUG));
 	kms_log_init("test_log", KMS_LOG_DEBUG);
+	CU_ASSERT(kms_log_enabled(KMS_LOG_DEBUG));
 }
 
 static void

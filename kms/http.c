@@ -1090,8 +1090,14 @@ on_metrics(h2o_handler_t *self, h2o_req_t *req)
 /* ----------------------------------------------------------------------------------------- */
 /* Listeners and threads */
 
+/*
+ * A TCP socket bound to the numeric host:port: shared, non-blocking and listening (SO_REUSEPORT:
+ * one per thread) for a listener, or alone (no SO_REUSEPORT, so that any socket already bound
+ * there makes bind fail with EADDRINUSE) for a probe. SO_REUSEADDR both ways: connections of an
+ * earlier kmsd in TIME_WAIT do not count. The socket, or -1 with err said.
+ */
 static int
-open_listener(const char *host, uint16_t port, char *err, size_t err_len)
+bind_socket(const char *host, uint16_t port, bool listener, char *err, size_t err_len)
 {
 	struct addrinfo hints, *ai = NULL;
 	char portstr[8];
@@ -1106,11 +1112,20 @@ open_listener(const char *host, uint16_t port, char *err, size_t err_len)
 			 gai_strerror(r));
 		return -1;
 	}
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | (listener ? SOCK_NONBLOCK : 0), 0);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
-	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
-		snprintf(err, err_len, "cannot listen on %s:%u: %s", host, port, strerror(errno));
+	    (listener && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+	    (listener && listen(fd, SOMAXCONN) != 0)) {
+		if (!listener && errno == EADDRINUSE) {
+			snprintf(err, err_len,
+				 "cannot listen on %s:%u: another process listens there already "
+				 "(another kmsd?)",
+				 host, port);
+		} else {
+			snprintf(err, err_len, "cannot listen on %s:%u: %s", host, port,
+				 strerror(errno));
+		}
 		if (fd >= 0) {
 			(void)close(fd);
 		}
@@ -1120,40 +1135,23 @@ open_listener(const char *host, uint16_t port, char *err, size_t err_len)
 	return fd;
 }
 
+static int
+open_listener(const char *host, uint16_t port, char *err, size_t err_len)
+{
+	return bind_socket(host, port, true, err, err_len);
+}
+
 /* Can a socket without SO_REUSEPORT bind host:port (nobody is bound there)? */
 static int
 probe_free(const char *host, uint16_t port, char *err, size_t err_len)
 {
-	struct addrinfo hints, *ai = NULL;
-	char portstr[8];
-	int fd, one = 1, r = KMS_ERR_IO;
+	int fd = bind_socket(host, port, false, err, err_len);
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
-	snprintf(portstr, sizeof(portstr), "%u", port);
-	if (getaddrinfo(host, portstr, &hints, &ai) != 0) {
-		snprintf(err, err_len, "listen address %s: not a numeric address", host);
+	if (fd < 0) {
 		return KMS_ERR_IO;
 	}
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	/* SO_REUSEADDR: a connection of an earlier kmsd in TIME_WAIT does not count */
-	if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
-	    bind(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
-		r = KMS_OK;
-	} else if (errno == EADDRINUSE) {
-		snprintf(err, err_len,
-			 "cannot listen on %s:%u: another process listens there already (another "
-			 "kmsd?)",
-			 host, port);
-	} else {
-		snprintf(err, err_len, "cannot listen on %s:%u: %s", host, port, strerror(errno));
-	}
-	if (fd >= 0) {
-		(void)close(fd);
-	}
-	freeaddrinfo(ai);
-	return r;
+	(void)close(fd);
+	return KMS_OK;
 }
 
 int

@@ -125,18 +125,34 @@ usage(FILE *f)
 		   "source tree.\n");
 }
 
+/* s as a decimal number of digits only (no sign, no space), at most max: KMS_OK, or KMS_ERR_RANGE.
+ */
+static int
+decimal(const char *s, unsigned long max, unsigned long *out)
+{
+	char *end = NULL;
+	unsigned long v;
+
+	if (s[0] < '0' || s[0] > '9') {
+		return KMS_ERR_RANGE;
+	}
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v > max) {
+		return KMS_ERR_RANGE;
+	}
+	*out = v;
+	return KMS_OK;
+}
+
 /* A file descriptor number from argv: decimal, 3 .. 1023, and a socket. */
 static int
 parse_fd(const char *s, int *out)
 {
-	char *end = NULL;
-	unsigned long v;
+	unsigned long v = 0;
 	struct stat st;
 
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || s[0] == '+' || v < 3 ||
-	    v > 1023) {
+	if (decimal(s, 1023, &v) != KMS_OK || v < 3) {
 		return KMS_ERR_RANGE;
 	}
 	if (fstat((int)v, &st) != 0 || !S_ISSOCK(st.st_mode)) {
@@ -151,15 +167,9 @@ static unsigned long
 env_number(const char *name, unsigned long max)
 {
 	const char *s = getenv(name);
-	char *end = NULL;
-	unsigned long v;
+	unsigned long v = 0;
 
-	if (s == NULL || s[0] < '0' || s[0] > '9' || strlen(s) > 20) {
-		return 0;
-	}
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	return errno != 0 || *end != '\0' || v > max ? 0 : v;
+	return s != NULL && decimal(s, max, &v) == KMS_OK ? v : 0;
 }
 
 /*
@@ -218,12 +228,9 @@ check_peer(int fd, const char *peer_user, const char *conf_path)
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	unsigned long uid = 0;
-	char *end = NULL;
 
 	if (peer_user[0] >= '0' && peer_user[0] <= '9') {
-		errno = 0;
-		uid = strtoul(peer_user, &end, 10);
-		if (errno != 0 || *end != '\0' || uid >= 0xffffffffUL) {
+		if (decimal(peer_user, 0xfffffffeUL, &uid) != KMS_OK) {
 			fprintf(stderr, "kms-hsmd: %s: peer_user: want a user name or a uid\n",
 				conf_path);
 			return KMS_ERR_INVALID_ARG;

@@ -132,6 +132,47 @@ it_tcp_connect(uint16_t p)
 	return fd;
 }
 
+/* The status of one GET /healthz on the local listener, or -1. */
+static int
+healthz_status(void)
+{
+	static const char req[] = "GET /healthz HTTP/1.0\r\n\r\n";
+	char buf[64];
+	size_t len = 0;
+	ssize_t n;
+	int fd = it_tcp_connect(it_mport), status = -1;
+
+	if (fd < 0) {
+		return -1;
+	}
+	if (write(fd, req, sizeof(req) - 1) == (ssize_t)sizeof(req) - 1) {
+		while (len < sizeof(buf) - 1 &&
+		       (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0) {
+			len += (size_t)n;
+		}
+		buf[len] = '\0';
+		if (len > 12 && strncmp(buf, "HTTP/1.", 7) == 0) {
+			status = (int)strtol(buf + 9, NULL, 10);
+		}
+	}
+	(void)close(fd);
+	return status;
+}
+
+int
+it_wait_healthy(int ms)
+{
+	int waited;
+
+	for (waited = 0; waited <= ms; waited += 50) {
+		if (healthz_status() == 200) {
+			return 0;
+		}
+		usleep(50000);
+	}
+	return -1;
+}
+
 int
 it_start_kmsd(const char *conf)
 {

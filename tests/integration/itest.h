@@ -105,4 +105,8 @@ int it_mint(char *out, size_t cap, const char *mcid, const char *opt, const char
  * sanitizer's symbolizer process: how many (<= cap). */
 size_t it_children(pid_t pid, pid_t *out, size_t cap);
 
+/* it_wait_healthy - wait up to ms for kmsd's /healthz (local listener) to answer 200, that is
+ * for every kms-hsmd slot to be up: 0 when it does, -1 when the time is over. */
+int it_wait_healthy(int ms);
+
 #endif /* KMS_TESTS_INTEGRATION_ITEST_H */

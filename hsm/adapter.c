@@ -725,35 +725,52 @@ new_label(char *out, size_t cap, const char *prefix, const char *client_id)
 
 /*
  * ROTATE_KEYS: a new TrK and InK for the client, each made in the token, wrapped for the client
- * under its current TrK (the reply) and for the store under the KEK (client_keys, which
- * `kms-ceremony restore` imports into another token), then locked. The store's client row and
- * the two client_keys rows are written in one transaction (kms_store_put_client_with_keys), so
- * a rotation is in the store whole or not at all; the new keys are destroyed again on any
- * failure, so a half-done rotation leaves nothing behind in the token either.
+ * under its current TrK and for the store under the KEK (client_keys, which `kms-ceremony
+ * restore` imports into another token), then locked. The rotation is stored as pending
+ * (kms_store_put_rotation: both client_keys rows and the pending row in one transaction, so it
+ * is in the store whole or not at all); the client keeps its current keys until it proves it
+ * holds the new InK (VERIFY) or an operator finishes the rotation. Meanwhile kmsd hands the
+ * client the new keys, wrapped under the current TrK, with every init and keyprov. The new keys
+ * are destroyed again on any failure, so a half-done rotation leaves nothing in the token either.
+ * A client with a rotation pending already gets KMS_ERR_AUTH (cancel it first).
  */
 static int
 op_rotate(struct kms_adapter *a, const struct kms_proto_rotate_keys_req *req,
 	  struct kms_proto_rotate_keys_rep *rep)
 {
 	struct kms_store_client client;
+	struct kms_store_rotation *rot = NULL;
 	struct kms_store_blob trk_blob, ink_blob;
 	struct kms_p11_session *s = NULL;
 	CK_OBJECT_HANDLE trk = CK_INVALID_HANDLE, new_trk = CK_INVALID_HANDLE;
 	CK_OBJECT_HANDLE new_ink = CK_INVALID_HANDLE, kek = CK_INVALID_HANDLE;
 	char trk_label[KMS_STORE_MAX_ID + 1], ink_label[KMS_STORE_MAX_ID + 1];
-	int r;
+	int r, found = 0;
 
 	memset(&trk_blob, 0, sizeof(trk_blob));
 	memset(&ink_blob, 0, sizeof(ink_blob));
 	if ((r = client_get(a, req->client_id, &client)) != KMS_OK) {
 		return r;
 	}
+	if ((rot = calloc(1, sizeof(*rot))) == NULL) {
+		return KMS_ERR_NOMEM;
+	}
+	if ((r = kms_store_get_rotation(a->store, req->client_id, rot, &found)) != KMS_OK) {
+		r = KMS_ERR_IO;
+		goto done;
+	}
+	if (found) {
+		kms_log(KMS_LOG_WARN, "adapter: rotation of '%s': one is pending already",
+			req->client_id);
+		r = KMS_ERR_AUTH;
+		goto done;
+	}
 	if ((r = new_label(trk_label, sizeof(trk_label), "tk", req->client_id)) != KMS_OK ||
 	    (r = new_label(ink_label, sizeof(ink_label), "ik", req->client_id)) != KMS_OK) {
-		return r;
+		goto done;
 	}
 	if ((r = kms_p11_borrow(a->p11, &s)) != KMS_OK) {
-		return r;
+		goto done;
 	}
 	if ((r = kms_keys_find(s, &trk, client.trk_label)) != KMS_OK) {
 		r = r == KMS_ERR_INVALID_ARG ? KMS_ERR_FORBIDDEN : r;
@@ -774,15 +791,19 @@ op_rotate(struct kms_adapter *a, const struct kms_proto_rotate_keys_req *req,
 				 &ink_blob.len)) != KMS_OK) {
 		goto out;
 	}
-	/*
-	 * The store names the new keys from now on, together with their copies under the KEK.
-	 * The old ones stay in the token and in client_keys: a client that never received this
-	 * reply still holds the old TrK (an operator removes them).
-	 */
-	memcpy(client.trk_label, trk_label, sizeof(trk_label));
-	memcpy(client.ink_label, ink_label, sizeof(ink_label));
-	if ((r = kms_store_put_client_with_keys(a->store, &client, &trk_blob, &ink_blob)) !=
-	    KMS_OK) {
+	/* The store keeps the pending rotation: the client's copies (under its current TrK,
+	 * which kmsd sends it) and the copies under the KEK (for restore). */
+	memset(rot, 0, sizeof(*rot));
+	memcpy(rot->client_id, client.client_id, sizeof(rot->client_id));
+	memcpy(rot->from_trk_label, client.trk_label, sizeof(rot->from_trk_label));
+	memcpy(rot->new_trk_label, trk_label, sizeof(trk_label));
+	memcpy(rot->new_ink_label, ink_label, sizeof(ink_label));
+	memcpy(rot->new_trk.data, rep->new_trk_wrapped, rep->new_trk_wrapped_len);
+	rot->new_trk.len = rep->new_trk_wrapped_len;
+	memcpy(rot->new_ink.data, rep->new_ink_wrapped, rep->new_ink_wrapped_len);
+	rot->new_ink.len = rep->new_ink_wrapped_len;
+	rot->created = (int64_t)time(NULL);
+	if ((r = kms_store_put_rotation(a->store, rot, &trk_blob, &ink_blob)) != KMS_OK) {
 		kms_log(KMS_LOG_ERR,
 			"adapter: rotation of '%s': the store refused the new keys: %s",
 			req->client_id, kms_strerror(r));
@@ -792,6 +813,8 @@ op_rotate(struct kms_adapter *a, const struct kms_proto_rotate_keys_req *req,
 	memcpy(rep->new_trk_id, trk_label, rep->new_trk_id_len + 1);
 	rep->new_ink_id_len = strlen(ink_label);
 	memcpy(rep->new_ink_id, ink_label, rep->new_ink_id_len + 1);
+	kms_log(KMS_LOG_INFO, "adapter: rotation of '%s' pending: new TrK '%s', new InK '%s'",
+		req->client_id, trk_label, ink_label);
 	r = KMS_OK;
 out:
 	if (r != KMS_OK) {
@@ -803,6 +826,79 @@ out:
 			kms_log(KMS_LOG_ERR, "adapter: cannot remove the new InK '%s'", ink_label);
 		}
 	}
+	kms_p11_return(s);
+done:
+	kms_memzero(&trk_blob, sizeof(trk_blob));
+	kms_memzero(&ink_blob, sizeof(ink_blob));
+	free(rot);
+	return r;
+}
+
+/*
+ * VERIFY: the HMAC of a client's signed request (kmsd checked the rest: proto/xml.h), checked
+ * in the token under the key the signature names, which must be the client's InK or the new
+ * InK of its pending rotation. The latter is the client's proof that it received the rotation:
+ * the rotation is finished (kms_store_finish_rotation: the client's row names the new TrK and
+ * InK from now on) and the reply says so. Anything else, a wrong HMAC included, is
+ * KMS_ERR_AUTH: kmsd cannot tell an unknown key name from a bad signature.
+ */
+static int
+op_verify(struct kms_adapter *a, const struct kms_proto_verify_req *req,
+	  struct kms_proto_verify_rep *rep)
+{
+	struct kms_store_client client;
+	struct kms_store_rotation *rot = NULL;
+	struct kms_p11_session *s = NULL;
+	CK_OBJECT_HANDLE ink = CK_INVALID_HANDLE;
+	bool pending_ink = false;
+	int r, found = 0;
+
+	rep->rotated = false;
+	if ((r = client_get(a, req->client_id, &client)) != KMS_OK) {
+		return r;
+	}
+	if (strcmp(req->key_id, client.ink_label) != 0) {
+		if ((rot = calloc(1, sizeof(*rot))) == NULL) {
+			return KMS_ERR_NOMEM;
+		}
+		if ((r = kms_store_get_rotation(a->store, req->client_id, rot, &found)) != KMS_OK) {
+			free(rot);
+			return KMS_ERR_IO;
+		}
+		pending_ink = found && strcmp(req->key_id, rot->new_ink_label) == 0 &&
+			      strcmp(rot->from_trk_label, client.trk_label) == 0;
+		free(rot);
+		if (!pending_ink) {
+			return KMS_ERR_AUTH;
+		}
+	}
+	if ((r = kms_p11_borrow(a->p11, &s)) != KMS_OK) {
+		return r;
+	}
+	if ((r = kms_keys_token_present(s)) != KMS_OK ||
+	    (r = client_key(a, s, req->key_id, &ink)) != KMS_OK) {
+		r = r == KMS_ERR_FORBIDDEN ? KMS_ERR_AUTH : r;
+		goto out;
+	}
+	if ((r = kms_hmac_sha256_verify(s, ink, req->signed_info, req->signed_info_len,
+					req->signature)) != KMS_OK) {
+		goto out;
+	}
+	if (pending_ink) {
+		if ((r = kms_store_finish_rotation(a->store, req->client_id, req->key_id)) !=
+		    KMS_OK) {
+			kms_log(KMS_LOG_ERR, "adapter: rotation of '%s': cannot finish it: %s",
+				req->client_id, kms_strerror(r));
+			r = r == KMS_ERR_AUTH ? KMS_ERR_AUTH : KMS_ERR_IO;
+			goto out;
+		}
+		kms_log(KMS_LOG_INFO,
+			"adapter: rotation of '%s' finished: the client proved its new InK '%s'",
+			req->client_id, req->key_id);
+		rep->rotated = true;
+	}
+	r = KMS_OK;
+out:
 	kms_p11_return(s);
 	return r;
 }
@@ -997,6 +1093,10 @@ describe_request(char *out, size_t cap, const struct kms_proto_request *req)
 	case KMS_PROTO_ROTATE_KEYS:
 		snprintf(out, cap, "client %s", req->u.rotate_keys.client_id);
 		break;
+	case KMS_PROTO_VERIFY:
+		snprintf(out, cap, "client %s, key %s", req->u.verify.client_id,
+			 req->u.verify.key_id);
+		break;
 	case KMS_PROTO_SIGN:
 		snprintf(out, cap, "client %s", req->u.sign.client_id);
 		break;
@@ -1029,6 +1129,9 @@ kms_adapter_handle(struct kms_adapter *a, const struct kms_proto_request *req,
 		break;
 	case KMS_PROTO_CERTIFICATE:
 		r = op_certificate(a, &rep->u.certificate);
+		break;
+	case KMS_PROTO_VERIFY:
+		r = op_verify(a, &req->u.verify, &rep->u.verify);
 		break;
 	case KMS_PROTO_ROTATE_KEYS:
 		r = op_rotate(a, &req->u.rotate_keys, &rep->u.rotate_keys);

@@ -584,6 +584,24 @@ kms_hmac_sha256(struct kms_p11_session *s, CK_OBJECT_HANDLE key, const uint8_t *
 }
 
 int
+kms_hmac_sha256_verify(struct kms_p11_session *s, CK_OBJECT_HANDLE key, const uint8_t *data,
+		       size_t len, const uint8_t mac[32])
+{
+	CK_MECHANISM mech = {CKM_SHA256_HMAC, NULL, 0};
+	int r;
+
+	if ((r = kms_p11_check(s, kms_p11_fn(s)->C_VerifyInit(kms_p11_handle(s), &mech, key),
+			       "C_VerifyInit")) != KMS_OK) {
+		return r;
+	}
+	return kms_p11_check(s,
+			     kms_p11_fn(s)->C_Verify(kms_p11_handle(s),
+						     (CK_BYTE_PTR)(uintptr_t)data, (CK_ULONG)len,
+						     (CK_BYTE_PTR)(uintptr_t)mac, 32),
+			     "C_Verify");
+}
+
+int
 kms_keys_rotate(struct kms_p11_session *s, const struct kms_wrap_policy *pol,
 		CK_OBJECT_HANDLE current_trk, CK_OBJECT_HANDLE kek, enum kms_key_role role,
 		const char *new_label, CK_OBJECT_HANDLE *out_new, uint8_t *out, size_t cap,

@@ -247,6 +247,13 @@ int kms_hmac_sha256(struct kms_p11_session *s, CK_OBJECT_HANDLE key, const uint8
 		    size_t len, uint8_t out[32]) KMS_WUR;
 
 /*
+ * kms_hmac_sha256_verify - check, in the token (C_Verify, CKM_SHA256_HMAC), that mac is the
+ * HMAC-SHA256 of data under the InK key: KMS_OK; KMS_ERR_AUTH (it is not); the token's error.
+ */
+int kms_hmac_sha256_verify(struct kms_p11_session *s, CK_OBJECT_HANDLE key, const uint8_t *data,
+			   size_t len, const uint8_t mac[32]) KMS_WUR;
+
+/*
  * kms_keys_rotate - a new TrK or InK (role) labelled new_label, generated in the token
  * (extractable for the moment of its exports) and exported twice, as the key ceremony's enrolment
  * does: wrapped under the client's current TrK current_trk into out (cap octets, *out_len), which

@@ -12,6 +12,8 @@
 #include "common/hex.h"
 #include "kms/internal.h"
 
+#include "kms/supervise.h"
+
 #include "common/banned.h"
 
 static const char *const auth_words[] = {"mtls", "token", "both", "either", NULL};
@@ -172,32 +174,6 @@ load_spki_map(struct kmsd_config *cfg, const char *path, char *err, size_t err_l
 	return KMS_OK;
 }
 
-/* kms-hsmd beside this program, when the configuration does not name it. */
-static int
-default_hsmd(struct kmsd_config *cfg)
-{
-	char self[2048];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *slash;
-
-	if (n <= 0) {
-		return KMS_ERR_IO;
-	}
-	self[n] = '\0';
-	slash = strrchr(self, '/');
-	if (slash == NULL) {
-		return KMS_ERR_IO;
-	}
-	*slash = '\0';
-	/* build tree: kms/kmsd and hsm/kms-hsmd; installed: both in one directory */
-	snprintf(cfg->hsmd_buf, sizeof(cfg->hsmd_buf), "%s/kms-hsmd", self);
-	if (access(cfg->hsmd_buf, X_OK) != 0) {
-		snprintf(cfg->hsmd_buf, sizeof(cfg->hsmd_buf), "%s/../hsm/kms-hsmd", self);
-	}
-	cfg->hsmd = cfg->hsmd_buf;
-	return KMS_OK;
-}
-
 int
 kmsd_config_load(struct kmsd_config *cfg, const char *path, char *err, size_t err_len)
 {
@@ -288,9 +264,13 @@ kmsd_config_load(struct kmsd_config *cfg, const char *path, char *err, size_t er
 		return fail(err, err_len, cfg->conf, path, "hsmd_conf",
 			    "missing: kms-hsmd's configuration file (kmsd starts kms-hsmd), or "
 			    "hsmd_socket (systemd starts it)");
-	} else if (cfg->hsmd == NULL && default_hsmd(cfg) != KMS_OK) {
-		return fail(err, err_len, cfg->conf, path, "hsmd",
-			    "not set, and kms-hsmd is not beside kmsd");
+	} else if (cfg->hsmd == NULL) {
+		/* kms-hsmd beside this program, when the configuration does not name it */
+		if (kms_hsmd_default_path(cfg->hsmd_buf, sizeof(cfg->hsmd_buf)) != KMS_OK) {
+			return fail(err, err_len, cfg->conf, path, "hsmd",
+				    "not set, and kms-hsmd is not beside kmsd");
+		}
+		cfg->hsmd = cfg->hsmd_buf;
 	}
 	if (opt_str(cfg->conf, "idms_keys", &cfg->idms_keys) != KMS_OK ||
 	    opt_str(cfg->conf, "idms_issuer", &cfg->idms_issuer) != KMS_OK ||

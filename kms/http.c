@@ -97,6 +97,11 @@ struct req_state {
 	bool has_body;
 	bool has_token;
 	struct timespec start;
+	/* the client's pending TrK/InK rotation, whose new keys init and keyprov carry */
+	struct kms_store_rotation rot;
+	struct kms_xml_enc_key new_keys[2]; /* NewTransportKey, NewIntegrityKey (from rot) */
+	bool rotated; /* this request's signature finished the client's rotation */
+	char new_ink[KMS_PROTO_MAX_KEY_ID + 1]; /* then: the InK that proved it */
 };
 
 static struct kmsd_thread *
@@ -131,6 +136,7 @@ set_detail(struct req_state *st, const char *what)
 /* Responses */
 
 static void make_url(char *out, size_t cap, const struct kmsd *k, h2o_req_t *req);
+static void note_rotation(struct req_state *st, bool keys_sent);
 
 static const char *
 reason_of(int status)
@@ -353,6 +359,7 @@ send_error(h2o_req_t *req, struct req_state *st, int status, const char *outcome
 	if (st->detail[0] == '\0') {
 		set_detail(st, msg);
 	}
+	note_rotation(st, false); /* a rotation this request's signature finished */
 	memset(&resp, 0, sizeof(resp));
 	make_url(url, sizeof(url), k, req);
 	resp.user_uri = st->identity[0] != '\0' ? st->identity : st->own;
@@ -644,6 +651,132 @@ ntp_to_unix(const struct kms_proto_provision_rep *p, int64_t *from, int64_t *to)
 	return KMS_OK;
 }
 
+/*
+ * The new keys of the client's pending TrK/InK rotation (kms-admin client rotate), if it has
+ * one, into resp: NewTransportKey and NewIntegrityKey, each wrapped under the client's current
+ * TrK (KeyName) and naming the new key (CarriedKeyName). They come with every init and keyprov
+ * until the client proves the new InK with a signed request (check_signature) or an operator
+ * finishes or cancels the rotation. A store that cannot say leaves them out this time.
+ */
+static void
+add_rotation(struct req_state *st, struct kms_xml_response *resp)
+{
+	int found = 0, r;
+
+	if (st->client[0] == '\0') {
+		return;
+	}
+	if ((r = kms_store_get_rotation(st->t->store, st->client, &st->rot, &found)) != KMS_OK) {
+		kms_log(KMS_LOG_WARN, "req=%s: the pending rotation of %s cannot be read: %s",
+			st->rid, st->client, kms_err_name(r));
+		return;
+	}
+	if (!found) {
+		return;
+	}
+	st->new_keys[0] = (struct kms_xml_enc_key){st->rot.from_trk_label, st->rot.new_trk.data,
+						   st->rot.new_trk.len, st->rot.new_trk_label};
+	st->new_keys[1] = (struct kms_xml_enc_key){st->rot.from_trk_label, st->rot.new_ink.data,
+						   st->rot.new_ink.len, st->rot.new_ink_label};
+	resp->new_transport_keys = &st->new_keys[0];
+	resp->num_new_transport_keys = 1;
+	resp->new_integrity_keys = &st->new_keys[1];
+	resp->num_new_integrity_keys = 1;
+	kms_log(KMS_LOG_DEBUG, "req=%s: rotation pending: new TrK %s and InK %s sent", st->rid,
+		st->rot.new_trk_label, st->rot.new_ink_label);
+}
+
+/* Append the texts of parts (NULL-terminated) to st->detail, cut at its end. */
+static void
+append_detail(struct req_state *st, const char *const *parts)
+{
+	size_t n = strlen(st->detail), len;
+
+	for (; *parts != NULL; parts++) {
+		len = strlen(*parts);
+		if (len > sizeof(st->detail) - 1 - n) {
+			len = sizeof(st->detail) - 1 - n;
+		}
+		memcpy(st->detail + n, *parts, len);
+		n += len;
+	}
+	st->detail[n] = '\0';
+}
+
+/* The audit detail's note of a rotation this request finished, and, keys_sent, of the new keys
+ * of a pending one that its answer carries. */
+static void
+note_rotation(struct req_state *st, bool keys_sent)
+{
+	const char *sep = st->detail[0] != '\0' ? "; " : "";
+
+	if (st->rotated) {
+		const char *const parts[] = {
+			sep, "rotation finished: the request was signed by the new InK ",
+			st->new_ink, NULL};
+		append_detail(st, parts);
+		sep = "; ";
+	}
+	if (keys_sent && st->new_keys[0].key_name != NULL) {
+		const char *const parts[] = {sep,  "rotation pending: sent ", st->rot.new_trk_label,
+					     ", ", st->rot.new_ink_label,     NULL};
+		append_detail(st, parts);
+	}
+}
+
+_Static_assert(KMS_XML_MAX_SIGNED_INFO <= KMS_PROTO_MAX_SIGNED_INFO, "a SignedInfo fits VERIFY");
+_Static_assert(KMS_XML_HMAC_LEN == KMS_PROTO_HMAC_LEN, "HMAC-SHA256");
+
+/*
+ * A signed request (SignedKmsRequest): the parser checked its structure and its reference
+ * digest (proto/xml.h); kms-hsmd checks the HMAC in the token under the InK the signature
+ * names, which must be the client's InK or the new InK of its pending rotation. A signature
+ * that does not verify fails the client's authentication (401). One by the new InK finishes
+ * the rotation: this request is answered under the new keys already. Returns true when the
+ * signature is good; false when the refusal was sent (*ret is then the handler's value).
+ */
+static bool
+check_signature(h2o_req_t *req, struct req_state *st, int *ret)
+{
+	struct kmsd *k = st->t->k;
+	const struct kms_xml_req_signature *sig = &st->body.sig;
+	struct kms_proto_request preq;
+	struct kms_proto_reply prep;
+	int r;
+
+	memset(&preq, 0, sizeof(preq));
+	preq.op = KMS_PROTO_VERIFY;
+	preq.u.verify.client_id_len = strlen(st->client);
+	memcpy(preq.u.verify.client_id, st->client, preq.u.verify.client_id_len + 1);
+	preq.u.verify.key_id_len = strlen(sig->key_name);
+	memcpy(preq.u.verify.key_id, sig->key_name, preq.u.verify.key_id_len + 1);
+	memcpy(preq.u.verify.signed_info, sig->signed_info, sig->signed_info_len);
+	preq.u.verify.signed_info_len = sig->signed_info_len;
+	memcpy(preq.u.verify.signature, sig->value, sizeof(preq.u.verify.signature));
+	r = kms_hsmd_call(k->pool, st->t->idx, &preq, &prep);
+	r = r == KMS_OK ? prep.status : r;
+	if (r == KMS_ERR_AUTH || r == KMS_ERR_FORBIDDEN) {
+		snprintf(st->detail, sizeof(st->detail),
+			 "the request signature (key %s) did not verify", sig->key_name);
+		*ret = send_error(req, st, 401, "refused", "the request signature is not valid");
+		return false;
+	}
+	if (r != KMS_OK) {
+		snprintf(st->detail, sizeof(st->detail), "kms-hsmd: %s", kms_err_name(r));
+		*ret = send_error(req, st, 503, "error",
+				  "the request signature cannot be checked; try again later");
+		return false;
+	}
+	if (prep.u.verify.rotated) {
+		st->rotated = true;
+		memcpy(st->new_ink, sig->key_name, preq.u.verify.key_id_len + 1);
+		kms_log(KMS_LOG_INFO,
+			"req=%s: %s proved its new InK %s: its TrK/InK rotation is finished",
+			st->rid, st->client, sig->key_name);
+	}
+	return true;
+}
+
 static int
 handle_keyprov(h2o_req_t *req, struct req_state *st)
 {
@@ -732,9 +865,12 @@ handle_keyprov(h2o_req_t *req, struct req_state *st)
 			return send_error(req, st, 503, "error", "internal error");
 		}
 		s->key_period_no = p->key_period;
-		s->rsk = (struct kms_xml_enc_key){p->trk_id, p->rsk_wrapped, p->rsk_wrapped_len};
-		s->ssk = (struct kms_xml_enc_key){p->trk_id, p->ssk_wrapped, p->ssk_wrapped_len};
-		s->pvt = (struct kms_xml_enc_key){p->trk_id, p->pvt_wrapped, p->pvt_wrapped_len};
+		s->rsk = (struct kms_xml_enc_key){p->trk_id, p->rsk_wrapped, p->rsk_wrapped_len,
+						  NULL};
+		s->ssk = (struct kms_xml_enc_key){p->trk_id, p->ssk_wrapped, p->ssk_wrapped_len,
+						  NULL};
+		s->pvt = (struct kms_xml_enc_key){p->trk_id, p->pvt_wrapped, p->pvt_wrapped_len,
+						  NULL};
 		if (i == 0) {
 			snprintf(st->key_ids, sizeof(st->key_ids), "%s", p->trk_id);
 		}
@@ -749,6 +885,7 @@ handle_keyprov(h2o_req_t *req, struct req_state *st)
 	resp.msg = KMS_XML_MSG_KEYPROV;
 	resp.key_sets = sets;
 	resp.num_key_sets = (size_t)num;
+	add_rotation(st, &resp);
 	r = render(st, &resp, &body, &len);
 	free(reps);
 	if (r != KMS_OK) {
@@ -760,6 +897,7 @@ handle_keyprov(h2o_req_t *req, struct req_state *st)
 	st->outcome = "provisioned";
 	snprintf(st->detail, sizeof(st->detail), "key periods %llu..%llu",
 		 (unsigned long long)period, (unsigned long long)(period + num - 1));
+	note_rotation(st, true);
 	if (audit(st) != KMS_OK) {
 		/* fail closed: no key material without its durable audit record */
 		free(body);
@@ -906,6 +1044,7 @@ handle_public(h2o_req_t *req, struct req_state *st)
 		fill_cert(&cert, &k->cert, &k->cert_extra);
 		resp.msg = KMS_XML_MSG_INIT;
 		resp.init_cert = &cert;
+		add_rotation(st, &resp);
 	} else if ((r = fill_certcache(st, &resp, &ext, &ext_certs)) != KMS_OK) {
 		free(ext.e);
 		snprintf(st->detail, sizeof(st->detail), "certificate cache: %s", kms_err_name(r));
@@ -922,7 +1061,15 @@ handle_public(h2o_req_t *req, struct req_state *st)
 	}
 	st->status = 200;
 	st->outcome = "served";
-	(void)audit(st);
+	note_rotation(st, true);
+	if (audit(st) != KMS_OK && st->new_keys[0].key_name != NULL) {
+		/* fail closed: the new keys of a rotation are key material */
+		free(body);
+		st->detail[0] = '\0';
+		set_detail(st, "the audit record could not be written");
+		return send_error(req, st, 503, "error",
+				  "the audit log cannot be written; nothing was provisioned");
+	}
 	log_line(st);
 	count_status(k, 200);
 	send_bytes(req, st, body, len);
@@ -988,11 +1135,17 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 					       (const uint8_t *)req->entity.base,
 					       req->entity.len)) != KMS_OK) {
 			snprintf(st->detail, sizeof(st->detail), "KmsRequest: %s", xerr);
-			r = send_error(req, st, r == KMS_ERR_TOO_LARGE ? 413 : 400, "refused",
-				       "the KmsRequest body is malformed");
+			r = r == KMS_ERR_AUTH
+				    ? send_error(req, st, 401, "refused",
+						 "the request signature is not valid")
+				    : send_error(req, st, r == KMS_ERR_TOO_LARGE ? 413 : 400,
+						 "refused", "the KmsRequest body is malformed");
 			goto out;
 		}
 		st->has_body = true;
+		if (st->body.is_signed && !check_signature(req, st, &r)) {
+			goto out;
+		}
 	}
 	r = st->res.kind == KMS_RES_KEYPROV ? handle_keyprov(req, st) : handle_public(req, st);
 out:

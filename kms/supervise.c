@@ -687,3 +687,32 @@ kms_hsmd_pool_free(struct kms_hsmd_pool *p)
 	free(p->slots);
 	free(p);
 }
+
+int
+kms_hsmd_default_path(char *out, size_t cap)
+{
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+	int w;
+
+	if (n <= 0) {
+		return KMS_ERR_IO;
+	}
+	self[n] = '\0';
+	if ((slash = strrchr(self, '/')) == NULL) {
+		return KMS_ERR_IO;
+	}
+	*slash = '\0';
+	w = snprintf(out, cap, "%s/kms-hsmd", self);
+	if (w < 0 || (size_t)w >= cap) {
+		return KMS_ERR_TOO_LARGE;
+	}
+	if (access(out, X_OK) != 0) {
+		w = snprintf(out, cap, "%s/../hsm/kms-hsmd", self);
+		if (w < 0 || (size_t)w >= cap) {
+			return KMS_ERR_TOO_LARGE;
+		}
+	}
+	return KMS_OK;
+}

@@ -68,6 +68,13 @@ void kms_hsmd_pool_free(struct kms_hsmd_pool *pool);
 int kms_hsmd_call(struct kms_hsmd_pool *pool, unsigned int slot, struct kms_proto_request *req,
 		  struct kms_proto_reply *rep) KMS_WUR;
 
+/*
+ * kms_hsmd_default_path - the kms-hsmd program next to the running one (installed: both in one
+ * directory), or else in the build tree's hsm/ beside its kms/ or tools/, into out (cap bytes):
+ * KMS_OK; KMS_ERR_IO (/proc/self/exe unreadable); KMS_ERR_TOO_LARGE (cap too small).
+ */
+int kms_hsmd_default_path(char *out, size_t cap) KMS_WUR;
+
 /* kms_hsmd_stats - the pool's counters. */
 void kms_hsmd_stats(struct kms_hsmd_pool *pool, struct kms_hsmd_stats *out);
 

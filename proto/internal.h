@@ -16,6 +16,7 @@
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
+#include <openssl/evp.h>
 
 #include "common/err.h"
 #include "proto/xml.h"
@@ -125,5 +126,24 @@ bool kms_xml_leaf(struct kms_xml_pstate *st, const xmlNode *n, const char *name,
 /* kms_xml_leaf_time - the xsd:dateTime leaf n into *out (seconds since the epoch, UTC). */
 bool kms_xml_leaf_time(struct kms_xml_pstate *st, const xmlNode *n, const char *name,
 		       int64_t *out) KMS_WUR;
+
+/*
+ * kms_xml_c14n - inclusive C14N 1.0 without comments (proto/xml-c14n.c, libxml2's
+ * xmlC14NExecute) of the node-set of a same-document reference to the element apex: its
+ * subtree with its attributes and, on each element, the namespace nodes in scope; minus exclude
+ * and its subtree (NULL: none; the enveloped-signature transform). The output goes into the
+ * digest context md, or, md NULL, into buf[0..cap) with its length in *len.
+ * Returns KMS_OK; KMS_ERR_TOO_LARGE (buf too small); KMS_ERR_CRYPTO (the digest failed);
+ * KMS_ERR_PARSE (libxml2 refused the document: a relative namespace URI in scope, which C14N
+ * 1.0 leaves undefined; or out of memory inside libxml2, which it does not tell apart);
+ * KMS_ERR_NOMEM; KMS_ERR_INVALID_ARG.
+ */
+int kms_xml_c14n(const xmlNode *apex, const xmlNode *exclude, EVP_MD_CTX *md, uint8_t *buf,
+		 size_t cap, size_t *len) KMS_WUR;
+
+/* kms_xml_c14n_sha256 - SHA-256 of kms_xml_c14n(apex, exclude) into out (zeroed on failure).
+ * Errors as kms_xml_c14n. */
+int kms_xml_c14n_sha256(const xmlNode *apex, const xmlNode *exclude,
+			uint8_t out[static KMS_XML_HMAC_LEN]) KMS_WUR;
 
 #endif /* KMS_PROTO_INTERNAL_H */

@@ -105,6 +105,15 @@ static const struct field audit_sign_req[] = {
 	F_U(struct kms_proto_audit_sign_req, time_s, 0, INT64_MAX),
 };
 
+_Static_assert(KMS_PROTO_MAX_SIGNED_INFO <= KMS_PROTO_MAX_URI, "within KMS_PROTO_LIMITS' max_len");
+
+static const struct field verify_req[] = {
+	F_S(struct kms_proto_verify_req, F_ASCII, client_id, 1),
+	F_S(struct kms_proto_verify_req, F_ASCII, key_id, 1),
+	F_BV(struct kms_proto_verify_req, signed_info),
+	F_BF(struct kms_proto_verify_req, signature),
+};
+
 static const struct field health_rep[] = {
 	F_B(struct kms_proto_health_rep, token_present),
 	F_S(struct kms_proto_health_rep, F_UTF8, issuer, 0),
@@ -154,6 +163,10 @@ static const struct field audit_sign_rep[] = {
 	F_BF(struct kms_proto_audit_sign_rep, signature),
 };
 
+static const struct field verify_rep[] = {
+	F_B(struct kms_proto_verify_rep, rotated),
+};
+
 /* Checks across fields of a decoded or to-be-encoded struct: KMS_OK or KMS_ERR_RANGE. */
 static int
 check_provision_rep(const void *base)
@@ -185,6 +198,8 @@ static const struct op_desc ops[KMS_PROTO_OP_MAX + 1] = {
 				NUM(tls_sign_rep), NULL},
 	[KMS_PROTO_AUDIT_SIGN] = {"audit_sign", audit_sign_req, NUM(audit_sign_req), audit_sign_rep,
 				  NUM(audit_sign_rep), NULL},
+	[KMS_PROTO_VERIFY] = {"verify", verify_req, NUM(verify_req), verify_rep, NUM(verify_rep),
+			      NULL},
 };
 
 /* The fields and the check of a message: a request, or a reply with the given status. */

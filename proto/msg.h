@@ -33,28 +33,30 @@ enum kms_proto_op {
 	KMS_PROTO_SIGN = 5,        /* HMAC of a response's SignedInfo under a client's InK */
 	KMS_PROTO_TLS_SIGN = 6,    /* ECDSA signature by kmsd's TLS key in the token */
 	KMS_PROTO_AUDIT_SIGN = 7,  /* ECDSA signature of an audit checkpoint by the audit key */
+	KMS_PROTO_VERIFY = 8, /* check a client's HMAC on a signed request (finishes a rotation) */
 };
-#define KMS_PROTO_OP_MAX KMS_PROTO_AUDIT_SIGN
+#define KMS_PROTO_OP_MAX KMS_PROTO_VERIFY
 
 /* Bounds of the fields (lengths in bytes). */
-#define KMS_PROTO_MAX_CLIENT_ID  255  /* client ids: 1..255 visible ASCII (0x21..0x7e) */
-#define KMS_PROTO_MAX_KEY_ID     255  /* TrK / InK ids: 1..255 visible ASCII */
-#define KMS_PROTO_MAX_URI        2048 /* URIs: UTF-8 without NUL */
-#define KMS_PROTO_MAX_NAME       255  /* display names: UTF-8 without NUL */
-#define KMS_PROTO_MAX_WRAPPED    512  /* wrapped keys: 1..512 bytes */
-#define KMS_PROTO_UID_LEN        32   /* TS 33.180 UID (SHA-256 output) */
-#define KMS_PROTO_HMAC_LEN       32   /* HMAC-SHA256 */
-#define KMS_PROTO_DIGEST_LEN     32   /* SHA-256: the reference digest of a response */
-#define KMS_PROTO_KPAK_LEN       65   /* ECCSI KPAK, an uncompressed P-256 point */
-#define KMS_PROTO_Z_T_LEN        257  /* SAKKE Z_T, an uncompressed point of parameter set 1 */
-#define KMS_PROTO_PARAMETER_SET  1    /* RFC 6509 parameter set 1, the only one defined */
-#define KMS_PROTO_TLS_DIGEST_MIN 20   /* TLS_SIGN digests: SHA-1 (20) .. SHA-512 (64) octets */
-#define KMS_PROTO_TLS_DIGEST_MAX 64
-#define KMS_PROTO_TLS_SIG_LEN    64 /* ECDSA P-256 r || s, 32 octets each (CKM_ECDSA) */
-#define KMS_PROTO_AUDIT_HASH_LEN 32 /* an audit record's hash (proto/store.h) */
-#define KMS_PROTO_AUDIT_SIG_LEN  64 /* ECDSA P-256 r || s */
+#define KMS_PROTO_MAX_CLIENT_ID   255  /* client ids: 1..255 visible ASCII (0x21..0x7e) */
+#define KMS_PROTO_MAX_KEY_ID      255  /* TrK / InK ids: 1..255 visible ASCII */
+#define KMS_PROTO_MAX_URI         2048 /* URIs: UTF-8 without NUL */
+#define KMS_PROTO_MAX_NAME        255  /* display names: UTF-8 without NUL */
+#define KMS_PROTO_MAX_WRAPPED     512  /* wrapped keys: 1..512 bytes */
+#define KMS_PROTO_UID_LEN         32   /* TS 33.180 UID (SHA-256 output) */
+#define KMS_PROTO_HMAC_LEN        32   /* HMAC-SHA256 */
+#define KMS_PROTO_DIGEST_LEN      32   /* SHA-256: the reference digest of a response */
+#define KMS_PROTO_KPAK_LEN        65   /* ECCSI KPAK, an uncompressed P-256 point */
+#define KMS_PROTO_Z_T_LEN         257  /* SAKKE Z_T, an uncompressed point of parameter set 1 */
+#define KMS_PROTO_PARAMETER_SET   1    /* RFC 6509 parameter set 1, the only one defined */
+#define KMS_PROTO_TLS_DIGEST_MIN  20   /* TLS_SIGN digests: SHA-1 (20) .. SHA-512 (64) octets */
+#define KMS_PROTO_TLS_DIGEST_MAX  64
+#define KMS_PROTO_TLS_SIG_LEN     64   /* ECDSA P-256 r || s, 32 octets each (CKM_ECDSA) */
+#define KMS_PROTO_AUDIT_HASH_LEN  32   /* an audit record's hash (proto/store.h) */
+#define KMS_PROTO_AUDIT_SIG_LEN   64   /* ECDSA P-256 r || s */
+#define KMS_PROTO_MAX_SIGNED_INFO 2048 /* VERIFY: a request's canonical ds:SignedInfo */
 /* The most keys a message has (a PROVISION reply has 13). */
-#define KMS_PROTO_MAX_KEYS       16
+#define KMS_PROTO_MAX_KEYS        16
 
 /*
  * KMS_PROTO_LIMITS - the pre-scan limits of these messages: one map of scalars, at most
@@ -110,6 +112,22 @@ struct kms_proto_audit_sign_req {
 	uint64_t time_s; /* Unix seconds, 0..INT64_MAX */
 };
 
+/*
+ * VERIFY request: the signature of a request of client_id (a SignedKmsRequest), whose structure
+ * and reference digest kmsd has checked (proto/xml.h): signature must be HMAC-SHA256 of
+ * signed_info (the canonical ds:SignedInfo) under the key key_id, which must be the client's
+ * InK or the new InK of its pending rotation (which the proof then finishes).
+ */
+struct kms_proto_verify_req {
+	char client_id[KMS_PROTO_MAX_CLIENT_ID + 1]; /* 1..255, visible ASCII */
+	size_t client_id_len;
+	char key_id[KMS_PROTO_MAX_KEY_ID + 1]; /* 1..255, visible ASCII: ds:KeyName */
+	size_t key_id_len;
+	uint8_t signed_info[KMS_PROTO_MAX_SIGNED_INFO]; /* 1..2048 bytes */
+	size_t signed_info_len;
+	uint8_t signature[KMS_PROTO_HMAC_LEN];
+};
+
 /* A request. HEALTH and CERTIFICATE take no arguments. */
 struct kms_proto_request {
 	enum kms_proto_op op;
@@ -120,6 +138,7 @@ struct kms_proto_request {
 		struct kms_proto_sign_req sign;
 		struct kms_proto_tls_sign_req tls_sign;
 		struct kms_proto_audit_sign_req audit_sign;
+		struct kms_proto_verify_req verify;
 	} u;
 };
 
@@ -195,6 +214,15 @@ struct kms_proto_audit_sign_rep {
 	uint8_t signature[KMS_PROTO_AUDIT_SIG_LEN];
 };
 
+/*
+ * VERIFY reply (status KMS_OK: the signature is good; KMS_ERR_AUTH: it is not, or key_id is
+ * none of the client's InKs): whether the signature was by the new InK of a pending rotation,
+ * which is now finished (the client's TrK and InK are the new ones from here on).
+ */
+struct kms_proto_verify_rep {
+	bool rotated;
+};
+
 /* A reply. u holds the results of op only when status is KMS_OK. */
 struct kms_proto_reply {
 	enum kms_proto_op op; /* that of the request */
@@ -208,12 +236,13 @@ struct kms_proto_reply {
 		struct kms_proto_sign_rep sign;
 		struct kms_proto_tls_sign_rep tls_sign;
 		struct kms_proto_audit_sign_rep audit_sign;
+		struct kms_proto_verify_rep verify;
 	} u;
 };
 
 /*
  * kms_proto_op_name - "health", "provision", "certificate", "rotate_keys", "sign", "tls_sign",
- * "audit_sign"; NULL otherwise.
+ * "audit_sign", "verify"; NULL otherwise.
  */
 const char *kms_proto_op_name(int op);
 

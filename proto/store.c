@@ -170,19 +170,41 @@
 #define SQL_CP_COLUMNS SQL_CP_SEQ SQL_CP_HASH SQL_CP_TIME_S SQL_CP_KEY_FP SQL_CP_SIG
 
 /*
- * The versions before this one, which a read-write open migrates (migrate): 3 (to 4, then 5)
- * and 4 (to 5). Versions 1 and 2 were never deployed.
+ * The pending rotations of clients' TrK and InK (schema version 6): a macro per column. One row
+ * per client at most (the key), which must be in clients; the new labels are UNIQUE (two
+ * automatic indexes, store_indexes), as they are in client_keys, where put_rotation inserts
+ * them in the same transaction.
+ */
+#define SQL_CR_CLIENT_ID                                                                           \
+	"\tclient_id TEXT PRIMARY KEY NOT NULL " SQL_ID(                                           \
+		"client_id") " REFERENCES clients (client_id),\n"
+#define SQL_CR_FROM_TRK      "\tfrom_trk_label TEXT NOT NULL " SQL_ID("from_trk_label") ",\n"
+#define SQL_CR_NEW_TRK_LABEL "\tnew_trk_label TEXT NOT NULL UNIQUE " SQL_ID("new_trk_label") ",\n"
+#define SQL_CR_NEW_INK_LABEL "\tnew_ink_label TEXT NOT NULL UNIQUE " SQL_ID("new_ink_label") ",\n"
+#define SQL_CR_NEW_TRK       "\tnew_trk BLOB NOT NULL " SQL_BLOB("new_trk", "1", SQL_MAX_BLOB) ",\n"
+#define SQL_CR_NEW_INK       "\tnew_ink BLOB NOT NULL " SQL_BLOB("new_ink", "1", SQL_MAX_BLOB) ",\n"
+#define SQL_CR_CREATED       "\tcreated INTEGER NOT NULL " SQL_INT_MIN("created", "0") ",\n"
+#define SQL_CR_DISTINCT                                                                            \
+	"\tCHECK (from_trk_label <> new_trk_label AND from_trk_label <> new_ink_label AND "        \
+	"new_trk_label <> new_ink_label)\n"
+#define SQL_CR_COLUMNS                                                                             \
+	SQL_CR_CLIENT_ID SQL_CR_FROM_TRK SQL_CR_NEW_TRK_LABEL SQL_CR_NEW_INK_LABEL SQL_CR_NEW_TRK  \
+		SQL_CR_NEW_INK SQL_CR_CREATED SQL_CR_DISTINCT
+
+/*
+ * The versions before this one, which a read-write open migrates (migrate): 3, 4 and 5, each
+ * to 6 in one step. Versions 1 and 2 were never deployed.
  */
 #define STORE_OLDEST_VERSION 3
 
 /*
- * Schema version 5 (3 plus cert_info and client_keys in 4, plus audit_keys and
- * audit_checkpoints in 5). sqlite_schema keeps each CREATE statement
- * verbatim, and open compares every object of the file with this list (sorted by name): same
- * objects, same text, nothing else; a version 3 file must hold exactly the tables of since 3.
- * Tables keyed by text are WITHOUT ROWID, so no automatic index appears beside them; the audit
- * log is keyed by its INTEGER PRIMARY KEY seq (the rowid: no index either, and no AUTOINCREMENT,
- * whose sqlite_sequence table would be one more object).
+ * Schema version 6 (3 plus cert_info and client_keys in 4, plus audit_keys and
+ * audit_checkpoints in 5, plus client_rotations in 6). sqlite_schema keeps each CREATE statement
+ * verbatim, and open compares every object of the file with this list and store_indexes (both
+ * sorted by name): same objects, same text, nothing else; a version 3 file must hold exactly the
+ * tables of since 3. Tables keyed by text are WITHOUT ROWID, so no automatic index appears
+ * beside them for the key; the audit log is keyed by its INTEGER PRIMARY KEY seq (the rowid: no
+ * index either, and no AUTOINCREMENT, whose sqlite_sequence table would be one more object).
  */
 static const struct store_table {
 	const char *name;
@@ -218,6 +240,8 @@ static const struct store_table {
 											  ")",
 	 3},
 	{"client_keys", "CREATE TABLE client_keys (\n" SQL_CK_COLUMNS ") WITHOUT ROWID", 4},
+	{"client_rotations", "CREATE TABLE client_rotations (\n" SQL_CR_COLUMNS ") WITHOUT ROWID",
+	 6},
 	{"clients",
 	 "CREATE TABLE clients (\n"
 	 "\tclient_id TEXT PRIMARY KEY NOT NULL " SQL_ID(
@@ -282,14 +306,34 @@ static const struct store_table {
 };
 #define NUM_STORE_TABLES (sizeof(store_tables) / sizeof(store_tables[0]))
 
-/* The number of tables of schema version version. */
+/*
+ * The automatic indexes SQLite makes for UNIQUE columns (sqlite_schema: type 'index', no SQL
+ * text), sorted by name. Their numbers are SQLite's: the first UNIQUE column of a table gets 2
+ * when its PRIMARY KEY took 1 (even WITHOUT ROWID, where the key makes no index object).
+ */
+static const struct store_index {
+	const char *name;
+	const char *table;
+	int since; /* the schema version that added it */
+} store_indexes[] = {
+	{"sqlite_autoindex_client_rotations_2", "client_rotations", 6}, /* new_trk_label */
+	{"sqlite_autoindex_client_rotations_3", "client_rotations", 6}, /* new_ink_label */
+};
+#define NUM_STORE_INDEXES (sizeof(store_indexes) / sizeof(store_indexes[0]))
+
+/* The number of objects (tables and automatic indexes) of schema version version. */
 static size_t
-num_tables(int version)
+num_objects(int version)
 {
 	size_t i, n = 0;
 
 	for (i = 0; i < NUM_STORE_TABLES; i++) {
 		if (store_tables[i].since <= version) {
+			n++;
+		}
+	}
+	for (i = 0; i < NUM_STORE_INDEXES; i++) {
+		if (store_indexes[i].since <= version) {
 			n++;
 		}
 	}
@@ -334,6 +378,19 @@ enum ext_col {
 	EC_DOMAINS,
 	EC_WITHDRAWN,
 	EC_CHANGE_NUM,
+};
+
+/* The columns of a rotation as S_PUT_ROTATION, S_GET_ROTATION and S_LIST_ROTATIONS name them. */
+#define ROT_COLS                                                                                   \
+	"client_id, from_trk_label, new_trk_label, new_ink_label, new_trk, new_ink, created"
+enum rot_col {
+	RC_CLIENT_ID,
+	RC_FROM_TRK,
+	RC_NEW_TRK_LABEL,
+	RC_NEW_INK_LABEL,
+	RC_NEW_TRK,
+	RC_NEW_INK,
+	RC_CREATED,
 };
 
 /* The columns of the certificate as S_GET_CERT selects them. */
@@ -392,6 +449,15 @@ enum stmt_id {
 	S_CP_PUT,
 	S_CP_WALK,
 	S_CP_LAST,
+	S_HAS_CLIENT_KEY,
+	S_INSERT_CLIENT_KEY,
+	S_HAS_ROTATION,
+	S_PUT_ROTATION,
+	S_GET_ROTATION,
+	S_LIST_ROTATIONS,
+	S_SET_CLIENT_LABELS,
+	S_DEL_ROTATION,
+	S_DEL_ROTATION_KEYS,
 	NUM_STMTS,
 };
 
@@ -490,6 +556,23 @@ static const char *const stmt_sql[NUM_STMTS] = {
 		     "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (seq) DO NOTHING",
 	[S_CP_WALK] = "SELECT seq, hash, time_s, key_fp, sig FROM audit_checkpoints ORDER BY seq",
 	[S_CP_LAST] = "SELECT seq FROM audit_checkpoints ORDER BY seq DESC LIMIT 1",
+	[S_HAS_CLIENT_KEY] = "SELECT 1 FROM client_keys WHERE label = ?1",
+	/* No upsert: a rotation never replaces the backup of a key that is there. */
+	[S_INSERT_CLIENT_KEY] =
+		"INSERT INTO client_keys (label, role, wrapped) VALUES (?1, ?2, ?3)",
+	[S_HAS_ROTATION] = "SELECT 1 FROM client_rotations WHERE client_id = ?1",
+	[S_PUT_ROTATION] = "INSERT INTO client_rotations (" ROT_COLS ") "
+			   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	/* The columns of enum rot_col. */
+	[S_GET_ROTATION] = "SELECT " ROT_COLS " FROM client_rotations WHERE client_id = ?1",
+	[S_LIST_ROTATIONS] = "SELECT " ROT_COLS " FROM client_rotations ORDER BY client_id",
+	[S_SET_CLIENT_LABELS] = "UPDATE clients SET trk_label = ?2, ink_label = ?3 "
+				"WHERE client_id = ?1",
+	[S_DEL_ROTATION] = "DELETE FROM client_rotations WHERE client_id = ?1",
+	/* A label some client's row names (re-enrolled under it meanwhile) keeps its key. */
+	[S_DEL_ROTATION_KEYS] = "DELETE FROM client_keys WHERE label IN (?1, ?2) AND NOT EXISTS "
+				"(SELECT 1 FROM clients AS c WHERE c.trk_label = client_keys.label "
+				"OR c.ink_label = client_keys.label)",
 };
 
 struct kms_store {
@@ -1213,9 +1296,10 @@ create_schema(struct kms_store *st)
 /*
  * Is the file a store of schema version want (KMS_STORE_SCHEMA_VERSION, or an older version
  * from STORE_OLDEST_VERSION on, before a migration)? user_version, application_id, then every
- * object in sqlite_schema against the tables of store_tables that version has (same names, same
- * CREATE text, nothing more). Any difference is KMS_ERR_PARSE; a file that is not SQLite fails in
- * the first read (SQLITE_NOTADB, also KMS_ERR_PARSE).
+ * object in sqlite_schema against the tables of store_tables and the automatic indexes of
+ * store_indexes that version has (same names, same CREATE text, nothing more). Any difference is
+ * KMS_ERR_PARSE; a file that is not SQLite fails in the first read (SQLITE_NOTADB, also
+ * KMS_ERR_PARSE).
  */
 static int
 verify_schema(struct kms_store *st, int want)
@@ -1224,8 +1308,8 @@ verify_schema(struct kms_store *st, int want)
 				  "ORDER BY name";
 	sqlite3_stmt *s = NULL;
 	const char *type, *name, *tbl, *text;
-	size_t seen = 0, next = 0;
-	int rc, r = KMS_ERR_INTERNAL, version, app_id;
+	size_t seen = 0, next = 0, next_ix = 0;
+	int rc, r = KMS_ERR_INTERNAL, version, app_id, is_table, ok;
 
 	if ((r = pragma_int(st, "PRAGMA user_version", &version)) != KMS_OK) {
 		return r;
@@ -1256,7 +1340,6 @@ verify_schema(struct kms_store *st, int want)
 	}
 	r = KMS_ERR_PARSE;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		/* store_tables is sorted by name, as the query is (names are ASCII). */
 		type = (const char *)sqlite3_column_text(s, 0);
 		name = (const char *)sqlite3_column_text(s, 1);
 		tbl = (const char *)sqlite3_column_text(s, 2);
@@ -1264,22 +1347,47 @@ verify_schema(struct kms_store *st, int want)
 		while (next < NUM_STORE_TABLES && store_tables[next].since > want) {
 			next++; /* not in that version */
 		}
-		if (next >= NUM_STORE_TABLES || type == NULL || name == NULL || tbl == NULL ||
-		    text == NULL || strcmp(type, "table") != 0 ||
-		    strcmp(name, store_tables[next].name) != 0 ||
-		    strcmp(tbl, store_tables[next].name) != 0 ||
-		    strcmp(text, store_tables[next].sql) != 0) {
+		while (next_ix < NUM_STORE_INDEXES && store_indexes[next_ix].since > want) {
+			next_ix++;
+		}
+		/*
+		 * The next object is the lesser name of the two sorted lists, as the query sorts
+		 * them (names are ASCII: strcmp is SQLite's BINARY order).
+		 */
+		if (next >= NUM_STORE_TABLES && next_ix >= NUM_STORE_INDEXES) {
 			kms_log(KMS_LOG_ERR, "store: the file's schema is not the KMS store's");
 			goto out;
 		}
-		next++;
+		is_table = next_ix >= NUM_STORE_INDEXES ||
+			   (next < NUM_STORE_TABLES &&
+			    strcmp(store_tables[next].name, store_indexes[next_ix].name) < 0);
+		if (is_table) {
+			ok = type != NULL && name != NULL && tbl != NULL && text != NULL &&
+			     strcmp(type, "table") == 0 &&
+			     strcmp(name, store_tables[next].name) == 0 &&
+			     strcmp(tbl, store_tables[next].name) == 0 &&
+			     strcmp(text, store_tables[next].sql) == 0;
+			next++;
+		} else {
+			/* An automatic index has no SQL text: one with text was made by someone. */
+			ok = type != NULL && name != NULL && tbl != NULL &&
+			     sqlite3_column_type(s, 3) == SQLITE_NULL &&
+			     strcmp(type, "index") == 0 &&
+			     strcmp(name, store_indexes[next_ix].name) == 0 &&
+			     strcmp(tbl, store_indexes[next_ix].table) == 0;
+			next_ix++;
+		}
+		if (!ok) {
+			kms_log(KMS_LOG_ERR, "store: the file's schema is not the KMS store's");
+			goto out;
+		}
 		seen++;
 	}
 	if (rc != SQLITE_DONE) {
 		r = db_fail(st, rc, "schema");
 		goto out;
 	}
-	if (seen != num_tables(want)) {
+	if (seen != num_objects(want)) {
 		kms_log(KMS_LOG_ERR, "store: the file's schema is not the KMS store's");
 		goto out;
 	}
@@ -1289,13 +1397,29 @@ out:
 	return r;
 }
 
+/* What a migration from version added, for its log line. */
+static const char *
+migrate_what(int version)
+{
+	switch (version) {
+	case 3:
+		return "tables cert_info, client_keys, audit_checkpoints, audit_keys and "
+		       "client_rotations added";
+	case 4:
+		return "tables audit_checkpoints, audit_keys and client_rotations added";
+	default:
+		return "table client_rotations added";
+	}
+}
+
 /*
- * Migrate a store of an older version (3 or 4) to KMS_STORE_SCHEMA_VERSION (5), on a read-write
- * handle: the tables added after its version and user_version, in one BEGIN IMMEDIATE
- * transaction (all or nothing); no row is changed. A file of any other version is left to
- * verify_schema. The file is checked to be exactly a store of its version first without a lock
- * (a foreign file is never locked or written), then again under the write lock, where another
- * process may have migrated it meanwhile (nothing to do then).
+ * Migrate a store of an older version (3, 4 or 5) to KMS_STORE_SCHEMA_VERSION (6), on a
+ * read-write handle: the tables added after its version (and their automatic indexes, which
+ * CREATE TABLE makes) and user_version, in one BEGIN IMMEDIATE transaction (all or nothing); no
+ * row is changed. A file of any other version is left to verify_schema. The file is checked to
+ * be exactly a store of its version first without a lock (a foreign file is never locked or
+ * written), then again under the write lock, where another process may have migrated it
+ * meanwhile (nothing to do then).
  */
 static int
 migrate(struct kms_store *st)
@@ -1333,10 +1457,7 @@ out:
 	r = write_end(st, r);
 	if (r == KMS_OK && migrated) {
 		kms_log(KMS_LOG_INFO, "store: migrated the store from schema version %d to %d (%s)",
-			version, KMS_STORE_SCHEMA_VERSION,
-			version == 3 ? "tables cert_info, client_keys, audit_checkpoints and "
-				       "audit_keys added"
-				     : "tables audit_checkpoints and audit_keys added");
+			version, KMS_STORE_SCHEMA_VERSION, migrate_what(version));
 	}
 	return r;
 }
@@ -2612,6 +2733,361 @@ kms_store_client_key_list(struct kms_store *st,
 	r = list_walk(st, &w, NULL, NULL);
 	kms_memzero(k, sizeof(*k));
 	free(k);
+	return r;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Pending rotations                                                                          */
+
+/*
+ * A rotation's labels: the client's TrK when it was made and the two new keys, pairwise
+ * distinct (with the client's InK, the fourth, checked against the client's row in the write).
+ * Each is NUL-terminated (id_ok held).
+ */
+static int
+rotation_labels_distinct(const struct kms_store_rotation *rot)
+{
+	return strcmp(rot->from_trk_label, rot->new_trk_label) != 0 &&
+	       strcmp(rot->from_trk_label, rot->new_ink_label) != 0 &&
+	       strcmp(rot->new_trk_label, rot->new_ink_label) != 0;
+}
+
+/* The checks of kms_store_put_rotation's rot: KMS_OK, KMS_ERR_INVALID_ARG or KMS_ERR_RANGE. */
+static int
+arg_rotation(const struct kms_store_rotation *rot)
+{
+	if (rot == NULL || !id_ok(rot->client_id, c_len(rot->client_id, sizeof(rot->client_id))) ||
+	    !id_ok(rot->from_trk_label, c_len(rot->from_trk_label, sizeof(rot->from_trk_label))) ||
+	    !id_ok(rot->new_trk_label, c_len(rot->new_trk_label, sizeof(rot->new_trk_label))) ||
+	    !id_ok(rot->new_ink_label, c_len(rot->new_ink_label, sizeof(rot->new_ink_label))) ||
+	    arg_blob(&rot->new_trk) != KMS_OK || arg_blob(&rot->new_ink) != KMS_OK ||
+	    !rotation_labels_distinct(rot)) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if (rot->created < 0) {
+		return KMS_ERR_RANGE;
+	}
+	return KMS_OK;
+}
+
+/* The row s is on (the columns of enum rot_col), checked, into out (all zero on failure). */
+static int
+rotation_row_get(struct kms_store *st, sqlite3_stmt *s, struct kms_store_rotation *out)
+{
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if ((r = col_text(st, s, RC_CLIENT_ID, TEXT_ID, out->client_id, sizeof(out->client_id))) !=
+		    KMS_OK ||
+	    (r = col_text(st, s, RC_FROM_TRK, TEXT_ID, out->from_trk_label,
+			  sizeof(out->from_trk_label))) != KMS_OK ||
+	    (r = col_text(st, s, RC_NEW_TRK_LABEL, TEXT_ID, out->new_trk_label,
+			  sizeof(out->new_trk_label))) != KMS_OK ||
+	    (r = col_text(st, s, RC_NEW_INK_LABEL, TEXT_ID, out->new_ink_label,
+			  sizeof(out->new_ink_label))) != KMS_OK ||
+	    (r = col_blob(st, s, RC_NEW_TRK, out->new_trk.data, 1, sizeof(out->new_trk.data),
+			  &out->new_trk.len)) != KMS_OK ||
+	    (r = col_blob(st, s, RC_NEW_INK, out->new_ink.data, 1, sizeof(out->new_ink.data),
+			  &out->new_ink.len)) != KMS_OK ||
+	    (r = col_int_range(s, RC_CREATED, 0, INT64_MAX, &out->created)) != KMS_OK) {
+		kms_memzero(out, sizeof(*out));
+		return r == KMS_ERR_PARSE ? bad_value("client_rotations") : r;
+	}
+	/* The table's CHECK says so too; a hostile writer may have switched it off. */
+	if (!rotation_labels_distinct(out)) {
+		kms_memzero(out, sizeof(*out));
+		return bad_value("client_rotations");
+	}
+	return KMS_OK;
+}
+
+/* The pending rotation of client_id (checked) into out and *out_found 1, or *out_found 0. */
+static int
+rotation_get_in(struct kms_store *st, const char *client_id, struct kms_store_rotation *out,
+		int *out_found)
+{
+	sqlite3_stmt *s = NULL;
+	int row, r = KMS_ERR_INTERNAL;
+
+	*out_found = 0;
+	memset(out, 0, sizeof(*out));
+	if ((r = stmt_get(st, S_GET_ROTATION, &s)) != KMS_OK ||
+	    (r = bind_str(st, s, 1, client_id)) != KMS_OK ||
+	    (r = step(st, s, "client_rotations", &row)) != KMS_OK || !row) {
+		goto out;
+	}
+	if ((r = rotation_row_get(st, s, out)) != KMS_OK) {
+		goto out;
+	}
+	*out_found = 1;
+out:
+	stmt_done(s);
+	return r;
+}
+
+/*
+ * Run the write id with the texts p1..p3 (NULL: not bound) as ?1..?3, inside a transaction the
+ * caller began; *out_changes is the number of rows it changed.
+ */
+static int
+run_texts(struct kms_store *st, enum stmt_id id, const char *what, const char *p1, const char *p2,
+	  const char *p3, int *out_changes)
+{
+	sqlite3_stmt *s = NULL;
+	int row, r = KMS_ERR_INTERNAL;
+
+	*out_changes = 0;
+	if ((r = stmt_get(st, id, &s)) != KMS_OK ||
+	    (p1 != NULL && (r = bind_str(st, s, 1, p1)) != KMS_OK) ||
+	    (p2 != NULL && (r = bind_str(st, s, 2, p2)) != KMS_OK) ||
+	    (p3 != NULL && (r = bind_str(st, s, 3, p3)) != KMS_OK) ||
+	    (r = step(st, s, what, &row)) != KMS_OK) {
+		goto out;
+	}
+	*out_changes = sqlite3_changes(st->db);
+out:
+	stmt_done(s);
+	return r;
+}
+
+/*
+ * Insert a new client key, inside a transaction the caller began; arguments checked. Never
+ * replaces: a label that is there (another key's backup) is KMS_ERR_AUTH.
+ */
+static int
+client_key_insert_in(struct kms_store *st, const char *label, int ink,
+		     const struct kms_store_blob *wrapped)
+{
+	sqlite3_stmt *s = NULL;
+	int row, r = KMS_ERR_INTERNAL;
+
+	if ((r = row_exists(st, S_HAS_CLIENT_KEY, label, "client_keys")) != KMS_ERR_FORBIDDEN) {
+		return r == KMS_OK ? KMS_ERR_AUTH : r;
+	}
+	if ((r = stmt_get(st, S_INSERT_CLIENT_KEY, &s)) != KMS_OK ||
+	    (r = bind_str(st, s, 1, label)) != KMS_OK ||
+	    (r = bind_str(st, s, 2, client_key_role[ink])) != KMS_OK ||
+	    (r = bind_blob(st, s, 3, wrapped->data, wrapped->len)) != KMS_OK) {
+		goto out;
+	}
+	r = step(st, s, "insert client key", &row);
+out:
+	stmt_done(s);
+	return r;
+}
+
+/* Insert the rotation row, inside a transaction the caller began; arg_rotation held. */
+static int
+rotation_insert_in(struct kms_store *st, const struct kms_store_rotation *rot)
+{
+	sqlite3_stmt *s = NULL;
+	int row, r = KMS_ERR_INTERNAL;
+
+	if ((r = stmt_get(st, S_PUT_ROTATION, &s)) != KMS_OK ||
+	    (r = bind_str(st, s, 1, rot->client_id)) != KMS_OK ||
+	    (r = bind_str(st, s, 2, rot->from_trk_label)) != KMS_OK ||
+	    (r = bind_str(st, s, 3, rot->new_trk_label)) != KMS_OK ||
+	    (r = bind_str(st, s, 4, rot->new_ink_label)) != KMS_OK ||
+	    (r = bind_blob(st, s, 5, rot->new_trk.data, rot->new_trk.len)) != KMS_OK ||
+	    (r = bind_blob(st, s, 6, rot->new_ink.data, rot->new_ink.len)) != KMS_OK ||
+	    (r = bind_u64(st, s, 7, (uint64_t)rot->created)) != KMS_OK) {
+		goto out;
+	}
+	r = step(st, s, "put client_rotations", &row);
+out:
+	stmt_done(s);
+	return r;
+}
+
+int
+kms_store_put_rotation(struct kms_store *st, const struct kms_store_rotation *rot,
+		       const struct kms_store_blob *trk_kek, const struct kms_store_blob *ink_kek)
+{
+	struct kms_store_client client;
+	int r = KMS_ERR_INTERNAL;
+
+	if (st == NULL || st->in_audit_walk || arg_blob(trk_kek) != KMS_OK ||
+	    arg_blob(ink_kek) != KMS_OK) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if ((r = arg_rotation(rot)) != KMS_OK) {
+		return r;
+	}
+	if ((r = write_begin(st)) != KMS_OK) {
+		return r;
+	}
+	/* Under the write lock: the client's row cannot change until COMMIT. */
+	if ((r = kms_store_get_client(st, rot->client_id, &client)) != KMS_OK) {
+		goto out; /* KMS_ERR_FORBIDDEN: no such client */
+	}
+	if (client.revoked) {
+		r = KMS_ERR_FORBIDDEN;
+		goto out;
+	}
+	if (strcmp(client.trk_label, rot->from_trk_label) != 0) {
+		r = KMS_ERR_AUTH; /* its TrK changed since the new keys were wrapped */
+		goto out;
+	}
+	/* The fourth label: the InK the client keeps until the rotation is finished. */
+	if (strcmp(client.ink_label, rot->new_trk_label) == 0 ||
+	    strcmp(client.ink_label, rot->new_ink_label) == 0) {
+		r = KMS_ERR_INVALID_ARG;
+		goto out;
+	}
+	if ((r = row_exists(st, S_HAS_ROTATION, rot->client_id, "client_rotations")) !=
+	    KMS_ERR_FORBIDDEN) {
+		r = r == KMS_OK ? KMS_ERR_AUTH : r; /* one is pending already */
+		goto out;
+	}
+	/* The keys' backups first, then the row that names them: all in this transaction. */
+	if ((r = client_key_insert_in(st, rot->new_trk_label, 0, trk_kek)) != KMS_OK ||
+	    (r = client_key_insert_in(st, rot->new_ink_label, 1, ink_kek)) != KMS_OK) {
+		goto out;
+	}
+	r = rotation_insert_in(st, rot);
+out:
+	return write_end(st, r);
+}
+
+int
+kms_store_get_rotation(struct kms_store *st, const char *client_id, struct kms_store_rotation *out,
+		       int *found)
+{
+	if (found != NULL) {
+		*found = 0;
+	}
+	if (out != NULL) {
+		memset(out, 0, sizeof(*out));
+	}
+	if (st == NULL || out == NULL || found == NULL || st->in_audit_walk ||
+	    arg_id(client_id) != KMS_OK) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	/* One statement: one read snapshot. */
+	return rotation_get_in(st, client_id, out, found);
+}
+
+int
+kms_store_finish_rotation(struct kms_store *st, const char *client_id, const char *new_ink_label)
+{
+	struct kms_store_rotation rot;
+	struct kms_store_client client;
+	int found, n, r = KMS_ERR_INTERNAL;
+
+	if (st == NULL || st->in_audit_walk || arg_id(client_id) != KMS_OK ||
+	    arg_id(new_ink_label) != KMS_OK) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if ((r = write_begin(st)) != KMS_OK) {
+		return r;
+	}
+	if ((r = rotation_get_in(st, client_id, &rot, &found)) != KMS_OK) {
+		goto out;
+	}
+	/* Nothing pending (finished or cancelled meanwhile), or a proof of another rotation. */
+	if (!found || strcmp(rot.new_ink_label, new_ink_label) != 0) {
+		r = KMS_ERR_AUTH;
+		goto out;
+	}
+	if ((r = kms_store_get_client(st, client_id, &client)) != KMS_OK) {
+		goto out;
+	}
+	/* Re-enrolled meanwhile: the new keys are wrapped under a TrK it no longer has. */
+	if (strcmp(client.trk_label, rot.from_trk_label) != 0) {
+		r = KMS_ERR_AUTH;
+		goto out;
+	}
+	/* Under the write lock both rows are as just read: one change each. */
+	if ((r = run_texts(st, S_SET_CLIENT_LABELS, "finish rotation", client_id, rot.new_trk_label,
+			   rot.new_ink_label, &n)) != KMS_OK) {
+		goto out;
+	}
+	if (n != 1) {
+		r = KMS_ERR_INTERNAL;
+		goto out;
+	}
+	if ((r = run_texts(st, S_DEL_ROTATION, "finish rotation", client_id, NULL, NULL, &n)) !=
+	    KMS_OK) {
+		goto out;
+	}
+	r = n == 1 ? KMS_OK : KMS_ERR_INTERNAL;
+out:
+	kms_memzero(&rot, sizeof(rot));
+	return write_end(st, r);
+}
+
+int
+kms_store_cancel_rotation(struct kms_store *st, const char *client_id)
+{
+	struct kms_store_rotation rot;
+	int found, n, r = KMS_ERR_INTERNAL;
+
+	if (st == NULL || st->in_audit_walk || arg_id(client_id) != KMS_OK) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if ((r = write_begin(st)) != KMS_OK) {
+		return r;
+	}
+	if ((r = rotation_get_in(st, client_id, &rot, &found)) != KMS_OK) {
+		goto out;
+	}
+	if (!found) {
+		r = KMS_ERR_FORBIDDEN;
+		goto out;
+	}
+	if ((r = run_texts(st, S_DEL_ROTATION_KEYS, "cancel rotation", rot.new_trk_label,
+			   rot.new_ink_label, NULL, &n)) != KMS_OK ||
+	    (r = run_texts(st, S_DEL_ROTATION, "cancel rotation", client_id, NULL, NULL, &n)) !=
+		    KMS_OK) {
+		goto out;
+	}
+	r = n == 1 ? KMS_OK : KMS_ERR_INTERNAL;
+out:
+	kms_memzero(&rot, sizeof(rot));
+	return write_end(st, r);
+}
+
+static int
+rotation_list_row(struct kms_store *st, sqlite3_stmt *s, void *item)
+{
+	return rotation_row_get(st, s, item);
+}
+
+/* list_walk's callback for the rotations: the public callback, typed. */
+struct rotation_cb {
+	int (*cb)(void *ctx, const struct kms_store_rotation *rot);
+	void *ctx;
+};
+
+static int
+rotation_cb(void *arg, const void *item)
+{
+	const struct rotation_cb *t = arg;
+
+	return t->cb(t->ctx, item);
+}
+
+int
+kms_store_rotation_list(struct kms_store *st,
+			int (*cb)(void *ctx, const struct kms_store_rotation *rot), void *ctx)
+{
+	struct rotation_cb t = {cb, ctx};
+	struct kms_store_rotation *rot;
+	struct list_walk w = {S_LIST_ROTATIONS,  "client_rotations: list",
+			      rotation_list_row, NULL,
+			      rotation_cb,       &t};
+	int r;
+
+	if (st == NULL || cb == NULL || st->in_audit_walk) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if ((rot = calloc(1, sizeof(*rot))) == NULL) {
+		return KMS_ERR_NOMEM;
+	}
+	w.item = rot;
+	r = list_walk(st, &w, NULL, NULL);
+	kms_memzero(rot, sizeof(*rot));
+	free(rot);
 	return r;
 }
 

@@ -14,8 +14,9 @@
  * wrapped: a stolen file leaks no key (SECURITY.md). It lives in proto/ because it is a data format
  * that kms-hsmd (hsm/), kmsd (kms/) and the tools all read: the one-way dependencies (common <-
  * proto <- hsm, kms, tools) leave no other shared place. The schema is docs/store.md; its version
- * is in PRAGMA user_version. A store of version 3 or 4 is migrated to 5 by the first read-write
- * open (and refused by read-only ones until then); a store of any other version is refused.
+ * is in PRAGMA user_version. A store of version 3, 4 or 5 is migrated to 6 by the first
+ * read-write open (and refused by read-only ones until then); a store of any other version is
+ * refused.
  *
  * Text values are bounded (the same bounds as proto/msg.h); blobs too. Every query is a
  * prepared statement with bound parameters. A store opened read-only cannot write.
@@ -23,7 +24,7 @@
  * synchronous=FULL: a write is on disk when its function returns KMS_OK.
  */
 
-#define KMS_STORE_SCHEMA_VERSION 5
+#define KMS_STORE_SCHEMA_VERSION 6
 #define KMS_STORE_MAX_ID         255  /* client ids, key labels */
 #define KMS_STORE_MAX_URI        2048 /* identity URIs, KMS URIs */
 #define KMS_STORE_MAX_BLOB       512  /* a wrapped key */
@@ -96,12 +97,12 @@ struct kms_store_keyset {
 /*
  * kms_store_open - open (or create) the store at path. *out is owned (kms_store_close).
  * A read-write open (KMS_STORE_RW, or KMS_STORE_CREATE of an existing file) of a store of
- * schema version 3 or 4 migrates it to KMS_STORE_SCHEMA_VERSION (5) first, in one transaction
- * (the new tables and user_version; no row changes), and logs that it did; a read-only open
- * of a version 3 or 4 store is refused with a log line saying to open it read-write once.
- * Returns KMS_OK, KMS_ERR_IO (cannot open or create; the migration could not write),
- * KMS_ERR_PARSE (not a store of KMS_STORE_SCHEMA_VERSION, nor, read-write, of version 3 or 4),
- * KMS_ERR_INVALID_ARG, KMS_ERR_NOMEM.
+ * schema version 3, 4 or 5 migrates it to KMS_STORE_SCHEMA_VERSION (6) first, in one
+ * transaction (the new tables and user_version; no row changes), and logs that it did; a
+ * read-only open of a version 3, 4 or 5 store is refused with a log line saying to open it
+ * read-write once. Returns KMS_OK, KMS_ERR_IO (cannot open or create; the migration could not
+ * write), KMS_ERR_PARSE (not a store of KMS_STORE_SCHEMA_VERSION, nor, read-write, of version
+ * 3, 4 or 5), KMS_ERR_INVALID_ARG, KMS_ERR_NOMEM.
  */
 int kms_store_open(struct kms_store **out, const char *path, enum kms_store_mode mode) KMS_WUR;
 void kms_store_close(struct kms_store *st);
@@ -286,9 +287,10 @@ int kms_store_put_client_key(struct kms_store *st, const char *label, int ink,
  * kms_store_put_client_with_keys - in one transaction, insert or replace the client row client
  * (as kms_store_put_client) and its two keys in client_keys (as kms_store_put_client_key):
  * trk_wrapped (under the KEK) as the TrK labelled client->trk_label, ink_wrapped as the InK
- * labelled client->ink_label. All three rows are written, or, on any error, none: kms-hsmd's key
- * rotation (ROTATE_KEYS) points a client at new keys only together with the copies that let
- * `kms-ceremony restore` put them into another token. The arguments are borrowed. Returns
+ * labelled client->ink_label. All three rows are written, or, on any error, none: the key
+ * ceremony's enrolment points a client at its keys only together with the copies that let
+ * `kms-ceremony restore` put them into another token. (kms-hsmd's key rotation writes its new
+ * keys with kms_store_put_rotation instead.) The arguments are borrowed. Returns
  * KMS_OK; KMS_ERR_INVALID_ARG (NULL st or argument, a client or blob kms_store_put_client or
  * kms_store_put_client_key would refuse, the two labels equal, a read-only handle, called from
  * a callback of the store); KMS_ERR_IO (also: the write lock stayed taken past the busy
@@ -311,6 +313,103 @@ int kms_store_client_key_list(struct kms_store *st,
 			      int (*cb)(void *ctx, const char *label, int ink,
 					const struct kms_store_blob *wrapped),
 			      void *ctx) KMS_WUR;
+
+/*
+ * Pending rotations (schema version 6; docs/store.md, "client_rotations"). kms-hsmd's key
+ * rotation makes a new TrK and InK for a client and stores them as pending: the client keeps
+ * its current keys (its row in clients is unchanged) while kmsd hands it the new ones, wrapped
+ * under its current TrK, with its init and keyprov answers; once the client proves it holds the
+ * new InK (or an operator confirms), the rotation is finished: its row names the new keys, in
+ * the same transaction that deletes the pending row. A client has one pending rotation at most.
+ * Labels are as those of struct kms_store_client: 1..KMS_STORE_MAX_ID visible ASCII characters,
+ * NUL-terminated within their arrays.
+ */
+
+/* A pending rotation of a client's TrK and InK (schema version 6). */
+struct kms_store_rotation {
+	char client_id[KMS_STORE_MAX_ID + 1];
+	char from_trk_label[KMS_STORE_MAX_ID + 1]; /* the client's TrK when the rotation was made:
+						    * new_trk and new_ink are wrapped under it */
+	char new_trk_label[KMS_STORE_MAX_ID + 1];
+	char new_ink_label[KMS_STORE_MAX_ID + 1];
+	struct kms_store_blob
+		new_trk; /* the new TrK for the client, RFC 5649 under from_trk_label */
+	struct kms_store_blob new_ink; /* the new InK, likewise */
+	int64_t created;               /* Unix seconds */
+};
+
+/*
+ * kms_store_put_rotation - in one transaction: the client rot->client_id must exist, not be
+ * revoked (KMS_ERR_FORBIDDEN otherwise) and its trk_label must equal rot->from_trk_label
+ * (KMS_ERR_AUTH otherwise: it changed meanwhile); no rotation may be pending for it
+ * (KMS_ERR_AUTH); insert both new keys into client_keys (as kms_store_put_client_key: trk_kek
+ * role 0 under new_trk_label, ink_kek role 1 under new_ink_label) and the rotation row. All or
+ * nothing. The new keys' rows are inserted, never replaced: a label that client_keys holds
+ * already is KMS_ERR_AUTH (the backup of another key stays as it is). rot, trk_kek and ink_kek
+ * (each 1..KMS_STORE_MAX_BLOB bytes under the KEK) are borrowed.
+ * Returns KMS_OK; KMS_ERR_FORBIDDEN (no such client, or it is revoked); KMS_ERR_AUTH (the
+ * client's TrK is not rot->from_trk_label, a rotation is pending already, a new label is in
+ * client_keys already); KMS_ERR_INVALID_ARG (NULL st or argument, a malformed client id or
+ * label, a blob out of bounds, two of the four labels of the rotation equal (from_trk_label,
+ * new_trk_label, new_ink_label and the client's current ink_label), a read-only handle, called
+ * from a callback of the store); KMS_ERR_RANGE (rot->created negative); KMS_ERR_PARSE (the
+ * client's row in the file is malformed); KMS_ERR_IO (also: the write lock stayed taken past the
+ * busy timeout); KMS_ERR_NOMEM. On error nothing changed.
+ */
+int kms_store_put_rotation(struct kms_store *st, const struct kms_store_rotation *rot,
+			   const struct kms_store_blob *trk_kek,
+			   const struct kms_store_blob *ink_kek) KMS_WUR;
+
+/*
+ * kms_store_get_rotation - the pending rotation of client_id into *out and *found = 1, or
+ * *found = 0 (KMS_OK either way). One read snapshot; the row is checked for the type, length and
+ * characters of its values (and its labels for being distinct). Works on read-only handles.
+ * Returns KMS_OK; KMS_ERR_INVALID_ARG (NULL st, out or found, a malformed client_id, called from
+ * a callback of the store); KMS_ERR_PARSE (the row is malformed); KMS_ERR_IO; KMS_ERR_NOMEM.
+ * *out is all zero and *found 0 unless a rotation was found.
+ */
+int kms_store_get_rotation(struct kms_store *st, const char *client_id,
+			   struct kms_store_rotation *out, int *found) KMS_WUR;
+
+/*
+ * kms_store_finish_rotation - in one transaction: the pending rotation of client_id must exist
+ * and name new_ink_label (KMS_ERR_AUTH otherwise: nothing pending, or another rotation), and the
+ * client's current trk_label must still be the rotation's from_trk_label (KMS_ERR_AUTH
+ * otherwise: the client was re-enrolled meanwhile); the client's row gets trk_label =
+ * new_trk_label, ink_label = new_ink_label (its class and revoked flag stay); the rotation row
+ * is deleted. The client_keys rows stay (restore needs them).
+ * Returns KMS_OK; KMS_ERR_AUTH (as above); KMS_ERR_FORBIDDEN (the client's row is gone);
+ * KMS_ERR_INVALID_ARG (NULL st, a malformed client_id or new_ink_label, a read-only handle,
+ * called from a callback of the store); KMS_ERR_PARSE (the rotation's or the client's row is
+ * malformed); KMS_ERR_IO; KMS_ERR_NOMEM. On error nothing changed.
+ */
+int kms_store_finish_rotation(struct kms_store *st, const char *client_id,
+			      const char *new_ink_label) KMS_WUR;
+
+/*
+ * kms_store_cancel_rotation - delete the pending rotation of client_id: KMS_OK, or
+ * KMS_ERR_FORBIDDEN when none is pending. The client_keys rows of the cancelled keys are
+ * deleted too (they were never used), in the same transaction, except a row whose label a
+ * client's row names (a client enrolled under that label meanwhile keeps its key's backup).
+ * The client's row is left as it is. Returns KMS_OK; KMS_ERR_FORBIDDEN; KMS_ERR_INVALID_ARG
+ * (NULL st, a malformed client_id, a read-only handle, called from a callback of the store);
+ * KMS_ERR_PARSE (the rotation's row is malformed: nothing is deleted); KMS_ERR_IO;
+ * KMS_ERR_NOMEM. On error nothing changed.
+ */
+int kms_store_cancel_rotation(struct kms_store *st, const char *client_id) KMS_WUR;
+
+/*
+ * kms_store_rotation_list - in one read snapshot, cb(ctx, rot) for every pending rotation, by
+ * client_id (byte order); same callback rules as kms_store_client_key_list: rot is borrowed
+ * for the call only; cb may not use st; cb returns KMS_OK to go on, any other value stops the
+ * walk and is returned as it is. Every row is checked as by kms_store_get_rotation.
+ * Returns KMS_OK; cb's value; KMS_ERR_INVALID_ARG (NULL st or cb, called from a callback of the
+ * store); KMS_ERR_PARSE (a malformed row: the walk stops there); KMS_ERR_IO; KMS_ERR_NOMEM.
+ * Works on read-only handles.
+ */
+int kms_store_rotation_list(struct kms_store *st,
+			    int (*cb)(void *ctx, const struct kms_store_rotation *rot),
+			    void *ctx) KMS_WUR;
 
 /*
  * The audit log (docs/store.md, "The audit log"): one record per request, in a hash chain.

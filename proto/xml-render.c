@@ -9,6 +9,7 @@
  * SignedInfo of proto/signedinfo.h valid for the response (inclusive C14N renders on SignedInfo
  * every namespace in scope there, i.e. exactly the root's four).
  */
+#include "proto/internal.h"
 #include "proto/xml.h"
 
 #include <stdbool.h>
@@ -18,9 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libxml/c14n.h>
 #include <libxml/tree.h>
-#include <libxml/xmlIO.h>
 #include <openssl/evp.h>
 
 #include "common/hex.h"
@@ -172,7 +171,15 @@ static bool
 enc_key_ok(const struct kms_xml_enc_key *k)
 {
 	return key_name_ok(k->key_name) && k->wrapped != NULL && k->wrapped_len >= 1 &&
-	       k->wrapped_len <= KMS_XML_MAX_WRAPPED;
+	       k->wrapped_len <= KMS_XML_MAX_WRAPPED &&
+	       (k->carried_key_name == NULL || key_name_ok(k->carried_key_name));
+}
+
+/* A key of a key set: CarriedKeyName names the key of a rotation, never a user key. */
+static bool
+user_key_ok(const struct kms_xml_enc_key *k)
+{
+	return enc_key_ok(k) && k->carried_key_name == NULL;
 }
 
 static bool
@@ -224,8 +231,8 @@ key_set_ok(const struct kms_xml_key_set *k)
 	return text_ok(k->kms_uri, TEXT_URI) && opt_text_ok(k->cert_uri, TEXT_URI) &&
 	       (k->issuer == NULL || (text_ok(k->issuer, TEXT_FREE) && k->issuer[0] != '\0')) &&
 	       text_ok(k->user_uri, TEXT_URI) && time_ok(k->valid_from) && time_ok(k->valid_to) &&
-	       k->valid_from <= k->valid_to && enc_key_ok(&k->rsk) && enc_key_ok(&k->ssk) &&
-	       enc_key_ok(&k->pvt);
+	       k->valid_from <= k->valid_to && user_key_ok(&k->rsk) && user_key_ok(&k->ssk) &&
+	       user_key_ok(&k->pvt);
 }
 
 static bool
@@ -379,7 +386,8 @@ add_enc_key(struct builder *b, xmlNodePtr parent, const char *name, const struct
 
 	el = add(b, parent, d->ns_kms, name, NULL);
 	attr(b, el, d->ns_xsi, "type", "EncKeyContentType");
-	/* xenc:EncryptedKey: EncryptionMethod, ds:KeyInfo, CipherData (EncryptedType's order). */
+	/* xenc:EncryptedKey: EncryptionMethod, ds:KeyInfo, CipherData (EncryptedType's order),
+	 * then of EncryptedKeyType's own only CarriedKeyName (no ReferenceList). */
 	ek = add(b, el, d->ns_xenc, "EncryptedKey", NULL);
 	em = add(b, ek, d->ns_xenc, "EncryptionMethod", NULL);
 	attr(b, em, NULL, "Algorithm",
@@ -397,6 +405,9 @@ add_enc_key(struct builder *b, xmlNodePtr parent, const char *name, const struct
 		return;
 	}
 	add(b, cd, d->ns_xenc, "CipherValue", value);
+	if (k->carried_key_name != NULL) {
+		add(b, ek, d->ns_xenc, "CarriedKeyName", k->carried_key_name);
+	}
 }
 
 static void
@@ -612,103 +623,6 @@ kms_xml_doc_free(struct kms_xml_doc *doc)
 	free(doc);
 }
 
-/* ------------------------------------------------------------------------------------------ */
-/* Canonicalisation. libxml2's C14N writes into an output buffer whose write callback feeds a
- * digest or a bounded memory buffer; the node set is given by a visibility callback. */
-
-struct sink {
-	EVP_MD_CTX *md; /* digest the output, or */
-	char *buf;      /* collect it in buf[0..cap) */
-	size_t cap;
-	size_t len;
-	bool failed;
-};
-
-static int
-sink_write(void *ctx, const char *data, int len)
-{
-	struct sink *s = ctx;
-	size_t n;
-
-	if (len < 0 || s->failed) {
-		return -1;
-	}
-	n = (size_t)len;
-	if (s->md != NULL) {
-		if (EVP_DigestUpdate(s->md, data, n) != 1) {
-			s->failed = true;
-			return -1;
-		}
-	} else {
-		if (n > s->cap - s->len) {
-			s->failed = true;
-			return -1;
-		}
-		memcpy(s->buf + s->len, data, n);
-		s->len += n;
-	}
-	return len;
-}
-
-static int
-sink_close(void *ctx)
-{
-	(void)ctx;
-	return 0;
-}
-
-struct subtree {
-	const xmlNode *apex;    /* visible: apex and its descendants ... */
-	const xmlNode *exclude; /* ... except exclude and its descendants (NULL: none) */
-};
-
-/*
- * The node-set of a same-document reference to an element: the element's subtree (its
- * attributes and, per element, the namespace nodes in scope). libxml2 asks about a namespace
- * node with the element it would be rendered on as parent; about any other node with itself.
- */
-static int
-subtree_visible(void *user, xmlNodePtr node, xmlNodePtr parent)
-{
-	const struct subtree *st = user;
-	const xmlNode *n = node;
-
-	if (node == NULL) {
-		return 0;
-	}
-	if (node->type == XML_NAMESPACE_DECL) {
-		n = parent;
-	}
-	for (; n != NULL; n = n->parent) {
-		if (n == st->exclude) {
-			return 0;
-		}
-		if (n == st->apex) {
-			return 1;
-		}
-	}
-	return 0;
-}
-
-static int
-c14n(const xmlDoc *doc, const struct subtree *st, struct sink *s)
-{
-	xmlOutputBufferPtr buf;
-	int rc, rc_close;
-
-	if ((buf = xmlOutputBufferCreateIO(sink_write, sink_close, s, NULL)) == NULL) {
-		return KMS_ERR_NOMEM;
-	}
-	/* libxml2 does not write to the document; its prototype lacks the const. */
-	rc = xmlC14NExecute((xmlDocPtr)(uintptr_t)doc, subtree_visible, (void *)(uintptr_t)st,
-			    XML_C14N_1_0, NULL, 0, buf);
-	rc_close = xmlOutputBufferClose(buf);
-	if (rc < 0 || rc_close < 0 || s->failed) {
-		return s->md != NULL ? KMS_ERR_CRYPTO : KMS_ERR_INTERNAL;
-	}
-	return KMS_OK;
-}
-
 static bool
 is_ds(const xmlNode *n, const char *name)
 {
@@ -719,43 +633,21 @@ is_ds(const xmlNode *n, const char *name)
 int
 kms_xml_digest(const struct kms_xml_doc *doc, uint8_t out[static KMS_XML_HMAC_LEN])
 {
-	struct subtree st = {.apex = NULL, .exclude = NULL};
-	struct sink s = {.md = NULL};
-	unsigned int md_len = 0;
-	const xmlNode *n;
-	int r = KMS_ERR_INTERNAL;
+	const xmlNode *n, *sig = NULL;
+	int r;
 
 	memset(out, 0, KMS_XML_HMAC_LEN);
 	if (doc == NULL || doc->root == NULL) {
-		r = KMS_ERR_INVALID_ARG;
-		goto out;
+		return KMS_ERR_INVALID_ARG;
 	}
-	st.apex = doc->root;
 	for (n = doc->root->children; n != NULL; n = n->next) {
 		if (is_ds(n, "Signature")) {
-			st.exclude = n; /* the enveloped-signature transform */
+			sig = n; /* the enveloped-signature transform */
 		}
 	}
-	if ((s.md = EVP_MD_CTX_new()) == NULL) {
-		r = KMS_ERR_NOMEM;
-		goto out;
-	}
-	if (EVP_DigestInit_ex(s.md, EVP_sha256(), NULL) != 1) {
-		r = KMS_ERR_CRYPTO;
-		goto out;
-	}
-	if ((r = c14n(doc->doc, &st, &s)) != KMS_OK) {
-		goto out;
-	}
-	if (EVP_DigestFinal_ex(s.md, out, &md_len) != 1 || md_len != KMS_XML_HMAC_LEN) {
-		memset(out, 0, KMS_XML_HMAC_LEN);
-		r = KMS_ERR_CRYPTO;
-		goto out;
-	}
-	r = KMS_OK;
-out:
-	EVP_MD_CTX_free(s.md);
-	return r;
+	r = kms_xml_c14n_sha256(doc->root, sig, out);
+	/* our own document: libxml2 refusing it is an internal error */
+	return r == KMS_ERR_PARSE ? KMS_ERR_INTERNAL : r;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -809,11 +701,10 @@ kms_xml_attach_signature(struct kms_xml_doc *doc, const uint8_t digest[static KM
 			 const uint8_t hmac[static KMS_XML_HMAC_LEN], const char *key_name)
 {
 	char want[KMS_SIGNEDINFO_LEN];
-	char got[KMS_SIGNEDINFO_LEN + 1];
+	uint8_t got[KMS_SIGNEDINFO_LEN + 1];
 	uint8_t now[KMS_XML_HMAC_LEN];
 	size_t want_len = 0;
-	struct sink s = {.md = NULL, .buf = got, .cap = sizeof(got), .len = 0, .failed = false};
-	struct subtree st = {.apex = NULL, .exclude = NULL};
+	size_t got_len = 0;
 	xmlNodePtr sig = NULL;
 	int r = KMS_ERR_INTERNAL;
 
@@ -841,9 +732,8 @@ kms_xml_attach_signature(struct kms_xml_doc *doc, const uint8_t digest[static KM
 		goto out;
 	}
 	/* The SignedInfo in the document must canonicalise to what the token signed. */
-	st.apex = sig->children;
-	if (c14n(doc->doc, &st, &s) != KMS_OK || s.len != want_len ||
-	    memcmp(got, want, want_len) != 0) {
+	if (kms_xml_c14n(sig->children, NULL, NULL, got, sizeof(got), &got_len) != KMS_OK ||
+	    got_len != want_len || memcmp(got, want, want_len) != 0) {
 		xmlUnlinkNode(sig);
 		r = KMS_ERR_INTERNAL;
 		goto out;

@@ -31,6 +31,8 @@
 #define KMS_XML_MAX_ELEMENTS 256                 /* elements of a request */
 #define KMS_XML_ERR_LEN      128                 /* a parse error message, with its NUL */
 
+#define KMS_XML_MAX_SIGNED_INFO 2048 /* canonical ds:SignedInfo of a signed request, bytes */
+
 #define KMS_XML_UID_LEN      32               /* UserID: the TS 33.180 UID */
 #define KMS_XML_Z_T_LEN      257              /* PubEncKey: SAKKE Z_T */
 #define KMS_XML_KPAK_LEN     65               /* PubAuthKey: ECCSI KPAK */
@@ -70,6 +72,10 @@ struct kms_xml_enc_key {
 	const char *key_name;   /* the wrapping TrK's id (ds:KeyName), 1..KMS_XML_MAX_ID */
 	const uint8_t *wrapped; /* the RFC 5649 output */
 	size_t wrapped_len;     /* 1..KMS_XML_MAX_WRAPPED */
+	/* optional: xenc:CarriedKeyName, the id of the key that is carried (rotation: the new
+	 * TrK's or InK's id), 1..KMS_XML_MAX_ID visible ASCII. Only in new_transport_keys and
+	 * new_integrity_keys of struct kms_xml_response; a key set's key must have none. */
+	const char *carried_key_name;
 };
 
 enum kms_xml_role {
@@ -161,7 +167,8 @@ struct kms_xml_doc;
  * Returns KMS_OK; KMS_ERR_INVALID_ARG (a required
  * field missing, a string that is not UTF-8 or holds a character XML cannot carry (URIs and ids
  * also no whitespace or control character), a length or count out of its bound, a time out of
- * range, an unknown enum value); KMS_ERR_NOMEM. *out is NULL on failure.
+ * range, an unknown enum value, a carried_key_name on a key set's key); KMS_ERR_NOMEM. *out is
+ * NULL on failure.
  */
 int kms_xml_render(struct kms_xml_doc **out, const struct kms_xml_response *resp) KMS_WUR;
 
@@ -207,10 +214,23 @@ enum kms_xml_req_version {
 	KMS_XML_REQ_VERSION_1_1_0 = 2,
 };
 
+/* The signature of a SignedKmsRequest, checked but for its HMAC (kms-hsmd checks that). */
+struct kms_xml_req_signature {
+	char key_name[KMS_XML_MAX_ID + 1]; /* ds:KeyInfo/ds:KeyName: 1..255 visible ASCII */
+	uint8_t value[KMS_XML_HMAC_LEN];   /* ds:SignatureValue: HMAC-SHA256, 32 bytes */
+	/* inclusive C14N 1.0 (no comments) of ds:SignedInfo: what the HMAC is over */
+	uint8_t signed_info[KMS_XML_MAX_SIGNED_INFO];
+	size_t signed_info_len; /* 1..KMS_XML_MAX_SIGNED_INFO */
+};
+
 /* A parsed KmsRequest. Strings are NUL-terminated and hold no NUL; an absent one is "". */
 struct kms_xml_request {
 	enum kms_xml_req_version version;
-	bool is_signed; /* it came as SignedKmsRequest (the signature is not verified) */
+	/* It came as SignedKmsRequest: the signature's structure and Reference digest are
+	 * checked here; its HMAC is not (sig.value over sig.signed_info under the key
+	 * sig.key_name: kms-hsmd checks it in the token). */
+	bool is_signed;
+	struct kms_xml_req_signature sig; /* valid when is_signed, zeroed otherwise */
 	char user_uri[KMS_XML_MAX_URI + 1];
 	char kms_uri[KMS_XML_MAX_URI + 1];
 	int64_t time; /* Unix seconds (kms_xml_datetime_parse) */
@@ -233,12 +253,21 @@ struct kms_xml_request {
  * (docs/xml.md). Refused: a DOCTYPE, an entity reference, a processing instruction, more than
  * KMS_XML_MAX_DEPTH levels or KMS_XML_MAX_ELEMENTS elements; nothing is ever loaded from a file
  * or the network, and libxml2 prints nothing.
+ * A SignedKmsRequest's ds:Signature must be the one profile of docs/xml.md (inclusive C14N 1.0,
+ * HMAC-SHA256, one ds:Reference "#" + the Id of KmsRequest, SHA-256, ds:KeyInfo with one
+ * ds:KeyName); the Reference digest is recomputed over KmsRequest and compared. out->sig then
+ * holds the KeyName, the SignatureValue and the canonical ds:SignedInfo: the HMAC is NOT checked
+ * here (kms-hsmd checks it, in the token).
  * Returns KMS_OK; KMS_ERR_TOO_LARGE (in_len over KMS_XML_MAX_BODY, checked before parsing; too
- * deep; too many elements); KMS_ERR_PARSE (not well-formed, DOCTYPE, entity, PI, wrong root or
- * namespace, unknown, duplicate, missing or misplaced element or attribute, mixed content, an
- * unsupported Version); KMS_ERR_RANGE (a text too long, a number out of range, a bad dateTime);
- * KMS_ERR_NOMEM; KMS_ERR_INVALID_ARG (NULL out, or NULL in with in_len > 0); KMS_ERR_INTERNAL
- * (libxml2 without its SAX2 tree builder: not seen in practice).
+ * deep; too many elements; a canonical ds:SignedInfo over KMS_XML_MAX_SIGNED_INFO bytes);
+ * KMS_ERR_PARSE (not well-formed, DOCTYPE, entity, PI, wrong root or namespace, unknown,
+ * duplicate, missing or misplaced element or attribute, mixed content, an unsupported Version,
+ * an unsupported signature algorithm or Reference URI, a signed request libxml2 will not
+ * canonicalise: a relative namespace URI); KMS_ERR_RANGE (a text too long, a number out of
+ * range, a bad dateTime); KMS_ERR_ENCODING (a DigestValue or SignatureValue that is not the
+ * base64 of 32 bytes); KMS_ERR_AUTH (the DigestValue is not the digest of KmsRequest);
+ * KMS_ERR_NOMEM; KMS_ERR_CRYPTO (SHA-256 failed); KMS_ERR_INVALID_ARG (NULL out, or NULL in with
+ * in_len > 0); KMS_ERR_INTERNAL (libxml2 without its SAX2 tree builder: not seen in practice).
  * On failure *out is untouched and, when err_cap > 0, err receives a short NUL-terminated
  * message naming the element (never a value from the input); on success err is "".
  */

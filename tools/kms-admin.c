@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -38,8 +39,10 @@
 #include "common/err.h"
 #include "common/hex.h"
 #include "common/log.h"
+#include "common/secmem.h"
 #include "hsm/keys.h"
 #include "hsm/sakke.h"
+#include "kms/supervise.h"
 #include "proto/mp.h"
 #include "proto/store.h"
 #include "proto/xml.h"
@@ -194,6 +197,10 @@ static const char usage_roster[] =
 	"       kms-admin --store FILE roster entitlements [--client ID | --identity URI] "
 	"[--json]\n"
 	"       kms-admin --store FILE roster import FILE.csv [--dry-run]\n"
+	"       kms-admin --store FILE roster client rotate ID --hsmd-conf FILE [--hsmd PROG]\n"
+	"       kms-admin --store FILE roster client rotate ID --hsmd-socket PATH\n"
+	"       kms-admin --store FILE roster client rotations [--json]\n"
+	"       kms-admin --store FILE roster client finish-rotation|cancel-rotation ID\n"
 	"\n"
 	"The roster says which clients (UEs, MC servers) may have the key material of which\n"
 	"user identities. Every change is one transaction in the store and takes effect at\n"
@@ -227,9 +234,29 @@ static const char usage_roster[] =
 	"                        against the store and changes nothing.\n"
 	"--json prints one JSON object per line instead of the table.\n"
 	"\n"
+	"Key rotation (the security extension of TS 33.180: NewTransportKey, NewIntegrityKey):\n"
+	"client rotate ID        kms-hsmd makes a new TrK and InK for ID in the token and\n"
+	"                        stores them as a pending rotation. kmsd then hands ID both\n"
+	"                        keys, wrapped under its current TrK, with every init and\n"
+	"                        keyprov, and keeps using the current keys until ID sends a\n"
+	"                        request signed with the new InK (SignedKmsRequest): that\n"
+	"                        finishes the rotation. kms-hsmd is started with\n"
+	"                        --hsmd-conf FILE (its kms-hsmd.conf; run this as a user\n"
+	"                        that can read its PIN; --hsmd PROG: the program, default:\n"
+	"                        kms-hsmd next to kms-admin) or reached at --hsmd-socket\n"
+	"                        PATH (kms-hsmd.socket; run this as kms-hsmd.conf's\n"
+	"                        peer_user). Prints the new keys' labels.\n"
+	"client rotations        CLIENT, CREATED (UTC), FROM_TRK, NEW_TRK and NEW_INK of\n"
+	"                        every pending rotation\n"
+	"client finish-rotation ID  finish ID's pending rotation without its proof (the\n"
+	"                        client confirmed out of band that it has the new keys)\n"
+	"client cancel-rotation ID  drop ID's pending rotation (its new keys are never\n"
+	"                        used; their store copies go, the token keeps them)\n"
+	"\n"
 	"Exit status: 0 done; 1 refused (no such client, identity or entitlement; a bad\n"
-	"import file); 2 a usage error; 3 the store could not be read or written, or the\n"
-	"output not written.\n";
+	"import file; a rotation pending already, or none pending); 2 a usage error; 3 the\n"
+	"store could not be read or written, kms-hsmd could not be started or reached, or\n"
+	"the output not written.\n";
 
 /* The command line, parsed. Strings are borrowed from argv. */
 struct args {
@@ -247,6 +274,7 @@ struct args {
 	size_t num_words;
 	const char *r_client, *r_identity;
 	int dry_run;
+	const char *hsmd, *hsmd_conf, *hsmd_socket; /* roster client rotate */
 };
 
 /* Report a usage error on stderr (one line, with a pointer to --help): EXIT_USAGE. */
@@ -631,6 +659,14 @@ parse_roster(int argc, char **argv, int i, struct args *a)
 		}
 		if (strcmp(argv[i], "--dry-run") == 0) {
 			a->dry_run = 1;
+			continue;
+		}
+		if ((k = opt_value(argc, argv, &i, "--hsmd-conf", &a->hsmd_conf)) != 0 ||
+		    (k = opt_value(argc, argv, &i, "--hsmd-socket", &a->hsmd_socket)) != 0 ||
+		    (k = opt_value(argc, argv, &i, "--hsmd", &a->hsmd)) != 0) {
+			if (k < 0) {
+				return EXIT_USAGE;
+			}
 			continue;
 		}
 		slot = &a->r_client;
@@ -1628,6 +1664,195 @@ out:
 	return rc;
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* roster client rotate / rotations / finish-rotation / cancel-rotation                         */
+
+/* client rotate ID: ROTATE_KEYS through a kms-hsmd of our own or the socket's. */
+static int
+roster_rotate(const struct args *a, const char *client)
+{
+	struct kms_hsmd_config cfg;
+	struct kms_hsmd_pool *pool = NULL;
+	struct kms_proto_request req;
+	struct kms_proto_reply *rep = NULL;
+	char prog[PATH_MAX + 32], err[512];
+	size_t len = strlen(client);
+	int r, rc = EXIT_FAILED;
+
+	if ((a->hsmd_conf == NULL) == (a->hsmd_socket == NULL)) {
+		return usage_error("%s", "'roster client rotate' wants one of --hsmd-conf FILE and "
+					 "--hsmd-socket PATH");
+	}
+	if (a->hsmd != NULL && a->hsmd_socket != NULL) {
+		return usage_error("%s", "--hsmd goes with --hsmd-conf, not --hsmd-socket");
+	}
+	if (len == 0 || len > KMS_PROTO_MAX_CLIENT_ID) {
+		return usage_error("%s", "ID: 1 to 255 visible ASCII characters");
+	}
+	memset(&cfg, 0, sizeof(cfg));
+	if (a->hsmd_socket != NULL) {
+		if (a->hsmd_socket[0] != '/') {
+			return usage_error("%s", "--hsmd-socket: an absolute path");
+		}
+		cfg.socket_path = a->hsmd_socket;
+	} else {
+		if (a->hsmd != NULL) {
+			snprintf(prog, sizeof(prog), "%s", a->hsmd);
+		} else if (kms_hsmd_default_path(prog, sizeof(prog)) != KMS_OK) {
+			fprintf(stderr, PROG ": cannot find kms-hsmd: give --hsmd PROG\n");
+			return EXIT_FAILED;
+		}
+		if (prog[0] != '/') {
+			return usage_error("%s", "--hsmd: an absolute path");
+		}
+		cfg.hsmd_path = prog;
+		cfg.hsmd_conf = a->hsmd_conf;
+	}
+	cfg.slots = 1;
+	cfg.timeout_ms = 30000;
+	if ((r = kms_hsmd_pool_new(&pool, &cfg, 30000, err, sizeof(err))) != KMS_OK) {
+		fprintf(stderr, PROG ": kms-hsmd did not start or answer: %s\n",
+			err[0] != '\0' ? err : kms_strerror(r));
+		return EXIT_FAILED;
+	}
+	if ((rep = calloc(1, sizeof(*rep))) == NULL) {
+		kms_hsmd_pool_free(pool);
+		return roster_fail("rotate", KMS_ERR_NOMEM);
+	}
+	memset(&req, 0, sizeof(req));
+	req.op = KMS_PROTO_ROTATE_KEYS;
+	memcpy(req.u.rotate_keys.client_id, client, len + 1);
+	req.u.rotate_keys.client_id_len = len;
+	r = kms_hsmd_call(pool, 0, &req, rep);
+	r = r == KMS_OK ? rep->status : r;
+	if (r == KMS_OK) {
+		fputs("rotation of ", stdout);
+		put_escaped(stdout, client, 0);
+		fputs(" pending: new TrK ", stdout);
+		put_escaped(stdout, rep->u.rotate_keys.new_trk_id, 0);
+		fputs(", new InK ", stdout);
+		put_escaped(stdout, rep->u.rotate_keys.new_ink_id, 0);
+		fputs("\n  the client gets them with its next init or keyprov; a request signed "
+		      "with the new InK finishes the rotation\n",
+		      stdout);
+		rc = finish_output();
+	} else if (r == KMS_ERR_FORBIDDEN) {
+		say_escaped(stderr,
+			    PROG ": refused: no such client, or revoked, or its TrK is not "
+				 "in the token: ",
+			    client, "");
+		rc = EXIT_BROKEN;
+	} else if (r == KMS_ERR_AUTH) {
+		say_escaped(stderr, PROG ": refused: a rotation is pending already for ", client,
+			    " (finish-rotation or cancel-rotation it first)");
+		rc = EXIT_BROKEN;
+	} else {
+		fprintf(stderr, PROG ": kms-hsmd could not rotate the keys: %s\n", kms_strerror(r));
+	}
+	kms_memzero(rep, sizeof(*rep));
+	free(rep);
+	kms_hsmd_pool_free(pool);
+	return rc;
+}
+
+static int
+list_rotation(void *arg, const struct kms_store_rotation *rot)
+{
+	const struct args *a = arg;
+	char when[32];
+	time_t t = (time_t)rot->created;
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+		snprintf(when, sizeof(when), "%" PRId64, rot->created);
+	}
+	if (a->json) {
+		fprintf(stdout, "{\"created\":\"%s\"", when);
+		put_json_str(stdout, "client", rot->client_id);
+		put_json_str(stdout, "from_trk", rot->from_trk_label);
+		put_json_str(stdout, "new_trk", rot->new_trk_label);
+		put_json_str(stdout, "new_ink", rot->new_ink_label);
+		fputs("}\n", stdout);
+	} else {
+		put_escaped(stdout, rot->client_id, 0);
+		fprintf(stdout, "  %s", when);
+		put_cell(stdout, rot->from_trk_label);
+		put_cell(stdout, rot->new_trk_label);
+		put_cell(stdout, rot->new_ink_label);
+		fputc('\n', stdout);
+	}
+	return ferror(stdout) ? KMS_ERR_IO : KMS_OK;
+}
+
+/* client rotations: the exit status. */
+static int
+roster_rotations(const struct args *a)
+{
+	struct kms_store *st = NULL;
+	int r, rc;
+
+	if ((rc = roster_open(a, KMS_STORE_RO, &st)) != 0) {
+		return rc;
+	}
+	r = kms_store_rotation_list(st, list_rotation, (void *)(uintptr_t)a);
+	kms_store_close(st);
+	if (r != KMS_OK) {
+		return roster_fail("list the pending rotations", r);
+	}
+	return finish_output();
+}
+
+/* client finish-rotation|cancel-rotation ID: the exit status. */
+static int
+roster_end_rotation(const struct args *a, const char *client, int finish)
+{
+	struct kms_store_rotation *rot = NULL;
+	struct kms_store *st = NULL;
+	int r, rc, found = 0;
+
+	if (strlen(client) == 0 || strlen(client) > KMS_PROTO_MAX_CLIENT_ID) {
+		return usage_error("%s", "ID: 1 to 255 visible ASCII characters");
+	}
+	if ((rot = calloc(1, sizeof(*rot))) == NULL) {
+		return roster_fail("end the rotation", KMS_ERR_NOMEM);
+	}
+	if ((rc = roster_open(a, KMS_STORE_RW, &st)) != 0) {
+		free(rot);
+		return rc;
+	}
+	r = kms_store_get_rotation(st, client, rot, &found);
+	if (r == KMS_OK && !found) {
+		r = KMS_ERR_FORBIDDEN;
+	} else if (r == KMS_OK) {
+		r = finish ? kms_store_finish_rotation(st, client, rot->new_ink_label)
+			   : kms_store_cancel_rotation(st, client);
+	}
+	kms_store_close(st);
+	if (r == KMS_ERR_INVALID_ARG) {
+		free(rot);
+		return usage_error("%s", "ID: 1 to 255 visible ASCII characters");
+	}
+	if (r == KMS_ERR_FORBIDDEN || r == KMS_ERR_AUTH) {
+		say_escaped(stderr,
+			    PROG ": refused: no pending rotation (or the client changed) for ",
+			    client, "");
+		free(rot);
+		return EXIT_BROKEN;
+	}
+	if (r != KMS_OK) {
+		free(rot);
+		return roster_fail(finish ? "finish the rotation" : "cancel the rotation", r);
+	}
+	fputs(finish ? "finished the rotation of " : "cancelled the rotation of ", stdout);
+	put_escaped(stdout, client, 0);
+	fputs(finish ? ": its TrK is now " : ": its TrK stays ", stdout);
+	put_escaped(stdout, finish ? rot->new_trk_label : rot->from_trk_label, 0);
+	fputc('\n', stdout);
+	free(rot);
+	return finish_output();
+}
+
 /* The roster command in a->words: the exit status. */
 static int
 cmd_roster(const struct args *a)
@@ -1638,8 +1863,14 @@ cmd_roster(const struct args *a)
 	int filtered = a->r_client != NULL || a->r_identity != NULL;
 
 	memset(&op, 0, sizeof(op));
+	if ((a->hsmd != NULL || a->hsmd_conf != NULL || a->hsmd_socket != NULL) &&
+	    !(n == 3 && strcmp(w[0], "client") == 0 && strcmp(w[1], "rotate") == 0)) {
+		return usage_error("%s", "--hsmd, --hsmd-conf and --hsmd-socket only with "
+					 "'client rotate'");
+	}
 	if ((a->json || filtered || a->dry_run) &&
-	    !(n == 2 && strcmp(w[1], "list") == 0 && !filtered && !a->dry_run) &&
+	    !(n == 2 && (strcmp(w[1], "list") == 0 || strcmp(w[1], "rotations") == 0) &&
+	      !filtered && !a->dry_run) &&
 	    !(n == 1 && strcmp(w[0], "entitlements") == 0 && !a->dry_run) &&
 	    !(n == 2 && strcmp(w[0], "import") == 0 && !a->json && !filtered)) {
 		return usage_error("%s", "--json only with list and entitlements, --client and "
@@ -1655,13 +1886,25 @@ cmd_roster(const struct args *a)
 		if (n == 3 && (strcmp(w[1], "revoke") == 0 || strcmp(w[1], "restore") == 0)) {
 			return roster_set_revoked(a, client, w[2], strcmp(w[1], "revoke") == 0);
 		}
+		if (client && n == 3 && strcmp(w[1], "rotate") == 0) {
+			return roster_rotate(a, w[2]);
+		}
+		if (client && n == 2 && strcmp(w[1], "rotations") == 0) {
+			return roster_rotations(a);
+		}
+		if (client && n == 3 &&
+		    (strcmp(w[1], "finish-rotation") == 0 ||
+		     strcmp(w[1], "cancel-rotation") == 0)) {
+			return roster_end_rotation(a, w[2], w[1][0] == 'f');
+		}
 		if (!client && n == 3 && strcmp(w[1], "add") == 0) {
 			op.kind = KMS_ROSTER_ADD_IDENTITY;
 			op.uri = w[2];
 			return roster_one(a, &op);
 		}
 		return usage_error("'roster %s' wants %s", w[0],
-				   client ? "list, or revoke|restore ID"
+				   client ? "list, rotations, or revoke|restore|rotate|"
+					    "finish-rotation|cancel-rotation ID"
 					  : "list, or add|revoke|restore URI");
 	}
 	if (strcmp(w[0], "entitle") == 0 || strcmp(w[0], "withdraw") == 0) {

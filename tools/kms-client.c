@@ -3,7 +3,9 @@
  * kms-client - the key management client of TS 33.180 Annex D, for operators and tests: asks a
  * KMS for its certificate, key material or certificate cache over HTTPS (mutual TLS and/or a
  * bearer token), checks the signature of the answer, unwraps the key material with the client's
- * TrK and validates it as a UE would. docs/kms-client.md describes it; --help summarises it.
+ * TrK and validates it as a UE would. It also receives a TrK/InK rotation's new keys and signs
+ * its requests with the InK (--sign), which is how a client proves a new InK.
+ * docs/kms-client.md describes it; --help summarises it.
  *
  * The parsing and checking live in libkms_kmsclient (tools/kmsclient.c), which works without a
  * network; this file adds the command line, TLS, output, and the exit codes:
@@ -27,6 +29,7 @@
 
 #include <libxml/parser.h>
 #include <libxml/xmlerror.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/sha.h>
 #include <openssl/ssl.h>
@@ -60,6 +63,9 @@ enum command {
 struct opts {
 	enum command cmd;
 	const char *url, *ca, *cert, *key, *token, *trk, *ink, *kms_cert, *out, *at;
+	const char *trk_id;  /* --trk-id: the id of the TrK, or NULL */
+	const char *ink_id;  /* --ink-id: the KeyName of the request signature, or NULL */
+	bool sign;           /* --sign: every KmsRequest body goes out signed with the InK */
 	const char *uri;     /* keyprov URI */
 	const char *ntp_hex; /* keyprov NTP-HEX, or from --at */
 	const char *cache_n; /* certcache N */
@@ -70,13 +76,24 @@ struct opts {
 	bool quiet;
 };
 
+/*
+ * The new keys of a key rotation, once received and unwrapped in this run: an implicit init and
+ * the keyprov after it both carry them, and they must be the same.
+ */
+struct rotation {
+	struct kms_secret *trk, *ink; /* owned; NULL until received */
+	char trk_id[KMS_CLIENT_MAX_KEY_NAME + 1], ink_id[KMS_CLIENT_MAX_KEY_NAME + 1];
+	const char *from; /* the label of the response that brought them (borrowed) */
+};
+
 /* What main() holds for the run: secrets in locked memory, the TLS context, the out dir. */
 struct run {
 	const struct opts *o;
 	struct kms_client_url url;
 	struct kms_secret *trk, *ink, *token; /* owned; NULL when not given */
 	SSL_CTX *ssl;
-	int out_dir; /* -1 without --out */
+	int out_dir;          /* -1 without --out */
+	struct rotation *rot; /* main()'s: what the responses of this run rotated */
 };
 
 static const char usage_text[] =
@@ -97,15 +114,21 @@ static const char usage_text[] =
 	"  --key FILE         its private key (PEM, unencrypted)\n"
 	"  --token FILE       bearer token (JWT), sent as Authorization: Bearer\n"
 	"  --trk FILE         the client's TrK, 64 hex digits: unwraps the key material\n"
+	"  --trk-id ID        its id: the KeyName that new keys of a rotation must name\n"
 	"  --ink FILE         the client's InK, 64 hex digits: checks the signature (the TrK\n"
 	"                     does without an InK; without either, nothing is checked or "
 	"unwrapped)\n"
+	"  --sign             send keyprov's KmsRequest signed with the InK; needs --ink and\n"
+	"                     --ink-id. With a rotation's new InK and --kms-cert, it proves\n"
+	"                     that InK\n"
+	"  --ink-id ID        the id of the InK (the KeyName of the request signature)\n"
 	"  --kms-cert FILE    a saved init response; without it, keyprov calls init first\n"
 	"  --id-format F      the identifier ECCSI/SAKKE use: raw (the 32-octet UID, default),\n"
 	"                     hex-lower or hex-upper (its 64 hex digits; hex = hex-upper)\n"
 	"  --at DATE          keyprov for the period containing DATE (YYYY-MM-DDThh:mm:ssZ)\n"
 	"  --out DIR          write response.xml (and init.xml), and per valid key set n (from 1)\n"
-	"                     n-ssk.hex, n-pvt.hex, n-rsk.hex (mode 0600; existing files are\n"
+	"                     n-ssk.hex, n-pvt.hex, n-rsk.hex; for a key rotation new-trk.hex,\n"
+	"                     new-trk.id, new-ink.hex, new-ink.id (mode 0600; existing files are\n"
 	"                     never overwritten)\n"
 	"  --timeout SECONDS  connect, send and receive timeout (default 30)\n"
 	"  --quiet            print nothing but errors\n"
@@ -373,25 +396,49 @@ write_out(const struct run *run, const char *name, const uint8_t *data, size_t l
 	return 0;
 }
 
-/* A key as upper-case hex and a newline, through locked memory. */
+/* A key as upper-case hex and a newline (as kms-devsetup writes trk.hex), via locked memory. */
 static int
-write_key(const struct run *run, size_t n, const char *kind, const uint8_t *key, size_t len)
+write_hex(const struct run *run, const char *name, const uint8_t *key, size_t len)
 {
 	struct kms_secret *hex = kms_secret_new(2 * len + 2);
-	char name[64];
 	int rc = -1;
 
 	if (hex == NULL) {
 		errorf("--out: out of locked memory");
 		return -1;
 	}
-	(void)snprintf(name, sizeof(name), "%zu-%s.hex", n, kind);
 	if (kms_hex_encode((char *)hex->data, hex->len, key, len) == KMS_OK) {
 		hex->data[2 * len] = '\n';
 		rc = write_out(run, name, hex->data, 2 * len + 1);
 	}
 	kms_secret_free(hex);
 	return rc;
+}
+
+/* Key n of a key set: "n-kind.hex". */
+static int
+write_key(const struct run *run, size_t n, const char *kind, const uint8_t *key, size_t len)
+{
+	char name[64];
+
+	(void)snprintf(name, sizeof(name), "%zu-%s.hex", n, kind);
+	return write_hex(run, name, key, len);
+}
+
+/* A key id and a newline (as kms-devsetup writes trk.id). */
+static int
+write_id(const struct run *run, const char *name, const char *id)
+{
+	char line[KMS_CLIENT_MAX_KEY_NAME + 2];
+	size_t len = strlen(id);
+
+	if (len > KMS_CLIENT_MAX_KEY_NAME) {
+		errorf("--out: the id for %s is too long", name);
+		return -1;
+	}
+	memcpy(line, id, len);
+	line[len] = '\n';
+	return write_out(run, name, (const uint8_t *)line, len + 1);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -677,10 +724,11 @@ out:
 /*
  * check_signature - verify r's signature when the client has a key (InK, else TrK). A
  * successful response must be signed then; an error response (which the KMS may send before it
- * knows the client) is checked only if it is signed.
+ * knows the client) is checked only if it is signed. saved: r is the --kms-cert file.
  */
 static int
-check_signature(const struct run *run, const struct kms_client_response *r, bool success)
+check_signature(const struct run *run, const struct kms_client_response *r, bool success,
+		bool saved)
 {
 	const struct kms_secret *key = run->ink != NULL ? run->ink : run->trk;
 	const char *which = run->ink != NULL ? "InK" : "TrK";
@@ -693,12 +741,30 @@ check_signature(const struct run *run, const struct kms_client_response *r, bool
 				       : "none (and no --ink or --trk to expect one)");
 		return EXIT_GOOD;
 	}
+	/*
+	 * A --sign run may prove a rotation's new InK: a saved init from before the proof is signed
+	 * under the old one, which the run does not hold. It was checked when it was received, and
+	 * the key sets of this run, signed under the new InK, are validated against its KPAK, Z_T,
+	 * period and offset: a change to those fails there.
+	 */
+	if (saved && run->o->sign) {
+		field(run->o, "signature",
+		      "not checked (a saved init in a --sign run: it may be signed under the InK "
+		      "that --ink replaces)");
+		return EXIT_GOOD;
+	}
 	if (!r->has_signature && !success) {
 		field(run->o, "signature", "none");
 		return EXIT_GOOD;
 	}
 	if (kms_client_verify(err, sizeof(err), r, key->data) != KMS_OK) {
 		errorf("signature check failed: %s", err);
+		if (run->o->sign && r->msg == KMS_CLIENT_MSG_INIT) {
+			/* the usual way to get there: proving a new InK without --kms-cert */
+			errorf("(the init before a signed keyprov goes unsigned; to prove a new "
+			       "InK, "
+			       "give --kms-cert the init.xml saved when the new keys came)");
+		}
 		return EXIT_CHECK;
 	}
 	(void)snprintf(line, sizeof(line), "valid (HMAC-SHA256 under the %s)", which);
@@ -833,15 +899,136 @@ out:
 	return rc;
 }
 
+/* The id of the TrK that the key sets' wrapped keys name (the first ds:KeyName), or NULL. */
+static const char *
+keyset_trk_id(const struct kms_client_response *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->num_keysets; i++) {
+		const struct kms_client_keyset *k = &r->keysets[i];
+
+		if (k->rsk.key_name != NULL) {
+			return k->rsk.key_name;
+		}
+		if (k->ssk.key_name != NULL) {
+			return k->ssk.key_name;
+		}
+		if (k->pvt.key_name != NULL) {
+			return k->pvt.key_name;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * do_rotation - the new keys of a TrK/InK rotation that r carries, if any: one NewTransportKey
+ * and one NewIntegrityKey, each naming its new key (xenc:CarriedKeyName). With --trk both are
+ * unwrapped and checked (32 octets; wrapped under the TrK that --trk-id, or else the key sets'
+ * KeyName, names), kept for the run, and with --out written to new-trk.hex, new-trk.id,
+ * new-ink.hex and new-ink.id. The keyprov after an implicit init carries them again: they must
+ * be the same, and are not written twice. A saved response (--kms-cert) is not processed again:
+ * in a run that proves the new InK, --trk is already the new TrK.
+ */
+static int
+do_rotation(const struct run *run, const char *label, const struct kms_client_response *r,
+	    bool saved)
+{
+	const struct opts *o = run->o;
+	struct rotation *rot = run->rot;
+	struct kms_secret *trk = NULL, *ink = NULL;
+	const struct kms_client_key *nt = &r->new_trk[0], *ni = &r->new_ink[0];
+	const char *expected;
+	char err[KMS_CLIENT_ERR_LEN];
+	char ids[2 * KMS_CLIENT_MAX_KEY_NAME + 32];
+	char line[KMS_CLIENT_MAX_KEY_NAME + 32];
+	int rc = EXIT_CHECK;
+
+	if (r->num_new_trk == 0 && r->num_new_ink == 0) {
+		return EXIT_GOOD;
+	}
+	if (r->num_new_trk != 1 || r->num_new_ink != 1) {
+		errorf("%s: key rotation: %zu NewTransportKey and %zu NewIntegrityKey (a rotation "
+		       "is "
+		       "one of each)",
+		       label, r->num_new_trk, r->num_new_ink);
+		return EXIT_CHECK;
+	}
+	/* the reader keeps only visible ASCII ids: printable as they are */
+	if (nt->carried_name == NULL || ni->carried_name == NULL) {
+		errorf("%s: key rotation: the %s has no xenc:CarriedKeyName (the new key's id)",
+		       label, nt->carried_name == NULL ? "NewTransportKey" : "NewIntegrityKey");
+		return EXIT_CHECK;
+	}
+	(void)snprintf(ids, sizeof(ids), "new TrK %s, new InK %s", nt->carried_name,
+		       ni->carried_name);
+	if (saved) {
+		fieldf(o, "key rotation", "%s: in the saved response, not processed again", ids);
+		return EXIT_GOOD;
+	}
+	if (run->trk == NULL) {
+		fieldf(o, "key rotation", "%s: received, not unwrapped (no --trk)", ids);
+		return EXIT_GOOD;
+	}
+	expected = o->trk_id != NULL ? o->trk_id : keyset_trk_id(r);
+	if (kms_client_new_key_open(&trk, err, sizeof(err), nt, run->trk->data, expected,
+				    "NewTransportKey") != KMS_OK ||
+	    kms_client_new_key_open(&ink, err, sizeof(err), ni, run->trk->data, expected,
+				    "NewIntegrityKey") != KMS_OK) {
+		errorf("%s: key rotation: %s", label, err);
+		goto out;
+	}
+	if (rot->trk != NULL) {
+		if (strcmp(rot->trk_id, nt->carried_name) != 0 ||
+		    strcmp(rot->ink_id, ni->carried_name) != 0 ||
+		    CRYPTO_memcmp(rot->trk->data, trk->data, KMS_CLIENT_NEW_KEY_LEN) != 0 ||
+		    CRYPTO_memcmp(rot->ink->data, ink->data, KMS_CLIENT_NEW_KEY_LEN) != 0) {
+			errorf("%s: key rotation: the new keys are not those of %s", label,
+			       rot->from);
+			goto out;
+		}
+		fieldf(o, "key rotation", "%s: received (the same as in %s)", ids, rot->from);
+		rc = EXIT_GOOD;
+		goto out;
+	}
+	if (run->out_dir >= 0 && (write_hex(run, "new-trk.hex", trk->data, trk->len) != 0 ||
+				  write_id(run, "new-trk.id", nt->carried_name) != 0 ||
+				  write_hex(run, "new-ink.hex", ink->data, ink->len) != 0 ||
+				  write_id(run, "new-ink.id", ni->carried_name) != 0)) {
+		goto out;
+	}
+	(void)snprintf(rot->trk_id, sizeof(rot->trk_id), "%s", nt->carried_name);
+	(void)snprintf(rot->ink_id, sizeof(rot->ink_id), "%s", ni->carried_name);
+	rot->trk = trk;
+	rot->ink = ink;
+	trk = NULL; /* transferred */
+	ink = NULL;
+	rot->from = label;
+	fieldf(o, "key rotation", "%s: received", ids);
+	if (expected != NULL) {
+		(void)snprintf(line, sizeof(line), "under the TrK %s", expected);
+		field(o, "new keys wrapped", line);
+	} else {
+		field(o, "new keys wrapped",
+		      "under --trk (its id not compared: no --trk-id, and no key set names it)");
+	}
+	rc = EXIT_GOOD;
+out:
+	kms_secret_free(trk);
+	kms_secret_free(ink);
+	return rc;
+}
+
 /*
  * handle - everything after the HTTP exchange: save the body, read the KmsResponse, report a
- * KmsError, check the signature, then the message. *out_resp keeps the response (owned) when
- * the caller needs it (the certificate of an init).
+ * KmsError, check the signature, then the message and a key rotation. *out_resp keeps the
+ * response (owned) when the caller needs it (the certificate of an init). http is NULL for the
+ * --kms-cert file. signed_req: the request went out signed (--sign).
  */
 static int
 handle(const struct run *run, const char *label, const char *save_as,
        const struct kms_http_response *http, const uint8_t *body, size_t body_len,
-       const struct kms_client_cert *cert, struct kms_client_response **out_resp)
+       const struct kms_client_cert *cert, bool signed_req, struct kms_client_response **out_resp)
 {
 	const struct opts *o = run->o;
 	struct kms_client_response *r = NULL;
@@ -890,7 +1077,11 @@ handle(const struct run *run, const char *label, const char *save_as,
 	field(o, "KmsUri", r->kms_uri);
 	field_time(o, "Time", r->time);
 	field(o, "ClientReqUrl", r->client_req_url);
-	sig_rc = check_signature(run, r, success);
+	if (signed_req) {
+		(void)snprintf(err, sizeof(err), "signed, HMAC-SHA256 under the InK %s", o->ink_id);
+		field(o, "request", err);
+	}
+	sig_rc = check_signature(run, r, success, http == NULL);
 	if (r->has_error || !success) {
 		if (r->has_error) {
 			fprintf(stderr, "kms-client: %s: KmsError %lld: ", label,
@@ -977,9 +1168,9 @@ handle(const struct run *run, const char *label, const char *save_as,
 		}
 		break;
 	}
-	if (r->num_new_trk > 0 || r->num_new_ink > 0) {
-		fieldf(o, "key rotation", "%zu NewTransportKey, %zu NewIntegrityKey: not applied",
-		       r->num_new_trk, r->num_new_ink);
+	if (do_rotation(run, label, r, http == NULL) != EXIT_GOOD) {
+		rc = EXIT_CHECK;
+		goto out;
 	}
 	if (out_resp != NULL) {
 		*out_resp = r;
@@ -999,12 +1190,17 @@ ntp_now(void)
 	return kms_ntp_from_unix(t > 0 ? (uint64_t)t : 0);
 }
 
-/* One request: target, optional body, response handled. */
+/*
+ * One request: target, optional body, response handled. self is the client's own identity as
+ * its init response named it (UserUri), or NULL: a signed keyprov without a URI names it in its
+ * body.
+ */
 static int
 exchange(const struct run *run, const char *label, const char *save_as, const char *resource,
-	 const char *uri, const char *tail, const struct kms_client_cert *cert,
+	 const char *uri, const char *tail, const struct kms_client_cert *cert, const char *self,
 	 struct kms_client_response **out_resp)
 {
+	const char *body_uri = uri != NULL ? uri : run->o->sign ? self : NULL;
 	struct kms_http_response http;
 	char target[MAX_TARGET];
 	char full[MAX_TARGET + 300];
@@ -1018,15 +1214,33 @@ exchange(const struct run *run, const char *label, const char *save_as, const ch
 		return usage_error("cannot make the request path (URI or NTP time malformed)");
 	}
 	(void)snprintf(full, sizeof(full), "https://%s%s", run->url.authority, target);
-	/* A KmsRequest when both URIs are known; otherwise the path says it all. */
-	if (uri != NULL && cert != NULL &&
-	    kms_client_request_build(&body, &body_len, uri, cert->kms_uri, ntp_now(), full) !=
+	/*
+	 * A KmsRequest when both URIs are known; otherwise the path says it all. --sign needs a
+	 * body to sign: without a URI, it names the identity the init response gave.
+	 */
+	if (body_uri != NULL && cert != NULL &&
+	    kms_client_request_build(&body, &body_len, body_uri, cert->kms_uri, ntp_now(), full) !=
 		    KMS_OK) {
 		errorf("cannot build the KmsRequest");
 		return EXIT_USAGE;
 	}
+	if (body != NULL && run->o->sign) {
+		char *signed_body = NULL;
+		size_t signed_len = 0;
+		int r = kms_client_request_sign(&signed_body, &signed_len, body, body_len,
+						run->ink->data, run->o->ink_id);
+
+		free(body);
+		if (r != KMS_OK) {
+			errorf("cannot sign the KmsRequest: %s", kms_strerror(r));
+			return EXIT_USAGE;
+		}
+		body = signed_body;
+		body_len = signed_len;
+	}
 	if ((rc = post(run, target, body, body_len, &http)) == EXIT_GOOD) {
-		rc = handle(run, label, save_as, &http, http.body, http.body_len, cert, out_resp);
+		rc = handle(run, label, save_as, &http, http.body, http.body_len, cert,
+			    body != NULL && run->o->sign, out_resp);
 	}
 	free(body);
 	kms_http_response_cleanup(&http);
@@ -1042,11 +1256,11 @@ run_command(struct run *run)
 	int rc;
 
 	if (o->cmd == CMD_INIT) {
-		return exchange(run, "init", "response.xml", "init", NULL, NULL, NULL, NULL);
+		return exchange(run, "init", "response.xml", "init", NULL, NULL, NULL, NULL, NULL);
 	}
 	if (o->cmd == CMD_CERTCACHE) {
 		return exchange(run, "certcache", "response.xml", "certcache", NULL, o->cache_n,
-				NULL, NULL);
+				NULL, NULL, NULL);
 	}
 	/* keyprov needs the KMS certificate: from a saved init response, or from init */
 	if (o->kms_cert != NULL) {
@@ -1062,22 +1276,37 @@ run_command(struct run *run)
 			free(buf);
 			return EXIT_USAGE;
 		}
-		rc = handle(run, "init (--kms-cert)", NULL, NULL, buf, len, NULL, &init);
+		rc = handle(run, "init (--kms-cert)", NULL, NULL, buf, len, NULL, false, &init);
 		free(buf);
 	} else {
-		rc = exchange(run, "init", "init.xml", "init", NULL, NULL, NULL, &init);
+		rc = exchange(run, "init", "init.xml", "init", NULL, NULL, NULL, NULL, &init);
 	}
 	if (rc != EXIT_GOOD) {
 		return rc;
 	}
 	cert = &init->certs[0];
-	rc = exchange(run, "keyprov", "response.xml", "keyprov", o->uri, o->ntp_hex, cert, NULL);
+	rc = exchange(run, "keyprov", "response.xml", "keyprov", o->uri, o->ntp_hex, cert,
+		      init->user_uri, NULL);
 	kms_client_response_free(init);
 	return rc;
 }
 
 /* ------------------------------------------------------------------------------------------ */
 /* Options */
+
+/* A key id: 1..KMS_CLIENT_MAX_KEY_NAME visible ASCII characters (what a KeyName carries). */
+static bool
+is_key_id(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++) {
+		if (i == KMS_CLIENT_MAX_KEY_NAME || (uint8_t)s[i] < 0x21 || (uint8_t)s[i] > 0x7e) {
+			return false;
+		}
+	}
+	return i > 0;
+}
 
 static int
 parse_args(struct opts *o, int argc, char **argv)
@@ -1089,7 +1318,10 @@ parse_args(struct opts *o, int argc, char **argv)
 		OPT_KEY,
 		OPT_TOKEN,
 		OPT_TRK,
+		OPT_TRK_ID,
 		OPT_INK,
+		OPT_INK_ID,
+		OPT_SIGN,
 		OPT_KMS_CERT,
 		OPT_ID_FORMAT,
 		OPT_AT,
@@ -1105,7 +1337,10 @@ parse_args(struct opts *o, int argc, char **argv)
 		{"key", required_argument, NULL, OPT_KEY},
 		{"token", required_argument, NULL, OPT_TOKEN},
 		{"trk", required_argument, NULL, OPT_TRK},
+		{"trk-id", required_argument, NULL, OPT_TRK_ID},
 		{"ink", required_argument, NULL, OPT_INK},
+		{"ink-id", required_argument, NULL, OPT_INK_ID},
+		{"sign", no_argument, NULL, OPT_SIGN},
 		{"kms-cert", required_argument, NULL, OPT_KMS_CERT},
 		{"id-format", required_argument, NULL, OPT_ID_FORMAT},
 		{"at", required_argument, NULL, OPT_AT},
@@ -1144,8 +1379,17 @@ parse_args(struct opts *o, int argc, char **argv)
 		case OPT_TRK:
 			o->trk = optarg;
 			break;
+		case OPT_TRK_ID:
+			o->trk_id = optarg;
+			break;
 		case OPT_INK:
 			o->ink = optarg;
+			break;
+		case OPT_INK_ID:
+			o->ink_id = optarg;
+			break;
+		case OPT_SIGN:
+			o->sign = true;
 			break;
 		case OPT_KMS_CERT:
 			o->kms_cert = optarg;
@@ -1220,6 +1464,19 @@ parse_args(struct opts *o, int argc, char **argv)
 	if (o->cmd != CMD_KEYPROV && (o->at != NULL || o->kms_cert != NULL)) {
 		return usage_error("--at and --kms-cert are for keyprov");
 	}
+	if ((o->trk_id != NULL && !is_key_id(o->trk_id)) ||
+	    (o->ink_id != NULL && !is_key_id(o->ink_id))) {
+		return usage_error("--trk-id and --ink-id are 1 to 255 visible ASCII characters");
+	}
+	if (o->sign && (o->ink == NULL || o->ink_id == NULL)) {
+		return usage_error("--sign needs --ink and --ink-id (the key and its id)");
+	}
+	if (o->ink_id != NULL && !o->sign) {
+		return usage_error("--ink-id goes with --sign");
+	}
+	if (o->sign && o->cmd != CMD_KEYPROV) {
+		return usage_error("--sign is for keyprov: only it sends a KmsRequest body");
+	}
 	if (o->uri != NULL && (o->uri[0] == '\0' || strlen(o->uri) > KMS_UID_MAX_URI_LEN)) {
 		return usage_error("URI must be 1 to 2048 characters");
 	}
@@ -1280,11 +1537,14 @@ main(int argc, char **argv)
 {
 	struct opts o;
 	struct run run;
+	struct rotation rot;
 	int rc;
 
 	memset(&run, 0, sizeof(run));
+	memset(&rot, 0, sizeof(rot));
 	run.out_dir = -1;
 	run.o = &o;
+	run.rot = &rot;
 	rc = parse_args(&o, argc, argv);
 	if (rc != 0) {
 		return rc < 0 ? EXIT_GOOD : rc;
@@ -1327,6 +1587,8 @@ out:
 	kms_secret_free(run.trk);
 	kms_secret_free(run.ink);
 	kms_secret_free(run.token);
+	kms_secret_free(rot.trk);
+	kms_secret_free(rot.ink);
 	xmlCleanupParser();
 	return rc;
 }

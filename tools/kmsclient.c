@@ -40,6 +40,8 @@
 #define ALG_KW_LEGACY   "http://www.w3.org/2001/04/xmlenc#kw-aes256"
 #define REF_ROOT        "#xmldoc"
 #define ROOT_ID         "xmldoc"
+#define REQ_REF         "#kmsreq" /* what a signed request's Reference names */
+#define REQ_ID          "kmsreq"
 #define MAX_INTERIM     8u    /* 1xx responses before the final one */
 #define MAX_NAME        256u  /* a KeyName, a Role, a UserIdFormat */
 #define MAX_DOMAINS     64u   /* KmsDomain elements in a KmsDomainList */
@@ -1506,12 +1508,42 @@ read_plain_key(struct rd *rd, const xmlNode *el, size_t want_len, const char *wh
 	return KMS_OK;
 }
 
-/* xenc:EncryptedKey: EncryptionMethod, ds:KeyInfo?, CipherData/CipherValue. */
+/*
+ * A key id we keep: xenc:CarriedKeyName, 1..KMS_CLIENT_MAX_KEY_NAME visible ASCII octets (XML
+ * whitespace around it trimmed), so that it can be printed, written to a file and sent back
+ * as a KeyName.
+ */
 static int
-read_encrypted_key(struct rd *rd, xmlNode *ek, const char *what, struct kms_client_key *k)
+get_key_id(struct rd *rd, const xmlNode *el, const char *what, char **out)
+{
+	size_t len, i;
+	int r;
+
+	if ((r = text_of(rd, el, KMS_CLIENT_MAX_KEY_NAME, what, out, &len)) != KMS_OK) {
+		return r;
+	}
+	for (i = 0; i < len; i++) {
+		uint8_t c = (uint8_t)(*out)[i];
+
+		if (c < 0x21 || c > 0x7e) {
+			free(*out);
+			*out = NULL;
+			return rd_fail(rd, KMS_ERR_PARSE, "%s: not visible ASCII", what);
+		}
+	}
+	return KMS_OK;
+}
+
+/*
+ * xenc:EncryptedKey: EncryptionMethod, ds:KeyInfo?, CipherData/CipherValue, and, when carried is
+ * true (a new key of a rotation), CarriedKeyName?.
+ */
+static int
+read_encrypted_key(struct rd *rd, xmlNode *ek, const char *what, bool carried,
+		   struct kms_client_key *k)
 {
 	struct seq s, sub;
-	xmlNode *method, *info, *data, *value, *name;
+	xmlNode *method, *info, *data, *value, *name, *carried_name = NULL;
 	char *alg = NULL;
 	char *text = NULL;
 	size_t len;
@@ -1521,7 +1553,13 @@ read_encrypted_key(struct rd *rd, xmlNode *ek, const char *what, struct kms_clie
 	    (r = seq_req(&s, KMS_CLIENT_NS_XENC, "EncryptionMethod", &method)) != KMS_OK ||
 	    (r = seq_opt(&s, KMS_CLIENT_NS_DS, "KeyInfo", &info)) != KMS_OK ||
 	    (r = seq_req(&s, KMS_CLIENT_NS_XENC, "CipherData", &data)) != KMS_OK ||
+	    (carried &&
+	     (r = seq_opt(&s, KMS_CLIENT_NS_XENC, "CarriedKeyName", &carried_name)) != KMS_OK) ||
 	    (r = seq_end(&s)) != KMS_OK) {
+		goto out;
+	}
+	if (carried_name != NULL &&
+	    (r = get_key_id(rd, carried_name, "CarriedKeyName", &k->carried_name)) != KMS_OK) {
 		goto out;
 	}
 	if ((r = get_attr(rd, method, "Algorithm", KMS_CLIENT_MAX_STR, &alg)) != KMS_OK) {
@@ -1583,16 +1621,17 @@ out:
 	return r;
 }
 
-/* A key element: xsi:type KeyContentType (hex) or EncKeyContentType (xenc:EncryptedKey). */
+/*
+ * The xsi:type of a key element: *enc is 0 for KeyContentType, 1 for EncKeyContentType, -1 when
+ * there is none; another type is refused.
+ */
 static int
-read_key(struct rd *rd, xmlNode *el, size_t want_len, const char *what, struct kms_client_key *k)
+key_type(struct rd *rd, xmlNode *el, const char *what, int *enc)
 {
 	xmlChar *type = xmlGetNsProp(el, XC("type"), XC(KMS_CLIENT_NS_XSI));
-	struct seq s;
-	xmlNode *ek;
-	int enc = -1;
 	int r = KMS_OK;
 
+	*enc = -1;
 	if (type != NULL) {
 		char *colon = strchr((char *)type, ':');
 		const char *local = colon != NULL ? colon + 1 : (const char *)type;
@@ -1607,17 +1646,44 @@ read_key(struct rd *rd, xmlNode *el, size_t want_len, const char *what, struct k
 			r = rd_fail(rd, KMS_ERR_PARSE, "%s: xsi:type is not a type of %s", what,
 				    KMS_CLIENT_NS);
 		} else if (strcmp(local, "KeyContentType") == 0) {
-			enc = 0;
+			*enc = 0;
 		} else if (strcmp(local, "EncKeyContentType") == 0) {
-			enc = 1;
+			*enc = 1;
 		} else {
 			r = rd_fail(rd, KMS_ERR_UNSUPPORTED, "%s: xsi:type %.64s is not supported",
 				    what, local);
 		}
 		xmlFree(type);
-		if (r != KMS_OK) {
-			return r;
-		}
+	}
+	return r;
+}
+
+/* The one xenc:EncryptedKey of an EncKeyContentType element. */
+static int
+read_enc_key_content(struct rd *rd, xmlNode *el, const char *what, bool carried,
+		     struct kms_client_key *k)
+{
+	struct seq s;
+	xmlNode *ek;
+	int r;
+
+	if ((r = seq_start(&s, rd, el, what)) != KMS_OK ||
+	    (r = seq_req(&s, KMS_CLIENT_NS_XENC, "EncryptedKey", &ek)) != KMS_OK ||
+	    (r = seq_end(&s)) != KMS_OK) {
+		return r;
+	}
+	return read_encrypted_key(rd, ek, what, carried, k);
+}
+
+/* A key element: xsi:type KeyContentType (hex) or EncKeyContentType (xenc:EncryptedKey). */
+static int
+read_key(struct rd *rd, xmlNode *el, size_t want_len, const char *what, struct kms_client_key *k)
+{
+	int enc = -1;
+	int r;
+
+	if ((r = key_type(rd, el, what, &enc)) != KMS_OK) {
+		return r;
 	}
 	if (enc == -1) {
 		/* no xsi:type (the schema's type is abstract, but be clear): go by the content */
@@ -1631,12 +1697,7 @@ read_key(struct rd *rd, xmlNode *el, size_t want_len, const char *what, struct k
 	if (enc == 0) {
 		return read_plain_key(rd, el, want_len, what, k);
 	}
-	if ((r = seq_start(&s, rd, el, what)) != KMS_OK ||
-	    (r = seq_req(&s, KMS_CLIENT_NS_XENC, "EncryptedKey", &ek)) != KMS_OK ||
-	    (r = seq_end(&s)) != KMS_OK) {
-		return r;
-	}
-	return read_encrypted_key(rd, ek, what, k);
+	return read_enc_key_content(rd, el, what, false, k);
 }
 
 static int
@@ -1814,28 +1875,53 @@ out:
 	return r;
 }
 
+/*
+ * NewTransportKey* or NewIntegrityKey* (name), at most KMS_CLIENT_MAX_NEW_KEYS, into keys. The
+ * schema types them EncKeyContentType: a plain key is refused (a new TrK or InK in the clear).
+ * The response's cleanup frees every slot, so a failed read leaves nothing behind.
+ */
+static int
+read_new_key_list(struct seq *s, const char *name, struct kms_client_key *keys, size_t *num)
+{
+	int enc = -1;
+	int r;
+
+	while (is_el(s->cur, KMS_CLIENT_NS, name)) {
+		if (*num == KMS_CLIENT_MAX_NEW_KEYS) {
+			return rd_fail(s->rd, KMS_ERR_TOO_LARGE, "more than %u %s elements",
+				       KMS_CLIENT_MAX_NEW_KEYS, name);
+		}
+		if ((r = key_type(s->rd, s->cur, name, &enc)) != KMS_OK) {
+			return r;
+		}
+		if (enc == 0) {
+			return rd_fail(s->rd, KMS_ERR_UNSUPPORTED,
+				       "%s: a new key must be an xenc:EncryptedKey "
+				       "(EncKeyContentType), not KeyContentType",
+				       name);
+		}
+		if ((r = read_enc_key_content(s->rd, s->cur, name, true, &keys[(*num)++])) !=
+			    KMS_OK ||
+		    (r = seq_next(s)) != KMS_OK) {
+			return r;
+		}
+	}
+	return KMS_OK;
+}
+
 /* After the base content of KmsInit and KmsKeyProv: NewTransportKey*, NewIntegrityKey*. */
 static int
 read_new_keys(struct seq *s, struct kms_client_response *res)
 {
-	xmlNode *n;
 	int r;
 
-	if ((r = seq_skip_other(s, KMS_CLIENT_NS)) != KMS_OK) {
+	if ((r = seq_skip_other(s, KMS_CLIENT_NS)) != KMS_OK ||
+	    (r = read_new_key_list(s, "NewTransportKey", res->new_trk, &res->num_new_trk)) !=
+		    KMS_OK ||
+	    (r = read_new_key_list(s, "NewIntegrityKey", res->new_ink, &res->num_new_ink)) !=
+		    KMS_OK) {
 		return r;
 	}
-	do {
-		if ((r = seq_opt(s, KMS_CLIENT_NS, "NewTransportKey", &n)) != KMS_OK) {
-			return r;
-		}
-		res->num_new_trk += n != NULL;
-	} while (n != NULL);
-	do {
-		if ((r = seq_opt(s, KMS_CLIENT_NS, "NewIntegrityKey", &n)) != KMS_OK) {
-			return r;
-		}
-		res->num_new_ink += n != NULL;
-	} while (n != NULL);
 	return seq_end(s);
 }
 
@@ -2111,6 +2197,7 @@ key_cleanup(struct kms_client_key *k)
 {
 	free(k->key_name);
 	free(k->wrapped);
+	free(k->carried_name);
 	kms_secret_free(k->plain);
 }
 
@@ -2159,6 +2246,11 @@ kms_client_response_free(struct kms_client_response *r)
 		}
 		free(r->keysets);
 	}
+	/* every slot: one that a failed read left half filled is not counted as read */
+	for (i = 0; i < KMS_CLIENT_MAX_NEW_KEYS; i++) {
+		key_cleanup(&r->new_trk[i]);
+		key_cleanup(&r->new_ink[i]);
+	}
 	if (r->doc_ != NULL) {
 		wipe_text(xmlDocGetRootElement(r->doc_));
 		xmlFreeDoc(r->doc_);
@@ -2167,38 +2259,37 @@ kms_client_response_free(struct kms_client_response *r)
 	free(r);
 }
 
-int
-kms_client_response_parse(struct kms_client_response **out, char *err, size_t err_len,
-			  const uint8_t *xml, size_t len)
+/* Wipe the text of doc (it may hold plain keys) and free it. NULL is a no-op. */
+static void
+free_doc(xmlDocPtr doc)
 {
-	struct kms_client_response *res = NULL;
+	if (doc != NULL) {
+		wipe_text(xmlDocGetRootElement(doc));
+		xmlFreeDoc(doc);
+	}
+}
+
+/*
+ * read_doc - parse xml[0..len) (len <= KMS_CLIENT_MAX_BODY) with libxml2 into *out (owned:
+ * free_doc() it). No network, no entity substitution, no DTD loading or attribute defaults (none
+ * of those options is set), no dictionary (so text can be wiped), CDATA as text, and libxml2's
+ * default limits (depth 256, text 10 MB). A DOCTYPE stops the parser before its internal subset
+ * is read. KMS_OK; KMS_ERR_PARSE (err says why; what names the document), KMS_ERR_NOMEM.
+ */
+static int
+read_doc(char *err, size_t err_len, const uint8_t *xml, size_t len, const char *what,
+	 xmlDocPtr *out)
+{
 	struct parse_state st = {.dtd = false};
-	struct rd rd = {.err = err, .err_len = err_len, .doc = NULL};
 	xmlParserCtxtPtr ctxt = NULL;
 	xmlDocPtr doc = NULL;
 	int well_formed = 0;
 	int r = KMS_ERR_NOMEM;
 
-	if (out == NULL) {
-		return KMS_ERR_INVALID_ARG;
-	}
 	*out = NULL;
-	err_clear(err, err_len);
-	if (xml == NULL || len == 0) {
-		return failf(err, err_len, KMS_ERR_PARSE, "empty response body");
-	}
-	if (len > KMS_CLIENT_MAX_BODY) {
-		return failf(err, err_len, KMS_ERR_TOO_LARGE, "response body over %u octets",
-			     KMS_CLIENT_MAX_BODY);
-	}
 	if ((ctxt = xmlCreateMemoryParserCtxt((const char *)xml, (int)len)) == NULL) {
 		goto out;
 	}
-	/*
-	 * No network, no entity substitution, no DTD loading or attribute defaults (none of those
-	 * options is set), no dictionary (so text can be wiped), CDATA as text, and libxml2's
-	 * default limits (depth 256, text 10 MB: the body is at most 1 MiB anyway).
-	 */
 	(void)xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NODICT | XML_PARSE_NOCDATA |
 					      XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
 	ctxt->sax->internalSubset = refuse_dtd;
@@ -2208,7 +2299,7 @@ kms_client_response_parse(struct kms_client_response **out, char *err, size_t er
 	ctxt->myDoc = NULL;
 	well_formed = ctxt->wellFormed;
 	if (st.dtd || (doc != NULL && (doc->intSubset != NULL || doc->extSubset != NULL))) {
-		r = failf(err, err_len, KMS_ERR_PARSE, "a DOCTYPE is not allowed in a response");
+		r = failf(err, err_len, KMS_ERR_PARSE, "a DOCTYPE is not allowed in %s", what);
 		goto out;
 	}
 	if (doc == NULL || !well_formed) {
@@ -2225,6 +2316,42 @@ kms_client_response_parse(struct kms_client_response **out, char *err, size_t er
 			  e != NULL ? e->line : 0, msg);
 		goto out;
 	}
+	*out = doc;
+	doc = NULL;
+	r = KMS_OK;
+out:
+	free_doc(doc);
+	if (ctxt != NULL) {
+		xmlFreeParserCtxt(ctxt);
+	}
+	return r;
+}
+
+int
+kms_client_response_parse(struct kms_client_response **out, char *err, size_t err_len,
+			  const uint8_t *xml, size_t len)
+{
+	struct kms_client_response *res = NULL;
+	struct rd rd = {.err = err, .err_len = err_len, .doc = NULL};
+	xmlDocPtr doc = NULL;
+	int r = KMS_ERR_NOMEM;
+
+	if (out == NULL) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	*out = NULL;
+	err_clear(err, err_len);
+	if (xml == NULL || len == 0) {
+		return failf(err, err_len, KMS_ERR_PARSE, "empty response body");
+	}
+	if (len > KMS_CLIENT_MAX_BODY) {
+		return failf(err, err_len, KMS_ERR_TOO_LARGE, "response body over %u octets",
+			     KMS_CLIENT_MAX_BODY);
+	}
+	if ((r = read_doc(err, err_len, xml, len, "a response", &doc)) != KMS_OK) {
+		goto out;
+	}
+	r = KMS_ERR_NOMEM;
 	if ((res = calloc(1, sizeof(*res))) == NULL) {
 		goto out;
 	}
@@ -2238,14 +2365,8 @@ kms_client_response_parse(struct kms_client_response **out, char *err, size_t er
 	res = NULL;
 	r = KMS_OK;
 out:
-	if (doc != NULL) {
-		wipe_text(xmlDocGetRootElement(doc));
-		xmlFreeDoc(doc);
-	}
+	free_doc(doc);
 	kms_client_response_free(res);
-	if (ctxt != NULL) {
-		xmlFreeParserCtxt(ctxt);
-	}
 	if (r == KMS_ERR_NOMEM) {
 		(void)failf(err, err_len, r, "out of memory");
 	}
@@ -2555,6 +2676,243 @@ out:
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Signing a request (how a client proves that it holds an InK) */
+
+/* The node after n in document order within top's subtree (top excluded), or NULL. */
+static xmlNode *
+next_within(xmlNode *n, const xmlNode *top)
+{
+	if (n->type == XML_ELEMENT_NODE && n->children != NULL) {
+		return n->children;
+	}
+	while (n != top && n->next == NULL) {
+		n = n->parent;
+	}
+	return n != top ? n->next : NULL;
+}
+
+/*
+ * rebind - the children of the caller's KmsRequest, copied under top in the new document, take
+ * the root's declarations: every element must be in the interface namespace and is bound to ns,
+ * every attribute is unqualified, and text and comments are the only other nodes. Then the
+ * declarations the copy made are dropped (a second pass: the first still reads them), so that
+ * nothing below the root declares a namespace. KMS_ERR_INVALID_ARG for another shape.
+ */
+static int
+rebind(xmlNode *top, xmlNsPtr ns)
+{
+	xmlNode *n;
+	xmlAttr *a;
+
+	for (n = top->children; n != NULL; n = next_within(n, top)) {
+		if (n->type == XML_TEXT_NODE || n->type == XML_COMMENT_NODE) {
+			continue;
+		}
+		if (n->type != XML_ELEMENT_NODE || !in_ns(n, KMS_CLIENT_NS)) {
+			return KMS_ERR_INVALID_ARG;
+		}
+		for (a = n->properties; a != NULL; a = a->next) {
+			if (a->ns != NULL) {
+				return KMS_ERR_INVALID_ARG;
+			}
+		}
+		n->ns = ns;
+	}
+	for (n = top->children; n != NULL; n = next_within(n, top)) {
+		if (n->type == XML_ELEMENT_NODE && n->nsDef != NULL) {
+			xmlFreeNsList(n->nsDef);
+			n->nsDef = NULL;
+		}
+	}
+	return KMS_OK;
+}
+
+/* The first element child of parent that is ns:name, or NULL. */
+static xmlNode *
+child_el(const xmlNode *parent, const char *ns, const char *name)
+{
+	xmlNode *c;
+
+	for (c = parent != NULL ? parent->children : NULL; c != NULL; c = c->next) {
+		if (is_el(c, ns, name)) {
+			return c;
+		}
+	}
+	return NULL;
+}
+
+/* A ds: child of parent with the Algorithm attribute alg. */
+static xmlNode *
+new_alg(xmlNode *parent, xmlNsPtr ds, const char *name, const char *alg)
+{
+	xmlNode *n = xmlNewChild(parent, ds, XC(name), NULL);
+
+	return n != NULL && xmlNewProp(n, XC("Algorithm"), XC(alg)) != NULL ? n : NULL;
+}
+
+/*
+ * The serialized request, parsed anew, canonicalises to what was signed: the digest of its
+ * KmsRequest and the HMAC of its SignedInfo are those computed on the tree.
+ */
+static int
+check_signed_request(const xmlChar *mem, int size, const uint8_t ink[32], const uint8_t digest[32],
+		     const uint8_t mac[32])
+{
+	xmlDocPtr doc = NULL;
+	xmlNode *root, *req, *si;
+	uint8_t again[32];
+	int r;
+
+	if ((r = read_doc(NULL, 0, mem, (size_t)size, "a request", &doc)) != KMS_OK) {
+		r = r == KMS_ERR_NOMEM ? r : KMS_ERR_INTERNAL;
+		goto out;
+	}
+	root = xmlDocGetRootElement(doc);
+	req = child_el(root, KMS_CLIENT_NS, "KmsRequest");
+	si = child_el(child_el(root, KMS_CLIENT_NS_DS, "Signature"), KMS_CLIENT_NS_DS,
+		      "SignedInfo");
+	r = KMS_ERR_INTERNAL;
+	if (req == NULL || si == NULL || c14n_mac(doc, req, NULL, NULL, again) != KMS_OK ||
+	    CRYPTO_memcmp(again, digest, sizeof(again)) != 0 ||
+	    c14n_mac(doc, si, NULL, ink, again) != KMS_OK ||
+	    CRYPTO_memcmp(again, mac, sizeof(again)) != 0) {
+		goto out;
+	}
+	r = KMS_OK;
+out:
+	kms_memzero(again, sizeof(again));
+	free_doc(doc);
+	return r;
+}
+
+int
+kms_client_request_sign(char **out, size_t *out_len, const char *body, size_t body_len,
+			const uint8_t ink[32], const char *ink_id)
+{
+	xmlDocPtr in = NULL, doc = NULL;
+	xmlNode *req_in, *root, *req, *sig, *si, *ref, *key_info, *copy;
+	xmlNsPtr ns, ds;
+	xmlAttr *a;
+	xmlChar *mem = NULL;
+	uint8_t digest[32], mac[32];
+	char digest_b64[48], mac_b64[48];
+	int size = 0;
+	int r;
+
+	if (out == NULL || out_len == NULL) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	*out = NULL;
+	*out_len = 0;
+	if (body == NULL || body_len == 0 || ink == NULL || ink_id == NULL ||
+	    !is_printable_ascii(ink_id, KMS_CLIENT_MAX_KEY_NAME)) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if (body_len > KMS_CLIENT_MAX_REQUEST) {
+		return KMS_ERR_TOO_LARGE;
+	}
+	if ((r = read_doc(NULL, 0, (const uint8_t *)body, body_len, "a request", &in)) != KMS_OK) {
+		goto out;
+	}
+	/* a KmsRequest without an Id ("#kmsreq" names the one this function adds) */
+	r = KMS_ERR_INVALID_ARG;
+	req_in = xmlDocGetRootElement(in);
+	if (!is_el(req_in, KMS_CLIENT_NS, "KmsRequest")) {
+		goto out;
+	}
+	for (a = req_in->properties; a != NULL; a = a->next) {
+		if (a->ns != NULL || strcmp((const char *)a->name, "Id") == 0) {
+			goto out;
+		}
+	}
+
+	/* SignedKmsRequest, declaring both namespaces; KmsRequest Id="kmsreq", its attributes */
+	r = KMS_ERR_NOMEM;
+	if ((doc = xmlNewDoc(XC("1.0"))) == NULL ||
+	    (root = xmlNewDocNode(doc, NULL, XC("SignedKmsRequest"), NULL)) == NULL) {
+		goto out;
+	}
+	xmlDocSetRootElement(doc, root);
+	if ((ns = xmlNewNs(root, XC(KMS_CLIENT_NS), NULL)) == NULL ||
+	    (ds = xmlNewNs(root, XC(KMS_CLIENT_NS_DS), XC("ds"))) == NULL) {
+		goto out;
+	}
+	xmlSetNs(root, ns);
+	if ((req = xmlNewChild(root, ns, XC("KmsRequest"), NULL)) == NULL ||
+	    xmlNewProp(req, XC("Id"), XC(REQ_ID)) == NULL) {
+		goto out;
+	}
+	for (a = req_in->properties; a != NULL; a = a->next) {
+		xmlChar *v = xmlNodeListGetString(in, a->children, 1);
+		bool ok = v != NULL && xmlNewProp(req, a->name, v) != NULL;
+
+		xmlFree(v);
+		if (!ok) {
+			goto out;
+		}
+	}
+	/* the children, bound to the root's namespace declarations */
+	if (req_in->children != NULL) {
+		if ((copy = xmlDocCopyNodeList(doc, req_in->children)) == NULL) {
+			goto out;
+		}
+		(void)xmlAddChildList(req, copy);
+		if ((r = rebind(req, ns)) != KMS_OK) {
+			goto out;
+		}
+	}
+
+	/* Reference: SHA-256 of the C14N of KmsRequest (with the namespaces in scope) */
+	if ((r = c14n_mac(doc, req, NULL, NULL, digest)) != KMS_OK) {
+		goto out;
+	}
+	(void)EVP_EncodeBlock((unsigned char *)digest_b64, digest, sizeof(digest));
+	r = KMS_ERR_NOMEM;
+	if ((sig = xmlNewChild(root, ds, XC("Signature"), NULL)) == NULL ||
+	    (si = xmlNewChild(sig, ds, XC("SignedInfo"), NULL)) == NULL ||
+	    new_alg(si, ds, "CanonicalizationMethod", ALG_C14N) == NULL ||
+	    new_alg(si, ds, "SignatureMethod", ALG_HMAC) == NULL ||
+	    (ref = xmlNewChild(si, ds, XC("Reference"), NULL)) == NULL ||
+	    xmlNewProp(ref, XC("URI"), XC(REQ_REF)) == NULL ||
+	    new_alg(ref, ds, "DigestMethod", ALG_SHA256) == NULL ||
+	    xmlNewTextChild(ref, ds, XC("DigestValue"), XC(digest_b64)) == NULL) {
+		goto out;
+	}
+	/* SignatureValue: HMAC-SHA256 under the InK of the C14N of SignedInfo, as it stands */
+	if ((r = c14n_mac(doc, si, NULL, ink, mac)) != KMS_OK) {
+		goto out;
+	}
+	(void)EVP_EncodeBlock((unsigned char *)mac_b64, mac, sizeof(mac));
+	r = KMS_ERR_NOMEM;
+	if (xmlNewTextChild(sig, ds, XC("SignatureValue"), XC(mac_b64)) == NULL ||
+	    (key_info = xmlNewChild(sig, ds, XC("KeyInfo"), NULL)) == NULL ||
+	    xmlNewTextChild(key_info, ds, XC("KeyName"), XC(ink_id)) == NULL) {
+		goto out;
+	}
+	xmlDocDumpMemoryEnc(doc, &mem, &size, "UTF-8");
+	if (mem == NULL || size <= 0) {
+		goto out;
+	}
+	if ((r = check_signed_request(mem, size, ink, digest, mac)) != KMS_OK) {
+		goto out;
+	}
+	r = KMS_ERR_NOMEM;
+	if ((*out = malloc((size_t)size + 1)) == NULL) {
+		goto out;
+	}
+	memcpy(*out, mem, (size_t)size);
+	(*out)[size] = '\0';
+	*out_len = (size_t)size;
+	r = KMS_OK;
+out:
+	kms_memzero(mac, sizeof(mac));
+	xmlFree(mem);
+	free_doc(in);
+	free_doc(doc);
+	return r;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Certificates and key sets */
 
 static bool
@@ -2819,4 +3177,50 @@ void
 kms_client_keys_free(struct kms_client_keys *keys)
 {
 	kms_secmem_free(keys, sizeof(*keys));
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Key rotation */
+
+int
+kms_client_new_key_open(struct kms_secret **out, char *err, size_t err_len,
+			const struct kms_client_key *k, const uint8_t trk[32],
+			const char *expected_key_name, const char *what)
+{
+	struct kms_secret *key = NULL;
+	int r;
+
+	if (out == NULL) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	*out = NULL;
+	err_clear(err, err_len);
+	if (k == NULL || trk == NULL || what == NULL) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	/* the reader never keeps a plain new key; a struct filled by hand might */
+	if (k->wrap == KMS_CLIENT_KEY_PLAIN) {
+		return failf(err, err_len, KMS_ERR_UNSUPPORTED,
+			     "%s: a new key must come wrapped under the TrK", what);
+	}
+	/* KeyName is outside any integrity check: compared only so that a mix-up shows */
+	if (expected_key_name != NULL &&
+	    (k->key_name == NULL || strcmp(k->key_name, expected_key_name) != 0)) {
+		return failf(err, err_len, KMS_ERR_AUTH,
+			     "%s: its ds:KeyName is %s the id of the current TrK", what,
+			     k->key_name == NULL ? "missing, not" : "not");
+	}
+	if ((key = kms_secret_new(KMS_CLIENT_NEW_KEY_LEN)) == NULL) {
+		return failf(err, err_len, KMS_ERR_NOMEM, "out of locked memory");
+	}
+	if ((r = open_key(err, err_len, k, trk, key->data, KMS_CLIENT_NEW_KEY_LEN, what)) !=
+	    KMS_OK) {
+		goto out;
+	}
+	*out = key;
+	key = NULL;
+	r = KMS_OK;
+out:
+	kms_secret_free(key);
+	return r;
 }

@@ -25,6 +25,10 @@
  *   4. kms_client_cert_check, kms_client_keyset_check, kms_client_keyset_open: the KMS
  *      certificate, the public parts of a key set (UID, period), and the keys themselves
  *      (RFC 5649 unwrap under the TrK, RFC 6507 and RFC 6508 client checks).
+ *   5. kms_client_new_key_open: a new TrK or InK of a key rotation (RFC 5649 under the TrK).
+ *
+ * Requests: kms_client_request_build makes the KmsRequest body, kms_client_request_sign the
+ * SignedKmsRequest around it (HMAC-SHA256 under the InK: how a client proves a new InK).
  *
  * Messages go to a caller's buffer (err, err_len: at least KMS_CLIENT_ERR_LEN is never cut; NULL
  * with err_len 0 is allowed) and never contain key material. Strings copied out of a response
@@ -40,6 +44,10 @@
 #define KMS_CLIENT_MAX_KEYSETS  16u   /* KmsKeySet elements in one KmsKeyProv */
 #define KMS_CLIENT_MAX_CERTS    64u   /* KmsCertificate elements in one KmsCertCache */
 #define KMS_CLIENT_MAX_WRAPPED  1024u /* octets of one CipherValue */
+#define KMS_CLIENT_MAX_NEW_KEYS 4u    /* NewTransportKey (or NewIntegrityKey) in a message */
+#define KMS_CLIENT_MAX_KEY_NAME 255u  /* a CarriedKeyName kept, a KeyName sent: visible ASCII */
+#define KMS_CLIENT_MAX_REQUEST  (64u * 1024u) /* a KmsRequest body (a KMS refuses more) */
+#define KMS_CLIENT_NEW_KEY_LEN  32u           /* a new TrK (AES-256) or InK (HMAC-SHA256 key) */
 #define KMS_CLIENT_ERR_LEN      512u
 #define KMS_CLIENT_DATETIME_LEN 21u /* "YYYY-MM-DDThh:mm:ssZ" and its NUL */
 
@@ -146,6 +154,35 @@ int kms_client_request_target(char *out, size_t out_cap, const struct kms_client
 int kms_client_request_build(char **out, size_t *out_len, const char *user_uri, const char *kms_uri,
 			     uint64_t now_ntp_seconds, const char *client_req_url) KMS_WUR;
 
+/*
+ * kms_client_request_sign - the SignedKmsRequest of body[0..body_len), the unsigned KmsRequest
+ * that kms_client_request_build() makes (at most KMS_CLIENT_MAX_REQUEST octets):
+ *
+ *   <SignedKmsRequest xmlns="urn:3gpp:ns:mcsecKMSInterface:1.0" xmlns:ds="...xmldsig#">
+ *     <KmsRequest Id="kmsreq" Version="1.1.0">the same children</KmsRequest>
+ *     <ds:Signature><ds:SignedInfo>C14N 1.0, hmac-sha256, one Reference URI="#kmsreq" (no
+ *       transforms) with DigestMethod xmlenc#sha256</ds:SignedInfo><ds:SignatureValue/>
+ *       <ds:KeyInfo><ds:KeyName>ink_id</ds:KeyName></ds:KeyInfo></ds:Signature>
+ *   </SignedKmsRequest>
+ *
+ * (one line, after the XML declaration). DigestValue is base64 of SHA-256 over the inclusive
+ * C14N 1.0 without comments of the KmsRequest element with the namespaces in scope (its start
+ * tag carries xmlns and xmlns:ds); SignatureValue is base64 of HMAC-SHA256 under the 32-octet ink
+ * over the C14N of ds:SignedInfo, likewise. Both are made by libxml2's canonicaliser on the tree,
+ * and checked again on the serialized bytes, parsed anew.
+ *
+ * body is parsed like a response (no DTD, no network); its root must be KmsRequest of
+ * KMS_CLIENT_NS without an Id, holding only elements of that namespace, text and comments, with
+ * unqualified attributes. ink_id is 1..KMS_CLIENT_MAX_KEY_NAME visible ASCII octets. Returns
+ * KMS_OK with *out owned (free(); NUL-terminated) and *out_len its length; KMS_ERR_INVALID_ARG (a
+ * NULL argument, ink_id, or a body of another shape), KMS_ERR_PARSE (not well-formed, or a
+ * DOCTYPE), KMS_ERR_TOO_LARGE, KMS_ERR_NOMEM, KMS_ERR_CRYPTO, KMS_ERR_INTERNAL (the serialized
+ * document does not canonicalise to what was signed). *out is NULL and *out_len 0 on failure.
+ * body, ink and ink_id are borrowed.
+ */
+int kms_client_request_sign(char **out, size_t *out_len, const char *body, size_t body_len,
+			    const uint8_t ink[32], const char *ink_id) KMS_WUR;
+
 /* ------------------------------------------------------------------------------------------ */
 /* The KmsResponse */
 
@@ -170,6 +207,9 @@ struct kms_client_key {
 	size_t wrapped_len; /* 1..KMS_CLIENT_MAX_WRAPPED */
 	bool cipher_hex;    /* the CipherValue was hex (else base64) */
 	struct kms_secret *plain; /* owned: the key of a KeyContentType element, or NULL */
+	/* owned: xenc:CarriedKeyName, the id of the key carried (1..255 visible ASCII), or NULL;
+	 * only NewTransportKey and NewIntegrityKey have one */
+	char *carried_name;
 };
 
 struct kms_client_cert {
@@ -215,7 +255,11 @@ struct kms_client_response {
 	uint64_t cache_num;                /* KmsCertCache/@CacheNum */
 	struct kms_client_keyset *keysets; /* owned array */
 	size_t num_keysets;
-	size_t num_new_trk, num_new_ink; /* NewTransportKey / NewIntegrityKey elements (not used) */
+	/* key rotation: NewTransportKey and NewIntegrityKey of a KmsInit or KmsKeyProv, in order;
+	 * always xenc:EncryptedKey (wrap is never KMS_CLIENT_KEY_PLAIN) */
+	struct kms_client_key new_trk[KMS_CLIENT_MAX_NEW_KEYS];
+	struct kms_client_key new_ink[KMS_CLIENT_MAX_NEW_KEYS];
+	size_t num_new_trk, num_new_ink;
 	bool has_error;
 	int64_t error_code; /* KmsError/ErrorCode */
 	char *error_msg;    /* owned; KmsError/ErrorMsg */
@@ -237,6 +281,13 @@ struct kms_client_response {
  * hex and base64 and their lengths (PubEncKey 257 octets, PubAuthKey 65, UserID 32 in hex or
  * base64, plain keys 257/32/65). ds:Signature, if present, must be the last child of the root;
  * its content is checked by kms_client_verify().
+ *
+ * Key rotation: after the content of KmsInit or KmsKeyProv, up to KMS_CLIENT_MAX_NEW_KEYS
+ * NewTransportKey then as many NewIntegrityKey (more: KMS_ERR_TOO_LARGE) are kept in new_trk and
+ * new_ink. Each is EncKeyContentType (xsi:type absent or EncKeyContentType; KeyContentType is
+ * refused with KMS_ERR_UNSUPPORTED): one xenc:EncryptedKey read like a key set's key, which may
+ * end with an xenc:CarriedKeyName of 1..255 visible ASCII octets (carried_name; absent: NULL).
+ * A key set's EncryptedKey may not carry one.
  *
  * Returns KMS_OK with *out a new response (owned: kms_client_response_free() it); or
  * KMS_ERR_PARSE (malformed: err says where), KMS_ERR_TOO_LARGE, KMS_ERR_RANGE, KMS_ERR_ENCODING,
@@ -312,5 +363,22 @@ int kms_client_keyset_open(struct kms_client_keys **out, char *err, size_t err_l
 
 /* kms_client_keys_free - wipe and free. NULL is a no-op. */
 void kms_client_keys_free(struct kms_client_keys *keys);
+
+/*
+ * kms_client_new_key_open - unwrap a NewTransportKey or NewIntegrityKey k of a response (RFC 5649
+ * under the client's current 32-octet trk, as kms_client_keyset_open unwraps key set keys) into
+ * *out, the new 32-octet TrK or InK (KMS_CLIENT_NEW_KEY_LEN) in locked memory (owned:
+ * kms_secret_free() it). When expected_key_name is not NULL, k's ds:KeyName (the id of the TrK
+ * that wrapped it) must be there and equal it: the caller passes the id of its current TrK. what
+ * names the element in messages ("NewTransportKey"). The carried name is not checked here.
+ *
+ * KMS_OK; KMS_ERR_AUTH (the KeyName is missing or another, or the unwrap failed: another TrK or a
+ * changed CipherValue), KMS_ERR_RANGE (the CipherValue is not 40 octets, or it unwraps to another
+ * length), KMS_ERR_UNSUPPORTED (a plain key, or another EncryptionMethod), KMS_ERR_INVALID_ARG,
+ * KMS_ERR_NOMEM, KMS_ERR_CRYPTO. *out is NULL on failure and nothing unwrapped remains.
+ */
+int kms_client_new_key_open(struct kms_secret **out, char *err, size_t err_len,
+			    const struct kms_client_key *k, const uint8_t trk[32],
+			    const char *expected_key_name, const char *what) KMS_WUR;
 
 #endif /* KMS_TOOLS_KMSCLIENT_H */

@@ -4,8 +4,10 @@
  * bytes, then what the client does with an accepted response: the signature check under the
  * InK and the TrK, the certificate checks, the public key set checks against a fixed KMS
  * certificate, and, for a response whose signature holds, the unwrap and validation of its
- * first key set. Invariants: a refusal leaves *out NULL with a message; every code is one the
- * header documents; nothing crashes, leaks or reads out of bounds (ASan, UBSan).
+ * first key set and of the new keys of a key rotation. Invariants: a refusal leaves *out NULL
+ * with a message; every code is one the header documents; the new keys kept are bounded,
+ * wrapped, and name themselves in visible ASCII; nothing crashes, leaks or reads out of bounds
+ * (ASan, UBSan).
  *
  * The seeds (corpus/fuzz_kms_response) were written by test_kmsclient with
  * KMS_TEST_WRITE_CORPUS=DIR, which then issues from the fixed master secrets below and signs and
@@ -92,6 +94,39 @@ one_of(int rc, const int *codes, size_t n)
 	return false;
 }
 
+/* A kept new key: never plain, its CipherValue bounded, its CarriedKeyName visible ASCII. */
+static void
+check_new_key(const struct kms_client_key *k, bool signed_ok)
+{
+	static const int open_codes[] = {KMS_OK,        KMS_ERR_AUTH,
+					 KMS_ERR_RANGE, KMS_ERR_UNSUPPORTED,
+					 KMS_ERR_NOMEM, KMS_ERR_CRYPTO};
+	struct kms_secret *key = NULL;
+	char err[KMS_CLIENT_ERR_LEN];
+	size_t i, n;
+	int rc;
+
+	CHECK(k->wrap != KMS_CLIENT_KEY_PLAIN && k->plain == NULL);
+	CHECK(k->wrapped != NULL && k->wrapped_len > 0 && k->wrapped_len <= KMS_CLIENT_MAX_WRAPPED);
+	if (k->carried_name != NULL) {
+		n = strlen(k->carried_name);
+		CHECK(n > 0 && n <= KMS_CLIENT_MAX_KEY_NAME);
+		for (i = 0; i < n; i++) {
+			CHECK((uint8_t)k->carried_name[i] > 0x20 &&
+			      (uint8_t)k->carried_name[i] < 0x7f);
+		}
+	}
+	if (!signed_ok) {
+		return;
+	}
+	rc = kms_client_new_key_open(&key, err, sizeof(err), k, trk, NULL, "new key");
+	CHECK(one_of(rc, open_codes, sizeof(open_codes) / sizeof(open_codes[0])));
+	CHECK((rc == KMS_OK) == (key != NULL));
+	CHECK(rc == KMS_OK || err[0] != '\0');
+	CHECK(key == NULL || key->len == KMS_CLIENT_NEW_KEY_LEN);
+	kms_secret_free(key);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -116,6 +151,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	CHECK(r != NULL && r->user_uri != NULL && r->kms_uri != NULL && r->client_req_url != NULL);
 	CHECK(r->num_keysets <= KMS_CLIENT_MAX_KEYSETS && r->num_certs <= KMS_CLIENT_MAX_CERTS);
+	CHECK(r->num_new_trk <= KMS_CLIENT_MAX_NEW_KEYS &&
+	      r->num_new_ink <= KMS_CLIENT_MAX_NEW_KEYS);
+	CHECK(r->num_new_trk + r->num_new_ink == 0 || r->msg == KMS_CLIENT_MSG_INIT ||
+	      r->msg == KMS_CLIENT_MSG_KEYPROV);
 	CHECK(r->has_error == (r->error_msg != NULL));
 
 	rc = kms_client_verify(err, sizeof(err), r, ink);
@@ -128,6 +167,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	for (i = 0; i < r->num_certs; i++) {
 		(void)kms_client_cert_check(err, sizeof(err), &r->certs[i]);
+	}
+	for (i = 0; i < r->num_new_trk; i++) {
+		check_new_key(&r->new_trk[i], signed_ok);
+	}
+	for (i = 0; i < r->num_new_ink; i++) {
+		check_new_key(&r->new_ink[i], signed_ok);
 	}
 	for (i = 0; i < r->num_keysets; i++) {
 		const struct kms_client_keyset *k = &r->keysets[i];

@@ -5,6 +5,9 @@
  *   error message is a non-empty NUL-terminated string of printable ASCII; on success it is
  *   empty, every string field is NUL-terminated within its array and within its bound, URIs
  *   hold no whitespace or control byte, the time is in range, and parsing is deterministic.
+ *   A signed request has a key name of 1..255 visible ASCII characters and a canonical
+ *   SignedInfo of 1..KMS_XML_MAX_SIGNED_INFO bytes starting with its start tag; an unsigned one
+ *   has its signature zeroed.
  * - kms_xml_datetime_parse() on the same bytes: an accepted time formats (UTC) and parses back
  *   to the same value.
  * Any violated invariant abort()s. libxml2 must stay silent: stderr output would be noise here,
@@ -38,6 +41,28 @@ check_str(const char *s, size_t cap, size_t max, int is_uri)
 }
 
 static void
+check_sig(const struct kms_xml_request *r)
+{
+	const struct kms_xml_req_signature *s = &r->sig;
+	const char *end;
+	size_t i;
+
+	if (!r->is_signed) {
+		for (i = 0; i < sizeof(*s); i++) {
+			CHECK(((const uint8_t *)s)[i] == 0);
+		}
+		return;
+	}
+	end = memchr(s->key_name, '\0', sizeof(s->key_name));
+	CHECK(end != NULL && end != s->key_name);
+	for (i = 0; s->key_name[i] != '\0'; i++) {
+		CHECK(s->key_name[i] > 0x20 && s->key_name[i] < 0x7f);
+	}
+	CHECK(s->signed_info_len > 0 && s->signed_info_len <= sizeof(s->signed_info));
+	CHECK(s->signed_info[0] == '<' && s->signed_info[s->signed_info_len - 1] == '>');
+}
+
+static void
 fuzz_request(const uint8_t *data, size_t size)
 {
 	char err[KMS_XML_ERR_LEN];
@@ -59,7 +84,7 @@ fuzz_request(const uint8_t *data, size_t size)
 			CHECK(err[i] >= 0x20 && err[i] < 0x7f);
 		}
 		CHECK(r == KMS_ERR_PARSE || r == KMS_ERR_RANGE || r == KMS_ERR_TOO_LARGE ||
-		      r == KMS_ERR_NOMEM);
+		      r == KMS_ERR_NOMEM || r == KMS_ERR_ENCODING || r == KMS_ERR_AUTH);
 		CHECK(size <= KMS_XML_MAX_BODY || r == KMS_ERR_TOO_LARGE);
 	} else {
 		CHECK(err[0] == '\0');
@@ -78,6 +103,7 @@ fuzz_request(const uint8_t *data, size_t size)
 		      a.version == KMS_XML_REQ_VERSION_1_0_0 ||
 		      a.version == KMS_XML_REQ_VERSION_1_1_0);
 		CHECK(a.num_extensions < KMS_XML_MAX_ELEMENTS);
+		check_sig(&a);
 	}
 	/* Deterministic. */
 	memset(&b, 0x5a, sizeof(b));

@@ -241,6 +241,19 @@ store_state(const char *client_id, struct kms_store_client *client, struct ckeys
 	kms_store_close(st);
 }
 
+/* Whether client_id has a pending rotation (then in *rot), from the test's own connection. */
+static int
+pending_rotation(const char *client_id, struct kms_store_rotation *rot)
+{
+	struct kms_store *st = NULL;
+	int found = -1;
+
+	CU_ASSERT_EQUAL_FATAL(kms_store_open(&st, dom.tok.store_path, KMS_STORE_RO), KMS_OK);
+	CU_ASSERT_EQUAL(kms_store_get_rotation(st, client_id, rot, &found), KMS_OK);
+	kms_store_close(st);
+	return found;
+}
+
 /* The index of label in keys, or -1. */
 static int
 ckey_find(const struct ckeys *keys, const char *label)
@@ -301,15 +314,17 @@ restore_key(struct kms_p11_session *s, const struct kms_wrap_policy *pol, CK_OBJ
 }
 
 /*
- * The rotated keys in the store: the client row names them, client_keys holds both under the
- * KEK, and each blob, restored as a new object, is the rotated key: the restored InK computes
- * the rotated InK's HMAC (and the client's), the restored TrK wraps exactly as the rotated TrK
- * (and the client unwraps). The rotated keys in the token are locked. new_trk and new_ink are the
- * values the client unwrapped from the reply.
+ * The rotated keys in the store: a pending rotation names them (the client row does not, yet)
+ * with the client's copies of the reply, client_keys holds both under the KEK, and each blob,
+ * restored as a new object, is the rotated key: the restored InK computes the rotated InK's HMAC
+ * (and the client's), the restored TrK wraps exactly as the rotated TrK (and the client unwraps).
+ * The rotated keys in the token are locked. new_trk and new_ink are the values the client unwrapped
+ * from the reply.
  */
 static void
 check_rotated_in_store(const struct kms_proto_rotate_keys_rep *rr, const uint8_t new_trk[32],
-		       const uint8_t new_ink[32], const struct ckeys *before)
+		       const uint8_t new_ink[32], const struct kms_store_client *before_client,
+		       const struct ckeys *before)
 {
 	static const uint8_t msg[] = "<SignedInfo>rotated keys restore</SignedInfo>";
 	static const size_t lens[] = {32, 65};
@@ -326,8 +341,21 @@ check_rotated_in_store(const struct kms_proto_rotate_keys_rep *rr, const uint8_t
 	int it, ii, v = -1;
 
 	store_state("bob", &c, &keys);
-	CU_ASSERT_STRING_EQUAL(c.trk_label, rr->new_trk_id);
-	CU_ASSERT_STRING_EQUAL(c.ink_label, rr->new_ink_id);
+	/* pending: the client row still names the keys it had */
+	CU_ASSERT_STRING_EQUAL(c.trk_label, before_client->trk_label);
+	CU_ASSERT_STRING_EQUAL(c.ink_label, before_client->ink_label);
+	{
+		struct kms_store_rotation rot;
+
+		CU_ASSERT_FATAL(pending_rotation("bob", &rot) == 1);
+		CU_ASSERT_STRING_EQUAL(rot.from_trk_label, before_client->trk_label);
+		CU_ASSERT_STRING_EQUAL(rot.new_trk_label, rr->new_trk_id);
+		CU_ASSERT_STRING_EQUAL(rot.new_ink_label, rr->new_ink_id);
+		CU_ASSERT(rot.new_trk.len == rr->new_trk_wrapped_len &&
+			  memcmp(rot.new_trk.data, rr->new_trk_wrapped, rot.new_trk.len) == 0);
+		CU_ASSERT(rot.new_ink.len == rr->new_ink_wrapped_len &&
+			  memcmp(rot.new_ink.data, rr->new_ink_wrapped, rot.new_ink.len) == 0);
+	}
 	/* two rows more than before, nothing else changed */
 	CU_ASSERT_EQUAL_FATAL(keys.num, before->num + 2);
 	for (i = 0; i < before->num; i++) {
@@ -421,13 +449,45 @@ store_unlock(sqlite3 *db)
 	CU_ASSERT_EQUAL(sqlite3_close(db), SQLITE_OK);
 }
 
+/* A VERIFY request of client for key_id: HMAC-SHA256 of si under key (NULL: a wrong one). */
+static void
+verify_req(struct kms_proto_request *req, const char *client, const char *key_id,
+	   const uint8_t *key, const char *si)
+{
+	unsigned int len = 0;
+
+	memset(req, 0, sizeof(*req));
+	req->op = KMS_PROTO_VERIFY;
+	req->id = 12;
+	req->u.verify.client_id_len = strlen(client);
+	memcpy(req->u.verify.client_id, client, req->u.verify.client_id_len);
+	req->u.verify.key_id_len = strlen(key_id);
+	memcpy(req->u.verify.key_id, key_id, req->u.verify.key_id_len);
+	req->u.verify.signed_info_len = strlen(si);
+	memcpy(req->u.verify.signed_info, si, req->u.verify.signed_info_len);
+	if (key != NULL) {
+		CU_ASSERT_PTR_NOT_NULL(HMAC(EVP_sha256(), key, 32, (const uint8_t *)si, strlen(si),
+					    req->u.verify.signature, &len));
+	} else {
+		memset(req->u.verify.signature, 0x5a, sizeof(req->u.verify.signature));
+	}
+}
+
+/*
+ * ROTATE_KEYS makes a pending rotation: bob gets his new keys under his current TrK, keeps being
+ * served under the old ones, cannot have a second rotation meanwhile; a VERIFY by the new InK
+ * finishes it (a VERIFY by the old InK, a wrong HMAC or an unknown key does not), and from then on
+ * his key sets come under the new keys. A rotation the store cannot record leaves nothing behind.
+ */
 static void
 test_rotation(void)
 {
+	static const char si[] = "<ds:SignedInfo>a request of bob</ds:SignedInfo>";
 	struct kms_proto_request req;
 	struct kms_proto_reply rep;
 	struct kms_proto_rotate_keys_rep rr;
 	struct kms_store_client c0, c1;
+	struct kms_store_rotation rot;
 	struct ckeys keys0, keys1;
 	struct kms_p11_session *s = NULL;
 	unsigned long num0;
@@ -451,22 +511,82 @@ test_rotation(void)
 			32);
 	CU_ASSERT(strncmp(rr.new_trk_id, "tk.", 3) == 0);
 	CU_ASSERT(strncmp(rr.new_ink_id, "ik.", 3) == 0);
-	/* the store can restore both into another token (issue 5) */
-	check_rotated_in_store(&rr, new_trk, new_ink, &keys0);
+	/* pending, and the store can restore both into another token (issue 5) */
+	check_rotated_in_store(&rr, new_trk, new_ink, &c0, &keys0);
+	/* until bob proves the new InK, his key sets come under his old keys */
+	provision_req(&req, "bob", BOB, dom.now_period);
+	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
+	CU_ASSERT_EQUAL_FATAL(rep.status, KMS_OK);
+	CU_ASSERT_STRING_EQUAL(rep.u.provision.trk_id, c0.trk_label);
+	CU_ASSERT(kms_devdomain_client_checks(&dom, &rep.u.provision, dom.bob_trk, dom.bob_ink, BOB,
+					      NULL, NULL));
+	/* a second rotation while one is pending: refused, nothing new in the token */
+	CU_ASSERT_EQUAL_FATAL(kms_p11_borrow(dom.tok.p11, &s), KMS_OK);
+	num0 = count_secret_keys(s);
+	kms_p11_return(s);
+	s = NULL;
+	memset(&req, 0, sizeof(req));
+	req.op = KMS_PROTO_ROTATE_KEYS;
+	req.u.rotate_keys.client_id_len = 3;
+	memcpy(req.u.rotate_keys.client_id, "bob", 3);
+	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
+	CU_ASSERT_EQUAL(rep.status, KMS_ERR_AUTH);
+	CU_ASSERT_EQUAL_FATAL(kms_p11_borrow(dom.tok.p11, &s), KMS_OK);
+	CU_ASSERT_EQUAL(count_secret_keys(s), num0);
+	kms_p11_return(s);
+	s = NULL;
+
+	/* VERIFY: the current InK's signature is good and finishes nothing */
+	verify_req(&req, "bob", c0.ink_label, dom.bob_ink, si);
+	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
+	CU_ASSERT_EQUAL(rep.status, KMS_OK);
+	CU_ASSERT(!rep.u.verify.rotated);
+	/* a wrong HMAC by either InK, a key of nobody, another client's InK: KMS_ERR_AUTH */
+	verify_req(&req, "bob", c0.ink_label, NULL, si);
+	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
+	CU_ASSERT_EQUAL(rep.status, KMS_ERR_AUTH);
+	verify_req(&req, "bob", rr.new_ink_id, dom.bob_ink, si);
+	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
+	CU_ASSERT_EQUAL(rep.status, KMS_ERR_AUTH);
+	verify_req(&req, "bob", "ik.nobody", new_ink, si);
+	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
+	CU_ASSERT_EQUAL(rep.status, KMS_ERR_AUTH);
+	verify_req(&req, "alice", rr.new_ink_id, new_ink, si);
+	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
+	CU_ASSERT_EQUAL(rep.status, KMS_ERR_AUTH);
+	verify_req(&req, "mallory", c0.ink_label, dom.bob_ink, si);
+	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
+	CU_ASSERT_EQUAL(rep.status, KMS_ERR_FORBIDDEN);
+	store_state("bob", &c1, &keys1);
+	CU_ASSERT(memcmp(&c0, &c1, sizeof(c0)) == 0);
+	CU_ASSERT_EQUAL(pending_rotation("bob", &rot), 1);
+
+	/* the new InK's signature: the proof; the rotation is finished */
+	verify_req(&req, "bob", rr.new_ink_id, new_ink, si);
+	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
+	CU_ASSERT_EQUAL_FATAL(rep.status, KMS_OK);
+	CU_ASSERT(rep.u.verify.rotated);
+	store_state("bob", &c1, &keys1);
+	CU_ASSERT_STRING_EQUAL(c1.trk_label, rr.new_trk_id);
+	CU_ASSERT_STRING_EQUAL(c1.ink_label, rr.new_ink_id);
+	CU_ASSERT_EQUAL(pending_rotation("bob", &rot), 0);
+	/* the old InK is no longer bob's: its signature is refused now */
+	verify_req(&req, "bob", c0.ink_label, dom.bob_ink, si);
+	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
+	CU_ASSERT_EQUAL(rep.status, KMS_ERR_AUTH);
 	/* from now on his key sets come under the new keys */
 	provision_req(&req, "bob", BOB, dom.now_period);
 	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
 	CU_ASSERT_EQUAL_FATAL(rep.status, KMS_OK);
-	CU_ASSERT(strncmp(rep.u.provision.trk_id, "tk.", 3) == 0 &&
-		  strcmp(rep.u.provision.trk_id, "tk.0.bob") != 0);
+	CU_ASSERT_STRING_EQUAL(rep.u.provision.trk_id, rr.new_trk_id);
 	CU_ASSERT(kms_devdomain_client_checks(&dom, &rep.u.provision, new_trk, new_ink, BOB, NULL,
 					      NULL));
 	CU_ASSERT(!kms_devdomain_client_checks(&dom, &rep.u.provision, dom.bob_trk, dom.bob_ink,
 					       BOB, NULL, NULL));
 	/*
 	 * A rotation the store cannot record (its write lock held past the busy timeout) fails
-	 * as a whole: the client row and client_keys as they were, no new key left in the token,
-	 * no key material in the reply.
+	 * as a whole: the client row and client_keys as they were, no pending rotation, no new key
+	 * left in the token, no key material in the reply.
 	 */
 	store_state("bob", &c0, &keys0);
 	CU_ASSERT_EQUAL_FATAL(kms_p11_borrow(dom.tok.p11, &s), KMS_OK);
@@ -485,16 +605,10 @@ test_rotation(void)
 	store_state("bob", &c1, &keys1);
 	CU_ASSERT(memcmp(&c0, &c1, sizeof(c0)) == 0);
 	CU_ASSERT(memcmp(&keys0, &keys1, sizeof(keys0)) == 0);
+	CU_ASSERT_EQUAL(pending_rotation("bob", &rot), 0);
 	CU_ASSERT_EQUAL_FATAL(kms_p11_borrow(dom.tok.p11, &s), KMS_OK);
 	CU_ASSERT_EQUAL(count_secret_keys(s), num0);
 	kms_p11_return(s);
-	/* bob still gets his key sets under the keys of the first rotation */
-	provision_req(&req, "bob", BOB, dom.now_period);
-	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
-	CU_ASSERT_EQUAL_FATAL(rep.status, KMS_OK);
-	CU_ASSERT_STRING_EQUAL(rep.u.provision.trk_id, rr.new_trk_id);
-	CU_ASSERT(kms_devdomain_client_checks(&dom, &rep.u.provision, new_trk, new_ink, BOB, NULL,
-					      NULL));
 	/* an unknown client gets nothing */
 	req.op = KMS_PROTO_ROTATE_KEYS;
 	req.u.rotate_keys.client_id_len = 7;

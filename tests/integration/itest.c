@@ -356,7 +356,7 @@ int
 it_kms_client(const char *name, const char *const args[], char *out, size_t cap)
 {
 	char url[96], ca[400], cert[400], key[400], trk[400], ink[400];
-	const char *argv[24] = {KMS_CLIENT_BIN, "--url", url,     "--ca", ca,      "--cert", cert,
+	const char *argv[28] = {KMS_CLIENT_BIN, "--url", url,     "--ca", ca,      "--cert", cert,
 				"--key",        key,     "--trk", trk,    "--ink", ink};
 	size_t n = 13, i;
 
@@ -366,7 +366,7 @@ it_kms_client(const char *name, const char *const args[], char *out, size_t cap)
 	it_client_path(key, sizeof(key), name, "key.pem");
 	it_client_path(trk, sizeof(trk), name, "trk.hex");
 	it_client_path(ink, sizeof(ink), name, "ink.hex");
-	for (i = 0; args[i] != NULL && i < 8; i++) {
+	for (i = 0; args[i] != NULL && i < 11; i++) {
 		argv[n++] = args[i];
 	}
 	argv[n] = NULL;

@@ -66,7 +66,7 @@ int it_conf_variant(const char *src, const char *dst, const char *overrides);
 /*
  * it_kms_client - run kms-client as client name: --url (kmsd on it_port), --ca, and --cert,
  * --key, --trk, --ink of it_dev/clients/<name>/, then args (a NULL-terminated list of at most
- * 8: further options, which override these, the command and its arguments). Its output (stdout
+ * 11: further options, which override these, the command and its arguments). Its output (stdout
  * and stderr) into out; its exit status (-1 if it did not run).
  */
 int it_kms_client(const char *name, const char *const args[], char *out, size_t cap);

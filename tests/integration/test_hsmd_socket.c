@@ -275,6 +275,18 @@ test_serves_through_socket(void)
 	CU_ASSERT(ok);
 	CU_ASSERT_EQUAL(it_children(it_kmsd_pid, kids, 16), 0);
 
+	/* kms-admin reaches kms-hsmd through the socket too (a key rotation), while kmsd runs */
+	{
+		char store[400], out[16384];
+		const char *argv[] = {KMS_ADMIN_BIN, "--store", store,   "roster",
+				      "client",      "rotate",  BOB_URI, "--hsmd-socket",
+				      sock_path,     NULL};
+
+		snprintf(store, sizeof(store), "%s/kms.db", it_dev);
+		CU_ASSERT_EQUAL(it_run(argv, out, sizeof(out)), 0);
+		CU_ASSERT_PTR_NOT_NULL(strstr(out, "pending: new TrK tk."));
+	}
+
 	/* kmsd's stop closes every connection: the instances end */
 	CU_ASSERT_EQUAL(it_stop_kmsd(), 0);
 	CU_ASSERT_EQUAL(await_instances(0, 30), 0);

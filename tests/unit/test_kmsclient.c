@@ -10,14 +10,21 @@
  * (kms_signedinfo_build, proto/signedinfo.h) and the HMAC is OpenSSL's. With
  * KMS_TEST_WRITE_CORPUS=DIR set, the responses built here are also written to DIR (the seeds of
  * tests/fuzz/corpus/fuzz_kms_response were made that way).
+ *
+ * Signed requests are checked by another implementation: xmlsec1 (/usr/bin/xmlsec1, the Debian
+ * package deploy/install-deps installs) verifies them; without it those tests fail.
  */
+#include <fcntl.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <CUnit/CUnit.h>
 #include <libxml/c14n.h>
@@ -42,12 +49,16 @@
 /* ------------------------------------------------------------------------------------------ */
 /* Helpers */
 
-#define KMS_URI  "kms.example.org"
-#define USER_URI "sip:alice@example.org"
-#define PERIOD   2592000ULL
-#define OFFSET   0ULL
-#define TRK_ID   "tk.1.alice@example.org"
-#define INK_ID   "ik.1.alice@example.org"
+#define KMS_URI    "kms.example.org"
+#define USER_URI   "sip:alice@example.org"
+#define PERIOD     2592000ULL
+#define OFFSET     0ULL
+#define TRK_ID     "tk.1.alice@example.org"
+#define INK_ID     "ik.1.alice@example.org"
+/* a key rotation's new keys and their ids (CarriedKeyName) */
+#define NEW_TRK_ID "tk.0123456789abcdef.sip:alice@example.org"
+#define NEW_INK_ID "ik.fedcba9876543210.sip:alice@example.org"
+#define XMLSEC1    "/usr/bin/xmlsec1"
 
 static const uint8_t trk[32] = {0x54, 0x72, 0x4b, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
 				0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11, 0x12, 0x13,
@@ -55,6 +66,14 @@ static const uint8_t trk[32] = {0x54, 0x72, 0x4b, 0x01, 0x02, 0x03, 0x04, 0x05, 
 static const uint8_t ink[32] = {0x49, 0x6e, 0x4b, 0xf1, 0xf2, 0xf3, 0xf4, 0xf5, 0xf6, 0xf7, 0xf8,
 				0xf9, 0xfa, 0xfb, 0xfc, 0xfd, 0xfe, 0xff, 0xe0, 0xe1, 0xe2, 0xe3,
 				0xe4, 0xe5, 0xe6, 0xe7, 0xe8, 0xe9, 0xea, 0xeb, 0xec, 0xed};
+static const uint8_t new_trk[33] = {
+	0x4e, 0x54, 0x72, 0x4b, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28,
+	0x29, 0x2a, 0x2b, 0x2c, 0x2d, 0x2e, 0x2f, 0x30, 0x31, 0x32, 0x33, 0x34,
+	0x35, 0x36, 0x37, 0x38, 0x39, 0x3a, 0x3b, 0x3c, 0x3d}; /* 32, and one for a test */
+static const uint8_t new_ink[32] = {0x4e, 0x49, 0x6e, 0x4b, 0xc1, 0xc2, 0xc3, 0xc4,
+				    0xc5, 0xc6, 0xc7, 0xc8, 0xc9, 0xca, 0xcb, 0xcc,
+				    0xcd, 0xce, 0xcf, 0xd0, 0xd1, 0xd2, 0xd3, 0xd4,
+				    0xd5, 0xd6, 0xd7, 0xd8, 0xd9, 0xda, 0xdb, 0xdc};
 
 /*
  * Fixed master secrets, used instead of fresh ones only when KMS_TEST_WRITE_CORPUS is set: the
@@ -214,6 +233,18 @@ struct build {
 	const uint8_t *wrap_key;     /* default trk */
 	const char *extension;       /* text put before the end of KmsResponse */
 	const uint8_t *ssk_override; /* plain: this SSK instead of the issued one */
+	const char *rotation; /* NewTransportKey/NewIntegrityKey text after the key sets: with it,
+			       * KmsKeyProv is xsi:type KmsKeyProvTkIkType */
+};
+
+/* How the new keys of a rotation are built (rotation_keys). */
+struct rot {
+	bool hex;                /* CipherValue in hex */
+	const char *alg;         /* EncryptionMethod, default kw-aes-256-pad */
+	size_t trk_len;          /* octets of the new TrK that are wrapped (default 32) */
+	bool no_key_info;        /* no ds:KeyInfo/ds:KeyName */
+	bool no_carried;         /* no xenc:CarriedKeyName */
+	const uint8_t *wrap_key; /* default trk */
 };
 
 static void
@@ -245,6 +276,46 @@ add_key(struct str *s, const struct build *b, const char *name, const uint8_t *k
 		 : b->legacy_label ? "http://www.w3.org/2001/04/xmlenc#kw-aes256"
 				   : "http://www.w3.org/2009/xmlenc11#kw-aes-256-pad",
 		 text, name);
+}
+
+/* One new key (name is NewTransportKey or NewIntegrityKey) as a KMS sends it. */
+static void
+add_new_key(struct str *s, const struct rot *o, const char *name, const uint8_t *key, size_t len,
+	    const char *id)
+{
+	uint8_t w[64];
+	char text[160];
+	size_t wl = wrap(w, o->wrap_key != NULL ? o->wrap_key : trk, key, len);
+
+	if (o->hex) {
+		hexs(text, sizeof(text), w, wl);
+	} else {
+		b64(text, w, wl);
+	}
+	str_addf(s,
+		 "<%s xsi:type=\"EncKeyContentType\"><xenc:EncryptedKey>"
+		 "<xenc:EncryptionMethod Algorithm=\"%s\"/>%s"
+		 "<xenc:CipherData><xenc:CipherValue>%s</xenc:CipherValue></xenc:CipherData>",
+		 name, o->alg != NULL ? o->alg : "http://www.w3.org/2009/xmlenc11#kw-aes-256-pad",
+		 o->no_key_info ? ""
+				: "<ds:KeyInfo><ds:KeyName>" TRK_ID "</ds:KeyName></ds:KeyInfo>",
+		 text);
+	if (!o->no_carried) {
+		str_addf(s, "<xenc:CarriedKeyName>%s</xenc:CarriedKeyName>", id);
+	}
+	str_addf(s, "</xenc:EncryptedKey></%s>\n", name);
+}
+
+/* A NewTransportKey (new_trk) then a NewIntegrityKey (new_ink), wrapped under the TrK (owned). */
+static char *
+rotation_keys(const struct rot *o)
+{
+	struct str s = {0};
+
+	add_new_key(&s, o, "NewTransportKey", new_trk, o->trk_len != 0 ? o->trk_len : 32,
+		    NEW_TRK_ID);
+	add_new_key(&s, o, "NewIntegrityKey", new_ink, sizeof(new_ink), NEW_INK_ID);
+	return s.p;
 }
 
 static void
@@ -333,10 +404,15 @@ build_keyprov(const struct build *b)
 	struct str s = {0};
 
 	add_head(&s, "keyprov/" USER_URI);
-	str_add(&s, "<KmsMessage>\n<KmsKeyProv Version=\"1.0.0\">\n");
+	str_add(&s, b->rotation != NULL ? "<KmsMessage>\n<KmsKeyProv Version=\"1.0.0\" "
+					  "xsi:type=\"KmsKeyProvTkIkType\">\n"
+					: "<KmsMessage>\n<KmsKeyProv Version=\"1.0.0\">\n");
 	add_keyset(&s, b, now_period);
 	if (b->next_period) {
 		add_keyset(&s, b, now_period + 1);
+	}
+	if (b->rotation != NULL) {
+		str_add(&s, b->rotation);
 	}
 	str_add(&s, "</KmsKeyProv>\n</KmsMessage>\n");
 	if (b->extension != NULL) {
@@ -346,16 +422,28 @@ build_keyprov(const struct build *b)
 	return s.p;
 }
 
+/* An unsigned KmsResponse with a KmsInit, with the new keys rotation after the certificate. */
 static char *
-build_init(void)
+build_init_rot(const char *rotation)
 {
 	struct str s = {0};
 
 	add_head(&s, "init");
-	str_add(&s, "<KmsMessage>\n<KmsInit Version=\"1.0.0\">\n");
+	str_add(&s, rotation != NULL ? "<KmsMessage>\n<KmsInit Version=\"1.0.0\" "
+				       "xsi:type=\"KmsInitTkIkType\">\n"
+				     : "<KmsMessage>\n<KmsInit Version=\"1.0.0\">\n");
 	add_cert(&s, "Root");
+	if (rotation != NULL) {
+		str_add(&s, rotation);
+	}
 	str_add(&s, "</KmsInit>\n</KmsMessage>\n</KmsResponse>");
 	return s.p;
+}
+
+static char *
+build_init(void)
+{
+	return build_init_rot(NULL);
 }
 
 static char *
@@ -1220,6 +1308,308 @@ test_request_build(void)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Signed requests, checked by xmlsec1 */
+
+/* Write len bytes of p to dir/name, its path into path (cap bytes); false on failure. */
+static bool
+put_file(char *path, size_t cap, const char *dir, const char *name, const void *p, size_t len)
+{
+	FILE *f;
+	bool ok;
+
+	(void)snprintf(path, cap, "%s/%s", dir, name);
+	if ((f = fopen(path, "wb")) == NULL) {
+		return false;
+	}
+	ok = fwrite(p, 1, len, f) == len;
+	return fclose(f) == 0 && ok;
+}
+
+/*
+ * xmlsec1_verify - 1 if xmlsec1 verifies the signature of the SignedKmsRequest xml under the
+ * 32-octet HMAC key (its KmsRequest is named by Id, not a DTD ID, hence --id-attr), 0 if it
+ * refuses it, -1 if it cannot be run. Its output is printed when the result is not expect.
+ */
+static int
+xmlsec1_verify(const char *xml, const uint8_t key[32], int expect)
+{
+	char dir[256], key_file[320], xml_file[320], log_file[320];
+	char a0[] = "xmlsec1", a1[] = "--verify", a2[] = "--hmackey", a4[] = "--id-attr:Id",
+	     a5[] = KMS_CLIENT_NS ":KmsRequest";
+	char *argv[] = {a0, a1, a2, key_file, a4, a5, xml_file, NULL};
+	char *envp[] = {NULL};
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	int st = 0, rc = -1;
+
+	if (kms_test_tmpdir(dir, sizeof(dir), "kmsclient-xmlsec") != 0) {
+		return -1;
+	}
+	(void)snprintf(log_file, sizeof(log_file), "%s/log", dir);
+	if (put_file(key_file, sizeof(key_file), dir, "key", key, 32) &&
+	    put_file(xml_file, sizeof(xml_file), dir, "req.xml", xml, strlen(xml)) &&
+	    posix_spawn_file_actions_init(&fa) == 0) {
+		if (posix_spawn_file_actions_addopen(&fa, 1, log_file, O_WRONLY | O_CREAT | O_TRUNC,
+						     0600) == 0 &&
+		    posix_spawn_file_actions_adddup2(&fa, 1, 2) == 0 &&
+		    posix_spawn(&pid, XMLSEC1, &fa, NULL, argv, envp) == 0 &&
+		    waitpid(pid, &st, 0) == pid && WIFEXITED(st)) {
+			rc = WEXITSTATUS(st) == 0 ? 1 : 0;
+		}
+		posix_spawn_file_actions_destroy(&fa);
+	}
+	if (rc != expect) {
+		char out[4096];
+		int fd = open(log_file, O_RDONLY | O_CLOEXEC);
+
+		if (fd >= 0) {
+			(void)kms_test_read_fd(fd, out, sizeof(out));
+			fprintf(stderr, "xmlsec1 (status %d, expected %d):\n%s\n", rc, expect, out);
+			close(fd);
+		}
+	}
+	kms_test_rmdir(dir);
+	return rc;
+}
+
+/* The text of the first element named name (any namespace) below the root of xml (owned). */
+static char *
+text_at(const char *xml, const char *name)
+{
+	xmlDocPtr doc = xmlReadMemory(xml, (int)strlen(xml), NULL, NULL, XML_PARSE_NONET);
+	xmlNodePtr n = doc != NULL ? xmlDocGetRootElement(doc) : NULL;
+	char *out = NULL;
+
+	while (n != NULL) {
+		if (n->type == XML_ELEMENT_NODE && strcmp((const char *)n->name, name) == 0) {
+			xmlChar *v = xmlNodeGetContent(n);
+
+			out = v != NULL ? strdup((const char *)v) : NULL;
+			xmlFree(v);
+			break;
+		}
+		if (n->children != NULL) {
+			n = n->children;
+			continue;
+		}
+		while (n != NULL && n->next == NULL) {
+			n = n->parent;
+			if (n != NULL && n->type == XML_DOCUMENT_NODE) {
+				n = NULL;
+			}
+		}
+		if (n != NULL) {
+			n = n->next;
+		}
+	}
+	xmlFreeDoc(doc);
+	return out;
+}
+
+static void
+test_request_sign(void)
+{
+	static const char head[] =
+		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		"<SignedKmsRequest xmlns=\"urn:3gpp:ns:mcsecKMSInterface:1.0\" "
+		"xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\"><KmsRequest Id=\"kmsreq\" "
+		"Version=\"1.1.0\"><UserUri>sip:a&amp;b@example.org</UserUri>";
+	static const char sig[] =
+		"</KmsRequest><ds:Signature><ds:SignedInfo><ds:CanonicalizationMethod "
+		"Algorithm=\"http://www.w3.org/TR/2001/REC-xml-c14n-20010315\"/"
+		"><ds:SignatureMethod "
+		"Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#hmac-sha256\"/><ds:Reference "
+		"URI=\"#kmsreq\"><ds:DigestMethod "
+		"Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"/><ds:DigestValue>";
+	static const char tail[] = "</ds:SignatureValue><ds:KeyInfo><ds:KeyName>" NEW_INK_ID
+				   "</ds:KeyName></ds:KeyInfo></ds:Signature></SignedKmsRequest>\n";
+	char *body = NULL, *out = NULL, *t, *v;
+	size_t len = 0, out_len = 0;
+	uint8_t other[32];
+
+	CU_ASSERT_EQUAL_FATAL(access(XMLSEC1, X_OK), 0); /* deploy/install-deps: xmlsec1 */
+	CU_ASSERT_EQUAL_FATAL(kms_client_request_build(&body, &len, "sip:a&b@example.org", KMS_URI,
+						       0xD6B43232ULL,
+						       "https://h/keyprov/sip:a%26b@example.org"),
+			      KMS_OK);
+	CU_ASSERT_EQUAL_FATAL(
+		kms_client_request_sign(&out, &out_len, body, len, new_ink, NEW_INK_ID), KMS_OK);
+	CU_ASSERT_EQUAL(strlen(out), out_len);
+	/* the shape: the same KmsRequest, named, and the signature after it */
+	CU_ASSERT_EQUAL(strncmp(out, head, strlen(head)), 0);
+	CU_ASSERT(contains(out, "<Time>2014-02-23T08:39:14Z</Time>"));
+	CU_ASSERT(contains(out, "<ClientReqUrl>https://h/keyprov/sip:a%26b@example.org</"
+				"ClientReqUrl>"
+				"</KmsRequest><ds:Signature>"));
+	CU_ASSERT(contains(out, sig));
+	CU_ASSERT(contains(out,
+			   "</ds:DigestValue></ds:Reference></ds:SignedInfo><ds:SignatureValue>"));
+	CU_ASSERT(out_len > strlen(tail) && strcmp(out + out_len - strlen(tail), tail) == 0);
+	t = text_at(out, "UserUri");
+	CU_ASSERT_STRING_EQUAL(t, "sip:a&b@example.org");
+	free(t);
+#ifdef KMS_SCHEMA_FILE
+	CU_ASSERT_EQUAL(schema_validate(out), 0);
+#endif
+	/* xmlsec1 verifies it under the key, and under no other */
+	CU_ASSERT_EQUAL(xmlsec1_verify(out, new_ink, 1), 1);
+	memcpy(other, new_ink, sizeof(other));
+	other[31] ^= 0x01;
+	CU_ASSERT_EQUAL(xmlsec1_verify(out, other, 0), 0);
+	CU_ASSERT_EQUAL(xmlsec1_verify(out, ink, 0), 0);
+	/* a changed character of the signed request or of SignedInfo is refused */
+	t = replace(out, "<Time>2014", "<Time>2015");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	CU_ASSERT_EQUAL(xmlsec1_verify(t, new_ink, 0), 0);
+	free(t);
+	t = replace(out, "Id=\"kmsreq\" Version=\"1.1.0\"", "Id=\"kmsreq\" Version=\"1.0.0\"");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	CU_ASSERT_EQUAL(xmlsec1_verify(t, new_ink, 0), 0);
+	free(t);
+	/* a changed DigestValue (SignedInfo no longer signed, nor the reference right) */
+	v = text_at(out, "DigestValue");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+	{
+		struct str from = {0}, to = {0};
+
+		str_addf(&from, "<ds:DigestValue>%s<", v);
+		v[0] = v[0] == 'A' ? 'B' : 'A';
+		str_addf(&to, "<ds:DigestValue>%s<", v);
+		t = replace(out, from.p, to.p);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+		CU_ASSERT_EQUAL(xmlsec1_verify(t, new_ink, 0), 0);
+		free(t);
+		free(from.p);
+		free(to.p);
+	}
+	free(v);
+	free(out);
+	out = NULL;
+	free(body);
+	body = NULL;
+
+	/* another shape of the same request: prefixes, whitespace, a comment; still verifiable */
+	{
+		static const char odd[] =
+			"<k:KmsRequest xmlns:k=\"urn:3gpp:ns:mcsecKMSInterface:1.0\" "
+			"Version=\"1.1.0\">\n  <k:UserUri>" USER_URI "</k:UserUri><!-- c -->\n"
+			"  <k:KmsUri>" KMS_URI "</k:KmsUri><k:Time>2014-02-23T08:39:14Z</k:Time>"
+			"<k:ClientReqUrl xmlns:k=\"urn:3gpp:ns:mcsecKMSInterface:1.0\">https://h/"
+			"</k:ClientReqUrl>\n</k:KmsRequest>";
+
+		CU_ASSERT_EQUAL_FATAL(
+			kms_client_request_sign(&out, &out_len, odd, strlen(odd), ink, INK_ID),
+			KMS_OK);
+		CU_ASSERT(contains(out, "<KmsRequest Id=\"kmsreq\" Version=\"1.1.0\">\n  "
+					"<UserUri>" USER_URI "</UserUri><!-- c -->"));
+		CU_ASSERT(contains(out, "<ClientReqUrl>https://h/</ClientReqUrl>"));
+		CU_ASSERT(!contains(out, "xmlns:k"));
+		CU_ASSERT_EQUAL(xmlsec1_verify(out, ink, 1), 1);
+#ifdef KMS_SCHEMA_FILE
+		CU_ASSERT_EQUAL(schema_validate(out), 0);
+#endif
+		free(out);
+		out = NULL;
+	}
+}
+
+/* What kms_client_request_sign refuses; *out stays NULL. */
+static void
+test_request_sign_refuses(void)
+{
+	static const struct {
+		const char *body;
+		int want;
+	} cases[] = {
+		{"<KmsRequest xmlns=\"" KMS_CLIENT_NS "\" Id=\"kmsreq\"><UserUri>a</UserUri>"
+		 "</KmsRequest>",
+		 KMS_ERR_INVALID_ARG},
+		{"<KmsRequest xmlns=\"" KMS_CLIENT_NS "\" xmlns:o=\"urn:o\" o:a=\"1\"/>",
+		 KMS_ERR_INVALID_ARG},
+		{"<KmsResponse xmlns=\"" KMS_CLIENT_NS "\"/>", KMS_ERR_INVALID_ARG},
+		{"<KmsRequest/>", KMS_ERR_INVALID_ARG},
+		{"<KmsRequest xmlns=\"" KMS_CLIENT_NS "\"><o:x xmlns:o=\"urn:o\"/></KmsRequest>",
+		 KMS_ERR_INVALID_ARG},
+		{"<KmsRequest xmlns=\"" KMS_CLIENT_NS
+		 "\"><UserUri xmlns=\"\">a</UserUri></KmsRequest>",
+		 KMS_ERR_INVALID_ARG},
+		{"<KmsRequest xmlns=\"" KMS_CLIENT_NS "\"><UserUri o:a=\"1\" xmlns:o=\"urn:o\"/>"
+		 "</KmsRequest>",
+		 KMS_ERR_INVALID_ARG},
+		{"<KmsRequest xmlns=\"" KMS_CLIENT_NS "\"><?pi x?></KmsRequest>",
+		 KMS_ERR_INVALID_ARG},
+		{"<KmsRequest xmlns=\"" KMS_CLIENT_NS "\">", KMS_ERR_PARSE},
+		{"<!DOCTYPE KmsRequest [<!ENTITY a \"b\">]><KmsRequest xmlns=\"" KMS_CLIENT_NS
+		 "\">&a;</KmsRequest>",
+		 KMS_ERR_PARSE},
+	};
+	char *body = NULL, *out = NULL, *big;
+	char id[KMS_CLIENT_MAX_KEY_NAME + 2];
+	size_t len = 0, out_len = 1, i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = kms_client_request_sign(&out, &out_len, cases[i].body,
+						 strlen(cases[i].body), ink, INK_ID);
+
+		if (rc != cases[i].want) {
+			fprintf(stderr, "case %zu: %d\n", i, rc);
+		}
+		CU_ASSERT_EQUAL(rc, cases[i].want);
+		CU_ASSERT_PTR_NULL(out);
+		CU_ASSERT_EQUAL(out_len, 0);
+	}
+	CU_ASSERT_EQUAL_FATAL(kms_client_request_build(&body, &len, USER_URI, KMS_URI, 1,
+						       "https://h/keyprov/" USER_URI),
+			      KMS_OK);
+	/* the key id: 1..255 visible ASCII */
+	CU_ASSERT_EQUAL(kms_client_request_sign(&out, &out_len, body, len, ink, ""),
+			KMS_ERR_INVALID_ARG);
+	CU_ASSERT_EQUAL(kms_client_request_sign(&out, &out_len, body, len, ink, "ik 1"),
+			KMS_ERR_INVALID_ARG);
+	CU_ASSERT_EQUAL(kms_client_request_sign(&out, &out_len, body, len, ink, "ik\x7f"),
+			KMS_ERR_INVALID_ARG);
+	memset(id, 'i', sizeof(id) - 1);
+	id[sizeof(id) - 1] = '\0';
+	CU_ASSERT_EQUAL(kms_client_request_sign(&out, &out_len, body, len, ink, id),
+			KMS_ERR_INVALID_ARG);
+	id[sizeof(id) - 2] = '\0'; /* 255 */
+	CU_ASSERT_EQUAL_FATAL(kms_client_request_sign(&out, &out_len, body, len, ink, id), KMS_OK);
+	CU_ASSERT(contains(out, id));
+	free(out);
+	out = NULL;
+	/* NULL arguments, an empty or oversized body */
+	CU_ASSERT_EQUAL(kms_client_request_sign(NULL, &out_len, body, len, ink, INK_ID),
+			KMS_ERR_INVALID_ARG);
+	CU_ASSERT_EQUAL(kms_client_request_sign(&out, NULL, body, len, ink, INK_ID),
+			KMS_ERR_INVALID_ARG);
+	CU_ASSERT_EQUAL(kms_client_request_sign(&out, &out_len, NULL, len, ink, INK_ID),
+			KMS_ERR_INVALID_ARG);
+	CU_ASSERT_EQUAL(kms_client_request_sign(&out, &out_len, body, len, NULL, INK_ID),
+			KMS_ERR_INVALID_ARG);
+	CU_ASSERT_EQUAL(kms_client_request_sign(&out, &out_len, body, len, ink, NULL),
+			KMS_ERR_INVALID_ARG);
+	CU_ASSERT_EQUAL(kms_client_request_sign(&out, &out_len, body, 0, ink, INK_ID),
+			KMS_ERR_INVALID_ARG);
+	big = calloc(1, KMS_CLIENT_MAX_REQUEST + 2);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+	memset(big, ' ', KMS_CLIENT_MAX_REQUEST + 1);
+	CU_ASSERT_EQUAL(kms_client_request_sign(&out, &out_len, big, KMS_CLIENT_MAX_REQUEST + 1,
+						ink, INK_ID),
+			KMS_ERR_TOO_LARGE);
+	CU_ASSERT_PTR_NULL(out);
+	free(big);
+	/* every strict prefix of a good body (up to its end tag) is refused */
+	CU_ASSERT_PTR_NOT_NULL_FATAL(strstr(body, "</KmsRequest>"));
+	len = (size_t)(strstr(body, "</KmsRequest>") - body) + strlen("</KmsRequest>");
+	for (i = 0; i < len; i++) {
+		CU_ASSERT_NOT_EQUAL(kms_client_request_sign(&out, &out_len, body, i, ink, INK_ID),
+				    KMS_OK);
+		CU_ASSERT_PTR_NULL(out);
+	}
+	free(body);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* The KmsResponse reader */
 
 static void
@@ -1569,6 +1959,291 @@ test_reader_limits(void)
 	CU_ASSERT_EQUAL(parse(&r, s.p), KMS_ERR_PARSE);
 	free(s.p);
 	free(base);
+}
+
+/* Key rotation: the new keys are kept, with their fields, in KmsKeyProv and KmsInit. */
+static void
+test_reader_new_keys(void)
+{
+	struct rot o = {0};
+	char *rot = rotation_keys(&o);
+	struct build b = {.rotation = rot};
+	char *x = signed_keyprov(&b);
+	char *u = build_init_rot(rot);
+	char *i = sign(u);
+	struct kms_client_response *r = NULL;
+	const struct kms_client_key *k;
+	uint8_t w[48];
+
+	CU_ASSERT_EQUAL_FATAL(parse(&r, x), KMS_OK);
+	CU_ASSERT_EQUAL(r->msg, KMS_CLIENT_MSG_KEYPROV);
+	CU_ASSERT_EQUAL(r->num_keysets, 1);
+	CU_ASSERT_EQUAL_FATAL(r->num_new_trk, 1);
+	CU_ASSERT_EQUAL_FATAL(r->num_new_ink, 1);
+	k = &r->new_trk[0];
+	CU_ASSERT_EQUAL(k->wrap, KMS_CLIENT_KEY_KW_AES256_PAD);
+	CU_ASSERT_STRING_EQUAL(k->key_name, TRK_ID);
+	CU_ASSERT_STRING_EQUAL(k->carried_name, NEW_TRK_ID);
+	CU_ASSERT(!k->cipher_hex);
+	CU_ASSERT_PTR_NULL(k->plain);
+	CU_ASSERT_EQUAL_FATAL(k->wrapped_len, 40);
+	CU_ASSERT_EQUAL(wrap(w, trk, new_trk, 32), 40); /* RFC 5649 is deterministic */
+	CU_ASSERT_EQUAL(memcmp(k->wrapped, w, 40), 0);
+	k = &r->new_ink[0];
+	CU_ASSERT_STRING_EQUAL(k->key_name, TRK_ID);
+	CU_ASSERT_STRING_EQUAL(k->carried_name, NEW_INK_ID);
+	CU_ASSERT_EQUAL_FATAL(k->wrapped_len, 40);
+	CU_ASSERT_EQUAL(wrap(w, trk, new_ink, 32), 40);
+	CU_ASSERT_EQUAL(memcmp(k->wrapped, w, 40), 0);
+	/* the key sets' keys carry no CarriedKeyName */
+	CU_ASSERT_PTR_NULL(r->keysets[0].ssk.carried_name);
+	CU_ASSERT_EQUAL(kms_client_verify(err, sizeof(err), r, ink), KMS_OK);
+	kms_client_response_free(r);
+	r = NULL;
+	write_seed("keyprov-rotation-signed", x, strlen(x));
+
+	CU_ASSERT_EQUAL_FATAL(parse(&r, i), KMS_OK);
+	CU_ASSERT_EQUAL(r->msg, KMS_CLIENT_MSG_INIT);
+	CU_ASSERT_EQUAL(r->num_certs, 1);
+	CU_ASSERT_EQUAL(r->num_new_trk, 1);
+	CU_ASSERT_EQUAL(r->num_new_ink, 1);
+	CU_ASSERT_STRING_EQUAL(r->new_ink[0].carried_name, NEW_INK_ID);
+	CU_ASSERT_EQUAL(kms_client_verify(err, sizeof(err), r, ink), KMS_OK);
+	kms_client_response_free(r);
+	r = NULL;
+	write_seed("init-rotation-signed", i, strlen(i));
+#ifdef KMS_SCHEMA_FILE
+	CU_ASSERT_EQUAL(schema_validate(x), 0);
+	CU_ASSERT_EQUAL(schema_validate(i), 0);
+#endif
+	free(x);
+	free(u);
+	free(i);
+
+	/* CarriedKeyName is optional; the element's xsi:type too (the schema fixes the type) */
+	{
+		struct rot no = {.no_carried = true, .hex = true};
+		char *rot2 = rotation_keys(&no);
+		char *rot3 = replace(rot2, " xsi:type=\"EncKeyContentType\"", "");
+		struct build b2 = {.rotation = rot3};
+
+		x = build_keyprov(&b2);
+		CU_ASSERT_EQUAL_FATAL(parse(&r, x), KMS_OK);
+		CU_ASSERT_PTR_NULL(r->new_trk[0].carried_name);
+		CU_ASSERT_PTR_NULL(r->new_ink[0].carried_name);
+		CU_ASSERT(r->new_trk[0].cipher_hex);
+		CU_ASSERT_EQUAL(r->new_trk[0].wrapped_len, 40);
+		kms_client_response_free(r);
+		r = NULL;
+		free(x);
+		free(rot2);
+		free(rot3);
+	}
+	/* whitespace around the id is not part of it */
+	{
+		char *rot2 = replace(rot, "<xenc:CarriedKeyName>" NEW_TRK_ID "<",
+				     "<xenc:CarriedKeyName>\n  " NEW_TRK_ID " \n<");
+		struct build b2 = {.rotation = rot2};
+
+		x = build_keyprov(&b2);
+		CU_ASSERT_EQUAL_FATAL(parse(&r, x), KMS_OK);
+		CU_ASSERT_STRING_EQUAL(r->new_trk[0].carried_name, NEW_TRK_ID);
+		kms_client_response_free(r);
+		r = NULL;
+		free(x);
+		free(rot2);
+	}
+	free(rot);
+}
+
+/* Malformed new keys are refused, with a message that names the element. */
+static void
+test_reader_new_keys_refused(void)
+{
+	static const struct {
+		const char *from, *to, *msg;
+		int want;
+	} cases[] = {
+		/* two KeyNames */
+		{"<ds:KeyName>" TRK_ID "</ds:KeyName>",
+		 "<ds:KeyName>" TRK_ID "</ds:KeyName><ds:KeyName>" TRK_ID "</ds:KeyName>",
+		 "NewTransportKey: unexpected element KeyName", KMS_ERR_PARSE},
+		/* bad base64, and base64 with non-zero pad bits */
+		{"<xenc:CipherValue>", "<xenc:CipherValue>!", "NewTransportKey: CipherValue",
+		 KMS_ERR_ENCODING},
+		{"=</xenc:CipherValue>", "+</xenc:CipherValue>", "NewTransportKey: CipherValue",
+		 KMS_ERR_ENCODING},
+		{"<xenc:CipherValue>", "<xenc:CipherValue>A", "NewTransportKey: CipherValue",
+		 KMS_ERR_ENCODING},
+		{"<xenc:CipherValue>", "<xenc:CipherValue></xenc:CipherValue><xenc:CipherValue>",
+		 "unexpected element CipherValue", KMS_ERR_PARSE},
+		/* CarriedKeyName: empty, not visible ASCII, twice, misplaced */
+		{"<xenc:CarriedKeyName>" NEW_TRK_ID "<", "<xenc:CarriedKeyName> <",
+		 "CarriedKeyName: empty", KMS_ERR_PARSE},
+		{"<xenc:CarriedKeyName>" NEW_TRK_ID "<", "<xenc:CarriedKeyName>tk 1<",
+		 "CarriedKeyName: not visible ASCII", KMS_ERR_PARSE},
+		{"<xenc:CarriedKeyName>" NEW_TRK_ID "<", "<xenc:CarriedKeyName>tk&#x7f;<",
+		 "CarriedKeyName: not visible ASCII", KMS_ERR_PARSE},
+		{"<xenc:CarriedKeyName>" NEW_TRK_ID "<", "<xenc:CarriedKeyName>tk.\xc3\xa9<",
+		 "CarriedKeyName: not visible ASCII", KMS_ERR_PARSE},
+		{"<xenc:CarriedKeyName>" NEW_TRK_ID "<", "<xenc:CarriedKeyName>a<b/><",
+		 "CarriedKeyName: element b", KMS_ERR_PARSE},
+		{"</xenc:CarriedKeyName>",
+		 "</xenc:CarriedKeyName><xenc:CarriedKeyName>x</xenc:CarriedKeyName>",
+		 "unexpected element CarriedKeyName", KMS_ERR_PARSE},
+		{"</xenc:CipherData><xenc:CarriedKeyName>",
+		 "</xenc:CipherData><xenc:ReferenceList/><xenc:CarriedKeyName>",
+		 "unexpected element ReferenceList", KMS_ERR_PARSE},
+		{"<xenc:CarriedKeyName>", "<xenc:CarriedKeyName xmlns:xenc=\"urn:other\">",
+		 "unexpected element CarriedKeyName", KMS_ERR_PARSE},
+		/* the type and the content of the element */
+		{"xsi:type=\"EncKeyContentType\"", "xsi:type=\"KeyContentType\"",
+		 "NewTransportKey: a new key must be an xenc:EncryptedKey", KMS_ERR_UNSUPPORTED},
+		{"xsi:type=\"EncKeyContentType\"", "xsi:type=\"Other\"", "not supported",
+		 KMS_ERR_UNSUPPORTED},
+		{"<xenc:EncryptedKey>", "<xenc:EncryptedKey><xenc:EncryptedKey/>",
+		 "expected EncryptionMethod", KMS_ERR_PARSE},
+		{"</xenc:EncryptedKey>", "</xenc:EncryptedKey><xenc:EncryptedKey/>",
+		 "unexpected element EncryptedKey", KMS_ERR_PARSE},
+		{"<NewTransportKey xsi:type=\"EncKeyContentType\">",
+		 "<NewTransportKey xsi:type=\"EncKeyContentType\">text",
+		 "text where elements belong", KMS_ERR_PARSE},
+	};
+	struct rot o = {0};
+	char *rot = rotation_keys(&o);
+	const char *ink_el = strstr(rot, "<NewIntegrityKey");
+	struct kms_client_response *r = NULL;
+	struct str s = {0};
+	char *x;
+	size_t i;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ink_el);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		/* in the NewTransportKey, which comes first */
+		char *mod = replace(rot, cases[i].from, cases[i].to);
+		struct build b = {.rotation = mod};
+		int rc;
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(mod);
+		x = build_keyprov(&b);
+		rc = parse(&r, x);
+		if (rc != cases[i].want || !contains(err, cases[i].msg)) {
+			fprintf(stderr, "case %zu: %d '%s'\n", i, rc, err);
+		}
+		CU_ASSERT_EQUAL(rc, cases[i].want);
+		CU_ASSERT(contains(err, cases[i].msg));
+		CU_ASSERT_PTR_NULL(r);
+		free(x);
+		free(mod);
+	}
+	/* a CarriedKeyName of 256 octets (255 is the limit) */
+	for (i = 0; i < 256; i++) {
+		str_add(&s, "k");
+	}
+	{
+		struct str to = {0};
+		char *mod;
+		struct build b = {0};
+
+		str_addf(&to, "<xenc:CarriedKeyName>%s<", s.p);
+		mod = replace(rot, "<xenc:CarriedKeyName>" NEW_TRK_ID "<", to.p);
+		b.rotation = mod;
+		x = build_keyprov(&b);
+		CU_ASSERT_EQUAL(parse(&r, x), KMS_ERR_TOO_LARGE);
+		CU_ASSERT(contains(err, "CarriedKeyName: too long"));
+		free(x);
+		free(mod);
+		/* 255 is fine */
+		free(to.p);
+		memset(&to, 0, sizeof(to));
+		s.p[255] = '\0';
+		str_addf(&to, "<xenc:CarriedKeyName>%s<", s.p);
+		mod = replace(rot, "<xenc:CarriedKeyName>" NEW_TRK_ID "<", to.p);
+		b.rotation = mod;
+		x = build_keyprov(&b);
+		CU_ASSERT_EQUAL_FATAL(parse(&r, x), KMS_OK);
+		CU_ASSERT_EQUAL(strlen(r->new_trk[0].carried_name), 255);
+		kms_client_response_free(r);
+		r = NULL;
+		free(x);
+		free(mod);
+		free(to.p);
+	}
+	free(s.p);
+	memset(&s, 0, sizeof(s));
+	/* NewIntegrityKey before NewTransportKey: out of the schema's order */
+	{
+		struct build b = {0};
+
+		str_add(&s, ink_el);
+		str_add_n(&s, rot, (size_t)(ink_el - rot));
+		b.rotation = s.p;
+		x = build_keyprov(&b);
+		CU_ASSERT_EQUAL(parse(&r, x), KMS_ERR_PARSE);
+		CU_ASSERT(contains(err, "unexpected element NewTransportKey"));
+		free(x);
+		free(s.p);
+		memset(&s, 0, sizeof(s));
+	}
+	/* more than KMS_CLIENT_MAX_NEW_KEYS of one kind */
+	{
+		struct build b = {0};
+
+		for (i = 0; i <= KMS_CLIENT_MAX_NEW_KEYS; i++) {
+			str_add_n(&s, rot, (size_t)(ink_el - rot));
+		}
+		b.rotation = s.p;
+		x = build_keyprov(&b);
+		CU_ASSERT_EQUAL(parse(&r, x), KMS_ERR_TOO_LARGE);
+		CU_ASSERT(contains(err, "more than 4 NewTransportKey"));
+		free(x);
+		free(s.p);
+		memset(&s, 0, sizeof(s));
+		/* four of each are read */
+		for (i = 0; i < KMS_CLIENT_MAX_NEW_KEYS; i++) {
+			str_add_n(&s, rot, (size_t)(ink_el - rot));
+		}
+		for (i = 0; i < KMS_CLIENT_MAX_NEW_KEYS; i++) {
+			str_add(&s, ink_el);
+		}
+		b.rotation = s.p;
+		x = build_keyprov(&b);
+		CU_ASSERT_EQUAL_FATAL(parse(&r, x), KMS_OK);
+		CU_ASSERT_EQUAL(r->num_new_trk, KMS_CLIENT_MAX_NEW_KEYS);
+		CU_ASSERT_EQUAL(r->num_new_ink, KMS_CLIENT_MAX_NEW_KEYS);
+		CU_ASSERT_STRING_EQUAL(r->new_ink[3].carried_name, NEW_INK_ID);
+		kms_client_response_free(r);
+		r = NULL;
+		free(x);
+		free(s.p);
+		memset(&s, 0, sizeof(s));
+	}
+	/* a key set's EncryptedKey carries no CarriedKeyName */
+	{
+		struct build b = {0};
+		char *base = build_keyprov(&b);
+
+		x = replace(base, "</xenc:CipherData>",
+			    "</xenc:CipherData><xenc:CarriedKeyName>x</xenc:CarriedKeyName>");
+		CU_ASSERT_EQUAL(parse(&r, x), KMS_ERR_PARSE);
+		CU_ASSERT(contains(err, "UserDecryptKey: unexpected element CarriedKeyName"));
+		free(x);
+		free(base);
+	}
+	/* never in a KmsCertCache */
+	{
+		struct str c = {0};
+
+		add_head(&c, "certcache");
+		str_add(&c, "<KmsMessage><KmsCertCache Version=\"1.0.0\" CacheNum=\"7\">\n");
+		add_cert(&c, "External");
+		str_add_n(&c, rot, (size_t)(ink_el - rot));
+		str_add(&c, "</KmsCertCache></KmsMessage>\n</KmsResponse>");
+		CU_ASSERT_EQUAL(parse(&r, c.p), KMS_ERR_PARSE);
+		CU_ASSERT(contains(err, "unexpected element NewTransportKey"));
+		free(c.p);
+	}
+	free(rot);
 }
 
 /* Every strict prefix of a signed response is refused (the root never closes). */
@@ -2059,6 +2734,157 @@ test_keyset_invalid_keys(void)
 	free(x);
 }
 
+/* Parse xml and open its first NewTransportKey (or NewIntegrityKey) under key: the code. */
+static int
+open_new(const char *xml, bool integrity, const uint8_t *key, const char *expected,
+	 struct kms_secret **out)
+{
+	struct kms_client_response *r = NULL;
+	int rc = parse(&r, xml);
+
+	*out = NULL;
+	if (rc == KMS_OK) {
+		rc = kms_client_new_key_open(
+			out, err, sizeof(err), integrity ? &r->new_ink[0] : &r->new_trk[0], key,
+			expected, integrity ? "NewIntegrityKey" : "NewTransportKey");
+		if ((rc == KMS_OK) != (*out != NULL)) {
+			rc = KMS_ERR_INTERNAL;
+		}
+	}
+	kms_client_response_free(r);
+	return rc;
+}
+
+/* A keyprov response with the rotation o built (owned). */
+static char *
+rotation_keyprov(const struct rot *o)
+{
+	char *rot = rotation_keys(o);
+	struct build b = {.rotation = rot};
+	char *x = build_keyprov(&b);
+
+	free(rot);
+	return x;
+}
+
+/* The new keys unwrap under the TrK, wrapped by OpenSSL's EVP_aes_256_wrap_pad in the test. */
+static void
+test_new_key_open(void)
+{
+	struct rot plain_rot = {0}, hex = {.hex = true},
+		   legacy = {.alg = "http://www.w3.org/2001/04/xmlenc#kw-aes256"},
+		   other_alg = {.alg = "http://www.w3.org/2001/04/xmlenc#kw-aes128"},
+		   short_key = {.trk_len = 31}, long_key = {.trk_len = 33},
+		   no_name = {.no_key_info = true}, other_trk = {.wrap_key = ink};
+	struct kms_secret *k = NULL;
+	char *x = rotation_keyprov(&plain_rot);
+	char hex_key[65], window[17];
+	uint8_t wrong[32];
+	size_t i;
+
+	CU_ASSERT_EQUAL_FATAL(open_new(x, false, trk, TRK_ID, &k), KMS_OK);
+	CU_ASSERT_STRING_EQUAL(err, "");
+	CU_ASSERT_EQUAL(k->len, KMS_CLIENT_NEW_KEY_LEN);
+	CU_ASSERT_EQUAL(memcmp(k->data, new_trk, 32), 0);
+	kms_secret_free(k);
+	CU_ASSERT_EQUAL_FATAL(open_new(x, true, trk, TRK_ID, &k), KMS_OK);
+	CU_ASSERT_EQUAL(memcmp(k->data, new_ink, 32), 0);
+	kms_secret_free(k);
+	/* without an id to compare */
+	CU_ASSERT_EQUAL(open_new(x, true, trk, NULL, &k), KMS_OK);
+	kms_secret_free(k);
+	/* the KeyName must be the current TrK's id */
+	CU_ASSERT_EQUAL(open_new(x, false, trk, "tk.2.alice@example.org", &k), KMS_ERR_AUTH);
+	CU_ASSERT(
+		contains(err, "NewTransportKey: its ds:KeyName is not the id of the current TrK"));
+	/* a wrong TrK; the message holds no part of the key */
+	memcpy(wrong, trk, sizeof(wrong));
+	wrong[5] ^= 0x10;
+	CU_ASSERT_EQUAL(open_new(x, true, wrong, TRK_ID, &k), KMS_ERR_AUTH);
+	CU_ASSERT(contains(err, "NewIntegrityKey: unwrap failed"));
+	hexs(hex_key, sizeof(hex_key), new_ink, sizeof(new_ink));
+	for (i = 0; i + 16 <= 64; i++) {
+		memcpy(window, hex_key + i, 16);
+		window[16] = '\0';
+		CU_ASSERT(!contains(err, window));
+	}
+	/* a flipped CipherValue */
+	{
+		char *orig, *mod, *y;
+
+		mod = flipped(x, "<xenc:CipherValue>", 3, &orig); /* the 4th: NewTransportKey */
+		y = replace(x, orig, mod);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(y);
+		CU_ASSERT_EQUAL(open_new(y, false, trk, TRK_ID, &k), KMS_ERR_AUTH);
+		CU_ASSERT(contains(err, "NewTransportKey: unwrap failed"));
+		CU_ASSERT_EQUAL(open_new(y, true, trk, TRK_ID, &k), KMS_OK);
+		kms_secret_free(k);
+		free(y);
+		free(orig);
+		free(mod);
+	}
+	free(x);
+
+	/* hex CipherValue, and the older label of the same wrap */
+	x = rotation_keyprov(&hex);
+	CU_ASSERT_EQUAL(open_new(x, false, trk, TRK_ID, &k), KMS_OK);
+	CU_ASSERT(k != NULL && memcmp(k->data, new_trk, 32) == 0);
+	kms_secret_free(k);
+	free(x);
+	x = rotation_keyprov(&legacy);
+	CU_ASSERT_EQUAL(open_new(x, true, trk, TRK_ID, &k), KMS_OK);
+	kms_secret_free(k);
+	free(x);
+	/* another EncryptionMethod */
+	x = rotation_keyprov(&other_alg);
+	CU_ASSERT_EQUAL(open_new(x, false, trk, TRK_ID, &k), KMS_ERR_UNSUPPORTED);
+	CU_ASSERT(contains(err, "EncryptionMethod is not supported"));
+	free(x);
+	/* a new key of 31 or 33 octets */
+	x = rotation_keyprov(&short_key);
+	CU_ASSERT_EQUAL(open_new(x, false, trk, TRK_ID, &k), KMS_ERR_RANGE);
+	CU_ASSERT(contains(err, "unwrapped to 31 octets, expected 32"));
+	CU_ASSERT_EQUAL(open_new(x, true, trk, TRK_ID, &k), KMS_OK);
+	kms_secret_free(k);
+	free(x);
+	x = rotation_keyprov(&long_key);
+	CU_ASSERT_EQUAL(open_new(x, false, trk, TRK_ID, &k), KMS_ERR_RANGE);
+	CU_ASSERT(contains(err, "CipherValue is 48 octets"));
+	free(x);
+	/* no KeyName: refused only when one is expected */
+	x = rotation_keyprov(&no_name);
+	CU_ASSERT_EQUAL(open_new(x, false, trk, TRK_ID, &k), KMS_ERR_AUTH);
+	CU_ASSERT(contains(err, "missing"));
+	CU_ASSERT_EQUAL(open_new(x, false, trk, NULL, &k), KMS_OK);
+	kms_secret_free(k);
+	free(x);
+	/* wrapped under another key than the TrK */
+	x = rotation_keyprov(&other_trk);
+	CU_ASSERT_EQUAL(open_new(x, false, trk, TRK_ID, &k), KMS_ERR_AUTH);
+	CU_ASSERT_EQUAL(open_new(x, false, ink, TRK_ID, &k), KMS_OK);
+	kms_secret_free(k);
+	free(x);
+
+	/* arguments; a plain key (only a hand-made struct can hold one) */
+	{
+		struct kms_client_key pk = {.wrap = KMS_CLIENT_KEY_PLAIN};
+
+		CU_ASSERT_EQUAL(kms_client_new_key_open(&k, err, sizeof(err), &pk, trk, NULL, "k"),
+				KMS_ERR_UNSUPPORTED);
+		CU_ASSERT_PTR_NULL(k);
+		CU_ASSERT_EQUAL(
+			kms_client_new_key_open(NULL, err, sizeof(err), &pk, trk, NULL, "k"),
+			KMS_ERR_INVALID_ARG);
+		CU_ASSERT_EQUAL(kms_client_new_key_open(&k, err, sizeof(err), NULL, trk, NULL, "k"),
+				KMS_ERR_INVALID_ARG);
+		CU_ASSERT_EQUAL(kms_client_new_key_open(&k, err, sizeof(err), &pk, NULL, NULL, "k"),
+				KMS_ERR_INVALID_ARG);
+		CU_ASSERT_EQUAL(kms_client_new_key_open(&k, NULL, 0, &pk, trk, NULL, NULL),
+				KMS_ERR_INVALID_ARG);
+		CU_ASSERT_PTR_NULL(k);
+	}
+}
+
 /* A plain RSK changed into something that is not a point of the curve. */
 static void
 test_keyset_rsk_not_point(void)
@@ -2133,6 +2959,8 @@ static CU_TestInfo misc_tests[] = {
 	{"URLs", test_url},
 	{"request targets", test_request_target},
 	{"KmsRequest body", test_request_build},
+	{"SignedKmsRequest: the shape, and xmlsec1 verifies it", test_request_sign},
+	{"SignedKmsRequest: what is refused", test_request_sign_refuses},
 	CU_TEST_INFO_NULL,
 };
 
@@ -2143,6 +2971,8 @@ static CU_TestInfo reader_tests[] = {
 	{"malformed documents", test_reader_refuses},
 	{"UserID encodings", test_reader_user_id},
 	{"limits", test_reader_limits},
+	{"key rotation: the new keys are kept", test_reader_new_keys},
+	{"key rotation: malformed new keys", test_reader_new_keys_refused},
 	{"truncation at every offset", test_reader_truncation},
 	{"bit flips are refused or fail the signature", test_reader_bitflips},
 	CU_TEST_INFO_NULL,
@@ -2161,6 +2991,7 @@ static CU_TestInfo keyset_tests[] = {
 	{"wrong TrK, changed fields, other identity/KMS/period", test_keyset_failures},
 	{"invalid keys; no key material in messages", test_keyset_invalid_keys},
 	{"an RSK off the curve", test_keyset_rsk_not_point},
+	{"key rotation: the new keys unwrap and are checked", test_new_key_open},
 	{"KMS certificate checks", test_cert_check},
 	CU_TEST_INFO_NULL,
 };

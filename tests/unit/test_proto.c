@@ -54,8 +54,8 @@ struct rep_sample {
 	struct kms_proto_reply msg;
 };
 
-static struct req_sample req_samples[18];
-static struct rep_sample rep_samples[27];
+static struct req_sample req_samples[21];
+static struct rep_sample rep_samples[30];
 static size_t num_req_samples, num_rep_samples;
 
 static void
@@ -203,6 +203,22 @@ build_samples(void)
 	q->u.audit_sign.seq = 1000;
 	fill_bytes(q->u.audit_sign.hash, KMS_PROTO_AUDIT_HASH_LEN, 14);
 	q->u.audit_sign.time_s = 1714564800;
+	q = add_req("verify-min", KMS_PROTO_VERIFY, 0);
+	set_str(q->u.verify.client_id, &q->u.verify.client_id_len, "!");
+	set_str(q->u.verify.key_id, &q->u.verify.key_id_len, "~");
+	q->u.verify.signed_info_len = 1; /* one zero byte, a zero signature */
+	q = add_req("verify-max", KMS_PROTO_VERIFY, UINT32_MAX);
+	fill_ascii(q->u.verify.client_id, &q->u.verify.client_id_len, KMS_PROTO_MAX_CLIENT_ID);
+	fill_ascii(q->u.verify.key_id, &q->u.verify.key_id_len, KMS_PROTO_MAX_KEY_ID);
+	memset(q->u.verify.signed_info, 0xff, KMS_PROTO_MAX_SIGNED_INFO);
+	q->u.verify.signed_info_len = KMS_PROTO_MAX_SIGNED_INFO;
+	memset(q->u.verify.signature, 0xff, KMS_PROTO_HMAC_LEN);
+	q = add_req("verify", KMS_PROTO_VERIFY, 81);
+	set_str(q->u.verify.client_id, &q->u.verify.client_id_len, "bob");
+	set_str(q->u.verify.key_id, &q->u.verify.key_id_len, "ik.0011223344556677.bob");
+	fill_bytes(q->u.verify.signed_info, 700, 16);
+	q->u.verify.signed_info_len = 700;
+	fill_bytes(q->u.verify.signature, KMS_PROTO_HMAC_LEN, 17);
 
 	p = add_rep("health-min", KMS_PROTO_HEALTH, 0, KMS_OK);
 	p->u.health.token_present = false; /* and an empty issuer */
@@ -320,6 +336,10 @@ build_samples(void)
 	p = add_rep("audit-sign", KMS_PROTO_AUDIT_SIGN, 80, KMS_OK);
 	fill_bytes(p->u.audit_sign.signature, KMS_PROTO_AUDIT_SIG_LEN, 15);
 	add_rep("audit-sign-error", KMS_PROTO_AUDIT_SIGN, 81, KMS_ERR_FORBIDDEN);
+	add_rep("verify-min", KMS_PROTO_VERIFY, 0, KMS_OK); /* not rotated */
+	p = add_rep("verify", KMS_PROTO_VERIFY, UINT32_MAX, KMS_OK);
+	p->u.verify.rotated = true;
+	add_rep("verify-error", KMS_PROTO_VERIFY, 82, KMS_ERR_AUTH);
 }
 
 /* The sample called name (a request, or a reply when reply is set); aborts if there is none. */
@@ -979,6 +999,17 @@ test_decoded_fields(void)
 			CU_ASSERT_EQUAL(dec_req_out.u.audit_sign.time_s, q->u.audit_sign.time_s);
 			CU_ASSERT(memcmp(dec_req_out.u.audit_sign.hash, q->u.audit_sign.hash,
 					 KMS_PROTO_AUDIT_HASH_LEN) == 0);
+		} else if (q->op == KMS_PROTO_VERIFY) {
+			const struct kms_proto_verify_req *a = &q->u.verify;
+			const struct kms_proto_verify_req *b = &dec_req_out.u.verify;
+
+			CU_ASSERT_EQUAL(b->client_id_len, a->client_id_len);
+			CU_ASSERT_STRING_EQUAL(b->client_id, a->client_id);
+			CU_ASSERT_EQUAL(b->key_id_len, a->key_id_len);
+			CU_ASSERT_STRING_EQUAL(b->key_id, a->key_id);
+			CU_ASSERT(b->signed_info_len == a->signed_info_len &&
+				  memcmp(b->signed_info, a->signed_info, a->signed_info_len) == 0);
+			CU_ASSERT(memcmp(b->signature, a->signature, KMS_PROTO_HMAC_LEN) == 0);
 		} else if (q->op == KMS_PROTO_SIGN) {
 			CU_ASSERT_EQUAL(dec_req_out.u.sign.client_id_len, q->u.sign.client_id_len);
 			CU_ASSERT_STRING_EQUAL(dec_req_out.u.sign.client_id, q->u.sign.client_id);
@@ -1037,6 +1068,8 @@ test_decoded_fields(void)
 		} else if (p->op == KMS_PROTO_AUDIT_SIGN) {
 			CU_ASSERT(memcmp(dec_rep_out.u.audit_sign.signature,
 					 p->u.audit_sign.signature, KMS_PROTO_AUDIT_SIG_LEN) == 0);
+		} else if (p->op == KMS_PROTO_VERIFY) {
+			CU_ASSERT_EQUAL(dec_rep_out.u.verify.rotated, p->u.verify.rotated);
 		} else if (p->op == KMS_PROTO_SIGN) {
 			CU_ASSERT(memcmp(dec_rep_out.u.sign.signature, p->u.sign.signature,
 					 KMS_PROTO_HMAC_LEN) == 0);
@@ -2411,6 +2444,7 @@ test_equal_and_names(void)
 	CU_ASSERT_STRING_EQUAL(kms_proto_op_name(KMS_PROTO_ROTATE_KEYS), "rotate_keys");
 	CU_ASSERT_STRING_EQUAL(kms_proto_op_name(KMS_PROTO_SIGN), "sign");
 	CU_ASSERT_STRING_EQUAL(kms_proto_op_name(KMS_PROTO_TLS_SIGN), "tls_sign");
+	CU_ASSERT_STRING_EQUAL(kms_proto_op_name(KMS_PROTO_VERIFY), "verify");
 	CU_ASSERT_PTR_NULL(kms_proto_op_name(0));
 	CU_ASSERT_PTR_NULL(kms_proto_op_name(-1));
 	CU_ASSERT_PTR_NULL(kms_proto_op_name(KMS_PROTO_OP_MAX + 1));

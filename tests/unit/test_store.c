@@ -7,11 +7,14 @@
  * SQLite API around our checks), argument bounds, the file's mode, two handles at once
  * (WAL), the busy timeout, secure delete, and a log that never carries a blob; schema version 4:
  * the certificate's issuer, validity and domain list, the client keys, and the migration of a
- * version 3 file (made from the version 3 CREATE statements kept below) with its data.
+ * version 3 file (made from the version 3 CREATE statements kept below) with its data; version
+ * 5: the audit keys and checkpoints; version 6: the pending rotations of clients' keys, and the
+ * migration of version 3, 4 and 5 files to 6.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -225,6 +228,34 @@ client_eq(const struct kms_store_client *a, const struct kms_store_client *b)
 	return strcmp(a->client_id, b->client_id) == 0 && a->cls == b->cls &&
 	       strcmp(a->trk_label, b->trk_label) == 0 && strcmp(a->ink_label, b->ink_label) == 0 &&
 	       a->revoked == b->revoked;
+}
+
+/*
+ * A rotation of client id from the TrK sample_client gives it ("trk-<id>-1") to new keys
+ * "tk.<n>.<id>" and "ik.<n>.<id>", with blobs of seed.
+ */
+static void
+sample_rotation(struct kms_store_rotation *rot, const char *id, unsigned int n, uint8_t seed)
+{
+	memset(rot, 0, sizeof(*rot));
+	snprintf(rot->client_id, sizeof(rot->client_id), "%s", id);
+	snprintf(rot->from_trk_label, sizeof(rot->from_trk_label), "trk-%s-1", id);
+	snprintf(rot->new_trk_label, sizeof(rot->new_trk_label), "tk.%u.%s", n, id);
+	snprintf(rot->new_ink_label, sizeof(rot->new_ink_label), "ik.%u.%s", n, id);
+	sample_blob(&rot->new_trk, seed, 40);
+	sample_blob(&rot->new_ink, (uint8_t)(seed + 1), 48);
+	rot->created = 1714564800 + (int64_t)n;
+}
+
+static int
+rotation_eq(const struct kms_store_rotation *a, const struct kms_store_rotation *b)
+{
+	return strcmp(a->client_id, b->client_id) == 0 &&
+	       strcmp(a->from_trk_label, b->from_trk_label) == 0 &&
+	       strcmp(a->new_trk_label, b->new_trk_label) == 0 &&
+	       strcmp(a->new_ink_label, b->new_ink_label) == 0 &&
+	       blob_eq(&a->new_trk, &b->new_trk) && blob_eq(&a->new_ink, &b->new_ink) &&
+	       a->created == b->created;
 }
 
 static int
@@ -779,11 +810,12 @@ test_other_versions_refused(void)
 	static const char *const tamper[] = {
 		"PRAGMA user_version = 1", /* the first schema, without the audit log */
 		"PRAGMA user_version = 2", /* before the certificate cache of external KMSs */
-		/* A version 5 file that says 3 or 4: not a store of that version (tables too
+		/* A version 6 file that says 3, 4 or 5: not a store of that version (tables too
 		 * many), so refused read-write as well (not migrated) and left as it is. */
 		"PRAGMA user_version = 3",
 		"PRAGMA user_version = 4",
-		"PRAGMA user_version = 6",
+		"PRAGMA user_version = 5",
+		"PRAGMA user_version = 7",
 		"PRAGMA user_version = 0",
 		"PRAGMA application_id = 0",
 		"CREATE TABLE extra (x)",
@@ -797,12 +829,16 @@ test_other_versions_refused(void)
 		"CREATE INDEX ext_by_change ON ext_certs (change_num)",
 		"DROP TABLE cert_info",
 		"DROP TABLE client_keys",
-		"DROP TABLE client_keys; DROP TABLE cert_info", /* version 3's tables, but says 5 */
+		"DROP TABLE client_keys; DROP TABLE cert_info", /* version 3's tables, but says 6 */
 		"CREATE INDEX client_keys_by_role ON client_keys (role)",
 		"DROP TABLE audit_keys",
 		"DROP TABLE audit_checkpoints",
-		"DROP TABLE audit_keys; DROP TABLE audit_checkpoints", /* version 4's, but says 5 */
+		"DROP TABLE audit_keys; DROP TABLE audit_checkpoints", /* version 4's, but says 6 */
 		"CREATE INDEX cp_by_time ON audit_checkpoints (time_s)",
+		"DROP TABLE client_rotations", /* version 5's tables, but says 6 */
+		"CREATE INDEX rot_by_created ON client_rotations (created)",
+		/* An index of our own beside the automatic ones. */
+		"CREATE UNIQUE INDEX rot_from ON client_rotations (from_trk_label)",
 	};
 	struct kms_store *st;
 	char path[256];
@@ -2280,13 +2316,14 @@ count_ext(void *arg, const struct kms_store_ext_cert *cert)
 	return KMS_OK;
 }
 
-#define MIGRATED     "migrated the store from schema version 3 to 5"
+#define MIGRATED     "migrated the store from schema version 3 to 6"
 #define MIGRATE_HINT "schema version 3: open it read-write once"
 
 static void
 test_migrate_v3(void)
 {
 	static struct kms_store_cert cert, got;
+	static struct kms_store_rotation rot, got_rot;
 	struct kms_store_client client;
 	struct kms_store_keyset ks;
 	struct kms_store_blob b;
@@ -2362,9 +2399,17 @@ test_migrate_v3(void)
 	CU_ASSERT(cert_eq(&cert, &got));
 	sample_blob(&b, 4, 40);
 	CU_ASSERT(kms_store_put_client_key(st, "trk-ue-1", 0, &b) == KMS_OK);
+	/* The table of version 6 too: a rotation of the version 3 client. */
+	sample_rotation(&rot, "ue-1", 2, 0x60);
+	snprintf(rot.from_trk_label, sizeof(rot.from_trk_label), "trk-ue-1");
+	CU_ASSERT(kms_store_put_rotation(st, &rot, &b, &b) == KMS_OK);
+	has = 0;
+	CU_ASSERT(kms_store_get_rotation(st, "ue-1", &got_rot, &has) == KMS_OK);
+	CU_ASSERT_EQUAL(has, 1);
+	CU_ASSERT(rotation_eq(&rot, &got_rot));
 	kms_store_close(st);
 
-	/* Opened again, read-only and read-write: version 4, no second migration. */
+	/* Opened again, read-only and read-write: version 6, no second migration. */
 	st = open_store(path, KMS_STORE_RO);
 	CU_ASSERT(kms_store_get_cert(st, &got) == KMS_OK);
 	CU_ASSERT(cert_eq(&cert, &got));
@@ -2414,11 +2459,11 @@ test_migrate_v3(void)
 	kms_store_close(st);
 }
 
-#define MIGRATED_V4     "migrated the store from schema version 4 to 5"
+#define MIGRATED_V4     "migrated the store from schema version 4 to 6"
 #define MIGRATE_HINT_V4 "schema version 4: open it read-write once"
 
-/* A version 4 store: made by this code, the tables of version 5 dropped (the rest is byte for
- * byte version 4's: those tables' CREATE text did not change). */
+/* A version 4 store: made by this code, the tables of versions 5 and 6 dropped (the rest is
+ * byte for byte version 4's: those tables' CREATE text did not change). */
 static void
 make_v4(const char *path)
 {
@@ -2448,12 +2493,14 @@ make_v4(const char *path)
 	CU_ASSERT_FATAL(kms_store_audit_append(st, &rec, &seq) == KMS_OK);
 	kms_store_close(st);
 	CU_ASSERT_FATAL(raw_exec(path, "DROP TABLE audit_keys; DROP TABLE audit_checkpoints; "
+				       "DROP TABLE client_rotations; "
 				       "PRAGMA user_version = 4") == SQLITE_OK);
 }
 
 static void
 test_migrate_v4(void)
 {
+	static struct kms_store_rotation rot, got_rot;
 	struct kms_store_cert cert, got;
 	struct kms_store_client client;
 	struct kms_store *st = NULL;
@@ -2501,12 +2548,19 @@ test_migrate_v4(void)
 	CU_ASSERT(kms_store_audit_hash_at(st, 2, cp.hash) == KMS_OK);
 	CU_ASSERT(kms_store_audit_key_fingerprint(point, cp.key_fp) == KMS_OK);
 	CU_ASSERT(kms_store_checkpoint_put(st, &cp) == KMS_OK);
+	sample_rotation(&rot, "ue-4", 2, 0x61);
+	snprintf(rot.from_trk_label, sizeof(rot.from_trk_label), "trk-ue-4");
+	CU_ASSERT(kms_store_put_rotation(st, &rot, &rot.new_trk, &rot.new_ink) == KMS_OK);
 	kms_store_close(st);
 
-	/* Again: version 5, no second migration, the new rows there. */
+	/* Again: version 6, no second migration, the new rows there. */
 	st = open_store(path, KMS_STORE_RO);
 	CU_ASSERT(kms_store_has_audit_key(st, point, &has) == KMS_OK);
 	CU_ASSERT_EQUAL(has, 1);
+	has = 0;
+	CU_ASSERT(kms_store_get_rotation(st, "ue-4", &got_rot, &has) == KMS_OK);
+	CU_ASSERT_EQUAL(has, 1);
+	CU_ASSERT(rotation_eq(&rot, &got_rot));
 	CU_ASSERT(kms_store_checkpoint_last(st, &last) == KMS_OK);
 	CU_ASSERT_EQUAL(last, 2);
 	kms_store_close(st);
@@ -3543,6 +3597,859 @@ test_has_keyset_add_identity(void)
 	kms_store_close(ro);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Schema version 6: pending rotations                                                        */
+
+#define MIGRATED_V5 "migrated the store from schema version 5 to 6 (table client_rotations added)"
+#define MIGRATE_HINT_V5                                                                            \
+	"schema version 5: open it read-write once (kms-hsmd, kmsd, or a kms-admin command that "  \
+	"writes) to migrate it to 6"
+
+/* The audit key make_v5 registers (a point of the right form; the curve is not checked here). */
+static void
+v5_point(uint8_t point[KMS_AUDIT_POINT_LEN])
+{
+	memset(point, 0, KMS_AUDIT_POINT_LEN);
+	point[0] = 0x04;
+	point[64] = 5;
+}
+
+/*
+ * A version 5 store with rows in the tables a version 5 program writes (the certificate, a
+ * client and its keys, two audit records, an audit key and a checkpoint): made by this code,
+ * client_rotations dropped (the rest is byte for byte version 5's: no CREATE text changed).
+ */
+static void
+make_v5(const char *path)
+{
+	struct kms_store *st;
+	struct kms_store_cert cert;
+	struct kms_store_client client;
+	struct kms_store_blob t, i;
+	struct kms_audit_checkpoint cp;
+	struct kms_audit_rec rec;
+	uint8_t point[KMS_AUDIT_POINT_LEN];
+	uint64_t seq;
+
+	(void)unlink(path);
+	CU_ASSERT_FATAL(kms_store_open(&st, path, KMS_STORE_CREATE) == KMS_OK);
+	sample_cert(&cert, 5);
+	CU_ASSERT_FATAL(kms_store_put_cert(st, &cert) == KMS_OK);
+	sample_client(&client, "ue-5", KMS_CLIENT_UE);
+	sample_blob(&t, 0x51, 40);
+	sample_blob(&i, 0x52, 40);
+	CU_ASSERT_FATAL(kms_store_put_client_with_keys(st, &client, &t, &i) == KMS_OK);
+	memset(&rec, 0, sizeof(rec));
+	rec.time_s = 1714564800;
+	rec.request_id = "req-v5";
+	rec.outcome = "provisioned";
+	CU_ASSERT_FATAL(kms_store_audit_append(st, &rec, &seq) == KMS_OK);
+	CU_ASSERT_FATAL(kms_store_audit_append(st, &rec, &seq) == KMS_OK);
+	v5_point(point);
+	CU_ASSERT_FATAL(kms_store_put_audit_key(st, point, "kms.audit") == KMS_OK);
+	memset(&cp, 0, sizeof(cp));
+	cp.seq = 2;
+	CU_ASSERT_FATAL(kms_store_audit_hash_at(st, 2, cp.hash) == KMS_OK);
+	CU_ASSERT_FATAL(kms_store_audit_key_fingerprint(point, cp.key_fp) == KMS_OK);
+	CU_ASSERT_FATAL(kms_store_checkpoint_put(st, &cp) == KMS_OK);
+	kms_store_close(st);
+	CU_ASSERT_FATAL(raw_exec(path, "DROP TABLE client_rotations; PRAGMA user_version = 5") ==
+			SQLITE_OK);
+}
+
+static void
+test_migrate_v5(void)
+{
+	static struct kms_store_rotation rot, got_rot;
+	struct kms_store_cert cert, got;
+	struct kms_store_client client;
+	struct kms_store *st = NULL;
+	struct key_collect k;
+	uint8_t point[KMS_AUDIT_POINT_LEN], *before, *after;
+	uint64_t count = 0, bad = 1, last = 0;
+	enum kms_audit_fault fault = KMS_AUDIT_FAULT_SEQ;
+	size_t migrated, hints, before_len, after_len;
+	char path[256];
+	int has = 0;
+
+	path_of(path, sizeof(path), "v5.db");
+	make_v5(path);
+	CU_ASSERT_EQUAL(raw_user_version(path), 5);
+
+	/* Read-only: refused with the hint; the file is left as it is. */
+	hints = log_count(MIGRATE_HINT_V5);
+	before = read_all(path, &before_len);
+	CU_ASSERT_FATAL(before != NULL);
+	CU_ASSERT(kms_store_open(&st, path, KMS_STORE_RO) == KMS_ERR_PARSE);
+	CU_ASSERT(st == NULL);
+	CU_ASSERT_EQUAL(log_count(MIGRATE_HINT_V5), hints + 1);
+	after = read_all(path, &after_len);
+	CU_ASSERT(bytes_eq(before, before_len, after, after_len));
+	free(before);
+	free(after);
+	CU_ASSERT_EQUAL(raw_user_version(path), 5);
+
+	/* Read-write: migrated once, said so, every row kept. */
+	migrated = log_count(MIGRATED_V5);
+	st = open_store(path, KMS_STORE_RW);
+	CU_ASSERT_EQUAL(log_count(MIGRATED_V5), migrated + 1);
+	CU_ASSERT_EQUAL(raw_user_version(path), KMS_STORE_SCHEMA_VERSION);
+	CU_ASSERT_EQUAL(KMS_STORE_SCHEMA_VERSION, 6);
+	sample_cert(&cert, 5);
+	CU_ASSERT(kms_store_get_cert(st, &got) == KMS_OK);
+	CU_ASSERT(cert_eq(&cert, &got));
+	CU_ASSERT(kms_store_get_client(st, "ue-5", &client) == KMS_OK);
+	CU_ASSERT_STRING_EQUAL(client.trk_label, "trk-ue-5-1");
+	CU_ASSERT_STRING_EQUAL(client.ink_label, "ink-ue-5-1");
+	memset(&k, 0, sizeof(k));
+	CU_ASSERT(kms_store_client_key_list(st, collect_client_key, &k) == KMS_OK);
+	CU_ASSERT_STRING_EQUAL(k.c.text, "ink-ue-5-1|40|1;trk-ue-5-1|40|0;");
+	CU_ASSERT(kms_store_audit_verify(st, &count, &bad, &fault) == KMS_OK);
+	CU_ASSERT_EQUAL(count, 2);
+	v5_point(point);
+	CU_ASSERT(kms_store_has_audit_key(st, point, &has) == KMS_OK);
+	CU_ASSERT_EQUAL(has, 1);
+	CU_ASSERT(kms_store_checkpoint_last(st, &last) == KMS_OK);
+	CU_ASSERT_EQUAL(last, 2);
+
+	/* The new table: empty, then usable. */
+	has = 1;
+	CU_ASSERT(kms_store_get_rotation(st, "ue-5", &got_rot, &has) == KMS_OK);
+	CU_ASSERT_EQUAL(has, 0);
+	sample_rotation(&rot, "ue-5", 2, 0x55);
+	CU_ASSERT(kms_store_put_rotation(st, &rot, &rot.new_trk, &rot.new_ink) == KMS_OK);
+	kms_store_close(st);
+
+	/* Again, read-only and read-write: version 6, no second migration, the rotation there. */
+	st = open_store(path, KMS_STORE_RO);
+	has = 0;
+	CU_ASSERT(kms_store_get_rotation(st, "ue-5", &got_rot, &has) == KMS_OK);
+	CU_ASSERT_EQUAL(has, 1);
+	CU_ASSERT(rotation_eq(&rot, &got_rot));
+	kms_store_close(st);
+	st = open_store(path, KMS_STORE_RW);
+	CU_ASSERT(kms_store_finish_rotation(st, "ue-5", "ik.2.ue-5") == KMS_OK);
+	kms_store_close(st);
+	CU_ASSERT_EQUAL(log_count(MIGRATED_V5), migrated + 1);
+
+	/* KMS_STORE_CREATE of an existing version 5 file migrates it too. */
+	make_v5(path);
+	st = open_store(path, KMS_STORE_CREATE);
+	CU_ASSERT_EQUAL(log_count(MIGRATED_V5), migrated + 2);
+	CU_ASSERT_EQUAL(raw_user_version(path), KMS_STORE_SCHEMA_VERSION);
+	kms_store_close(st);
+
+	/* A version 5 file with a table too many or too few: refused in every mode, kept. */
+	make_v5(path);
+	CU_ASSERT_FATAL(raw_exec(path, "CREATE TABLE client_rotations (client_id TEXT UNIQUE)") ==
+			SQLITE_OK);
+	expect_refused(path, KMS_ERR_PARSE);
+	CU_ASSERT_EQUAL(raw_user_version(path), 5);
+	make_v5(path);
+	CU_ASSERT_FATAL(raw_exec(path, "DROP TABLE audit_keys") == SQLITE_OK);
+	expect_refused(path, KMS_ERR_PARSE);
+	CU_ASSERT_EQUAL(raw_user_version(path), 5);
+	CU_ASSERT_EQUAL(log_count(MIGRATED_V5), migrated + 2);
+}
+
+/* The rotations a list passes on: "client_id|new_ink_label|created % 1000;", and the last one. */
+struct rot_collect {
+	struct collect c;
+	struct kms_store_rotation last;
+	int stop_with;
+};
+
+static int
+collect_rotation(void *ctx, const struct kms_store_rotation *rot)
+{
+	struct rot_collect *k = ctx;
+
+	collect_add(&k->c, rot->client_id, rot->new_ink_label, (int)(rot->created % 1000));
+	k->last = *rot;
+	return k->c.stop_after != 0 && (int)k->c.n >= k->c.stop_after ? k->stop_with : KMS_OK;
+}
+
+/* What the rotation functions touch, as text: clients (with labels), client keys, rotations. */
+struct rot_state {
+	char text[16384];
+};
+
+static void __attribute__((format(printf, 2, 3)))
+state_add(struct rot_state *t, const char *fmt, ...)
+{
+	size_t used = strlen(t->text);
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(t->text + used, sizeof(t->text) - used, fmt, ap);
+	va_end(ap);
+}
+
+/* A checksum of a blob that sees every byte and its position. */
+static unsigned long
+blob_sum(const struct kms_store_blob *b)
+{
+	unsigned long sum = 0;
+	size_t i;
+
+	for (i = 0; i < b->len; i++) {
+		sum = sum * 31 + b->data[i] + i;
+	}
+	return sum;
+}
+
+static int
+state_client(void *arg, const struct kms_store_client *c)
+{
+	state_add(arg, "C %s %d %s %s %d;", c->client_id, (int)c->cls, c->trk_label, c->ink_label,
+		  c->revoked);
+	return KMS_OK;
+}
+
+static int
+state_key(void *ctx, const char *label, int ink, const struct kms_store_blob *wrapped)
+{
+	state_add(ctx, "K %s %d %zu %lu;", label, ink, wrapped->len, blob_sum(wrapped));
+	return KMS_OK;
+}
+
+static int
+state_rotation(void *ctx, const struct kms_store_rotation *rot)
+{
+	state_add(ctx, "R %s %s %s %s %lu %lu %lld;", rot->client_id, rot->from_trk_label,
+		  rot->new_trk_label, rot->new_ink_label, blob_sum(&rot->new_trk),
+		  blob_sum(&rot->new_ink), (long long)rot->created);
+	return KMS_OK;
+}
+
+static void
+rot_state(struct kms_store *st, struct rot_state *t)
+{
+	memset(t, 0, sizeof(*t));
+	CU_ASSERT(kms_store_client_list(st, state_client, t) == KMS_OK);
+	CU_ASSERT(kms_store_client_key_list(st, state_key, t) == KMS_OK);
+	CU_ASSERT(kms_store_rotation_list(st, state_rotation, t) == KMS_OK);
+	CU_ASSERT(strlen(t->text) < sizeof(t->text) - 1); /* not cut off */
+}
+
+/* A store with clients ue-1 (UE) and srv-2 (server), each with its keys in client_keys. */
+static struct kms_store *
+rot_store(const char *name, char *path, size_t cap)
+{
+	struct kms_store_client c;
+	struct kms_store_blob t, i;
+	struct kms_store *st;
+
+	st = create_store(name, path, cap);
+	sample_blob(&t, 0x10, 40);
+	sample_blob(&i, 0x20, 40);
+	sample_client(&c, "ue-1", KMS_CLIENT_UE);
+	CU_ASSERT_FATAL(kms_store_put_client_with_keys(st, &c, &t, &i) == KMS_OK);
+	sample_client(&c, "srv-2", KMS_CLIENT_SERVER);
+	CU_ASSERT_FATAL(kms_store_put_client_with_keys(st, &c, &t, &i) == KMS_OK);
+	return st;
+}
+
+/*
+ * put, get, list, finish and cancel: the client keeps its row until the rotation is finished;
+ * then its row names the new keys and the pending row is gone; the new keys' backups stay on
+ * finish and go on cancel; read-only handles get and list.
+ */
+static void
+test_rotation_roundtrip(void)
+{
+	static struct kms_store_rotation r1, r2, r3, got;
+	static struct rot_collect rc;
+	static struct rot_state before, after;
+	static const char keys8[] = "ik.2.srv-2|512|1;ik.2.ue-1|48|1;ink-srv-2-1|40|1;"
+				    "ink-ue-1-1|40|1;tk.2.srv-2|40|0;tk.2.ue-1|1|0;"
+				    "trk-srv-2-1|40|0;trk-ue-1-1|40|0;";
+	struct kms_store_client c1, cl;
+	struct kms_store_blob kt1, ki1, kt2, ki2;
+	struct kms_store *st, *ro;
+	struct key_collect k;
+	char path[256];
+	int found;
+
+	st = rot_store("rot.db", path, sizeof(path));
+	sample_client(&c1, "ue-1", KMS_CLIENT_UE);
+
+	/* Nothing pending: found 0, the output all zero. */
+	memset(&got, 0xaa, sizeof(got));
+	found = 7;
+	CU_ASSERT(kms_store_get_rotation(st, "ue-1", &got, &found) == KMS_OK);
+	CU_ASSERT_EQUAL(found, 0);
+	CU_ASSERT(kms_test_all_zero((const uint8_t *)&got, sizeof(got)));
+	memset(&rc, 0, sizeof(rc));
+	CU_ASSERT(kms_store_rotation_list(st, collect_rotation, &rc) == KMS_OK);
+	CU_ASSERT_EQUAL(rc.c.n, 0);
+
+	/* Two rotations pending, blobs at their bounds. */
+	sample_rotation(&r1, "ue-1", 2, 0x30);
+	sample_rotation(&r2, "srv-2", 2, 0x40);
+	sample_blob(&r2.new_trk, 0x41, 1);
+	sample_blob(&r2.new_ink, 0x42, KMS_STORE_MAX_BLOB);
+	sample_blob(&kt1, 0x50, 1);
+	sample_blob(&ki1, 0x51, 48);
+	sample_blob(&kt2, 0x52, 40);
+	sample_blob(&ki2, 0x53, KMS_STORE_MAX_BLOB);
+	CU_ASSERT(kms_store_put_rotation(st, &r2, &kt2, &ki2) == KMS_OK);
+	CU_ASSERT(kms_store_put_rotation(st, &r1, &kt1, &ki1) == KMS_OK);
+	CU_ASSERT(kms_store_get_rotation(st, "ue-1", &got, &found) == KMS_OK);
+	CU_ASSERT_EQUAL(found, 1);
+	CU_ASSERT(rotation_eq(&got, &r1));
+	CU_ASSERT(kms_store_get_rotation(st, "srv-2", &got, &found) == KMS_OK);
+	CU_ASSERT_EQUAL(found, 1);
+	CU_ASSERT(rotation_eq(&got, &r2));
+	CU_ASSERT(kms_store_get_rotation(st, "ue-3", &got, &found) == KMS_OK);
+	CU_ASSERT_EQUAL(found, 0);
+	/* The client's row still names its current keys. */
+	CU_ASSERT(kms_store_get_client(st, "ue-1", &cl) == KMS_OK);
+	CU_ASSERT(client_eq(&cl, &c1));
+	/* The new keys' backups are in client_keys with their roles (trk_kek as the TrK). */
+	memset(&k, 0, sizeof(k));
+	CU_ASSERT(kms_store_client_key_list(st, collect_client_key, &k) == KMS_OK);
+	CU_ASSERT_STRING_EQUAL(k.c.text, keys8);
+	memset(&k, 0, sizeof(k));
+	k.c.stop_after = 6; /* tk.2.ue-1 */
+	k.stop_with = KMS_ERR_AUTH;
+	CU_ASSERT(kms_store_client_key_list(st, collect_client_key, &k) == KMS_ERR_AUTH);
+	CU_ASSERT(blob_eq(&k.last, &kt1));
+	memset(&k, 0, sizeof(k));
+	k.c.stop_after = 1; /* ik.2.srv-2 */
+	k.stop_with = KMS_ERR_AUTH;
+	CU_ASSERT(kms_store_client_key_list(st, collect_client_key, &k) == KMS_ERR_AUTH);
+	CU_ASSERT(blob_eq(&k.last, &ki2));
+	kms_store_close(st);
+
+	/* From a read-only handle: the list in client_id order, get, a callback that stops. */
+	ro = open_store(path, KMS_STORE_RO);
+	memset(&rc, 0, sizeof(rc));
+	CU_ASSERT(kms_store_rotation_list(ro, collect_rotation, &rc) == KMS_OK);
+	CU_ASSERT_STRING_EQUAL(rc.c.text, "srv-2|ik.2.srv-2|802;ue-1|ik.2.ue-1|802;");
+	CU_ASSERT(rotation_eq(&rc.last, &r1));
+	memset(&rc, 0, sizeof(rc));
+	rc.c.stop_after = 1;
+	rc.stop_with = KMS_ERR_FORBIDDEN;
+	CU_ASSERT(kms_store_rotation_list(ro, collect_rotation, &rc) == KMS_ERR_FORBIDDEN);
+	CU_ASSERT_EQUAL(rc.c.n, 1);
+	CU_ASSERT(rotation_eq(&rc.last, &r2));
+	found = 0;
+	CU_ASSERT(kms_store_get_rotation(ro, "ue-1", &got, &found) == KMS_OK);
+	CU_ASSERT_EQUAL(found, 1);
+	CU_ASSERT(rotation_eq(&got, &r1));
+	kms_store_close(ro);
+
+	/* Finish: the row names the new keys, the pending row goes, every backup stays. */
+	st = open_store(path, KMS_STORE_RW);
+	CU_ASSERT(kms_store_finish_rotation(st, "ue-1", "ik.2.ue-1") == KMS_OK);
+	CU_ASSERT(kms_store_get_client(st, "ue-1", &cl) == KMS_OK);
+	CU_ASSERT_STRING_EQUAL(cl.trk_label, "tk.2.ue-1");
+	CU_ASSERT_STRING_EQUAL(cl.ink_label, "ik.2.ue-1");
+	CU_ASSERT_EQUAL(cl.cls, KMS_CLIENT_UE);
+	CU_ASSERT_EQUAL(cl.revoked, 0);
+	found = 1;
+	CU_ASSERT(kms_store_get_rotation(st, "ue-1", &got, &found) == KMS_OK);
+	CU_ASSERT_EQUAL(found, 0);
+	memset(&k, 0, sizeof(k));
+	CU_ASSERT(kms_store_client_key_list(st, collect_client_key, &k) == KMS_OK);
+	CU_ASSERT_STRING_EQUAL(k.c.text, keys8);
+	memset(&rc, 0, sizeof(rc));
+	CU_ASSERT(kms_store_rotation_list(st, collect_rotation, &rc) == KMS_OK);
+	CU_ASSERT_STRING_EQUAL(rc.c.text, "srv-2|ik.2.srv-2|802;");
+	/* Finished once: a second proof finds nothing pending. */
+	CU_ASSERT(kms_store_finish_rotation(st, "ue-1", "ik.2.ue-1") == KMS_ERR_AUTH);
+
+	/* Finish leaves the class and the revoked flag as they are. */
+	CU_ASSERT(kms_store_set_client_revoked(st, "srv-2", 1) == KMS_OK);
+	CU_ASSERT(kms_store_finish_rotation(st, "srv-2", "ik.2.srv-2") == KMS_OK);
+	CU_ASSERT(kms_store_get_client(st, "srv-2", &cl) == KMS_OK);
+	CU_ASSERT_STRING_EQUAL(cl.trk_label, "tk.2.srv-2");
+	CU_ASSERT_STRING_EQUAL(cl.ink_label, "ik.2.srv-2");
+	CU_ASSERT_EQUAL(cl.cls, KMS_CLIENT_SERVER);
+	CU_ASSERT_EQUAL(cl.revoked, 1);
+
+	/* The next rotation starts from the new TrK; cancelled, its keys' rows go with it. */
+	rot_state(st, &before);
+	sample_rotation(&r3, "ue-1", 3, 0x70);
+	snprintf(r3.from_trk_label, sizeof(r3.from_trk_label), "tk.2.ue-1");
+	CU_ASSERT(kms_store_put_rotation(st, &r3, &kt1, &ki1) == KMS_OK);
+	rot_state(st, &after);
+	CU_ASSERT(strstr(after.text, "K tk.3.ue-1 0 ") != NULL);
+	CU_ASSERT(strstr(after.text, "K ik.3.ue-1 1 ") != NULL);
+	CU_ASSERT(strstr(after.text, "R ue-1 tk.2.ue-1 tk.3.ue-1 ik.3.ue-1 ") != NULL);
+	CU_ASSERT(kms_store_cancel_rotation(st, "ue-1") == KMS_OK);
+	rot_state(st, &after);
+	CU_ASSERT_STRING_EQUAL(after.text, before.text);
+	CU_ASSERT(kms_store_cancel_rotation(st, "ue-1") == KMS_ERR_FORBIDDEN);
+
+	/* Cancel keeps the backup of a label a client's row names (enrolled under it meanwhile). */
+	CU_ASSERT(kms_store_put_rotation(st, &r3, &kt1, &ki1) == KMS_OK);
+	sample_client(&cl, "ue-9", KMS_CLIENT_UE);
+	snprintf(cl.ink_label, sizeof(cl.ink_label), "tk.3.ue-1");
+	CU_ASSERT(kms_store_put_client(st, &cl) == KMS_OK);
+	CU_ASSERT(kms_store_cancel_rotation(st, "ue-1") == KMS_OK);
+	rot_state(st, &after);
+	CU_ASSERT(strstr(after.text, "K tk.3.ue-1 0 ") != NULL);
+	CU_ASSERT(strstr(after.text, "ik.3.ue-1") == NULL);
+	CU_ASSERT(strstr(after.text, "R ") == NULL);
+	kms_store_close(st);
+}
+
+/* A list callback that calls each rotation function on the store it is called from. */
+static int
+reenter_rotation(void *ctx, const struct kms_store_rotation *rot)
+{
+	static struct kms_store_rotation got;
+	int *r = ctx, found;
+
+	r[0] = kms_store_put_rotation(reentrant_st, rot, &rot->new_trk, &rot->new_ink);
+	r[1] = kms_store_get_rotation(reentrant_st, rot->client_id, &got, &found);
+	r[2] = kms_store_finish_rotation(reentrant_st, rot->client_id, rot->new_ink_label);
+	r[3] = kms_store_cancel_rotation(reentrant_st, rot->client_id);
+	r[4] = kms_store_rotation_list(reentrant_st, collect_rotation, NULL);
+	return KMS_OK;
+}
+
+/* Every refusal of put, finish and cancel changes nothing; get and list refuse bad arguments. */
+static void
+test_rotation_refusals(void)
+{
+	static const char *const bad_ids[] = {"", "a b", "a\tb", "caf\xc3\xa9", "a\x7f"};
+	static struct kms_store_rotation r1, r2, x, got;
+	static struct rot_state before, after;
+	static char id256[KMS_STORE_MAX_ID + 2];
+	struct kms_store_client c;
+	struct kms_store_blob kt, ki, b;
+	struct kms_store *st, *ro;
+	uint8_t *bytes_before, *bytes_after;
+	size_t i, j, len_before, len_after;
+	char path[256];
+	char *fields[4];
+	int found, rr[5];
+
+	st = rot_store("rot-refuse.db", path, sizeof(path));
+	sample_client(&c, "ue-rev", KMS_CLIENT_UE);
+	c.revoked = 1;
+	CU_ASSERT_FATAL(kms_store_put_client(st, &c) == KMS_OK);
+	sample_blob(&kt, 0x50, 40);
+	sample_blob(&ki, 0x51, 40);
+	sample_rotation(&r1, "ue-1", 2, 0x30);
+	rot_state(st, &before);
+
+	/* No such client, a revoked one: KMS_ERR_FORBIDDEN. */
+	sample_rotation(&x, "ue-3", 2, 0x30);
+	CU_ASSERT(kms_store_put_rotation(st, &x, &kt, &ki) == KMS_ERR_FORBIDDEN);
+	sample_rotation(&x, "ue-rev", 2, 0x30);
+	CU_ASSERT(kms_store_put_rotation(st, &x, &kt, &ki) == KMS_ERR_FORBIDDEN);
+	/* Its TrK is not from_trk_label (changed meanwhile): KMS_ERR_AUTH. */
+	x = r1;
+	snprintf(x.from_trk_label, sizeof(x.from_trk_label), "trk-ue-1-0");
+	CU_ASSERT(kms_store_put_rotation(st, &x, &kt, &ki) == KMS_ERR_AUTH);
+	x = r1;
+	snprintf(x.from_trk_label, sizeof(x.from_trk_label), "ink-ue-1-1"); /* its InK */
+	CU_ASSERT(kms_store_put_rotation(st, &x, &kt, &ki) == KMS_ERR_AUTH);
+	/* A new label that is the client's current InK: the four labels are not distinct. */
+	x = r1;
+	snprintf(x.new_ink_label, sizeof(x.new_ink_label), "ink-ue-1-1");
+	CU_ASSERT(kms_store_put_rotation(st, &x, &kt, &ki) == KMS_ERR_INVALID_ARG);
+	x = r1;
+	snprintf(x.new_trk_label, sizeof(x.new_trk_label), "ink-ue-1-1");
+	CU_ASSERT(kms_store_put_rotation(st, &x, &kt, &ki) == KMS_ERR_INVALID_ARG);
+	/* A new label whose backup is there already (another client's key): KMS_ERR_AUTH. */
+	x = r1;
+	snprintf(x.new_trk_label, sizeof(x.new_trk_label), "ink-srv-2-1");
+	CU_ASSERT(kms_store_put_rotation(st, &x, &kt, &ki) == KMS_ERR_AUTH);
+	/* Nothing pending: finish KMS_ERR_AUTH, cancel KMS_ERR_FORBIDDEN. */
+	CU_ASSERT(kms_store_finish_rotation(st, "ue-1", "ik.2.ue-1") == KMS_ERR_AUTH);
+	CU_ASSERT(kms_store_finish_rotation(st, "ue-3", "ik.2.ue-3") == KMS_ERR_AUTH);
+	CU_ASSERT(kms_store_cancel_rotation(st, "ue-1") == KMS_ERR_FORBIDDEN);
+	CU_ASSERT(kms_store_cancel_rotation(st, "ue-3") == KMS_ERR_FORBIDDEN);
+	rot_state(st, &after);
+	CU_ASSERT_STRING_EQUAL(after.text, before.text);
+
+	/* One pending: a second rotation of that client is KMS_ERR_AUTH, with any labels. */
+	CU_ASSERT(kms_store_put_rotation(st, &r1, &kt, &ki) == KMS_OK);
+	rot_state(st, &before);
+	sample_rotation(&r2, "ue-1", 3, 0x31);
+	CU_ASSERT(kms_store_put_rotation(st, &r2, &kt, &ki) == KMS_ERR_AUTH);
+	CU_ASSERT(kms_store_put_rotation(st, &r1, &kt, &ki) == KMS_ERR_AUTH);
+	/* Another client's rotation with a label of the pending one: KMS_ERR_AUTH. */
+	sample_rotation(&x, "srv-2", 2, 0x32);
+	snprintf(x.new_ink_label, sizeof(x.new_ink_label), "ik.2.ue-1");
+	CU_ASSERT(kms_store_put_rotation(st, &x, &kt, &ki) == KMS_ERR_AUTH);
+	rot_state(st, &after);
+	CU_ASSERT_STRING_EQUAL(after.text, before.text);
+
+	/* Arguments of put: each refused before anything is written. */
+	repeat(id256, 'a', KMS_STORE_MAX_ID + 1);
+	CU_ASSERT(kms_store_put_rotation(NULL, &r2, &kt, &ki) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_put_rotation(st, NULL, &kt, &ki) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_put_rotation(st, &r2, NULL, &ki) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_put_rotation(st, &r2, &kt, NULL) == KMS_ERR_INVALID_ARG);
+	sample_rotation(&r2, "srv-2", 2, 0x33); /* would be fine */
+	b = kt;
+	b.len = 0;
+	CU_ASSERT(kms_store_put_rotation(st, &r2, &b, &ki) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_put_rotation(st, &r2, &kt, &b) == KMS_ERR_INVALID_ARG);
+	x = r2;
+	x.new_trk.len = 0;
+	CU_ASSERT(kms_store_put_rotation(st, &x, &kt, &ki) == KMS_ERR_INVALID_ARG);
+	x = r2;
+	x.new_ink.len = 0;
+	CU_ASSERT(kms_store_put_rotation(st, &x, &kt, &ki) == KMS_ERR_INVALID_ARG);
+	b.len = KMS_STORE_MAX_BLOB + 1;
+	CU_ASSERT(kms_store_put_rotation(st, &r2, &b, &ki) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_put_rotation(st, &r2, &kt, &b) == KMS_ERR_INVALID_ARG);
+	x = r2;
+	x.new_trk.len = KMS_STORE_MAX_BLOB + 1;
+	CU_ASSERT(kms_store_put_rotation(st, &x, &kt, &ki) == KMS_ERR_INVALID_ARG);
+	x = r2;
+	x.new_ink.len = KMS_STORE_MAX_BLOB + 1;
+	CU_ASSERT(kms_store_put_rotation(st, &x, &kt, &ki) == KMS_ERR_INVALID_ARG);
+	for (j = 0; j < 4; j++) {
+		x = r2;
+		fields[0] = x.client_id;
+		fields[1] = x.from_trk_label;
+		fields[2] = x.new_trk_label;
+		fields[3] = x.new_ink_label;
+		for (i = 0; i < NUM(bad_ids); i++) {
+			x = r2;
+			snprintf(fields[j], KMS_STORE_MAX_ID + 1, "%s", bad_ids[i]);
+			CU_ASSERT(kms_store_put_rotation(st, &x, &kt, &ki) == KMS_ERR_INVALID_ARG);
+		}
+		x = r2;
+		memset(fields[j], 'a', KMS_STORE_MAX_ID + 1); /* not NUL-terminated */
+		CU_ASSERT(kms_store_put_rotation(st, &x, &kt, &ki) == KMS_ERR_INVALID_ARG);
+	}
+	/* The labels of the rotation pairwise distinct. */
+	x = r2;
+	memcpy(x.new_trk_label, x.from_trk_label, sizeof(x.new_trk_label));
+	CU_ASSERT(kms_store_put_rotation(st, &x, &kt, &ki) == KMS_ERR_INVALID_ARG);
+	x = r2;
+	memcpy(x.new_ink_label, x.from_trk_label, sizeof(x.new_ink_label));
+	CU_ASSERT(kms_store_put_rotation(st, &x, &kt, &ki) == KMS_ERR_INVALID_ARG);
+	x = r2;
+	memcpy(x.new_ink_label, x.new_trk_label, sizeof(x.new_ink_label));
+	CU_ASSERT(kms_store_put_rotation(st, &x, &kt, &ki) == KMS_ERR_INVALID_ARG);
+	/* created: Unix seconds, not negative. */
+	x = r2;
+	x.created = -1;
+	CU_ASSERT(kms_store_put_rotation(st, &x, &kt, &ki) == KMS_ERR_RANGE);
+	x.created = INT64_MIN;
+	CU_ASSERT(kms_store_put_rotation(st, &x, &kt, &ki) == KMS_ERR_RANGE);
+
+	/* Arguments of get, finish, cancel and list. */
+	found = 1;
+	CU_ASSERT(kms_store_get_rotation(st, id256, &got, &found) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT_EQUAL(found, 0);
+	for (i = 0; i < NUM(bad_ids); i++) {
+		found = 1;
+		CU_ASSERT(kms_store_get_rotation(st, bad_ids[i], &got, &found) ==
+			  KMS_ERR_INVALID_ARG);
+		CU_ASSERT_EQUAL(found, 0);
+		CU_ASSERT(kms_store_finish_rotation(st, bad_ids[i], "ik.2.ue-1") ==
+			  KMS_ERR_INVALID_ARG);
+		CU_ASSERT(kms_store_finish_rotation(st, "ue-1", bad_ids[i]) == KMS_ERR_INVALID_ARG);
+		CU_ASSERT(kms_store_cancel_rotation(st, bad_ids[i]) == KMS_ERR_INVALID_ARG);
+	}
+	CU_ASSERT(kms_store_get_rotation(NULL, "ue-1", &got, &found) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_get_rotation(st, NULL, &got, &found) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_get_rotation(st, "ue-1", NULL, &found) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_get_rotation(st, "ue-1", &got, NULL) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_finish_rotation(NULL, "ue-1", "ik.2.ue-1") == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_finish_rotation(st, NULL, "ik.2.ue-1") == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_finish_rotation(st, "ue-1", NULL) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_finish_rotation(st, "ue-1", id256) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_cancel_rotation(NULL, "ue-1") == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_cancel_rotation(st, NULL) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_cancel_rotation(st, id256) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_rotation_list(NULL, collect_rotation, NULL) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_rotation_list(st, NULL, NULL) == KMS_ERR_INVALID_ARG);
+
+	/* Not from a callback of the store: each one refused (finish would succeed otherwise). */
+	reentrant_st = st;
+	for (i = 0; i < NUM(rr); i++) {
+		rr[i] = KMS_OK;
+	}
+	CU_ASSERT(kms_store_rotation_list(st, reenter_rotation, rr) == KMS_OK);
+	for (i = 0; i < NUM(rr); i++) {
+		CU_ASSERT_EQUAL(rr[i], KMS_ERR_INVALID_ARG);
+	}
+	rot_state(st, &after);
+	CU_ASSERT_STRING_EQUAL(after.text, before.text);
+	kms_store_close(st);
+
+	/* A read-only handle: get and list answer, the writes are refused, the file unchanged. */
+	bytes_before = read_all(path, &len_before);
+	CU_ASSERT_FATAL(bytes_before != NULL);
+	ro = open_store(path, KMS_STORE_RO);
+	found = 0;
+	CU_ASSERT(kms_store_get_rotation(ro, "ue-1", &got, &found) == KMS_OK);
+	CU_ASSERT_EQUAL(found, 1);
+	CU_ASSERT(rotation_eq(&got, &r1));
+	rot_state(ro, &after);
+	CU_ASSERT_STRING_EQUAL(after.text, before.text);
+	CU_ASSERT(kms_store_put_rotation(ro, &r2, &kt, &ki) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_finish_rotation(ro, "ue-1", "ik.2.ue-1") == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_cancel_rotation(ro, "ue-1") == KMS_ERR_INVALID_ARG);
+	kms_store_close(ro);
+	bytes_after = read_all(path, &len_after);
+	CU_ASSERT_FATAL(bytes_after != NULL);
+	CU_ASSERT(bytes_eq(bytes_before, len_before, bytes_after, len_after));
+	free(bytes_before);
+	free(bytes_after);
+}
+
+/*
+ * All or nothing: a put whose second key collides, or whose rotation row fails in SQLite after
+ * both keys went in, leaves no row; a finish that names another rotation, or comes after a
+ * re-enrolment, changes nothing; a put that cannot take the lock changes nothing.
+ */
+static void
+test_rotation_atomic(void)
+{
+	static struct kms_store_rotation r1, x, got;
+	static struct rot_state before, after;
+	struct kms_store_client c;
+	struct kms_store_blob kt, ki;
+	struct kms_store *st;
+	sqlite3 *other = NULL;
+	char path[256];
+	int found;
+
+	st = rot_store("rot-atomic.db", path, sizeof(path));
+	sample_blob(&kt, 0x50, 40);
+	sample_blob(&ki, 0x51, 40);
+	sample_rotation(&r1, "ue-1", 2, 0x30);
+	rot_state(st, &before);
+
+	/* The second client_keys insert collides (another client's TrK): the first is undone. */
+	x = r1;
+	snprintf(x.new_ink_label, sizeof(x.new_ink_label), "trk-srv-2-1");
+	CU_ASSERT(kms_store_put_rotation(st, &x, &kt, &ki) == KMS_ERR_AUTH);
+	rot_state(st, &after);
+	CU_ASSERT_STRING_EQUAL(after.text, before.text);
+	CU_ASSERT(strstr(after.text, "tk.2.ue-1") == NULL);
+
+	/* The rotation row fails (its UNIQUE new_trk_label, held by a row written around us)
+	 * after both keys went in: neither stays. */
+	CU_ASSERT_FATAL(raw_exec(path, "INSERT INTO client_rotations VALUES ('srv-2', "
+				       "'trk-srv-2-1', 'tk.2.ue-1', 'ik.9.srv-2', x'01', x'02', "
+				       "1)") == SQLITE_OK);
+	rot_state(st, &before);
+	CU_ASSERT(kms_store_put_rotation(st, &r1, &kt, &ki) == KMS_ERR_IO);
+	rot_state(st, &after);
+	CU_ASSERT_STRING_EQUAL(after.text, before.text);
+	CU_ASSERT(strstr(after.text, "K tk.2.ue-1") == NULL);
+	CU_ASSERT(strstr(after.text, "K ik.2.ue-1") == NULL);
+	CU_ASSERT_FATAL(raw_exec(path, "DELETE FROM client_rotations") == SQLITE_OK);
+
+	/* Another writer holds the lock past the busy timeout: KMS_ERR_IO, nothing written. */
+	rot_state(st, &before);
+	CU_ASSERT_FATAL(sqlite3_open_v2(path, &other, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK);
+	CU_ASSERT_FATAL(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
+	CU_ASSERT(kms_store_put_rotation(st, &r1, &kt, &ki) == KMS_ERR_IO);
+	CU_ASSERT(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(other);
+	rot_state(st, &after);
+	CU_ASSERT_STRING_EQUAL(after.text, before.text);
+
+	/* finish naming another rotation's InK, the new TrK, or the current InK: nothing changes.
+	 */
+	CU_ASSERT(kms_store_put_rotation(st, &r1, &kt, &ki) == KMS_OK);
+	rot_state(st, &before);
+	CU_ASSERT(kms_store_finish_rotation(st, "ue-1", "ik.3.ue-1") == KMS_ERR_AUTH);
+	CU_ASSERT(kms_store_finish_rotation(st, "ue-1", "tk.2.ue-1") == KMS_ERR_AUTH);
+	CU_ASSERT(kms_store_finish_rotation(st, "ue-1", "ink-ue-1-1") == KMS_ERR_AUTH);
+	CU_ASSERT(kms_store_finish_rotation(st, "srv-2", "ik.2.ue-1") == KMS_ERR_AUTH);
+	rot_state(st, &after);
+	CU_ASSERT_STRING_EQUAL(after.text, before.text);
+
+	/* Re-enrolled meanwhile (another TrK): finish is KMS_ERR_AUTH and changes nothing. */
+	sample_client(&c, "ue-1", KMS_CLIENT_UE);
+	snprintf(c.trk_label, sizeof(c.trk_label), "trk-ue-1-9");
+	snprintf(c.ink_label, sizeof(c.ink_label), "ink-ue-1-9");
+	CU_ASSERT(kms_store_put_client_with_keys(st, &c, &kt, &ki) == KMS_OK);
+	rot_state(st, &before);
+	CU_ASSERT(kms_store_finish_rotation(st, "ue-1", "ik.2.ue-1") == KMS_ERR_AUTH);
+	rot_state(st, &after);
+	CU_ASSERT_STRING_EQUAL(after.text, before.text);
+	found = 0;
+	CU_ASSERT(kms_store_get_rotation(st, "ue-1", &got, &found) == KMS_OK);
+	CU_ASSERT_EQUAL(found, 1);
+	CU_ASSERT(rotation_eq(&got, &r1));
+	/* The stale rotation is cancelled; the re-enrolled keys stay. */
+	CU_ASSERT(kms_store_cancel_rotation(st, "ue-1") == KMS_OK);
+	rot_state(st, &after);
+	CU_ASSERT(strstr(after.text, "C ue-1 0 trk-ue-1-9 ink-ue-1-9 0;") != NULL);
+	CU_ASSERT(strstr(after.text, "K trk-ue-1-9 0 ") != NULL);
+	CU_ASSERT(strstr(after.text, "tk.2.ue-1") == NULL);
+	CU_ASSERT(strstr(after.text, "R ") == NULL);
+	kms_store_close(st);
+}
+
+/* Rows of client_rotations that fail their checks: KMS_ERR_PARSE from every reader. */
+static void
+test_rotation_corrupt(void)
+{
+	static const struct {
+		const char *sql;
+		int by_id; /* 1: the row is still found by client_id 'ue-1' */
+	} cases[] = {
+		{"UPDATE client_rotations SET from_trk_label = 'a b'", 1},
+		{"UPDATE client_rotations SET from_trk_label = CAST(x'617f' AS TEXT)", 1}, /* DEL */
+		{"UPDATE client_rotations SET from_trk_label = ''", 1},
+		{"UPDATE client_rotations SET new_trk_label = printf('%.*c', 256, 'a')", 1},
+		{"UPDATE client_rotations SET new_trk_label = x'41'", 1},
+		{"UPDATE client_rotations SET new_ink_label = CAST(x'c3a9' AS TEXT)", 1},
+		{"UPDATE client_rotations SET new_ink_label = CAST(x'610062' AS TEXT)",
+		 1},                                                                      /* NUL */
+		{"UPDATE client_rotations SET new_ink_label = CAST(x'6109' AS TEXT)", 1}, /* tab */
+		{"UPDATE client_rotations SET new_ink_label = new_trk_label", 1},
+		{"UPDATE client_rotations SET new_trk_label = from_trk_label", 1},
+		{"UPDATE client_rotations SET new_ink_label = from_trk_label", 1},
+		{"UPDATE client_rotations SET new_trk = x''", 1},
+		{"UPDATE client_rotations SET new_trk = zeroblob(513)", 1},
+		{"UPDATE client_rotations SET new_trk = '" SENTINEL "'", 1},
+		{"UPDATE client_rotations SET new_ink = 12", 1},
+		{"UPDATE client_rotations SET new_ink = CAST(printf('%s%.*c', '" SENTINEL
+		 "', 520, 'x') AS BLOB)",
+		 1},
+		{"UPDATE client_rotations SET created = -1", 1},
+		{"UPDATE client_rotations SET created = 1.5", 1},
+		{"UPDATE client_rotations SET created = 'now'", 1},
+		{"UPDATE client_rotations SET created = x'01'", 1},
+		{"UPDATE client_rotations SET client_id = 'a b'", 0},
+		{"UPDATE client_rotations SET client_id = printf('%.*c', 256, 'a')", 0},
+		{"UPDATE client_rotations SET client_id = x'75652d31'", 0}, /* 'ue-1' as a blob */
+	};
+	static const char restore[] =
+		"DELETE FROM client_rotations; INSERT INTO client_rotations VALUES ('ue-1', "
+		"'trk-ue-1-1', 'tk.2.ue-1', 'ik.2.ue-1', x'01', x'02', 1)";
+	static struct kms_store_rotation got;
+	static struct rot_collect rc;
+	static struct rot_state before, after;
+	struct kms_store *st;
+	char path[256], sql[1024];
+	size_t i;
+	int r, found;
+
+	st = rot_store("rot-corrupt.db", path, sizeof(path));
+	kms_store_close(st);
+	for (i = 0; i < NUM(cases); i++) {
+		/* Past our CHECK constraints, as a hostile writer of the file would be. */
+		CU_ASSERT_FATAL(raw_exec(path, restore) == SQLITE_OK);
+		st = open_store(path, KMS_STORE_RO);
+		found = 0;
+		CU_ASSERT(kms_store_get_rotation(st, "ue-1", &got, &found) == KMS_OK);
+		CU_ASSERT_EQUAL(found, 1);
+		kms_store_close(st);
+		snprintf(sql, sizeof(sql), "PRAGMA ignore_check_constraints = ON; %s",
+			 cases[i].sql);
+		CU_ASSERT_FATAL(raw_exec(path, sql) == SQLITE_OK);
+		st = open_store(path, KMS_STORE_RO);
+		memset(&rc, 0, sizeof(rc));
+		r = kms_store_rotation_list(st, collect_rotation, &rc);
+		if (r != KMS_ERR_PARSE || rc.c.n != 0) {
+			fprintf(stderr, "case %zu (%s): list %d, %zu\n", i, cases[i].sql, r,
+				rc.c.n);
+		}
+		CU_ASSERT_EQUAL(r, KMS_ERR_PARSE);
+		CU_ASSERT_EQUAL(rc.c.n, 0);
+		if (cases[i].by_id) {
+			memset(&got, 0xaa, sizeof(got));
+			found = 1;
+			r = kms_store_get_rotation(st, "ue-1", &got, &found);
+			if (r != KMS_ERR_PARSE) {
+				fprintf(stderr, "case %zu (%s): get %d\n", i, cases[i].sql, r);
+			}
+			CU_ASSERT_EQUAL(r, KMS_ERR_PARSE);
+			CU_ASSERT_EQUAL(found, 0);
+			CU_ASSERT(kms_test_all_zero((const uint8_t *)&got, sizeof(got)));
+		}
+		kms_store_close(st);
+	}
+
+	/* finish and cancel read the row first: a malformed one is refused, nothing changes. */
+	CU_ASSERT_FATAL(raw_exec(path, restore) == SQLITE_OK);
+	CU_ASSERT_FATAL(raw_exec(path, "PRAGMA ignore_check_constraints = ON; UPDATE "
+				       "client_rotations SET new_trk_label = 'a b'") == SQLITE_OK);
+	st = open_store(path, KMS_STORE_RW);
+	CU_ASSERT_FATAL(raw_exec(path,
+				 "PRAGMA ignore_check_constraints = ON; UPDATE "
+				 "client_rotations SET new_trk_label = 'tk.2.ue-1'") == SQLITE_OK);
+	rot_state(st, &before);
+	CU_ASSERT_FATAL(raw_exec(path, "PRAGMA ignore_check_constraints = ON; UPDATE "
+				       "client_rotations SET new_trk_label = 'a b'") == SQLITE_OK);
+	CU_ASSERT(kms_store_finish_rotation(st, "ue-1", "ik.2.ue-1") == KMS_ERR_PARSE);
+	CU_ASSERT(kms_store_cancel_rotation(st, "ue-1") == KMS_ERR_PARSE);
+	CU_ASSERT_FATAL(raw_exec(path, "UPDATE client_rotations SET new_trk_label = "
+				       "'tk.2.ue-1'") == SQLITE_OK);
+	rot_state(st, &after);
+	CU_ASSERT_STRING_EQUAL(after.text, before.text);
+	kms_store_close(st);
+
+	/* The error lines name the table, never a value. */
+	CU_ASSERT(log_count("client_rotations") > 0);
+	CU_ASSERT_EQUAL(log_count(SENTINEL), 0);
+}
+
+/* The CHECK, UNIQUE and foreign key constraints of client_rotations (defence in depth). */
+static void
+test_rotation_schema_checks(void)
+{
+	static const char *const bad[] = {
+		"INSERT INTO client_rotations VALUES ('ue-9', 'a', 'b', 'c', x'01', x'01', 1)",
+		"INSERT INTO client_rotations VALUES ('ue 1', 'a', 'b', 'c', x'01', x'01', 1)",
+		"INSERT INTO client_rotations VALUES ('ue-1', 'a b', 'b', 'c', x'01', x'01', 1)",
+		"INSERT INTO client_rotations VALUES ('ue-1', 'a', '', 'c', x'01', x'01', 1)",
+		"INSERT INTO client_rotations VALUES ('ue-1', 'a', 'b', printf('%.*c', 256, 'c'), "
+		"x'01', x'01', 1)",
+		"INSERT INTO client_rotations VALUES ('ue-1', 'a', 'b', CAST(x'c3a9' AS TEXT), "
+		"x'01', x'01', 1)",
+		"INSERT INTO client_rotations VALUES ('ue-1', 'a', x'62', 'c', x'01', x'01', 1)",
+		"INSERT INTO client_rotations VALUES ('ue-1', 'a', 'b', 'c', x'', x'01', 1)",
+		"INSERT INTO client_rotations VALUES ('ue-1', 'a', 'b', 'c', x'01', zeroblob(513), "
+		"1)",
+		"INSERT INTO client_rotations VALUES ('ue-1', 'a', 'b', 'c', 'text', x'01', 1)",
+		"INSERT INTO client_rotations VALUES ('ue-1', 'a', 'b', 'c', x'01', x'01', -1)",
+		"INSERT INTO client_rotations VALUES ('ue-1', 'a', 'b', 'c', x'01', x'01', 1.5)",
+		"INSERT INTO client_rotations VALUES ('ue-1', 'a', 'b', 'c', x'01', x'01', 'x')",
+		"INSERT INTO client_rotations VALUES ('ue-1', 'a', 'b', 'c', x'01', x'01', NULL)",
+		"INSERT INTO client_rotations VALUES ('ue-1', 'a', 'a', 'c', x'01', x'01', 1)",
+		"INSERT INTO client_rotations VALUES ('ue-1', 'a', 'b', 'a', x'01', x'01', 1)",
+		"INSERT INTO client_rotations VALUES ('ue-1', 'a', 'b', 'b', x'01', x'01', 1)",
+		/* One per client; the new labels unique (srv-2's row holds 'B' and 'C'). */
+		"INSERT INTO client_rotations VALUES ('srv-2', 'x', 'y', 'z', x'01', x'01', 1)",
+		"INSERT INTO client_rotations VALUES ('ue-1', 'a', 'B', 'c', x'01', x'01', 1)",
+		"INSERT INTO client_rotations VALUES ('ue-1', 'a', 'b', 'C', x'01', x'01', 1)",
+	};
+	struct kms_store *st;
+	char path[256], sql[512];
+	size_t i;
+	int rc;
+
+	st = rot_store("rot-checks.db", path, sizeof(path));
+	kms_store_close(st);
+	/* Controls: good rows pass (one is kept for the UNIQUE cases). */
+	CU_ASSERT(raw_exec(path, "PRAGMA foreign_keys = ON; INSERT INTO client_rotations VALUES "
+				 "('ue-1', 'a', 'b', 'c', x'01', zeroblob(512), 0); "
+				 "DELETE FROM client_rotations; INSERT INTO client_rotations "
+				 "VALUES ('srv-2', 'A', 'B', 'C', x'01', x'01', 1)") == SQLITE_OK);
+	for (i = 0; i < NUM(bad); i++) {
+		snprintf(sql, sizeof(sql), "PRAGMA foreign_keys = ON; %s", bad[i]);
+		rc = raw_exec(path, sql);
+		if ((rc & 0xff) != SQLITE_CONSTRAINT) {
+			fprintf(stderr, "not refused: %s (%d)\n", bad[i], rc);
+		}
+		CU_ASSERT_EQUAL(rc & 0xff, SQLITE_CONSTRAINT);
+	}
+	/* Still a store of ours with that row in it. */
+	st = open_store(path, KMS_STORE_RO);
+	kms_store_close(st);
+}
+
 static CU_TestInfo store_tests[] = {
 	{"create: mode 0600, idempotent", test_create_mode},
 	{"symbolic links refused", test_symlink_refused},
@@ -3565,8 +4472,8 @@ static CU_TestInfo store_tests[] = {
 	{"external KMS certificates: corrupt rows", test_ext_corrupt},
 	{"roster: lists and client revocation", test_roster_lists},
 	{"roster: batches (one transaction, dry run)", test_roster_apply},
-	{"schema 3 migrated to 5 (read-write), refused read-only", test_migrate_v3},
-	{"schema 4 migrated to 5 with its data, refused read-only", test_migrate_v4},
+	{"schema 3 migrated to 6 (read-write), refused read-only", test_migrate_v3},
+	{"schema 4 migrated to 6 with its data, refused read-only", test_migrate_v4},
 	{"audit keys: put, has, list; one per node, idempotent", test_audit_key},
 	{"checkpoints: put, walk, last, head, hash_at, digest", test_checkpoint_basics},
 	{"checkpoints: verify: two keys, pins, unknown keys, a cut log, a rewritten chain, bad "
@@ -3576,6 +4483,13 @@ static CU_TestInfo store_tests[] = {
 	{"client keys: corrupt rows", test_client_keys_corrupt},
 	{"client row and keys in one transaction (rotation)", test_client_with_keys},
 	{"has_keyset; add_identity of an existing identity", test_has_keyset_add_identity},
+	{"schema 5 migrated to 6 with its data, refused read-only", test_migrate_v5},
+	{"rotations: put, get, list, finish, cancel", test_rotation_roundtrip},
+	{"rotations: refusals and arguments change nothing", test_rotation_refusals},
+	{"rotations: all or nothing", test_rotation_atomic},
+	{"rotations: malformed rows are KMS_ERR_PARSE", test_rotation_corrupt},
+	{"rotations: schema CHECK, UNIQUE and foreign key constraints",
+	 test_rotation_schema_checks},
 	CU_TEST_INFO_NULL,
 };
 

@@ -3,7 +3,8 @@
  * test_xml - proto/xml.h: rendering KmsResponse (validated against the TS 33.180 schema in
  * docs/schema/ with libxml2's validator), the enveloped signature (checked independently of
  * proto/xml-render.c: XPath node-sets and libxml2's whole-document C14N, OpenSSL's HMAC), the
- * KmsRequest parser on golden and hostile input, and xsd:dateTime.
+ * KmsRequest parser on golden and hostile input, the signature of a SignedKmsRequest (signed by
+ * the test itself and by xmlsec1, /usr/bin/xmlsec1 being a test dependency), and xsd:dateTime.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -102,9 +105,15 @@ make_key_set(struct kms_xml_key_set *k, unsigned int n, bool full)
 	k->valid_from = 1393113600 + (int64_t)n * 2592000;
 	k->valid_to = k->valid_from + 2592000;
 	k->key_period_no = 537 + n;
-	k->rsk = (struct kms_xml_enc_key){"tk.12.alice@example.org", w_rsk, sizeof(w_rsk)};
-	k->ssk = (struct kms_xml_enc_key){"tk.12.alice@example.org", w_ssk, sizeof(w_ssk)};
-	k->pvt = (struct kms_xml_enc_key){"tk.12.alice@example.org", w_pvt, sizeof(w_pvt)};
+	k->rsk = (struct kms_xml_enc_key){.key_name = "tk.12.alice@example.org",
+					  .wrapped = w_rsk,
+					  .wrapped_len = sizeof(w_rsk)};
+	k->ssk = (struct kms_xml_enc_key){.key_name = "tk.12.alice@example.org",
+					  .wrapped = w_ssk,
+					  .wrapped_len = sizeof(w_ssk)};
+	k->pvt = (struct kms_xml_enc_key){.key_name = "tk.12.alice@example.org",
+					  .wrapped = w_pvt,
+					  .wrapped_len = sizeof(w_pvt)};
 	if (full) {
 		k->cert_uri = "cert1.kms.example.org";
 		k->issuer = "www.example.org";
@@ -135,9 +144,19 @@ fixtures(void)
 	for (i = 0; i < NUM(key_sets); i++) {
 		make_key_set(&key_sets[i], (unsigned int)i, i % 2 == 0);
 	}
-	new_trks[0] = (struct kms_xml_enc_key){"tk.13.alice@example.org", w_trk, sizeof(w_trk)};
-	new_trks[1] = (struct kms_xml_enc_key){"tk.14.alice@example.org", w_trk, sizeof(w_trk)};
-	new_inks[0] = (struct kms_xml_enc_key){"ik.13.alice@example.org", w_ink, sizeof(w_ink)};
+	/* Rotation: wrapped under the current TrK (tk.12), naming the carried key (the second
+	 * new TrK without CarriedKeyName: it is optional). */
+	new_trks[0] = (struct kms_xml_enc_key){.key_name = "tk.12.alice@example.org",
+					       .wrapped = w_trk,
+					       .wrapped_len = sizeof(w_trk),
+					       .carried_key_name = "tk.13.alice@example.org"};
+	new_trks[1] = (struct kms_xml_enc_key){.key_name = "tk.12.alice@example.org",
+					       .wrapped = w_trk,
+					       .wrapped_len = sizeof(w_trk)};
+	new_inks[0] = (struct kms_xml_enc_key){.key_name = "tk.12.alice@example.org",
+					       .wrapped = w_ink,
+					       .wrapped_len = sizeof(w_ink),
+					       .carried_key_name = "ik.13.alice@example.org"};
 }
 
 static void
@@ -744,7 +763,23 @@ test_render_content(void)
 	CU_ASSERT_EQUAL(unbase64(bin, sizeof(w_ink), text), 0);
 	CU_ASSERT_EQUAL(memcmp(bin, w_ink, sizeof(w_ink)), 0);
 	CU_ASSERT(xpath_text(doc, "//k:NewIntegrityKey//ds:KeyName", text, sizeof(text)) > 0);
+	CU_ASSERT_STRING_EQUAL(text, "tk.12.alice@example.org");
+	/* CarriedKeyName: last in xenc:EncryptedKey (after CipherData), only where given. */
+	CU_ASSERT_EQUAL(xpath_count(doc, "//k:NewIntegrityKey/xenc:EncryptedKey"
+					 "[*[1][self::xenc:EncryptionMethod]]"
+					 "[*[2][self::ds:KeyInfo]][*[3][self::xenc:CipherData]]"
+					 "[*[4][self::xenc:CarriedKeyName]][count(*)=4]"),
+			1);
+	CU_ASSERT(xpath_text(doc, "//k:NewIntegrityKey/xenc:EncryptedKey/xenc:CarriedKeyName", text,
+			     sizeof(text)) > 0);
 	CU_ASSERT_STRING_EQUAL(text, "ik.13.alice@example.org");
+	CU_ASSERT(xpath_text(doc, "//k:NewTransportKey[1]/xenc:EncryptedKey/xenc:CarriedKeyName",
+			     text, sizeof(text)) > 0);
+	CU_ASSERT_STRING_EQUAL(text, "tk.13.alice@example.org");
+	CU_ASSERT_EQUAL(xpath_count(doc, "//k:NewTransportKey[2]/xenc:EncryptedKey[count(*)=3]"),
+			1);
+	CU_ASSERT_EQUAL(xpath_count(doc, "//xenc:CarriedKeyName"), 2);
+	CU_ASSERT_EQUAL(xpath_count(doc, "//k:KmsKeySet//xenc:CarriedKeyName"), 0);
 	/* xsi:type on every key element, spelled with the root's xsi prefix. */
 	xmlFreeDoc(doc);
 	CU_ASSERT_PTR_NOT_NULL(strstr((const char *)buf, "<KmsKeyProv Version=\"1.0.0\" "
@@ -870,6 +905,56 @@ expect_invalid(const struct kms_xml_response *r, const char *what)
 		CU_FAIL("invalid response accepted");
 	}
 	kms_xml_doc_free(rc == KMS_OK ? doc : NULL);
+}
+
+/* CarriedKeyName on the new keys: the checks of a key name. */
+static void
+test_render_carried_invalid(void)
+{
+	static char name255[KMS_XML_MAX_ID + 1], name256[KMS_XML_MAX_ID + 2];
+	static const char *const bad[] = {
+		"",            /* empty */
+		"tk 13",       /* space */
+		"tk.\xc3\xa9", /* not ASCII */
+		"tk.\x7f",     /* DEL */
+		"tk.13\n",     /* control */
+		name256,       /* 256 characters */
+	};
+	struct kms_xml_response r;
+	struct kms_xml_enc_key keys[1];
+	char text[KMS_XML_MAX_ID + 2];
+	xmlDocPtr xdoc;
+	uint8_t *buf;
+	size_t i, len;
+	int kind;
+
+	memset(name255, 'n', KMS_XML_MAX_ID);
+	memset(name256, 'n', KMS_XML_MAX_ID + 1);
+	for (kind = 0; kind < 2; kind++) {
+		sample(&r, S_INIT_TKIK);
+		keys[0] = kind == 0 ? new_trks[0] : new_inks[0];
+		if (kind == 0) {
+			r.new_transport_keys = keys;
+		} else {
+			r.new_integrity_keys = keys;
+		}
+		for (i = 0; i < NUM(bad); i++) {
+			keys[0].carried_key_name = bad[i];
+			expect_invalid(&r, "bad CarriedKeyName");
+		}
+		/* 255 visible ASCII characters are fine, and the document is schema-valid. */
+		keys[0].carried_key_name = name255;
+		produce(&r, true, &buf, &len);
+		xdoc = parse_bytes(buf, len);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(xdoc);
+		CU_ASSERT_EQUAL(validate(xdoc), 0);
+		CU_ASSERT(xpath_text(xdoc,
+				     kind == 0 ? "//k:NewTransportKey//xenc:CarriedKeyName"
+					       : "//k:NewIntegrityKey//xenc:CarriedKeyName",
+				     text, sizeof(text)) == KMS_XML_MAX_ID);
+		xmlFreeDoc(xdoc);
+		free(buf);
+	}
 }
 
 static void
@@ -1023,6 +1108,16 @@ test_render_invalid(void)
 	k.ssk = e;
 	k.ssk.wrapped = NULL;
 	expect_invalid(&r, "no wrapped bytes");
+	/* CarriedKeyName: never on a key set's key (it names no rotated key). */
+	k.ssk = e;
+	k.ssk.carried_key_name = "tk.13.alice@example.org";
+	expect_invalid(&r, "CarriedKeyName on a key set's key");
+	k.ssk = e;
+	k.rsk.carried_key_name = "tk.13.alice@example.org";
+	expect_invalid(&r, "CarriedKeyName on the RSK");
+	k.rsk = key_sets[0].rsk;
+	CU_ASSERT_EQUAL(kms_xml_render(&doc, &r), KMS_OK);
+	kms_xml_doc_free(doc);
 	CU_ASSERT_EQUAL(kms_xml_render(&doc, NULL), KMS_ERR_INVALID_ARG);
 	CU_ASSERT_PTR_NULL(doc);
 }
@@ -1429,23 +1524,41 @@ static const char req_spec[] =
 	"  <ClientReqUrl>http://kms.example.org/keymanagement/identity/v1/init</ClientReqUrl>\n"
 	"</KmsRequest>\n";
 
+/*
+ * A SignedKmsRequest signed by xmlsec1 1.2.37 (--sign --hmackey with hmac_key, --id-attr:Id
+ * urn:3gpp:ns:mcsecKMSInterface:1.0:KmsRequest): a golden vector, cut into the parts the refusal
+ * tests edit.
+ */
+#define SIG_NS_ATTR  "xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\""
+#define SIG_ALG_C14N "Algorithm=\"http://www.w3.org/TR/2001/REC-xml-c14n-20010315\""
+#define SIG_ALG_HMAC "Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#hmac-sha256\""
+#define SIG_ALG_SHA  "Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\""
+#define SIG_REQ_OPEN "<KmsRequest Id=\"req1\" Version=\"1.1.0\">"
+#define SIG_REQ                                                                                    \
+	SIG_REQ_OPEN "<UserUri>sip:bob@example.org</UserUri>"                                      \
+		     "<KmsUri>kms.example.org</KmsUri>"                                            \
+		     "<Time>2026-11-28T19:50:27Z</Time>"                                           \
+		     "<ClientReqUrl>https://kms.example.org/keymanagement/identity/v1/keyprov"     \
+		     "</ClientReqUrl></KmsRequest>"
+#define SIG_C14N      "<ds:CanonicalizationMethod " SIG_ALG_C14N "/>"
+#define SIG_METHOD    "<ds:SignatureMethod " SIG_ALG_HMAC "/>"
+#define SIG_TRANSFORM "<ds:Transform " SIG_ALG_C14N "/>"
+#define SIG_DMETHOD   "<ds:DigestMethod " SIG_ALG_SHA "/>"
+#define SIG_DIGEST    "RWqG0XZ/IKdIOV0WTFdiCmTKxXe4C/qFTwGt7XtyYOA="
+#define SIG_VALUE     "F5lMM3gZhwMq7UIp4Kv3XdlVxHS8kU3hDclKMPXHa+w="
+#define SIG_REF_OPEN  "<ds:Reference URI=\"#req1\">"
+#define SIG_REFERENCE                                                                              \
+	SIG_REF_OPEN "<ds:Transforms>" SIG_TRANSFORM "</ds:Transforms>" SIG_DMETHOD                \
+		     "<ds:DigestValue>" SIG_DIGEST "</ds:DigestValue></ds:Reference>"
+#define SIG_SIGNED_INFO "<ds:SignedInfo>" SIG_C14N SIG_METHOD SIG_REFERENCE "</ds:SignedInfo>"
+#define SIG_KEY_NAME    "ik.12.bob@example.org"
+#define SIG_KEYINFO     "<ds:KeyInfo><ds:KeyName>" SIG_KEY_NAME "</ds:KeyName></ds:KeyInfo>"
+#define SIG_SIGVALUE    "<ds:SignatureValue>" SIG_VALUE "</ds:SignatureValue>"
+
 static const char req_signed[] =
-	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
-	"<SignedKmsRequest " NS_ATTR " xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\" Id=\"s\">"
-	"<KmsRequest Id=\"xmldoc\" Version=\"1.1.0\">"
-	"<UserUri>sip:bob@example.org</UserUri>"
-	"<KmsUri>kms.example.org</KmsUri>"
-	"<Time>2026-11-28T19:50:27Z</Time>"
-	"<ClientReqUrl>https://kms.example.org/keymanagement/identity/v1/keyprov</ClientReqUrl>"
-	"</KmsRequest>"
-	"<ds:Signature><ds:SignedInfo><ds:CanonicalizationMethod "
-	"Algorithm=\"http://www.w3.org/TR/2001/REC-xml-c14n-20010315\"/>"
-	"<ds:SignatureMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#hmac-sha256\"/>"
-	"<ds:Reference URI=\"#xmldoc\"><ds:DigestMethod "
-	"Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"/>"
-	"<ds:DigestValue>AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=</ds:DigestValue></"
-	"ds:Reference>"
-	"</ds:SignedInfo><ds:SignatureValue>AAAA</ds:SignatureValue></ds:Signature>"
+	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	"<SignedKmsRequest " NS_ATTR " " SIG_NS_ATTR " Id=\"s\">" SIG_REQ
+	"<ds:Signature>" SIG_SIGNED_INFO SIG_SIGVALUE SIG_KEYINFO "</ds:Signature>"
 	"</SignedKmsRequest>";
 
 /* Replace the first occurrence of from in base by to. */
@@ -1515,6 +1628,8 @@ test_request_golden(void)
 	CU_ASSERT(req.has_krr_list);
 	CU_ASSERT(req.has_client_error);
 	CU_ASSERT_EQUAL(req.client_error_code, -17);
+	CU_ASSERT_FALSE(req.is_signed);
+	CU_ASSERT(kms_test_all_zero((const uint8_t *)&req.sig, sizeof(req.sig)));
 	CU_ASSERT_STRING_EQUAL(req.client_error_msg,
 			       " key <unwrap> & check failed \xe2\x98\xba "); /* as is */
 	CU_ASSERT_EQUAL(req.num_extensions, 2);
@@ -1532,6 +1647,8 @@ test_request_golden(void)
 	CU_ASSERT_EQUAL(req.version, KMS_XML_REQ_VERSION_1_1_0);
 	CU_ASSERT_STRING_EQUAL(req.user_uri, "sip:bob@example.org");
 	CU_ASSERT_EQUAL(req.time, 1795895427);
+	CU_ASSERT_STRING_EQUAL(req.sig.key_name, SIG_KEY_NAME);
+	/* (the signature itself: test_signed_golden) */
 
 	/* A NULL error buffer is fine. */
 	CU_ASSERT_EQUAL(parse_str(&req, NULL, 0, req_minimal), KMS_OK);
@@ -2107,6 +2224,815 @@ test_request_silent(void)
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* Signed requests                                                                           */
+
+static int read_file(const char *path, uint8_t **out, size_t *out_len);
+
+#define XMLSEC1 "/usr/bin/xmlsec1"
+
+/*
+ * The canonical form (inclusive C14N 1.0) of the XPath node-set of the element el (e.g.
+ * "ds:SignedInfo") as XMLDSig defines a same-document reference to it: independent of the
+ * visibility callback of proto/xml-request.c. Its length, or -1; *out is xmlFree()'d.
+ */
+static int
+c14n_element(xmlDocPtr doc, const char *el, xmlChar **out)
+{
+	char expr[128];
+	xmlXPathObjectPtr o;
+	int n = -1;
+
+	*out = NULL;
+	snprintf(expr, sizeof(expr), "(//. | //@* | //namespace::*)[ancestor-or-self::%s]", el);
+	o = xpath(doc, expr);
+	if (o != NULL && o->nodesetval != NULL && o->nodesetval->nodeNr > 0) {
+		n = xmlC14NDocDumpMemory(doc, o->nodesetval, XML_C14N_1_0, NULL, 0, out);
+	}
+	xmlXPathFreeObject(o);
+	return n;
+}
+
+/* base64 of 32 bytes and a NUL into out; 0 on success (no CUnit: write_samples uses it). */
+static int
+base64_32(char out[45], const uint8_t in[32])
+{
+	return EVP_EncodeBlock((unsigned char *)out, in, 32) == 44 ? 0 : -1;
+}
+
+/*
+ * An independent signer: tmpl holds "@DIGEST@" in ds:DigestValue and "@SIGVALUE@" in
+ * ds:SignatureValue. The digest is SHA-256 of the node-set of k:KmsRequest, the HMAC is over the
+ * node-set of ds:SignedInfo, both canonicalised by libxml2 on separately parsed documents with
+ * XPath (not the parser's code), hashed by OpenSSL. split puts whitespace inside the base64 of
+ * the digest (base64Binary allows it). Returns the signed text (malloc'ed), or NULL.
+ */
+static char *
+sign_by_hand(const char *tmpl, bool split)
+{
+	char b64[45], digest_text[64];
+	uint8_t md[32], mac[32];
+	unsigned int mac_len = 0;
+	xmlChar *c = NULL;
+	xmlDocPtr doc;
+	char *t1, *t2 = NULL;
+	int n;
+
+	if ((doc = parse_bytes((const uint8_t *)tmpl, strlen(tmpl))) == NULL) {
+		return NULL;
+	}
+	n = c14n_element(doc, "k:KmsRequest", &c);
+	xmlFreeDoc(doc);
+	if (n <= 0 || SHA256(c, (size_t)n, md) == NULL || base64_32(b64, md) != 0) {
+		xmlFree(c);
+		return NULL;
+	}
+	xmlFree(c);
+	if (split) {
+		snprintf(digest_text, sizeof(digest_text), "%.20s\n\t %s", b64, b64 + 20);
+	} else {
+		snprintf(digest_text, sizeof(digest_text), "%s", b64);
+	}
+	t1 = subst(tmpl, "@DIGEST@", digest_text);
+	if ((doc = parse_bytes((const uint8_t *)t1, strlen(t1))) != NULL) {
+		n = c14n_element(doc, "ds:SignedInfo", &c);
+		xmlFreeDoc(doc);
+		if (n > 0 &&
+		    HMAC(EVP_sha256(), hmac_key, sizeof(hmac_key), c, (size_t)n, mac, &mac_len) !=
+			    NULL &&
+		    mac_len == 32 && base64_32(b64, mac) == 0) {
+			t2 = subst(t1, "@SIGVALUE@", b64);
+		}
+		xmlFree(c);
+	}
+	free(t1);
+	return t2;
+}
+
+/*
+ * xmlsec1 --sign (out != NULL: the signed document into *out, malloc'ed) or --verify (out NULL)
+ * of text, with hmac_key and Id as the ID attribute of KmsRequest. Returns xmlsec1's exit
+ * status (0: signed, or verified), -1 if it could not be run.
+ */
+static int
+run_xmlsec1(const char *text, char **out)
+{
+	char dir[256], key[320], in[320], res[320], log_path[320];
+	char a0[] = "xmlsec1", a_hmac[] = "--hmackey", a_id[] = "--id-attr:Id",
+	     a_node[] = "urn:3gpp:ns:mcsecKMSInterface:1.0:KmsRequest", a_out[] = "--output";
+	char a_sign[] = "--sign", a_verify[] = "--verify";
+	char *argv[10];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int fd, status = 0, rc = -1;
+	pid_t pid;
+	FILE *f;
+
+	if (out != NULL) {
+		*out = NULL;
+	}
+	if (kms_test_tmpdir(dir, sizeof(dir), "xmlsec1") != 0) {
+		return -1;
+	}
+	snprintf(key, sizeof(key), "%s/key", dir);
+	snprintf(in, sizeof(in), "%s/in.xml", dir);
+	snprintf(res, sizeof(res), "%s/out.xml", dir);
+	snprintf(log_path, sizeof(log_path), "%s/log", dir);
+	if ((f = fopen(key, "wb")) == NULL ||
+	    fwrite(hmac_key, 1, sizeof(hmac_key), f) != sizeof(hmac_key) || fclose(f) != 0 ||
+	    (f = fopen(in, "wb")) == NULL || fwrite(text, 1, strlen(text), f) != strlen(text) ||
+	    fclose(f) != 0) {
+		goto out;
+	}
+	argv[0] = a0;
+	argv[1] = out != NULL ? a_sign : a_verify;
+	argv[2] = a_hmac;
+	argv[3] = key;
+	argv[4] = a_id;
+	argv[5] = a_node;
+	if (out != NULL) {
+		argv[6] = a_out;
+		argv[7] = res;
+		argv[8] = in;
+		argv[9] = NULL;
+	} else {
+		argv[6] = in;
+		argv[7] = NULL;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	if ((pid = fork()) < 0) {
+		goto out;
+	}
+	if (pid == 0) {
+		fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) {
+			_exit(126);
+		}
+		execv(XMLSEC1, argv);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) {
+		goto out;
+	}
+	rc = WEXITSTATUS(status);
+	if (rc == 0 && out != NULL) {
+		if (read_file(res, &buf, &len) != 0) {
+			rc = -1;
+			goto out;
+		}
+		buf[len] = '\0';
+		*out = (char *)buf;
+	}
+out:
+	kms_test_rmdir(dir);
+	return rc;
+}
+
+/* xmlsec1 is a declared test dependency (deploy/install-deps): its absence is a failure. */
+static bool
+have_xmlsec1(void)
+{
+	if (access(XMLSEC1, X_OK) != 0) {
+		fprintf(stderr, "%s is missing: install xmlsec1 (deploy/install-deps)\n", XMLSEC1);
+		CU_FAIL("xmlsec1 not installed");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Parse the signed request text and check what kms-hsmd will: HMAC-SHA256 under hmac_key of
+ * sig.signed_info is sig.value; sig.signed_info is the XPath C14N of ds:SignedInfo; sig.value
+ * and sig.key_name are those of the text.
+ */
+static void
+check_signed(const char *text, const char *key_name)
+{
+	char err[KMS_XML_ERR_LEN], b64[128];
+	uint8_t mac[32], want[32];
+	unsigned int mac_len = 0;
+	xmlChar *c = NULL;
+	xmlDocPtr doc;
+	int n;
+
+	memset(&req, 0x6b, sizeof(req));
+	if (parse_str(&req, err, sizeof(err), text) != KMS_OK) {
+		fprintf(stderr, "signed request refused: %s\n", err);
+		CU_FAIL_FATAL("signed request refused");
+	}
+	CU_ASSERT(req.is_signed);
+	CU_ASSERT_STRING_EQUAL(req.sig.key_name, key_name);
+	CU_ASSERT_FATAL(req.sig.signed_info_len > 0 &&
+			req.sig.signed_info_len <= KMS_XML_MAX_SIGNED_INFO);
+	CU_ASSERT_PTR_NOT_NULL(HMAC(EVP_sha256(), hmac_key, sizeof(hmac_key), req.sig.signed_info,
+				    req.sig.signed_info_len, mac, &mac_len));
+	CU_ASSERT_EQUAL(mac_len, 32);
+	CU_ASSERT_EQUAL(memcmp(mac, req.sig.value, 32), 0);
+	doc = parse_bytes((const uint8_t *)text, strlen(text));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+	n = c14n_element(doc, "ds:SignedInfo", &c);
+	CU_ASSERT(n > 0 && (size_t)n == req.sig.signed_info_len &&
+		  memcmp(c, req.sig.signed_info, (size_t)n) == 0);
+	CU_ASSERT(xpath_text(doc, "//ds:SignatureValue", b64, sizeof(b64)) > 0);
+	{
+		/* the text with its whitespace removed */
+		size_t i, j = 0;
+
+		for (i = 0; b64[i] != '\0'; i++) {
+			if (b64[i] != ' ' && b64[i] != '\n' && b64[i] != '\t' && b64[i] != '\r') {
+				b64[j++] = b64[i];
+			}
+		}
+		b64[j] = '\0';
+	}
+	CU_ASSERT_EQUAL(unbase64(want, 32, b64), 0);
+	CU_ASSERT_EQUAL(memcmp(want, req.sig.value, 32), 0);
+	xmlFree(c);
+	xmlFreeDoc(doc);
+}
+
+/* The golden request of xmlsec1; an unsigned request leaves sig zeroed. */
+static void
+test_signed_golden(void)
+{
+	char err[KMS_XML_ERR_LEN];
+
+	static const char head[] = "<ds:SignedInfo " NS_ATTR " " SIG_NS_ATTR ">";
+
+	check_signed(req_signed, SIG_KEY_NAME);
+	CU_ASSERT_EQUAL(memcmp(req.sig.signed_info, head, sizeof(head) - 1), 0);
+	memset(&req, 0x6b, sizeof(req));
+	CU_ASSERT_EQUAL(parse_str(&req, err, sizeof(err), req_minimal), KMS_OK);
+	CU_ASSERT_FALSE(req.is_signed);
+	CU_ASSERT(kms_test_all_zero((const uint8_t *)&req.sig, sizeof(req.sig)));
+}
+
+/*
+ * Signed by hand (sign_by_hand): other prefixes (the interface namespace with one, ds as the
+ * default namespace), namespaces declared on the root that C14N must carry onto KmsRequest and
+ * SignedInfo, whitespace between all elements and inside the base64, two C14N transforms, Ids on
+ * Signature and SignedInfo. xmlsec1 verifies it as well.
+ */
+static const char req_hand_tmpl[] =
+	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	"<k:SignedKmsRequest xmlns:k=\"urn:3gpp:ns:mcsecKMSInterface:1.0\"\n"
+	"    xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns:x=\"urn:example:ext\"\n"
+	"    Id=\"outer\">\n"
+	"  <k:KmsRequest Id=\"req1\" Version=\"1.0.0\" x:note=\"n\">\n"
+	"    <k:UserUri>sip:alice@example.org</k:UserUri>\n"
+	"    <k:KmsUri>kms.example.org</k:KmsUri>\n"
+	"    <k:Time>2026-11-28T20:50:27+01:00</k:Time>\n"
+	"    <k:DeviceId>imei:35-209900-176148-1</k:DeviceId>\n"
+	"    <k:ClientReqUrl>https://kms.example.org/keymanagement/identity/v1/keyprov"
+	"</k:ClientReqUrl>\n"
+	"  </k:KmsRequest>\n"
+	"  <Signature xmlns=\"http://www.w3.org/2000/09/xmldsig#\" Id=\"sig\">\n"
+	"    <SignedInfo Id=\"si\">\n"
+	"      <CanonicalizationMethod " SIG_ALG_C14N "></CanonicalizationMethod>\n"
+	"      <SignatureMethod " SIG_ALG_HMAC ">\n      </SignatureMethod>\n"
+	"      <Reference URI=\"#req1\">\n"
+	"        <Transforms>\n"
+	"          <Transform " SIG_ALG_C14N "/>\n"
+	"          <Transform " SIG_ALG_C14N "> </Transform>\n"
+	"        </Transforms>\n"
+	"        <DigestMethod " SIG_ALG_SHA "/>\n"
+	"        <DigestValue>\n          @DIGEST@\n        </DigestValue>\n"
+	"      </Reference>\n"
+	"    </SignedInfo>\n"
+	"    <SignatureValue>\n      @SIGVALUE@\n    </SignatureValue>\n"
+	"    <KeyInfo>\n      <KeyName>ik.13.alice@example.org</KeyName>\n    </KeyInfo>\n"
+	"  </Signature>\n"
+	"</k:SignedKmsRequest>\n";
+
+/* The same without transforms, without whitespace, ds with a prefix of its own. */
+static const char req_hand_plain_tmpl[] =
+	"<SignedKmsRequest " NS_ATTR "><KmsRequest Id=\"r-2\">"
+	"<UserUri>sip:carol@example.org</UserUri><KmsUri>kms.example.org</KmsUri>"
+	"<Time>2026-11-28T19:50:27Z</Time><ClientReqUrl>https://kms.example.org/keymanagement/"
+	"identity/v1/init</ClientReqUrl></KmsRequest>"
+	"<sig:Signature xmlns:sig=\"http://www.w3.org/2000/09/xmldsig#\"><sig:SignedInfo>"
+	"<sig:CanonicalizationMethod " SIG_ALG_C14N "/><sig:SignatureMethod " SIG_ALG_HMAC "/>"
+	"<sig:Reference URI=\"#r-2\"><sig:DigestMethod " SIG_ALG_SHA "/>"
+	"<sig:DigestValue>@DIGEST@</sig:DigestValue></sig:Reference></sig:SignedInfo>"
+	"<sig:SignatureValue>@SIGVALUE@</sig:SignatureValue>"
+	"<sig:KeyInfo><sig:KeyName>tk.7.carol@example.org</sig:KeyName></sig:KeyInfo>"
+	"</sig:Signature></SignedKmsRequest>";
+
+static void
+test_signed_by_hand(void)
+{
+	static const char hand_head[] =
+		"<SignedInfo xmlns=\"http://www.w3.org/2000/09/xmldsig#\" "
+		"xmlns:k=\"urn:3gpp:ns:mcsecKMSInterface:1.0\" xmlns:x=\"urn:example:ext\" "
+		"xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" Id=\"si\">\n";
+	static const char plain_head[] =
+		"<sig:SignedInfo " NS_ATTR " xmlns:sig=\"http://www.w3.org/2000/09/xmldsig#\">"
+		"<sig:CanonicalizationMethod";
+	char *text, *edited;
+	int split;
+
+	for (split = 0; split < 2; split++) {
+		text = sign_by_hand(req_hand_tmpl, split == 1);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+		check_signed(text, "ik.13.alice@example.org");
+		CU_ASSERT_STRING_EQUAL(req.user_uri, "sip:alice@example.org");
+		CU_ASSERT_EQUAL(req.time, 1795895427);
+		CU_ASSERT_EQUAL(req.version, KMS_XML_REQ_VERSION_1_0_0);
+		/* Inclusive C14N: SignedInfo carries every namespace in scope. */
+		CU_ASSERT_EQUAL(memcmp(req.sig.signed_info, hand_head, sizeof(hand_head) - 1), 0);
+		if (have_xmlsec1()) {
+			CU_ASSERT_EQUAL(run_xmlsec1(text, NULL), 0);
+		}
+		/* One changed character of KmsRequest: the digest no longer matches. */
+		edited = subst(text, "imei:35", "imei:36");
+		CU_ASSERT_EQUAL(parse_str(&req, NULL, 0, edited), KMS_ERR_AUTH);
+		if (have_xmlsec1()) {
+			CU_ASSERT_NOT_EQUAL(run_xmlsec1(edited, NULL), 0);
+		}
+		free(edited);
+		free(text);
+	}
+	text = sign_by_hand(req_hand_plain_tmpl, false);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+	check_signed(text, "tk.7.carol@example.org");
+	CU_ASSERT_STRING_EQUAL(req.user_uri, "sip:carol@example.org");
+	CU_ASSERT_EQUAL(memcmp(req.sig.signed_info, plain_head, sizeof(plain_head) - 1), 0);
+	free(text);
+}
+
+/* A template xmlsec1 signs at test time: comments, CDATA, references, extensions, no Transforms. */
+static const char req_xmlsec1_tmpl[] =
+	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	"<!-- signed by xmlsec1 at test time -->\n"
+	"<SignedKmsRequest " NS_ATTR "\n"
+	"    xmlns:dsig=\"http://www.w3.org/2000/09/xmldsig#\" xmlns:x=\"urn:example:ext\">\n"
+	"  <KmsRequest Version=\"1.1.0\" x:note=\"a&#9;b\" Id=\"req1\">\n"
+	"    <UserUri>sip:alice@example.org</UserUri>\n"
+	"    <KmsUri>kms.example.org</KmsUri>\n"
+	"    <!-- a comment, not in the digest -->\n"
+	"    <Time>2026-11-28T19:50:27Z</Time>\n"
+	"    <ClientId>tel:+441234567890</ClientId>\n"
+	"    "
+	"<ClientReqUrl><![CDATA[https://kms.example.org/keymanagement/identity/v1/init?a=1&b=2]]>"
+	"</ClientReqUrl>\n"
+	"    <ClientError><ErrorCode>0</ErrorCode>"
+	"<ErrorMsg>rotate &lt;InK&gt; &amp; TrK &#x263A;\r\n</ErrorMsg></ClientError>\n"
+	"    <x:Extension x:b=\"2\"><x:Inner>ignored</x:Inner></x:Extension>\n"
+	"  </KmsRequest>\n"
+	"  <dsig:Signature Id=\"sig\">\n"
+	"    <dsig:SignedInfo>\n"
+	"      <dsig:CanonicalizationMethod " SIG_ALG_C14N "/>\n"
+	"      <dsig:SignatureMethod " SIG_ALG_HMAC "/>\n"
+	"      <dsig:Reference URI=\"#req1\">\n"
+	"        <dsig:DigestMethod " SIG_ALG_SHA "/>\n"
+	"        <dsig:DigestValue></dsig:DigestValue>\n"
+	"      </dsig:Reference>\n"
+	"    </dsig:SignedInfo>\n"
+	"    <dsig:SignatureValue/>\n"
+	"    <dsig:KeyInfo>\n"
+	"      <dsig:KeyName>ik.13.alice@example.org</dsig:KeyName>\n"
+	"    </dsig:KeyInfo>\n"
+	"  </dsig:Signature>\n"
+	"</SignedKmsRequest>\n";
+
+static void
+test_signed_xmlsec1(void)
+{
+	char *text = NULL, *edited;
+
+	if (!have_xmlsec1()) {
+		return;
+	}
+	CU_ASSERT_EQUAL_FATAL(run_xmlsec1(req_xmlsec1_tmpl, &text), 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+	check_signed(text, "ik.13.alice@example.org");
+	CU_ASSERT_STRING_EQUAL(req.client_req_url,
+			       "https://kms.example.org/keymanagement/identity/v1/init?a=1&b=2");
+	CU_ASSERT_EQUAL(req.num_extensions, 1);
+	CU_ASSERT_EQUAL(run_xmlsec1(text, NULL), 0);
+	/* A changed character, in a value or in a comment-free part of the markup. */
+	edited = subst(text, "tel:+44", "tel:+45");
+	CU_ASSERT_EQUAL(parse_str(&req, NULL, 0, edited), KMS_ERR_AUTH);
+	CU_ASSERT_NOT_EQUAL(run_xmlsec1(edited, NULL), 0);
+	free(edited);
+	edited = subst(text, "x:b=\"2\"", "x:b=\"3\"");
+	CU_ASSERT_EQUAL(parse_str(&req, NULL, 0, edited), KMS_ERR_AUTH);
+	free(edited);
+	/* The comment is not signed (C14N without comments): changing it changes nothing. */
+	edited = subst(text, "not in the digest", "NOT in the digest");
+	check_signed(edited, "ik.13.alice@example.org");
+	free(edited);
+	free(text);
+}
+
+struct sig_case {
+	const char *name;
+	const char *from; /* replaced in req_signed */
+	const char *to;
+	int code;
+	const char *msg; /* a part of the error message (KMS_OK: unused) */
+};
+
+#define DIGEST_ERR "ds:DigestValue is not the base64 of 32 bytes"
+#define SIGVAL_ERR "ds:SignatureValue is not the base64 of 32 bytes"
+#define NOT_REQ    "ds:Reference: URI does not name KmsRequest"
+#define MISMATCH   "ds:Signature: the digest does not match KmsRequest"
+
+static const struct sig_case sig_cases[] = {
+	/* What the signature covers: KmsRequest, with the namespaces in scope. */
+	{"a changed character", "sip:bob@", "sip:rob@", KMS_ERR_AUTH, MISMATCH},
+	{"the same time, written otherwise", "19:50:27Z", "19:50:27+00:00", KMS_ERR_AUTH, MISMATCH},
+	{"whitespace between elements", "</KmsUri><Time>", "</KmsUri> <Time>", KMS_ERR_AUTH,
+	 MISMATCH},
+	{"an added extension", "</ClientReqUrl></KmsRequest>",
+	 "</ClientReqUrl><x:e xmlns:x=\"urn:x\"/></KmsRequest>", KMS_ERR_AUTH, MISMATCH},
+	{"an attribute added", SIG_REQ_OPEN, "<KmsRequest Id=\"req1\" Version=\"1.0.0\">",
+	 KMS_ERR_AUTH, MISMATCH},
+	{"a namespace declared on KmsRequest", SIG_REQ_OPEN,
+	 "<KmsRequest xmlns:x=\"urn:x\" Id=\"req1\" Version=\"1.1.0\">", KMS_ERR_AUTH, MISMATCH},
+	{"a namespace declared on the root", " Id=\"s\">", " xmlns:x=\"urn:x\" Id=\"s\">",
+	 KMS_ERR_AUTH, MISMATCH},
+	{"another digest", "RWqG0", "SWqG0", KMS_ERR_AUTH, MISMATCH},
+	/* Algorithms. */
+	{"exclusive C14N", SIG_C14N,
+	 "<ds:CanonicalizationMethod Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"/>",
+	 KMS_ERR_PARSE, "ds:CanonicalizationMethod: unsupported Algorithm"},
+	{"C14N with comments", SIG_C14N,
+	 "<ds:CanonicalizationMethod Algorithm=\"http://www.w3.org/TR/2001/"
+	 "REC-xml-c14n-20010315#WithComments\"/>",
+	 KMS_ERR_PARSE, "ds:CanonicalizationMethod: unsupported Algorithm"},
+	{"C14N 1.1", SIG_C14N,
+	 "<ds:CanonicalizationMethod Algorithm=\"http://www.w3.org/2006/12/xml-c14n11\"/>",
+	 KMS_ERR_PARSE, "ds:CanonicalizationMethod: unsupported Algorithm"},
+	{"no canonicalization Algorithm", SIG_C14N, "<ds:CanonicalizationMethod/>", KMS_ERR_PARSE,
+	 "ds:CanonicalizationMethod: missing Algorithm"},
+	{"empty canonicalization Algorithm", SIG_C14N,
+	 "<ds:CanonicalizationMethod Algorithm=\"\"/>", KMS_ERR_PARSE,
+	 "ds:CanonicalizationMethod: unsupported Algorithm"},
+	{"Algorithm with a space", SIG_C14N,
+	 "<ds:CanonicalizationMethod Algorithm=\"http://www.w3.org/TR/2001/REC-xml-c14n-20010315 "
+	 "\"/>",
+	 KMS_ERR_PARSE, "ds:CanonicalizationMethod: unsupported Algorithm"},
+	{"no CanonicalizationMethod", SIG_C14N, "", KMS_ERR_PARSE,
+	 "ds:SignedInfo: missing ds:CanonicalizationMethod"},
+	{"hmac-sha1", SIG_METHOD,
+	 "<ds:SignatureMethod Algorithm=\"http://www.w3.org/2000/09/xmldsig#hmac-sha1\"/>",
+	 KMS_ERR_PARSE, "ds:SignatureMethod: unsupported Algorithm"},
+	{"rsa-sha256", SIG_METHOD,
+	 "<ds:SignatureMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#rsa-sha256\"/>",
+	 KMS_ERR_PARSE, "ds:SignatureMethod: unsupported Algorithm"},
+	{"no SignatureMethod Algorithm", SIG_METHOD, "<ds:SignatureMethod/>", KMS_ERR_PARSE,
+	 "ds:SignatureMethod: missing Algorithm"},
+	{"HMACOutputLength", SIG_METHOD,
+	 "<ds:SignatureMethod " SIG_ALG_HMAC
+	 "><ds:HMACOutputLength>128</ds:HMACOutputLength></ds:SignatureMethod>",
+	 KMS_ERR_PARSE, "ds:SignatureMethod: HMACOutputLength not allowed"},
+	{"text in SignatureMethod", SIG_METHOD,
+	 "<ds:SignatureMethod " SIG_ALG_HMAC ">x</ds:SignatureMethod>", KMS_ERR_PARSE,
+	 "ds:SignatureMethod: text between elements"},
+	{"SignatureMethod first", SIG_C14N SIG_METHOD, SIG_METHOD SIG_C14N, KMS_ERR_PARSE,
+	 "ds:SignedInfo: missing ds:CanonicalizationMethod"},
+	{"sha1", SIG_DMETHOD,
+	 "<ds:DigestMethod Algorithm=\"http://www.w3.org/2000/09/xmldsig#sha1\"/>", KMS_ERR_PARSE,
+	 "ds:DigestMethod: unsupported Algorithm"},
+	{"sha512", SIG_DMETHOD,
+	 "<ds:DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha512\"/>", KMS_ERR_PARSE,
+	 "ds:DigestMethod: unsupported Algorithm"},
+	{"no DigestMethod", SIG_DMETHOD, "", KMS_ERR_PARSE,
+	 "ds:Reference: missing ds:DigestMethod"},
+	{"enveloped-signature transform", SIG_TRANSFORM,
+	 "<ds:Transform Algorithm=\"http://www.w3.org/2000/09/xmldsig#enveloped-signature\"/>",
+	 KMS_ERR_PARSE, "ds:Transform: unsupported Algorithm"},
+	{"exclusive C14N transform", SIG_TRANSFORM,
+	 "<ds:Transform Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"/>", KMS_ERR_PARSE,
+	 "ds:Transform: unsupported Algorithm"},
+	{"XPath transform", SIG_TRANSFORM,
+	 "<ds:Transform Algorithm=\"http://www.w3.org/TR/1999/REC-xpath-19991116\">"
+	 "<ds:XPath>self::text()</ds:XPath></ds:Transform>",
+	 KMS_ERR_PARSE, "ds:Transform: unsupported Algorithm"},
+	{"an element in a C14N transform", SIG_TRANSFORM,
+	 "<ds:Transform " SIG_ALG_C14N "><ds:XPath>1</ds:XPath></ds:Transform>", KMS_ERR_PARSE,
+	 "ds:Transform: unexpected element"},
+	{"three transforms", SIG_TRANSFORM, SIG_TRANSFORM SIG_TRANSFORM SIG_TRANSFORM,
+	 KMS_ERR_PARSE, "ds:Transforms: more than 2 ds:Transform"},
+	{"no transform in Transforms", SIG_TRANSFORM, "", KMS_ERR_PARSE,
+	 "ds:Transforms: missing ds:Transform"},
+	{"Transforms after DigestMethod",
+	 "<ds:Transforms>" SIG_TRANSFORM "</ds:Transforms>" SIG_DMETHOD,
+	 SIG_DMETHOD "<ds:Transforms>" SIG_TRANSFORM "</ds:Transforms>", KMS_ERR_PARSE,
+	 "ds:Reference: missing ds:DigestValue"},
+	/* The Reference. */
+	{"two References", SIG_REFERENCE, SIG_REFERENCE SIG_REFERENCE, KMS_ERR_PARSE,
+	 "ds:SignedInfo: more than one ds:Reference"},
+	{"no Reference", SIG_REFERENCE, "", KMS_ERR_PARSE, "ds:SignedInfo: missing ds:Reference"},
+	{"URI empty (the whole document)", SIG_REF_OPEN, "<ds:Reference URI=\"\">", KMS_ERR_PARSE,
+	 NOT_REQ},
+	{"URI names the root", SIG_REF_OPEN, "<ds:Reference URI=\"#s\">", KMS_ERR_PARSE, NOT_REQ},
+	{"URI in another case", SIG_REF_OPEN, "<ds:Reference URI=\"#REQ1\">", KMS_ERR_PARSE,
+	 NOT_REQ},
+	{"URI without #", SIG_REF_OPEN, "<ds:Reference URI=\"req1\">", KMS_ERR_PARSE, NOT_REQ},
+	{"URI an XPointer", SIG_REF_OPEN, "<ds:Reference URI=\"#xpointer(id('req1'))\">",
+	 KMS_ERR_PARSE, NOT_REQ},
+	{"URI the document XPointer", SIG_REF_OPEN, "<ds:Reference URI=\"#xpointer(/)\">",
+	 KMS_ERR_PARSE, NOT_REQ},
+	{"URI external", SIG_REF_OPEN, "<ds:Reference URI=\"http://example.org/r.xml#req1\">",
+	 KMS_ERR_PARSE, NOT_REQ},
+	{"no URI", SIG_REF_OPEN, "<ds:Reference>", KMS_ERR_PARSE, "ds:Reference: missing URI"},
+	{"KmsRequest without Id", SIG_REQ_OPEN, "<KmsRequest Version=\"1.1.0\">", KMS_ERR_PARSE,
+	 "ds:Reference: KmsRequest has no Id"},
+	{"KmsRequest with an empty Id", SIG_REQ_OPEN, "<KmsRequest Id=\"\" Version=\"1.1.0\">",
+	 KMS_ERR_PARSE, "ds:Reference: KmsRequest has no Id"},
+	{"the root has the same Id", " Id=\"s\">", " Id=\"req1\">", KMS_ERR_PARSE,
+	 "ds:Reference: the Id of KmsRequest is not unique"},
+	{"an extension has the same Id", "</ClientReqUrl></KmsRequest>",
+	 "</ClientReqUrl><x:e xmlns:x=\"urn:x\" Id=\"req1\"/></KmsRequest>", KMS_ERR_PARSE,
+	 "ds:Reference: the Id of KmsRequest is not unique"},
+	{"an xml:id with the same value", "</ClientReqUrl></KmsRequest>",
+	 "</ClientReqUrl><x:e xmlns:x=\"urn:x\" xml:id=\"req1\"/></KmsRequest>", KMS_ERR_PARSE,
+	 "ds:Reference: the Id of KmsRequest is not unique"},
+	{"Reference with Type", SIG_REF_OPEN,
+	 "<ds:Reference URI=\"#req1\" Type=\"http://www.w3.org/2000/09/xmldsig#Object\">",
+	 KMS_ERR_PARSE, "ds:Reference: unknown attribute"},
+	{"Reference with Id", SIG_REF_OPEN, "<ds:Reference Id=\"r\" URI=\"#req1\">", KMS_ERR_PARSE,
+	 "ds:Reference: unknown attribute"},
+	/* base64. */
+	{"not base64", SIG_DIGEST, "RWqG0XZ/IKdIOV0WTFdiCmTKxXe4C/qFTwGt7Xty!OA=", KMS_ERR_ENCODING,
+	 DIGEST_ERR},
+	{"base64url", SIG_DIGEST, "RWqG0XZ_IKdIOV0WTFdiCmTKxXe4C_qFTwGt7XtyYOA=", KMS_ERR_ENCODING,
+	 DIGEST_ERR},
+	{"31 bytes", SIG_DIGEST, "RWqG0XZ/IKdIOV0WTFdiCmTKxXe4C/qFTwGt7XtyYA==", KMS_ERR_ENCODING,
+	 DIGEST_ERR},
+	{"33 bytes", SIG_DIGEST, "RWqG0XZ/IKdIOV0WTFdiCmTKxXe4C/qFTwGt7XtyYOAA", KMS_ERR_ENCODING,
+	 DIGEST_ERR},
+	{"36 bytes", SIG_DIGEST, "RWqG0XZ/IKdIOV0WTFdiCmTKxXe4C/qFTwGt7XtyYOAAAAA",
+	 KMS_ERR_ENCODING, DIGEST_ERR},
+	{"32 bytes, no padding", SIG_DIGEST, "RWqG0XZ/IKdIOV0WTFdiCmTKxXe4C/qFTwGt7XtyYOA",
+	 KMS_ERR_ENCODING, DIGEST_ERR},
+	{"padding inside", SIG_DIGEST, "RWqG0XZ/IKdIOV0W=FdiCmTKxXe4C/qFTwGt7XtyYOA",
+	 KMS_ERR_ENCODING, DIGEST_ERR},
+	{"non-zero bits after the data", SIG_DIGEST,
+	 "RWqG0XZ/IKdIOV0WTFdiCmTKxXe4C/qFTwGt7XtyYOB=", KMS_ERR_ENCODING, DIGEST_ERR},
+	{"empty DigestValue", SIG_DIGEST, "", KMS_ERR_ENCODING, DIGEST_ERR},
+	{"a NUL character reference", SIG_DIGEST,
+	 "RWqG0XZ/IKdIOV0W&#0;TFdiCmTKxXe4C/qFTwGt7XtyYOA=", KMS_ERR_PARSE, "well-formed"},
+	{"SignatureValue of 31 bytes", SIG_VALUE,
+	 "F5lMM3gZhwMq7UIp4Kv3XdlVxHS8kU3hDclKMPXHaw==", KMS_ERR_ENCODING, SIGVAL_ERR},
+	{"SignatureValue of 33 bytes", SIG_VALUE, "F5lMM3gZhwMq7UIp4Kv3XdlVxHS8kU3hDclKMPXHa+wA",
+	 KMS_ERR_ENCODING, SIGVAL_ERR},
+	{"SignatureValue of 4 bytes", SIG_VALUE, "AAAAAA==", KMS_ERR_ENCODING, SIGVAL_ERR},
+	{"SignatureValue with Id", "<ds:SignatureValue>", "<ds:SignatureValue Id=\"v\">",
+	 KMS_ERR_PARSE, "ds:SignatureValue: unknown attribute"},
+	/* KeyInfo. */
+	{"no KeyInfo", SIG_KEYINFO, "", KMS_ERR_PARSE, "ds:Signature: missing ds:KeyInfo"},
+	{"empty KeyInfo", SIG_KEYINFO, "<ds:KeyInfo/>", KMS_ERR_PARSE,
+	 "ds:KeyInfo: missing ds:KeyName"},
+	{"two KeyNames", "</ds:KeyName>", "</ds:KeyName><ds:KeyName>ik.1</ds:KeyName>",
+	 KMS_ERR_PARSE, "ds:KeyInfo: more than one ds:KeyName"},
+	{"nine KeyNames", "</ds:KeyName>",
+	 "</ds:KeyName><ds:KeyName>1</ds:KeyName><ds:KeyName>2</ds:KeyName><ds:KeyName>3</"
+	 "ds:KeyName>"
+	 "<ds:KeyName>4</ds:KeyName><ds:KeyName>5</ds:KeyName><ds:KeyName>6</ds:KeyName>"
+	 "<ds:KeyName>7</ds:KeyName><ds:KeyName>8</ds:KeyName>",
+	 KMS_ERR_PARSE, "ds:KeyInfo: too many elements"},
+	{"X509Data before KeyName", "<ds:KeyInfo>", "<ds:KeyInfo><ds:X509Data/>", KMS_ERR_PARSE,
+	 "ds:KeyInfo: missing ds:KeyName"},
+	{"KeyValue after KeyName", "</ds:KeyName>", "</ds:KeyName><ds:KeyValue/>", KMS_ERR_PARSE,
+	 "ds:KeyInfo: unexpected element after ds:KeyName"},
+	{"KeyInfo with Id", "<ds:KeyInfo>", "<ds:KeyInfo Id=\"k\">", KMS_ERR_PARSE,
+	 "ds:KeyInfo: unknown attribute"},
+	{"space in KeyName", SIG_KEY_NAME, "ik.12 bob", KMS_ERR_PARSE,
+	 "ds:KeyName: invalid character"},
+	{"space around KeyName", SIG_KEY_NAME, " ik.12.bob ", KMS_ERR_PARSE,
+	 "ds:KeyName: invalid character"},
+	{"non-ASCII KeyName", SIG_KEY_NAME,
+	 "ik.12.b\xc3\xb6"
+	 "b",
+	 KMS_ERR_PARSE, "ds:KeyName: invalid character"},
+	{"control character in KeyName", SIG_KEY_NAME, "ik.12&#x1;", KMS_ERR_PARSE, "well-formed"},
+	{"empty KeyName", SIG_KEY_NAME, "", KMS_ERR_PARSE, "ds:KeyName is empty"},
+	/* Elements and text where none belong. */
+	{"ds:Object", SIG_KEYINFO, SIG_KEYINFO "<ds:Object><KmsRequest/></ds:Object>",
+	 KMS_ERR_PARSE, "ds:Signature: ds:Object not allowed"},
+	{"ds:Object for KeyInfo", SIG_KEYINFO, "<ds:Object/>", KMS_ERR_PARSE,
+	 "ds:Signature: missing ds:KeyInfo"},
+	{"an element in DigestValue", SIG_DIGEST, "<ds:X/>" SIG_DIGEST, KMS_ERR_PARSE,
+	 "ds:DigestValue: mixed content"},
+	{"an element in SignatureValue", SIG_VALUE, SIG_VALUE "<b/>", KMS_ERR_PARSE,
+	 "ds:SignatureValue: mixed content"},
+	{"an element in KeyName", SIG_KEY_NAME, "ik.<b>12</b>", KMS_ERR_PARSE,
+	 "ds:KeyName: mixed content"},
+	{"an element in CanonicalizationMethod", SIG_C14N,
+	 "<ds:CanonicalizationMethod " SIG_ALG_C14N "><x:y xmlns:x=\"urn:x\"/>"
+	 "</ds:CanonicalizationMethod>",
+	 KMS_ERR_PARSE, "ds:CanonicalizationMethod: unexpected element"},
+	{"an element after the Reference", "</ds:Reference>",
+	 "</ds:Reference><x:y xmlns:x=\"urn:x\"/>", KMS_ERR_PARSE,
+	 "ds:SignedInfo: unexpected element after ds:Reference"},
+	{"an element after the DigestValue", "</ds:DigestValue>",
+	 "</ds:DigestValue><ds:DigestValue/>", KMS_ERR_PARSE,
+	 "ds:Reference: unexpected element after ds:DigestValue"},
+	{"an element first in Signature", "<ds:Signature>", "<ds:Signature><ds:KeyInfo/>",
+	 KMS_ERR_PARSE, "ds:Signature: missing ds:SignedInfo"},
+	{"text in SignedInfo", SIG_C14N, SIG_C14N "text", KMS_ERR_PARSE,
+	 "ds:SignedInfo: text between elements"},
+	{"text in Signature", SIG_KEYINFO, SIG_KEYINFO "text", KMS_ERR_PARSE,
+	 "ds:Signature: text between elements"},
+	{"no SignedInfo", SIG_SIGNED_INFO, "", KMS_ERR_PARSE,
+	 "ds:Signature: missing ds:SignedInfo"},
+	{"two SignedInfo", SIG_SIGNED_INFO, SIG_SIGNED_INFO SIG_SIGNED_INFO, KMS_ERR_PARSE,
+	 "ds:Signature: missing ds:SignatureValue"},
+	{"SignatureValue first", SIG_SIGNED_INFO SIG_SIGVALUE, SIG_SIGVALUE SIG_SIGNED_INFO,
+	 KMS_ERR_PARSE, "ds:Signature: missing ds:SignedInfo"},
+	{"no SignatureValue", SIG_SIGVALUE, "", KMS_ERR_PARSE,
+	 "ds:Signature: missing ds:SignatureValue"},
+	{"SignedInfo in another namespace", "<ds:SignedInfo>",
+	 "<ds:SignedInfo xmlns:ds=\"http://www.w3.org/2009/xmldsig11#\">", KMS_ERR_PARSE,
+	 "ds:Signature: missing ds:SignedInfo"},
+	/* Attributes. */
+	{"unknown attribute on Signature", "<ds:Signature>", "<ds:Signature Foo=\"1\">",
+	 KMS_ERR_PARSE, "ds:Signature: unknown attribute"},
+	{"xml:lang on Signature", "<ds:Signature>", "<ds:Signature xml:lang=\"en\">", KMS_ERR_PARSE,
+	 "ds:Signature: attribute in a namespace"},
+	{"a foreign attribute on SignedInfo", "<ds:SignedInfo>",
+	 "<ds:SignedInfo xmlns:x=\"urn:x\" x:a=\"1\">", KMS_ERR_PARSE,
+	 "ds:SignedInfo: attribute in a namespace"},
+	{"an attribute on DigestValue", "<ds:DigestValue>", "<ds:DigestValue Id=\"d\">",
+	 KMS_ERR_PARSE, "ds:DigestValue: unknown attribute"},
+	{"an attribute on Transforms", "<ds:Transforms>", "<ds:Transforms Id=\"t\">", KMS_ERR_PARSE,
+	 "ds:Transforms: unknown attribute"},
+	/* C14N 1.0 leaves relative namespace URIs undefined; libxml2 refuses a document with one
+	 * anywhere (so SignedInfo, canonicalised first, fails either way). */
+	{"a relative namespace URI in scope of SignedInfo", " Id=\"s\">",
+	 " xmlns:x=\"urn/:x\" Id=\"s\">", KMS_ERR_PARSE, "ds:SignedInfo: cannot be canonicalised"},
+	{"a relative namespace URI in KmsRequest", "</ClientReqUrl></KmsRequest>",
+	 "</ClientReqUrl><x:e xmlns:x=\"x\"/></KmsRequest>", KMS_ERR_PARSE,
+	 "cannot be canonicalised"},
+	{"a second attribute on DigestMethod", SIG_DMETHOD,
+	 "<ds:DigestMethod " SIG_ALG_SHA " Id=\"m\"/>", KMS_ERR_PARSE,
+	 "ds:DigestMethod: unknown attribute"},
+};
+
+/* Variations that are not refused (parsed, the HMAC left to kms-hsmd). */
+static const struct sig_case sig_ok_cases[] = {
+	{"no Transforms", "<ds:Transforms>" SIG_TRANSFORM "</ds:Transforms>", "", KMS_OK, NULL},
+	{"two transforms", SIG_TRANSFORM, SIG_TRANSFORM SIG_TRANSFORM, KMS_OK, NULL},
+	{"whitespace around the digest", SIG_DIGEST, "\n  " SIG_DIGEST " \t\r\n", KMS_OK, NULL},
+	{"whitespace inside the digest", "RWqG0XZ/", "RWqG 0XZ/\n\t", KMS_OK, NULL},
+	{"whitespace before '='", "YOA=", "YOA =", KMS_OK, NULL},
+	{"a CDATA digest", SIG_DIGEST, "<![CDATA[" SIG_DIGEST "]]>", KMS_OK, NULL},
+	{"a comment in the digest", "RWqG0XZ/", "RWqG<!-- c -->0XZ/", KMS_OK, NULL},
+	{"Ids on Signature and SignedInfo", "<ds:Signature><ds:SignedInfo>",
+	 "<ds:Signature Id=\"sig\"><ds:SignedInfo Id=\"si\">", KMS_OK, NULL},
+	{"whitespace in an algorithm element", SIG_METHOD,
+	 "<ds:SignatureMethod " SIG_ALG_HMAC ">\n  </ds:SignatureMethod>", KMS_OK, NULL},
+	{"whitespace between the ds elements", "</ds:SignedInfo>", "\n</ds:SignedInfo>\n", KMS_OK,
+	 NULL},
+	{"the root without Id", " Id=\"s\">", ">", KMS_OK, NULL},
+};
+
+static void
+test_signed_refused(void)
+{
+	struct kms_xml_request before;
+	char err[KMS_XML_ERR_LEN];
+	uint8_t value[32];
+	size_t i, set;
+	char *doc;
+	int rc;
+
+	CU_ASSERT_EQUAL_FATAL(unbase64(value, 32, SIG_VALUE), 0);
+	memset(&before, 0x3d, sizeof(before));
+	for (set = 0; set < 2; set++) {
+		const struct sig_case *cases = set == 0 ? sig_cases : sig_ok_cases;
+		size_t num = set == 0 ? NUM(sig_cases) : NUM(sig_ok_cases);
+
+		for (i = 0; i < num; i++) {
+			doc = subst(req_signed, cases[i].from, cases[i].to);
+			memcpy(&req, &before, sizeof(req));
+			memset(err, 'Z', sizeof(err));
+			rc = parse_str(&req, err, sizeof(err), doc);
+			if (rc != cases[i].code || memchr(err, '\0', sizeof(err)) == NULL ||
+			    (rc != KMS_OK && strstr(err, cases[i].msg) == NULL)) {
+				fprintf(stderr, "%s: %d (%s) \"%.*s\"\n", cases[i].name, rc,
+					kms_err_name(rc), (int)sizeof(err), err);
+				CU_FAIL("signed request");
+			}
+			if (rc != KMS_OK) {
+				CU_ASSERT_EQUAL(memcmp(&req, &before, sizeof(req)), 0);
+				/* Our text only: no value from the input. */
+				CU_ASSERT_PTR_NULL(strstr(err, "req1"));
+				CU_ASSERT_PTR_NULL(strstr(err, "bob"));
+				CU_ASSERT_PTR_NULL(strstr(err, "RWqG"));
+				CU_ASSERT_PTR_NULL(strstr(err, "http"));
+			} else {
+				CU_ASSERT(req.is_signed);
+				CU_ASSERT_STRING_EQUAL(req.sig.key_name, SIG_KEY_NAME);
+				CU_ASSERT_EQUAL(memcmp(req.sig.value, value, 32), 0);
+			}
+			free(doc);
+		}
+	}
+}
+
+/* libxml2 stays silent on signed requests too (C14N reports its refusals as errors). */
+static void
+test_signed_silent(void)
+{
+	char dir[256], path[300], text[256];
+	int fd, saved;
+	size_t i, n;
+	char *doc;
+
+	CU_ASSERT_EQUAL_FATAL(kms_test_tmpdir(dir, sizeof(dir), "xml-sig-stderr"), 0);
+	snprintf(path, sizeof(path), "%s/stderr", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	CU_ASSERT_FATAL(fd >= 0);
+	fflush(stderr);
+	saved = dup(2);
+	CU_ASSERT_FATAL(saved >= 0);
+	CU_ASSERT_FATAL(dup2(fd, 2) == 2);
+	for (i = 0; i < NUM(sig_cases); i++) {
+		doc = subst(req_signed, sig_cases[i].from, sig_cases[i].to);
+		CU_ASSERT_NOT_EQUAL(parse_str(&req, NULL, 0, doc), KMS_OK);
+		free(doc);
+	}
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	n = kms_test_read_fd(fd, text, sizeof(text));
+	close(fd);
+	if (n != 0) {
+		fprintf(stderr, "written to stderr: %s\n", text);
+		CU_FAIL("libxml2 wrote to stderr");
+	}
+	kms_test_rmdir(dir);
+}
+
+/* KeyName 255 characters; SignedInfo up to KMS_XML_MAX_SIGNED_INFO canonical bytes. */
+static void
+test_signed_limits(void)
+{
+	char name[KMS_XML_MAX_ID + 2], err[KMS_XML_ERR_LEN];
+	char *doc, *pad, *ns;
+	size_t base_len, n, off;
+	int extra;
+
+	for (extra = 0; extra <= 1; extra++) {
+		memset(name, 'k', sizeof(name));
+		name[KMS_XML_MAX_ID + (size_t)extra] = '\0';
+		doc = subst(req_signed, SIG_KEY_NAME, name);
+		if (extra == 0) {
+			CU_ASSERT_EQUAL(parse_str(&req, err, sizeof(err), doc), KMS_OK);
+			CU_ASSERT_STRING_EQUAL(req.sig.key_name, name);
+		} else {
+			CU_ASSERT_EQUAL(parse_str(&req, err, sizeof(err), doc), KMS_ERR_RANGE);
+			CU_ASSERT_PTR_NOT_NULL(strstr(err, "ds:KeyName too long"));
+		}
+		free(doc);
+	}
+
+	/* Spaces inside SignedInfo are canonical content: pad it to 2048 bytes, then 2049. */
+	CU_ASSERT_EQUAL_FATAL(parse_str(&req, err, sizeof(err), req_signed), KMS_OK);
+	base_len = req.sig.signed_info_len;
+	CU_ASSERT_FATAL(base_len < KMS_XML_MAX_SIGNED_INFO);
+	for (extra = 0; extra <= 1; extra++) {
+		n = KMS_XML_MAX_SIGNED_INFO - base_len + (size_t)extra;
+		pad = malloc(n + 32);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(pad);
+		memcpy(pad, "<ds:SignedInfo>", 15);
+		memset(pad + 15, ' ', n);
+		pad[15 + n] = '\0';
+		doc = subst(req_signed, "<ds:SignedInfo>", pad);
+		memset(&req, 0, sizeof(req));
+		if (extra == 0) {
+			CU_ASSERT_EQUAL(parse_str(&req, err, sizeof(err), doc), KMS_OK);
+			CU_ASSERT_EQUAL(req.sig.signed_info_len, KMS_XML_MAX_SIGNED_INFO);
+		} else {
+			CU_ASSERT_EQUAL(parse_str(&req, err, sizeof(err), doc), KMS_ERR_TOO_LARGE);
+			CU_ASSERT_PTR_NOT_NULL(strstr(err, "ds:SignedInfo"));
+			CU_ASSERT_FALSE(req.is_signed);
+		}
+		free(doc);
+		free(pad);
+	}
+	/* Namespaces declared on the root: in scope of SignedInfo, so in its canonical form
+	 * (refused for its size before the digest is looked at). */
+	ns = malloc(64 * 40 + 16);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ns);
+	off = 0;
+	for (n = 0; n < 40; n++) {
+		off += (size_t)snprintf(ns + off, 64, " xmlns:p%zu=\"urn:example:namespace:%zu\"",
+					n, n);
+	}
+	snprintf(ns + off, 16, " Id=\"s\">");
+	doc = subst(req_signed, " Id=\"s\">", ns);
+	CU_ASSERT_EQUAL(parse_str(&req, err, sizeof(err), doc), KMS_ERR_TOO_LARGE);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "longer than 2048"));
+	free(doc);
+	free(ns);
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* The schema copies                                                                         */
 
 static int
@@ -2193,6 +3119,7 @@ static CU_TestInfo render_tests[] = {
 	{"certificates and the cert cache", test_render_certificate},
 	{"options: compat algorithm, hex CipherValue, base64 UserID", test_render_options},
 	{"invalid descriptions are refused", test_render_invalid},
+	{"CarriedKeyName: only on new keys, checked like a key name", test_render_carried_invalid},
 	{"escaping round-trips", test_render_escaping},
 	CU_TEST_INFO_NULL,
 };
@@ -2222,6 +3149,17 @@ static CU_TestInfo request_tests[] = {
 	CU_TEST_INFO_NULL,
 };
 
+static CU_TestInfo signed_tests[] = {
+	{"the golden request of xmlsec1; unsigned requests have no signature", test_signed_golden},
+	{"signed by hand: prefixes, namespaces, whitespace; xmlsec1 agrees", test_signed_by_hand},
+	{"signed by xmlsec1 at test time", test_signed_xmlsec1},
+	{"refusals: algorithms, Reference, base64, KeyInfo, structure, digest",
+	 test_signed_refused},
+	{"KeyName and SignedInfo limits", test_signed_limits},
+	{"libxml2 never writes to stderr", test_signed_silent},
+	CU_TEST_INFO_NULL,
+};
+
 static CU_TestInfo schema_tests[] = {
 	{"docs/schema copies are those of shared/spec", test_schema_copies},
 	CU_TEST_INFO_NULL,
@@ -2232,6 +3170,7 @@ CU_SuiteInfo suites[] = {
 	{"xml-sign", suite_init, suite_cleanup, NULL, NULL, sign_tests},
 	{"xml-datetime", suite_init, suite_cleanup, NULL, NULL, datetime_tests},
 	{"xml-request", suite_init, suite_cleanup, NULL, NULL, request_tests},
+	{"xml-signed-request", suite_init, suite_cleanup, NULL, NULL, signed_tests},
 	{"xml-schema", NULL, NULL, NULL, NULL, schema_tests},
 	CU_SUITE_INFO_NULL,
 };
@@ -2259,7 +3198,8 @@ write_file(const char *dir, const char *name, const uint8_t *buf, size_t len)
 /*
  * test_xml --write-samples DIR: every rendered sample response (DIR/<name>.xml and, signed with
  * the test key, DIR/<name>-signed.xml) for checks by hand with xmllint and xmlsec1, and the
- * golden requests as the seeds of tests/fuzz/corpus/fuzz_kmsrequest/ (DIR/fuzz_kmsrequest/).
+ * golden requests as the seeds of tests/fuzz/corpus/fuzz_kmsrequest/ (DIR/fuzz_kmsrequest/),
+ * with the signed requests of sign_by_hand() and of xmlsec1 (when it is installed).
  */
 static int
 write_samples(const char *dir)
@@ -2271,6 +3211,12 @@ write_samples(const char *dir)
 		    {"full", req_full},
 		    {"spec-style", req_spec},
 		    {"signed", req_signed}};
+	static const struct {
+		const char *name;
+		const char *tmpl;
+		bool split;
+	} hand[] = {{"signed-hand", req_hand_tmpl, true},
+		    {"signed-plain", req_hand_plain_tmpl, false}};
 	struct kms_xml_response r;
 	struct kms_xml_doc *doc;
 	uint8_t digest[32], mac[32], *buf;
@@ -2320,6 +3266,27 @@ write_samples(const char *dir)
 			       strlen(reqs[i].text)) != 0) {
 			return 1;
 		}
+	}
+	for (i = 0; i < NUM(hand); i++) {
+		char *text = sign_by_hand(hand[i].tmpl, hand[i].split);
+
+		if (text == NULL ||
+		    write_file(seeds, hand[i].name, (const uint8_t *)text, strlen(text)) != 0) {
+			free(text);
+			return 1;
+		}
+		free(text);
+	}
+	/* And one xmlsec1 signs, where it is installed. */
+	if (access(XMLSEC1, X_OK) == 0) {
+		char *text = NULL;
+
+		if (run_xmlsec1(req_xmlsec1_tmpl, &text) != 0 || text == NULL ||
+		    write_file(seeds, "signed-xmlsec1", (const uint8_t *)text, strlen(text)) != 0) {
+			free(text);
+			return 1;
+		}
+		free(text);
 	}
 	return 0;
 }

@@ -171,31 +171,32 @@ kms_devdomain_enrol(struct kms_p11_session *s, struct kms_store *st, const char 
 	return kms_store_entitle(st, client_id, identity);
 }
 
-/* A pre-minted key set for uri and period, computed and wrapped under the KEK (the ceremony). */
-static int
-premint(struct kms_store *st, struct kms_p11_session *s, const struct kms_wrap_policy *pol,
-	CK_OBJECT_HANDLE kek, struct kms_eccsi_kms *e, struct kms_sakke_kms *k, const char *uri,
-	uint64_t period)
+int
+kms_devdomain_premint(struct kms_store *st, struct kms_p11_session *s,
+		      const struct kms_wrap_policy *pol, CK_OBJECT_HANDLE kek,
+		      struct kms_eccsi_kms *e, struct kms_sakke_kms *k, const char *uri,
+		      uint64_t period)
 {
 	uint8_t uid[KMS_UID_LEN], ssk[32], pvt[65], rsk[257];
 	struct kms_store_keyset ks;
-	int ok;
+	int r;
 
 	memset(&ks, 0, sizeof(ks));
-	ok = kms_uid_compute(uid, uri, strlen(uri), KMS_URI, strlen(KMS_URI), PERIOD, 0, period) ==
-		     KMS_OK &&
-	     kms_eccsi_issue(e, uid, sizeof(uid), ssk, pvt) == KMS_OK &&
-	     kms_sakke_issue(k, uid, sizeof(uid), rsk) == KMS_OK &&
-	     kms_wrap_bytes(s, pol, kek, rsk, sizeof(rsk), ks.rsk.data, sizeof(ks.rsk.data),
-			    &ks.rsk.len) == KMS_OK &&
-	     kms_wrap_bytes(s, pol, kek, ssk, sizeof(ssk), ks.ssk.data, sizeof(ks.ssk.data),
-			    &ks.ssk.len) == KMS_OK &&
-	     kms_wrap_bytes(s, pol, kek, pvt, sizeof(pvt), ks.pvt.data, sizeof(ks.pvt.data),
-			    &ks.pvt.len) == KMS_OK &&
-	     kms_store_put_keyset(st, uri, period, &ks) == KMS_OK;
+	if ((r = kms_uid_compute(uid, uri, strlen(uri), KMS_URI, strlen(KMS_URI), PERIOD, 0,
+				 period)) == KMS_OK &&
+	    (r = kms_eccsi_issue(e, uid, sizeof(uid), ssk, pvt)) == KMS_OK &&
+	    (r = kms_sakke_issue(k, uid, sizeof(uid), rsk)) == KMS_OK &&
+	    (r = kms_wrap_bytes(s, pol, kek, rsk, sizeof(rsk), ks.rsk.data, sizeof(ks.rsk.data),
+				&ks.rsk.len)) == KMS_OK &&
+	    (r = kms_wrap_bytes(s, pol, kek, ssk, sizeof(ssk), ks.ssk.data, sizeof(ks.ssk.data),
+				&ks.ssk.len)) == KMS_OK &&
+	    (r = kms_wrap_bytes(s, pol, kek, pvt, sizeof(pvt), ks.pvt.data, sizeof(ks.pvt.data),
+				&ks.pvt.len)) == KMS_OK) {
+		r = kms_store_put_keyset(st, uri, period, &ks);
+	}
 	kms_memzero(ssk, sizeof(ssk));
 	kms_memzero(rsk, sizeof(rsk));
-	return ok ? 0 : -1;
+	return r;
 }
 
 int
@@ -233,7 +234,7 @@ kms_devdomain_new(struct kms_devdomain *d, const char *token_label)
 	}
 	/* pre-minted: alice's set for this period only */
 	if (kms_key_period_no(&d->now_period, kms_devdomain_ntp_now(), PERIOD, 0) != KMS_OK ||
-	    premint(st, s, &pol, kek, e, k, ALICE, d->now_period) != 0) {
+	    kms_devdomain_premint(st, s, &pol, kek, e, k, ALICE, d->now_period) != KMS_OK) {
 		goto out;
 	}
 	rc = 0;

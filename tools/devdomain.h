@@ -58,6 +58,17 @@ int kms_devdomain_ceremony(struct kms_p11_session *s, struct kms_store *st,
 			   struct kms_sakke_kms **out_sakke) KMS_WUR;
 
 /*
+ * kms_devdomain_premint - the pre-minted key set of uri for key period period (the development
+ * domain's KMS URI and key period), computed with the issuing keys e and k, wrapped under the
+ * KEK kek per pol and stored (kms_store_put_keyset), as the key ceremony's premint step does.
+ * Returns KMS_OK, or the first failing step's error.
+ */
+int kms_devdomain_premint(struct kms_store *st, struct kms_p11_session *s,
+			  const struct kms_wrap_policy *pol, CK_OBJECT_HANDLE kek,
+			  struct kms_eccsi_kms *e, struct kms_sakke_kms *k, const char *uri,
+			  uint64_t period) KMS_WUR;
+
+/*
  * kms_devdomain_known_key - a token object with a value the caller knows, as a development
  * enrolment makes it (the client's trk.hex / ink.hex hold the value): a TrK (ink 0: AES-256,
  * wrap and encrypt, mechanisms RFC 5649 and ECB) or an InK (ink 1: a generic secret, HMAC-SHA256

@@ -762,8 +762,7 @@ check_signature(const struct run *run, const struct kms_client_response *r, bool
 		if (run->o->sign && r->msg == KMS_CLIENT_MSG_INIT) {
 			/* the usual way to get there: proving a new InK without --kms-cert */
 			errorf("(the init before a signed keyprov goes unsigned; to prove a new "
-			       "InK, "
-			       "give --kms-cert the init.xml saved when the new keys came)");
+			       "InK, give --kms-cert the init.xml saved when the new keys came)");
 		}
 		return EXIT_CHECK;
 	}
@@ -949,8 +948,7 @@ do_rotation(const struct run *run, const char *label, const struct kms_client_re
 	}
 	if (r->num_new_trk != 1 || r->num_new_ink != 1) {
 		errorf("%s: key rotation: %zu NewTransportKey and %zu NewIntegrityKey (a rotation "
-		       "is "
-		       "one of each)",
+		       "is one of each)",
 		       label, r->num_new_trk, r->num_new_ink);
 		return EXIT_CHECK;
 	}

@@ -55,6 +55,7 @@
 #include "common/secmem.h"
 #include "hsm/keys.h"
 #include "hsm/p11.h"
+#include "hsm/uid.h"
 #include "proto/store.h"
 #include "tools/devdomain.h"
 #include "tools/devtoken.h"
@@ -107,7 +108,11 @@ struct setup {
 	enum kms_wrap_mode wrap_mode;
 	EVP_PKEY *ca_key;
 	X509 *ca;
-	int tls_in_token;  /* --tls-in-token: the server key pair in the token (TLS_KEY_LABEL) */
+	int tls_in_token; /* --tls-in-token: the server key pair in the token (TLS_KEY_LABEL) */
+	int preminted;    /* --preminted: issuer = pre-minted, the clients' sets made here */
+	/* --preminted: the ceremony's issuing keys, kept until the roster is there */
+	struct kms_eccsi_kms *eccsi;
+	struct kms_sakke_kms *sakke;
 	EVP_PKEY *tls_pub; /* then its public key, for the server certificate */
 };
 
@@ -331,6 +336,40 @@ complete_cert(struct kms_store *st, char *err, size_t err_len)
 }
 
 /* Step 2: the ceremony's part: KEK, KSAK and z_T wrapped under it, the KMS certificate. */
+/* --preminted: every client's key sets for the current key period and the next two (the
+ * roster holds the clients' identities by then); the issuing keys are freed (wiped) after. */
+#define PREMINT_PERIODS 3
+
+static int
+premint_all(struct setup *su, struct kms_p11_session *s, char *err, size_t err_len)
+{
+	struct kms_wrap_policy pol = {CKM_AES_KEY_WRAP_PAD, su->wrap_mode};
+	CK_OBJECT_HANDLE kek = CK_INVALID_HANDLE;
+	uint64_t now = 0, p;
+	size_t i;
+	int r;
+
+	if ((r = kms_keys_find(s, &kek, KMS_DEV_KEK)) != KMS_OK) {
+		return failf(err, err_len, r, "the KEK is not in the token: %s", kms_strerror(r));
+	}
+	if ((r = kms_key_period_no(&now, kms_devdomain_ntp_now(), KMS_DEV_PERIOD, 0)) != KMS_OK) {
+		return failf(err, err_len, r, "the current key period: %s", kms_strerror(r));
+	}
+	for (i = 0; i < NUM_CLIENTS; i++) {
+		for (p = now; p < now + PREMINT_PERIODS; p++) {
+			if ((r = kms_devdomain_premint(su->st, s, &pol, kek, su->eccsi, su->sakke,
+						       dev_clients[i].id, p)) != KMS_OK) {
+				return failf(err, err_len, r, "pre-minting %s, key period %llu: %s",
+					     dev_clients[i].id, (unsigned long long)p,
+					     kms_strerror(r));
+			}
+		}
+	}
+	printf("pre-minted key sets: %zu clients, key periods %llu..%llu\n", (size_t)NUM_CLIENTS,
+	       (unsigned long long)now, (unsigned long long)(now + PREMINT_PERIODS - 1));
+	return KMS_OK;
+}
+
 static int
 step_ceremony(struct setup *su, char *err, size_t err_len)
 {
@@ -362,11 +401,13 @@ step_ceremony(struct setup *su, char *err, size_t err_len)
 	}
 	su->wrap_mode = pol.mode;
 	if ((r = kms_devdomain_ceremony(s, su->st, &pol, KMS_DEV_KEK, KMS_DEV_KMS_URI,
-					KMS_DEV_KMS_URI, KMS_DEV_PERIOD, &kek, kpak, zpub, NULL,
-					NULL)) != KMS_OK) {
+					KMS_DEV_KMS_URI, KMS_DEV_PERIOD, &kek, kpak, zpub,
+					su->preminted ? &su->eccsi : NULL,
+					su->preminted ? &su->sakke : NULL)) != KMS_OK) {
 		r = failf(err, err_len, r, "%s", kms_strerror(r));
 		goto out;
 	}
+
 	if ((r = complete_cert(su->st, err, err_len)) != KMS_OK) {
 		goto out;
 	}
@@ -538,8 +579,15 @@ step_roster(struct setup *su, char *err, size_t err_len)
 	if ((r = make_audit_key(su, s, err, err_len)) != KMS_OK) {
 		goto out;
 	}
+	if (su->preminted && (r = premint_all(su, s, err, err_len)) != KMS_OK) {
+		goto out;
+	}
 	r = KMS_OK;
 out:
+	kms_eccsi_kms_free(su->eccsi);
+	su->eccsi = NULL;
+	kms_sakke_kms_free(su->sakke);
+	su->sakke = NULL;
 	kms_p11_return(s);
 	kms_secret_free(keys);
 	/* the token and the store are complete: close them before the directory moves */
@@ -878,8 +926,15 @@ step_config(struct setup *su, char *err, size_t err_len)
 	      "# The store: roster, KMS certificate, KSAK and z_T wrapped under the KEK.\n"
 	      "store = %s/kms.db\n\n",
 	      d);
-	textf(&t,
-	      "# Key sets are computed on demand from the master secrets.\nissuer = online\n\n");
+	if (su->preminted) {
+		textf(&t,
+		      "# Key sets come pre-minted from the store (kms-devsetup --preminted made\n"
+		      "# the clients' sets of three key periods); none is computed here.\n"
+		      "issuer = pre-minted\n\n");
+	} else {
+		textf(&t, "# Key sets are computed on demand from the master secrets.\n"
+			  "issuer = online\n\n");
+	}
 	textf(&t, "# ECCSI and SAKKE take the raw 32-octet UID.\nid_format = raw\n\n");
 	textf(&t, "# SoftHSM 2.6.1 pads RFC 5649 wrongly: kms-hsmd computes the wrap from the "
 		  "token's\n# AES-ECB (development tokens only; SECURITY.md).\n"
@@ -1241,6 +1296,7 @@ usage(FILE *f)
 {
 	fputs("usage: kms-devsetup --dir DIR [--hsmd PATH] [--force] [--listen HOST:PORT]\n"
 	      "                    [--metrics HOST:PORT] [--module PATH] [--tls-in-token]\n"
+	      "                    [--preminted]\n"
 	      "       kms-devsetup token --dir DIR --sub NAME --mcid URI [--ttl S] [--scope S]\n"
 	      "                    [--aud A] [--iss I] [--now UNIX]\n"
 	      "\n"
@@ -1258,6 +1314,9 @@ usage(FILE *f)
 	      "  --force              replace DIR even when it is complete\n"
 	      "  --tls-in-token       kmsd's TLS key pair in the token (" TLS_KEY_LABEL "), used\n"
 	      "                       through kms-hsmd; no pki/server-key.pem\n"
+	      "  --preminted          issuer = pre-minted: the clients' key sets of the current\n"
+	      "                       key period and the next two are pre-minted into the store\n"
+	      "                       (for kms-bench load; later periods get 404)\n"
 	      "\n"
 	      "The second form prints an ES256 JWT signed with DIR/pki/idms-key.pem (kid " IDMS_KID
 	      "),\n"
@@ -1436,6 +1495,10 @@ out:
 static void
 cleanup(struct setup *su, int remove_tmp)
 {
+	kms_eccsi_kms_free(su->eccsi);
+	su->eccsi = NULL;
+	kms_sakke_kms_free(su->sakke);
+	su->sakke = NULL;
 	kms_store_close(su->st);
 	su->st = NULL;
 	kms_p11_free(su->p11);
@@ -1495,6 +1558,10 @@ cmd_setup(int argc, char **argv)
 			continue;
 		} else if (strcmp(argv[i], "--tls-in-token") == 0) {
 			su.tls_in_token = 1;
+			i++;
+			continue;
+		} else if (strcmp(argv[i], "--preminted") == 0) {
+			su.preminted = 1;
 			i++;
 			continue;
 		}

@@ -492,23 +492,21 @@ rewrap_preminted(struct kms_adapter *a, struct kms_p11_session *s, CK_OBJECT_HAN
 	return r;
 }
 
-/* The session copy of the token key of class cls labelled label (see struct key_copy). */
-static int
-key_get_class(struct kms_adapter *a, struct kms_p11_session *s, CK_OBJECT_CLASS cls,
-	      const char *label, CK_OBJECT_HANDLE *out)
+/*
+ * The cached session copy of the key of class cls labelled label, if it is good (this PKCS#11
+ * generation, younger than KEY_CACHE_TTL): its handle, or CK_INVALID_HANDLE. *slot gets the
+ * entry to (re)fill otherwise: the stale entry of that label, else a free one, else the least
+ * recently used.
+ */
+static CK_OBJECT_HANDLE
+cache_find(struct kms_adapter *a, CK_OBJECT_CLASS cls, const char *label, struct key_copy **slot)
 {
 	struct kms_p11_stats st;
-	struct key_copy *slot = &a->cache[0];
-	CK_OBJECT_HANDLE tok = CK_INVALID_HANDLE;
-	CK_OBJECT_HANDLE copy = CK_INVALID_HANDLE;
-	CK_BBOOL no = CK_FALSE;
-	CK_ATTRIBUTE tmpl[] = {{CKA_TOKEN, &no, sizeof(no)}};
 	time_t now = time(NULL);
 	size_t i;
-	int r;
 
-	*out = CK_INVALID_HANDLE;
 	kms_p11_get_stats(a->p11, &st);
+	*slot = &a->cache[0];
 	for (i = 0; i < KEY_CACHE_SIZE; i++) {
 		struct key_copy *c = &a->cache[i];
 
@@ -517,25 +515,26 @@ key_get_class(struct kms_adapter *a, struct kms_p11_session *s, CK_OBJECT_CLASS 
 			if (c->generation == st.generation && now - c->made < KEY_CACHE_TTL &&
 			    now >= c->made) {
 				c->last_use = ++a->cache_clock;
-				*out = c->handle;
-				return KMS_OK;
+				return c->handle;
 			}
-			slot = c; /* stale: replace it */
-			break;
+			*slot = c; /* stale: replace it */
+			return CK_INVALID_HANDLE;
 		}
-		if (c->handle == CK_INVALID_HANDLE || c->last_use < slot->last_use) {
-			slot = c; /* free, or the least recently used so far */
+		if (c->handle == CK_INVALID_HANDLE || c->last_use < (*slot)->last_use) {
+			*slot = c; /* free, or the least recently used so far */
 		}
 	}
-	if ((r = kms_keys_find_class(s, &tok, cls, label)) != KMS_OK) {
-		return r;
-	}
-	r = kms_p11_check(s, kms_p11_fn(s)->C_CopyObject(kms_p11_handle(s), tok, tmpl, 1, &copy),
-			  "C_CopyObject");
-	if (r != KMS_OK) {
-		return r;
-	}
-	kms_p11_note_created(s, 1);
+	return CK_INVALID_HANDLE;
+}
+
+/* Put the session object copy, a copy of the key label, into the cache entry slot. */
+static void
+cache_put(struct kms_adapter *a, struct kms_p11_session *s, struct key_copy *slot,
+	  CK_OBJECT_CLASS cls, const char *label, CK_OBJECT_HANDLE copy)
+{
+	struct kms_p11_stats st;
+
+	kms_p11_get_stats(a->p11, &st);
 	/* the slot's old copy goes (one of this generation: older ones died with the module) */
 	if (slot->handle != CK_INVALID_HANDLE && slot->generation == st.generation &&
 	    kms_p11_destroy_object(s, slot->handle) != KMS_OK) {
@@ -546,8 +545,36 @@ key_get_class(struct kms_adapter *a, struct kms_p11_session *s, CK_OBJECT_CLASS 
 	slot->cls = cls;
 	slot->handle = copy;
 	slot->generation = st.generation;
-	slot->made = now;
+	slot->made = time(NULL);
 	slot->last_use = ++a->cache_clock;
+}
+
+/* The session copy of the token key of class cls labelled label (see struct key_copy):
+ * KMS_OK; KMS_ERR_INVALID_ARG (no such key in the token); the token's error. */
+static int
+key_get_class(struct kms_adapter *a, struct kms_p11_session *s, CK_OBJECT_CLASS cls,
+	      const char *label, CK_OBJECT_HANDLE *out)
+{
+	struct key_copy *slot = NULL;
+	CK_OBJECT_HANDLE tok = CK_INVALID_HANDLE;
+	CK_OBJECT_HANDLE copy = CK_INVALID_HANDLE;
+	CK_BBOOL no = CK_FALSE;
+	CK_ATTRIBUTE tmpl[] = {{CKA_TOKEN, &no, sizeof(no)}};
+	int r;
+
+	if ((*out = cache_find(a, cls, label, &slot)) != CK_INVALID_HANDLE) {
+		return KMS_OK;
+	}
+	if ((r = kms_keys_find_class(s, &tok, cls, label)) != KMS_OK) {
+		return r;
+	}
+	r = kms_p11_check(s, kms_p11_fn(s)->C_CopyObject(kms_p11_handle(s), tok, tmpl, 1, &copy),
+			  "C_CopyObject");
+	if (r != KMS_OK) {
+		return r;
+	}
+	kms_p11_note_created(s, 1);
+	cache_put(a, s, slot, cls, label, copy);
 	*out = copy;
 	return KMS_OK;
 }
@@ -557,6 +584,91 @@ static int
 key_get(struct kms_adapter *a, struct kms_p11_session *s, const char *label, CK_OBJECT_HANDLE *out)
 {
 	return key_get_class(a, s, CKO_SECRET_KEY, label, out);
+}
+
+/* kms_store_client_key_list's callback: the row of the label wanted, copied; then the walk
+ * stops with STORED_KEY_FOUND (a callback's own value, returned as it is). */
+#define STORED_KEY_FOUND 1
+
+struct stored_key {
+	const char *label;
+	int found;
+	int ink;
+	struct kms_store_blob wrapped;
+};
+
+static int
+stored_key_find(void *ctx, const char *label, int ink, const struct kms_store_blob *wrapped)
+{
+	struct stored_key *k = ctx;
+
+	if (strcmp(label, k->label) != 0) {
+		return KMS_OK;
+	}
+	k->found = 1;
+	k->ink = ink;
+	k->wrapped = *wrapped;
+	return STORED_KEY_FOUND;
+}
+
+/*
+ * A client key that this node's token lacks, from the store: another node rotated the client's
+ * keys (ROTATE_KEYS writes both new keys, wrapped under the domain KEK, into client_keys), and
+ * the domain's nodes share the store and the KEK. The key is unwrapped under the KEK into a
+ * session object with its role's template (sensitive, not extractable; as `kms-ceremony
+ * restore` does into the token) and cached like a copy: no token object is made, so concurrent
+ * kms-hsmd processes never make duplicates, and it is imported again after a module restart or
+ * KEY_CACHE_TTL. KMS_ERR_INVALID_ARG when the store has no such key either.
+ */
+static int
+key_import(struct kms_adapter *a, struct kms_p11_session *s, const char *label,
+	   CK_OBJECT_HANDLE *out)
+{
+	struct stored_key *k = NULL;
+	struct key_copy *slot = NULL;
+	struct kms_keys_tmpl t;
+	CK_OBJECT_HANDLE kek = CK_INVALID_HANDLE, key = CK_INVALID_HANDLE;
+	CK_MECHANISM mech = {a->wrap.kwp, NULL, 0};
+	CK_RV rv;
+	int r;
+
+	*out = CK_INVALID_HANDLE;
+	if ((k = calloc(1, sizeof(*k))) == NULL) {
+		return KMS_ERR_NOMEM;
+	}
+	k->label = label;
+	r = kms_store_client_key_list(a->store, stored_key_find, k);
+	if (r != KMS_OK && r != STORED_KEY_FOUND) {
+		r = KMS_ERR_IO;
+		goto out;
+	}
+	if (!k->found) {
+		r = KMS_ERR_INVALID_ARG;
+		goto out;
+	}
+	if ((r = key_get(a, s, a->kek_label, &kek)) != KMS_OK ||
+	    (r = kms_keys_template(&t, k->ink ? KMS_KEY_INK : KMS_KEY_TRK, label, &a->wrap, 0, 1,
+				   1)) != KMS_OK) {
+		goto out;
+	}
+	rv = kms_p11_fn(s)->C_UnwrapKey(kms_p11_handle(s), &mech, kek, k->wrapped.data,
+					(CK_ULONG)k->wrapped.len, t.attrs, t.num_attrs, &key);
+	if ((r = kms_p11_check(s, rv, "C_UnwrapKey")) != KMS_OK) {
+		kms_log(KMS_LOG_ERR, "adapter: the stored key '%s' does not unwrap under the KEK",
+			label);
+		goto out;
+	}
+	kms_p11_note_created(s, 1);
+	(void)cache_find(a, CKO_SECRET_KEY, label, &slot);
+	cache_put(a, s, slot, CKO_SECRET_KEY, label, key);
+	kms_log(KMS_LOG_INFO,
+		"adapter: key '%s' is not in the token: imported from the store under the KEK",
+		label);
+	*out = key;
+	r = KMS_OK;
+out:
+	free(k);
+	return r;
 }
 
 /*
@@ -577,8 +689,9 @@ client_get(struct kms_adapter *a, const char *client_id, struct kms_store_client
 }
 
 /*
- * The session copy of a client's TrK or InK (key_get): a client enrolled in the store whose key
- * is not in the token gets KMS_ERR_FORBIDDEN, like a client that is not enrolled at all.
+ * The session copy of a client's TrK or InK (key_get), or, when the token lacks it, the key
+ * imported from the store (key_import: rotated on another node). A client enrolled in the store
+ * whose key is in neither gets KMS_ERR_FORBIDDEN, like a client that is not enrolled at all.
  */
 static int
 client_key(struct kms_adapter *a, struct kms_p11_session *s, const char *label,
@@ -586,6 +699,9 @@ client_key(struct kms_adapter *a, struct kms_p11_session *s, const char *label,
 {
 	int r = key_get(a, s, label, out);
 
+	if (r == KMS_ERR_INVALID_ARG) {
+		r = key_import(a, s, label, out);
+	}
 	return r == KMS_ERR_INVALID_ARG ? KMS_ERR_FORBIDDEN : r;
 }
 
@@ -772,8 +888,7 @@ op_rotate(struct kms_adapter *a, const struct kms_proto_rotate_keys_req *req,
 	if ((r = kms_p11_borrow(a->p11, &s)) != KMS_OK) {
 		goto done;
 	}
-	if ((r = kms_keys_find(s, &trk, client.trk_label)) != KMS_OK) {
-		r = r == KMS_ERR_INVALID_ARG ? KMS_ERR_FORBIDDEN : r;
+	if ((r = client_key(a, s, client.trk_label, &trk)) != KMS_OK) {
 		goto out;
 	}
 	if ((r = key_get(a, s, a->kek_label, &kek)) != KMS_OK) {

@@ -474,6 +474,75 @@ verify_req(struct kms_proto_request *req, const char *client, const char *key_id
 }
 
 /*
+ * Another node of the domain (the same store and KEK, its own token) whose token lacks bob's
+ * rotated keys: its kms-hsmd imports them from the store's client_keys under the KEK, as session
+ * objects, and serves bob under them (a fresh adapter, whose cache is empty, on a token without
+ * them). A client whose key is in neither the token nor the store is refused.
+ */
+static void
+check_other_node(const struct kms_proto_rotate_keys_rep *rr, const uint8_t new_trk[32],
+		 const uint8_t new_ink[32])
+{
+	static const char si[] = "<ds:SignedInfo>bob on another node</ds:SignedInfo>";
+	struct kms_adapter_config cfg;
+	struct kms_adapter *other = NULL;
+	struct kms_proto_request req;
+	struct kms_proto_reply rep;
+	struct kms_p11_session *s = NULL;
+	struct kms_store *st = NULL;
+	struct kms_store_client ghost;
+	CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+
+	/* the token loses bob's new keys (they stay in client_keys) */
+	CU_ASSERT_EQUAL_FATAL(kms_p11_borrow(dom.tok.p11, &s), KMS_OK);
+	CU_ASSERT_EQUAL_FATAL(kms_keys_find(s, &h, rr->new_trk_id), KMS_OK);
+	CU_ASSERT_EQUAL(kms_p11_destroy_object(s, h), KMS_OK);
+	CU_ASSERT_EQUAL_FATAL(kms_keys_find(s, &h, rr->new_ink_id), KMS_OK);
+	CU_ASSERT_EQUAL(kms_p11_destroy_object(s, h), KMS_OK);
+	CU_ASSERT_EQUAL(kms_keys_find(s, &h, rr->new_trk_id), KMS_ERR_INVALID_ARG);
+	kms_p11_return(s);
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.store_path = dom.tok.store_path;
+	cfg.kek_label = KMS_DEV_KEK;
+	cfg.issuer = KMS_ISSUER_ONLINE;
+	cfg.id_format = KMS_ID_RAW;
+	cfg.kwp = CKM_AES_KEY_WRAP_PAD;
+	cfg.allow_host_ecb = 1;
+	cfg.future_periods = 1;
+	CU_ASSERT_EQUAL_FATAL(kms_adapter_new(&other, dom.tok.p11, &cfg), KMS_OK);
+	provision_req(&req, "bob", BOB, dom.now_period);
+	kms_adapter_handle(other, &req, &rep, kms_devdomain_ntp_now());
+	CU_ASSERT_EQUAL(rep.status, KMS_OK);
+	CU_ASSERT_STRING_EQUAL(rep.u.provision.trk_id, rr->new_trk_id);
+	CU_ASSERT(kms_devdomain_client_checks(&dom, &rep.u.provision, new_trk, new_ink, BOB, NULL,
+					      NULL));
+	verify_req(&req, "bob", rr->new_ink_id, new_ink, si);
+	kms_adapter_handle(other, &req, &rep, kms_devdomain_ntp_now());
+	CU_ASSERT_EQUAL(rep.status, KMS_OK);
+	/* still no token object: the imports are session objects */
+	CU_ASSERT_EQUAL_FATAL(kms_p11_borrow(dom.tok.p11, &s), KMS_OK);
+	CU_ASSERT_EQUAL(kms_keys_find(s, &h, rr->new_trk_id), KMS_ERR_INVALID_ARG);
+	CU_ASSERT_EQUAL(kms_keys_find(s, &h, rr->new_ink_id), KMS_ERR_INVALID_ARG);
+	kms_p11_return(s);
+
+	/* a client whose keys are in neither: refused */
+	memset(&ghost, 0, sizeof(ghost));
+	snprintf(ghost.client_id, sizeof(ghost.client_id), "ghost");
+	ghost.cls = KMS_CLIENT_UE;
+	snprintf(ghost.trk_label, sizeof(ghost.trk_label), "tk.nowhere.ghost");
+	snprintf(ghost.ink_label, sizeof(ghost.ink_label), "ik.nowhere.ghost");
+	CU_ASSERT_EQUAL_FATAL(kms_store_open(&st, dom.tok.store_path, KMS_STORE_RW), KMS_OK);
+	CU_ASSERT_EQUAL(kms_store_put_client(st, &ghost), KMS_OK);
+	CU_ASSERT_EQUAL(kms_store_entitle(st, "ghost", ALICE), KMS_OK);
+	kms_store_close(st);
+	provision_req(&req, "ghost", ALICE, dom.now_period);
+	kms_adapter_handle(other, &req, &rep, kms_devdomain_ntp_now());
+	CU_ASSERT_EQUAL(rep.status, KMS_ERR_FORBIDDEN);
+	kms_adapter_free(other);
+}
+
+/*
  * ROTATE_KEYS makes a pending rotation: bob gets his new keys under his current TrK, keeps being
  * served under the old ones, cannot have a second rotation meanwhile; a VERIFY by the new InK
  * finishes it (a VERIFY by the old InK, a wrong HMAC or an unknown key does not), and from then on
@@ -583,6 +652,7 @@ test_rotation(void)
 					      NULL));
 	CU_ASSERT(!kms_devdomain_client_checks(&dom, &rep.u.provision, dom.bob_trk, dom.bob_ink,
 					       BOB, NULL, NULL));
+	check_other_node(&rr, new_trk, new_ink);
 	/*
 	 * A rotation the store cannot record (its write lock held past the busy timeout) fails
 	 * as a whole: the client row and client_keys as they were, no pending rotation, no new key

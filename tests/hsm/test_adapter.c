@@ -43,6 +43,20 @@ static struct kms_devdomain dom;
 static struct kms_adapter *online;
 static struct kms_adapter *preminted;
 
+/* The test domain's adapter configuration for issuer (SoftHSM: the host-ECB wrap allowed). */
+static void
+adapter_cfg(struct kms_adapter_config *cfg, enum kms_issuer issuer)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->store_path = dom.tok.store_path;
+	cfg->kek_label = KMS_DEV_KEK;
+	cfg->issuer = issuer;
+	cfg->id_format = KMS_ID_RAW;
+	cfg->kwp = CKM_AES_KEY_WRAP_PAD;
+	cfg->allow_host_ecb = 1;
+	cfg->future_periods = 1;
+}
+
 static int
 suite_init(void)
 {
@@ -51,14 +65,7 @@ suite_init(void)
 	if (kms_devdomain_new(&dom, "kms-adapter-test") != 0) {
 		return 1;
 	}
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.store_path = dom.tok.store_path;
-	cfg.kek_label = KMS_DEV_KEK;
-	cfg.issuer = KMS_ISSUER_ONLINE;
-	cfg.id_format = KMS_ID_RAW;
-	cfg.kwp = CKM_AES_KEY_WRAP_PAD;
-	cfg.allow_host_ecb = 1;
-	cfg.future_periods = 1;
+	adapter_cfg(&cfg, KMS_ISSUER_ONLINE);
 	if (kms_adapter_new(&online, dom.tok.p11, &cfg) != KMS_OK) {
 		return 1;
 	}
@@ -502,14 +509,7 @@ check_other_node(const struct kms_proto_rotate_keys_rep *rr, const uint8_t new_t
 	CU_ASSERT_EQUAL(kms_keys_find(s, &h, rr->new_trk_id), KMS_ERR_INVALID_ARG);
 	kms_p11_return(s);
 
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.store_path = dom.tok.store_path;
-	cfg.kek_label = KMS_DEV_KEK;
-	cfg.issuer = KMS_ISSUER_ONLINE;
-	cfg.id_format = KMS_ID_RAW;
-	cfg.kwp = CKM_AES_KEY_WRAP_PAD;
-	cfg.allow_host_ecb = 1;
-	cfg.future_periods = 1;
+	adapter_cfg(&cfg, KMS_ISSUER_ONLINE);
 	CU_ASSERT_EQUAL_FATAL(kms_adapter_new(&other, dom.tok.p11, &cfg), KMS_OK);
 	provision_req(&req, "bob", BOB, dom.now_period);
 	kms_adapter_handle(other, &req, &rep, kms_devdomain_ntp_now());
@@ -1057,12 +1057,7 @@ test_tls_sign(void)
 	kms_adapter_handle(online, &req, &rep, kms_ntp_from_unix((uint64_t)time(NULL)));
 	CU_ASSERT_EQUAL(rep.status, KMS_ERR_UNSUPPORTED);
 
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.store_path = dom.tok.store_path;
-	cfg.kek_label = KEK_LABEL;
-	cfg.issuer = KMS_ISSUER_PREMINTED;
-	cfg.kwp = CKM_AES_KEY_WRAP_PAD;
-	cfg.allow_host_ecb = 1;
+	adapter_cfg(&cfg, KMS_ISSUER_PREMINTED);
 	cfg.tls_key_label = "no.such.tls";
 	CU_ASSERT_EQUAL(kms_adapter_new(&a, dom.tok.p11, &cfg), KMS_ERR_INVALID_ARG);
 	CU_ASSERT_PTR_NULL(a);
@@ -1175,12 +1170,7 @@ test_audit_sign(void)
 	}
 	last = seq;
 
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.store_path = dom.tok.store_path;
-	cfg.kek_label = KEK_LABEL;
-	cfg.issuer = KMS_ISSUER_PREMINTED;
-	cfg.kwp = CKM_AES_KEY_WRAP_PAD;
-	cfg.allow_host_ecb = 1;
+	adapter_cfg(&cfg, KMS_ISSUER_PREMINTED);
 	/* no such pair, then a pair whose point the store does not have (another node's key is
 	 * registered): no start, and the log says to register it */
 	cfg.audit_key_label = "no.such.audit";

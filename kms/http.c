@@ -656,11 +656,13 @@ ntp_to_unix(const struct kms_proto_provision_rep *p, int64_t *from, int64_t *to)
  * one, into resp: NewTransportKey and NewIntegrityKey, each wrapped under the client's current
  * TrK (KeyName) and naming the new key (CarriedKeyName). They come with every init and keyprov
  * until the client proves the new InK with a signed request (check_signature) or an operator
- * finishes or cancels the rotation. A store that cannot say leaves them out this time.
+ * finishes or cancels the rotation. A store that cannot say leaves them out this time, and so
+ * does a rotation made under a TrK the client no longer has.
  */
 static void
 add_rotation(struct req_state *st, struct kms_xml_response *resp)
 {
+	struct kms_store_client client;
 	int found = 0, r;
 
 	if (st->client[0] == '\0') {
@@ -672,6 +674,16 @@ add_rotation(struct req_state *st, struct kms_xml_response *resp)
 		return;
 	}
 	if (!found) {
+		return;
+	}
+	/* made under a TrK the client no longer has (re-enrolled since): useless to it */
+	if (kms_store_get_client(st->t->store, st->client, &client) != KMS_OK ||
+	    strcmp(client.trk_label, st->rot.from_trk_label) != 0) {
+		kms_log(KMS_LOG_WARN,
+			"req=%s: the pending rotation of %s was made under another TrK than its "
+			"current one (re-enrolled?): not sent; cancel it (kms-admin roster client "
+			"cancel-rotation)",
+			st->rid, st->client);
 		return;
 	}
 	st->new_keys[0] = (struct kms_xml_enc_key){st->rot.from_trk_label, st->rot.new_trk.data,

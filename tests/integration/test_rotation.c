@@ -19,6 +19,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "proto/store.h"
 #include "tests/integration/itest.h"
 #include "tests/unit/kms_test.h"
 
@@ -427,6 +428,31 @@ test_cancel_finish(void)
 	CU_ASSERT_PTR_NULL(strstr(body, "NewTransportKey"));
 	CU_ASSERT_EQUAL(admin(out, sizeof(out), cancel), 1);
 	CU_ASSERT_EQUAL(admin(out, sizeof(out), finish), 1);
+	/*
+	 * A rotation made under a TrK the client no longer has (re-enrolled meanwhile, here by
+	 * writing its row with another TrK label): not sent, and it cannot be finished; a cancel
+	 * clears it.
+	 */
+	CU_ASSERT_EQUAL_FATAL(admin(out, sizeof(out), rotate), 0);
+	{
+		struct kms_store *st = NULL;
+		struct kms_store_client c, saved;
+
+		CU_ASSERT_EQUAL_FATAL(kms_store_open(&st, store_path, KMS_STORE_RW), KMS_OK);
+		CU_ASSERT_EQUAL_FATAL(kms_store_get_client(st, MCS_URI, &c), KMS_OK);
+		saved = c;
+		snprintf(c.trk_label, sizeof(c.trk_label), "%.*s", (int)sizeof(c.trk_label) - 1,
+			 bob_trk_id);
+		CU_ASSERT_EQUAL(kms_store_put_client(st, &c), KMS_OK);
+		CU_ASSERT_EQUAL(it_request("mcptt-server", "POST", ROOT "/init", NULL, NULL, 0,
+					   resp, sizeof(resp), &body, &blen),
+				200);
+		CU_ASSERT_PTR_NULL(strstr(body, "NewTransportKey"));
+		CU_ASSERT_EQUAL(admin(out, sizeof(out), finish), 1);
+		CU_ASSERT_EQUAL(kms_store_put_client(st, &saved), KMS_OK);
+		kms_store_close(st);
+	}
+	CU_ASSERT_EQUAL(admin(out, sizeof(out), cancel), 0);
 	/* an operator's finish: the client is served under the new keys at once */
 	CU_ASSERT_EQUAL_FATAL(admin(out, sizeof(out), rotate), 0);
 	CU_ASSERT_EQUAL_FATAL(rotated_labels(out), 0);

@@ -2631,6 +2631,42 @@ kms_store_put_client_key(struct kms_store *st, const char *label, int ink,
 	return write_end(st, client_key_put_in(st, label, ink, wrapped));
 }
 
+static int rotation_get_in(struct kms_store *st, const char *client_id,
+			   struct kms_store_rotation *out, int *out_found);
+static int run_texts(struct kms_store *st, enum stmt_id id, const char *what, const char *p1,
+		     const char *p2, const char *p3, int *out_changes);
+
+/*
+ * In a write transaction: a pending rotation of client made under another TrK than the one its
+ * row now names (it was re-enrolled) is dropped, with its keys' client_keys rows unless a
+ * client's row names them: its keys are wrapped under a TrK the client no longer has.
+ */
+static int
+rotation_drop_stale_in(struct kms_store *st, const struct kms_store_client *client)
+{
+	struct kms_store_rotation rot;
+	int found = 0, n = 0, r;
+
+	if ((r = rotation_get_in(st, client->client_id, &rot, &found)) != KMS_OK || !found ||
+	    strcmp(rot.from_trk_label, client->trk_label) == 0) {
+		goto out;
+	}
+	if ((r = run_texts(st, S_DEL_ROTATION_KEYS, "drop a stale rotation", rot.new_trk_label,
+			   rot.new_ink_label, NULL, &n)) == KMS_OK) {
+		r = run_texts(st, S_DEL_ROTATION, "drop a stale rotation", client->client_id, NULL,
+			      NULL, &n);
+	}
+	if (r == KMS_OK) {
+		kms_log(KMS_LOG_INFO,
+			"store: client %s re-enrolled: its pending rotation (new TrK %s) is "
+			"dropped",
+			client->client_id, rot.new_trk_label);
+	}
+out:
+	kms_memzero(&rot, sizeof(rot));
+	return r;
+}
+
 int
 kms_store_put_client_with_keys(struct kms_store *st, const struct kms_store_client *client,
 			       const struct kms_store_blob *trk_wrapped,
@@ -2649,8 +2685,9 @@ kms_store_put_client_with_keys(struct kms_store *st, const struct kms_store_clie
 	}
 	/* The keys first: the row names them only once the store can also restore them. */
 	if ((r = client_key_put_in(st, client->trk_label, 0, trk_wrapped)) == KMS_OK &&
-	    (r = client_key_put_in(st, client->ink_label, 1, ink_wrapped)) == KMS_OK) {
-		r = client_put_in(st, client);
+	    (r = client_key_put_in(st, client->ink_label, 1, ink_wrapped)) == KMS_OK &&
+	    (r = client_put_in(st, client)) == KMS_OK) {
+		r = rotation_drop_stale_in(st, client);
 	}
 	return write_end(st, r);
 }

@@ -290,7 +290,10 @@ int kms_store_put_client_key(struct kms_store *st, const char *label, int ink,
  * labelled client->ink_label. All three rows are written, or, on any error, none: the key
  * ceremony's enrolment points a client at its keys only together with the copies that let
  * `kms-ceremony restore` put them into another token. (kms-hsmd's key rotation writes its new
- * keys with kms_store_put_rotation instead.) The arguments are borrowed. Returns
+ * keys with kms_store_put_rotation instead.) A pending rotation of the client made under
+ * another TrK than client->trk_label (a re-enrolment) is dropped in the same transaction, with
+ * its keys' client_keys rows that no client's row names: those keys are wrapped under a TrK the
+ * client no longer has. The arguments are borrowed. Returns
  * KMS_OK; KMS_ERR_INVALID_ARG (NULL st or argument, a client or blob kms_store_put_client or
  * kms_store_put_client_key would refuse, the two labels equal, a read-only handle, called from
  * a callback of the store); KMS_ERR_IO (also: the write lock stayed taken past the busy

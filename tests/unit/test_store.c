@@ -4266,11 +4266,12 @@ test_rotation_atomic(void)
 	rot_state(st, &after);
 	CU_ASSERT_STRING_EQUAL(after.text, before.text);
 
-	/* Re-enrolled meanwhile (another TrK): finish is KMS_ERR_AUTH and changes nothing. */
+	/* The row names another TrK meanwhile (kms_store_put_client, as a restore of an older
+	 * row would): finish is KMS_ERR_AUTH and changes nothing. */
 	sample_client(&c, "ue-1", KMS_CLIENT_UE);
 	snprintf(c.trk_label, sizeof(c.trk_label), "trk-ue-1-9");
 	snprintf(c.ink_label, sizeof(c.ink_label), "ink-ue-1-9");
-	CU_ASSERT(kms_store_put_client_with_keys(st, &c, &kt, &ki) == KMS_OK);
+	CU_ASSERT(kms_store_put_client(st, &c) == KMS_OK);
 	rot_state(st, &before);
 	CU_ASSERT(kms_store_finish_rotation(st, "ue-1", "ik.2.ue-1") == KMS_ERR_AUTH);
 	rot_state(st, &after);
@@ -4279,13 +4280,31 @@ test_rotation_atomic(void)
 	CU_ASSERT(kms_store_get_rotation(st, "ue-1", &got, &found) == KMS_OK);
 	CU_ASSERT_EQUAL(found, 1);
 	CU_ASSERT(rotation_eq(&got, &r1));
-	/* The stale rotation is cancelled; the re-enrolled keys stay. */
-	CU_ASSERT(kms_store_cancel_rotation(st, "ue-1") == KMS_OK);
+	/* A re-enrolment (kms_store_put_client_with_keys, another TrK) drops the stale rotation
+	 * and its never-used keys' rows, in its own transaction; the re-enrolled keys stay. */
+	CU_ASSERT(kms_store_put_client_with_keys(st, &c, &kt, &ki) == KMS_OK);
+	found = 1;
+	CU_ASSERT(kms_store_get_rotation(st, "ue-1", &got, &found) == KMS_OK);
+	CU_ASSERT_EQUAL(found, 0);
 	rot_state(st, &after);
 	CU_ASSERT(strstr(after.text, "C ue-1 0 trk-ue-1-9 ink-ue-1-9 0;") != NULL);
 	CU_ASSERT(strstr(after.text, "K trk-ue-1-9 0 ") != NULL);
 	CU_ASSERT(strstr(after.text, "tk.2.ue-1") == NULL);
+	CU_ASSERT(strstr(after.text, "ik.2.ue-1") == NULL);
 	CU_ASSERT(strstr(after.text, "R ") == NULL);
+	CU_ASSERT(kms_store_cancel_rotation(st, "ue-1") == KMS_ERR_FORBIDDEN);
+	/* a rotation made under the client's current TrK survives a re-enrolment that keeps it */
+	{
+		struct kms_store_rotation r2 = r1;
+
+		snprintf(r2.from_trk_label, sizeof(r2.from_trk_label), "trk-ue-1-9");
+		CU_ASSERT(kms_store_put_rotation(st, &r2, &kt, &ki) == KMS_OK);
+		CU_ASSERT(kms_store_put_client_with_keys(st, &c, &kt, &ki) == KMS_OK);
+		found = 0;
+		CU_ASSERT(kms_store_get_rotation(st, "ue-1", &got, &found) == KMS_OK);
+		CU_ASSERT_EQUAL(found, 1);
+		CU_ASSERT(rotation_eq(&got, &r2));
+	}
 	kms_store_close(st);
 }
 

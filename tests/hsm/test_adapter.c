@@ -456,6 +456,16 @@ store_unlock(sqlite3 *db)
 	CU_ASSERT_EQUAL(sqlite3_close(db), SQLITE_OK);
 }
 
+/* A ROTATE_KEYS request for client. */
+static void
+rotate_req(struct kms_proto_request *req, const char *client)
+{
+	memset(req, 0, sizeof(*req));
+	req->op = KMS_PROTO_ROTATE_KEYS;
+	req->u.rotate_keys.client_id_len = strlen(client);
+	memcpy(req->u.rotate_keys.client_id, client, req->u.rotate_keys.client_id_len);
+}
+
 /* A VERIFY request of client for key_id: HMAC-SHA256 of si under key (NULL: a wrong one). */
 static void
 verify_req(struct kms_proto_request *req, const char *client, const char *key_id,
@@ -564,10 +574,7 @@ test_rotation(void)
 	sqlite3 *db;
 
 	store_state("bob", &c0, &keys0);
-	memset(&req, 0, sizeof(req));
-	req.op = KMS_PROTO_ROTATE_KEYS;
-	req.u.rotate_keys.client_id_len = 3;
-	memcpy(req.u.rotate_keys.client_id, "bob", 3);
+	rotate_req(&req, "bob");
 	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
 	CU_ASSERT_EQUAL_FATAL(rep.status, KMS_OK);
 	rr = rep.u.rotate_keys;
@@ -594,10 +601,7 @@ test_rotation(void)
 	num0 = count_secret_keys(s);
 	kms_p11_return(s);
 	s = NULL;
-	memset(&req, 0, sizeof(req));
-	req.op = KMS_PROTO_ROTATE_KEYS;
-	req.u.rotate_keys.client_id_len = 3;
-	memcpy(req.u.rotate_keys.client_id, "bob", 3);
+	rotate_req(&req, "bob");
 	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
 	CU_ASSERT_EQUAL(rep.status, KMS_ERR_AUTH);
 	CU_ASSERT_EQUAL_FATAL(kms_p11_borrow(dom.tok.p11, &s), KMS_OK);
@@ -663,10 +667,7 @@ test_rotation(void)
 	num0 = count_secret_keys(s);
 	kms_p11_return(s);
 	s = NULL;
-	memset(&req, 0, sizeof(req));
-	req.op = KMS_PROTO_ROTATE_KEYS;
-	req.u.rotate_keys.client_id_len = 3;
-	memcpy(req.u.rotate_keys.client_id, "bob", 3);
+	rotate_req(&req, "bob");
 	db = store_lock();
 	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
 	store_unlock(db);
@@ -680,9 +681,7 @@ test_rotation(void)
 	CU_ASSERT_EQUAL(count_secret_keys(s), num0);
 	kms_p11_return(s);
 	/* an unknown client gets nothing */
-	req.op = KMS_PROTO_ROTATE_KEYS;
-	req.u.rotate_keys.client_id_len = 7;
-	memcpy(req.u.rotate_keys.client_id, "mallory", 8);
+	rotate_req(&req, "mallory");
 	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
 	CU_ASSERT_EQUAL(rep.status, KMS_ERR_FORBIDDEN);
 }

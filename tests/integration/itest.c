@@ -132,6 +132,47 @@ it_tcp_connect(uint16_t p)
 	return fd;
 }
 
+long
+it_read_line(const char *path, char *out, size_t cap)
+{
+	size_t len;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || cap == 0) {
+		if (fd >= 0) {
+			(void)close(fd);
+		}
+		return -1;
+	}
+	len = kms_test_read_fd(fd, out, cap - 1);
+	(void)close(fd);
+	while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == '\r')) {
+		len--;
+	}
+	out[len] = '\0';
+	return (long)len;
+}
+
+size_t
+it_read_hex(const char *path, uint8_t *out, size_t cap)
+{
+	char hex[2048];
+
+	return it_read_line(path, hex, sizeof(hex)) < 0 ? 0 : kms_test_hex(out, cap, hex);
+}
+
+int
+it_main(CU_SuiteInfo *suites)
+{
+	int r;
+
+	(void)signal(SIGPIPE, SIG_IGN);
+	xmlInitParser();
+	r = kms_test_main(suites);
+	xmlCleanupParser();
+	return r;
+}
+
 /* The status of one GET /healthz on the local listener, or -1. */
 static int
 healthz_status(void)

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <CUnit/CUnit.h>
 #include <openssl/ssl.h>
 
 /*
@@ -104,6 +105,17 @@ int it_mint(char *out, size_t cap, const char *mcid, const char *opt, const char
 /* it_children - the pids of pid's children, of every thread of pid (/proc), without a
  * sanitizer's symbolizer process: how many (<= cap). */
 size_t it_children(pid_t pid, pid_t *out, size_t cap);
+
+/* it_read_line - the file path (at most cap - 1 bytes) without its trailing CR and LF into out,
+ * NUL-terminated: its length, or -1 if it cannot be read. */
+long it_read_line(const char *path, char *out, size_t cap);
+/* it_read_hex - a file of one line of hex digits (trk.hex, n-ssk.hex) into out (cap bytes): its
+ * length in bytes, or 0. */
+size_t it_read_hex(const char *path, uint8_t *out, size_t cap);
+
+/* it_main - an integration test's main: SIGPIPE ignored (a server that closes is an error to
+ * see, not a death), libxml2 set up around kms_test_main(suites): its exit status. */
+int it_main(CU_SuiteInfo *suites);
 
 /* it_wait_healthy - wait up to ms for kmsd's /healthz (local listener) to answer 200, that is
  * for every kms-hsmd slot to be up: 0 when it does, -1 when the time is over. */

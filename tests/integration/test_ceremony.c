@@ -10,7 +10,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +19,6 @@
 #include <unistd.h>
 
 #include <CUnit/CUnit.h>
-#include <libxml/parser.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -833,11 +831,5 @@ CU_SuiteInfo suites[] = {
 int
 main(void)
 {
-	int r;
-
-	signal(SIGPIPE, SIG_IGN);
-	xmlInitParser();
-	r = kms_test_main(suites);
-	xmlCleanupParser();
-	return r;
+	return it_main(suites);
 }

@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include <CUnit/CUnit.h>
-#include <libxml/parser.h>
 
 #include "common/hex.h"
 #include "proto/store.h"
@@ -243,10 +242,5 @@ CU_SuiteInfo suites[] = {
 int
 main(void)
 {
-	int r;
-
-	xmlInitParser();
-	r = kms_test_main(suites);
-	xmlCleanupParser();
-	return r;
+	return it_main(suites);
 }

@@ -33,7 +33,6 @@
 #include <unistd.h>
 
 #include <CUnit/CUnit.h>
-#include <libxml/parser.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 
@@ -143,26 +142,6 @@ sentinel_add(const char *what, const void *bytes, size_t len, int binary)
 	memcpy(s->bytes, bytes, len);
 	s->len = len;
 	s->binary = binary;
-}
-
-/* A file of one line of hex digits (trk.hex, n-ssk.hex) into out: its length, or 0. */
-static size_t
-read_hex_file(const char *path, uint8_t *out, size_t cap)
-{
-	char hex[2048];
-	size_t len;
-	int fd = open(path, O_RDONLY);
-
-	if (fd < 0) {
-		return 0;
-	}
-	len = kms_test_read_fd(fd, hex, sizeof(hex) - 1);
-	(void)close(fd);
-	while (len > 0 && (hex[len - 1] == '\n' || hex[len - 1] == '\r')) {
-		len--;
-	}
-	hex[len] = '\0';
-	return kms_test_hex(out, cap, hex);
 }
 
 static const char *const client_names[] = {"alice", "bob", "mcptt-server"};
@@ -959,7 +938,7 @@ test_hsmd_memory(void)
 		for (j = 1; j <= 2; j++) { /* 2-*: the next period's set, near a period's end */
 			for (k = 0; k < 3; k++) {
 				snprintf(p, sizeof(p), "%s/%zu-%s.hex", dir, j, kinds[k]);
-				if ((len = read_hex_file(p, key, sizeof(key))) == 0) {
+				if ((len = it_read_hex(p, key, sizeof(key))) == 0) {
 					CU_ASSERT(j == 2);
 					continue;
 				}
@@ -975,7 +954,7 @@ test_hsmd_memory(void)
 		}
 		for (k = 0; k < 2; k++) {
 			it_client_path(p, sizeof(p), client_names[i], files[k]);
-			CU_ASSERT_EQUAL_FATAL(read_hex_file(p, key, sizeof(key)), 32);
+			CU_ASSERT_EQUAL_FATAL(it_read_hex(p, key, sizeof(key)), 32);
 			snprintf(what, sizeof(what), "%s's %.3s", client_names[i], files[k]);
 			sentinel_add(what, key, 32, 1);
 			needle_set(&n[num++], "a client's TrK or InK", key, 0, 0);
@@ -1233,11 +1212,5 @@ CU_SuiteInfo suites[] = {
 int
 main(void)
 {
-	int r;
-
-	(void)signal(SIGPIPE, SIG_IGN); /* a server that closes is an error to see, not a death */
-	xmlInitParser();
-	r = kms_test_main(suites);
-	xmlCleanupParser();
-	return r;
+	return it_main(suites);
 }

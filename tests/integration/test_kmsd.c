@@ -27,7 +27,6 @@
 #include <unistd.h>
 
 #include <CUnit/CUnit.h>
-#include <libxml/parser.h>
 #include <libxml/xmlschemas.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -1241,11 +1240,5 @@ CU_SuiteInfo suites[] = {
 int
 main(void)
 {
-	int r;
-
-	(void)signal(SIGPIPE, SIG_IGN); /* a server that closes is an error to see, not a death */
-	xmlInitParser();
-	r = kms_test_main(suites);
-	xmlCleanupParser();
-	return r;
+	return it_main(suites);
 }

@@ -14,7 +14,6 @@
 #include <time.h>
 
 #include <CUnit/CUnit.h>
-#include <libxml/parser.h>
 
 #include "tests/integration/itest.h"
 #include "tests/unit/kms_test.h"
@@ -135,10 +134,5 @@ CU_SuiteInfo suites[] = {
 int
 main(void)
 {
-	int r;
-
-	xmlInitParser();
-	r = kms_test_main(suites);
-	xmlCleanupParser();
-	return r;
+	return it_main(suites);
 }

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <CUnit/CUnit.h>
-#include <libxml/parser.h>
 
 #include "tests/integration/itest.h"
 #include "tests/unit/kms_test.h"
@@ -145,10 +144,5 @@ CU_SuiteInfo suites[] = {
 int
 main(void)
 {
-	int r;
-
-	xmlInitParser();
-	r = kms_test_main(suites);
-	xmlCleanupParser();
-	return r;
+	return it_main(suites);
 }

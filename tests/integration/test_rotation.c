@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include <CUnit/CUnit.h>
-#include <libxml/parser.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -34,46 +33,24 @@ static char new_trk_id[300], new_ink_id[300];
 static uint8_t bob_trk[32], bob_ink[32], new_trk[32], new_ink[32];
 static char bob_trk_id[300], bob_ink_id[300]; /* bob's enrolled labels (trk.id, ink.id) */
 
-/* A file of one line of 64 hex digits into key: 0, or -1. */
+/* The client's file (clients/<name>/file) of 64 hex digits into key: 0, or -1. */
 static int
 read_key(const char *name, const char *file, uint8_t key[32])
 {
-	char path[400], hex[200];
-	size_t len;
-	int fd;
+	char path[400];
 
 	it_client_path(path, sizeof(path), name, file);
-	if ((fd = open(path, O_RDONLY)) < 0) {
-		return -1;
-	}
-	len = kms_test_read_fd(fd, hex, sizeof(hex) - 1);
-	(void)close(fd);
-	while (len > 0 && (hex[len - 1] == '\n' || hex[len - 1] == '\r')) {
-		len--;
-	}
-	hex[len] = '\0';
-	return kms_test_hex(key, 32, hex) == 32 ? 0 : -1;
+	return it_read_hex(path, key, 32) == 32 ? 0 : -1;
 }
 
-/* A file of one line (an id) into out: 0, or -1. */
+/* The client's file (clients/<name>/file) of one line, an id, into out: 0, or -1. */
 static int
 read_id(const char *name, const char *file, char *out, size_t cap)
 {
 	char path[400];
-	size_t len;
-	int fd;
 
 	it_client_path(path, sizeof(path), name, file);
-	if ((fd = open(path, O_RDONLY)) < 0) {
-		return -1;
-	}
-	len = kms_test_read_fd(fd, out, cap - 1);
-	(void)close(fd);
-	while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == '\r')) {
-		len--;
-	}
-	out[len] = '\0';
-	return len > 0 ? 0 : -1;
+	return it_read_line(path, out, cap) > 0 ? 0 : -1;
 }
 
 static int
@@ -227,13 +204,7 @@ xmlsec_signed(const char *path, const uint8_t key[32], const char *key_name, cha
 		fprintf(stderr, "xmlsec1 --sign: %s\n", msg);
 		return -1;
 	}
-	if ((fd = open(signedf, O_RDONLY)) < 0) {
-		return -1;
-	}
-	len = kms_test_read_fd(fd, out, cap - 1);
-	(void)close(fd);
-	out[len] = '\0';
-	return len > 0 ? 0 : -1;
+	return it_read_line(signedf, out, cap) > 0 ? 0 : -1; /* its final newline goes */
 }
 
 /* bob's keyprov with body (NULL: none): the status; body_out and blen the response body. */
@@ -372,8 +343,6 @@ test_kms_client(void)
 	/* the saved init answer (signed with the old InK): keyprov does not call init again */
 	const char *prove_args[] = {"--kms-cert", initf, "--trk",  ntrk,      "--ink",   nink,
 				    "--ink-id",   id,    "--sign", "keyprov", ALICE_URI, NULL};
-	size_t len;
-	int fd;
 
 	CU_ASSERT_EQUAL_FATAL(admin(out, sizeof(out), rotate), 0);
 	snprintf(dir, sizeof(dir), "%s/alice-out", it_tmp);
@@ -383,13 +352,7 @@ test_kms_client(void)
 	snprintf(nink, sizeof(nink), "%s/new-ink.hex", dir);
 	snprintf(idf, sizeof(idf), "%s/new-ink.id", dir);
 	snprintf(initf, sizeof(initf), "%s/init.xml", dir);
-	CU_ASSERT_FATAL((fd = open(idf, O_RDONLY)) >= 0);
-	len = kms_test_read_fd(fd, id, sizeof(id) - 1);
-	(void)close(fd);
-	while (len > 0 && (id[len - 1] == '\n' || id[len - 1] == '\r')) {
-		len--;
-	}
-	id[len] = '\0';
+	CU_ASSERT_FATAL(it_read_line(idf, id, sizeof(id)) > 0);
 	CU_ASSERT(strncmp(id, "ik.", 3) == 0);
 	/* the new keys, proved by a signed request: everything checks under them */
 	CU_ASSERT_EQUAL(it_kms_client("alice", prove_args, out, sizeof(out)), 0);
@@ -495,10 +458,5 @@ CU_SuiteInfo suites[] = {
 int
 main(void)
 {
-	int r;
-
-	xmlInitParser();
-	r = kms_test_main(suites);
-	xmlCleanupParser();
-	return r;
+	return it_main(suites);
 }

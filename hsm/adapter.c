@@ -586,31 +586,6 @@ key_get(struct kms_adapter *a, struct kms_p11_session *s, const char *label, CK_
 	return key_get_class(a, s, CKO_SECRET_KEY, label, out);
 }
 
-/* kms_store_client_key_list's callback: the row of the label wanted, copied; then the walk
- * stops with STORED_KEY_FOUND (a callback's own value, returned as it is). */
-#define STORED_KEY_FOUND 1
-
-struct stored_key {
-	const char *label;
-	int found;
-	int ink;
-	struct kms_store_blob wrapped;
-};
-
-static int
-stored_key_find(void *ctx, const char *label, int ink, const struct kms_store_blob *wrapped)
-{
-	struct stored_key *k = ctx;
-
-	if (strcmp(label, k->label) != 0) {
-		return KMS_OK;
-	}
-	k->found = 1;
-	k->ink = ink;
-	k->wrapped = *wrapped;
-	return STORED_KEY_FOUND;
-}
-
 /*
  * A client key that this node's token lacks, from the store: another node rotated the client's
  * keys (ROTATE_KEYS writes both new keys, wrapped under the domain KEK, into client_keys), and
@@ -624,35 +599,29 @@ static int
 key_import(struct kms_adapter *a, struct kms_p11_session *s, const char *label,
 	   CK_OBJECT_HANDLE *out)
 {
-	struct stored_key *k = NULL;
+	struct kms_store_blob *wrapped = NULL;
 	struct key_copy *slot = NULL;
 	struct kms_keys_tmpl t;
 	CK_OBJECT_HANDLE kek = CK_INVALID_HANDLE, key = CK_INVALID_HANDLE;
 	CK_MECHANISM mech = {a->wrap.kwp, NULL, 0};
 	CK_RV rv;
-	int r;
+	int r, ink = 0;
 
 	*out = CK_INVALID_HANDLE;
-	if ((k = calloc(1, sizeof(*k))) == NULL) {
+	if ((wrapped = calloc(1, sizeof(*wrapped))) == NULL) {
 		return KMS_ERR_NOMEM;
 	}
-	k->label = label;
-	r = kms_store_client_key_list(a->store, stored_key_find, k);
-	if (r != KMS_OK && r != STORED_KEY_FOUND) {
-		r = KMS_ERR_IO;
-		goto out;
-	}
-	if (!k->found) {
-		r = KMS_ERR_INVALID_ARG;
+	if ((r = kms_store_get_client_key(a->store, label, &ink, wrapped)) != KMS_OK) {
+		r = r == KMS_ERR_FORBIDDEN ? KMS_ERR_INVALID_ARG : KMS_ERR_IO;
 		goto out;
 	}
 	if ((r = key_get(a, s, a->kek_label, &kek)) != KMS_OK ||
-	    (r = kms_keys_template(&t, k->ink ? KMS_KEY_INK : KMS_KEY_TRK, label, &a->wrap, 0, 1,
+	    (r = kms_keys_template(&t, ink ? KMS_KEY_INK : KMS_KEY_TRK, label, &a->wrap, 0, 1,
 				   1)) != KMS_OK) {
 		goto out;
 	}
-	rv = kms_p11_fn(s)->C_UnwrapKey(kms_p11_handle(s), &mech, kek, k->wrapped.data,
-					(CK_ULONG)k->wrapped.len, t.attrs, t.num_attrs, &key);
+	rv = kms_p11_fn(s)->C_UnwrapKey(kms_p11_handle(s), &mech, kek, wrapped->data,
+					(CK_ULONG)wrapped->len, t.attrs, t.num_attrs, &key);
 	if ((r = kms_p11_check(s, rv, "C_UnwrapKey")) != KMS_OK) {
 		kms_log(KMS_LOG_ERR, "adapter: the stored key '%s' does not unwrap under the KEK",
 			label);
@@ -667,7 +636,7 @@ key_import(struct kms_adapter *a, struct kms_p11_session *s, const char *label,
 	*out = key;
 	r = KMS_OK;
 out:
-	free(k);
+	free(wrapped);
 	return r;
 }
 

@@ -441,6 +441,7 @@ enum stmt_id {
 	S_HAS_KEYSET,
 	S_PUT_CLIENT_KEY,
 	S_LIST_CLIENT_KEYS,
+	S_GET_CLIENT_KEY,
 	S_AUDIT_HASH_AT,
 	S_AK_GET,
 	S_AK_PUT,
@@ -545,6 +546,7 @@ static const char *const stmt_sql[NUM_STMTS] = {
 			     "ON CONFLICT (label) DO UPDATE SET role = excluded.role, "
 			     "wrapped = excluded.wrapped",
 	[S_LIST_CLIENT_KEYS] = "SELECT label, role, wrapped FROM client_keys ORDER BY label",
+	[S_GET_CLIENT_KEY] = "SELECT label, role, wrapped FROM client_keys WHERE label = ?1",
 	[S_AUDIT_HASH_AT] = "SELECT hash FROM audit WHERE seq = ?1",
 	[S_AK_GET] = "SELECT fp, point, label FROM audit_keys WHERE fp = ?1",
 	[S_AK_PUT] = "INSERT INTO audit_keys (fp, point, label) VALUES (?1, ?2, ?3)",
@@ -2770,6 +2772,51 @@ kms_store_client_key_list(struct kms_store *st,
 	r = list_walk(st, &w, NULL, NULL);
 	kms_memzero(k, sizeof(*k));
 	free(k);
+	return r;
+}
+
+/* list_walk's callback for the one row of kms_store_get_client_key: a copy of it. */
+static int
+client_key_copy(void *arg, const void *item)
+{
+	struct client_key_item *out = arg;
+
+	*out = *(const struct client_key_item *)item;
+	return KMS_OK;
+}
+
+int
+kms_store_get_client_key(struct kms_store *st, const char *label, int *ink,
+			 struct kms_store_blob *wrapped)
+{
+	struct client_key_item *k = NULL, *got = NULL;
+	struct list_walk w = {S_GET_CLIENT_KEY,    "client_keys: get",
+			      client_key_list_row, NULL,
+			      client_key_copy,     NULL};
+	int r;
+
+	if (st == NULL || ink == NULL || wrapped == NULL || st->in_audit_walk ||
+	    arg_id(label) != KMS_OK) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if ((k = calloc(1, sizeof(*k))) == NULL || (got = calloc(1, sizeof(*got))) == NULL) {
+		free(k);
+		return KMS_ERR_NOMEM;
+	}
+	w.item = k;
+	w.arg = got;
+	r = list_walk(st, &w, label, NULL);
+	if (r == KMS_OK && got->label[0] == '\0') {
+		r = KMS_ERR_FORBIDDEN;
+	}
+	if (r == KMS_OK) {
+		*ink = got->ink;
+		*wrapped = got->wrapped;
+	}
+	kms_memzero(k, sizeof(*k));
+	kms_memzero(got, sizeof(*got));
+	free(k);
+	free(got);
 	return r;
 }
 

@@ -415,6 +415,16 @@ int kms_store_rotation_list(struct kms_store *st,
 			    void *ctx) KMS_WUR;
 
 /*
+ * kms_store_get_client_key - the client key labelled label: its role into *ink (0 a TrK, 1 an
+ * InK) and its blob under the KEK into *wrapped, checked as kms_store_client_key_list checks a
+ * row. Returns KMS_OK; KMS_ERR_FORBIDDEN (no such label); KMS_ERR_INVALID_ARG (NULL argument, a
+ * malformed label, called from a callback of the store); KMS_ERR_PARSE (a malformed row);
+ * KMS_ERR_IO; KMS_ERR_NOMEM. Works on read-only handles.
+ */
+int kms_store_get_client_key(struct kms_store *st, const char *label, int *ink,
+			     struct kms_store_blob *wrapped) KMS_WUR;
+
+/*
  * The audit log (docs/store.md, "The audit log"): one record per request, in a hash chain.
  * Record seq (1, 2, 3, ... without gaps) carries prev_hash, the hash of record seq - 1 (32 zero
  * bytes for record 1), and hash, SHA-256 over "KMS-AUDIT-1", seq, prev_hash and every field,

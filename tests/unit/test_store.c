@@ -3291,6 +3291,35 @@ test_client_keys(void)
 	CU_ASSERT(strncmp(k.c.text, "Trk-ue-1|1|0;ink-ue-2|512|1;trk-ue-2|40|0;~~~", 45) == 0);
 	CU_ASSERT(blob_eq(&k.last, &b1));
 	CU_ASSERT(kms_store_put_client_key(ro, "trk-ue-3", 0, &b1) == KMS_ERR_INVALID_ARG);
+	/* One key by its label (a read-only handle too); an absent one: KMS_ERR_FORBIDDEN. */
+	{
+		struct kms_store_blob got;
+		int ink = -1;
+
+		memset(&got, 0, sizeof(got));
+		CU_ASSERT(kms_store_get_client_key(ro, "ink-ue-2", &ink, &got) == KMS_OK);
+		CU_ASSERT_EQUAL(ink, 1);
+		CU_ASSERT(blob_eq(&got, &b2));
+		CU_ASSERT(kms_store_get_client_key(ro, "Trk-ue-1", &ink, &got) == KMS_OK);
+		CU_ASSERT_EQUAL(ink, 0);
+		CU_ASSERT(blob_eq(&got, &b3));
+		CU_ASSERT(kms_store_get_client_key(ro, label255, &ink, &got) == KMS_OK);
+		CU_ASSERT(blob_eq(&got, &b1));
+		ink = -1;
+		CU_ASSERT(kms_store_get_client_key(ro, "trk-ue-1", &ink, &got) ==
+			  KMS_ERR_FORBIDDEN); /* labels are compared byte for byte */
+		CU_ASSERT_EQUAL(ink, -1);
+		CU_ASSERT(kms_store_get_client_key(ro, label256, &ink, &got) ==
+			  KMS_ERR_INVALID_ARG);
+		for (i = 0; i < NUM(bad_labels); i++) {
+			CU_ASSERT(kms_store_get_client_key(ro, bad_labels[i], &ink, &got) ==
+				  KMS_ERR_INVALID_ARG);
+		}
+		CU_ASSERT(kms_store_get_client_key(ro, NULL, &ink, &got) == KMS_ERR_INVALID_ARG);
+		CU_ASSERT(kms_store_get_client_key(ro, "k", NULL, &got) == KMS_ERR_INVALID_ARG);
+		CU_ASSERT(kms_store_get_client_key(ro, "k", &ink, NULL) == KMS_ERR_INVALID_ARG);
+		CU_ASSERT(kms_store_get_client_key(NULL, "k", &ink, &got) == KMS_ERR_INVALID_ARG);
+	}
 	kms_store_close(ro);
 
 	/* Replace: the role and the key of a label. */
@@ -3513,6 +3542,15 @@ test_client_keys_corrupt(void)
 		}
 		CU_ASSERT_EQUAL(r, KMS_ERR_PARSE);
 		CU_ASSERT_EQUAL(k.c.n, 0);
+		/* the getter checks its row alike (the last two cases renamed it: not found) */
+		{
+			struct kms_store_blob got;
+			int ink = -1;
+
+			CU_ASSERT_EQUAL(kms_store_get_client_key(st, "a", &ink, &got),
+					i + 2 < NUM(cases) ? KMS_ERR_PARSE : KMS_ERR_FORBIDDEN);
+			CU_ASSERT_EQUAL(ink, -1);
+		}
 		kms_store_close(st);
 	}
 	CU_ASSERT_EQUAL(log_count(SENTINEL), 0);

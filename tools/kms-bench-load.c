@@ -321,7 +321,8 @@ phase(struct load *l, const char *path, int handshake_each, unsigned long *error
 /*
  * Copy in_path to out_path without the lines setting a key of skip (NULL-terminated), then
  * append extra. The value of a line setting want_key (trimmed) into want (want_cap bytes; ""
- * when none). 0, or -1 (a message on stderr when in_path cannot be read).
+ * when none), whether or not the line is skipped. 0, or -1 (a message on stderr when in_path
+ * cannot be read).
  */
 static int
 copy_conf(const char *in_path, const char *out_path, const char *const *skip, const char *extra,
@@ -361,7 +362,6 @@ copy_conf(const char *in_path, const char *out_path, const char *const *skip, co
 				p++;
 			}
 			snprintf(want, want_cap, "%.*s", (int)strcspn(p, " \t\r\n"), p);
-			drop = 1;
 		}
 		if (!drop) {
 			fputs(line, out);
@@ -383,9 +383,10 @@ write_conf(const char *dir, const char *out_path, const char *hsmd_out, uint16_t
 	   size_t issuer_cap)
 {
 	static const char *const kmsd_skip[] = {"listen",     "public_url", "metrics_listen",
-						"rate_limit", "log_level",  NULL};
+						"rate_limit", "log_level",  "hsmd_conf",
+						NULL};
 	static const char *const hsmd_skip[] = {"log_level", NULL};
-	char in_path[4200], extra[4400], hsmd_in[4200], hsmd_in_issuer[32];
+	char in_path[4200], extra[4400], hsmd_in[4200];
 
 	snprintf(in_path, sizeof(in_path), "%s/kmsd.conf", dir);
 	snprintf(extra, sizeof(extra),
@@ -399,17 +400,14 @@ write_conf(const char *dir, const char *out_path, const char *hsmd_out, uint16_t
 	if (hsmd_in[0] == '\0') {
 		snprintf(hsmd_in, sizeof(hsmd_in), "%s/kms-hsmd.conf", dir);
 	}
-	/* a first pass reads the issuer (copy_conf drops the line it reads), the second writes
-	 * the copy with it */
-	if (copy_conf(hsmd_in, hsmd_out, hsmd_skip, "", "issuer", issuer, issuer_cap) != 0) {
+	if (copy_conf(hsmd_in, hsmd_out, hsmd_skip, "log_level = warn\n", "issuer", issuer,
+		      issuer_cap) != 0) {
 		return -1;
 	}
 	if (issuer[0] == '\0') {
 		snprintf(issuer, issuer_cap, "online"); /* kms-hsmd's default */
 	}
-	snprintf(extra, sizeof(extra), "log_level = warn\nissuer = %s\n", issuer);
-	return copy_conf(hsmd_in, hsmd_out, hsmd_skip, extra, "issuer", hsmd_in_issuer,
-			 sizeof(hsmd_in_issuer));
+	return 0;
 }
 
 /* A kmsd the bench started: its temporary kmsd.conf and kms-hsmd.conf, its process and port,

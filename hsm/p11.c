@@ -3,12 +3,14 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -495,12 +497,9 @@ open_session(struct kms_p11 *p, struct kms_p11_session *s)
 	return KMS_OK;
 }
 
-/*
- * Initialize the (loaded) module and log in: C_Initialize, find the token, open the first
- * session, C_Login. Runs with no session out and nobody else touching the module.
- */
+/* start() without the lock: C_Initialize, find the token, open the first session, C_Login. */
 static int
-start(struct kms_p11 *p)
+start_locked(struct kms_p11 *p)
 {
 	CK_C_INITIALIZE_ARGS args;
 	CK_RV rv;
@@ -540,6 +539,74 @@ start(struct kms_p11 *p)
 	return login(p, p->sessions[0].handle);
 }
 
+/*
+ * The start-up lock: an exclusive flock on the PIN's file, held from C_Initialize to C_Login,
+ * so that the processes that log in to a token with the same PIN file (kmsd's kms-hsmd
+ * processes, kms-admin's) start one at a time. SoftHSM rewrites the token's file at every
+ * login, and a process that initialises or logs in meanwhile may find no token or have a
+ * good PIN refused (integration.recycle saw both). Waits borrow_ms at most, then goes on
+ * without it: the lock only spares a token's quirk, and a stuck neighbour must not stop us.
+ * Returns the descriptor to give start_unlock, or -1 (no PIN file: the PIN is in memory, or
+ * the file cannot be opened and the login will say why).
+ */
+static int
+start_lock(const struct kms_p11 *p)
+{
+	char cred[PATH_MAX];
+	const char *path = p->pin_path;
+	uint64_t deadline = kms_mono_ms() + p->borrow_ms;
+	int fd;
+
+	if (p->pin != NULL) {
+		return -1;
+	}
+	if (p->pin_credential[0] != '\0') {
+		if (kms_pin_credential_path(cred, sizeof(cred), p->pin_credential) != KMS_OK) {
+			return -1;
+		}
+		path = cred;
+	}
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		return -1;
+	}
+	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		if ((errno != EWOULDBLOCK && errno != EINTR) || kms_mono_ms() >= deadline) {
+			kms_log(KMS_LOG_WARN,
+				"p11: the start-up lock on the PIN file is still held by another "
+				"process after %u ms; starting without it",
+				p->borrow_ms);
+			(void)close(fd);
+			return -1;
+		}
+		kms_sleep_ms(5);
+	}
+	return fd;
+}
+
+static void
+start_unlock(int fd)
+{
+	if (fd >= 0) {
+		(void)flock(fd, LOCK_UN);
+		(void)close(fd);
+	}
+}
+
+/*
+ * Initialize the (loaded) module and log in: C_Initialize, find the token, open the first
+ * session, C_Login, under the start-up lock. Runs with no session out and nobody else touching
+ * the module.
+ */
+static int
+start(struct kms_p11 *p)
+{
+	int fd = start_lock(p);
+	int r = start_locked(p);
+
+	start_unlock(fd);
+	return r;
+}
 /* C_Finalize if initialized (it closes every session and frees every session object). */
 static void
 finalize(struct kms_p11 *p)

@@ -259,13 +259,11 @@ cred_name_ok(const char *name)
 }
 
 int
-kms_pin_read_credential(struct kms_secret **out, const char *name)
+kms_pin_credential_path(char *path, size_t cap, const char *name)
 {
-	char path[PATH_MAX];
 	const char *dir;
 	int n;
 
-	*out = NULL;
 	if (!cred_name_ok(name)) {
 		kms_log(KMS_LOG_ERR, "pin: bad credential name (letters, digits, '.', '_', '-')");
 		return KMS_ERR_INVALID_ARG;
@@ -278,10 +276,23 @@ kms_pin_read_credential(struct kms_secret **out, const char *name)
 			name);
 		return KMS_ERR_INVALID_ARG;
 	}
-	n = snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if (n < 0 || (size_t)n >= sizeof(path)) {
+	n = snprintf(path, cap, "%s/%s", dir, name);
+	if (n < 0 || (size_t)n >= cap) {
 		kms_log(KMS_LOG_ERR, "pin: credential %s: path too long", name);
 		return KMS_ERR_INVALID_ARG;
+	}
+	return KMS_OK;
+}
+
+int
+kms_pin_read_credential(struct kms_secret **out, const char *name)
+{
+	char path[PATH_MAX];
+	int r;
+
+	*out = NULL;
+	if ((r = kms_pin_credential_path(path, sizeof(path), name)) != KMS_OK) {
+		return r;
 	}
 	return kms_pin_read_file(out, path);
 }

@@ -40,4 +40,10 @@ int kms_pin_read_file(struct kms_secret **out, const char *path) KMS_WUR;
  */
 int kms_pin_read_credential(struct kms_secret **out, const char *name) KMS_WUR;
 
+/*
+ * kms_pin_credential_path - the path of credential name, $CREDENTIALS_DIRECTORY/name, into
+ * path (cap bytes). Errors as kms_pin_read_credential's, which uses it.
+ */
+int kms_pin_credential_path(char *path, size_t cap, const char *name) KMS_WUR;
+
 #endif /* KMS_HSM_PIN_H */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -450,6 +451,68 @@ test_pin_refused_on_restart(void)
 	(void)unlink(copy);
 }
 
+struct recycler {
+	struct kms_p11 *p;
+	int result;
+	atomic_int done;
+};
+
+static void *
+recycler_main(void *arg)
+{
+	struct recycler *rc = arg;
+
+	rc->result = kms_p11_recycle(rc->p);
+	atomic_store(&rc->done, 1);
+	return NULL;
+}
+
+/*
+ * A module start-up (C_Initialize to C_Login) waits for the flock that other processes logging
+ * in with the same PIN file hold meanwhile (SoftHSM rewrites the token's file at each login);
+ * after borrow_ms it goes on without it, and says so.
+ */
+static void
+test_startup_lock(void)
+{
+	struct kms_p11_config cfg;
+	struct kms_p11 *p;
+	struct recycler rc;
+	pthread_t t;
+	int fd;
+
+	config(&cfg);
+	p = open_ok(&cfg);
+	fd = open(pin_file, O_RDONLY | O_CLOEXEC);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_EQUAL_FATAL(flock(fd, LOCK_EX), 0);
+
+	/* held by "another process": the restart waits */
+	rc.p = p;
+	rc.result = -1;
+	atomic_store(&rc.done, 0);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, recycler_main, &rc), 0);
+	sleep_ms(300); /* a recycle takes a few ms */
+	CU_ASSERT_EQUAL(atomic_load(&rc.done), 0);
+	CU_ASSERT_EQUAL(flock(fd, LOCK_UN), 0);
+	CU_ASSERT_EQUAL(pthread_join(t, NULL), 0);
+	CU_ASSERT_EQUAL(rc.result, KMS_OK);
+	kms_p11_free(p);
+
+	/* held for longer than borrow_ms: started without it */
+	config(&cfg);
+	cfg.borrow_ms = 100;
+	log_reset();
+	CU_ASSERT_EQUAL_FATAL(flock(fd, LOCK_EX), 0);
+	p = open_ok(&cfg);
+	CU_ASSERT_EQUAL(count_in_log("starting without it"), 1);
+	CU_ASSERT_EQUAL(flock(fd, LOCK_UN), 0);
+	CU_ASSERT_EQUAL(kms_p11_recycle(p), KMS_OK);
+	CU_ASSERT_EQUAL(count_in_log("starting without it"), 1);
+	kms_p11_free(p);
+	close(fd);
+}
+
 static void
 test_pin_credential(void)
 {
@@ -883,6 +946,7 @@ static CU_TestInfo hsm_tests[] = {
 	{"AES key: attributes read back, objects found by URI", test_key_attributes},
 	{"wrong PIN, refused PIN file, PIN never logged", test_wrong_pin},
 	{"a PIN refused at a restart is not retried", test_pin_refused_on_restart},
+	{"module start-ups wait for the PIN file's lock, for a while", test_startup_lock},
 	{"PIN from a systemd credential", test_pin_credential},
 	{"PIN in memory", test_pin_in_memory},
 	{"token selection by URI", test_token_selection},

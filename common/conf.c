@@ -425,6 +425,30 @@ all_digits(const char *s, size_t len, int hex)
 	return 1;
 }
 
+int
+kms_conf_decimal(const char *s, size_t len, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (s == NULL || out == NULL || !all_digits(s, len, 0) || (len > 1 && s[0] == '0')) {
+		return KMS_ERR_PARSE;
+	}
+	for (i = 0; i < len; i++) {
+		uint64_t d = (uint64_t)(s[i] - '0');
+
+		if (v > (UINT64_MAX - d) / 10) {
+			return KMS_ERR_RANGE;
+		}
+		v = v * 10 + d;
+	}
+	if (v > max) {
+		return KMS_ERR_RANGE;
+	}
+	*out = v;
+	return KMS_OK;
+}
+
 _Static_assert(sizeof(unsigned long long) == sizeof(uint64_t), "strtoull must give 64 bits");
 
 /* strtoull on digits already checked to be a whole number of that base: only range fails. */
@@ -480,7 +504,7 @@ convert_u64(const struct parser *p, unsigned int line, const struct kms_conf_key
 		fail(p, line, "'%s' must be a decimal number without leading zeros%s", k->name, g);
 		return KMS_ERR_PARSE;
 	} else {
-		r = to_u64(s, len, 10, &num);
+		r = kms_conf_decimal(s, len, UINT64_MAX, &num);
 	}
 	if (r == KMS_ERR_INTERNAL) {
 		fail(p, line, "'%s': internal error converting the number", k->name);

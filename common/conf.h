@@ -189,6 +189,14 @@ int kms_conf_enum(const struct kms_conf *conf, const char *name, size_t i, size_
 int kms_conf_mode(const struct kms_conf *conf, const char *name, size_t i, mode_t *out) KMS_WUR;
 
 /*
+ * kms_conf_decimal - the decimal grammar of KMS_CONF_U64, for numbers that come from argv or
+ * the environment: s[0..len) is 1 or more digits, no sign, no space, no leading zero ("0"
+ * itself is fine), at most max. KMS_OK with *out set; KMS_ERR_PARSE (not such a number) or
+ * KMS_ERR_RANGE (above max, or above 2^64 - 1), *out untouched.
+ */
+int kms_conf_decimal(const char *s, size_t len, uint64_t max, uint64_t *out) KMS_WUR;
+
+/*
  * kms_conf_read_file - read the whole regular file path, of at most max bytes, into *out
  * (malloc'd, owned; NUL-terminated after *out_len bytes): opened O_RDONLY | O_CLOEXEC |
  * O_NOCTTY | O_NONBLOCK, fstat checked before anything is read, read to exactly that size (a

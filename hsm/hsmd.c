@@ -125,34 +125,14 @@ usage(FILE *f)
 		   "source tree.\n");
 }
 
-/* s as a decimal number of digits only (no sign, no space), at most max: KMS_OK, or KMS_ERR_RANGE.
- */
-static int
-decimal(const char *s, unsigned long max, unsigned long *out)
-{
-	char *end = NULL;
-	unsigned long v;
-
-	if (s[0] < '0' || s[0] > '9') {
-		return KMS_ERR_RANGE;
-	}
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v > max) {
-		return KMS_ERR_RANGE;
-	}
-	*out = v;
-	return KMS_OK;
-}
-
-/* A file descriptor number from argv: decimal, 3 .. 1023, and a socket. */
+/* A file descriptor number from argv: decimal (kms_conf_decimal), 3 .. 1023, and a socket. */
 static int
 parse_fd(const char *s, int *out)
 {
-	unsigned long v = 0;
+	uint64_t v = 0;
 	struct stat st;
 
-	if (decimal(s, 1023, &v) != KMS_OK || v < 3) {
+	if (kms_conf_decimal(s, strlen(s), 1023, &v) != KMS_OK || v < 3) {
 		return KMS_ERR_RANGE;
 	}
 	if (fstat((int)v, &st) != 0 || !S_ISSOCK(st.st_mode)) {
@@ -163,13 +143,13 @@ parse_fd(const char *s, int *out)
 }
 
 /* A decimal number of an environment variable, 1 .. max; 0 when unset or anything else. */
-static unsigned long
-env_number(const char *name, unsigned long max)
+static uint64_t
+env_number(const char *name, uint64_t max)
 {
 	const char *s = getenv(name);
-	unsigned long v = 0;
+	uint64_t v = 0;
 
-	return s != NULL && decimal(s, max, &v) == KMS_OK ? v : 0;
+	return s != NULL && kms_conf_decimal(s, strlen(s), max, &v) == KMS_OK ? v : 0;
 }
 
 /*
@@ -186,7 +166,7 @@ take_listen_fd(int *out)
 	struct stat st;
 	int r = KMS_ERR_INVALID_ARG;
 
-	if (env_number("LISTEN_PID", 0x7fffffffUL) != (unsigned long)getpid() ||
+	if (env_number("LISTEN_PID", 0x7fffffffU) != (uint64_t)getpid() ||
 	    env_number("LISTEN_FDS", 64) != 1) {
 		fprintf(stderr, "kms-hsmd: --socket-activated, but systemd passed no socket "
 				"(LISTEN_PID is not this process, or LISTEN_FDS is not 1)\n");
@@ -227,10 +207,10 @@ check_peer(int fd, const char *peer_user, const char *conf_path)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
-	unsigned long uid = 0;
+	uint64_t uid = 0;
 
 	if (peer_user[0] >= '0' && peer_user[0] <= '9') {
-		if (decimal(peer_user, 0xfffffffeUL, &uid) != KMS_OK) {
+		if (kms_conf_decimal(peer_user, strlen(peer_user), 0xfffffffeU, &uid) != KMS_OK) {
 			fprintf(stderr, "kms-hsmd: %s: peer_user: want a user name or a uid\n",
 				conf_path);
 			return KMS_ERR_INVALID_ARG;
@@ -243,7 +223,7 @@ check_peer(int fd, const char *peer_user, const char *conf_path)
 				conf_path, peer_user);
 			return KMS_ERR_INVALID_ARG;
 		}
-		uid = (unsigned long)pw->pw_uid;
+		uid = (uint64_t)pw->pw_uid;
 	}
 	memset(&cred, 0, sizeof(cred));
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof(cred)) {
@@ -251,11 +231,12 @@ check_peer(int fd, const char *peer_user, const char *conf_path)
 			strerror(errno));
 		return KMS_ERR_IO;
 	}
-	if ((unsigned long)cred.uid != uid) {
+	if ((uint64_t)cred.uid != uid) {
 		fprintf(stderr,
 			"kms-hsmd: refusing a connection from uid %lu (pid %ld): peer_user is %s "
-			"(uid %lu)\n",
-			(unsigned long)cred.uid, (long)cred.pid, peer_user, uid);
+			"(uid %llu)\n",
+			(unsigned long)cred.uid, (long)cred.pid, peer_user,
+			(unsigned long long)uid);
 		return KMS_ERR_FORBIDDEN;
 	}
 	return KMS_OK;

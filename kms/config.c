@@ -69,8 +69,7 @@ kmsd_parse_hostport(const char *s, char *host, size_t cap, uint16_t *port)
 	const char *colon;
 	const char *h = s;
 	size_t hlen;
-	unsigned long v;
-	char *end = NULL;
+	uint64_t v = 0;
 
 	if (s[0] == '[') {
 		const char *rb = strchr(s, ']');
@@ -87,12 +86,8 @@ kmsd_parse_hostport(const char *s, char *host, size_t cap, uint16_t *port)
 		}
 		hlen = (size_t)(colon - s);
 	}
-	if (hlen == 0 || hlen >= cap || colon[1] < '1' || colon[1] > '9') {
-		return KMS_ERR_PARSE;
-	}
-	errno = 0;
-	v = strtoul(colon + 1, &end, 10);
-	if (errno != 0 || *end != '\0' || v < 1 || v > 65535) {
+	if (hlen == 0 || hlen >= cap ||
+	    kms_conf_decimal(colon + 1, strlen(colon + 1), 65535, &v) != KMS_OK || v < 1) {
 		return KMS_ERR_PARSE;
 	}
 	memcpy(host, h, hlen);

@@ -47,6 +47,7 @@
 #include <openssl/ec.h>
 #include <openssl/rand.h>
 
+#include "common/conf.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/secmem.h"
@@ -558,8 +559,8 @@ main(int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], "load") == 0) {
 		const char *dir = NULL;
 		char kmsd[4096];
-		unsigned long conns = 4;
-		unsigned long rss_bound = 20480;
+		uint64_t conns = 4;
+		uint64_t rss_bound = 20480;
 		double soak = 0.0;
 
 		default_kmsd(kmsd, sizeof(kmsd));
@@ -585,20 +586,19 @@ main(int argc, char **argv)
 					return 2;
 				}
 			} else if (strcmp(argv[i], "--rss-bound") == 0 && i + 1 < argc) {
-				char *end = NULL;
-				errno = 0;
-				rss_bound = strtoul(argv[++i], &end, 10);
-				if (errno != 0 || end == argv[i] || *end != '\0' ||
-				    argv[i][0] == '-' || rss_bound > 1024ul * 1024 * 1024) {
+				i++;
+				if (kms_conf_decimal(argv[i], strlen(argv[i]), 1024ul * 1024 * 1024,
+						     &rss_bound) != KMS_OK) {
 					fprintf(stderr,
 						"kms-bench: --rss-bound wants KiB from 0 to "
 						"1073741824\n");
 					return 2;
 				}
 			} else if (strcmp(argv[i], "--connections") == 0 && i + 1 < argc) {
-				char *end = NULL;
-				conns = strtoul(argv[++i], &end, 10);
-				if (*end != '\0' || conns < 1 || conns > 64) {
+				i++;
+				if (kms_conf_decimal(argv[i], strlen(argv[i]), 64, &conns) !=
+					    KMS_OK ||
+				    conns < 1) {
 					fprintf(stderr, "kms-bench: --connections wants 1 to 64\n");
 					return 2;
 				}
@@ -612,7 +612,8 @@ main(int argc, char **argv)
 			return 2;
 		}
 		if (soak > 0.0) {
-			return kms_bench_soak(dir, kmsd, soak, (unsigned int)conns, rss_bound);
+			return kms_bench_soak(dir, kmsd, soak, (unsigned int)conns,
+					      (unsigned long)rss_bound);
 		}
 		return kms_bench_load(dir, kmsd, seconds, (unsigned int)conns);
 	}

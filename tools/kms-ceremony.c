@@ -1155,15 +1155,8 @@ step_premint(struct run *r)
 	}
 	/* KMS_CEREMONY_STOP_AFTER=N (tests): stop as if interrupted after N new sets. */
 	env = getenv("KMS_CEREMONY_STOP_AFTER");
-	if (env != NULL) {
-		char *end;
-		unsigned long long v;
-
-		errno = 0;
-		v = strtoull(env, &end, 10);
-		if (errno == 0 && end != env && *end == '\0') {
-			stop_after = v;
-		}
+	if (env != NULL && kms_conf_decimal(env, strlen(env), UINT64_MAX, &stop_after) != KMS_OK) {
+		complain("premint: KMS_CEREMONY_STOP_AFTER is not a number; ignored");
 	}
 	total = (uint64_t)num_ids * r->f->premint_periods;
 	if ((rc = note(r, "premint",

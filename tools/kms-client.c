@@ -35,6 +35,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "common/conf.h"
 #include "common/err.h"
 #include "common/hex.h"
 #include "common/secmem.h"
@@ -1349,7 +1350,7 @@ parse_args(struct opts *o, int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	const char *cmd;
-	char *end = NULL;
+	uint64_t num = 0;
 	int c;
 
 	memset(o, 0, sizeof(*o));
@@ -1410,12 +1411,11 @@ parse_args(struct opts *o, int argc, char **argv)
 			o->out = optarg;
 			break;
 		case OPT_TIMEOUT:
-			errno = 0;
-			o->timeout = strtol(optarg, &end, 10);
-			if (errno != 0 || end == optarg || *end != '\0' || o->timeout < 1 ||
-			    o->timeout > 3600) {
+			if (kms_conf_decimal(optarg, strlen(optarg), 3600, &num) != KMS_OK ||
+			    num < 1) {
 				return usage_error("--timeout is 1 to 3600 seconds");
 			}
+			o->timeout = (long)num;
 			break;
 		case OPT_QUIET:
 			o->quiet = true;

@@ -49,6 +49,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "common/conf.h"
 #include "common/err.h"
 #include "common/hex.h"
 #include "common/log.h"
@@ -1335,19 +1336,7 @@ usage(FILE *f)
 static int
 parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
-	char *end = NULL;
-	unsigned long long v;
-
-	if (s[0] < '0' || s[0] > '9') {
-		return 0;
-	}
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v > max) {
-		return 0;
-	}
-	*out = v;
-	return 1;
+	return kms_conf_decimal(s, strlen(s), max, out) == KMS_OK;
 }
 
 /* The JWT of the token subcommand, printed to stdout. */

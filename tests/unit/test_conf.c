@@ -1175,6 +1175,53 @@ test_table(void)
 	CU_ASSERT_PTR_NULL(conf);
 }
 
+/* ---- kms_conf_decimal: numbers from argv and the environment ---- */
+
+static int
+dec(const char *s, uint64_t max, uint64_t *out)
+{
+	*out = 77; /* untouched on failure */
+	return kms_conf_decimal(s, strlen(s), max, out);
+}
+
+static void
+test_decimal(void)
+{
+	static const char *const bad[] = {
+		"", " 1", "1 ", "+1", "-1", "0x10", "1e3", "1.0", "007", "00", "１", "1\n", NULL,
+	};
+	uint64_t v = 0;
+	size_t i;
+
+	CU_ASSERT_EQUAL(dec("0", 10, &v), KMS_OK);
+	CU_ASSERT_EQUAL(v, 0);
+	CU_ASSERT_EQUAL(dec("3", 1023, &v), KMS_OK);
+	CU_ASSERT_EQUAL(v, 3);
+	CU_ASSERT_EQUAL(dec("65535", 65535, &v), KMS_OK);
+	CU_ASSERT_EQUAL(v, 65535);
+	CU_ASSERT_EQUAL(dec("18446744073709551615", UINT64_MAX, &v), KMS_OK);
+	CU_ASSERT_EQUAL(v, UINT64_MAX);
+	/* above the bound, above 2^64 - 1, far above: a range error, *out untouched */
+	CU_ASSERT_EQUAL(dec("65536", 65535, &v), KMS_ERR_RANGE);
+	CU_ASSERT_EQUAL(v, 77);
+	CU_ASSERT_EQUAL(dec("18446744073709551616", UINT64_MAX, &v), KMS_ERR_RANGE);
+	CU_ASSERT_EQUAL(v, 77);
+	CU_ASSERT_EQUAL(dec("99999999999999999999999999999999", UINT64_MAX, &v), KMS_ERR_RANGE);
+	CU_ASSERT_EQUAL(dec("1", 0, &v), KMS_ERR_RANGE);
+	for (i = 0; bad[i] != NULL; i++) {
+		CU_ASSERT_EQUAL(dec(bad[i], UINT64_MAX, &v), KMS_ERR_PARSE);
+		CU_ASSERT_EQUAL(v, 77);
+	}
+	/* the length bounds the text: a digit past it is not read, a NUL inside it is refused */
+	CU_ASSERT_EQUAL(kms_conf_decimal("129", 2, 100, &v), KMS_OK);
+	CU_ASSERT_EQUAL(v, 12);
+	CU_ASSERT_EQUAL(kms_conf_decimal("1\0"
+					 "2",
+					 3, 100, &v),
+			KMS_ERR_PARSE);
+	CU_ASSERT_EQUAL(kms_conf_decimal(NULL, 0, 100, &v), KMS_ERR_PARSE);
+}
+
 /* ---- getters ---- */
 
 static void
@@ -1522,6 +1569,7 @@ static CU_TestInfo api_tests[] = {
 	{"messages cut to the buffer", test_message_cut},
 	{"key table rules", test_table},
 	{"getters", test_getters},
+	{"kms_conf_decimal", test_decimal},
 	CU_TEST_INFO_NULL,
 };
 

@@ -1697,15 +1697,17 @@ roster_rotate(const struct args *a, const char *client)
 		cfg.socket_path = a->hsmd_socket;
 	} else {
 		if (a->hsmd != NULL) {
-			snprintf(prog, sizeof(prog), "%s", a->hsmd);
+			if (a->hsmd[0] != '/' || strlen(a->hsmd) >= PATH_MAX) {
+				return usage_error("%s", "--hsmd: an absolute path, shorter than "
+							 "PATH_MAX");
+			}
+			cfg.hsmd_path = a->hsmd;
 		} else if (kms_hsmd_default_path(prog, sizeof(prog)) != KMS_OK) {
 			fprintf(stderr, PROG ": cannot find kms-hsmd: give --hsmd PROG\n");
 			return EXIT_FAILED;
+		} else {
+			cfg.hsmd_path = prog;
 		}
-		if (prog[0] != '/') {
-			return usage_error("%s", "--hsmd: an absolute path");
-		}
-		cfg.hsmd_path = prog;
 		cfg.hsmd_conf = a->hsmd_conf;
 	}
 	cfg.slots = 1;

@@ -9,6 +9,7 @@
  * wrong key is refused (401). cancel-rotation and finish-rotation, the audit trail.
  */
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,7 +87,7 @@ admin(char *out, size_t cap, const char *const args[])
 	const char *argv[12] = {KMS_ADMIN_BIN, "--store", store_path, "roster"};
 	size_t n = 4, i;
 
-	for (i = 0; args[i] != NULL && i < 6; i++) {
+	for (i = 0; args[i] != NULL && i < 7; i++) {
 		argv[n++] = args[i];
 	}
 	argv[n] = NULL;
@@ -378,7 +379,20 @@ test_cancel_finish(void)
 	char *body = NULL;
 	size_t blen = 0;
 
+	char longprog[PATH_MAX + 16];
+	const char *relprog[] = {"client",  "rotate", MCS_URI,    "--hsmd-conf",
+				 hsmd_conf, "--hsmd", "kms-hsmd", NULL};
+	const char *toolong[] = {"client",  "rotate", MCS_URI,  "--hsmd-conf",
+				 hsmd_conf, "--hsmd", longprog, NULL};
+
 	CU_ASSERT_EQUAL(admin(out, sizeof(out), bad), 2); /* neither --hsmd-conf nor a socket */
+	/* --hsmd: an absolute path that fits, never cut short to another program */
+	memset(longprog, 'x', sizeof(longprog) - 1);
+	longprog[0] = '/';
+	longprog[sizeof(longprog) - 1] = '\0';
+	CU_ASSERT_EQUAL(admin(out, sizeof(out), relprog), 2);
+	CU_ASSERT_EQUAL(admin(out, sizeof(out), toolong), 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "shorter than PATH_MAX"));
 	CU_ASSERT_EQUAL_FATAL(admin(out, sizeof(out), rotate), 0);
 	CU_ASSERT_EQUAL(it_request("mcptt-server", "POST", ROOT "/init", NULL, NULL, 0, resp,
 				   sizeof(resp), &body, &blen),

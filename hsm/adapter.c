@@ -309,6 +309,16 @@ kms_adapter_new(struct kms_adapter **out, struct kms_p11 *p11, const struct kms_
 			kms_strerror(r));
 		goto out;
 	}
+	/* the pre-minted issuer unwraps each element of a key set under the KEK in the token */
+	if (a->issuer == KMS_ISSUER_PREMINTED &&
+	    ((r = kms_unwrap_probe(s, &a->wrap, RSK_LEN)) != KMS_OK ||
+	     (r = kms_unwrap_probe(s, &a->wrap, PVT_LEN)) != KMS_OK)) {
+		kms_log(KMS_LOG_ERR,
+			"adapter: the pre-minted issuer cannot serve from this token (it must "
+			"unwrap %u- and %u-octet keys); use the online issuer",
+			(unsigned int)RSK_LEN, (unsigned int)PVT_LEN);
+		goto out;
+	}
 	if ((r = kms_keys_find(s, &kek, a->kek_label)) != KMS_OK) {
 		kms_log(KMS_LOG_ERR, "adapter: the domain KEK '%s' is not in the token",
 			a->kek_label);
@@ -620,6 +630,7 @@ key_import(struct kms_adapter *a, struct kms_p11_session *s, const char *label,
 				   1)) != KMS_OK) {
 		goto out;
 	}
+	t.num_attrs = kms_p11_fit_template(s, t.attrs, t.num_attrs);
 	rv = kms_p11_fn(s)->C_UnwrapKey(kms_p11_handle(s), &mech, kek, wrapped->data,
 					(CK_ULONG)wrapped->len, t.attrs, t.num_attrs, &key);
 	if ((r = kms_p11_check(s, rv, "C_UnwrapKey")) != KMS_OK) {

@@ -42,6 +42,7 @@ static const char *const level_words[] = {"err", "warn", "info", "debug", NULL};
 /* The configuration file's keys (deploy/kms-hsmd.conf.example explains each). */
 static const struct kms_conf_key conf_keys[] = {
 	{"module", KMS_CONF_PATH, KMS_CONF_REQUIRED, NULL, 0, 0, NULL},
+	{"module_params", KMS_CONF_STRING, 0, NULL, 0, 0, NULL},
 	{"token", KMS_CONF_STRING, KMS_CONF_REQUIRED, NULL, 0, 0, NULL},
 	{"pin_file", KMS_CONF_PATH, 0, NULL, 0, 0, NULL},
 	{"pin_credential", KMS_CONF_STRING, 0, NULL, 0, 0, NULL},
@@ -369,6 +370,7 @@ main(int argc, char **argv)
 	}
 	kms_log_init("kms-hsmd", (enum kms_log_level)e);
 	if (kms_conf_str(conf, "module", 0, &pcfg.module_path) != KMS_OK ||
+	    get_str(conf, "module_params", &pcfg.module_params) != KMS_OK ||
 	    kms_conf_str(conf, "token", 0, &token) != KMS_OK ||
 	    get_str(conf, "pin_file", &pcfg.pin_file) != KMS_OK ||
 	    get_str(conf, "pin_credential", &pcfg.pin_credential) != KMS_OK ||

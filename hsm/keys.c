@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -588,17 +589,37 @@ kms_hmac_sha256_verify(struct kms_p11_session *s, CK_OBJECT_HANDLE key, const ui
 		       size_t len, const uint8_t mac[32])
 {
 	CK_MECHANISM mech = {CKM_SHA256_HMAC, NULL, 0};
+	uint8_t want[32];
+	CK_RV rv;
 	int r;
 
 	if ((r = kms_p11_check(s, kms_p11_fn(s)->C_VerifyInit(kms_p11_handle(s), &mech, key),
 			       "C_VerifyInit")) != KMS_OK) {
 		return r;
 	}
-	return kms_p11_check(s,
-			     kms_p11_fn(s)->C_Verify(kms_p11_handle(s),
-						     (CK_BYTE_PTR)(uintptr_t)data, (CK_ULONG)len,
-						     (CK_BYTE_PTR)(uintptr_t)mac, 32),
-			     "C_Verify");
+	rv = kms_p11_fn(s)->C_Verify(kms_p11_handle(s), (CK_BYTE_PTR)(uintptr_t)data, (CK_ULONG)len,
+				     (CK_BYTE_PTR)(uintptr_t)mac, 32);
+	if (rv == CKR_OK || rv == CKR_SIGNATURE_INVALID || rv == CKR_SIGNATURE_LEN_RANGE) {
+		return rv == CKR_OK ? KMS_OK : KMS_ERR_AUTH; /* anyone can send a bad MAC: no log */
+	}
+	/*
+	 * Any other answer: a token gone, or one that reports a wrong MAC its own way (NSS's
+	 * softoken: CKR_ARGUMENTS_BAD). The token's own HMAC, compared in constant time, decides.
+	 */
+	if (kms_p11_err(rv) == KMS_ERR_HSM_UNAVAIL) {
+		return kms_p11_check(s, rv, "C_Verify");
+	}
+	if ((r = kms_hmac_sha256(s, key, data, len, want)) != KMS_OK) {
+		return r;
+	}
+	r = CRYPTO_memcmp(want, mac, sizeof(want)) == 0 ? KMS_ERR_HSM : KMS_ERR_AUTH;
+	if (r == KMS_ERR_HSM) {
+		kms_log(KMS_LOG_ERR,
+			"keys: the token's C_Verify says %s to the MAC its C_Sign gives",
+			kms_p11_rv_name(rv));
+	}
+	kms_memzero(want, sizeof(want));
+	return r;
 }
 
 int
@@ -674,6 +695,69 @@ openssl_unwrap(const uint8_t key[AES256_LEN], const uint8_t *blob, size_t blob_l
 		*out_len = (size_t)l1 + (size_t)l2;
 	}
 	EVP_CIPHER_CTX_free(c);
+}
+
+int
+kms_unwrap_probe(struct kms_p11_session *s, const struct kms_wrap_policy *pol, size_t len)
+{
+	/* A public test key and test data: nothing here is secret. */
+	uint8_t key[AES256_LEN];
+	uint8_t data[KMS_WRAP_MAX_DATA];
+	uint8_t blob[KMS_WRAP_MAX_BLOB];
+	CK_OBJECT_HANDLE wk = CK_INVALID_HANDLE, obj = CK_INVALID_HANDLE;
+	EVP_CIPHER_CTX *c = NULL;
+	int l1 = 0, l2 = 0, ok;
+	size_t i;
+	int r;
+
+	if (pol == NULL || len == 0 || len > sizeof(data)) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	for (i = 0; i < sizeof(key); i++) {
+		key[i] = (uint8_t)(0xB0 + i);
+	}
+	for (i = 0; i < len; i++) {
+		data[i] = (uint8_t)(i * 17 + 3);
+	}
+	/* the blob as a ceremony makes it: OpenSSL's RFC 5649 */
+	ok = (c = EVP_CIPHER_CTX_new()) != NULL &&
+	     EVP_EncryptInit_ex(c, EVP_aes_256_wrap_pad(), NULL, key, NULL) == 1 &&
+	     EVP_EncryptUpdate(c, blob, &l1, data, (int)len) == 1 &&
+	     EVP_EncryptFinal_ex(c, blob + l1, &l2) == 1;
+	EVP_CIPHER_CTX_free(c);
+	if (!ok) {
+		ERR_clear_error();
+		return KMS_ERR_INTERNAL;
+	}
+	{
+		CK_ATTRIBUTE tmpl[] = {
+			KMS_P11_ATTR(CKA_CLASS, &kms_p11_class_secret,
+				     sizeof(kms_p11_class_secret)),
+			KMS_P11_ATTR(CKA_KEY_TYPE, &kms_p11_type_aes, sizeof(kms_p11_type_aes)),
+			KMS_P11_ATTR(CKA_VALUE, key, sizeof(key)),
+			KMS_P11_ATTR(CKA_TOKEN, &kms_p11_false, sizeof(kms_p11_false)),
+			KMS_P11_ATTR(CKA_UNWRAP, &kms_p11_true, sizeof(kms_p11_true)),
+		};
+
+		if ((r = kms_p11_create_object(s, &wk, tmpl, 5)) != KMS_OK) {
+			return r;
+		}
+	}
+	r = kms_unwrap_object(s, pol, wk, blob, (size_t)(l1 + l2), len, &obj);
+	if (r == KMS_OK && kms_p11_destroy_object(s, obj) != KMS_OK) {
+		r = KMS_ERR_HSM;
+	}
+	if (r != KMS_OK && r != KMS_ERR_HSM_UNAVAIL) {
+		kms_log(KMS_LOG_ERR,
+			"keys: the token cannot unwrap a %zu-octet key (RFC 5649, mechanism 0x%lx) "
+			"into a key object",
+			len, (unsigned long)pol->kwp);
+		r = KMS_ERR_UNSUPPORTED;
+	}
+	if (kms_p11_destroy_object(s, wk) != KMS_OK && r == KMS_OK) {
+		r = KMS_ERR_HSM;
+	}
+	return r;
 }
 
 int
@@ -903,12 +987,15 @@ kms_keys_generate_tls(struct kms_p11_session *s, CK_OBJECT_HANDLE *out_priv,
 			KMS_P11_ATTR(CKA_ALLOWED_MECHANISMS, allowed, sizeof(allowed)),
 		};
 
-		r = kms_p11_check(s,
-				  kms_p11_fn(s)->C_GenerateKeyPair(
-					  kms_p11_handle(s), &gen, pub_tmpl,
-					  sizeof(pub_tmpl) / sizeof(pub_tmpl[0]), priv_tmpl,
-					  sizeof(priv_tmpl) / sizeof(priv_tmpl[0]), &pub, &priv),
-				  "C_GenerateKeyPair");
+		CK_ULONG num_priv = kms_p11_fit_template(s, priv_tmpl,
+							 sizeof(priv_tmpl) / sizeof(priv_tmpl[0]));
+
+		r = kms_p11_check(
+			s,
+			kms_p11_fn(s)->C_GenerateKeyPair(kms_p11_handle(s), &gen, pub_tmpl,
+							 sizeof(pub_tmpl) / sizeof(pub_tmpl[0]),
+							 priv_tmpl, num_priv, &pub, &priv),
+			"C_GenerateKeyPair");
 	}
 	if (r != KMS_OK) {
 		return r;

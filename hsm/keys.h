@@ -189,6 +189,16 @@ int kms_wrap_probe(struct kms_p11_session *s, const struct kms_wrap_policy *pol,
 		   int *out_exact) KMS_WUR;
 
 /*
+ * kms_unwrap_probe - can the token C_UnwrapKey (pol->kwp) an RFC 5649 blob of a len-octet
+ * key, made by OpenSSL under a session key of known (public, test-only) value, into a key
+ * object of exactly len octets (kms_unwrap_object)? The pre-minted issuer needs 257 octets
+ * (an RSK): NSS's softoken takes generic secrets of at most 256. KMS_OK; KMS_ERR_UNSUPPORTED
+ * (logged); KMS_ERR_HSM_UNAVAIL; KMS_ERR_INVALID_ARG (len 0 or above KMS_WRAP_MAX_DATA).
+ */
+int kms_unwrap_probe(struct kms_p11_session *s, const struct kms_wrap_policy *pol,
+		     size_t len) KMS_WUR;
+
+/*
  * kms_hmac_probe - the known-answer test of the token's HMAC-SHA256 (RFC 4231 test case 6) with
  * a public test key in a session object. KMS_OK, KMS_ERR_SELFTEST, or the token's error.
  */

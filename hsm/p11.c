@@ -57,6 +57,7 @@ struct kms_p11 {
 
 	/* configuration, copied */
 	char module_path[PATH_MAX];
+	char module_params[KMS_P11_MAX_PARAMS + 1]; /* "": none */
 	char pin_path[PATH_MAX];
 	char pin_credential[256];
 	const struct kms_secret *pin; /* borrowed from the caller (cfg->pin), or NULL */
@@ -71,6 +72,8 @@ struct kms_p11 {
 	CK_FUNCTION_LIST *fn; /* borrowed from the module */
 	int initialized;      /* C_Initialize succeeded: C_Finalize is due */
 	CK_SLOT_ID slot;
+	unsigned int enforces; /* KMS_P11_ENFORCES_*, probed at each start */
+	int enforces_said;     /* the warning about what it does not enforce was logged */
 
 	/* under lock */
 	enum p11_state state;
@@ -497,6 +500,95 @@ open_session(struct kms_p11 *p, struct kms_p11_session *s)
 	return KMS_OK;
 }
 
+/* A session AES-256 key with the usage flag flag and the attribute a; CK_INVALID_HANDLE if
+ * the token refuses it. */
+static CK_OBJECT_HANDLE
+probe_key(struct kms_p11 *p, CK_SESSION_HANDLE h, CK_ATTRIBUTE_TYPE flag, CK_ATTRIBUTE a)
+{
+	static CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	static CK_KEY_TYPE type = CKK_AES;
+	static CK_ULONG len = 32;
+	static CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_MECHANISM gen = {CKM_AES_KEY_GEN, NULL, 0};
+	CK_ATTRIBUTE tmpl[] = {
+		{CKA_CLASS, &cls, sizeof(cls)},     {CKA_KEY_TYPE, &type, sizeof(type)},
+		{CKA_VALUE_LEN, &len, sizeof(len)}, {CKA_TOKEN, &no, sizeof(no)},
+		{flag, &yes, sizeof(yes)},          a,
+	};
+	CK_OBJECT_HANDLE k = CK_INVALID_HANDLE;
+
+	if (p->fn->C_GenerateKey(h, &gen, tmpl, 6, &k) != CKR_OK) {
+		return CK_INVALID_HANDLE;
+	}
+	return k;
+}
+
+/*
+ * Does the token enforce CKA_ALLOWED_MECHANISMS and CKA_WRAP_TEMPLATE? Each is tried on session
+ * keys made for the purpose: a key allowed AES-CBC only must refuse AES-ECB, and a wrapping key
+ * whose template asks for a generic secret must refuse to wrap an AES key. SoftHSM enforces
+ * both; NSS's softoken keeps the attributes on session keys without enforcing them and refuses
+ * them on token keys (CKR_GENERAL_ERROR). A token that does not enforce one gets keys without
+ * it, limited by their usage flags (CKA_WRAP, CKA_SIGN, ...) alone: said once.
+ */
+static void
+probe_enforced(struct kms_p11 *p, CK_SESSION_HANDLE h)
+{
+	static CK_MECHANISM_TYPE cbc_only[] = {CKM_AES_CBC};
+	static CK_KEY_TYPE generic = CKK_GENERIC_SECRET;
+	static CK_ATTRIBUTE want_generic[] = {{CKA_KEY_TYPE, &generic, sizeof(generic)}};
+	static CK_BBOOL yes = CK_TRUE;
+	CK_MECHANISM ecb = {CKM_AES_ECB, NULL, 0};
+	CK_MECHANISM kw = {CKM_AES_KEY_WRAP, NULL, 0};
+	CK_ATTRIBUTE extractable = {CKA_EXTRACTABLE, &yes, sizeof(yes)};
+	CK_OBJECT_HANDLE k, w, t;
+	uint8_t buf[64];
+	CK_ULONG n;
+
+	p->enforces = 0;
+	k = probe_key(p, h, CKA_ENCRYPT,
+		      (CK_ATTRIBUTE){CKA_ALLOWED_MECHANISMS, cbc_only, sizeof(cbc_only)});
+	if (k != CK_INVALID_HANDLE) {
+		if (p->fn->C_EncryptInit(h, &ecb, k) == CKR_OK) {
+			n = sizeof(buf);
+			memset(buf, 0, sizeof(buf));
+			(void)p->fn->C_Encrypt(h, buf, 16, buf, &n); /* ends the operation */
+		} else {
+			p->enforces |= KMS_P11_ENFORCES_ALLOWED_MECHS;
+		}
+		(void)p->fn->C_DestroyObject(h, k);
+	}
+	w = probe_key(p, h, CKA_WRAP,
+		      (CK_ATTRIBUTE){CKA_WRAP_TEMPLATE, want_generic, sizeof(want_generic)});
+	t = probe_key(p, h, CKA_ENCRYPT, extractable);
+	if (w != CK_INVALID_HANDLE && t != CK_INVALID_HANDLE) {
+		n = sizeof(buf);
+		if (p->fn->C_WrapKey(h, &kw, w, t, buf, &n) != CKR_OK) {
+			p->enforces |= KMS_P11_ENFORCES_WRAP_TEMPLATES;
+		}
+	}
+	if (w != CK_INVALID_HANDLE) {
+		(void)p->fn->C_DestroyObject(h, w);
+	}
+	if (t != CK_INVALID_HANDLE) {
+		(void)p->fn->C_DestroyObject(h, t);
+	}
+	kms_memzero(buf, sizeof(buf));
+	if (p->enforces != (KMS_P11_ENFORCES_ALLOWED_MECHS | KMS_P11_ENFORCES_WRAP_TEMPLATES) &&
+	    !p->enforces_said) {
+		p->enforces_said = 1;
+		kms_log(KMS_LOG_WARN,
+			"p11: the token does not enforce%s%s: keys are made without, and limited "
+			"by their usage flags (CKA_WRAP, CKA_SIGN, ...) only",
+			(p->enforces & KMS_P11_ENFORCES_ALLOWED_MECHS) == 0
+				? " CKA_ALLOWED_MECHANISMS"
+				: "",
+			(p->enforces & KMS_P11_ENFORCES_WRAP_TEMPLATES) == 0
+				? " CKA_WRAP_TEMPLATE/CKA_UNWRAP_TEMPLATE"
+				: "");
+	}
+}
+
 /* start() without the lock: C_Initialize, find the token, open the first session, C_Login. */
 static int
 start_locked(struct kms_p11 *p)
@@ -516,6 +608,7 @@ start_locked(struct kms_p11 *p)
 	/* SoftHSM turns all its locking off with a NULL argument (hsm-notes, pitfall 1). */
 	memset(&args, 0, sizeof(args));
 	args.flags = CKF_OS_LOCKING_OK;
+	args.pReserved = p->module_params[0] != '\0' ? p->module_params : NULL;
 	rv = p->fn->C_Initialize(&args);
 	if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED) {
 		kms_log(KMS_LOG_ERR,
@@ -536,7 +629,11 @@ start_locked(struct kms_p11 *p)
 	if ((r = open_session(p, &p->sessions[0])) != KMS_OK) {
 		return r;
 	}
-	return login(p, p->sessions[0].handle);
+	if ((r = login(p, p->sessions[0].handle)) != KMS_OK) {
+		return r;
+	}
+	probe_enforced(p, p->sessions[0].handle);
+	return KMS_OK;
 }
 
 /*
@@ -787,6 +884,12 @@ configure(struct kms_p11 *p, const struct kms_p11_config *cfg)
 	if (cfg->module_path == NULL || cfg->module_path[0] != '/' ||
 	    copy_str(p->module_path, sizeof(p->module_path), cfg->module_path) != KMS_OK) {
 		kms_log(KMS_LOG_ERR, "p11: the module must be given as an absolute path");
+		return KMS_ERR_INVALID_ARG;
+	}
+	if (cfg->module_params != NULL &&
+	    copy_str(p->module_params, sizeof(p->module_params), cfg->module_params) != KMS_OK) {
+		kms_log(KMS_LOG_ERR, "p11: the module's parameters are longer than %u bytes",
+			KMS_P11_MAX_PARAMS);
 		return KMS_ERR_INVALID_ARG;
 	}
 	if ((cfg->pin_file != NULL) + (cfg->pin_credential != NULL) + (cfg->pin != NULL) != 1) {
@@ -1083,6 +1186,32 @@ kms_p11_check(struct kms_p11_session *s, CK_RV rv, const char *fn)
 /* ---- public: objects and attributes
  * ----------------------------------------------------------------- */
 
+unsigned int
+kms_p11_enforces(const struct kms_p11_session *s)
+{
+	return s->p11->enforces;
+}
+
+CK_ULONG
+kms_p11_fit_template(const struct kms_p11_session *s, CK_ATTRIBUTE *tmpl, CK_ULONG n)
+{
+	unsigned int enforces = s->p11->enforces;
+	CK_ULONG i, k = 0;
+
+	for (i = 0; i < n; i++) {
+		CK_ATTRIBUTE_TYPE t = tmpl[i].type;
+
+		if ((t == CKA_ALLOWED_MECHANISMS &&
+		     (enforces & KMS_P11_ENFORCES_ALLOWED_MECHS) == 0) ||
+		    ((t == CKA_WRAP_TEMPLATE || t == CKA_UNWRAP_TEMPLATE) &&
+		     (enforces & KMS_P11_ENFORCES_WRAP_TEMPLATES) == 0)) {
+			continue;
+		}
+		tmpl[k++] = tmpl[i];
+	}
+	return k;
+}
+
 int
 kms_p11_create_object(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, CK_ATTRIBUTE *tmpl,
 		      CK_ULONG num_attrs)
@@ -1091,6 +1220,7 @@ kms_p11_create_object(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, CK_ATTRI
 	int r;
 
 	*out = CK_INVALID_HANDLE;
+	num_attrs = kms_p11_fit_template(s, tmpl, num_attrs);
 	r = kms_p11_check(s, s->p11->fn->C_CreateObject(s->handle, tmpl, num_attrs, &h),
 			  "C_CreateObject");
 	if (r != KMS_OK) {
@@ -1109,6 +1239,7 @@ kms_p11_generate_key(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, CK_MECHAN
 	int r;
 
 	*out = CK_INVALID_HANDLE;
+	num_attrs = kms_p11_fit_template(s, tmpl, num_attrs);
 	r = kms_p11_check(s, s->p11->fn->C_GenerateKey(s->handle, mech, tmpl, num_attrs, &h),
 			  "C_GenerateKey");
 	if (r != KMS_OK) {

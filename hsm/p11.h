@@ -57,6 +57,7 @@
 #define KMS_P11_DEFAULT_RECYCLE   50000ul
 #define KMS_P11_MAX_ATTR          65536u /* kms_p11_get_attribute's largest value */
 #define KMS_P11_MAX_SLOTS         256u
+#define KMS_P11_MAX_PARAMS        1024u /* bytes in module_params */
 
 struct kms_p11;
 struct kms_p11_session;
@@ -64,6 +65,11 @@ struct kms_p11_session;
 /* The configuration of kms_p11_new. The strings are borrowed for the call only (copied). */
 struct kms_p11_config {
 	const char *module_path;      /* absolute path of the PKCS#11 module (.so) */
+	const char *module_params;    /* the module's own initialisation string, given to
+					 C_Initialize in CK_C_INITIALIZE_ARGS.pReserved (NSS's
+					 softoken wants one: configdir=...), at most
+					 KMS_P11_MAX_PARAMS bytes; NULL or "": none (pReserved
+					 NULL, as PKCS#11 says) */
 	const char *token_uri;        /* RFC 7512 URI; its token, slot and library attributes pick
 					 the token (object attributes are ignored here) */
 	const char *pin_file;         /* absolute path of the user PIN file, or NULL ... */
@@ -157,10 +163,27 @@ CK_RV kms_p11_token_info(const struct kms_p11_session *s, CK_SLOT_ID slot, CK_TO
 /*
  * kms_p11_create_object / kms_p11_generate_key / kms_p11_destroy_object - C_CreateObject,
  * C_GenerateKey and C_DestroyObject on s, checked (kms_p11_check) and counted for
- * kms_p11_recycle_due. *out is CK_INVALID_HANDLE on failure. The template is borrowed.
+ * kms_p11_recycle_due. *out is CK_INVALID_HANDLE on failure. The template is borrowed, and
+ * fitted to the token first (kms_p11_fit_template).
  * kms_p11_note_created - count an object made through kms_p11_fn (C_DeriveKey, C_UnwrapKey,
  * C_CopyObject, C_GenerateKeyPair counts two).
  */
+/*
+ * kms_p11_fit_template - the template tmpl (n attributes) made fit for the token in place:
+ * the restricting attributes that it does not enforce (CKA_ALLOWED_MECHANISMS,
+ * CKA_WRAP_TEMPLATE, CKA_UNWRAP_TEMPLATE; tried at each start, see p11.c probe_enforced) are
+ * removed and the rest moved up: a token that keeps them without enforcing them may refuse
+ * them on token objects (NSS's softoken does). Returns the new count. kms_p11_create_object
+ * and kms_p11_generate_key do it themselves; call it before the C_UnwrapKey or
+ * C_GenerateKeyPair of kms_p11_fn.
+ * kms_p11_enforces - KMS_P11_ENFORCES_ALLOWED_MECHS | KMS_P11_ENFORCES_WRAP_TEMPLATES, as the
+ * token does.
+ */
+#define KMS_P11_ENFORCES_ALLOWED_MECHS  1u
+#define KMS_P11_ENFORCES_WRAP_TEMPLATES 2u
+CK_ULONG kms_p11_fit_template(const struct kms_p11_session *s, CK_ATTRIBUTE *tmpl, CK_ULONG n);
+unsigned int kms_p11_enforces(const struct kms_p11_session *s);
+
 int kms_p11_create_object(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, CK_ATTRIBUTE *tmpl,
 			  CK_ULONG num_attrs) KMS_WUR;
 int kms_p11_generate_key(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, CK_MECHANISM *mech,

@@ -834,6 +834,7 @@ unwrap_key(struct kms_p11_session *s, const struct kms_wrap_policy *pol, CK_OBJE
 	int r;
 
 	*out = CK_INVALID_HANDLE;
+	t->num_attrs = kms_p11_fit_template(s, t->attrs, t->num_attrs);
 	rv = kms_p11_fn(s)->C_UnwrapKey(kms_p11_handle(s), &mech, uk, (CK_BYTE_PTR)(uintptr_t)blob,
 					(CK_ULONG)len, t->attrs, t->num_attrs, out);
 	r = kms_p11_check(s, rv, "C_UnwrapKey");

@@ -250,6 +250,9 @@ test_key_attributes(void)
 	CU_ASSERT_EQUAL(st.sessions_out, 0);
 
 	CU_ASSERT_EQUAL_FATAL(kms_p11_borrow(p, &s), KMS_OK);
+	/* SoftHSM enforces both restricting attributes (probed at start): templates keep them */
+	CU_ASSERT_EQUAL(kms_p11_enforces(s),
+			KMS_P11_ENFORCES_ALLOWED_MECHS | KMS_P11_ENFORCES_WRAP_TEMPLATES);
 	CU_ASSERT_EQUAL_FATAL(gen_key(s, &key, CK_FALSE), KMS_OK);
 	CU_ASSERT_NOT_EQUAL(key, CK_INVALID_HANDLE);
 
@@ -645,6 +648,38 @@ test_module_owned(void)
 	kms_p11_free(p);
 }
 
+/*
+ * module_params goes to C_Initialize as pReserved: SoftHSM, which wants none (PKCS#11 says
+ * NULL), refuses one; more than KMS_P11_MAX_PARAMS bytes are refused before the module is loaded.
+ */
+static void
+test_module_params(void)
+{
+	static char longer[KMS_P11_MAX_PARAMS + 2];
+	struct kms_p11_config cfg;
+	struct kms_p11 *p = NULL;
+
+	config(&cfg);
+	log_reset();
+	cfg.module_params = "configdir='sql:/nowhere'";
+	CU_ASSERT_NOT_EQUAL(kms_p11_new(&p, &cfg), KMS_OK);
+	CU_ASSERT_PTR_NULL(p);
+	CU_ASSERT_PTR_NOT_NULL(strstr(log_text(), "C_Initialize: CKR_ARGUMENTS_BAD"));
+	memset(longer, 'x', sizeof(longer) - 1);
+	cfg.module_params = longer;
+	CU_ASSERT_EQUAL(kms_p11_new(&p, &cfg), KMS_ERR_INVALID_ARG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(log_text(), "parameters are longer than 1024 bytes"));
+	/* exactly the limit passes the check (and SoftHSM refuses it, as any string) */
+	longer[KMS_P11_MAX_PARAMS] = '\0';
+	log_reset();
+	CU_ASSERT_NOT_EQUAL(kms_p11_new(&p, &cfg), KMS_OK);
+	CU_ASSERT_PTR_NULL(strstr(log_text(), "parameters are longer"));
+	/* and without, the same configuration works */
+	cfg.module_params = NULL;
+	p = open_ok(&cfg);
+	kms_p11_free(p);
+}
+
 /* ---- token loss and return ---- */
 
 static void
@@ -951,6 +986,7 @@ static CU_TestInfo hsm_tests[] = {
 	{"PIN in memory", test_pin_in_memory},
 	{"token selection by URI", test_token_selection},
 	{"the module belongs to one instance", test_module_owned},
+	{"module_params reaches C_Initialize, bounded", test_module_params},
 	{"token removed and restored", test_token_removed},
 	{"device-gone codes drop the session", test_device_gone_codes},
 	{"10 recycles", test_recycle},

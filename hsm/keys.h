@@ -28,9 +28,11 @@
  *     such as SoftHSM refuse HMAC with an AES-typed key, so the InK is never the TrK).
  *
  * RFC 5649 (AES key wrap with padding). Clients unwrap with any RFC 5649 implementation and must
- * get exactly the key's octets. A conforming token's mechanism (the id is configuration: 0x210A
- * CKM_AES_KEY_WRAP_PAD in PKCS#11 2.40, 0x210B CKM_AES_KEY_WRAP_KWP in 3.0, vendor ids on some
- * HSMs) does that; SoftHSM 2.6.1's zero-pads first and writes the padded length, so a 65-octet
+ * get exactly the key's octets. A conforming token's mechanism (the id is configuration: 0x210B
+ * CKM_AES_KEY_WRAP_KWP of PKCS#11 3.0, or 0x210A CKM_AES_KEY_WRAP_PAD of 2.40 where the token
+ * means RFC 5649 by it, as SoftHSM does and NSS, which reads it as RFC 3394 with PKCS #7
+ * padding, does not; vendor ids on some HSMs) does that; SoftHSM 2.6.1's zero-pads first and
+ * writes the padded length, so a 65-octet
  * PVT unwraps elsewhere to 72 octets and a 257-octet RSK to 264, and it accepts no IV for
  * CKM_AES_KEY_WRAP, wraps with nothing else (CKM_AES_ECB and _CBC are refused), so no sequence
  * of its C_WrapKey calls can produce a correct blob. kms_wrap_probe() finds out which kind of
@@ -42,6 +44,9 @@
  *     TrK never leaves the token, but the material passes through kms-hsmd's locked memory, and
  *     the TrK may then encrypt with ECB). A development mode: SECURITY.md says what it costs.
  */
+
+/* PKCS#11 3.0's RFC 5649 mechanism (p11-kit's header is 2.40 and lacks the name) */
+#define KMS_CKM_AES_KEY_WRAP_KWP 0x210BUL
 
 #define KMS_KEYS_MAX_LABEL 128
 #define KMS_WRAP_MAX_DATA  512                      /* longest material we wrap (an RSK is 257) */

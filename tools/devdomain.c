@@ -202,15 +202,28 @@ kms_devdomain_premint(struct kms_store *st, struct kms_p11_session *s,
 int
 kms_devdomain_new(struct kms_devdomain *d, const char *token_label)
 {
+	return kms_devdomain_new_kind(d, token_label, KMS_DEVTOKEN_SOFTHSM);
+}
+
+int
+kms_devdomain_new_kind(struct kms_devdomain *d, const char *token_label,
+		       enum kms_devtoken_kind kind)
+{
 	struct kms_p11_session *s = NULL;
 	struct kms_store *st = NULL;
 	struct kms_eccsi_kms *e = NULL;
 	struct kms_sakke_kms *k = NULL;
+	/* SoftHSM's RFC 5649 pads wrongly: host ECB; NSS's 0x210b is exact: the token's own */
 	struct kms_wrap_policy pol = {CKM_AES_KEY_WRAP_PAD, KMS_WRAP_HOST_ECB};
 	CK_OBJECT_HANDLE kek;
 	int rc = 1;
 
-	if (kms_devtoken_new(&d->tok, token_label) != 0 ||
+	if (kind == KMS_DEVTOKEN_NSS) {
+		pol.kwp = KMS_CKM_AES_KEY_WRAP_KWP;
+		pol.mode = KMS_WRAP_TOKEN;
+	}
+	d->kwp = pol.kwp;
+	if (kms_devtoken_new_kind(&d->tok, token_label, kind) != 0 ||
 	    kms_store_open(&st, d->tok.store_path, KMS_STORE_CREATE) != KMS_OK ||
 	    kms_p11_borrow(d->tok.p11, &s) != KMS_OK) {
 		goto out;

@@ -35,6 +35,7 @@ struct kms_devdomain {
 	uint8_t kpak[KMS_ECCSI_POINT_LEN];
 	uint8_t zpub[KMS_SAKKE_POINT_LEN];
 	uint64_t now_period;
+	CK_MECHANISM_TYPE kwp; /* the token's RFC 5649 mechanism: 0x210a SoftHSM, 0x210b NSS */
 };
 
 /*
@@ -95,6 +96,11 @@ int kms_devdomain_enrol(struct kms_p11_session *s, struct kms_store *st, const c
  * remove it (a second call, or one after a failed new, is a no-op).
  */
 int kms_devdomain_new(struct kms_devdomain *d, const char *token_label);
+/* kms_devdomain_new_kind - the same in a token of the given kind (an NSS softoken database
+ * wraps with the token's own RFC 5649, 0x210b; it cannot unwrap the 257-octet RSK, so the
+ * pre-minted issuer cannot serve from it, docs/tokens.md). */
+int kms_devdomain_new_kind(struct kms_devdomain *d, const char *token_label,
+			   enum kms_devtoken_kind kind);
 int kms_devdomain_free(struct kms_devdomain *d);
 
 /* kms_devdomain_ntp_now - now, in NTP seconds. */

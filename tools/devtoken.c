@@ -2,6 +2,7 @@
 #include "tools/devtoken.h"
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
@@ -220,8 +221,116 @@ out:
 	return r;
 }
 
+/* Debian's paths of NSS's softoken. */
+static const char *const nss_paths[] = {
+	"/usr/lib/x86_64-linux-gnu/libsoftokn3.so",
+	"/usr/lib/aarch64-linux-gnu/libsoftokn3.so",
+	"/usr/lib64/libsoftokn3.so",
+	"/usr/lib/libsoftokn3.so",
+};
+
+const char *
+kms_devtoken_nss_module(void)
+{
+	const char *m = getenv("KMS_TEST_NSS_MODULE");
+	size_t i;
+
+	if (m != NULL && m[0] != '\0') {
+		return m;
+	}
+	for (i = 0; i < sizeof(nss_paths) / sizeof(nss_paths[0]); i++) {
+		if (access(nss_paths[i], R_OK) == 0) {
+			return nss_paths[i];
+		}
+	}
+	return NULL;
+}
+
+int
+kms_devtoken_nss_params(char *out, size_t cap, const char *dir, const char *label)
+{
+	int n;
+
+	if (!plain_abs_path(dir) || strchr(dir, '\'') != NULL || !printable(label, 1, MAX_LABEL) ||
+	    strchr(label, '\'') != NULL) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	n = snprintf(out, cap,
+		     "configdir='sql:%s' certPrefix='' keyPrefix='' secmod='' flags=noModDB "
+		     "dbTokenDescription='%s'",
+		     dir, label);
+	return n > 0 && (size_t)n < cap ? KMS_OK : KMS_ERR_INVALID_ARG;
+}
+
+int
+kms_devtoken_nss_init(const char *module, const char *params, const char *label,
+		      const char *user_pin)
+{
+	CK_C_GetFunctionList gfl;
+	CK_FUNCTION_LIST *f = NULL;
+	CK_C_INITIALIZE_ARGS args;
+	CK_SLOT_ID slots[8];
+	CK_ULONG n = 8, i;
+	CK_UTF8CHAR empty[1] = {0};
+	size_t label_len = strlen(label);
+	void *dl;
+	int r = KMS_ERR_HSM;
+
+	if (label_len == 0 || label_len > MAX_LABEL || !printable(user_pin, MIN_PIN, MAX_PIN)) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if ((dl = dlopen(module, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		kms_log(KMS_LOG_ERR, "devtoken: cannot load %s", module);
+		return KMS_ERR_HSM;
+	}
+	memset(&args, 0, sizeof(args));
+	args.flags = CKF_OS_LOCKING_OK;
+	args.pReserved = (void *)(uintptr_t)params;
+	if ((gfl = (CK_C_GetFunctionList)dlsym(dl, "C_GetFunctionList")) == NULL ||
+	    gfl(&f) != CKR_OK || f->C_Initialize(&args) != CKR_OK) {
+		dlclose(dl);
+		return KMS_ERR_HSM;
+	}
+	if (f->C_GetSlotList(CK_TRUE, slots, &n) != CKR_OK) {
+		n = 0;
+	}
+	for (i = 0; i < n && r != KMS_OK; i++) {
+		CK_SESSION_HANDLE h = CK_INVALID_HANDLE;
+		CK_TOKEN_INFO ti;
+
+		if (f->C_GetTokenInfo(slots[i], &ti) != CKR_OK ||
+		    memcmp(ti.label, label, label_len) != 0 ||
+		    (label_len < 32 && ti.label[label_len] != ' ')) {
+			continue;
+		}
+		/* a new database: the SO's password is empty; C_InitPIN sets the user's */
+		if (f->C_OpenSession(slots[i], CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
+				     &h) == CKR_OK &&
+		    f->C_Login(h, CKU_SO, empty, 0) == CKR_OK &&
+		    f->C_InitPIN(h, (CK_UTF8CHAR_PTR)(uintptr_t)user_pin, strlen(user_pin)) ==
+			    CKR_OK &&
+		    f->C_Logout(h) == CKR_OK) {
+			r = KMS_OK;
+		}
+	}
+	if (r != KMS_OK) {
+		kms_log(KMS_LOG_ERR, "devtoken: cannot set the user PIN of NSS database token %s",
+			label);
+	}
+	(void)f->C_Finalize(NULL);
+	dlclose(dl);
+	return r;
+}
+
 int
 kms_devtoken_open(struct kms_p11 **out, const char *module, const char *label, const char *pin_path)
+{
+	return kms_devtoken_open_params(out, module, NULL, label, pin_path);
+}
+
+int
+kms_devtoken_open_params(struct kms_p11 **out, const char *module, const char *params,
+			 const char *label, const char *pin_path)
 {
 	struct kms_p11_config cfg;
 	char uri[KMS_P11URI_TOKEN_URI_CAP];
@@ -235,6 +344,7 @@ kms_devtoken_open(struct kms_p11 **out, const char *module, const char *label, c
 	}
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.module_path = module;
+	cfg.module_params = params;
 	cfg.token_uri = uri;
 	cfg.pin_file = pin_path;
 	return kms_p11_new(out, &cfg);
@@ -295,11 +405,25 @@ kms_devtoken_rmtree(const char *path)
 int
 kms_devtoken_new(struct kms_devtoken *t, const char *label)
 {
+	return kms_devtoken_new_kind(t, label, KMS_DEVTOKEN_SOFTHSM);
+}
+
+int
+kms_devtoken_new_kind(struct kms_devtoken *t, const char *label, enum kms_devtoken_kind kind)
+{
 	static const char pin[] = "87654321\n";
 	char conf[128];
 	char tokens[128];
+	char params[256];
+	const char *nss = kms_devtoken_nss_module();
 
 	memset(t, 0, sizeof(*t));
+	t->kind = kind;
+	if (kind == KMS_DEVTOKEN_NSS && nss == NULL) {
+		kms_log(KMS_LOG_ERR, "devtoken: NSS's softoken (libsoftokn3, package libnss3) "
+				     "is not installed");
+		return -1;
+	}
 	snprintf(t->dir, sizeof(t->dir), "/tmp/kms-test-XXXXXX");
 	if (mkdtemp(t->dir) == NULL) {
 		t->dir[0] = '\0';
@@ -309,9 +433,22 @@ kms_devtoken_new(struct kms_devtoken *t, const char *label)
 	snprintf(tokens, sizeof(tokens), "%s/tokens", t->dir);
 	snprintf(t->pin_path, sizeof(t->pin_path), "%s/user.pin", t->dir);
 	snprintf(t->store_path, sizeof(t->store_path), "%s/kms.db", t->dir);
-	if (mkdir(tokens, 0700) != 0 || kms_devtoken_write_conf(conf, tokens) != KMS_OK ||
+	if (kms_devtoken_write_file(t->pin_path, pin, sizeof(pin) - 1, 0600) != KMS_OK ||
+	    mkdir(tokens, 0700) != 0) {
+		(void)kms_devtoken_free(t);
+		return -1;
+	}
+	if (kind == KMS_DEVTOKEN_NSS) {
+		if (kms_devtoken_nss_params(params, sizeof(params), tokens, label) != KMS_OK ||
+		    kms_devtoken_nss_init(nss, params, label, "87654321") != KMS_OK ||
+		    kms_devtoken_open_params(&t->p11, nss, params, label, t->pin_path) != KMS_OK) {
+			(void)kms_devtoken_free(t);
+			return -1;
+		}
+		return 0;
+	}
+	if (kms_devtoken_write_conf(conf, tokens) != KMS_OK ||
 	    kms_devtoken_init_token(conf, label, "12345678", "87654321") != KMS_OK ||
-	    kms_devtoken_write_file(t->pin_path, pin, sizeof(pin) - 1, 0600) != KMS_OK ||
 	    kms_devtoken_open(&t->p11, kms_devtoken_module(), label, t->pin_path) != KMS_OK) {
 		(void)kms_devtoken_free(t);
 		return -1;

@@ -55,6 +55,28 @@ int kms_devtoken_open(struct kms_p11 **out, const char *module, const char *labe
 		      const char *pin_path) KMS_WUR;
 
 /*
+ * kms_devtoken_open_params - kms_devtoken_open with the module's initialisation string params
+ * (NULL: none; kms_p11_config.module_params).
+ */
+int kms_devtoken_open_params(struct kms_p11 **out, const char *module, const char *params,
+			     const char *label, const char *pin_path) KMS_WUR;
+
+/*
+ * NSS's softoken (libsoftokn3) as a second token (docs/tokens.md):
+ * kms_devtoken_nss_module - $KMS_TEST_NSS_MODULE when set, else the first of Debian's paths that
+ * exists, else NULL (not installed).
+ * kms_devtoken_nss_params - its initialisation string for a database in the directory dir
+ * (absolute) whose token is labelled label (1..32 printable octets; neither with a quote).
+ * kms_devtoken_nss_init - set the user PIN of that new database's token (an empty SO password,
+ * then C_InitPIN), loading the module on its own and finalising it again.
+ * Both return KMS_OK, KMS_ERR_INVALID_ARG, or (init) KMS_ERR_HSM.
+ */
+const char *kms_devtoken_nss_module(void);
+int kms_devtoken_nss_params(char *out, size_t cap, const char *dir, const char *label) KMS_WUR;
+int kms_devtoken_nss_init(const char *module, const char *params, const char *label,
+			  const char *user_pin) KMS_WUR;
+
+/*
  * kms_devtoken_write_file - create path (O_EXCL | O_NOFOLLOW: never replaces a file nor follows
  * a link) with exactly the given mode (whatever the umask), write len octets of data (borrowed),
  * fsync and close it. Returns KMS_OK or KMS_ERR_IO (errno says why); on failure the file is
@@ -74,16 +96,24 @@ int kms_devtoken_rmtree(const char *path) KMS_WUR;
  * own softhsm2.conf (SOFTHSM2_CONF is set to it), a token initialised with softhsm2-util, the user
  * PIN in a 0600 file, and a logged-in struct kms_p11 on it (module: kms_devtoken_module()).
  */
+enum kms_devtoken_kind {
+	KMS_DEVTOKEN_SOFTHSM, /* a SoftHSM token (softhsm2-util), host-ECB wrap */
+	KMS_DEVTOKEN_NSS,     /* an NSS softoken database: RFC 5649 by the token (0x210b) */
+};
+
 struct kms_devtoken {
+	enum kms_devtoken_kind kind;
 	char dir[64];
 	char pin_path[128];
 	char store_path[128]; /* dir/kms.db, for tests that need a store */
 	struct kms_p11 *p11;
 };
 
-/* kms_devtoken_new - set up t with a token labelled label; 0 on success, -1 otherwise (what is
- * made of it then is removed by kms_devtoken_free, which is safe to call). */
+/* kms_devtoken_new - set up t with a SoftHSM token labelled label; 0 on success, -1 otherwise
+ * (what is made of it then is removed by kms_devtoken_free, which is safe to call).
+ * kms_devtoken_new_kind - the same with a token of the given kind. */
 int kms_devtoken_new(struct kms_devtoken *t, const char *label);
+int kms_devtoken_new_kind(struct kms_devtoken *t, const char *label, enum kms_devtoken_kind kind);
 /* kms_devtoken_free - free t->p11 and remove the directory; 0 on success. */
 int kms_devtoken_free(struct kms_devtoken *t);
 

@@ -3,7 +3,7 @@
  * The PKCS#11 layer and the key hierarchy on a second implementation: NSS's softoken
  * (libsoftokn3, Debian's libnss3), in a throw-away database (label hsm). It differs from
  * SoftHSM where it matters to the KMS:
- * - its RFC 5649 wrap (CKM_AES_KEY_WRAP_KWP, 0x210B) is exact for every length, so the
+ * - its RFC 5649 wrap (KMS_CKM_AES_KEY_WRAP_KWP, 0x210B) is exact for every length, so the
  *   start-up probe picks the token's own wrap, and the PVT and RSK (65 and 257 octets) are
  *   wrapped by the token, not through the host-ECB fallback; its 0x210A (CKM_AES_KEY_WRAP_PAD
  *   of PKCS#11 2.40: RFC 3394 with PKCS #7 padding) is not RFC 5649 and the probe says so;
@@ -17,8 +17,6 @@
  * online one (material in, wrapped out) are checked with OpenSSL unwrapping the result, as a
  * client does. Skipped (77) where libsoftokn3 is not installed.
  */
-#include <dlfcn.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,70 +27,21 @@
 #include <openssl/rand.h>
 
 #include "common/log.h"
+#include "hsm/adapter.h"
 #include "hsm/keys.h"
 #include "hsm/p11.h"
 #include "tests/unit/kms_test.h"
+#include "tools/devdomain.h"
+#include "tools/devtoken.h"
 
 #include "common/banned.h"
 
-/* PKCS#11 3.0's RFC 5649 mechanism (p11-kit's header is 2.40 and lacks the name) */
-#define CKM_AES_KEY_WRAP_KWP 0x210BUL
-#define TOKEN                "kms-nss-test"
-#define PIN                  "nss-test-pin-1234"
+#define TOKEN "kms-nss-test"
 
-static char dir[] = "/tmp/kms-nss.XXXXXX";
-static char params[512];
-static char pin_path[128];
-static char log_path[128];
-static const char *module;
+static struct kms_devtoken tok;
 static struct kms_p11 *p11;
+static char log_dir[256];
 static int logfd = -1;
-
-/* NSS's first login: an empty SO password on a new database, then the user PIN (C_InitPIN). */
-static int
-init_database(void)
-{
-	CK_C_GetFunctionList gfl;
-	CK_FUNCTION_LIST *f = NULL;
-	CK_C_INITIALIZE_ARGS args;
-	CK_SLOT_ID slots[8];
-	CK_ULONG n = 8, i;
-	CK_SESSION_HANDLE h = 0;
-	CK_UTF8CHAR empty[1] = {0};
-	CK_UTF8CHAR pin[] = PIN;
-	void *dl = dlopen(module, RTLD_NOW | RTLD_LOCAL);
-	int ok = 0;
-
-	if (dl == NULL || (gfl = (CK_C_GetFunctionList)dlsym(dl, "C_GetFunctionList")) == NULL ||
-	    gfl(&f) != CKR_OK) {
-		return -1;
-	}
-	memset(&args, 0, sizeof(args));
-	args.flags = CKF_OS_LOCKING_OK;
-	args.pReserved = params;
-	if (f->C_Initialize(&args) != CKR_OK) {
-		dlclose(dl);
-		return -1;
-	}
-	if (f->C_GetSlotList(CK_TRUE, slots, &n) == CKR_OK) {
-		for (i = 0; i < n && !ok; i++) {
-			CK_TOKEN_INFO ti;
-
-			if (f->C_GetTokenInfo(slots[i], &ti) != CKR_OK ||
-			    memcmp(ti.label, TOKEN, strlen(TOKEN)) != 0) {
-				continue;
-			}
-			ok = f->C_OpenSession(slots[i], CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL,
-					      NULL, &h) == CKR_OK &&
-			     f->C_Login(h, CKU_SO, empty, 0) == CKR_OK &&
-			     f->C_InitPIN(h, pin, sizeof(pin) - 1) == CKR_OK &&
-			     f->C_Logout(h) == CKR_OK;
-		}
-	}
-	(void)f->C_Finalize(NULL);
-	dlclose(dl);
-	return ok ? 0 : -1;
-}
 
 static const char *
 log_text(void)
@@ -103,63 +52,30 @@ log_text(void)
 	return buf;
 }
 
+/* Empty the captured log. */
+static void
+log_reset_nss(void)
+{
+	CU_ASSERT(ftruncate(logfd, 0) == 0);
+}
+
 static int
 suite_init(void)
 {
-	struct kms_p11_config cfg;
-	int fd;
-
-	module = getenv("KMS_TEST_NSS_MODULE");
-	if (module == NULL || mkdtemp(dir) == NULL) {
+	/* a new NSS database, its user PIN set, opened through kms_p11 with module_params */
+	if (kms_devtoken_new_kind(&tok, TOKEN, KMS_DEVTOKEN_NSS) != 0) {
+		fprintf(stderr, "test_nss: cannot set up the NSS token:\n%s\n", log_text());
 		return 1;
 	}
-	(void)snprintf(params, sizeof(params),
-		       "configdir='sql:%s' certPrefix='' keyPrefix='' secmod='' flags=noModDB "
-		       "dbTokenDescription='" TOKEN "'",
-		       dir);
-	(void)snprintf(pin_path, sizeof(pin_path), "%s/user.pin", dir);
-	(void)snprintf(log_path, sizeof(log_path), "%s/log", dir);
-	if (init_database() != 0) {
-		fprintf(stderr, "test_nss: cannot set up the NSS database in %s\n", dir);
-		return 1;
-	}
-	fd = open(pin_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0 || write(fd, PIN "\n", strlen(PIN) + 1) != (ssize_t)strlen(PIN) + 1) {
-		return 1;
-	}
-	close(fd);
-	if ((logfd = kms_test_log_capture(log_path, "test_nss")) < 0) {
-		return 1;
-	}
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.module_path = module;
-	cfg.module_params = params;
-	cfg.token_uri = "pkcs11:token=" TOKEN;
-	cfg.pin_file = pin_path;
-	cfg.num_sessions = 2;
-	if (kms_p11_new(&p11, &cfg) != KMS_OK) {
-		fprintf(stderr, "test_nss: kms_p11_new failed:\n%s\n", log_text());
-		return 1;
-	}
+	p11 = tok.p11;
 	return 0;
 }
 
 static int
 suite_cleanup(void)
 {
-	if (getenv("KMS_TEST_NSS_DEBUG") != NULL) {
-		fprintf(stderr, "%s\n", log_text());
-	}
-	char cmd[128];
-
-	kms_p11_free(p11);
 	p11 = NULL;
-	kms_log_set_fd(2);
-	if (logfd >= 0) {
-		close(logfd);
-	}
-	(void)snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : 1;
+	return kms_devtoken_free(&tok) == 0 ? 0 : 1;
 }
 
 /* A session AES key whose value the test knows, with the usage flag flag. */
@@ -169,7 +85,7 @@ known_key(struct kms_p11_session *s, const uint8_t key[32], CK_ATTRIBUTE_TYPE fl
 	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
 	CK_KEY_TYPE type = CKK_AES;
 	CK_BBOOL t = CK_TRUE, fl = CK_FALSE;
-	CK_MECHANISM_TYPE allowed[1] = {CKM_AES_KEY_WRAP_KWP};
+	CK_MECHANISM_TYPE allowed[1] = {KMS_CKM_AES_KEY_WRAP_KWP};
 	CK_ATTRIBUTE tmpl[] = {
 		{CKA_CLASS, &cls, sizeof(cls)},
 		{CKA_KEY_TYPE, &type, sizeof(type)},
@@ -217,7 +133,7 @@ test_restricting_attributes(void)
 static void
 test_wrap_probe(void)
 {
-	struct kms_wrap_policy kwp = {CKM_AES_KEY_WRAP_KWP, KMS_WRAP_TOKEN};
+	struct kms_wrap_policy kwp = {KMS_CKM_AES_KEY_WRAP_KWP, KMS_WRAP_TOKEN};
 	struct kms_wrap_policy pad = {CKM_AES_KEY_WRAP_PAD, KMS_WRAP_TOKEN};
 	struct kms_p11_session *s = NULL;
 	int exact = 0;
@@ -246,7 +162,7 @@ static void
 test_token_wraps(void)
 {
 	static const size_t lens[] = {32, 65, 257};
-	struct kms_wrap_policy pol = {CKM_AES_KEY_WRAP_KWP, KMS_WRAP_TOKEN};
+	struct kms_wrap_policy pol = {KMS_CKM_AES_KEY_WRAP_KWP, KMS_WRAP_TOKEN};
 	struct kms_p11_session *s = NULL;
 	uint8_t trk_v[32], kek_v[32], data[257], blob[KMS_WRAP_MAX_BLOB], back[KMS_WRAP_MAX_BLOB];
 	uint8_t minted[KMS_WRAP_MAX_BLOB];
@@ -306,7 +222,7 @@ test_token_wraps(void)
 static void
 test_key_roles(void)
 {
-	struct kms_wrap_policy pol = {CKM_AES_KEY_WRAP_KWP, KMS_WRAP_TOKEN};
+	struct kms_wrap_policy pol = {KMS_CKM_AES_KEY_WRAP_KWP, KMS_WRAP_TOKEN};
 	struct kms_p11_session *s = NULL;
 	CK_OBJECT_HANDLE kek, trk, ink, found;
 	uint8_t mac[32];
@@ -342,6 +258,86 @@ test_key_roles(void)
 	kms_p11_return(s);
 }
 
+/* ---- the adapter on a development domain in an NSS database ---- */
+
+static struct kms_devdomain dom;
+
+static int
+domain_init(void)
+{
+	if (kms_devdomain_new_kind(&dom, "kms-nss-domain", KMS_DEVTOKEN_NSS) != 0) {
+		fprintf(stderr, "test_nss: cannot make the NSS domain:\n%s\n", log_text());
+		return 1;
+	}
+	return 0;
+}
+
+static int
+domain_cleanup(void)
+{
+	return kms_devdomain_free(&dom) == 0 ? 0 : 1;
+}
+
+static void
+domain_cfg(struct kms_adapter_config *cfg, enum kms_issuer issuer)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->store_path = dom.tok.store_path;
+	cfg->kek_label = KMS_DEV_KEK;
+	cfg->issuer = issuer;
+	cfg->id_format = KMS_ID_RAW;
+	cfg->kwp = KMS_CKM_AES_KEY_WRAP_KWP;
+	cfg->allow_host_ecb = 0; /* not needed, and so not allowed */
+	cfg->future_periods = 1;
+}
+
+/*
+ * The online issuer end to end on a token that wraps exactly: kms-hsmd's adapter starts (its
+ * known-answer tests pass in token mode), issues alice's key set, the token wraps the SSK, PVT
+ * and RSK, and alice's checks (unwrap with OpenSSL, RFC 6507 pair, RFC 6508 RSK, the MAC) hold.
+ * The pre-minted issuer refuses to start here: NSS cannot unwrap the 257-octet RSK.
+ */
+static void
+test_adapter_on_nss(void)
+{
+	struct kms_adapter_config cfg;
+	struct kms_adapter *a = NULL;
+	struct kms_proto_request req;
+	struct kms_proto_reply rep;
+
+	domain_cfg(&cfg, KMS_ISSUER_ONLINE);
+	CU_ASSERT_EQUAL_FATAL(kms_adapter_new(&a, dom.tok.p11, &cfg), KMS_OK);
+	CU_ASSERT_EQUAL(kms_adapter_wrap_mode(a), KMS_WRAP_TOKEN);
+	memset(&req, 0, sizeof(req));
+	req.op = KMS_PROTO_PROVISION;
+	req.id = 3;
+	req.u.provision.client_id_len = strlen("alice");
+	memcpy(req.u.provision.client_id, "alice", req.u.provision.client_id_len);
+	req.u.provision.identity_len = strlen(KMS_DEV_ALICE);
+	memcpy(req.u.provision.identity, KMS_DEV_ALICE, req.u.provision.identity_len);
+	req.u.provision.key_period = dom.now_period;
+	kms_adapter_handle(a, &req, &rep, kms_devdomain_ntp_now());
+	CU_ASSERT_EQUAL_FATAL(rep.status, KMS_OK);
+	CU_ASSERT_EQUAL(rep.u.provision.rsk_wrapped_len, 272); /* RFC 5649 of 257 octets */
+	CU_ASSERT_EQUAL(rep.u.provision.pvt_wrapped_len, 80);  /* of 65 */
+	CU_ASSERT(kms_devdomain_client_checks(&dom, &rep.u.provision, dom.alice_trk, dom.alice_ink,
+					      KMS_DEV_ALICE, NULL, NULL));
+	kms_adapter_free(a);
+	a = NULL;
+
+	log_reset_nss();
+	domain_cfg(&cfg, KMS_ISSUER_PREMINTED);
+	CU_ASSERT_EQUAL(kms_adapter_new(&a, dom.tok.p11, &cfg), KMS_ERR_UNSUPPORTED);
+	CU_ASSERT_PTR_NULL(a);
+	CU_ASSERT_PTR_NOT_NULL(strstr(log_text(), "cannot unwrap a 257-octet key"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(log_text(), "use the online issuer"));
+}
+
+static CU_TestInfo domain_tests[] = {
+	{"the adapter: online issuer served, pre-minted refused", test_adapter_on_nss},
+	CU_TEST_INFO_NULL,
+};
+
 static CU_TestInfo tests[] = {
 	{"what the token enforces of the restricting attributes", test_restricting_attributes},
 	{"wrap probe: 0x210B exact, 0x210A refused; HMAC", test_wrap_probe},
@@ -352,16 +348,36 @@ static CU_TestInfo tests[] = {
 
 static CU_SuiteInfo suites[] = {
 	{"NSS softoken", suite_init, suite_cleanup, NULL, NULL, tests},
+	/* after the first suite's module instance is gone: one per process */
+	{"NSS softoken: a development domain", domain_init, domain_cleanup, NULL, NULL,
+	 domain_tests},
 	CU_SUITE_INFO_NULL,
 };
 
 int
 main(void)
 {
-	if (getenv("KMS_TEST_NSS_MODULE") == NULL) {
+	char path[320];
+	int rc;
+
+	if (kms_devtoken_nss_module() == NULL) {
 		fprintf(stderr,
 			"test_nss: NSS's softoken (libsoftokn3) is not installed: skipped\n");
 		return 77;
 	}
-	return kms_test_main(suites);
+	if (kms_test_tmpdir(log_dir, sizeof(log_dir), "nss") != 0) {
+		return 1;
+	}
+	(void)snprintf(path, sizeof(path), "%s/log", log_dir);
+	if ((logfd = kms_test_log_capture(path, "test_nss")) < 0) {
+		kms_test_rmdir(log_dir);
+		return 1;
+	}
+	rc = kms_test_main(suites);
+	if (getenv("KMS_TEST_NSS_DEBUG") != NULL) {
+		fprintf(stderr, "%s\n", log_text()); /* what was logged, for a failing run */
+	}
+	kms_test_log_release(logfd);
+	kms_test_rmdir(log_dir);
+	return rc;
 }

@@ -529,7 +529,9 @@ probe_key(struct kms_p11 *p, CK_SESSION_HANDLE h, CK_ATTRIBUTE_TYPE flag, CK_ATT
  * whose template asks for a generic secret must refuse to wrap an AES key. SoftHSM enforces
  * both; NSS's softoken keeps the attributes on session keys without enforcing them and refuses
  * them on token keys (CKR_GENERAL_ERROR). A token that does not enforce one gets keys without
- * it, limited by their usage flags (CKA_WRAP, CKA_SIGN, ...) alone: said once.
+ * it, limited by their usage flags (CKA_WRAP, CKA_SIGN, ...) alone: said once. A refusal for
+ * another reason (no AES-ECB, no RFC 3394 wrap) counts as enforced: the attribute stays, as it
+ * always did.
  */
 static void
 probe_enforced(struct kms_p11 *p, CK_SESSION_HANDLE h)
@@ -704,6 +706,7 @@ start(struct kms_p11 *p)
 	start_unlock(fd);
 	return r;
 }
+
 /* C_Finalize if initialized (it closes every session and frees every session object). */
 static void
 finalize(struct kms_p11 *p)
@@ -1216,12 +1219,17 @@ int
 kms_p11_create_object(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, CK_ATTRIBUTE *tmpl,
 		      CK_ULONG num_attrs)
 {
+	CK_ATTRIBUTE fit[KMS_P11_MAX_TEMPLATE];
 	CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
 	int r;
 
 	*out = CK_INVALID_HANDLE;
-	num_attrs = kms_p11_fit_template(s, tmpl, num_attrs);
-	r = kms_p11_check(s, s->p11->fn->C_CreateObject(s->handle, tmpl, num_attrs, &h),
+	if (num_attrs > KMS_P11_MAX_TEMPLATE) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	memcpy(fit, tmpl, num_attrs * sizeof(fit[0])); /* the caller's template stays as it is */
+	num_attrs = kms_p11_fit_template(s, fit, num_attrs);
+	r = kms_p11_check(s, s->p11->fn->C_CreateObject(s->handle, fit, num_attrs, &h),
 			  "C_CreateObject");
 	if (r != KMS_OK) {
 		return r;
@@ -1235,12 +1243,17 @@ int
 kms_p11_generate_key(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, CK_MECHANISM *mech,
 		     CK_ATTRIBUTE *tmpl, CK_ULONG num_attrs)
 {
+	CK_ATTRIBUTE fit[KMS_P11_MAX_TEMPLATE];
 	CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
 	int r;
 
 	*out = CK_INVALID_HANDLE;
-	num_attrs = kms_p11_fit_template(s, tmpl, num_attrs);
-	r = kms_p11_check(s, s->p11->fn->C_GenerateKey(s->handle, mech, tmpl, num_attrs, &h),
+	if (num_attrs > KMS_P11_MAX_TEMPLATE) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	memcpy(fit, tmpl, num_attrs * sizeof(fit[0])); /* the caller's template stays as it is */
+	num_attrs = kms_p11_fit_template(s, fit, num_attrs);
+	r = kms_p11_check(s, s->p11->fn->C_GenerateKey(s->handle, mech, fit, num_attrs, &h),
 			  "C_GenerateKey");
 	if (r != KMS_OK) {
 		return r;

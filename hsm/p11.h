@@ -58,6 +58,7 @@
 #define KMS_P11_MAX_ATTR          65536u /* kms_p11_get_attribute's largest value */
 #define KMS_P11_MAX_SLOTS         256u
 #define KMS_P11_MAX_PARAMS        1024u /* bytes in module_params */
+#define KMS_P11_MAX_TEMPLATE      32u   /* attributes in a kms_p11_create/generate template */
 
 struct kms_p11;
 struct kms_p11_session;
@@ -163,8 +164,9 @@ CK_RV kms_p11_token_info(const struct kms_p11_session *s, CK_SLOT_ID slot, CK_TO
 /*
  * kms_p11_create_object / kms_p11_generate_key / kms_p11_destroy_object - C_CreateObject,
  * C_GenerateKey and C_DestroyObject on s, checked (kms_p11_check) and counted for
- * kms_p11_recycle_due. *out is CK_INVALID_HANDLE on failure. The template is borrowed, and
- * fitted to the token first (kms_p11_fit_template).
+ * kms_p11_recycle_due. *out is CK_INVALID_HANDLE on failure. The template (at most
+ * KMS_P11_MAX_TEMPLATE attributes, else KMS_ERR_INVALID_ARG) is borrowed and left as it is; a
+ * copy fitted to the token (kms_p11_fit_template) is what the token gets.
  * kms_p11_note_created - count an object made through kms_p11_fn (C_DeriveKey, C_UnwrapKey,
  * C_CopyObject, C_GenerateKeyPair counts two).
  */

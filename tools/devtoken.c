@@ -414,7 +414,6 @@ kms_devtoken_new_kind(struct kms_devtoken *t, const char *label, enum kms_devtok
 	static const char pin[] = "87654321\n";
 	char conf[128];
 	char tokens[128];
-	char params[256];
 	const char *nss = kms_devtoken_nss_module();
 
 	memset(t, 0, sizeof(*t));
@@ -439,9 +438,11 @@ kms_devtoken_new_kind(struct kms_devtoken *t, const char *label, enum kms_devtok
 		return -1;
 	}
 	if (kind == KMS_DEVTOKEN_NSS) {
-		if (kms_devtoken_nss_params(params, sizeof(params), tokens, label) != KMS_OK ||
-		    kms_devtoken_nss_init(nss, params, label, "87654321") != KMS_OK ||
-		    kms_devtoken_open_params(&t->p11, nss, params, label, t->pin_path) != KMS_OK) {
+		if (kms_devtoken_nss_params(t->params, sizeof(t->params), tokens, label) !=
+			    KMS_OK ||
+		    kms_devtoken_nss_init(nss, t->params, label, "87654321") != KMS_OK ||
+		    kms_devtoken_open_params(&t->p11, nss, t->params, label, t->pin_path) !=
+			    KMS_OK) {
 			(void)kms_devtoken_free(t);
 			return -1;
 		}

@@ -106,6 +106,7 @@ struct kms_devtoken {
 	char dir[64];
 	char pin_path[128];
 	char store_path[128]; /* dir/kms.db, for tests that need a store */
+	char params[256]; /* NSS: the module's initialisation string (module_params); SoftHSM: "" */
 	struct kms_p11 *p11;
 };
 

@@ -351,6 +351,71 @@ test_recycling_keeps_serving(void)
 	CU_ASSERT(inits >= 4); /* the first, and at least three recycles */
 }
 
+/* ---- kms-hsmd on an NSS softoken database (docs/tokens.md) ---- */
+
+static int
+nss_init(void)
+{
+	if (getenv("KMS_TEST_HSMD") == NULL || kms_devtoken_nss_module() == NULL) {
+		return 0; /* its test says why it has nothing to do */
+	}
+	return kms_devdomain_new_kind(&dom, "kms-hsmd-nss", KMS_DEVTOKEN_NSS) == 0 ? 0 : 1;
+}
+
+/* The configuration of the NSS domain; extra lines are appended. */
+static int
+write_nss_conf(const char *path, int with_params, const char *extra)
+{
+	char text[2048];
+
+	snprintf(text, sizeof(text),
+		 "module = %s\n"
+		 "%s%s%s"
+		 "token = pkcs11:token=kms-hsmd-nss\n"
+		 "pin_file = %s\n"
+		 "kek = %s\n"
+		 "store = %s\n"
+		 "wrap_mechanism = 0x210b\n"
+		 "%s",
+		 kms_devtoken_nss_module(), with_params ? "module_params = " : "",
+		 with_params ? dom.tok.params : "", with_params ? "\n" : "", dom.tok.pin_path,
+		 KMS_DEV_KEK, dom.tok.store_path, extra);
+	return write_file(path, text);
+}
+
+/*
+ * --check with NSS's softoken: module_params reaches the module, the token wraps (no
+ * allow_host_ecb_wrap needed), the online issuer would serve; the pre-minted one would not
+ * (257-octet RSK), and without module_params the module does not start.
+ */
+static void
+test_check_on_nss(void)
+{
+	char path[200], args[300], out[8192];
+
+	if (dom.tok.p11 == NULL) {
+		fprintf(stderr, "test_hsmd: NSS's softoken is not installed: nothing checked\n");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/nss.conf", dom.tok.dir);
+	snprintf(args, sizeof(args), "-c %s --check", path);
+	CU_ASSERT_EQUAL_FATAL(write_nss_conf(path, 1, "issuer = online\n"), 0);
+	CU_ASSERT_EQUAL(run_hsmd(args, out, sizeof(out)), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "wrap by the token"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "does not enforce CKA_ALLOWED_MECHANISMS"));
+	CU_ASSERT_EQUAL_FATAL(write_nss_conf(path, 1, "issuer = pre-minted\n"), 0);
+	CU_ASSERT_EQUAL(run_hsmd(args, out, sizeof(out)), 3);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "use the online issuer"));
+	CU_ASSERT_EQUAL_FATAL(write_nss_conf(path, 0, "issuer = online\n"), 0);
+	CU_ASSERT_EQUAL(run_hsmd(args, out, sizeof(out)), 3);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "C_Initialize"));
+}
+
+static CU_TestInfo nss_tests[] = {
+	{"--check on an NSS softoken database", test_check_on_nss},
+	CU_TEST_INFO_NULL,
+};
+
 static CU_TestInfo hsmd_tests[] = {
 	{"--check, configuration errors, command line", test_check_and_configuration},
 	{"serving a socketpair end; SIGTERM; bad frames", test_serve_as_kmsd_starts_it},
@@ -360,6 +425,7 @@ static CU_TestInfo hsmd_tests[] = {
 
 static CU_SuiteInfo suites[] = {
 	{"kms-hsmd", suite_init, suite_cleanup, NULL, NULL, hsmd_tests},
+	{"kms-hsmd on NSS's softoken", nss_init, suite_cleanup, NULL, NULL, nss_tests},
 	CU_SUITE_INFO_NULL,
 };
 

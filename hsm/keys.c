@@ -697,6 +697,27 @@ openssl_unwrap(const uint8_t key[AES256_LEN], const uint8_t *blob, size_t blob_l
 	EVP_CIPHER_CTX_free(c);
 }
 
+/*
+ * A session AES-256 key of the known (public, test-only) value key for the probes, with the
+ * usage flag flag, allowed the mechanism mech.
+ */
+static int
+probe_key(struct kms_p11_session *s, const uint8_t key[AES256_LEN], CK_ATTRIBUTE_TYPE flag,
+	  CK_MECHANISM_TYPE mech, CK_OBJECT_HANDLE *out)
+{
+	CK_MECHANISM_TYPE allowed[1] = {mech};
+	CK_ATTRIBUTE tmpl[] = {
+		KMS_P11_ATTR(CKA_CLASS, &kms_p11_class_secret, sizeof(kms_p11_class_secret)),
+		KMS_P11_ATTR(CKA_KEY_TYPE, &kms_p11_type_aes, sizeof(kms_p11_type_aes)),
+		KMS_P11_ATTR(CKA_VALUE, (void *)(uintptr_t)key, AES256_LEN),
+		KMS_P11_ATTR(CKA_TOKEN, &kms_p11_false, sizeof(kms_p11_false)),
+		KMS_P11_ATTR(flag, &kms_p11_true, sizeof(kms_p11_true)),
+		KMS_P11_ATTR(CKA_ALLOWED_MECHANISMS, allowed, sizeof(allowed)),
+	};
+
+	return kms_p11_create_object(s, out, tmpl, 6);
+}
+
 int
 kms_unwrap_probe(struct kms_p11_session *s, const struct kms_wrap_policy *pol, size_t len)
 {
@@ -729,19 +750,8 @@ kms_unwrap_probe(struct kms_p11_session *s, const struct kms_wrap_policy *pol, s
 		ERR_clear_error();
 		return KMS_ERR_INTERNAL;
 	}
-	{
-		CK_ATTRIBUTE tmpl[] = {
-			KMS_P11_ATTR(CKA_CLASS, &kms_p11_class_secret,
-				     sizeof(kms_p11_class_secret)),
-			KMS_P11_ATTR(CKA_KEY_TYPE, &kms_p11_type_aes, sizeof(kms_p11_type_aes)),
-			KMS_P11_ATTR(CKA_VALUE, key, sizeof(key)),
-			KMS_P11_ATTR(CKA_TOKEN, &kms_p11_false, sizeof(kms_p11_false)),
-			KMS_P11_ATTR(CKA_UNWRAP, &kms_p11_true, sizeof(kms_p11_true)),
-		};
-
-		if ((r = kms_p11_create_object(s, &wk, tmpl, 5)) != KMS_OK) {
-			return r;
-		}
+	if ((r = probe_key(s, key, CKA_UNWRAP, pol->kwp, &wk)) != KMS_OK) {
+		return r;
 	}
 	r = kms_unwrap_object(s, pol, wk, blob, (size_t)(l1 + l2), len, &obj);
 	if (r == KMS_OK && kms_p11_destroy_object(s, obj) != KMS_OK) {
@@ -769,7 +779,6 @@ kms_wrap_probe(struct kms_p11_session *s, const struct kms_wrap_policy *pol, int
 	uint8_t data[257];
 	uint8_t blob[KMS_WRAP_MAX_BLOB];
 	uint8_t back[KMS_WRAP_MAX_BLOB];
-	CK_MECHANISM_TYPE allowed[1];
 	CK_OBJECT_HANDLE wk = CK_INVALID_HANDLE;
 	int exact = 1;
 	size_t i;
@@ -779,27 +788,14 @@ kms_wrap_probe(struct kms_p11_session *s, const struct kms_wrap_policy *pol, int
 	if (pol == NULL) {
 		return KMS_ERR_INVALID_ARG;
 	}
-	allowed[0] = pol->kwp;
 	for (i = 0; i < sizeof(key); i++) {
 		key[i] = (uint8_t)(0xA0 + i);
 	}
 	for (i = 0; i < sizeof(data); i++) {
 		data[i] = (uint8_t)(i * 31 + 7);
 	}
-	{
-		CK_ATTRIBUTE tmpl[] = {
-			KMS_P11_ATTR(CKA_CLASS, &kms_p11_class_secret,
-				     sizeof(kms_p11_class_secret)),
-			KMS_P11_ATTR(CKA_KEY_TYPE, &kms_p11_type_aes, sizeof(kms_p11_type_aes)),
-			KMS_P11_ATTR(CKA_VALUE, key, sizeof(key)),
-			KMS_P11_ATTR(CKA_TOKEN, &kms_p11_false, sizeof(kms_p11_false)),
-			KMS_P11_ATTR(CKA_WRAP, &kms_p11_true, sizeof(kms_p11_true)),
-			KMS_P11_ATTR(CKA_ALLOWED_MECHANISMS, allowed, sizeof(allowed)),
-		};
-
-		if ((r = kms_p11_create_object(s, &wk, tmpl, 6)) != KMS_OK) {
-			return r;
-		}
+	if ((r = probe_key(s, key, CKA_WRAP, pol->kwp, &wk)) != KMS_OK) {
+		return r;
 	}
 	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
 		struct kms_wrap_policy tok = {pol->kwp, KMS_WRAP_TOKEN};

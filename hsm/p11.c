@@ -280,7 +280,12 @@ load_module(struct kms_p11 *p)
 			p->module_path);
 		return KMS_ERR_INVALID_ARG;
 	}
-	p->dl = dlopen(p->module_path, RTLD_NOW | RTLD_LOCAL);
+	/*
+	 * RTLD_NODELETE: the module stays mapped after kms_p11_free. Modules keep state past
+	 * C_Finalize (NSS's softoken: its arenas, reachable from its globals), which an unmapped
+	 * library turns into unreachable memory, and some cannot be unloaded safely at all.
+	 */
+	p->dl = dlopen(p->module_path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
 	if (p->dl == NULL) {
 		kms_log(KMS_LOG_ERR, "p11: cannot load module %s: %s", p->module_path, dlerror());
 		return KMS_ERR_HSM_UNAVAIL;

@@ -95,7 +95,8 @@ struct kms_p11_stats {
 };
 
 /*
- * kms_p11_new - load the module at cfg->module_path (dlopen RTLD_NOW | RTLD_LOCAL; refused if
+ * kms_p11_new - load the module at cfg->module_path (dlopen RTLD_NOW | RTLD_LOCAL |
+ * RTLD_NODELETE: it stays mapped after kms_p11_free; refused if
  * the path is relative, or the file is writable by group or others), check its function list
  * version (2.x, or 3.x through its 2.x-compatible C_GetFunctionList), C_Initialize it with
  * CKF_OS_LOCKING_OK (CKR_CRYPTOKI_ALREADY_INITIALIZED is an error: something else in the

@@ -374,7 +374,7 @@ module_load(struct module *m, const char *path, char *err, size_t err_len)
 			path);
 		return KMS_ERR_INVALID_ARG;
 	}
-	m->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	m->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE /* as hsm/p11.c */);
 	if (m->dl == NULL) {
 		set_err(err, err_len, "cannot load the PKCS#11 module %s: %s", path, dlerror());
 		return KMS_ERR_HSM_UNAVAIL;

@@ -279,7 +279,8 @@ kms_devtoken_nss_init(const char *module, const char *params, const char *label,
 	if (label_len == 0 || label_len > MAX_LABEL || !printable(user_pin, MIN_PIN, MAX_PIN)) {
 		return KMS_ERR_INVALID_ARG;
 	}
-	if ((dl = dlopen(module, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+	if ((dl = dlopen(module, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE /* as hsm/p11.c */)) ==
+	    NULL) {
 		kms_log(KMS_LOG_ERR, "devtoken: cannot load %s", module);
 		return KMS_ERR_HSM;
 	}

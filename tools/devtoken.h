@@ -12,8 +12,9 @@
  * SoftHSM tokens for development: the building blocks (a softhsm2.conf of its own, a token
  * initialised with softhsm2-util, the module path, opening the token through hsm/p11.h, private
  * files, removing a directory tree), used by kms-devsetup for the development domain in var/dev,
- * and a throw-away token for one program (a test, a benchmark): struct kms_devtoken.
- * Development only: softhsm2-util takes the PINs on its command line.
+ * and a throw-away token for one program (a test, a benchmark): struct kms_devtoken, which can
+ * also be an NSS softoken database (docs/tokens.md). Development only: softhsm2-util takes the
+ * PINs on its command line, and the throw-away tokens' PINs are fixed.
  */
 
 /* kms_devtoken_module - the SoftHSM module: $KMS_TEST_HSM_MODULE when set (the tests set it from

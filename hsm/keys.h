@@ -197,7 +197,7 @@ int kms_wrap_probe(struct kms_p11_session *s, const struct kms_wrap_policy *pol,
  * kms_unwrap_probe - can the token C_UnwrapKey (pol->kwp) an RFC 5649 blob of a len-octet
  * key, made by OpenSSL under a session key of known (public, test-only) value, into a key
  * object of exactly len octets (kms_unwrap_object)? The pre-minted issuer needs 257 octets
- * (an RSK): NSS's softoken takes generic secrets of at most 256. KMS_OK; KMS_ERR_UNSUPPORTED
+ * (an RSK): NSS's softoken unwraps generic secrets of at most 256. KMS_OK; KMS_ERR_UNSUPPORTED
  * (logged); KMS_ERR_HSM_UNAVAIL; KMS_ERR_INVALID_ARG (len 0 or above KMS_WRAP_MAX_DATA).
  */
 int kms_unwrap_probe(struct kms_p11_session *s, const struct kms_wrap_policy *pol,

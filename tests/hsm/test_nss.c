@@ -10,7 +10,7 @@
  * - it does not take CKA_ALLOWED_MECHANISMS or CKA_WRAP_TEMPLATE, which the layer finds at
  *   start and leaves out of every template;
  * - it wants an initialisation string in C_Initialize (module_params).
- * - it keeps generic secrets of 256 octets at most, so it cannot unwrap a 257-octet RSK: the
+ * - it unwraps generic secrets of 256 octets at most, so it cannot unwrap a 257-octet RSK: the
  *   pre-minted issuer cannot serve from it (kms_unwrap_probe finds out);
  * - it answers a wrong MAC in C_Verify with CKR_ARGUMENTS_BAD.
  * The pre-minted issuer's path (C_UnwrapKey under the KEK, C_WrapKey under the TrK) and the
@@ -186,7 +186,7 @@ test_token_wraps(void)
 		CU_ASSERT(openssl_kwp(0, trk_v, blob, blob_len, back, &back_len));
 		CU_ASSERT_EQUAL(back_len, lens[i]);
 		CU_ASSERT_EQUAL(memcmp(back, data, lens[i]), 0);
-		/* pre-minted: NSS keeps generic secrets of 256 octets at most (an RSK is 257) */
+		/* pre-minted: NSS unwraps generic secrets of 256 octets at most (an RSK is 257) */
 		CU_ASSERT_FATAL(openssl_kwp(1, kek_v, data, lens[i], minted, &minted_len));
 		if (lens[i] > 256) {
 			CU_ASSERT_NOT_EQUAL(

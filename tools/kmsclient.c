@@ -1622,19 +1622,20 @@ out:
 }
 
 /*
- * The xsi:type of a key element: *enc is 0 for KeyContentType, 1 for EncKeyContentType, -1 when
- * there is none; another type is refused.
+ * The xsi:type of el, a QName that must name a type of KMS_CLIENT_NS: its local name into
+ * local (cap octets; "" when el has none). KMS_OK, or KMS_ERR_PARSE (another namespace, or a
+ * name longer than cap - 1), said in rd.
  */
 static int
-key_type(struct rd *rd, xmlNode *el, const char *what, int *enc)
+xsi_type_local(struct rd *rd, xmlNode *el, const char *what, char *local, size_t cap)
 {
 	xmlChar *type = xmlGetNsProp(el, XC("type"), XC(KMS_CLIENT_NS_XSI));
 	int r = KMS_OK;
 
-	*enc = -1;
+	local[0] = '\0';
 	if (type != NULL) {
 		char *colon = strchr((char *)type, ':');
-		const char *local = colon != NULL ? colon + 1 : (const char *)type;
+		const char *name = colon != NULL ? colon + 1 : (const char *)type;
 		xmlNsPtr ns;
 
 		if (colon != NULL) {
@@ -1645,15 +1646,39 @@ key_type(struct rd *rd, xmlNode *el, const char *what, int *enc)
 		    strcmp((const char *)ns->href, KMS_CLIENT_NS) != 0) {
 			r = rd_fail(rd, KMS_ERR_PARSE, "%s: xsi:type is not a type of %s", what,
 				    KMS_CLIENT_NS);
-		} else if (strcmp(local, "KeyContentType") == 0) {
-			*enc = 0;
-		} else if (strcmp(local, "EncKeyContentType") == 0) {
-			*enc = 1;
+		} else if (strlen(name) >= cap) {
+			r = rd_fail(rd, KMS_ERR_PARSE, "%s: xsi:type %.64s is not known", what,
+				    name);
 		} else {
-			r = rd_fail(rd, KMS_ERR_UNSUPPORTED, "%s: xsi:type %.64s is not supported",
-				    what, local);
+			memcpy(local, name, strlen(name) + 1);
 		}
 		xmlFree(type);
+	}
+	return r;
+}
+
+/*
+ * The xsi:type of a key element: *enc is 0 for KeyContentType, 1 for EncKeyContentType, -1 when
+ * there is none; another type is refused.
+ */
+static int
+key_type(struct rd *rd, xmlNode *el, const char *what, int *enc)
+{
+	char local[32];
+	int r;
+
+	*enc = -1;
+	if ((r = xsi_type_local(rd, el, what, local, sizeof(local))) != KMS_OK ||
+	    local[0] == '\0') {
+		return r;
+	}
+	if (strcmp(local, "KeyContentType") == 0) {
+		*enc = 0;
+	} else if (strcmp(local, "EncKeyContentType") == 0) {
+		*enc = 1;
+	} else {
+		r = rd_fail(rd, KMS_ERR_UNSUPPORTED, "%s: xsi:type %.64s is not supported", what,
+			    local);
 	}
 	return r;
 }
@@ -1909,20 +1934,37 @@ read_new_key_list(struct seq *s, const char *name, struct kms_client_key *keys, 
 	return KMS_OK;
 }
 
-/* After the base content of KmsInit and KmsKeyProv: NewTransportKey*, NewIntegrityKey*. */
+/*
+ * After the base content of KmsInit and KmsKeyProv (msg): NewTransportKey*, NewIntegrityKey*.
+ * Only the schema's extension type tkik (KmsInitTkIkType, KmsKeyProvTkIkType) has them, so a
+ * message that carries new keys must say xsi:type tkik.
+ */
 static int
-read_new_keys(struct seq *s, struct kms_client_response *res)
+read_new_keys(struct seq *s, struct kms_client_response *res, xmlNode *msg, const char *tkik)
 {
+	char local[32];
 	int r;
 
 	if ((r = seq_skip_other(s, KMS_CLIENT_NS)) != KMS_OK ||
 	    (r = read_new_key_list(s, "NewTransportKey", res->new_trk, &res->num_new_trk)) !=
 		    KMS_OK ||
 	    (r = read_new_key_list(s, "NewIntegrityKey", res->new_ink, &res->num_new_ink)) !=
-		    KMS_OK) {
+		    KMS_OK ||
+	    (r = seq_end(s)) != KMS_OK) {
 		return r;
 	}
-	return seq_end(s);
+	if (res->num_new_trk + res->num_new_ink == 0) {
+		return KMS_OK;
+	}
+	if ((r = xsi_type_local(s->rd, msg, name_of(msg), local, sizeof(local))) != KMS_OK) {
+		return r;
+	}
+	if (strcmp(local, tkik) != 0) {
+		return rd_fail(s->rd, KMS_ERR_PARSE,
+			       "%s: new keys, but the message is not xsi:type %s", name_of(msg),
+			       tkik);
+	}
+	return KMS_OK;
 }
 
 static int
@@ -1979,7 +2021,7 @@ read_message(struct rd *rd, xmlNode *msg, struct kms_client_response *res)
 		    (r = seq_next(&body)) != KMS_OK) {
 			return r;
 		}
-		return read_new_keys(&body, res);
+		return read_new_keys(&body, res, n, "KmsInitTkIkType");
 	}
 	if (is_el(n, KMS_CLIENT_NS, "KmsKeyProv")) {
 		res->msg = KMS_CLIENT_MSG_KEYPROV;
@@ -2002,7 +2044,7 @@ read_message(struct rd *rd, xmlNode *msg, struct kms_client_response *res)
 				return r;
 			}
 		}
-		return read_new_keys(&body, res);
+		return read_new_keys(&body, res, n, "KmsKeyProvTkIkType");
 	}
 	res->msg = KMS_CLIENT_MSG_CERTCACHE;
 	{

@@ -2230,6 +2230,39 @@ test_reader_new_keys_refused(void)
 		free(x);
 		free(base);
 	}
+	/* new keys in a message that does not say the schema's extension type */
+	{
+		struct build b = {.rotation = rot};
+		char *base = build_keyprov(&b);
+
+		x = replace(base, " xsi:type=\"KmsKeyProvTkIkType\"", "");
+		CU_ASSERT_EQUAL(parse(&r, x), KMS_ERR_PARSE);
+		CU_ASSERT(contains(err, "KmsKeyProv: new keys, but the message is not xsi:type "
+					"KmsKeyProvTkIkType"));
+		free(x);
+		x = replace(base, "xsi:type=\"KmsKeyProvTkIkType\"",
+			    "xsi:type=\"KmsInitTkIkType\"");
+		CU_ASSERT_EQUAL(parse(&r, x), KMS_ERR_PARSE);
+		CU_ASSERT(contains(err, "not xsi:type KmsKeyProvTkIkType"));
+		free(x);
+		x = replace(base, "xsi:type=\"KmsKeyProvTkIkType\"",
+			    "xmlns:o=\"urn:other\" xsi:type=\"o:KmsKeyProvTkIkType\"");
+		CU_ASSERT_EQUAL(parse(&r, x), KMS_ERR_PARSE);
+		CU_ASSERT(contains(err, "KmsKeyProv: xsi:type is not a type of"));
+		free(x);
+		free(base);
+		base = build_init_rot(rot);
+		x = replace(base, " xsi:type=\"KmsInitTkIkType\"", "");
+		CU_ASSERT_EQUAL(parse(&r, x), KMS_ERR_PARSE);
+		CU_ASSERT(contains(err, "KmsInit: new keys, but the message is not xsi:type "
+					"KmsInitTkIkType"));
+		free(x);
+		/* with the type, the same message is read */
+		CU_ASSERT_EQUAL(parse(&r, base), KMS_OK);
+		kms_client_response_free(r);
+		r = NULL;
+		free(base);
+	}
 	/* never in a KmsCertCache */
 	{
 		struct str c = {0};

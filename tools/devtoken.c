@@ -35,21 +35,29 @@ static const char *const module_paths[] = {
 	"/usr/local/lib/softhsm/libsofthsm2.so",
 };
 
-const char *
-kms_devtoken_module(void)
+/* $env when set, else the first of paths[0..n) that exists, else otherwise. */
+static const char *
+find_module(const char *env, const char *const *paths, size_t n, const char *otherwise)
 {
-	const char *m = getenv("KMS_TEST_HSM_MODULE");
+	const char *m = getenv(env);
 	size_t i;
 
 	if (m != NULL && m[0] != '\0') {
 		return m;
 	}
-	for (i = 0; i < sizeof(module_paths) / sizeof(module_paths[0]); i++) {
-		if (access(module_paths[i], R_OK) == 0) {
-			return module_paths[i];
+	for (i = 0; i < n; i++) {
+		if (access(paths[i], R_OK) == 0) {
+			return paths[i];
 		}
 	}
-	return module_paths[0];
+	return otherwise;
+}
+
+const char *
+kms_devtoken_module(void)
+{
+	return find_module("KMS_TEST_HSM_MODULE", module_paths,
+			   sizeof(module_paths) / sizeof(module_paths[0]), module_paths[0]);
 }
 
 /* An absolute path that SoftHSM's configuration (no quoting) and ours carry as it is. */
@@ -232,18 +240,8 @@ static const char *const nss_paths[] = {
 const char *
 kms_devtoken_nss_module(void)
 {
-	const char *m = getenv("KMS_TEST_NSS_MODULE");
-	size_t i;
-
-	if (m != NULL && m[0] != '\0') {
-		return m;
-	}
-	for (i = 0; i < sizeof(nss_paths) / sizeof(nss_paths[0]); i++) {
-		if (access(nss_paths[i], R_OK) == 0) {
-			return nss_paths[i];
-		}
-	}
-	return NULL;
+	return find_module("KMS_TEST_NSS_MODULE", nss_paths,
+			   sizeof(nss_paths) / sizeof(nss_paths[0]), NULL);
 }
 
 int

@@ -177,9 +177,10 @@ kms_keys_find(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, const char *labe
 	return kms_keys_find_class(s, out, CKO_SECRET_KEY, label);
 }
 
-int
-kms_keys_find_class(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, CK_OBJECT_CLASS cls,
-		    const char *label)
+/* kms_keys_find_class; an absent key is logged unless absent_ok (a check that it is not there). */
+static int
+find_class(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, CK_OBJECT_CLASS cls, const char *label,
+	   int absent_ok)
 {
 	CK_FUNCTION_LIST *f = kms_p11_fn(s);
 	CK_SESSION_HANDLE h = kms_p11_handle(s);
@@ -219,6 +220,9 @@ kms_keys_find_class(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, CK_OBJECT_
 	if (num == 0 && (r = kms_keys_token_present(s)) != KMS_OK) {
 		return r;
 	}
+	if (num == 0 && absent_ok) {
+		return KMS_ERR_INVALID_ARG;
+	}
 	if (num != 1) {
 		kms_log(KMS_LOG_ERR, "keys: %s %s labelled '%s' in the token",
 			num == 0 ? "no" : "more than one",
@@ -230,6 +234,13 @@ kms_keys_find_class(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, CK_OBJECT_
 	}
 	*out = found[0];
 	return KMS_OK;
+}
+
+int
+kms_keys_find_class(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, CK_OBJECT_CLASS cls,
+		    const char *label)
+{
+	return find_class(s, out, cls, label, 0);
 }
 
 /* Import data as a sensitive, extractable session object (to be wrapped, then destroyed). */
@@ -946,7 +957,7 @@ kms_keys_generate_tls(struct kms_p11_session *s, CK_OBJECT_HANDLE *out_priv,
 	if (!label_ok(label, &label_len)) {
 		return KMS_ERR_INVALID_ARG;
 	}
-	r = kms_keys_find_class(s, &existing, CKO_PRIVATE_KEY, label);
+	r = find_class(s, &existing, CKO_PRIVATE_KEY, label, 1);
 	if (r == KMS_OK) {
 		kms_log(KMS_LOG_ERR, "keys: a private key labelled '%s' is already in the token",
 			label);

@@ -12,7 +12,8 @@
  * The first form builds everything in DIR.tmp.XXXXXX beside DIR and renames it to DIR at the
  * end; on any failure it removes the partial directory and says which step failed. A DIR that
  * is complete (its marker file, written last, is there) is left alone (exit 0) unless --force,
- * which builds a new one and then replaces the old one. The steps: a SoftHSM token; the key
+ * which builds a new one and then replaces the old one. The steps: a SoftHSM token (--token nss:
+ * an NSS softoken database, docs/tokens.md); the key
  * ceremony's part (KEK, wrapped KSAK and z_T, the KMS certificate of kms.example.org); the
  * roster of three clients with their TrK and InK; a development CA and the server certificate;
  * the clients' certificates; an IdMS signing key and its JWKS; the configuration files; the
@@ -109,6 +110,9 @@ struct setup {
 	enum kms_wrap_mode wrap_mode;
 	EVP_PKEY *ca_key;
 	X509 *ca;
+	int nss;               /* --token nss: an NSS softoken database (docs/tokens.md) */
+	char nss_params[512];  /* its module_params, with the final DIR */
+	CK_MECHANISM_TYPE kwp; /* the token's RFC 5649 mechanism: 0x210a SoftHSM, 0x210b NSS */
 	int tls_in_token; /* --tls-in-token: the server key pair in the token (TLS_KEY_LABEL) */
 	int preminted;    /* --preminted: issuer = pre-minted, the clients' sets made here */
 	/* --preminted: the ceremony's issuing keys, kept until the roster is there */
@@ -232,25 +236,39 @@ random_hex(char *out, size_t n)
 	return KMS_OK;
 }
 
-/* Step 1: the SoftHSM token, its configuration for the build, the user PIN file. */
+/* Step 1: the SoftHSM token and its configuration for the build (or the NSS database and its
+ * initialisation strings), the user PIN file. */
 static int
 step_token(struct setup *su, char *err, size_t err_len)
 {
 	struct kms_secret *pins = NULL; /* SO PIN, user PIN and the PIN file's text */
-	char conf[PATH_MAX], tokens[PATH_MAX], pin_path[PATH_MAX];
+	char conf[PATH_MAX], tokens[PATH_MAX], pin_path[PATH_MAX], build_params[512];
 	char *so_pin, *user_pin;
 	int r;
 
 	if ((r = make_dir(su, "token", 0700, err, err_len)) != KMS_OK ||
-	    (r = make_dir(su, "token/tokens", 0700, err, err_len)) != KMS_OK) {
+	    (r = make_dir(su, su->nss ? "token/nssdb" : "token/tokens", 0700, err, err_len)) !=
+		    KMS_OK) {
 		return r;
 	}
 	if (tpath(su, conf, sizeof(conf), BUILD_CONF) != KMS_OK ||
-	    tpath(su, tokens, sizeof(tokens), "token/tokens") != KMS_OK ||
+	    tpath(su, tokens, sizeof(tokens), su->nss ? "token/nssdb" : "token/tokens") != KMS_OK ||
 	    tpath(su, pin_path, sizeof(pin_path), "user.pin") != KMS_OK) {
 		return failf(err, err_len, KMS_ERR_TOO_LARGE, "path too long");
 	}
-	if (kms_devtoken_write_conf(conf, tokens) != KMS_OK) {
+	if (su->nss) {
+		/* the database is built in DIR.tmp.XXXXXX: its files name no path, so it moves */
+		char final[PATH_MAX];
+
+		if (kms_devtoken_nss_params(build_params, sizeof(build_params), tokens,
+					    TOKEN_LABEL) != KMS_OK ||
+		    pathf(final, sizeof(final), "%s/token/nssdb", su->dir) != KMS_OK ||
+		    kms_devtoken_nss_params(su->nss_params, sizeof(su->nss_params), final,
+					    TOKEN_LABEL) != KMS_OK) {
+			return failf(err, err_len, KMS_ERR_TOO_LARGE,
+				     "the NSS database's path is too long or has a quote");
+		}
+	} else if (kms_devtoken_write_conf(conf, tokens) != KMS_OK) {
 		return failf(err, err_len, KMS_ERR_IO, "cannot write %s: %s", BUILD_CONF,
 			     strerror(errno));
 	}
@@ -265,7 +283,14 @@ step_token(struct setup *su, char *err, size_t err_len)
 		r = failf(err, err_len, KMS_ERR_RANDOM, "no random PINs");
 		goto out;
 	}
-	if ((r = kms_devtoken_init_token(conf, TOKEN_LABEL, so_pin, user_pin)) != KMS_OK) {
+	if (su->nss) {
+		if ((r = kms_devtoken_nss_init(su->module, build_params, TOKEN_LABEL, user_pin)) !=
+		    KMS_OK) {
+			r = failf(err, err_len, r, "cannot set up the NSS database with %s: %s",
+				  su->module, kms_strerror(r));
+			goto out;
+		}
+	} else if ((r = kms_devtoken_init_token(conf, TOKEN_LABEL, so_pin, user_pin)) != KMS_OK) {
 		r = failf(err, err_len, r, "softhsm2-util could not initialise the token: %s",
 			  kms_strerror(r));
 		goto out;
@@ -276,7 +301,8 @@ step_token(struct setup *su, char *err, size_t err_len)
 		r = failf(err, err_len, KMS_ERR_IO, "cannot write user.pin: %s", strerror(errno));
 		goto out;
 	}
-	if ((r = kms_devtoken_open(&su->p11, su->module, TOKEN_LABEL, pin_path)) != KMS_OK) {
+	if ((r = kms_devtoken_open_params(&su->p11, su->module, su->nss ? build_params : NULL,
+					  TOKEN_LABEL, pin_path)) != KMS_OK) {
 		r = failf(err, err_len, r, "cannot open the new token with %s: %s", su->module,
 			  kms_strerror(r));
 		goto out;
@@ -344,7 +370,7 @@ complete_cert(struct kms_store *st, char *err, size_t err_len)
 static int
 premint_all(struct setup *su, struct kms_p11_session *s, char *err, size_t err_len)
 {
-	struct kms_wrap_policy pol = {CKM_AES_KEY_WRAP_PAD, su->wrap_mode};
+	struct kms_wrap_policy pol = {su->kwp, su->wrap_mode};
 	CK_OBJECT_HANDLE kek = CK_INVALID_HANDLE;
 	uint64_t now = 0, p;
 	size_t i;
@@ -375,7 +401,7 @@ static int
 step_ceremony(struct setup *su, char *err, size_t err_len)
 {
 	struct kms_p11_session *s = NULL;
-	struct kms_wrap_policy pol = {CKM_AES_KEY_WRAP_PAD, KMS_WRAP_TOKEN};
+	struct kms_wrap_policy pol = {su->kwp, KMS_WRAP_TOKEN};
 	CK_OBJECT_HANDLE kek;
 	uint8_t kpak[KMS_ECCSI_POINT_LEN], zpub[KMS_SAKKE_POINT_LEN];
 	char store[PATH_MAX];
@@ -886,7 +912,7 @@ out:
 	return r;
 }
 
-/* Step 7: softhsm2.conf, kms-hsmd.conf and kmsd.conf, with the final absolute paths. */
+/* Step 7: softhsm2.conf (SoftHSM), kms-hsmd.conf and kmsd.conf, with the final absolute paths. */
 static int
 step_config(struct setup *su, char *err, size_t err_len)
 {
@@ -900,11 +926,11 @@ step_config(struct setup *su, char *err, size_t err_len)
 	    pathf(tokens, sizeof(tokens), "%s/token/tokens", d) != KMS_OK) {
 		return failf(err, err_len, KMS_ERR_TOO_LARGE, "path too long");
 	}
-	if (kms_devtoken_write_conf(conf, tokens) != KMS_OK) {
+	if (!su->nss && kms_devtoken_write_conf(conf, tokens) != KMS_OK) {
 		return failf(err, err_len, KMS_ERR_IO, "cannot write token/softhsm2.conf: %s",
 			     strerror(errno));
 	}
-	if (unlink(build) != 0) {
+	if (!su->nss && unlink(build) != 0) {
 		return failf(err, err_len, KMS_ERR_IO, "cannot remove %s: %s", BUILD_CONF,
 			     strerror(errno));
 	}
@@ -914,11 +940,22 @@ step_config(struct setup *su, char *err, size_t err_len)
 	      "# kms-hsmd.conf - the HSM adapter of the development KMS, made by kms-devsetup.\n"
 	      "# DEVELOPMENT ONLY (docs/dev-domain.md). Every key: "
 	      "deploy/kms-hsmd.conf.example.\n\n");
-	textf(&t, "# The PKCS#11 module: SoftHSM v2.\nmodule = %s\n\n", su->module);
-	textf(&t,
-	      "# SoftHSM finds the token directory (%s/token/tokens) through this file.\n"
-	      "environment = SOFTHSM2_CONF=%s/token/softhsm2.conf\n\n",
-	      d, d);
+	if (su->nss) {
+		textf(&t, "# The PKCS#11 module: NSS's softoken (docs/tokens.md).\nmodule = %s\n\n",
+		      su->module);
+		textf(&t,
+		      "# Its initialisation string: the database (%s/token/nssdb) and the token's "
+		      "label.\nmodule_params = %s\n\n",
+		      d, su->nss_params);
+		textf(&t, "# Its RFC 5649 wrap (PKCS#11 3.0 CKM_AES_KEY_WRAP_KWP), exact: the "
+			  "token wraps.\nwrap_mechanism = 0x210b\n\n");
+	} else {
+		textf(&t, "# The PKCS#11 module: SoftHSM v2.\nmodule = %s\n\n", su->module);
+		textf(&t,
+		      "# SoftHSM finds the token directory (%s/token/tokens) through this file.\n"
+		      "environment = SOFTHSM2_CONF=%s/token/softhsm2.conf\n\n",
+		      d, d);
+	}
 	textf(&t, "# The development token, initialised with a random SO PIN that was not kept.\n"
 		  "token = pkcs11:token=" TOKEN_LABEL "\n\n");
 	textf(&t, "# The token's user PIN (random; mode 0600).\npin_file = %s/user.pin\n\n", d);
@@ -937,9 +974,11 @@ step_config(struct setup *su, char *err, size_t err_len)
 			  "issuer = online\n\n");
 	}
 	textf(&t, "# ECCSI and SAKKE take the raw 32-octet UID.\nid_format = raw\n\n");
-	textf(&t, "# SoftHSM 2.6.1 pads RFC 5649 wrongly: kms-hsmd computes the wrap from the "
-		  "token's\n# AES-ECB (development tokens only; SECURITY.md).\n"
-		  "allow_host_ecb_wrap = yes\n");
+	if (su->wrap_mode == KMS_WRAP_HOST_ECB) {
+		textf(&t, "# SoftHSM 2.6.1 pads RFC 5649 wrongly: kms-hsmd computes the wrap from "
+			  "the token's\n# AES-ECB (development tokens only; SECURITY.md).\n"
+			  "allow_host_ecb_wrap = yes\n");
+	}
 	textf(&t,
 	      "\n# The audit key pair in the token: kms-hsmd signs the audit log's checkpoints.\n"
 	      "audit_key = " AUDIT_KEY_LABEL "\n");
@@ -1024,8 +1063,8 @@ static const struct step {
 	int (*fn)(struct setup *su, char *err, size_t err_len);
 } steps[] = {
 	{"token",
-	 "SoftHSM token \"" TOKEN_LABEL "\" in token/ (random SO PIN, not kept; "
-	 "user PIN in user.pin)",
+	 "the token \"" TOKEN_LABEL "\" in token/ (SoftHSM with a random SO PIN, not kept, "
+	 "or an NSS database; user PIN in user.pin)",
 	 step_token},
 	{"ceremony",
 	 "domain KEK \"" KMS_DEV_KEK "\", KSAK and z_T wrapped under it in kms.db, "
@@ -1297,21 +1336,26 @@ usage(FILE *f)
 {
 	fputs("usage: kms-devsetup --dir DIR [--hsmd PATH] [--force] [--listen HOST:PORT]\n"
 	      "                    [--metrics HOST:PORT] [--module PATH] [--tls-in-token]\n"
-	      "                    [--preminted]\n"
+	      "                    [--preminted] [--token softhsm|nss]\n"
 	      "       kms-devsetup token --dir DIR --sub NAME --mcid URI [--ttl S] [--scope S]\n"
 	      "                    [--aud A] [--iss I] [--now UNIX]\n"
 	      "\n"
 	      "The first form makes the development domain of kms.example.org in DIR (built in\n"
 	      "DIR.tmp.XXXXXX, renamed at the end; a complete DIR is left alone unless --force):\n"
-	      "a SoftHSM token, the ceremony's KEK, KSAK and z_T, clients alice, bob (UEs) and\n"
-	      "mcptt-server (MC server), a development CA with server and client certificates, an\n"
-	      "IdMS key, kms-hsmd.conf and kmsd.conf. DEVELOPMENT ONLY: TrKs, InKs, the PIN and\n"
-	      "every private key sit in plain files. docs/dev-domain.md describes the layout.\n"
+	      "a SoftHSM token (or an NSS database), the ceremony's KEK, KSAK and z_T, clients\n"
+	      "alice, bob (UEs) and mcptt-server (MC server), a development CA with server and\n"
+	      "client certificates, an IdMS key, kms-hsmd.conf and kmsd.conf. DEVELOPMENT ONLY:\n"
+	      "TrKs, InKs, the PIN and every private key sit in plain files. docs/dev-domain.md\n"
+	      "describes the layout.\n"
 	      "  --hsmd PATH          kms-hsmd for kmsd.conf's hsmd key (absolute after "
 	      "resolving)\n"
 	      "  --listen HOST:PORT   kmsd's HTTPS address (default " DEF_LISTEN ")\n"
 	      "  --metrics HOST:PORT  kmsd's metrics address (default " DEF_METRICS ")\n"
-	      "  --module PATH        the SoftHSM module (default: Debian's)\n"
+	      "  --module PATH        the PKCS#11 module (default: Debian's SoftHSM, or NSS's\n"
+	      "                       softoken with --token nss)\n"
+	      "  --token softhsm|nss  the token: a SoftHSM token (default; RFC 5649 by host ECB),\n"
+	      "                       or an NSS softoken database in DIR/token/nssdb (the token\n"
+	      "                       wraps; online issuer only; docs/tokens.md)\n"
 	      "  --force              replace DIR even when it is complete\n"
 	      "  --tls-in-token       kmsd's TLS key pair in the token (" TLS_KEY_LABEL "), used\n"
 	      "                       through kms-hsmd; no pki/server-key.pem\n"
@@ -1533,7 +1577,7 @@ cmd_setup(int argc, char **argv)
 
 	su.listen = DEF_LISTEN;
 	su.metrics = DEF_METRICS;
-	su.module = kms_devtoken_module();
+	su.module = NULL;
 	i = 1;
 	while (i < argc) {
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -1572,6 +1616,15 @@ cmd_setup(int argc, char **argv)
 			su.metrics = v;
 		} else if (strcmp(argv[i], "--module") == 0) {
 			su.module = v;
+		} else if (strcmp(argv[i], "--token") == 0) {
+			if (strcmp(v, "softhsm") == 0) {
+				su.nss = 0;
+			} else if (strcmp(v, "nss") == 0) {
+				su.nss = 1;
+			} else {
+				fprintf(stderr, PROG ": --token is softhsm or nss\n");
+				return 2;
+			}
 		} else {
 			usage(stderr);
 			return 2;
@@ -1592,6 +1645,20 @@ cmd_setup(int argc, char **argv)
 				     "[IPv6] or a name; port 1..65535)\n");
 			return 2;
 		}
+	}
+	if (su.nss && su.preminted) {
+		fprintf(stderr, PROG ": --preminted needs SoftHSM: NSS's softoken cannot unwrap a "
+				     "257-octet RSK (docs/tokens.md)\n");
+		return 2;
+	}
+	su.kwp = su.nss ? KMS_CKM_AES_KEY_WRAP_KWP : CKM_AES_KEY_WRAP_PAD;
+	if (su.module == NULL) {
+		su.module = su.nss ? kms_devtoken_nss_module() : kms_devtoken_module();
+	}
+	if (su.module == NULL) {
+		fprintf(stderr, PROG ": --token nss: NSS's softoken (libsoftokn3, package libnss3) "
+				     "is not installed\n");
+		return 1;
 	}
 	if (su.module[0] != '/') {
 		fprintf(stderr, PROG ": --module wants an absolute path\n");

@@ -238,6 +238,7 @@ static const struct kms_conf_key cer_keys[] = {
 	 .flags = KMS_CONF_REPEATABLE, /* none: a restore file without init-token */
 	 .words = step_words},
 	{.name = "module", .type = KMS_CONF_PATH, .flags = KMS_CONF_REQUIRED},
+	{.name = "module_params", .type = KMS_CONF_STRING},
 	{.name = "token_label", .type = KMS_CONF_STRING, .flags = KMS_CONF_REQUIRED},
 	{.name = "slot", .type = KMS_CONF_U64, .flags = KMS_CONF_HEX, .max = UINT64_MAX},
 	{.name = "store", .type = KMS_CONF_PATH, .flags = KMS_CONF_REQUIRED},
@@ -518,6 +519,7 @@ check_token(const struct ctx *x)
 	int r;
 
 	if ((r = dup_value(x, "module", 0, &f->module)) != KMS_OK ||
+	    (r = dup_value(x, "module_params", 0, &f->module_params)) != KMS_OK ||
 	    (r = dup_value(x, "token_label", 0, &f->token_label)) != KMS_OK ||
 	    (r = dup_value(x, "store", 0, &f->store)) != KMS_OK ||
 	    (r = dup_value(x, "kek_label", 0, &f->kek_label)) != KMS_OK ||
@@ -525,6 +527,10 @@ check_token(const struct ctx *x)
 	    (r = dup_value(x, "audit_key_label", 0, &f->audit_key_label)) != KMS_OK ||
 	    (r = dup_value(x, "transcript", 0, &f->transcript)) != KMS_OK) {
 		return r;
+	}
+	if (f->module_params != NULL && strlen(f->module_params) > KMS_CER_MAX_MODULE_PARAMS) {
+		return bad(x, "module_params", 0, "'module_params' must be at most %u octets",
+			   KMS_CER_MAX_MODULE_PARAMS);
 	}
 	if (!kms_cer_check_ascii(f->token_label, strlen(f->token_label), KMS_CER_MAX_TOKEN_LABEL,
 				 1)) {
@@ -965,6 +971,7 @@ kms_cer_file_free(struct kms_cer_file *f)
 	free(f->operator_name);
 	free_list(f->witnesses, f->num_witnesses);
 	free(f->module);
+	free(f->module_params);
 	free(f->token_label);
 	free(f->store);
 	free(f->kek_label);

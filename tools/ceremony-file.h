@@ -16,24 +16,25 @@
  * key the file does not set).
  */
 
-#define KMS_CER_MAX_NAME        64u       /* ceremony: [A-Za-z0-9._-]{1,64} */
-#define KMS_CER_MAX_TEXT        64u       /* operator, witness, custodian: octets of UTF-8 */
-#define KMS_CER_MAX_TOKEN_LABEL 32u       /* token_label: printable ASCII */
-#define KMS_CER_MAX_KEY_LABEL   128u      /* kek_label, signing_key_label: printable ASCII */
-#define KMS_CER_MAX_URI         2048u     /* kms_uri, cert_uri, domain, identities */
-#define KMS_CER_MAX_ISSUER      1024u     /* issuer: octets of UTF-8 */
-#define KMS_CER_MAX_DOMAINS     64u       /* domain lines */
-#define KMS_CER_MAX_DOMAIN_LIST 8192u     /* the domains joined with one space */
-#define KMS_CER_MAX_CUSTODIANS  255u      /* custodian lines (share x is x's, x = 1..255) */
-#define KMS_CER_MAX_CLIENT_ID   255u      /* enrol: client id, printable ASCII without blanks */
-#define KMS_CER_MIN_PERIOD      3600u     /* user_key_period, seconds */
-#define KMS_CER_MAX_PERIOD      31536000u /* user_key_period, seconds (365 days) */
-#define KMS_CER_MAX_PREMINT     1000u     /* premint_periods */
-#define KMS_CER_MAX_IDENTITIES  100000u   /* identities in the identities list */
-#define KMS_CER_MAX_IDS_FILE    (64u * 1024u * 1024u) /* bytes of the identities list */
-#define KMS_CER_TIME_LEN        20u                   /* "YYYY-MM-DDTHH:MM:SSZ" */
-#define KMS_CER_TIME_MIN        0LL                   /* 1970-01-01T00:00:00Z */
-#define KMS_CER_TIME_MAX        253402300799LL        /* 9999-12-31T23:59:59Z */
+#define KMS_CER_MAX_NAME          64u       /* ceremony: [A-Za-z0-9._-]{1,64} */
+#define KMS_CER_MAX_TEXT          64u       /* operator, witness, custodian: octets of UTF-8 */
+#define KMS_CER_MAX_TOKEN_LABEL   32u       /* token_label: printable ASCII */
+#define KMS_CER_MAX_KEY_LABEL     128u      /* kek_label, signing_key_label: printable ASCII */
+#define KMS_CER_MAX_URI           2048u     /* kms_uri, cert_uri, domain, identities */
+#define KMS_CER_MAX_ISSUER        1024u     /* issuer: octets of UTF-8 */
+#define KMS_CER_MAX_MODULE_PARAMS 1024u     /* module_params: octets (KMS_P11_MAX_PARAMS) */
+#define KMS_CER_MAX_DOMAINS       64u       /* domain lines */
+#define KMS_CER_MAX_DOMAIN_LIST   8192u     /* the domains joined with one space */
+#define KMS_CER_MAX_CUSTODIANS    255u      /* custodian lines (share x is x's, x = 1..255) */
+#define KMS_CER_MAX_CLIENT_ID     255u      /* enrol: client id, printable ASCII without blanks */
+#define KMS_CER_MIN_PERIOD        3600u     /* user_key_period, seconds */
+#define KMS_CER_MAX_PERIOD        31536000u /* user_key_period, seconds (365 days) */
+#define KMS_CER_MAX_PREMINT       1000u     /* premint_periods */
+#define KMS_CER_MAX_IDENTITIES    100000u   /* identities in the identities list */
+#define KMS_CER_MAX_IDS_FILE      (64u * 1024u * 1024u) /* bytes of the identities list */
+#define KMS_CER_TIME_LEN          20u                   /* "YYYY-MM-DDTHH:MM:SSZ" */
+#define KMS_CER_TIME_MIN          0LL                   /* 1970-01-01T00:00:00Z */
+#define KMS_CER_TIME_MAX          253402300799LL        /* 9999-12-31T23:59:59Z */
 
 enum kms_cer_step {
 	KMS_CER_INIT_TOKEN,
@@ -82,6 +83,8 @@ struct kms_cer_file {
 	char **witnesses;    /* "witness", repeatable, optional: like operator */
 	size_t num_witnesses;
 	char *module;            /* absolute path of the PKCS#11 module */
+	char *module_params;     /* its initialisation string (C_Initialize's pReserved), at most
+				    KMS_CER_MAX_MODULE_PARAMS octets; NULL: none */
 	char *token_label;       /* 1..32 printable ASCII */
 	int has_slot;            /* "slot" set (only with step init-token) */
 	uint64_t slot;           /* init-token's slot id */

@@ -348,7 +348,7 @@ struct module {
 };
 
 static int
-module_load(struct module *m, const char *path, char *err, size_t err_len)
+module_load(struct module *m, const char *path, const char *params, char *err, size_t err_len)
 {
 	CK_C_INITIALIZE_ARGS args;
 	CK_C_GetFunctionList get_list;
@@ -401,6 +401,7 @@ module_load(struct module *m, const char *path, char *err, size_t err_len)
 	}
 	memset(&args, 0, sizeof(args));
 	args.flags = CKF_OS_LOCKING_OK;
+	args.pReserved = params != NULL && params[0] != '\0' ? (void *)(uintptr_t)params : NULL;
 	rv = fn->C_Initialize(&args);
 	if (rv != CKR_OK) {
 		set_err(err, err_len, "PKCS#11 module %s: C_Initialize failed: %s%s", path,
@@ -444,9 +445,10 @@ label_is(const CK_TOKEN_INFO *ti, const char *label, size_t len)
 }
 
 int
-kms_cer_init_token(const char *module, int has_slot, unsigned long slot, const char *label,
-		   const struct kms_secret *so_pin, const struct kms_secret *user_pin,
-		   unsigned long *out_slot, char *err, size_t err_len)
+kms_cer_init_token(const char *module, const char *params, int has_slot, unsigned long slot,
+		   const char *label, const struct kms_secret *so_pin,
+		   const struct kms_secret *user_pin, unsigned long *out_slot, char *err,
+		   size_t err_len)
 {
 	struct module m;
 	CK_SLOT_ID slots[KMS_P11_MAX_SLOTS];
@@ -473,7 +475,7 @@ kms_cer_init_token(const char *module, int has_slot, unsigned long slot, const c
 		set_err(err, err_len, "missing or over-long PIN");
 		return KMS_ERR_INVALID_ARG;
 	}
-	if ((r = module_load(&m, module, err, err_len)) != KMS_OK) {
+	if ((r = module_load(&m, module, params, err, err_len)) != KMS_OK) {
 		goto out;
 	}
 	rv = m.fn->C_GetSlotList(CK_TRUE, slots, &num);
@@ -597,7 +599,7 @@ out:
 /* ---- opening the token --------------------------------------------------------------------- */
 
 int
-kms_cer_open(struct kms_p11 **out, const char *module, const char *label,
+kms_cer_open(struct kms_p11 **out, const char *module, const char *params, const char *label,
 	     const struct kms_secret *user_pin, char *err, size_t err_len)
 {
 	struct kms_p11_config cfg;
@@ -621,6 +623,7 @@ kms_cer_open(struct kms_p11 **out, const char *module, const char *label,
 	}
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.module_path = module;
+	cfg.module_params = params;
 	cfg.token_uri = uri;
 	cfg.pin = user_pin;
 	cfg.num_sessions = 1;

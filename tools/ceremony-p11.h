@@ -55,7 +55,8 @@ int kms_cer_read_pin(const char *what, int confirm, struct kms_secret **out) KMS
 
 /*
  * kms_cer_init_token - load module (absolute path) on its own (dlopen, C_GetFunctionList,
- * C_Initialize with CKF_OS_LOCKING_OK ... C_Finalize, dlclose before returning), pick the
+ * C_Initialize with CKF_OS_LOCKING_OK and params, the module's initialisation string or NULL,
+ * as pReserved ... C_Finalize, dlclose before returning), pick the
  * slot (has_slot: that slot id, which must hold a token that is NOT initialised; else the
  * first slot with a token that is not initialised), C_InitToken with so_pin and label
  * (1..32 printable ASCII, blank-padded to 32), open an R/W session, C_Login as SO,
@@ -68,18 +69,20 @@ int kms_cer_read_pin(const char *what, int confirm, struct kms_secret **out) KMS
  * (a PIN refused by the token); the mapped CK_RV (kms_p11_err) of the failing call. err (err_len
  * octets, may be NULL if err_len is 0) is "" on success.
  */
-int kms_cer_init_token(const char *module, int has_slot, unsigned long slot, const char *label,
-		       const struct kms_secret *so_pin, const struct kms_secret *user_pin,
-		       unsigned long *out_slot, char *err, size_t err_len) KMS_WUR;
+int kms_cer_init_token(const char *module, const char *params, int has_slot, unsigned long slot,
+		       const char *label, const struct kms_secret *so_pin,
+		       const struct kms_secret *user_pin, unsigned long *out_slot, char *err,
+		       size_t err_len) KMS_WUR;
 
 /*
- * kms_cer_open - kms_p11_new on the token labelled label of module with the PIN in memory
- * (the new kms_p11_config.pin). A wrong PIN is KMS_ERR_HSM_PIN, a missing token
+ * kms_cer_open - kms_p11_new on the token labelled label of module (its initialisation
+ * string params, or NULL: kms_p11_config.module_params) with the PIN in memory
+ * (kms_p11_config.pin). A wrong PIN is KMS_ERR_HSM_PIN, a missing token
  * KMS_ERR_HSM_UNAVAIL (err says which, in words for a custodian).
  * user_pin is borrowed by *out: it must outlive it (kms_p11_free first). *out is owned, NULL on
  * failure. Other errors as kms_p11_new.
  */
-int kms_cer_open(struct kms_p11 **out, const char *module, const char *label,
+int kms_cer_open(struct kms_p11 **out, const char *module, const char *params, const char *label,
 		 const struct kms_secret *user_pin, char *err, size_t err_len) KMS_WUR;
 
 /*

@@ -417,9 +417,9 @@ open_token(struct run *r, int init)
 							 : "not read (4 to 255 characters)");
 			return rc;
 		}
-		rc = kms_cer_init_token(r->f->module, r->f->has_slot, (unsigned long)r->f->slot,
-					r->f->token_label, r->so_pin, r->user_pin, &slot, err,
-					sizeof(err));
+		rc = kms_cer_init_token(r->f->module, r->f->module_params, r->f->has_slot,
+					(unsigned long)r->f->slot, r->f->token_label, r->so_pin,
+					r->user_pin, &slot, err, sizeof(err));
 		kms_secret_free(r->so_pin);
 		r->so_pin = NULL;
 		if (rc != KMS_OK) {
@@ -437,8 +437,8 @@ open_token(struct run *r, int init)
 			return rc;
 		}
 	}
-	if ((rc = kms_cer_open(&r->p11, r->f->module, r->f->token_label, r->user_pin, err,
-			       sizeof(err))) != KMS_OK) {
+	if ((rc = kms_cer_open(&r->p11, r->f->module, r->f->module_params, r->f->token_label,
+			       r->user_pin, err, sizeof(err))) != KMS_OK) {
 		complain("%s", err);
 		return rc;
 	}

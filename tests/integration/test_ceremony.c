@@ -5,7 +5,8 @@
  * clients under keys they supply, a pre-mint that is interrupted and resumed); its transcripts
  * verify and a modified one does not; a restore from two shares and from a mistyped share fails
  * and changes nothing; a restore from three shares into a second token succeeds; kmsd on each
- * node then serves the same key sets, which kms-client validates.
+ * node then serves the same key sets, which kms-client validates. Then a ceremony runs on NSS's
+ * softoken, whose RFC 5649 wrap is exact.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -139,6 +140,9 @@ ceremony(const char *input, const char *const args[])
 }
 
 /* A ceremony file: the domain's keys, and the keys the steps it lists need. */
+/* The ceremony file's module lines: SoftHSM's (suite_init), or NSS's (test_ceremony_on_nss). */
+static char module_lines[1600];
+
 static int
 write_ceremony_file(const char *name, const char *token, const char *store, const char *steps)
 {
@@ -153,10 +157,9 @@ write_ceremony_file(const char *name, const char *token, const char *store, cons
 			     "ceremony = it-ceremony\n"
 			     "operator = Integration Test\n"
 			     "witness = Witness One\n"
-			     "module = %s\n"
+			     "%s"
 			     "token_label = %s\n"
 			     "store = %s/%s\n"
-			     "allow_host_ecb_wrap = yes\n"
 			     "kms_uri = kms.example.org\n"
 			     "issuer = kms.example.org ceremony test\n"
 			     "valid_from = 2026-01-01T00:00:00Z\n"
@@ -171,8 +174,8 @@ write_ceremony_file(const char *name, const char *token, const char *store, cons
 			     "threshold = 3\n"
 			     "transcript = %s/%s.transcript\n"
 			     "%s",
-			     kms_devtoken_module(), token, T, store, (unsigned long long)PERIOD, T,
-			     name, steps);
+			     module_lines, token, T, store, (unsigned long long)PERIOD, T, name,
+			     steps);
 	if (strstr(steps, "backup") != NULL) {
 		n += (size_t)snprintf(text + n, sizeof(text) - n,
 				      "backup_file = %s/backup.txt\n"
@@ -209,6 +212,8 @@ suite_init(void)
 	if (it_make_domain("ceremony-it", NULL) != 0) {
 		return 1;
 	}
+	snprintf(module_lines, sizeof(module_lines), "module = %s\nallow_host_ecb_wrap = yes\n",
+		 kms_devtoken_module());
 	snprintf(T, sizeof(T), "%s/ceremony", it_tmp);
 	if (mkdir(T, 0700) != 0) {
 		return 1;
@@ -795,6 +800,54 @@ test_serve_both(void)
 	}
 }
 
+/*
+ * The ceremony on NSS's softoken (docs/tokens.md), a token whose RFC 5649 is exact: the
+ * ceremony file's module_params reaches the module, the known-answer tests choose the token's
+ * own wrap (kwp_mechanism 0x210B, no allow_host_ecb_wrap), and generate, certificate and a
+ * pre-mint run in it; the transcript verifies. The database's user PIN is set beforehand, as
+ * an NSS database's owner does (there is no init-token for it here).
+ */
+static void
+test_ceremony_on_nss(void)
+{
+	const char *module = kms_devtoken_nss_module();
+	char dir[600], params[800], cf[600], tr[600];
+	const char *run[] = {"run", cf, "--yes", NULL};
+	const char *verify[] = {"verify-transcript", tr, NULL};
+	int rc;
+
+	if (module == NULL) {
+		printf("(NSS's softoken is not installed: not run)");
+		return;
+	}
+	tpath(dir, sizeof(dir), "nssdb");
+	CU_ASSERT_EQUAL_FATAL(mkdir(dir, 0700), 0);
+	CU_ASSERT_EQUAL_FATAL(kms_devtoken_nss_params(params, sizeof(params), dir, "cer-nss"),
+			      KMS_OK);
+	CU_ASSERT_EQUAL_FATAL(kms_devtoken_nss_init(module, params, "cer-nss", USER_PIN), KMS_OK);
+	snprintf(module_lines, sizeof(module_lines),
+		 "module = %s\nmodule_params = %s\nkwp_mechanism = 0x210B\n", module, params);
+	CU_ASSERT_EQUAL_FATAL(write_ceremony_file("nss.conf", "cer-nss", "nss.db",
+						  "step = generate\nstep = certificate\n"
+						  "step = premint\n"),
+			      0);
+	tpath(cf, sizeof(cf), "nss.conf");
+	tpath(tr, sizeof(tr), "nss.conf.transcript");
+	rc = ceremony(USER_PIN "\n", run);
+	if (rc != 0) {
+		fprintf(stderr, "\n%s\n", out);
+	}
+	CU_ASSERT_EQUAL(rc, 0);
+	CU_ASSERT_PTR_NULL(strstr(out, USER_PIN));
+	CU_ASSERT_EQUAL(count_sets("nss.db", NULL), NUM_IDS * PERIODS);
+	/* the transcript says how the known-answer tests chose to wrap */
+	CU_ASSERT(read_text(tr, out, sizeof(out)) > 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "RFC 5649 known-answer tests passed; the token wraps"));
+	CU_ASSERT_PTR_NULL(strstr(out, "host-ECB"));
+	CU_ASSERT_EQUAL(ceremony(NULL, verify), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "verifies"));
+}
+
 /* A ceremony file with an error: its line, and nothing done. */
 static void
 test_bad_file(void)
@@ -820,6 +873,7 @@ static CU_TestInfo ceremony_tests[] = {
 	{"restore from three shares into a second token", test_restore},
 	{"restore run again", test_restore_again},
 	{"both nodes serve the same key sets", test_serve_both},
+	{"a ceremony on NSS's softoken", test_ceremony_on_nss},
 	CU_TEST_INFO_NULL,
 };
 

@@ -288,6 +288,7 @@ test_defaults(void)
 	CU_ASSERT_STRING_EQUAL(f->audit_key_label, "kms.audit");
 	CU_ASSERT_EQUAL(f->kwp_mechanism, 0x210a);
 	CU_ASSERT_EQUAL(f->allow_host_ecb_wrap, 0);
+	CU_ASSERT_PTR_NULL(f->module_params);
 	CU_ASSERT_STRING_EQUAL(f->cert_uri, "");
 	CU_ASSERT_STRING_EQUAL(f->issuer, "");
 	CU_ASSERT_EQUAL(f->user_key_offset, 0);
@@ -575,6 +576,28 @@ test_values(void)
 	bad_value("kwp_mechanism", "kwp_mechanism = 0x100000000", "'kwp_mechanism'");
 	bad_value("kwp_mechanism", "kwp_mechanism = kwp", "'kwp_mechanism'");
 	bad_value("allow_host_ecb_wrap", "allow_host_ecb_wrap = maybe", "'allow_host_ecb_wrap'");
+	/* module_params: the module's initialisation string, kept as written, 1024 octets at most
+	 */
+	{
+		struct ed e = {NULL, "module_params = configdir='sql:/var/lib/kms/nssdb' x=1", 0};
+		struct kms_cer_file *mp = NULL;
+
+		build(&e, 1);
+		CU_ASSERT_EQUAL_FATAL(parse(&mp), KMS_OK);
+		CU_ASSERT_STRING_EQUAL(mp->module_params, "configdir='sql:/var/lib/kms/nssdb' x=1");
+		kms_cer_file_free(mp);
+		mp = NULL;
+		s = repeat('p', 1024, "module_params = ");
+		e.line = s;
+		build(&e, 1);
+		CU_ASSERT_EQUAL(parse(&mp), KMS_OK);
+		kms_cer_file_free(mp);
+		free(s);
+		s = repeat('p', 1025, "module_params = ");
+		e.line = s;
+		refused_at(build(&e, 1), "'module_params' must be at most 1024 octets");
+		free(s);
+	}
 	bad_value("kms_uri", "kms_uri = \"kms example\"", "'kms_uri' must be 1 to 2048 octets");
 	s = repeat('u', 2049, "kms_uri = ");
 	bad_value("kms_uri", s, "'kms_uri' must be");

@@ -129,7 +129,7 @@ open_tok(const char *label, struct kms_p11 **p, struct kms_p11_session **s)
 	*p = NULL;
 	*s = NULL;
 	CU_ASSERT_FATAL(setenv("SOFTHSM2_CONF", conf, 1) == 0);
-	r = kms_cer_open(p, module, label, upin, err, sizeof(err));
+	r = kms_cer_open(p, module, NULL, label, upin, err, sizeof(err));
 	if (r != KMS_OK) {
 		fprintf(stderr, "\nkms_cer_open: %s: %s\n", kms_err_name(r), err);
 	}
@@ -233,21 +233,21 @@ test_open(void)
 	char err[256];
 
 	CU_ASSERT_FATAL(setenv("SOFTHSM2_CONF", conf, 1) == 0);
-	CU_ASSERT_EQUAL(kms_cer_open(&p, module, TOKEN_A, wrong, err, sizeof(err)),
+	CU_ASSERT_EQUAL(kms_cer_open(&p, module, NULL, TOKEN_A, wrong, err, sizeof(err)),
 			KMS_ERR_HSM_PIN);
 	CU_ASSERT_PTR_NULL(p);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "refused the user PIN"));
-	CU_ASSERT_EQUAL(kms_cer_open(&p, module, "no-such-token", upin, err, sizeof(err)),
+	CU_ASSERT_EQUAL(kms_cer_open(&p, module, NULL, "no-such-token", upin, err, sizeof(err)),
 			KMS_ERR_HSM_UNAVAIL);
 	CU_ASSERT_PTR_NULL(p);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "no initialised token labelled \"no-such-token\""));
-	CU_ASSERT_EQUAL(kms_cer_open(&p, module, "a label longer than thirty-two octets", upin, err,
-				     sizeof(err)),
+	CU_ASSERT_EQUAL(kms_cer_open(&p, module, NULL, "a label longer than thirty-two octets",
+				     upin, err, sizeof(err)),
 			KMS_ERR_INVALID_ARG);
 	/* a label that needs percent-encoding in the URI */
-	CU_ASSERT_EQUAL(kms_cer_open(&p, module, "cer a;b", upin, err, sizeof(err)),
+	CU_ASSERT_EQUAL(kms_cer_open(&p, module, NULL, "cer a;b", upin, err, sizeof(err)),
 			KMS_ERR_HSM_UNAVAIL);
-	CU_ASSERT_EQUAL(kms_cer_open(&p, module, TOKEN_A, upin, err, sizeof(err)), KMS_OK);
+	CU_ASSERT_EQUAL(kms_cer_open(&p, module, NULL, TOKEN_A, upin, err, sizeof(err)), KMS_OK);
 	CU_ASSERT_PTR_NOT_NULL(p);
 	kms_p11_free(p);
 	kms_secret_free(wrong);
@@ -702,26 +702,28 @@ test_init_token(void)
 	CU_ASSERT_FATAL(kms_devtoken_write_conf(iconf, itokens) == KMS_OK);
 	CU_ASSERT_FATAL(setenv("SOFTHSM2_CONF", iconf, 1) == 0);
 
-	CU_ASSERT_EQUAL(kms_cer_init_token(module, 0, 0, "", so, user, &slot, err, sizeof(err)),
+	CU_ASSERT_EQUAL(
+		kms_cer_init_token(module, NULL, 0, 0, "", so, user, &slot, err, sizeof(err)),
+		KMS_ERR_INVALID_ARG);
+	CU_ASSERT_EQUAL(kms_cer_init_token("libsofthsm2.so", NULL, 0, 0, "cer-init", so, user,
+					   &slot, err, sizeof(err)),
 			KMS_ERR_INVALID_ARG);
-	CU_ASSERT_EQUAL(kms_cer_init_token("libsofthsm2.so", 0, 0, "cer-init", so, user, &slot, err,
-					   sizeof(err)),
-			KMS_ERR_INVALID_ARG);
-	CU_ASSERT_EQUAL(kms_cer_init_token("/nonexistent/lib.so", 0, 0, "cer-init", so, user, &slot,
-					   err, sizeof(err)),
+	CU_ASSERT_EQUAL(kms_cer_init_token("/nonexistent/lib.so", NULL, 0, 0, "cer-init", so, user,
+					   &slot, err, sizeof(err)),
 			KMS_ERR_HSM_UNAVAIL);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "/nonexistent/lib.so"));
-	CU_ASSERT_EQUAL(
-		kms_cer_init_token(module, 1, 4242, "cer-init", so, user, &slot, err, sizeof(err)),
-		KMS_ERR_INVALID_ARG);
+	CU_ASSERT_EQUAL(kms_cer_init_token(module, NULL, 1, 4242, "cer-init", so, user, &slot, err,
+					   sizeof(err)),
+			KMS_ERR_INVALID_ARG);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "slot 4242"));
 
-	CU_ASSERT_EQUAL_FATAL(
-		kms_cer_init_token(module, 0, 0, "cer-init", so, user, &slot, err, sizeof(err)),
-		KMS_OK);
+	CU_ASSERT_EQUAL_FATAL(kms_cer_init_token(module, NULL, 0, 0, "cer-init", so, user, &slot,
+						 err, sizeof(err)),
+			      KMS_OK);
 	CU_ASSERT_STRING_EQUAL(err, "");
 	/* the user PIN opens it; another does not */
-	CU_ASSERT_EQUAL_FATAL(kms_cer_open(&p, module, "cer-init", user, err, sizeof(err)), KMS_OK);
+	CU_ASSERT_EQUAL_FATAL(kms_cer_open(&p, module, NULL, "cer-init", user, err, sizeof(err)),
+			      KMS_OK);
 	/* SoftHSM numbers a slot after its token's serial once initialised: ask for the new id */
 	{
 		struct kms_p11_session *s = NULL;
@@ -734,34 +736,34 @@ test_init_token(void)
 	}
 	kms_p11_free(p);
 	p = NULL;
-	CU_ASSERT_EQUAL(kms_cer_open(&p, module, "cer-init", wrong, err, sizeof(err)),
+	CU_ASSERT_EQUAL(kms_cer_open(&p, module, NULL, "cer-init", wrong, err, sizeof(err)),
 			KMS_ERR_HSM_PIN);
 	CU_ASSERT_PTR_NULL(p);
 	/* the same label again, anywhere: refused */
-	CU_ASSERT_EQUAL(
-		kms_cer_init_token(module, 0, 0, "cer-init", so, user, &slot2, err, sizeof(err)),
-		KMS_ERR_INVALID_ARG);
-	CU_ASSERT_PTR_NOT_NULL(strstr(err, "already initialised"));
-	/* an initialised slot is never erased */
-	CU_ASSERT_EQUAL(kms_cer_init_token(module, 1, slot, "cer-other", so, user, &slot2, err,
+	CU_ASSERT_EQUAL(kms_cer_init_token(module, NULL, 0, 0, "cer-init", so, user, &slot2, err,
 					   sizeof(err)),
 			KMS_ERR_INVALID_ARG);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "already initialised"));
+	/* an initialised slot is never erased */
+	CU_ASSERT_EQUAL(kms_cer_init_token(module, NULL, 1, slot, "cer-other", so, user, &slot2,
+					   err, sizeof(err)),
+			KMS_ERR_INVALID_ARG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "already initialised"));
 	/* and the first token still opens */
-	CU_ASSERT_EQUAL(kms_cer_open(&p, module, "cer-init", user, err, sizeof(err)), KMS_OK);
+	CU_ASSERT_EQUAL(kms_cer_open(&p, module, NULL, "cer-init", user, err, sizeof(err)), KMS_OK);
 	kms_p11_free(p);
 	p = NULL;
 	/* a second one in the next free slot */
-	CU_ASSERT_EQUAL(
-		kms_cer_init_token(module, 0, 0, "cer-other", so, user, &slot2, err, sizeof(err)),
-		KMS_OK);
+	CU_ASSERT_EQUAL(kms_cer_init_token(module, NULL, 0, 0, "cer-other", so, user, &slot2, err,
+					   sizeof(err)),
+			KMS_OK);
 	CU_ASSERT_NOT_EQUAL(slot2, slot);
 	/* a token already open in this program: C_Initialize is refused, said in words */
-	CU_ASSERT_EQUAL_FATAL(kms_cer_open(&p, module, "cer-other", user, err, sizeof(err)),
+	CU_ASSERT_EQUAL_FATAL(kms_cer_open(&p, module, NULL, "cer-other", user, err, sizeof(err)),
 			      KMS_OK);
-	CU_ASSERT_NOT_EQUAL(
-		kms_cer_init_token(module, 0, 0, "cer-third", so, user, &slot2, err, sizeof(err)),
-		KMS_OK);
+	CU_ASSERT_NOT_EQUAL(kms_cer_init_token(module, NULL, 0, 0, "cer-third", so, user, &slot2,
+					       err, sizeof(err)),
+			    KMS_OK);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "CKR_CRYPTOKI_ALREADY_INITIALIZED"));
 	kms_p11_free(p);
 

@@ -7,15 +7,16 @@
  *   start-up probe picks the token's own wrap, and the PVT and RSK (65 and 257 octets) are
  *   wrapped by the token, not through the host-ECB fallback; its 0x210A (CKM_AES_KEY_WRAP_PAD
  *   of PKCS#11 2.40: RFC 3394 with PKCS #7 padding) is not RFC 5649 and the probe says so;
- * - it does not take CKA_ALLOWED_MECHANISMS or CKA_WRAP_TEMPLATE, which the layer finds at
- *   start and leaves out of every template;
- * - it wants an initialisation string in C_Initialize (module_params).
+ * - it does not enforce CKA_ALLOWED_MECHANISMS or CKA_WRAP_TEMPLATE (and refuses them on
+ *   token keys), which the layer finds at start and leaves out of every template;
+ * - it wants an initialisation string in C_Initialize (module_params);
  * - it unwraps generic secrets of 256 octets at most, so it cannot unwrap a 257-octet RSK: the
  *   pre-minted issuer cannot serve from it (kms_unwrap_probe finds out);
  * - it answers a wrong MAC in C_Verify with CKR_ARGUMENTS_BAD.
  * The pre-minted issuer's path (C_UnwrapKey under the KEK, C_WrapKey under the TrK) and the
  * online one (material in, wrapped out) are checked with OpenSSL unwrapping the result, as a
- * client does. Skipped (77) where libsoftokn3 is not installed.
+ * client does. A second suite makes a development domain in another NSS database and runs
+ * kms-hsmd's adapter on it. Skipped (77) where libsoftokn3 is not installed.
  */
 #include <stdio.h>
 #include <stdlib.h>

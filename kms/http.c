@@ -1180,7 +1180,7 @@ on_metrics(h2o_handler_t *self, h2o_req_t *req)
 	struct kmsd *k = ((struct metrics_handler *)self)->k;
 	struct kms_hsmd_stats hs;
 	static const char *const cls[6] = {"2xx", "400", "401_403", "404", "429", "5xx"};
-	char buf[2048];
+	char buf[4096];
 	size_t n = 0, i;
 
 	kms_hsmd_stats(k->pool, &hs);
@@ -1191,8 +1191,9 @@ on_metrics(h2o_handler_t *self, h2o_req_t *req)
 		req->res.reason = ok ? "OK" : "Service Unavailable";
 		h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
 			       H2O_STRLIT("text/plain"));
-		n = (size_t)snprintf(buf, sizeof(buf), "%s: kms-hsmd %u of %u up\n",
-				     ok ? "ok" : "degraded", hs.up, hs.slots);
+		n = (size_t)snprintf(buf, sizeof(buf), "%s: kms-hsmd %u of %u up, issuer %s\n",
+				     ok ? "ok" : "degraded", hs.up, hs.slots,
+				     hs.issuer[0] != '\0' ? hs.issuer : "unknown");
 		req->res.content_length = n;
 		h2o_send_inline(req, buf, n);
 		return 0;
@@ -1235,13 +1236,16 @@ on_metrics(h2o_handler_t *self, h2o_req_t *req)
 		"kms_hsmd_slots %u\n"
 		"# HELP kms_hsmd_restarts_total kms-hsmd processes restarted.\n"
 		"# TYPE kms_hsmd_restarts_total counter\n"
-		"kms_hsmd_restarts_total %llu\n",
+		"kms_hsmd_restarts_total %llu\n"
+		"# HELP kms_issuer_info The issuer kms-hsmd reported (online, pre-minted, mixed).\n"
+		"# TYPE kms_issuer_info gauge\n"
+		"kms_issuer_info{issuer=\"%s\"} 1\n",
 		(unsigned long long)atomic_load(&k->metrics.provisioned),
 		(unsigned long long)atomic_load(&k->metrics.audit_failures),
 		(unsigned long long)atomic_load(&k->metrics.checkpoints),
 		(unsigned long long)atomic_load(&k->metrics.checkpoint_failures),
 		(double)atomic_load(&k->metrics.duration_us) / 1e6, hs.up, hs.slots,
-		(unsigned long long)hs.restarts);
+		(unsigned long long)hs.restarts, hs.issuer[0] != '\0' ? hs.issuer : "unknown");
 	req->res.status = 200;
 	req->res.reason = "OK";
 	h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,

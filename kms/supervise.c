@@ -60,6 +60,7 @@ struct kms_hsmd_pool {
 	bool thread_started;
 	pthread_mutex_t stat_lock;
 	uint64_t restarts;
+	char issuer[16]; /* under stat_lock: see struct kms_hsmd_stats */
 	uint32_t next_id;
 	atomic_bool stopping;
 };
@@ -492,9 +493,35 @@ kms_hsmd_stats(struct kms_hsmd_pool *p, struct kms_hsmd_stats *out)
 	}
 	pthread_mutex_lock(&p->stat_lock);
 	out->restarts = p->restarts;
+	memcpy(out->issuer, p->issuer, sizeof(out->issuer));
 	pthread_mutex_unlock(&p->stat_lock);
 	out->up = up;
 	out->slots = p->cfg.slots;
+}
+
+/*
+ * Note the issuer a HEALTH reply named: only the two names kms-hsmd knows are kept (the reply
+ * is kms-hsmd's, but /healthz and /metrics print it); two processes that differ are "mixed".
+ */
+static void
+note_issuer(struct kms_hsmd_pool *p, const struct kms_proto_health_rep *h)
+{
+	const char *name = NULL;
+
+	if (h->issuer_len == 6 && memcmp(h->issuer, "online", 6) == 0) {
+		name = "online";
+	} else if (h->issuer_len == 10 && memcmp(h->issuer, "pre-minted", 10) == 0) {
+		name = "pre-minted";
+	}
+	if (name == NULL) {
+		return;
+	}
+	pthread_mutex_lock(&p->stat_lock);
+	if (p->issuer[0] != '\0' && strcmp(p->issuer, name) != 0) {
+		name = "mixed";
+	}
+	snprintf(p->issuer, sizeof(p->issuer), "%s", name);
+	pthread_mutex_unlock(&p->stat_lock);
 }
 
 /* Wait until slot i answers HEALTH, or its process ends, or the deadline passes. */
@@ -512,6 +539,7 @@ await_slot(struct kms_hsmd_pool *p, unsigned int i, uint64_t deadline, char *err
 		memset(&req, 0, sizeof(req));
 		req.op = KMS_PROTO_HEALTH;
 		if (kms_hsmd_call(p, i, &req, &rep) == KMS_OK && rep.status == KMS_OK) {
+			note_issuer(p, &rep.u.health);
 			return KMS_OK;
 		}
 		pthread_mutex_lock(&s->lock);

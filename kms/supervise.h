@@ -41,6 +41,8 @@ struct kms_hsmd_stats {
 	uint64_t restarts; /* processes started after the first start of their slot */
 	unsigned int up;   /* slots with a live process */
 	unsigned int slots;
+	char issuer[16]; /* "online" or "pre-minted", as the last HEALTH answer said; "" unknown,
+			    "mixed" when two processes said different ones */
 };
 
 /*

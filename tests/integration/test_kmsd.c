@@ -460,6 +460,7 @@ test_metrics(void)
 		CU_ASSERT_PTR_NOT_NULL(strstr(out, "kms_requests_total{status=\"2xx\"}"));
 		CU_ASSERT_PTR_NOT_NULL(strstr(out, "kms_key_sets_provisioned_total"));
 		CU_ASSERT_PTR_NULL(strstr(out, "kms_key_sets_provisioned_total 0\n"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nkms_issuer_info{issuer=\"online\"} 1\n"));
 	}
 	snprintf(url, sizeof(url), "http://127.0.0.1:%u/healthz", it_mport);
 	{
@@ -467,6 +468,8 @@ test_metrics(void)
 				      "STATUS=%{http_code}", url,   NULL};
 		CU_ASSERT_EQUAL(it_run(argv, out, sizeof(out)), 0);
 		CU_ASSERT_PTR_NOT_NULL(strstr(out, "STATUS=200"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(out, "ok: kms-hsmd "));
+		CU_ASSERT_PTR_NOT_NULL(strstr(out, " up, issuer online\n"));
 	}
 }
 

@@ -57,6 +57,15 @@ test_config(void)
 	out[n] = '\0';
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nissuer = pre-minted\n"));
 	CU_ASSERT_PTR_NULL(strstr(out, "\nissuer = online\n"));
+	/* and kmsd's /healthz says what its kms-hsmd processes reported */
+	{
+		char url[64];
+		const char *argv[] = {"/usr/bin/curl", "-sS", url, NULL};
+
+		snprintf(url, sizeof(url), "http://127.0.0.1:%u/healthz", it_mport);
+		CU_ASSERT_EQUAL(it_run(argv, out, sizeof(out)), 0);
+		CU_ASSERT_PTR_NOT_NULL(strstr(out, " up, issuer pre-minted\n"));
+	}
 }
 
 /* Every client gets its pre-minted set, and kms-client's checks (ECCSI, SAKKE) pass. */

@@ -236,6 +236,101 @@ _Static_assert(KMS_AUDIT_SIG_LEN == KMS_ECDSA_SIG_LEN, "checkpoints are ECDSA P-
 _Static_assert(KMS_PROTO_AUDIT_SIG_LEN == KMS_ECDSA_SIG_LEN, "AUDIT_SIGN returns r || s");
 _Static_assert(KMS_PROTO_AUDIT_HASH_LEN == KMS_AUDIT_HASH_LEN, "an audit record's hash");
 
+/* Forget the cached session copy of the secret key label, if any, destroying it. */
+static void
+cache_drop(struct kms_adapter *a, struct kms_p11_session *s, const char *label)
+{
+	struct kms_p11_stats st;
+	size_t i;
+
+	kms_p11_get_stats(a->p11, &st);
+	for (i = 0; i < KEY_CACHE_SIZE; i++) {
+		struct key_copy *c = &a->cache[i];
+
+		if (c->handle == CK_INVALID_HANDLE || c->cls != CKO_SECRET_KEY ||
+		    strcmp(c->label, label) != 0) {
+			continue;
+		}
+		if (c->generation == st.generation &&
+		    kms_p11_destroy_object(s, c->handle) != KMS_OK) {
+			kms_log(KMS_LOG_WARN, "adapter: cannot destroy a cached key copy");
+		}
+		c->handle = CK_INVALID_HANDLE;
+	}
+}
+
+/*
+ * Destroy the token objects of the retired client key label (the store said so: a TrK or InK
+ * that no client nor pending rotation uses any longer) and this process's cached copy of it.
+ * Never the KEK, whatever the store says: kmsd's user can write the store. *destroyed counts
+ * the objects.
+ */
+static int
+purge_label(struct kms_adapter *a, struct kms_p11_session *s, const char *label, size_t *destroyed)
+{
+	size_t n = 0;
+	int r;
+
+	if (strcmp(label, a->kek_label) == 0) {
+		kms_log(KMS_LOG_ERR,
+			"adapter: the store says the KEK '%s' is a retired client key; "
+			"it is kept",
+			label);
+		return KMS_OK;
+	}
+	cache_drop(a, s, label);
+	r = kms_keys_destroy_label(s, label, &n);
+	if (r == KMS_ERR_INVALID_ARG) {
+		return KMS_OK; /* a label no key of the token can carry */
+	}
+	if (n > 0) {
+		kms_log(KMS_LOG_INFO, "adapter: destroyed the retired client key '%s' in the token",
+			label);
+		*destroyed += n;
+	}
+	return r;
+}
+
+struct purge_walk {
+	struct kms_adapter *a;
+	struct kms_p11_session *s;
+	size_t destroyed;
+};
+
+static int
+purge_one(void *ctx, const char *label, int64_t retired)
+{
+	struct purge_walk *w = ctx;
+
+	(void)retired;
+	return purge_label(w->a, w->s, label, &w->destroyed);
+}
+
+/*
+ * Destroy the token objects of every client key the store has retired (finished, cancelled or
+ * dropped rotations: kms_store_retired_list), at each start, so that every node's token loses
+ * them, whichever node or tool retired them. A failure is logged and left for the next start.
+ */
+static void
+purge_retired(struct kms_adapter *a, struct kms_p11_session *s)
+{
+	struct purge_walk w = {a, s, 0};
+	int r;
+
+	r = kms_store_retired_list(a->store, purge_one, &w);
+	if (r != KMS_OK) {
+		kms_log(KMS_LOG_WARN,
+			"adapter: cannot destroy every retired client key now (%s); the next start "
+			"tries again",
+			kms_strerror(r));
+	}
+	if (w.destroyed > 0) {
+		kms_log(KMS_LOG_INFO,
+			"adapter: %zu token object%s of retired client keys destroyed", w.destroyed,
+			w.destroyed == 1 ? "" : "s");
+	}
+}
+
 int
 kms_adapter_new(struct kms_adapter **out, struct kms_p11 *p11, const struct kms_adapter_config *cfg)
 {
@@ -324,6 +419,7 @@ kms_adapter_new(struct kms_adapter **out, struct kms_p11 *p11, const struct kms_
 			a->kek_label);
 		goto out;
 	}
+	purge_retired(a, s);
 	if (a->issuer == KMS_ISSUER_ONLINE && (r = load_master_secrets(a, s, kek)) != KMS_OK) {
 		goto out;
 	}
@@ -930,6 +1026,28 @@ done:
 }
 
 /*
+ * After a finished rotation: destroy the old keys of client (its row as read before) now, if the
+ * store has retired them, rather than at the next start. The rotation stands whatever happens
+ * here; a key left behind is logged and destroyed at the next start.
+ */
+static void
+purge_finished(struct kms_adapter *a, struct kms_p11_session *s, const struct kms_store_client *old)
+{
+	const char *labels[2] = {old->trk_label, old->ink_label};
+	size_t destroyed = 0, i;
+	int retired = 0;
+
+	for (i = 0; i < 2; i++) {
+		if (kms_store_is_retired(a->store, labels[i], &retired) != KMS_OK || !retired ||
+		    purge_label(a, s, labels[i], &destroyed) != KMS_OK) {
+			kms_log(KMS_LOG_WARN,
+				"adapter: the old key '%s' stays in the token until the next start",
+				labels[i]);
+		}
+	}
+}
+
+/*
  * VERIFY: the HMAC of a client's signed request (kmsd checked the rest: proto/xml.h), checked
  * in the token under the key the signature names, which must be the client's InK or the new
  * InK of its pending rotation. The latter is the client's proof that it received the rotation:
@@ -991,6 +1109,7 @@ op_verify(struct kms_adapter *a, const struct kms_proto_verify_req *req,
 			"adapter: rotation of '%s' finished: the client proved its new InK '%s'",
 			req->client_id, req->key_id);
 		rep->rotated = true;
+		purge_finished(a, s, &client);
 	}
 	r = KMS_OK;
 out:

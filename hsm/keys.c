@@ -243,6 +243,56 @@ kms_keys_find_class(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, CK_OBJECT_
 	return find_class(s, out, cls, label, 0);
 }
 
+/* At most this many objects of one label are destroyed per search (then searched again). */
+#define DESTROY_BATCH 16
+
+int
+kms_keys_destroy_label(struct kms_p11_session *s, const char *label, size_t *out_n)
+{
+	CK_FUNCTION_LIST *f = kms_p11_fn(s);
+	CK_SESSION_HANDLE h = kms_p11_handle(s);
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_OBJECT_HANDLE found[DESTROY_BATCH];
+	CK_ULONG num, i;
+	size_t label_len = 0;
+	int r, rounds = 0;
+
+	*out_n = 0;
+	if (!label_ok(label, &label_len)) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	/* Each object found is destroyed, so the next search finds the rest (or none). */
+	do {
+		CK_ATTRIBUTE tmpl[] = {
+			KMS_P11_ATTR(CKA_CLASS, &cls, sizeof(cls)),
+			KMS_P11_ATTR(CKA_TOKEN, &kms_p11_true, sizeof(kms_p11_true)),
+			KMS_P11_ATTR(CKA_UNWRAP, &kms_p11_false, sizeof(kms_p11_false)),
+			KMS_P11_ATTR(CKA_LABEL, label, label_len),
+		};
+
+		num = 0;
+		if ((r = kms_p11_check(s, f->C_FindObjectsInit(h, tmpl, 4), "C_FindObjectsInit")) !=
+		    KMS_OK) {
+			return r;
+		}
+		r = kms_p11_check(s, f->C_FindObjects(h, found, DESTROY_BATCH, &num),
+				  "C_FindObjects");
+		if (kms_p11_check(s, f->C_FindObjectsFinal(h), "C_FindObjectsFinal") != KMS_OK &&
+		    r == KMS_OK) {
+			r = KMS_ERR_HSM;
+		}
+		if (r == KMS_OK && num > DESTROY_BATCH) {
+			r = KMS_ERR_HSM; /* the token claims more than it was given room for */
+		}
+		for (i = 0; i < num && r == KMS_OK; i++) {
+			if ((r = kms_p11_destroy_object(s, found[i])) == KMS_OK) {
+				(*out_n)++;
+			}
+		}
+	} while (r == KMS_OK && num == DESTROY_BATCH && ++rounds < 64);
+	return r;
+}
+
 /* Import data as a sensitive, extractable session object (to be wrapped, then destroyed). */
 static int
 import_value(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, const uint8_t *data, size_t len)

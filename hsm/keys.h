@@ -136,6 +136,15 @@ int kms_keys_find_class(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, CK_OBJ
 			const char *label) KMS_WUR;
 
 /*
+ * kms_keys_destroy_label - destroy every secret-key token object labelled label that cannot
+ * unwrap (CKA_UNWRAP false: a client's TrK or InK; never a KEK, whatever its label), for a key
+ * the store has retired; *out_n says how many (0: none there). Returns KMS_OK;
+ * KMS_ERR_INVALID_ARG (a label kms_keys_generate would refuse); KMS_ERR_HSM_UNAVAIL (the token
+ * is gone) or the token's error (kms_p11_check), after which some may have been destroyed.
+ */
+int kms_keys_destroy_label(struct kms_p11_session *s, const char *label, size_t *out_n) KMS_WUR;
+
+/*
  * kmsd's TLS key (SECURITY.md): an ECDSA P-256 key pair in the token, both halves labelled
  * alike; kms-hsmd signs TLS handshakes' digests with the private half (KMS_PROTO_TLS_SIGN).
  *   private key (token object): CKA_SIGN only, CKA_SENSITIVE, CKA_PRIVATE, CKA_EXTRACTABLE

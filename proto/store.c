@@ -192,19 +192,30 @@
 		SQL_CR_NEW_INK SQL_CR_CREATED SQL_CR_DISTINCT
 
 /*
- * The versions before this one, which a read-write open migrates (migrate): 3, 4 and 5, each
- * to 6 in one step. Versions 1 and 2 were never deployed.
+ * The client keys retired (schema version 7): the old TrK and InK of a finished rotation, the
+ * new ones of a cancelled or dropped one, with the Unix second of their retirement. kms-hsmd
+ * destroys the token objects of these labels (hsm/adapter.c); the row stays, so that every node
+ * does, whenever it starts.
+ */
+#define SQL_RK_LABEL   "\tlabel TEXT PRIMARY KEY NOT NULL " SQL_ID("label") ",\n"
+#define SQL_RK_RETIRED "\tretired INTEGER NOT NULL " SQL_INT_MIN("retired", "0") "\n"
+#define SQL_RK_COLUMNS SQL_RK_LABEL SQL_RK_RETIRED
+
+/*
+ * The versions before this one, which a read-write open migrates (migrate): 3, 4, 5 and 6, each
+ * to 7 in one step. Versions 1 and 2 were never deployed.
  */
 #define STORE_OLDEST_VERSION 3
 
 /*
- * Schema version 6 (3 plus cert_info and client_keys in 4, plus audit_keys and
- * audit_checkpoints in 5, plus client_rotations in 6). sqlite_schema keeps each CREATE statement
- * verbatim, and open compares every object of the file with this list and store_indexes (both
- * sorted by name): same objects, same text, nothing else; a version 3 file must hold exactly the
- * tables of since 3. Tables keyed by text are WITHOUT ROWID, so no automatic index appears
- * beside them for the key; the audit log is keyed by its INTEGER PRIMARY KEY seq (the rowid: no
- * index either, and no AUTOINCREMENT, whose sqlite_sequence table would be one more object).
+ * Schema version 7 (3 plus cert_info and client_keys in 4, plus audit_keys and
+ * audit_checkpoints in 5, plus client_rotations in 6, plus retired_keys in 7). sqlite_schema keeps
+ * each CREATE statement verbatim, and open compares every object of the file with this list and
+ * store_indexes (both sorted by name): same objects, same text, nothing else; a version 3 file must
+ * hold exactly the tables of since 3. Tables keyed by text are WITHOUT ROWID, so no automatic index
+ * appears beside them for the key; the audit log is keyed by its INTEGER PRIMARY KEY seq (the
+ * rowid: no index either, and no AUTOINCREMENT, whose sqlite_sequence table would be one more
+ * object).
  */
 static const struct store_table {
 	const char *name;
@@ -296,6 +307,7 @@ static const struct store_table {
 											") WITHOUT "
 											"ROWID",
 	 3},
+	{"retired_keys", "CREATE TABLE retired_keys (\n" SQL_RK_COLUMNS ") WITHOUT ROWID", 7},
 	{"secrets",
 	 "CREATE TABLE secrets (\n"
 	 "\tname TEXT PRIMARY KEY NOT NULL CHECK (typeof(name) = 'text' AND name IN ('ksak', "
@@ -459,6 +471,11 @@ enum stmt_id {
 	S_SET_CLIENT_LABELS,
 	S_DEL_ROTATION,
 	S_DEL_ROTATION_KEYS,
+	S_RETIRE,
+	S_DEL_RETIRED_KEY,
+	S_UNRETIRE,
+	S_IS_RETIRED,
+	S_LIST_RETIRED,
 	NUM_STMTS,
 };
 
@@ -575,6 +592,27 @@ static const char *const stmt_sql[NUM_STMTS] = {
 	[S_DEL_ROTATION_KEYS] = "DELETE FROM client_keys WHERE label IN (?1, ?2) AND NOT EXISTS "
 				"(SELECT 1 FROM clients AS c WHERE c.trk_label = client_keys.label "
 				"OR c.ink_label = client_keys.label)",
+	/* Never a label that a client's row or a pending rotation names; the first date stays. */
+	[S_RETIRE] =
+		"INSERT INTO retired_keys (label, retired) "
+		"SELECT ?1, CAST(strftime('%s', 'now') AS INTEGER) WHERE NOT EXISTS "
+		"(SELECT 1 FROM clients WHERE trk_label = ?1 OR ink_label = ?1) AND NOT EXISTS "
+		"(SELECT 1 FROM client_rotations WHERE from_trk_label = ?1 OR "
+		"new_trk_label = ?1 OR new_ink_label = ?1) ON CONFLICT (label) DO NOTHING",
+	[S_DEL_RETIRED_KEY] = "DELETE FROM client_keys WHERE label = ?1 AND EXISTS "
+			      "(SELECT 1 FROM retired_keys WHERE label = ?1)",
+	[S_UNRETIRE] = "DELETE FROM retired_keys WHERE label IN (?1, ?2)",
+	/* Retired, and (whatever else wrote the file) named by no client nor pending rotation. */
+	[S_IS_RETIRED] = "SELECT 1 FROM retired_keys WHERE label = ?1 AND NOT EXISTS "
+			 "(SELECT 1 FROM clients WHERE trk_label = ?1 OR ink_label = ?1) AND NOT "
+			 "EXISTS (SELECT 1 FROM client_rotations WHERE from_trk_label = ?1 OR "
+			 "new_trk_label = ?1 OR new_ink_label = ?1)",
+	/* As S_IS_RETIRED: the labels no client nor pending rotation names. */
+	[S_LIST_RETIRED] = "SELECT r.label, r.retired FROM retired_keys AS r WHERE NOT EXISTS "
+			   "(SELECT 1 FROM clients WHERE trk_label = r.label OR "
+			   "ink_label = r.label) AND NOT EXISTS (SELECT 1 FROM client_rotations "
+			   "WHERE from_trk_label = r.label OR new_trk_label = r.label OR "
+			   "new_ink_label = r.label) ORDER BY r.label",
 };
 
 struct kms_store {
@@ -1405,17 +1443,20 @@ migrate_what(int version)
 {
 	switch (version) {
 	case 3:
-		return "tables cert_info, client_keys, audit_checkpoints, audit_keys and "
-		       "client_rotations added";
+		return "tables cert_info, client_keys, audit_checkpoints, audit_keys, "
+		       "client_rotations and retired_keys added";
 	case 4:
-		return "tables audit_checkpoints, audit_keys and client_rotations added";
+		return "tables audit_checkpoints, audit_keys, client_rotations and retired_keys "
+		       "added";
+	case 5:
+		return "tables client_rotations and retired_keys added";
 	default:
-		return "table client_rotations added";
+		return "table retired_keys added";
 	}
 }
 
 /*
- * Migrate a store of an older version (3, 4 or 5) to KMS_STORE_SCHEMA_VERSION (6), on a
+ * Migrate a store of an older version (3 to 6) to KMS_STORE_SCHEMA_VERSION (7), on a
  * read-write handle: the tables added after its version (and their automatic indexes, which
  * CREATE TABLE makes) and user_version, in one BEGIN IMMEDIATE transaction (all or nothing); no
  * row is changed. A file of any other version is left to verify_schema. The file is checked to
@@ -1905,7 +1946,13 @@ arg_client(const struct kms_store_client *client)
 	return KMS_OK;
 }
 
-/* Insert or replace the client row, inside a transaction the caller began; arg_client held. */
+static int run_texts(struct kms_store *st, enum stmt_id id, const char *what, const char *p1,
+		     const char *p2, const char *p3, int *out_changes);
+
+/*
+ * Insert or replace the client row, inside a transaction the caller began; arg_client held. Its
+ * labels are no longer retired (a client enrolled again under a label used before).
+ */
 static int
 client_put_in(struct kms_store *st, const struct kms_store_client *client)
 {
@@ -1920,7 +1967,11 @@ client_put_in(struct kms_store *st, const struct kms_store_client *client)
 	    (r = bind_u64(st, s, 5, (uint64_t)client->revoked)) != KMS_OK) {
 		goto out;
 	}
-	r = step(st, s, "put client", &row);
+	if ((r = step(st, s, "put client", &row)) != KMS_OK) {
+		goto out;
+	}
+	r = run_texts(st, S_UNRETIRE, "put client", client->trk_label, client->ink_label, NULL,
+		      &row);
 out:
 	stmt_done(s);
 	return r;
@@ -2635,8 +2686,7 @@ kms_store_put_client_key(struct kms_store *st, const char *label, int ink,
 
 static int rotation_get_in(struct kms_store *st, const char *client_id,
 			   struct kms_store_rotation *out, int *out_found);
-static int run_texts(struct kms_store *st, enum stmt_id id, const char *what, const char *p1,
-		     const char *p2, const char *p3, int *out_changes);
+static int retire_in(struct kms_store *st, const char *label);
 
 /*
  * In a write transaction: a pending rotation of client made under another TrK than the one its
@@ -2654,9 +2704,11 @@ rotation_drop_stale_in(struct kms_store *st, const struct kms_store_client *clie
 		goto out;
 	}
 	if ((r = run_texts(st, S_DEL_ROTATION_KEYS, "drop a stale rotation", rot.new_trk_label,
-			   rot.new_ink_label, NULL, &n)) == KMS_OK) {
-		r = run_texts(st, S_DEL_ROTATION, "drop a stale rotation", client->client_id, NULL,
-			      NULL, &n);
+			   rot.new_ink_label, NULL, &n)) == KMS_OK &&
+	    (r = run_texts(st, S_DEL_ROTATION, "drop a stale rotation", client->client_id, NULL,
+			   NULL, &n)) == KMS_OK &&
+	    (r = retire_in(st, rot.new_trk_label)) == KMS_OK) {
+		r = retire_in(st, rot.new_ink_label);
 	}
 	if (r == KMS_OK) {
 		kms_log(KMS_LOG_INFO,
@@ -2935,6 +2987,90 @@ out:
 }
 
 /*
+ * Inside a write: retire the client key label (retired_keys), unless a client's row or a
+ * pending rotation names it, and then delete its copy under the KEK (client_keys): kms-hsmd
+ * destroys its token objects, and `kms-ceremony restore` no longer brings it back.
+ */
+static int
+retire_in(struct kms_store *st, const char *label)
+{
+	int n, r;
+
+	if ((r = run_texts(st, S_RETIRE, "retire a client key", label, NULL, NULL, &n)) != KMS_OK) {
+		return r;
+	}
+	return run_texts(st, S_DEL_RETIRED_KEY, "retire a client key", label, NULL, NULL, &n);
+}
+
+int
+kms_store_is_retired(struct kms_store *st, const char *label, int *out_retired)
+{
+	int r;
+
+	if (out_retired != NULL) {
+		*out_retired = 0;
+	}
+	if (st == NULL || out_retired == NULL || st->in_audit_walk || arg_id(label) != KMS_OK) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	r = row_exists(st, S_IS_RETIRED, label, "retired_keys");
+	if (r == KMS_OK) {
+		*out_retired = 1;
+	}
+	return r == KMS_ERR_FORBIDDEN ? KMS_OK : r;
+}
+
+/* A retired key as the list passes it on. */
+struct retired_item {
+	char label[KMS_STORE_MAX_ID + 1];
+	int64_t retired;
+};
+
+static int
+retired_list_row(struct kms_store *st, sqlite3_stmt *s, void *item)
+{
+	struct retired_item *k = item;
+	int r;
+
+	memset(k, 0, sizeof(*k));
+	if ((r = col_text(st, s, 0, TEXT_ID, k->label, sizeof(k->label))) != KMS_OK ||
+	    (r = col_int_range(s, 1, 0, INT64_MAX, &k->retired)) != KMS_OK) {
+		return r == KMS_ERR_PARSE ? bad_value("retired_keys") : r;
+	}
+	return KMS_OK;
+}
+
+/* list_walk's callback for the retired keys: the public callback, typed. */
+struct retired_cb {
+	int (*cb)(void *ctx, const char *label, int64_t retired);
+	void *ctx;
+};
+
+static int
+retired_cb(void *arg, const void *item)
+{
+	const struct retired_cb *t = arg;
+	const struct retired_item *k = item;
+
+	return t->cb(t->ctx, k->label, k->retired);
+}
+
+int
+kms_store_retired_list(struct kms_store *st,
+		       int (*cb)(void *ctx, const char *label, int64_t retired), void *ctx)
+{
+	struct retired_cb t = {cb, ctx};
+	struct retired_item k;
+	struct list_walk w = {
+		S_LIST_RETIRED, "retired_keys: list", retired_list_row, &k, retired_cb, &t};
+
+	if (st == NULL || cb == NULL || st->in_audit_walk) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	return list_walk(st, &w, NULL, NULL);
+}
+
+/*
  * Insert a new client key, inside a transaction the caller began; arguments checked. Never
  * replaces: a label that is there (another key's backup) is KMS_ERR_AUTH.
  */
@@ -3094,7 +3230,14 @@ kms_store_finish_rotation(struct kms_store *st, const char *client_id, const cha
 	    KMS_OK) {
 		goto out;
 	}
-	r = n == 1 ? KMS_OK : KMS_ERR_INTERNAL;
+	if (n != 1) {
+		r = KMS_ERR_INTERNAL;
+		goto out;
+	}
+	/* The keys the client used until now: retired, their copies under the KEK deleted. */
+	if ((r = retire_in(st, rot.from_trk_label)) == KMS_OK) {
+		r = retire_in(st, client.ink_label);
+	}
 out:
 	kms_memzero(&rot, sizeof(rot));
 	return write_end(st, r);
@@ -3125,7 +3268,13 @@ kms_store_cancel_rotation(struct kms_store *st, const char *client_id)
 		    KMS_OK) {
 		goto out;
 	}
-	r = n == 1 ? KMS_OK : KMS_ERR_INTERNAL;
+	if (n != 1) {
+		r = KMS_ERR_INTERNAL;
+		goto out;
+	}
+	if ((r = retire_in(st, rot.new_trk_label)) == KMS_OK) {
+		r = retire_in(st, rot.new_ink_label);
+	}
 out:
 	kms_memzero(&rot, sizeof(rot));
 	return write_end(st, r);

@@ -14,7 +14,7 @@
  * wrapped: a stolen file leaks no key (SECURITY.md). It lives in proto/ because it is a data format
  * that kms-hsmd (hsm/), kmsd (kms/) and the tools all read: the one-way dependencies (common <-
  * proto <- hsm, kms, tools) leave no other shared place. The schema is docs/store.md; its version
- * is in PRAGMA user_version. A store of version 3, 4 or 5 is migrated to 6 by the first
+ * is in PRAGMA user_version. A store of version 3 to 6 is migrated to 7 by the first
  * read-write open (and refused by read-only ones until then); a store of any other version is
  * refused.
  *
@@ -24,7 +24,7 @@
  * synchronous=FULL: a write is on disk when its function returns KMS_OK.
  */
 
-#define KMS_STORE_SCHEMA_VERSION 6
+#define KMS_STORE_SCHEMA_VERSION 7
 #define KMS_STORE_MAX_ID         255  /* client ids, key labels */
 #define KMS_STORE_MAX_URI        2048 /* identity URIs, KMS URIs */
 #define KMS_STORE_MAX_BLOB       512  /* a wrapped key */
@@ -97,12 +97,12 @@ struct kms_store_keyset {
 /*
  * kms_store_open - open (or create) the store at path. *out is owned (kms_store_close).
  * A read-write open (KMS_STORE_RW, or KMS_STORE_CREATE of an existing file) of a store of
- * schema version 3, 4 or 5 migrates it to KMS_STORE_SCHEMA_VERSION (6) first, in one
+ * schema version 3, 4, 5 or 6 migrates it to KMS_STORE_SCHEMA_VERSION (7) first, in one
  * transaction (the new tables and user_version; no row changes), and logs that it did; a
- * read-only open of a version 3, 4 or 5 store is refused with a log line saying to open it
+ * read-only open of a version 3 to 6 store is refused with a log line saying to open it
  * read-write once. Returns KMS_OK, KMS_ERR_IO (cannot open or create; the migration could not
  * write), KMS_ERR_PARSE (not a store of KMS_STORE_SCHEMA_VERSION, nor, read-write, of version
- * 3, 4 or 5), KMS_ERR_INVALID_ARG, KMS_ERR_NOMEM.
+ * 3 to 6), KMS_ERR_INVALID_ARG, KMS_ERR_NOMEM.
  */
 int kms_store_open(struct kms_store **out, const char *path, enum kms_store_mode mode) KMS_WUR;
 void kms_store_close(struct kms_store *st);
@@ -380,7 +380,8 @@ int kms_store_get_rotation(struct kms_store *st, const char *client_id,
  * client's current trk_label must still be the rotation's from_trk_label (KMS_ERR_AUTH
  * otherwise: the client was re-enrolled meanwhile); the client's row gets trk_label =
  * new_trk_label, ink_label = new_ink_label (its class and revoked flag stay); the rotation row
- * is deleted. The client_keys rows stay (restore needs them).
+ * is deleted; the client's old TrK and InK are retired (see kms_store_is_retired) and their
+ * client_keys rows deleted. The new keys' client_keys rows stay (restore needs them).
  * Returns KMS_OK; KMS_ERR_AUTH (as above); KMS_ERR_FORBIDDEN (the client's row is gone);
  * KMS_ERR_INVALID_ARG (NULL st, a malformed client_id or new_ink_label, a read-only handle,
  * called from a callback of the store); KMS_ERR_PARSE (the rotation's or the client's row is
@@ -393,13 +394,40 @@ int kms_store_finish_rotation(struct kms_store *st, const char *client_id,
  * kms_store_cancel_rotation - delete the pending rotation of client_id: KMS_OK, or
  * KMS_ERR_FORBIDDEN when none is pending. The client_keys rows of the cancelled keys are
  * deleted too (they were never used), in the same transaction, except a row whose label a
- * client's row names (a client enrolled under that label meanwhile keeps its key's backup).
- * The client's row is left as it is. Returns KMS_OK; KMS_ERR_FORBIDDEN; KMS_ERR_INVALID_ARG
- * (NULL st, a malformed client_id, a read-only handle, called from a callback of the store);
- * KMS_ERR_PARSE (the rotation's row is malformed: nothing is deleted); KMS_ERR_IO;
- * KMS_ERR_NOMEM. On error nothing changed.
+ * client's row names (a client enrolled under that label meanwhile keeps its key's backup),
+ * and the cancelled keys are retired (kms_store_is_retired). The client's row is left as it is.
+ * Returns KMS_OK; KMS_ERR_FORBIDDEN; KMS_ERR_INVALID_ARG (NULL st, a malformed client_id, a
+ * read-only handle, called from a callback of the store); KMS_ERR_PARSE (the rotation's row is
+ * malformed: nothing is deleted); KMS_ERR_IO; KMS_ERR_NOMEM. On error nothing changed.
  */
 int kms_store_cancel_rotation(struct kms_store *st, const char *client_id) KMS_WUR;
+
+/*
+ * Retired client keys (schema version 7; docs/store.md, "retired_keys"). A key is retired, in the
+ * transaction that stops its use, when a rotation is finished (the old TrK and InK), cancelled
+ * or dropped by a re-enrolment (the new ones); its client_keys row is deleted with it. kms-hsmd
+ * destroys the token objects of retired keys (every node, when it starts; the node that
+ * finishes a rotation, at once). A label that a client's row names again (kms_store_put_client,
+ * an enrolment) is no longer retired.
+ *
+ * kms_store_is_retired - *out_retired 1 if label is retired and named by no client's row and no
+ * pending rotation (checked again here, whatever else wrote the file), else 0. Returns KMS_OK;
+ * KMS_ERR_INVALID_ARG (NULL st or out_retired, a malformed label, called from a callback of the
+ * store); KMS_ERR_IO; KMS_ERR_NOMEM. Works on read-only handles.
+ */
+int kms_store_is_retired(struct kms_store *st, const char *label, int *out_retired) KMS_WUR;
+
+/*
+ * kms_store_retired_list - in one read snapshot, cb(ctx, label, retired) for every retired key
+ * that kms_store_is_retired would say 1 for, by label (byte order), with the Unix second of its
+ * retirement; the callback rules of
+ * kms_store_client_key_list. Returns KMS_OK; cb's value; KMS_ERR_INVALID_ARG (NULL st or cb,
+ * called from a callback of the store); KMS_ERR_PARSE (a malformed row); KMS_ERR_IO;
+ * KMS_ERR_NOMEM. Works on read-only handles.
+ */
+int kms_store_retired_list(struct kms_store *st,
+			   int (*cb)(void *ctx, const char *label, int64_t retired),
+			   void *ctx) KMS_WUR;
 
 /*
  * kms_store_rotation_list - in one read snapshot, cb(ctx, rot) for every pending rotation, by

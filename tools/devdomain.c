@@ -48,6 +48,7 @@ kms_devdomain_known_key(struct kms_p11_session *s, const char *label, const uint
 		{CKA_EXTRACTABLE, &fl, sizeof(fl)},
 		{CKA_LABEL, (void *)(uintptr_t)label, (CK_ULONG)strlen(label)},
 		{ink ? CKA_SIGN : CKA_WRAP, &t, sizeof(t)},
+		{CKA_UNWRAP, &fl, sizeof(fl)}, /* never a KEK (hsm/keys.h) */
 		{CKA_ENCRYPT, ink ? &fl : &t, sizeof(t)},
 		{CKA_ALLOWED_MECHANISMS, ink ? hmac : allowed,
 		 ink ? sizeof(hmac) : sizeof(allowed)},

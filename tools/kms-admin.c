@@ -199,7 +199,7 @@ static const char usage_roster[] =
 	"       kms-admin --store FILE roster import FILE.csv [--dry-run]\n"
 	"       kms-admin --store FILE roster client rotate ID --hsmd-conf FILE [--hsmd PROG]\n"
 	"       kms-admin --store FILE roster client rotate ID --hsmd-socket PATH\n"
-	"       kms-admin --store FILE roster client rotations [--json]\n"
+	"       kms-admin --store FILE roster client rotations|retired [--json]\n"
 	"       kms-admin --store FILE roster client finish-rotation|cancel-rotation ID\n"
 	"\n"
 	"The roster says which clients (UEs, MC servers) may have the key material of which\n"
@@ -251,7 +251,12 @@ static const char usage_roster[] =
 	"client finish-rotation ID  finish ID's pending rotation without its proof (the\n"
 	"                        client confirmed out of band that it has the new keys)\n"
 	"client cancel-rotation ID  drop ID's pending rotation (its new keys are never\n"
-	"                        used; their store copies go, the token keeps them)\n"
+	"                        used)\n"
+	"client retired          LABEL and RETIRED (UTC) of every retired key: the old keys\n"
+	"                        of finished rotations, the new ones of cancelled ones.\n"
+	"                        Their store copies are gone; kms-hsmd destroys them in its\n"
+	"                        token when it starts (and at once when a client's proof\n"
+	"                        finishes a rotation)\n"
 	"\n"
 	"Exit status: 0 done; 1 refused (no such client, identity or entitlement; a bad\n"
 	"import file; a rotation pending already, or none pending); 2 a usage error; 3 the\n"
@@ -1805,6 +1810,47 @@ roster_rotations(const struct args *a)
 	return finish_output();
 }
 
+static int
+list_retired(void *arg, const char *label, int64_t retired)
+{
+	const struct args *a = arg;
+	char when[32];
+	time_t t = (time_t)retired;
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+		snprintf(when, sizeof(when), "%" PRId64, retired);
+	}
+	if (a->json) {
+		fprintf(stdout, "{\"retired\":\"%s\"", when);
+		put_json_str(stdout, "label", label);
+		fputs("}\n", stdout);
+	} else {
+		put_escaped(stdout, label, 0);
+		fprintf(stdout, "  %s\n", when);
+	}
+	return ferror(stdout) ? KMS_ERR_IO : KMS_OK;
+}
+
+/* client retired: the exit status. */
+static int
+roster_retired(const struct args *a)
+{
+	struct kms_store *st = NULL;
+	int r, rc;
+
+	if ((rc = roster_open(a, KMS_STORE_RO, &st)) != 0) {
+		return rc;
+	}
+	r = kms_store_retired_list(st, list_retired, (void *)(uintptr_t)a);
+	kms_store_close(st);
+	if (r != KMS_OK) {
+		return roster_fail("list the retired keys", r);
+	}
+	return finish_output();
+}
+
 /* client finish-rotation|cancel-rotation ID: the exit status. */
 static int
 roster_end_rotation(const struct args *a, const char *client, int finish)
@@ -1850,7 +1896,8 @@ roster_end_rotation(const struct args *a, const char *client, int finish)
 	put_escaped(stdout, client, 0);
 	fputs(finish ? ": its TrK is now " : ": its TrK stays ", stdout);
 	put_escaped(stdout, finish ? rot->new_trk_label : rot->from_trk_label, 0);
-	fputc('\n', stdout);
+	fputs(finish ? "; its old TrK and InK are retired" : "; the new keys are retired", stdout);
+	fputs(" (each kms-hsmd destroys them in its token when it starts)\n", stdout);
 	free(rot);
 	return finish_output();
 }
@@ -1871,11 +1918,14 @@ cmd_roster(const struct args *a)
 					 "'client rotate'");
 	}
 	if ((a->json || filtered || a->dry_run) &&
-	    !(n == 2 && (strcmp(w[1], "list") == 0 || strcmp(w[1], "rotations") == 0) &&
+	    !(n == 2 &&
+	      (strcmp(w[1], "list") == 0 || strcmp(w[1], "rotations") == 0 ||
+	       strcmp(w[1], "retired") == 0) &&
 	      !filtered && !a->dry_run) &&
 	    !(n == 1 && strcmp(w[0], "entitlements") == 0 && !a->dry_run) &&
 	    !(n == 2 && strcmp(w[0], "import") == 0 && !a->json && !filtered)) {
-		return usage_error("%s", "--json only with list and entitlements, --client and "
+		return usage_error("%s", "--json only with list, rotations, retired and "
+					 "entitlements, --client and "
 					 "--identity only with entitlements, --dry-run only with "
 					 "import");
 	}
@@ -1894,6 +1944,9 @@ cmd_roster(const struct args *a)
 		if (client && n == 2 && strcmp(w[1], "rotations") == 0) {
 			return roster_rotations(a);
 		}
+		if (client && n == 2 && strcmp(w[1], "retired") == 0) {
+			return roster_retired(a);
+		}
 		if (client && n == 3 &&
 		    (strcmp(w[1], "finish-rotation") == 0 ||
 		     strcmp(w[1], "cancel-rotation") == 0)) {
@@ -1905,7 +1958,7 @@ cmd_roster(const struct args *a)
 			return roster_one(a, &op);
 		}
 		return usage_error("'roster %s' wants %s", w[0],
-				   client ? "list, rotations, or revoke|restore|rotate|"
+				   client ? "list, rotations, retired, or revoke|restore|rotate|"
 					    "finish-rotation|cancel-rotation ID"
 					  : "list, or add|revoke|restore URI");
 	}

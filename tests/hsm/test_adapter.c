@@ -6,9 +6,9 @@
  * wrapped key set unwrapped with OpenSSL with the client's TrK and validated (RFC 6507 and
  * RFC 6508 client checks), the HMAC recomputed with the InK; the entitlement matrix; key
  * periods; rotation (the new keys also stored under the KEK, restorable; a rotation the store
- * refuses leaves nothing behind); response signatures (SIGN) recomputed with the InK over the
- * SignedInfo; the frame loop over a socketpair with bad frames; reply frames scanned for plaintext
- * keys.
+ * refuses leaves nothing behind; the old keys destroyed when retired); response signatures
+ * (SIGN) recomputed with the InK over the SignedInfo; the frame loop over a socketpair with bad
+ * frames; reply frames scanned for plaintext keys.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -233,6 +233,35 @@ collect_ckey(void *ctx, const char *label, int ink, const struct kms_store_blob 
 	c->k[c->num].wrapped = *wrapped;
 	c->num++;
 	return KMS_OK;
+}
+
+/* Whether keys holds a key labelled label. */
+static int
+ckeys_has(const struct ckeys *keys, const char *label)
+{
+	size_t i;
+
+	for (i = 0; i < keys->num; i++) {
+		if (strcmp(keys->k[i].label, label) == 0) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Whether the token holds one secret-key token object labelled label. */
+static int
+token_has(const char *label)
+{
+	struct kms_p11_session *s = NULL;
+	CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+	int r;
+
+	CU_ASSERT_EQUAL_FATAL(kms_p11_borrow(dom.tok.p11, &s), KMS_OK);
+	r = kms_keys_find(s, &h, label);
+	kms_p11_return(s);
+	CU_ASSERT(r == KMS_OK || r == KMS_ERR_INVALID_ARG);
+	return r == KMS_OK;
 }
 
 /* The store's client row of client_id and its client_keys, from the test's own connection. */
@@ -643,6 +672,15 @@ test_rotation(void)
 	CU_ASSERT_STRING_EQUAL(c1.trk_label, rr.new_trk_id);
 	CU_ASSERT_STRING_EQUAL(c1.ink_label, rr.new_ink_id);
 	CU_ASSERT_EQUAL(pending_rotation("bob", &rot), 0);
+	/* his old TrK and InK are retired: out of client_keys, and destroyed in the token now */
+	CU_ASSERT(!ckeys_has(&keys1, c0.trk_label));
+	CU_ASSERT(!ckeys_has(&keys1, c0.ink_label));
+	CU_ASSERT(ckeys_has(&keys1, rr.new_trk_id));
+	CU_ASSERT(ckeys_has(&keys1, rr.new_ink_id));
+	CU_ASSERT(!token_has(c0.trk_label));
+	CU_ASSERT(!token_has(c0.ink_label));
+	CU_ASSERT(token_has(rr.new_trk_id));
+	CU_ASSERT(token_has(rr.new_ink_id));
 	/* the old InK is no longer bob's: its signature is refused now */
 	verify_req(&req, "bob", c0.ink_label, dom.bob_ink, si);
 	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
@@ -684,6 +722,85 @@ test_rotation(void)
 	rotate_req(&req, "mallory");
 	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
 	CU_ASSERT_EQUAL(rep.status, KMS_ERR_FORBIDDEN);
+}
+
+/*
+ * Rotations finished out of band (kms-admin finish-rotation: the store only) leave the old keys
+ * in the token until a kms-hsmd starts; a new adapter destroys them, and only them: not the KEK
+ * nor a client's current key, even when the store says they are retired (kmsd's user can write
+ * the file); the next start finds nothing more to do.
+ */
+static void
+test_retired_purged_at_start(void)
+{
+	struct kms_proto_request req;
+	struct kms_proto_reply rep;
+	struct kms_adapter_config cfg;
+	struct kms_adapter *other = NULL;
+	struct kms_store_client c0, c1;
+	struct kms_store *st = NULL;
+	struct kms_p11_session *s = NULL;
+	static struct ckeys keys;
+	unsigned long num;
+	char sql[512];
+	sqlite3 *db = NULL;
+	int i;
+
+	/* two rotations of bob, each finished by the store alone: the first one's keys retired */
+	for (i = 0; i < 2; i++) {
+		rotate_req(&req, "bob");
+		kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
+		CU_ASSERT_EQUAL_FATAL(rep.status, KMS_OK);
+		CU_ASSERT_EQUAL_FATAL(kms_store_open(&st, dom.tok.store_path, KMS_STORE_RW),
+				      KMS_OK);
+		CU_ASSERT_EQUAL(kms_store_finish_rotation(st, "bob", rep.u.rotate_keys.new_ink_id),
+				KMS_OK);
+		kms_store_close(st);
+		store_state("bob", i == 0 ? &c0 : &c1, &keys);
+	}
+	CU_ASSERT_STRING_EQUAL(c1.trk_label, rep.u.rotate_keys.new_trk_id);
+	CU_ASSERT(!ckeys_has(&keys, c0.trk_label));
+	CU_ASSERT(!ckeys_has(&keys, c0.ink_label));
+	CU_ASSERT(token_has(c0.trk_label));
+	CU_ASSERT(token_has(c0.ink_label));
+	/* the file says the KEK and alice's TrK are retired too, past the store's code */
+	CU_ASSERT_EQUAL_FATAL(sqlite3_open_v2(dom.tok.store_path, &db, SQLITE_OPEN_READWRITE, NULL),
+			      SQLITE_OK);
+	snprintf(sql, sizeof(sql), "INSERT INTO retired_keys VALUES ('%s', 1), ('tk.0.alice', 1)",
+		 KEK_LABEL);
+	CU_ASSERT_EQUAL(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+
+	/* a kms-hsmd starts */
+	adapter_cfg(&cfg, KMS_ISSUER_ONLINE);
+	CU_ASSERT_EQUAL_FATAL(kms_adapter_new(&other, dom.tok.p11, &cfg), KMS_OK);
+	CU_ASSERT(!token_has(c0.trk_label));
+	CU_ASSERT(!token_has(c0.ink_label));
+	CU_ASSERT(token_has(c1.trk_label));
+	CU_ASSERT(token_has(c1.ink_label));
+	CU_ASSERT(token_has(KEK_LABEL));
+	CU_ASSERT(token_has("tk.0.alice"));
+	provision_req(&req, "alice", ALICE, dom.now_period);
+	kms_adapter_handle(other, &req, &rep, kms_devdomain_ntp_now());
+	CU_ASSERT_EQUAL(rep.status, KMS_OK);
+	CU_ASSERT(kms_devdomain_client_checks(&dom, &rep.u.provision, dom.alice_trk, dom.alice_ink,
+					      ALICE, NULL, NULL));
+	kms_adapter_free(other);
+	other = NULL;
+
+	/* the next start: nothing left to destroy */
+	CU_ASSERT_EQUAL_FATAL(kms_p11_borrow(dom.tok.p11, &s), KMS_OK);
+	num = count_secret_keys(s);
+	kms_p11_return(s);
+	s = NULL;
+	CU_ASSERT_EQUAL_FATAL(kms_adapter_new(&other, dom.tok.p11, &cfg), KMS_OK);
+	kms_adapter_free(other);
+	CU_ASSERT_EQUAL_FATAL(kms_p11_borrow(dom.tok.p11, &s), KMS_OK);
+	CU_ASSERT_EQUAL(count_secret_keys(s), num);
+	kms_p11_return(s);
+	snprintf(sql, sizeof(sql), "DELETE FROM retired_keys WHERE label IN ('%s', 'tk.0.alice')",
+		 KEK_LABEL);
+	CU_ASSERT_EQUAL(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	CU_ASSERT_EQUAL(sqlite3_close(db), SQLITE_OK);
 }
 
 /* --- SIGN ---------------------------------------------------------------------------------- */
@@ -1338,6 +1455,8 @@ static CU_TestInfo adapter_tests[] = {
 	{"entitlements and key periods", test_entitlements_and_periods},
 	{"certificate and health", test_certificate_and_health},
 	{"TrK/InK rotation: client reply, client_keys restorable, all or nothing", test_rotation},
+	{"retired TrK/InK destroyed at start, never the KEK or a key in use",
+	 test_retired_purged_at_start},
 	{"SIGN: the InK's HMAC of the SignedInfo; unknown and revoked clients", test_sign},
 	{"the frame loop: good, refused, bad and oversized frames", test_serve_frames},
 	{"the frame loop: SIGN refused and served on one connection", test_serve_sign},

@@ -6,7 +6,9 @@
  * and goes on serving him under the old keys until a request signed with the new InK proves he
  * has them; from that request on he is served under the new keys. Signed requests are made by
  * xmlsec1 (an independent XML signature implementation) and by kms-client; a signature by a
- * wrong key is refused (401). cancel-rotation and finish-rotation, the audit trail.
+ * wrong key is refused (401). cancel-rotation and finish-rotation, the audit trail. The old
+ * keys are retired: out of the store, destroyed in the token by the kms-hsmd that takes the proof,
+ * or after an operator's finish by the next kms-hsmd that starts.
  */
 #include <fcntl.h>
 #include <limits.h>
@@ -244,6 +246,32 @@ rotated_labels(const char *out)
 	return 0;
 }
 
+/*
+ * Whether `kms-admin roster client retired` lists label (listed 1) or not (0), and whether
+ * kmsd's log (its kms-hsmd's lines) says the key was destroyed in the token (destroyed).
+ */
+static void
+check_retired(const char *label, int listed, int destroyed)
+{
+	static char out[16384], log[262144];
+	const char *retired[] = {"client", "retired", "--json", NULL};
+	char needle[400];
+	size_t n = 0;
+	int fd;
+
+	CU_ASSERT_EQUAL_FATAL(admin(out, sizeof(out), retired), 0);
+	snprintf(needle, sizeof(needle), "\"label\":\"%s\"", label);
+	CU_ASSERT_EQUAL(strstr(out, needle) != NULL, listed);
+	if ((fd = open(it_log, O_RDONLY | O_CLOEXEC)) >= 0) {
+		n = kms_test_read_fd(fd, log, sizeof(log) - 1);
+		close(fd);
+	}
+	log[n] = '\0';
+	snprintf(needle, sizeof(needle), "destroyed the retired client key '%s' in the token",
+		 label);
+	CU_ASSERT_EQUAL(strstr(log, needle) != NULL, destroyed);
+}
+
 static void
 test_rotation(void)
 {
@@ -331,6 +359,10 @@ test_rotation(void)
 	CU_ASSERT_EQUAL_FATAL(
 		xmlsec_signed(path, bob_ink, bob_ink_id, signed_req, sizeof(signed_req)), 0);
 	CU_ASSERT_EQUAL(bob_keyprov(signed_req, &body, &blen), 401);
+	/* his old keys are retired, and the kms-hsmd that took the proof destroyed them */
+	check_retired(bob_trk_id, 1, 1);
+	check_retired(bob_ink_id, 1, 1);
+	check_retired(new_trk_id, 0, 0);
 }
 
 /* kms-client, as bob's client would: receive the rotation, prove it, use the new keys. */
@@ -376,6 +408,7 @@ test_cancel_finish(void)
 	const char *cancel[] = {"client", "cancel-rotation", MCS_URI, NULL};
 	const char *finish[] = {"client", "finish-rotation", MCS_URI, NULL};
 	const char *bad[] = {"client", "rotate", MCS_URI, NULL};
+	char old_trk[300];
 	char *body = NULL;
 	size_t blen = 0;
 
@@ -431,13 +464,23 @@ test_cancel_finish(void)
 	}
 	CU_ASSERT_EQUAL(admin(out, sizeof(out), cancel), 0);
 	/* an operator's finish: the client is served under the new keys at once */
+	CU_ASSERT_EQUAL_FATAL(read_id("mcptt-server", "trk.id", old_trk, sizeof(old_trk)), 0);
 	CU_ASSERT_EQUAL_FATAL(admin(out, sizeof(out), rotate), 0);
 	CU_ASSERT_EQUAL_FATAL(rotated_labels(out), 0);
 	CU_ASSERT_EQUAL(admin(out, sizeof(out), finish), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "its old TrK and InK are retired"));
 	CU_ASSERT_EQUAL(it_request("mcptt-server", "POST", ROOT "/keyprov", NULL, NULL, 0, resp,
 				   sizeof(resp), &body, &blen),
 			200);
 	CU_ASSERT_PTR_NOT_NULL(strstr(body, new_trk_id));
+	/* its old keys are retired; the token keeps them until a kms-hsmd starts */
+	check_retired(old_trk, 1, 0);
+	CU_ASSERT_EQUAL_FATAL(it_stop_kmsd(), 0);
+	CU_ASSERT_EQUAL_FATAL(it_start_domain_kmsd(NULL), 0);
+	CU_ASSERT_EQUAL(it_request("mcptt-server", "POST", ROOT "/keyprov", NULL, NULL, 0, resp,
+				   sizeof(resp), &body, &blen),
+			200);
+	check_retired(old_trk, 1, 1);
 }
 
 /* The audit trail says what happened, and its chain verifies. */

@@ -8,8 +8,8 @@
  * (WAL), the busy timeout, secure delete, and a log that never carries a blob; schema version 4:
  * the certificate's issuer, validity and domain list, the client keys, and the migration of a
  * version 3 file (made from the version 3 CREATE statements kept below) with its data; version
- * 5: the audit keys and checkpoints; version 6: the pending rotations of clients' keys, and the
- * migration of version 3, 4 and 5 files to 6.
+ * 5: the audit keys and checkpoints; version 6: the pending rotations of clients' keys; version 7:
+ * the retired client keys; and the migration of version 3 to 6 files to 7.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -810,12 +810,13 @@ test_other_versions_refused(void)
 	static const char *const tamper[] = {
 		"PRAGMA user_version = 1", /* the first schema, without the audit log */
 		"PRAGMA user_version = 2", /* before the certificate cache of external KMSs */
-		/* A version 6 file that says 3, 4 or 5: not a store of that version (tables too
+		/* A version 7 file that says 3 to 6: not a store of that version (tables too
 		 * many), so refused read-write as well (not migrated) and left as it is. */
 		"PRAGMA user_version = 3",
 		"PRAGMA user_version = 4",
 		"PRAGMA user_version = 5",
-		"PRAGMA user_version = 7",
+		"PRAGMA user_version = 6",
+		"PRAGMA user_version = 8",
 		"PRAGMA user_version = 0",
 		"PRAGMA application_id = 0",
 		"CREATE TABLE extra (x)",
@@ -829,14 +830,16 @@ test_other_versions_refused(void)
 		"CREATE INDEX ext_by_change ON ext_certs (change_num)",
 		"DROP TABLE cert_info",
 		"DROP TABLE client_keys",
-		"DROP TABLE client_keys; DROP TABLE cert_info", /* version 3's tables, but says 6 */
+		"DROP TABLE client_keys; DROP TABLE cert_info", /* version 3's tables, but says 7 */
 		"CREATE INDEX client_keys_by_role ON client_keys (role)",
 		"DROP TABLE audit_keys",
 		"DROP TABLE audit_checkpoints",
-		"DROP TABLE audit_keys; DROP TABLE audit_checkpoints", /* version 4's, but says 6 */
+		"DROP TABLE audit_keys; DROP TABLE audit_checkpoints", /* version 4's, but says 7 */
 		"CREATE INDEX cp_by_time ON audit_checkpoints (time_s)",
-		"DROP TABLE client_rotations", /* version 5's tables, but says 6 */
+		"DROP TABLE client_rotations",
+		"DROP TABLE retired_keys", /* version 6's tables, but says 7 */
 		"CREATE INDEX rot_by_created ON client_rotations (created)",
+		"CREATE INDEX retired_by_time ON retired_keys (retired)",
 		/* An index of our own beside the automatic ones. */
 		"CREATE UNIQUE INDEX rot_from ON client_rotations (from_trk_label)",
 	};
@@ -2316,7 +2319,7 @@ count_ext(void *arg, const struct kms_store_ext_cert *cert)
 	return KMS_OK;
 }
 
-#define MIGRATED     "migrated the store from schema version 3 to 6"
+#define MIGRATED     "migrated the store from schema version 3 to 7"
 #define MIGRATE_HINT "schema version 3: open it read-write once"
 
 static void
@@ -2459,7 +2462,7 @@ test_migrate_v3(void)
 	kms_store_close(st);
 }
 
-#define MIGRATED_V4     "migrated the store from schema version 4 to 6"
+#define MIGRATED_V4     "migrated the store from schema version 4 to 7"
 #define MIGRATE_HINT_V4 "schema version 4: open it read-write once"
 
 /* A version 4 store: made by this code, the tables of versions 5 and 6 dropped (the rest is
@@ -2493,7 +2496,7 @@ make_v4(const char *path)
 	CU_ASSERT_FATAL(kms_store_audit_append(st, &rec, &seq) == KMS_OK);
 	kms_store_close(st);
 	CU_ASSERT_FATAL(raw_exec(path, "DROP TABLE audit_keys; DROP TABLE audit_checkpoints; "
-				       "DROP TABLE client_rotations; "
+				       "DROP TABLE client_rotations; DROP TABLE retired_keys; "
 				       "PRAGMA user_version = 4") == SQLITE_OK);
 }
 
@@ -3638,10 +3641,12 @@ test_has_keyset_add_identity(void)
 /* ---------------------------------------------------------------------------------------- */
 /* Schema version 6: pending rotations                                                        */
 
-#define MIGRATED_V5 "migrated the store from schema version 5 to 6 (table client_rotations added)"
+#define MIGRATED_V5                                                                                \
+	"migrated the store from schema version 5 to 7 (tables client_rotations and retired_keys " \
+	"added)"
 #define MIGRATE_HINT_V5                                                                            \
 	"schema version 5: open it read-write once (kms-hsmd, kmsd, or a kms-admin command that "  \
-	"writes) to migrate it to 6"
+	"writes) to migrate it to 7"
 
 /* The audit key make_v5 registers (a point of the right form; the curve is not checked here). */
 static void
@@ -3691,8 +3696,8 @@ make_v5(const char *path)
 	CU_ASSERT_FATAL(kms_store_audit_key_fingerprint(point, cp.key_fp) == KMS_OK);
 	CU_ASSERT_FATAL(kms_store_checkpoint_put(st, &cp) == KMS_OK);
 	kms_store_close(st);
-	CU_ASSERT_FATAL(raw_exec(path, "DROP TABLE client_rotations; PRAGMA user_version = 5") ==
-			SQLITE_OK);
+	CU_ASSERT_FATAL(raw_exec(path, "DROP TABLE client_rotations; DROP TABLE retired_keys; "
+				       "PRAGMA user_version = 5") == SQLITE_OK);
 }
 
 static void
@@ -3732,7 +3737,7 @@ test_migrate_v5(void)
 	st = open_store(path, KMS_STORE_RW);
 	CU_ASSERT_EQUAL(log_count(MIGRATED_V5), migrated + 1);
 	CU_ASSERT_EQUAL(raw_user_version(path), KMS_STORE_SCHEMA_VERSION);
-	CU_ASSERT_EQUAL(KMS_STORE_SCHEMA_VERSION, 6);
+	CU_ASSERT_EQUAL(KMS_STORE_SCHEMA_VERSION, 7);
 	sample_cert(&cert, 5);
 	CU_ASSERT(kms_store_get_cert(st, &got) == KMS_OK);
 	CU_ASSERT(cert_eq(&cert, &got));
@@ -3860,6 +3865,25 @@ state_rotation(void *ctx, const struct kms_store_rotation *rot)
 	return KMS_OK;
 }
 
+/* A retired key: "label;", retired now (within the minute the test runs in). */
+static int
+state_retired(void *ctx, const char *label, int64_t retired)
+{
+	int64_t now = (int64_t)time(NULL);
+
+	CU_ASSERT(retired >= now - 60 && retired <= now);
+	state_add(ctx, "%s;", label);
+	return KMS_OK;
+}
+
+/* The retired keys of st, by label. */
+static void
+retired_state(struct kms_store *st, struct rot_state *t)
+{
+	memset(t, 0, sizeof(*t));
+	CU_ASSERT(kms_store_retired_list(st, state_retired, t) == KMS_OK);
+}
+
 static void
 rot_state(struct kms_store *st, struct rot_state *t)
 {
@@ -3907,7 +3931,7 @@ test_rotation_roundtrip(void)
 	struct kms_store *st, *ro;
 	struct key_collect k;
 	char path[256];
-	int found;
+	int found, retired = 0;
 
 	st = rot_store("rot.db", path, sizeof(path));
 	sample_client(&c1, "ue-1", KMS_CLIENT_UE);
@@ -3978,8 +4002,18 @@ test_rotation_roundtrip(void)
 	CU_ASSERT(rotation_eq(&got, &r1));
 	kms_store_close(ro);
 
-	/* Finish: the row names the new keys, the pending row goes, every backup stays. */
+	/* Nothing retired yet. */
 	st = open_store(path, KMS_STORE_RW);
+	retired_state(st, &after);
+	CU_ASSERT_STRING_EQUAL(after.text, "");
+	retired = 1;
+	CU_ASSERT(kms_store_is_retired(st, "trk-ue-1-1", &retired) == KMS_OK);
+	CU_ASSERT_EQUAL(retired, 0);
+
+	/*
+	 * Finish: the row names the new keys, the pending row goes, the new keys' backups stay;
+	 * the old keys are retired and their backups deleted.
+	 */
 	CU_ASSERT(kms_store_finish_rotation(st, "ue-1", "ik.2.ue-1") == KMS_OK);
 	CU_ASSERT(kms_store_get_client(st, "ue-1", &cl) == KMS_OK);
 	CU_ASSERT_STRING_EQUAL(cl.trk_label, "tk.2.ue-1");
@@ -3991,7 +4025,14 @@ test_rotation_roundtrip(void)
 	CU_ASSERT_EQUAL(found, 0);
 	memset(&k, 0, sizeof(k));
 	CU_ASSERT(kms_store_client_key_list(st, collect_client_key, &k) == KMS_OK);
-	CU_ASSERT_STRING_EQUAL(k.c.text, keys8);
+	CU_ASSERT_STRING_EQUAL(k.c.text, "ik.2.srv-2|512|1;ik.2.ue-1|48|1;ink-srv-2-1|40|1;"
+					 "tk.2.srv-2|40|0;tk.2.ue-1|1|0;trk-srv-2-1|40|0;");
+	retired_state(st, &after);
+	CU_ASSERT_STRING_EQUAL(after.text, "ink-ue-1-1;trk-ue-1-1;");
+	CU_ASSERT(kms_store_is_retired(st, "trk-ue-1-1", &retired) == KMS_OK);
+	CU_ASSERT_EQUAL(retired, 1);
+	CU_ASSERT(kms_store_is_retired(st, "tk.2.ue-1", &retired) == KMS_OK);
+	CU_ASSERT_EQUAL(retired, 0);
 	memset(&rc, 0, sizeof(rc));
 	CU_ASSERT(kms_store_rotation_list(st, collect_rotation, &rc) == KMS_OK);
 	CU_ASSERT_STRING_EQUAL(rc.c.text, "srv-2|ik.2.srv-2|802;");
@@ -4006,6 +4047,8 @@ test_rotation_roundtrip(void)
 	CU_ASSERT_STRING_EQUAL(cl.ink_label, "ik.2.srv-2");
 	CU_ASSERT_EQUAL(cl.cls, KMS_CLIENT_SERVER);
 	CU_ASSERT_EQUAL(cl.revoked, 1);
+	retired_state(st, &after);
+	CU_ASSERT_STRING_EQUAL(after.text, "ink-srv-2-1;ink-ue-1-1;trk-srv-2-1;trk-ue-1-1;");
 
 	/* The next rotation starts from the new TrK; cancelled, its keys' rows go with it. */
 	rot_state(st, &before);
@@ -4019,6 +4062,10 @@ test_rotation_roundtrip(void)
 	CU_ASSERT(kms_store_cancel_rotation(st, "ue-1") == KMS_OK);
 	rot_state(st, &after);
 	CU_ASSERT_STRING_EQUAL(after.text, before.text);
+	/* The cancelled keys are retired. */
+	retired_state(st, &after);
+	CU_ASSERT_STRING_EQUAL(after.text, "ik.3.ue-1;ink-srv-2-1;ink-ue-1-1;tk.3.ue-1;trk-srv-2-1;"
+					   "trk-ue-1-1;");
 	CU_ASSERT(kms_store_cancel_rotation(st, "ue-1") == KMS_ERR_FORBIDDEN);
 
 	/* Cancel keeps the backup of a label a client's row names (enrolled under it meanwhile). */
@@ -4031,7 +4078,150 @@ test_rotation_roundtrip(void)
 	CU_ASSERT(strstr(after.text, "K tk.3.ue-1 0 ") != NULL);
 	CU_ASSERT(strstr(after.text, "ik.3.ue-1") == NULL);
 	CU_ASSERT(strstr(after.text, "R ") == NULL);
+
+	/*
+	 * A retired label that a client's row names is not retired to kms_store_is_retired (the
+	 * row put there by a writer other than this code); the put of a client names a label
+	 * again, which is then no longer retired.
+	 */
+	CU_ASSERT(kms_store_is_retired(st, "tk.3.ue-1", &retired) == KMS_OK);
+	CU_ASSERT_EQUAL(retired, 0);
+	CU_ASSERT(kms_store_is_retired(st, "ik.3.ue-1", &retired) == KMS_OK);
+	CU_ASSERT_EQUAL(retired, 1);
 	kms_store_close(st);
+	CU_ASSERT_FATAL(raw_exec(path, "UPDATE clients SET trk_label = 'ik.3.ue-1' "
+				       "WHERE client_id = 'ue-9'") == SQLITE_OK);
+	st = open_store(path, KMS_STORE_RW);
+	CU_ASSERT(kms_store_is_retired(st, "ik.3.ue-1", &retired) == KMS_OK);
+	CU_ASSERT_EQUAL(retired, 0);
+	retired_state(st, &after);
+	CU_ASSERT_STRING_EQUAL(after.text, "ink-srv-2-1;ink-ue-1-1;trk-srv-2-1;trk-ue-1-1;");
+	sample_client(&cl, "ue-9", KMS_CLIENT_UE);
+	snprintf(cl.trk_label, sizeof(cl.trk_label), "trk-ue-1-1");
+	CU_ASSERT(kms_store_put_client(st, &cl) == KMS_OK);
+	retired_state(st, &after);
+	CU_ASSERT_STRING_EQUAL(after.text, "ik.3.ue-1;ink-srv-2-1;ink-ue-1-1;trk-srv-2-1;");
+	CU_ASSERT(kms_store_is_retired(st, "trk-ue-1-1", &retired) == KMS_OK);
+	CU_ASSERT_EQUAL(retired, 0);
+	/* Arguments. */
+	CU_ASSERT(kms_store_is_retired(NULL, "x", &retired) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_is_retired(st, "a b", &retired) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_is_retired(st, "x", NULL) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_retired_list(st, NULL, NULL) == KMS_ERR_INVALID_ARG);
+	CU_ASSERT(kms_store_retired_list(NULL, state_retired, &after) == KMS_ERR_INVALID_ARG);
+	kms_store_close(st);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Schema version 7: retired client keys                                                      */
+
+#define MIGRATED_V6 "migrated the store from schema version 6 to 7 (table retired_keys added)"
+#define MIGRATE_HINT_V6                                                                            \
+	"schema version 6: open it read-write once (kms-hsmd, kmsd, or a kms-admin command that "  \
+	"writes) to migrate it to 7"
+
+/* A version 6 store (this code's, retired_keys dropped): a client with a pending rotation. */
+static void
+make_v6(const char *path, struct kms_store_rotation *rot)
+{
+	struct kms_store *st;
+	struct kms_store_cert cert;
+	struct kms_store_client client;
+	struct kms_store_blob t, i;
+
+	(void)unlink(path);
+	CU_ASSERT_FATAL(kms_store_open(&st, path, KMS_STORE_CREATE) == KMS_OK);
+	sample_cert(&cert, 6);
+	CU_ASSERT_FATAL(kms_store_put_cert(st, &cert) == KMS_OK);
+	sample_client(&client, "ue-6", KMS_CLIENT_UE);
+	sample_blob(&t, 0x61, 40);
+	sample_blob(&i, 0x62, 40);
+	CU_ASSERT_FATAL(kms_store_put_client_with_keys(st, &client, &t, &i) == KMS_OK);
+	sample_rotation(rot, "ue-6", 2, 0x66);
+	CU_ASSERT_FATAL(kms_store_put_rotation(st, rot, &rot->new_trk, &rot->new_ink) == KMS_OK);
+	kms_store_close(st);
+	CU_ASSERT_FATAL(raw_exec(path, "DROP TABLE retired_keys; PRAGMA user_version = 6") ==
+			SQLITE_OK);
+}
+
+static void
+test_migrate_v6(void)
+{
+	static struct kms_store_rotation rot, got;
+	static struct rot_state state;
+	struct key_collect k;
+	struct kms_store *st = NULL;
+	size_t migrated, hints;
+	char path[256];
+	int found = 0;
+
+	path_of(path, sizeof(path), "v6.db");
+	make_v6(path, &rot);
+	CU_ASSERT_EQUAL(raw_user_version(path), 6);
+
+	/* Read-only: refused with the hint. */
+	hints = log_count(MIGRATE_HINT_V6);
+	CU_ASSERT(kms_store_open(&st, path, KMS_STORE_RO) == KMS_ERR_PARSE);
+	CU_ASSERT(st == NULL);
+	CU_ASSERT_EQUAL(log_count(MIGRATE_HINT_V6), hints + 1);
+	CU_ASSERT_EQUAL(raw_user_version(path), 6);
+
+	/* Read-write: migrated once, the pending rotation kept, and finished with retirement. */
+	migrated = log_count(MIGRATED_V6);
+	st = open_store(path, KMS_STORE_RW);
+	CU_ASSERT_EQUAL(log_count(MIGRATED_V6), migrated + 1);
+	CU_ASSERT_EQUAL(raw_user_version(path), KMS_STORE_SCHEMA_VERSION);
+	retired_state(st, &state);
+	CU_ASSERT_STRING_EQUAL(state.text, "");
+	CU_ASSERT(kms_store_get_rotation(st, "ue-6", &got, &found) == KMS_OK);
+	CU_ASSERT_EQUAL(found, 1);
+	CU_ASSERT(rotation_eq(&rot, &got));
+	CU_ASSERT(kms_store_finish_rotation(st, "ue-6", "ik.2.ue-6") == KMS_OK);
+	retired_state(st, &state);
+	CU_ASSERT_STRING_EQUAL(state.text, "ink-ue-6-1;trk-ue-6-1;");
+	memset(&k, 0, sizeof(k));
+	CU_ASSERT(kms_store_client_key_list(st, collect_client_key, &k) == KMS_OK);
+	CU_ASSERT_STRING_EQUAL(k.c.text, "ik.2.ue-6|48|1;tk.2.ue-6|40|0;");
+	kms_store_close(st);
+
+	/* Again: no second migration. */
+	st = open_store(path, KMS_STORE_RO);
+	kms_store_close(st);
+	CU_ASSERT_EQUAL(log_count(MIGRATED_V6), migrated + 1);
+}
+
+/* A malformed row of retired_keys (past the CHECKs, as a hostile writer): the list says so. */
+static void
+test_retired_corrupt(void)
+{
+	static const char *const cases[] = {
+		"UPDATE retired_keys SET label = 'a b'",
+		"UPDATE retired_keys SET label = ''",
+		"UPDATE retired_keys SET label = printf('%.*c', 256, 'a')",
+		"UPDATE retired_keys SET label = x'41'",
+		"UPDATE retired_keys SET retired = -1",
+		"UPDATE retired_keys SET retired = 1.5",
+		"UPDATE retired_keys SET retired = 'now'",
+	};
+	static struct rot_state state;
+	struct kms_store *st;
+	char path[256], sql[512];
+	size_t i;
+
+	st = rot_store("retired-corrupt.db", path, sizeof(path));
+	kms_store_close(st);
+	for (i = 0; i < NUM(cases); i++) {
+		snprintf(sql, sizeof(sql),
+			 "DELETE FROM retired_keys; INSERT INTO retired_keys VALUES ('tk.1.x', 1); "
+			 "PRAGMA ignore_check_constraints = ON; %s",
+			 cases[i]);
+		CU_ASSERT_FATAL(raw_exec(path, sql) == SQLITE_OK);
+		st = open_store(path, KMS_STORE_RO);
+		memset(&state, 0, sizeof(state));
+		CU_ASSERT_EQUAL(kms_store_retired_list(st, state_retired, &state), KMS_ERR_PARSE);
+		CU_ASSERT_STRING_EQUAL(state.text, "");
+		kms_store_close(st);
+	}
 }
 
 /* A list callback that calls each rotation function on the store it is called from. */
@@ -4529,8 +4719,8 @@ static CU_TestInfo store_tests[] = {
 	{"external KMS certificates: corrupt rows", test_ext_corrupt},
 	{"roster: lists and client revocation", test_roster_lists},
 	{"roster: batches (one transaction, dry run)", test_roster_apply},
-	{"schema 3 migrated to 6 (read-write), refused read-only", test_migrate_v3},
-	{"schema 4 migrated to 6 with its data, refused read-only", test_migrate_v4},
+	{"schema 3 migrated to 7 (read-write), refused read-only", test_migrate_v3},
+	{"schema 4 migrated to 7 with its data, refused read-only", test_migrate_v4},
 	{"audit keys: put, has, list; one per node, idempotent", test_audit_key},
 	{"checkpoints: put, walk, last, head, hash_at, digest", test_checkpoint_basics},
 	{"checkpoints: verify: two keys, pins, unknown keys, a cut log, a rewritten chain, bad "
@@ -4540,8 +4730,10 @@ static CU_TestInfo store_tests[] = {
 	{"client keys: corrupt rows", test_client_keys_corrupt},
 	{"client row and keys in one transaction (rotation)", test_client_with_keys},
 	{"has_keyset; add_identity of an existing identity", test_has_keyset_add_identity},
-	{"schema 5 migrated to 6 with its data, refused read-only", test_migrate_v5},
+	{"schema 5 migrated to 7 with its data, refused read-only", test_migrate_v5},
 	{"rotations: put, get, list, finish, cancel", test_rotation_roundtrip},
+	{"schema 6 migrated to 7: retired client keys", test_migrate_v6},
+	{"retired keys: malformed rows are KMS_ERR_PARSE", test_retired_corrupt},
 	{"rotations: refusals and arguments change nothing", test_rotation_refusals},
 	{"rotations: all or nothing", test_rotation_atomic},
 	{"rotations: malformed rows are KMS_ERR_PARSE", test_rotation_corrupt},

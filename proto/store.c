@@ -2726,7 +2726,8 @@ kms_store_put_client_with_keys(struct kms_store *st, const struct kms_store_clie
 			       const struct kms_store_blob *trk_wrapped,
 			       const struct kms_store_blob *ink_wrapped)
 {
-	int r;
+	struct kms_store_client old;
+	int r, had = 0;
 
 	/* Two roles under one label would leave one of the keys without a row. */
 	if (st == NULL || st->in_audit_walk || arg_client(client) != KMS_OK ||
@@ -2737,11 +2738,21 @@ kms_store_put_client_with_keys(struct kms_store *st, const struct kms_store_clie
 	if ((r = write_begin(st)) != KMS_OK) {
 		return r;
 	}
+	/* The client's keys until now, if it was enrolled before. */
+	if ((r = kms_store_get_client(st, client->client_id, &old)) == KMS_OK) {
+		had = 1;
+	} else if (r != KMS_ERR_FORBIDDEN) {
+		return write_end(st, r);
+	}
 	/* The keys first: the row names them only once the store can also restore them. */
 	if ((r = client_key_put_in(st, client->trk_label, 0, trk_wrapped)) == KMS_OK &&
 	    (r = client_key_put_in(st, client->ink_label, 1, ink_wrapped)) == KMS_OK &&
 	    (r = client_put_in(st, client)) == KMS_OK) {
 		r = rotation_drop_stale_in(st, client);
+	}
+	/* The keys it replaces are retired (a label it keeps is not: retire_in checks). */
+	if (r == KMS_OK && had && (r = retire_in(st, old.trk_label)) == KMS_OK) {
+		r = retire_in(st, old.ink_label);
 	}
 	return write_end(st, r);
 }

@@ -293,7 +293,8 @@ int kms_store_put_client_key(struct kms_store *st, const char *label, int ink,
  * keys with kms_store_put_rotation instead.) A pending rotation of the client made under
  * another TrK than client->trk_label (a re-enrolment) is dropped in the same transaction, with
  * its keys' client_keys rows that no client's row names: those keys are wrapped under a TrK the
- * client no longer has. The arguments are borrowed. Returns
+ * client no longer has; its new keys are retired. So are the client's earlier TrK and InK, if
+ * their labels differ from the new ones (kms_store_is_retired). The arguments are borrowed. Returns
  * KMS_OK; KMS_ERR_INVALID_ARG (NULL st or argument, a client or blob kms_store_put_client or
  * kms_store_put_client_key would refuse, the two labels equal, a read-only handle, called from
  * a callback of the store); KMS_ERR_IO (also: the write lock stayed taken past the busy
@@ -405,7 +406,8 @@ int kms_store_cancel_rotation(struct kms_store *st, const char *client_id) KMS_W
 /*
  * Retired client keys (schema version 7; docs/store.md, "retired_keys"). A key is retired, in the
  * transaction that stops its use, when a rotation is finished (the old TrK and InK), cancelled
- * or dropped by a re-enrolment (the new ones); its client_keys row is deleted with it. kms-hsmd
+ * or dropped by a re-enrolment (the new ones), or when a re-enrolment gives the client keys of
+ * other labels (the old ones); its client_keys row is deleted with it. kms-hsmd
  * destroys the token objects of retired keys (every node, when it starts; the node that
  * finishes a rotation, at once). A label that a client's row names again (kms_store_put_client,
  * an enrolment) is no longer retired.

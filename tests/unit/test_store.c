@@ -3415,7 +3415,15 @@ test_client_with_keys(void)
 	CU_ASSERT_STRING_EQUAL(k.c.text, "ink-ue-1-1|40|1;trk-ue-1-1|40|0;");
 	CU_ASSERT(blob_eq(&k.last, &t1));
 
-	/* A rotation: the row names the new keys; the old keys stay in client_keys. */
+	/* Enrolled again under the same labels: new keys, nothing retired. */
+	CU_ASSERT(kms_store_put_client_with_keys(st, &c, &t1, &i1) == KMS_OK);
+	CU_ASSERT(kms_store_is_retired(st, "trk-ue-1-1", &r) == KMS_OK);
+	CU_ASSERT_EQUAL(r, 0);
+
+	/*
+	 * Enrolled again with other labels: the row names the new keys; the old keys are retired,
+	 * out of client_keys.
+	 */
 	snprintf(c.trk_label, sizeof(c.trk_label), "tk.2.ue-1");
 	snprintf(c.ink_label, sizeof(c.ink_label), "ik.2.ue-1");
 	CU_ASSERT(kms_store_put_client_with_keys(st, &c, &t2, &i2) == KMS_OK);
@@ -3423,9 +3431,12 @@ test_client_with_keys(void)
 	CU_ASSERT(client_eq(&got, &c));
 	memset(&k, 0, sizeof(k));
 	CU_ASSERT(kms_store_client_key_list(st, collect_client_key, &k) == KMS_OK);
-	CU_ASSERT_STRING_EQUAL(k.c.text, "ik.2.ue-1|512|1;ink-ue-1-1|40|1;tk.2.ue-1|40|0;"
-					 "trk-ue-1-1|40|0;");
-	CU_ASSERT(blob_eq(&k.last, &t1));
+	CU_ASSERT_STRING_EQUAL(k.c.text, "ik.2.ue-1|512|1;tk.2.ue-1|40|0;");
+	CU_ASSERT(blob_eq(&k.last, &t2));
+	CU_ASSERT(kms_store_is_retired(st, "trk-ue-1-1", &r) == KMS_OK);
+	CU_ASSERT_EQUAL(r, 1);
+	CU_ASSERT(kms_store_is_retired(st, "ink-ue-1-1", &r) == KMS_OK);
+	CU_ASSERT_EQUAL(r, 1);
 	memset(&k, 0, sizeof(k));
 	k.c.stop_after = 1; /* the first row, ik.2.ue-1 */
 	k.stop_with = KMS_ERR_AUTH;

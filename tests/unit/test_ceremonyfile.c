@@ -693,14 +693,14 @@ test_values(void)
 	}
 
 	/* Every required key. */
-	static const char *const required[] = {
+	static const char required[][16] = {
 		"ceremony",  "operator",   "module",     "token_label",     "store",
 		"kms_uri",   "valid_from", "valid_to",   "user_key_period", "domain",
 		"custodian", "threshold",  "transcript",
 	};
 	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
 		struct ed e = {required[i], NULL, 1};
-		char why[80];
+		char why[256];
 
 		build(&e, 1);
 		(void)snprintf(why, sizeof(why), "missing required key '%s'", required[i]);

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -74,6 +75,13 @@ struct kms_p11 {
 	CK_SLOT_ID slot;
 	unsigned int enforces; /* KMS_P11_ENFORCES_*, probed at each start */
 	int enforces_said;     /* the warning about what it does not enforce was logged */
+	/*
+	 * While a restart tries (restart_locked, which alone starts the module then), find_token
+	 * keeps why it found no token here instead of logging it, and the restart's one line says
+	 * it: an outage logs one line per try, not one per attempt within it.
+	 */
+	int find_quiet;
+	char find_why[160];
 
 	/* under lock */
 	enum p11_state state;
@@ -429,13 +437,15 @@ find_token(struct kms_p11 *p)
 	}
 	if (matches == 0) {
 		if ((p->uri.has & KMS_P11URI_TOKEN) != 0) {
-			kms_log(KMS_LOG_ERR,
-				"p11: no token labelled \"%.*s\" matches the token URI",
-				(int)p->uri.token_len, (const char *)p->uri.token);
+			(void)snprintf(p->find_why, sizeof(p->find_why),
+				       "no token labelled \"%.*s\" matches the token URI",
+				       (int)(p->uri.token_len > 64 ? 64 : p->uri.token_len),
+				       (const char *)p->uri.token);
 		} else {
-			kms_log(KMS_LOG_ERR,
-				"p11: no token matches the token URI (it names no label)");
+			(void)snprintf(p->find_why, sizeof(p->find_why),
+				       "no token matches the token URI (it names no label)");
 		}
+		kms_log(p->find_quiet ? KMS_LOG_DEBUG : KMS_LOG_ERR, "p11: %s", p->find_why);
 		return KMS_ERR_HSM_UNAVAIL;
 	}
 	if (matches > 1) {
@@ -773,6 +783,8 @@ restart_locked(struct kms_p11 *p, const char *why)
 
 	(void)pthread_mutex_unlock(&p->lock);
 	kms_log(KMS_LOG_INFO, "p11: %s: re-initializing the module", why);
+	p->find_quiet = 1;
+	p->find_why[0] = '\0';
 	finalize(p);
 	r = start(p);
 	/*
@@ -785,6 +797,7 @@ restart_locked(struct kms_p11 *p, const char *why)
 		finalize(p);
 		r = start(p);
 	}
+	p->find_quiet = 0;
 	(void)pthread_mutex_lock(&p->lock);
 	if (r == KMS_OK) {
 		p->state = P11_UP;
@@ -804,8 +817,10 @@ restart_locked(struct kms_p11 *p, const char *why)
 				why, kms_err_name(r));
 		} else {
 			kms_log(KMS_LOG_ERR,
-				"p11: %s: restart failed (%s); next automatic try in %u ms", why,
-				kms_err_name(r), p->retry_delay_ms);
+				"p11: %s: restart failed (%s%s%s); next automatic try in %u ms",
+				why, kms_err_name(r),
+				r == KMS_ERR_HSM_UNAVAIL && p->find_why[0] ? ": " : "",
+				r == KMS_ERR_HSM_UNAVAIL ? p->find_why : "", p->retry_delay_ms);
 		}
 		p->retry_delay_ms = p->retry_delay_ms > KMS_P11_MAX_RETRY_MS / 2
 					    ? KMS_P11_MAX_RETRY_MS

@@ -10,7 +10,7 @@
 #include <openssl/crypto.h>
 
 #include "common/hex.h"
-#include "kms/internal.h"
+#include "kms/config.h"
 
 #include "kms/supervise.h"
 

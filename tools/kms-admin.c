@@ -42,6 +42,7 @@
 #include "common/secmem.h"
 #include "hsm/keys.h"
 #include "hsm/sakke.h"
+#include "kms/config.h"
 #include "kms/supervise.h"
 #include "proto/mp.h"
 #include "proto/store.h"
@@ -73,6 +74,9 @@ static const char usage_main[] =
 	"                (read-write by certcache import and withdraw); its directory must\n"
 	"                let this user create the store's -wal and -shm files unless\n"
 	"                another process has them open already.\n"
+	"  --config FILE instead of --store: kmsd's configuration (kmsd.conf), checked as\n"
+	"                kmsd checks it; its store, and for 'roster client rotate' without\n"
+	"                --hsmd-conf or --hsmd-socket, its hsmd_socket or hsmd_conf and hsmd.\n"
 	"  --help, -h    this text; 'kms-admin audit --help' and 'kms-admin certcache\n"
 	"                --help' explain those commands.\n"
 	"\n"
@@ -199,8 +203,11 @@ static const char usage_roster[] =
 	"       kms-admin --store FILE roster import FILE.csv [--dry-run]\n"
 	"       kms-admin --store FILE roster client rotate ID --hsmd-conf FILE [--hsmd PROG]\n"
 	"       kms-admin --store FILE roster client rotate ID --hsmd-socket PATH\n"
+	"       kms-admin --config kmsd.conf roster client rotate ID\n"
 	"       kms-admin --store FILE roster client rotations|retired [--json]\n"
 	"       kms-admin --store FILE roster client finish-rotation|cancel-rotation ID\n"
+	"\n"
+	"--config kmsd.conf may stand for --store FILE everywhere (see 'kms-admin --help').\n"
 	"\n"
 	"The roster says which clients (UEs, MC servers) may have the key material of which\n"
 	"user identities. Every change is one transaction in the store and takes effect at\n"
@@ -266,6 +273,7 @@ static const char usage_roster[] =
 /* The command line, parsed. Strings are borrowed from argv. */
 struct args {
 	const char *store;
+	const char *config;  /* --config kmsd.conf: store (and kms-hsmd) from there */
 	const char *cmd;     /* "audit" or "certcache" */
 	const char *sub;     /* "verify" or "show"; "import", "withdraw" or "list" */
 	const char *operand; /* certcache import FILE, withdraw KMS_URI; borrowed */
@@ -447,26 +455,46 @@ opt_value(int argc, char **argv, int *i, const char *name, const char **out_valu
 	return 1;
 }
 
-/* --store, wherever it comes: 1 taken, 0 not this option, -1 error (reported). */
+/* --store or --config, wherever it comes: 1 taken, 0 not this option, -1 error (reported). */
 static int
 opt_store(int argc, char **argv, int *i, struct args *a)
 {
 	const char *v = ""; /* set by opt_value when it matches */
-	int k = opt_value(argc, argv, i, "--store", &v);
+	const char *name = "--store";
+	int k = opt_value(argc, argv, i, name, &v);
 
+	if (k == 0) {
+		name = "--config";
+		k = opt_value(argc, argv, i, name, &v);
+	}
 	if (k != 1) {
 		return k;
 	}
-	if (a->store != NULL) {
-		(void)usage_error("%s given twice", "--store");
+	if (a->store != NULL || a->config != NULL) {
+		(void)usage_error("%s", "one --store FILE or --config FILE, once");
 		return -1;
 	}
 	if (v[0] == '\0') {
-		(void)usage_error("%s: an empty file name", "--store");
+		(void)usage_error("%s: an empty file name", name);
 		return -1;
 	}
-	a->store = v;
+	if (name[2] == 's') {
+		a->store = v;
+	} else {
+		a->config = v;
+	}
 	return 1;
+}
+
+/* Whether a store is given (--store or --config): 0, or the usage error's exit status. */
+static int
+need_store(const struct args *a)
+{
+	if (a->store == NULL && a->config == NULL) {
+		return usage_error("%s", "--store FILE (or --config kmsd.conf) is required (there "
+					 "is no default store)");
+	}
+	return 0;
 }
 
 static int
@@ -704,10 +732,7 @@ parse_roster(int argc, char **argv, int i, struct args *a)
 		return usage_error("%s", "'roster' wants a command: identity, client, entitle, "
 					 "withdraw, entitlements or import");
 	}
-	if (a->store == NULL) {
-		return usage_error("%s", "--store FILE is required (there is no default store)");
-	}
-	return 0;
+	return need_store(a);
 }
 
 /* 0 (parsed), an exit status, or -1 (help was printed: exit 0). */
@@ -756,11 +781,7 @@ parse_args(int argc, char **argv, struct args *a)
 		if ((k = parse_certcache_opts(argc, argv, i + 1, a)) != 0) {
 			return k;
 		}
-		if (a->store == NULL) {
-			return usage_error("%s",
-					   "--store FILE is required (there is no default store)");
-		}
-		return 0;
+		return need_store(a);
 	}
 	if (strcmp(argv[i], "roster") == 0) {
 		return parse_roster(argc, argv, i + 1, a);
@@ -783,10 +804,7 @@ parse_args(int argc, char **argv, struct args *a)
 	if ((k = parse_audit_opts(argc, argv, i + 1, a)) != 0) {
 		return k;
 	}
-	if (a->store == NULL) {
-		return usage_error("%s", "--store FILE is required (there is no default store)");
-	}
-	return 0;
+	return need_store(a);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1988,32 +2006,83 @@ cmd_roster(const struct args *a)
 			   w[0]);
 }
 
+/* The command a names, on a->store: the exit status. */
+static int
+run(struct args *a)
+{
+	struct kms_store *st = NULL;
+	int r, rc;
+
+	if (a->store == NULL || a->cmd == NULL) {
+		return EXIT_USAGE; /* parse_args set them: cannot happen */
+	}
+	if (strcmp(a->cmd, "certcache") == 0) {
+		return cmd_certcache(a);
+	}
+	if (strcmp(a->cmd, "roster") == 0) {
+		return cmd_roster(a);
+	}
+	if (a->sub == NULL) {
+		return EXIT_USAGE;
+	}
+	if ((r = kms_store_open(&st, a->store, KMS_STORE_RO)) != KMS_OK) {
+		fprintf(stderr, PROG ": cannot open the store '%s': %s\n", a->store,
+			kms_strerror(r));
+		return EXIT_FAILED;
+	}
+	rc = strcmp(a->sub, "verify") == 0 ? cmd_verify(st, a) : cmd_show(st, a);
+	kms_store_close(st);
+	return rc;
+}
+
+/*
+ * --config kmsd.conf: load and check it as kmsd does, take its store, and for 'roster client
+ * rotate' without --hsmd-conf or --hsmd-socket its way to kms-hsmd; then run the command.
+ */
+static int
+with_config(struct args *a)
+{
+	struct kmsd_config cfg;
+	char err[KMS_CONF_ERR_LEN];
+	int r, rc;
+
+	err[0] = '\0';
+	if ((r = kmsd_config_load(&cfg, a->config, err, sizeof(err))) != KMS_OK) {
+		fprintf(stderr, PROG ": --config: %s\n", err[0] != '\0' ? err : kms_strerror(r));
+		kmsd_config_free(&cfg);
+		return r == KMS_ERR_IO ? EXIT_FAILED : EXIT_USAGE;
+	}
+	a->store = cfg.store;
+	if (a->cmd != NULL && strcmp(a->cmd, "roster") == 0 && a->num_words == 3 &&
+	    strcmp(a->words[0], "client") == 0 && strcmp(a->words[1], "rotate") == 0 &&
+	    a->hsmd_conf == NULL && a->hsmd_socket == NULL) {
+		if (cfg.hsmd_socket != NULL) {
+			a->hsmd_socket = cfg.hsmd_socket;
+		} else {
+			a->hsmd_conf = cfg.hsmd_conf;
+			if (a->hsmd == NULL) {
+				a->hsmd =
+					cfg.hsmd; /* kmsd's kms-hsmd, or NULL: next to kms-admin */
+			}
+		}
+	}
+	rc = run(a);
+	kmsd_config_free(&cfg);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
-	struct kms_store *st = NULL;
 	struct args a;
-	int r, rc;
+	int rc;
 
 	kms_log_init(PROG, KMS_LOG_WARN);
 	if ((rc = parse_args(argc, argv, &a)) != 0) {
 		return rc < 0 ? 0 : rc;
 	}
-	if (a.store == NULL || a.sub == NULL || a.cmd == NULL) {
-		return EXIT_USAGE; /* parse_args set them: cannot happen */
+	if (a.config != NULL) {
+		return with_config(&a);
 	}
-	if (strcmp(a.cmd, "certcache") == 0) {
-		return cmd_certcache(&a);
-	}
-	if (strcmp(a.cmd, "roster") == 0) {
-		return cmd_roster(&a);
-	}
-	if ((r = kms_store_open(&st, a.store, KMS_STORE_RO)) != KMS_OK) {
-		fprintf(stderr, PROG ": cannot open the store '%s': %s\n", a.store,
-			kms_strerror(r));
-		return EXIT_FAILED;
-	}
-	rc = strcmp(a.sub, "verify") == 0 ? cmd_verify(st, &a) : cmd_show(st, &a);
-	kms_store_close(st);
-	return rc;
+	return run(&a);
 }

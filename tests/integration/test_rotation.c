@@ -483,6 +483,47 @@ test_cancel_finish(void)
 	check_retired(old_trk, 1, 1);
 }
 
+/*
+ * kms-admin --config kmsd.conf: the store, and kms-hsmd for a rotation, as kmsd has them; a
+ * missing or bad configuration, or --store beside it, is refused.
+ */
+static void
+test_admin_config(void)
+{
+	static char out[16384];
+	char conf[400], bad[400];
+	const char *rotations[] = {KMS_ADMIN_BIN, "--config",  conf,     "roster",
+				   "client",      "rotations", "--json", NULL};
+	const char *rotate[] = {KMS_ADMIN_BIN, "roster",   "client", "rotate",
+				ALICE_URI,     "--config", conf,     NULL};
+	const char *cancel[] = {KMS_ADMIN_BIN, "--config",        conf,      "roster",
+				"client",      "cancel-rotation", ALICE_URI, NULL};
+	const char *verify[] = {KMS_ADMIN_BIN, "--config", conf, "audit", "verify", NULL};
+	const char *both[] = {KMS_ADMIN_BIN, "--config", conf,     "--store",
+			      store_path,    "audit",    "verify", NULL};
+	const char *missing[] = {KMS_ADMIN_BIN, "--config", "/nonexistent/kmsd.conf",
+				 "audit",       "verify",   NULL};
+	const char *broken[] = {KMS_ADMIN_BIN, "--config", bad, "audit", "verify", NULL};
+
+	snprintf(conf, sizeof(conf), "%s/kmsd.conf", it_dev);
+	snprintf(bad, sizeof(bad), "%s/bad-kmsd.conf", it_tmp);
+	CU_ASSERT_EQUAL(it_run(rotations, out, sizeof(out)), 0);
+	/* kms-hsmd started from kmsd.conf's hsmd_conf and hsmd */
+	CU_ASSERT_EQUAL_FATAL(it_run(rotate, out, sizeof(out)), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "pending"));
+	CU_ASSERT_EQUAL(it_run(rotations, out, sizeof(out)), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, ALICE_URI));
+	CU_ASSERT_EQUAL(it_run(cancel, out, sizeof(out)), 0);
+	CU_ASSERT_EQUAL(it_run(verify, out, sizeof(out)), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "records verified"));
+	CU_ASSERT_EQUAL(it_run(both, out, sizeof(out)), 2);
+	CU_ASSERT_EQUAL(it_run(missing, out, sizeof(out)), 3);
+	/* checked as kmsd checks it: an unknown key is named, with its line */
+	CU_ASSERT_EQUAL_FATAL(it_conf_variant(conf, bad, "stroe = /x\n"), 0);
+	CU_ASSERT_EQUAL(it_run(broken, out, sizeof(out)), 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "unknown key 'stroe'"));
+}
+
 /* The audit trail says what happened, and its chain verifies. */
 static void
 test_audit(void)
@@ -503,6 +544,7 @@ static CU_TestInfo rotation_tests[] = {
 	{"rotate, deliver, prove with the new InK (xmlsec1)", test_rotation},
 	{"kms-client receives and proves a rotation", test_kms_client},
 	{"cancel-rotation and finish-rotation", test_cancel_finish},
+	{"kms-admin --config kmsd.conf", test_admin_config},
 	{"the audit trail", test_audit},
 	CU_TEST_INFO_NULL,
 };

@@ -21,6 +21,7 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include "common/base64.h"
 #include "common/conf.h"
 #include "common/secmem.h"
 
@@ -132,65 +133,14 @@ quote(char *out, const char *s)
 
 /* ---- lexical checks ---- */
 
-static int
-b64url_value(uint8_t c)
-{
-	if (c >= 'A' && c <= 'Z') {
-		return c - 'A';
-	}
-	if (c >= 'a' && c <= 'z') {
-		return c - 'a' + 26;
-	}
-	if (c >= '0' && c <= '9') {
-		return c - '0' + 52;
-	}
-	if (c == '-') {
-		return 62;
-	}
-	if (c == '_') {
-		return 63;
-	}
-	return -1;
-}
-
 /*
- * Decode base64url without padding (RFC 7515, 2): only the 64 characters of the URL-safe
- * alphabet, a length that is not 1 mod 4, and zero bits after the last byte (so each byte
- * string has exactly one encoding, and a token cannot be altered without breaking its
- * signature). Writes *out_len <= cap bytes to out. KMS_ERR_ENCODING or KMS_ERR_TOO_LARGE.
+ * base64url without padding (RFC 7515, 2), the one encoding of each byte string
+ * (common/base64.h): a token cannot be altered without breaking its signature.
  */
 static int
 b64url_decode(uint8_t *out, size_t cap, size_t *out_len, const uint8_t *in, size_t in_len)
 {
-	uint32_t acc = 0;
-	unsigned int bits = 0;
-	size_t i, n = 0;
-	int v;
-
-	*out_len = 0;
-	if (in_len % 4 == 1) {
-		return KMS_ERR_ENCODING;
-	}
-	if (in_len / 4 * 3 + (in_len % 4 == 0 ? 0 : in_len % 4 - 1) > cap) {
-		return KMS_ERR_TOO_LARGE;
-	}
-	for (i = 0; i < in_len; i++) {
-		if ((v = b64url_value(in[i])) < 0) {
-			return KMS_ERR_ENCODING;
-		}
-		acc = (acc << 6 | (uint32_t)v) & 0xffffffu;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[n++] = (uint8_t)(acc >> bits);
-		}
-	}
-	/* 2 or 4 bits left over from the last character: they must be zero. */
-	if ((acc & ((1u << bits) - 1u)) != 0) {
-		return KMS_ERR_ENCODING;
-	}
-	*out_len = n;
-	return KMS_OK;
+	return kms_b64_decode(out, cap, out_len, (const char *)in, in_len, KMS_B64_URL);
 }
 
 /*

@@ -23,6 +23,7 @@
 #include <libxml/tree.h>
 #include <openssl/crypto.h>
 
+#include "common/base64.h"
 #include "proto/signedinfo.h"
 
 #include "common/banned.h"
@@ -467,21 +468,6 @@ ds_algorithm(struct kms_xml_pstate *st, const xmlNode *n, const char *name, cons
 	return ds_end(st, &k, "HMACOutputLength", "HMACOutputLength not allowed");
 }
 
-static int
-b64_value(uint8_t c)
-{
-	if (c >= 'A' && c <= 'Z') {
-		return c - 'A';
-	}
-	if (c >= 'a' && c <= 'z') {
-		return c - 'a' + 26;
-	}
-	if (c >= '0' && c <= '9') {
-		return c - '0' + 52;
-	}
-	return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
-
 /*
  * ds_base64_32 - the leaf n (name in messages; no attribute) holds xsd:base64Binary of exactly
  * 32 bytes: 43 characters of the alphabet, the last with its two low bits clear, then one '=',
@@ -495,10 +481,7 @@ ds_base64_32(struct kms_xml_pstate *st, const xmlNode *n, const char *name,
 	char b64[SIG_B64_LEN];
 	const xmlNode *c;
 	const xmlChar *p;
-	size_t len = 0, i, o = 0;
-	uint32_t acc = 0;
-	unsigned int bits = 0;
-	int v;
+	size_t len = 0, got = 0;
 
 	if (!ds_attrs_ok(st, n, name, NULL)) {
 		return false;
@@ -521,23 +504,10 @@ ds_base64_32(struct kms_xml_pstate *st, const xmlNode *n, const char *name,
 			b64[len++] = (char)*p;
 		}
 	}
-	if (len != SIG_B64_LEN || b64[SIG_B64_LEN - 1] != '=') {
-		goto bad;
-	}
-	/* 43 characters are 258 bits: 32 bytes and two bits that must be zero. */
-	for (i = 0; i < SIG_B64_LEN - 1; i++) {
-		if ((v = b64_value((uint8_t)b64[i])) < 0) {
-			goto bad;
-		}
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (uint8_t)(acc >> bits);
-			acc &= (UINT32_C(1) << bits) - 1;
-		}
-	}
-	if (o != KMS_XML_HMAC_LEN || bits != 2 || acc != 0) {
+	/* 44 characters of canonical base64 that carry 32 bytes: 43 and one "=" */
+	if (len != SIG_B64_LEN ||
+	    kms_b64_decode(out, KMS_XML_HMAC_LEN, &got, b64, len, KMS_B64_STD) != KMS_OK ||
+	    got != KMS_XML_HMAC_LEN) {
 		goto bad;
 	}
 	return true;

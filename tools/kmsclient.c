@@ -27,6 +27,7 @@
 #include <openssl/obj_mac.h>
 #include <openssl/sha.h>
 
+#include "common/base64.h"
 #include "common/cbs.h"
 #include "common/hex.h"
 
@@ -960,95 +961,17 @@ out:
 	return r;
 }
 
-/* ------------------------------------------------------------------------------------------ */
-/* base64 (RFC 4648, strict: canonical padding and zero pad bits; XML whitespace is skipped) */
-
 static bool
 is_xml_space(uint8_t c)
 {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-static int
-b64_value(uint8_t c)
-{
-	if (c >= 'A' && c <= 'Z') {
-		return c - 'A';
-	}
-	if (c >= 'a' && c <= 'z') {
-		return c - 'a' + 26;
-	}
-	if (c >= '0' && c <= '9') {
-		return c - '0' + 52;
-	}
-	if (c == '+') {
-		return 62;
-	}
-	if (c == '/') {
-		return 63;
-	}
-	return -1;
-}
-
+/* base64 (RFC 4648, strict; XML whitespace skipped: xsd:base64Binary), common/base64.h */
 static int
 b64_decode(uint8_t *out, size_t cap, size_t *out_len, const char *s, size_t len)
 {
-	uint32_t acc = 0;
-	unsigned int nacc = 0;
-	unsigned int pad = 0;
-	size_t n = 0;
-	size_t i;
-
-	*out_len = 0;
-	for (i = 0; i < len; i++) {
-		uint8_t c = (uint8_t)s[i];
-		int v;
-
-		if (is_xml_space(c)) {
-			continue;
-		}
-		if (c == '=') {
-			if (++pad > 2) {
-				return KMS_ERR_ENCODING;
-			}
-			continue;
-		}
-		if (pad > 0 || (v = b64_value(c)) < 0) {
-			return KMS_ERR_ENCODING;
-		}
-		acc = (acc << 6) | (uint32_t)v;
-		if (++nacc == 4) {
-			if (cap - n < 3) {
-				return KMS_ERR_TOO_LARGE;
-			}
-			out[n++] = (uint8_t)(acc >> 16);
-			out[n++] = (uint8_t)(acc >> 8);
-			out[n++] = (uint8_t)acc;
-			acc = 0;
-			nacc = 0;
-		}
-	}
-	if (pad == 0 && nacc != 0) {
-		return KMS_ERR_ENCODING;
-	}
-	if (pad > 0) {
-		/* 2 characters and "==" carry 1 octet (4 zero bits); 3 and "=" carry 2 (2 bits) */
-		if (nacc + pad != 4 || (nacc == 2 && (acc & 0xf) != 0) ||
-		    (nacc == 3 && (acc & 0x3) != 0)) {
-			return KMS_ERR_ENCODING;
-		}
-		if (cap - n < 3 - pad) {
-			return KMS_ERR_TOO_LARGE;
-		}
-		if (nacc == 2) {
-			out[n++] = (uint8_t)(acc >> 4);
-		} else {
-			out[n++] = (uint8_t)(acc >> 10);
-			out[n++] = (uint8_t)(acc >> 2);
-		}
-	}
-	*out_len = n;
-	return KMS_OK;
+	return kms_b64_decode(out, cap, out_len, s, len, KMS_B64_STD | KMS_B64_XML_SPACE);
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -334,8 +334,7 @@ parse_kms_request(struct kms_xml_pstate *st, const xmlNode *n, struct kms_xml_re
  * could hide), no HMACOutputLength (truncation), and no attribute the schema does not list.
  */
 
-#define SIG_B64_LEN       44 /* the base64 of 32 bytes: 43 characters and one '=' */
-#define DS_MAX_KIDS       8  /* element children of one ds element (more: refused) */
+#define DS_MAX_KIDS       8 /* element children of one ds element (more: refused) */
 #define DS_MAX_TRANSFORMS 2
 #define C14N_REFUSED      "cannot be canonicalised (a relative namespace URI?)"
 
@@ -471,49 +470,30 @@ ds_algorithm(struct kms_xml_pstate *st, const xmlNode *n, const char *name, cons
 /*
  * ds_base64_32 - the leaf n (name in messages; no attribute) holds xsd:base64Binary of exactly
  * 32 bytes: 43 characters of the alphabet, the last with its two low bits clear, then one '=',
- * XML whitespace anywhere (base64Binary collapses it). Into out[0..32) (public values: a digest,
- * a MAC). The text is read in place, at most SIG_B64_LEN characters of it: no copy to bound.
+ * XML whitespace anywhere (base64Binary collapses it), the text at most KMS_XML_MAX_TEXT bytes
+ * (kms_xml_leaf, the leaf reader of every other element). Into out[0..32) (public values:
+ * a digest, a MAC).
  */
 static bool
 ds_base64_32(struct kms_xml_pstate *st, const xmlNode *n, const char *name,
 	     uint8_t out[static KMS_XML_HMAC_LEN])
 {
-	char b64[SIG_B64_LEN];
-	const xmlNode *c;
-	const xmlChar *p;
-	size_t len = 0, got = 0;
+	char b64[KMS_XML_MAX_TEXT + 1];
+	size_t got = 0;
 
-	if (!ds_attrs_ok(st, n, name, NULL)) {
+	/* as text (empty allowed): an empty value is not base64 of 32 bytes either */
+	if (!ds_attrs_ok(st, n, name, NULL) ||
+	    !kms_xml_leaf(st, n, name, KMS_XML_LEAF_TEXT, b64, sizeof(b64))) {
 		return false;
 	}
-	for (c = n->children; c != NULL; c = c->next) {
-		if (c->type == XML_COMMENT_NODE) {
-			continue;
-		}
-		if (c->type != XML_TEXT_NODE && c->type != XML_CDATA_SECTION_NODE) {
-			kms_xml_fail(st, KMS_ERR_PARSE, "%s: mixed content", name);
-			return false;
-		}
-		for (p = c->content; p != NULL && *p != '\0'; p++) {
-			if (kms_xml_is_space((char)*p)) {
-				continue;
-			}
-			if (len == SIG_B64_LEN) {
-				goto bad;
-			}
-			b64[len++] = (char)*p;
-		}
-	}
-	/* 44 characters of canonical base64 that carry 32 bytes: 43 and one "=" */
-	if (len != SIG_B64_LEN ||
-	    kms_b64_decode(out, KMS_XML_HMAC_LEN, &got, b64, len, KMS_B64_STD) != KMS_OK ||
+	/* canonical base64 that carries 32 bytes: 43 characters and one "=", spaces aside */
+	if (kms_b64_decode(out, KMS_XML_HMAC_LEN, &got, b64, strlen(b64),
+			   KMS_B64_STD | KMS_B64_XML_SPACE) != KMS_OK ||
 	    got != KMS_XML_HMAC_LEN) {
-		goto bad;
+		kms_xml_fail(st, KMS_ERR_ENCODING, "%s is not the base64 of 32 bytes", name);
+		return false;
 	}
 	return true;
-bad:
-	kms_xml_fail(st, KMS_ERR_ENCODING, "%s is not the base64 of 32 bytes", name);
-	return false;
 }
 
 /* ds:KeyName: 1..KMS_XML_MAX_ID visible ASCII characters, as the key ids of proto/msg.h. */

@@ -230,6 +230,33 @@ check_attrs(struct kms_p11_session *s, CK_OBJECT_HANDLE h, enum kms_key_role rol
 			    KMS_OK);
 }
 
+/*
+ * kms_keys_destroy_label (retired client keys): the TrK and InK token objects of their labels
+ * go, a KEK (it can unwrap) stays whatever its label, an absent label is no error, a bad one is
+ * refused. Then the KEK is destroyed by hand.
+ */
+static void
+check_destroy_label(struct kms_p11_session *s, CK_OBJECT_HANDLE kek, const char *kek_label,
+		    const char *trk_label, const char *ink_label)
+{
+	CK_OBJECT_HANDLE found;
+	size_t n = 9;
+
+	CU_ASSERT_EQUAL(kms_keys_destroy_label(s, trk_label, &n), KMS_OK);
+	CU_ASSERT_EQUAL(n, 1);
+	CU_ASSERT_EQUAL(kms_keys_find(s, &found, trk_label), KMS_ERR_INVALID_ARG);
+	CU_ASSERT_EQUAL(kms_keys_destroy_label(s, ink_label, &n), KMS_OK);
+	CU_ASSERT_EQUAL(n, 1);
+	CU_ASSERT_EQUAL(kms_keys_destroy_label(s, ink_label, &n), KMS_OK); /* gone already */
+	CU_ASSERT_EQUAL(n, 0);
+	CU_ASSERT_EQUAL(kms_keys_destroy_label(s, kek_label, &n), KMS_OK);
+	CU_ASSERT_EQUAL(n, 0);
+	CU_ASSERT_EQUAL(kms_keys_find(s, &found, kek_label), KMS_OK);
+	CU_ASSERT_EQUAL(found, kek);
+	CU_ASSERT_EQUAL(kms_keys_destroy_label(s, "a\nb", &n), KMS_ERR_INVALID_ARG);
+	CU_ASSERT_EQUAL(kms_p11_destroy_object(s, kek), KMS_OK);
+}
+
 static void
 test_generate_and_attributes(void)
 {
@@ -253,9 +280,7 @@ test_generate_and_attributes(void)
 			KMS_ERR_INVALID_ARG);
 	CU_ASSERT_EQUAL(kms_keys_generate(s, &found, KMS_KEY_TRK, "a\nb", &pol, 0, 1),
 			KMS_ERR_INVALID_ARG);
-	CU_ASSERT_EQUAL(kms_p11_destroy_object(s, kek), KMS_OK);
-	CU_ASSERT_EQUAL(kms_p11_destroy_object(s, trk), KMS_OK);
-	CU_ASSERT_EQUAL(kms_p11_destroy_object(s, ink), KMS_OK);
+	check_destroy_label(s, kek, "kek.attr", "tk.1.attr", "ik.1.attr");
 	kms_p11_return(s);
 }
 

@@ -227,6 +227,7 @@ test_key_roles(void)
 	struct kms_p11_session *s = NULL;
 	CK_OBJECT_HANDLE kek, trk, ink, found;
 	uint8_t mac[32];
+	size_t n = 9;
 	int v = -1;
 
 	CU_ASSERT_EQUAL_FATAL(kms_p11_borrow(p11, &s), KMS_OK);
@@ -253,9 +254,16 @@ test_key_roles(void)
 	mac[0] ^= 1;
 	CU_ASSERT_EQUAL(kms_hmac_sha256_verify(s, ink, (const uint8_t *)"abc", 3, mac),
 			KMS_ERR_AUTH);
+	/* retired TrK and InK go by label; the KEK (it can unwrap) stays under any label */
+	CU_ASSERT_EQUAL(kms_keys_destroy_label(s, "tk.nss", &n), KMS_OK);
+	CU_ASSERT_EQUAL(n, 1);
+	CU_ASSERT_EQUAL(kms_keys_destroy_label(s, "ik.nss", &n), KMS_OK);
+	CU_ASSERT_EQUAL(n, 1);
+	CU_ASSERT_EQUAL(kms_keys_find(s, &found, "tk.nss"), KMS_ERR_INVALID_ARG);
+	CU_ASSERT_EQUAL(kms_keys_destroy_label(s, "kek.nss", &n), KMS_OK);
+	CU_ASSERT_EQUAL(n, 0);
+	CU_ASSERT_EQUAL(kms_keys_find(s, &found, "kek.nss"), KMS_OK);
 	CU_ASSERT_EQUAL(kms_p11_destroy_object(s, kek), KMS_OK);
-	CU_ASSERT_EQUAL(kms_p11_destroy_object(s, trk), KMS_OK);
-	CU_ASSERT_EQUAL(kms_p11_destroy_object(s, ink), KMS_OK);
 	kms_p11_return(s);
 }
 

@@ -1780,18 +1780,25 @@ roster_rotate(const struct args *a, const char *client)
 	return rc;
 }
 
+/* Unix seconds t as "YYYY-MM-DDTHH:MM:SSZ" into out, or as the number if it is no date. */
+static void
+utc_seconds(char *out, size_t cap, int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL || strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+		snprintf(out, cap, "%" PRId64, t);
+	}
+}
+
 static int
 list_rotation(void *arg, const struct kms_store_rotation *rot)
 {
 	const struct args *a = arg;
 	char when[32];
-	time_t t = (time_t)rot->created;
-	struct tm tm;
 
-	if (gmtime_r(&t, &tm) == NULL ||
-	    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
-		snprintf(when, sizeof(when), "%" PRId64, rot->created);
-	}
+	utc_seconds(when, sizeof(when), rot->created);
 	if (a->json) {
 		fprintf(stdout, "{\"created\":\"%s\"", when);
 		put_json_str(stdout, "client", rot->client_id);
@@ -1833,13 +1840,8 @@ list_retired(void *arg, const char *label, int64_t retired)
 {
 	const struct args *a = arg;
 	char when[32];
-	time_t t = (time_t)retired;
-	struct tm tm;
 
-	if (gmtime_r(&t, &tm) == NULL ||
-	    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
-		snprintf(when, sizeof(when), "%" PRId64, retired);
-	}
+	utc_seconds(when, sizeof(when), retired);
 	if (a->json) {
 		fprintf(stdout, "{\"retired\":\"%s\"", when);
 		put_json_str(stdout, "label", label);

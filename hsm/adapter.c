@@ -419,7 +419,9 @@ kms_adapter_new(struct kms_adapter **out, struct kms_p11 *p11, const struct kms_
 			a->kek_label);
 		goto out;
 	}
-	purge_retired(a, s);
+	if (!cfg->no_purge) {
+		purge_retired(a, s);
+	}
 	if (a->issuer == KMS_ISSUER_ONLINE && (r = load_master_secrets(a, s, kek)) != KMS_OK) {
 		goto out;
 	}

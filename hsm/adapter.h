@@ -71,6 +71,7 @@ struct kms_adapter_config {
 	unsigned int future_periods;  /* and up to current + future_periods (e.g. 1: the next) */
 	const char *tls_key_label;    /* kmsd's TLS key pair in the token (CKA_LABEL), or NULL */
 	const char *audit_key_label;  /* the audit key pair in the token (CKA_LABEL), or NULL */
+	int no_purge;                 /* keep retired client keys (kms-hsmd --check) */
 };
 
 struct kms_adapter;
@@ -82,7 +83,9 @@ struct kms_adapter;
  * online issuer, the master secrets unwrapped into locked memory, and their public keys compared
  * with the certificate's; with tls_key_label, the TLS key pair found, and a signature made in the
  * token with it verified with OpenSSL against its public point; with audit_key_label, the same for
- * the audit key, whose point must also be registered in the store (kms_store_has_audit_key). Any
+ * the audit key, whose point must also be registered in the store (kms_store_has_audit_key).
+ * Then, unless no_purge, the token objects of the client keys the store has retired are destroyed
+ * (kms_store_retired_list; a failure there is logged and does not stop the start). Any
  * failure refuses to serve, with
  * a message saying which step failed. p11 is borrowed (it must outlive the adapter). *out is owned
  * (kms_adapter_free).

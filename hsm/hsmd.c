@@ -440,6 +440,7 @@ main(int argc, char **argv)
 			kms_strerror(r));
 		goto out;
 	}
+	acfg.no_purge = check; /* a check changes nothing in the token */
 	if ((r = kms_adapter_new(&adapter, p11, &acfg)) != KMS_OK) {
 		fprintf(stderr, "kms-hsmd: a start-up check failed (see above): %s\n",
 			kms_strerror(r));

@@ -13,7 +13,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "hsm/keys.h"
 #include "proto/frame.h"
+#include "proto/store.h"
 #include "tests/unit/kms_test.h"
 #include "tools/devdomain.h"
 
@@ -292,6 +294,82 @@ test_serve_as_kmsd_starts_it(void)
 	close(fd);
 }
 
+/* Whether the token holds a secret key labelled label (through the test's own module). */
+static int
+token_has(const char *label)
+{
+	struct kms_p11_session *s = NULL;
+	CK_OBJECT_HANDLE h;
+	int r;
+
+	CU_ASSERT_EQUAL_FATAL(kms_p11_borrow(dom.tok.p11, &s), KMS_OK);
+	r = kms_keys_find(s, &h, label);
+	kms_p11_return(s);
+	return r == KMS_OK;
+}
+
+/*
+ * Retired client keys: --check leaves them in the token (a check changes nothing); a kms-hsmd
+ * that starts to serve destroys them. The keys are bob's cancelled rotation, made here: a TrK
+ * and an InK in the token, the rotation stored and cancelled through the store's API.
+ */
+static void
+test_retired_keys_at_start(void)
+{
+	struct kms_wrap_policy pol = {dom.kwp, KMS_WRAP_TOKEN};
+	struct kms_store_rotation rot;
+	struct kms_store_client bob;
+	struct kms_p11_session *s = NULL;
+	struct kms_store *st = NULL;
+	CK_OBJECT_HANDLE trk, ink;
+	char out[8192], args[512];
+	int fd = -1, status;
+	pid_t pid;
+
+	CU_ASSERT_EQUAL_FATAL(kms_p11_borrow(dom.tok.p11, &s), KMS_OK);
+	CU_ASSERT_EQUAL(kms_keys_generate(s, &trk, KMS_KEY_TRK, "tk.cancelled.bob", &pol, 0, 0),
+			KMS_OK);
+	CU_ASSERT_EQUAL(kms_keys_generate(s, &ink, KMS_KEY_INK, "ik.cancelled.bob", &pol, 0, 0),
+			KMS_OK);
+	kms_p11_return(s);
+	CU_ASSERT_EQUAL_FATAL(kms_store_open(&st, dom.tok.store_path, KMS_STORE_RW), KMS_OK);
+	CU_ASSERT_EQUAL_FATAL(kms_store_get_client(st, "bob", &bob), KMS_OK);
+	memset(&rot, 0, sizeof(rot));
+	snprintf(rot.client_id, sizeof(rot.client_id), "bob");
+	snprintf(rot.from_trk_label, sizeof(rot.from_trk_label), "%s", bob.trk_label);
+	snprintf(rot.new_trk_label, sizeof(rot.new_trk_label), "tk.cancelled.bob");
+	snprintf(rot.new_ink_label, sizeof(rot.new_ink_label), "ik.cancelled.bob");
+	rot.new_trk.len = rot.new_ink.len = 40;
+	memset(rot.new_trk.data, 1, 40);
+	memset(rot.new_ink.data, 2, 40);
+	CU_ASSERT_EQUAL(kms_store_put_rotation(st, &rot, &rot.new_trk, &rot.new_ink), KMS_OK);
+	CU_ASSERT_EQUAL(kms_store_cancel_rotation(st, "bob"), KMS_OK);
+	kms_store_close(st);
+	CU_ASSERT(token_has("tk.cancelled.bob"));
+
+	snprintf(args, sizeof(args), "-c %s --check", good);
+	CU_ASSERT_EQUAL(run_hsmd(args, out, sizeof(out)), 0);
+	CU_ASSERT(token_has("tk.cancelled.bob"));
+	CU_ASSERT(token_has("ik.cancelled.bob"));
+
+	pid = start_hsmd(&fd);
+	CU_ASSERT_FATAL(pid > 0);
+	{
+		struct kms_proto_request req;
+		struct kms_proto_reply rep;
+
+		memset(&req, 0, sizeof(req));
+		req.op = KMS_PROTO_CERTIFICATE; /* it answers: its start is over */
+		CU_ASSERT_EQUAL(roundtrip(fd, &req, &rep), 0);
+		CU_ASSERT_EQUAL(rep.status, KMS_OK);
+	}
+	close(fd);
+	CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+	CU_ASSERT(!token_has("tk.cancelled.bob"));
+	CU_ASSERT(!token_has("ik.cancelled.bob"));
+	CU_ASSERT(token_has(bob.trk_label)); /* bob's own key stays */
+}
+
 /*
  * SoftHSM keeps the memory of destroyed session objects until C_Finalize: kms-hsmd restarts the
  * module every recycle_after objects, between requests. With a tiny threshold, provisioning
@@ -420,6 +498,7 @@ static CU_TestInfo hsmd_tests[] = {
 	{"--check, configuration errors, command line", test_check_and_configuration},
 	{"serving a socketpair end; SIGTERM; bad frames", test_serve_as_kmsd_starts_it},
 	{"recycling the module keeps serving correctly", test_recycling_keeps_serving},
+	{"retired keys: kept by --check, destroyed when serving", test_retired_keys_at_start},
 	CU_TEST_INFO_NULL,
 };
 

@@ -1040,12 +1040,13 @@ purge_finished(struct kms_adapter *a, struct kms_p11_session *s, const struct km
 	int retired = 0;
 
 	for (i = 0; i < 2; i++) {
-		if (kms_store_is_retired(a->store, labels[i], &retired) != KMS_OK || !retired ||
-		    purge_label(a, s, labels[i], &destroyed) != KMS_OK) {
+		if (kms_store_is_retired(a->store, labels[i], &retired) != KMS_OK ||
+		    (retired && purge_label(a, s, labels[i], &destroyed) != KMS_OK)) {
 			kms_log(KMS_LOG_WARN,
 				"adapter: the old key '%s' stays in the token until the next start",
 				labels[i]);
 		}
+		/* not retired: another client's row names it (a writer past the store's code) */
 	}
 }
 

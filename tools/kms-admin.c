@@ -2062,9 +2062,9 @@ with_config(struct args *a)
 			a->hsmd_socket = cfg.hsmd_socket;
 		} else {
 			a->hsmd_conf = cfg.hsmd_conf;
+			/* kmsd's kms-hsmd program, unless --hsmd names one */
 			if (a->hsmd == NULL) {
-				a->hsmd =
-					cfg.hsmd; /* kmsd's kms-hsmd, or NULL: next to kms-admin */
+				a->hsmd = cfg.hsmd;
 			}
 		}
 	}

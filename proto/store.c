@@ -2738,10 +2738,13 @@ kms_store_put_client_with_keys(struct kms_store *st, const struct kms_store_clie
 	if ((r = write_begin(st)) != KMS_OK) {
 		return r;
 	}
-	/* The client's keys until now, if it was enrolled before. */
+	/*
+	 * The client's keys until now, if it was enrolled before. A malformed row (logged) names
+	 * no label to retire, and the enrolment replaces it.
+	 */
 	if ((r = kms_store_get_client(st, client->client_id, &old)) == KMS_OK) {
 		had = 1;
-	} else if (r != KMS_ERR_FORBIDDEN) {
+	} else if (r != KMS_ERR_FORBIDDEN && r != KMS_ERR_PARSE) {
 		return write_end(st, r);
 	}
 	/* The keys first: the row names them only once the store can also restore them. */

@@ -3437,6 +3437,18 @@ test_client_with_keys(void)
 	CU_ASSERT_EQUAL(r, 1);
 	CU_ASSERT(kms_store_is_retired(st, "ink-ue-1-1", &r) == KMS_OK);
 	CU_ASSERT_EQUAL(r, 1);
+
+	/* A malformed row (past the CHECKs): an enrolment replaces it, retiring nothing. */
+	kms_store_close(st);
+	CU_ASSERT_FATAL(raw_exec(path,
+				 "PRAGMA ignore_check_constraints = ON; "
+				 "UPDATE clients SET trk_label = 'a b' WHERE client_id = 'ue-1'") ==
+			SQLITE_OK);
+	st = open_store(path, KMS_STORE_RW);
+	CU_ASSERT(kms_store_get_client(st, "ue-1", &got) == KMS_ERR_PARSE);
+	CU_ASSERT(kms_store_put_client_with_keys(st, &c, &t2, &i2) == KMS_OK);
+	CU_ASSERT(kms_store_get_client(st, "ue-1", &got) == KMS_OK);
+	CU_ASSERT(client_eq(&got, &c));
 	memset(&k, 0, sizeof(k));
 	k.c.stop_after = 1; /* the first row, ik.2.ue-1 */
 	k.stop_with = KMS_ERR_AUTH;

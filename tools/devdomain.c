@@ -348,3 +348,17 @@ kms_devdomain_client_checks(const struct kms_devdomain *d, const struct kms_prot
 	}
 	return ok;
 }
+
+void
+kms_devdomain_adapter_cfg(struct kms_adapter_config *cfg, const char *store_path,
+			  CK_MECHANISM_TYPE kwp, enum kms_issuer issuer)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->store_path = store_path;
+	cfg->kek_label = KMS_DEV_KEK;
+	cfg->issuer = issuer;
+	cfg->id_format = KMS_ID_RAW;
+	cfg->kwp = kwp;
+	cfg->allow_host_ecb = kwp == CKM_AES_KEY_WRAP_PAD; /* SoftHSM 2.6.1's defect only */
+	cfg->future_periods = 1;
+}

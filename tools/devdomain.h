@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "hsm/adapter.h"
 #include "hsm/eccsi.h"
 #include "hsm/keys.h"
 #include "hsm/p11.h"
@@ -102,6 +103,16 @@ int kms_devdomain_new(struct kms_devdomain *d, const char *token_label);
 int kms_devdomain_new_kind(struct kms_devdomain *d, const char *token_label,
 			   enum kms_devtoken_kind kind);
 int kms_devdomain_free(struct kms_devdomain *d);
+
+/*
+ * kms_devdomain_adapter_cfg - the adapter configuration that serves a development domain whose
+ * store is store_path (borrowed) with issuer: the KEK KMS_DEV_KEK, raw identifiers, the token's
+ * RFC 5649 mechanism kwp, the host-ECB wrap allowed only where the token needs it (SoftHSM's
+ * CKM_AES_KEY_WRAP_PAD), the current and the next key period served. For the hsm tests and
+ * kms-bench, as kms-devsetup's kms-hsmd.conf says the same.
+ */
+void kms_devdomain_adapter_cfg(struct kms_adapter_config *cfg, const char *store_path,
+			       CK_MECHANISM_TYPE kwp, enum kms_issuer issuer);
 
 /* kms_devdomain_ntp_now - now, in NTP seconds. */
 uint64_t kms_devdomain_ntp_now(void);

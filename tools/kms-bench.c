@@ -362,13 +362,7 @@ bench_provision(struct kms_devdomain *d, enum kms_issuer issuer, double seconds,
 	double t0;
 	int r;
 
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.store_path = d->tok.store_path;
-	cfg.kek_label = KMS_DEV_KEK;
-	cfg.issuer = issuer;
-	cfg.id_format = KMS_ID_RAW;
-	cfg.kwp = d->kwp;
-	cfg.allow_host_ecb = 1;
+	kms_devdomain_adapter_cfg(&cfg, d->tok.store_path, d->kwp, issuer);
 	if ((r = kms_adapter_new(&a, d->tok.p11, &cfg)) != KMS_OK) {
 		return r;
 	}

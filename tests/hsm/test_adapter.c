@@ -47,14 +47,7 @@ static struct kms_adapter *preminted;
 static void
 adapter_cfg(struct kms_adapter_config *cfg, enum kms_issuer issuer)
 {
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->store_path = dom.tok.store_path;
-	cfg->kek_label = KMS_DEV_KEK;
-	cfg->issuer = issuer;
-	cfg->id_format = KMS_ID_RAW;
-	cfg->kwp = CKM_AES_KEY_WRAP_PAD;
-	cfg->allow_host_ecb = 1;
-	cfg->future_periods = 1;
+	kms_devdomain_adapter_cfg(cfg, dom.tok.store_path, CKM_AES_KEY_WRAP_PAD, issuer);
 }
 
 static int

@@ -675,14 +675,7 @@ test_token_keys(void)
 	}
 	kms_p11_return(s);
 
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.store_path = p;
-	cfg.kek_label = KMS_DEV_KEK;
-	cfg.issuer = KMS_ISSUER_ONLINE;
-	cfg.id_format = KMS_ID_RAW;
-	cfg.kwp = CKM_AES_KEY_WRAP_PAD;
-	cfg.allow_host_ecb = 1;
-	cfg.future_periods = 1;
+	kms_devdomain_adapter_cfg(&cfg, p, CKM_AES_KEY_WRAP_PAD, KMS_ISSUER_ONLINE);
 	CU_ASSERT_EQUAL_FATAL(kms_adapter_new(&a, p11, &cfg), KMS_OK);
 	CU_ASSERT_EQUAL(kms_key_period_no(&period, kms_devdomain_ntp_now(), 2592000, 0), KMS_OK);
 	for (i = 0; i < NUM_CLIENTS; i++) {

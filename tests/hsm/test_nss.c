@@ -290,14 +290,8 @@ domain_cleanup(void)
 static void
 domain_cfg(struct kms_adapter_config *cfg, enum kms_issuer issuer)
 {
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->store_path = dom.tok.store_path;
-	cfg->kek_label = KMS_DEV_KEK;
-	cfg->issuer = issuer;
-	cfg->id_format = KMS_ID_RAW;
-	cfg->kwp = KMS_CKM_AES_KEY_WRAP_KWP;
-	cfg->allow_host_ecb = 0; /* not needed, and so not allowed */
-	cfg->future_periods = 1;
+	/* 0x210b: the host-ECB wrap not needed, and so not allowed */
+	kms_devdomain_adapter_cfg(cfg, dom.tok.store_path, KMS_CKM_AES_KEY_WRAP_KWP, issuer);
 }
 
 /*

@@ -69,12 +69,13 @@
 #define EXIT_USAGE   2
 #define EXIT_STOPPED 3
 
-#define BACKUP_KEY_LEN 32
-#define MAX_SHARE_FILE KMS_SHARE_MAX_TEXT
-#define MAX_SHARES_IN  255
-#define MAX_TRANSCRIPT KMS_TRANSCRIPT_MAX_FILE
-#define MAX_ENROL_BLOB 1100 /* an RSA-OAEP export under an 8192-bit key is 1024 octets */
-#define ERR_LEN        1024
+#define BACKUP_KEY_LEN   32
+#define MAX_SHARE_FILE   KMS_SHARE_MAX_TEXT
+#define MAX_SHARES_IN    255
+#define MAX_TRANSCRIPT   KMS_TRANSCRIPT_MAX_FILE
+#define MAX_ENROL_BLOB   1100 /* an RSA-OAEP export under an 8192-bit key is 1024 octets */
+#define ERR_LEN          1024
+#define CLIENT_LABEL_LEN 40 /* "trk." 16 hex "." 16 hex, and the NUL */
 
 static const char usage_text[] =
 	"usage: kms-ceremony check FILE\n"
@@ -848,23 +849,45 @@ out:
 	return rc;
 }
 
-/* The token labels of a client's keys: "trk." / "ink." and 16 hex digits of SHA-256(id). */
+/* The hex digits of SHA-256(client id) that name a client in labels and file names. */
 static void
-client_label(char out[24], const char *prefix, const char *client_id)
+client_hash(char out[17], const char *client_id)
 {
 	uint8_t md[SHA256_DIGEST_LENGTH];
 	char hex[65];
 
 	SHA256((const uint8_t *)client_id, strlen(client_id), md);
 	hex_text(hex, sizeof(hex), md, sizeof(md));
-	snprintf(out, 24, "%s.%.16s", prefix, hex);
+	snprintf(out, 17, "%.16s", hex);
+}
+
+/*
+ * The token label of a client's new key: "trk." / "ink.", 16 hex digits of SHA-256(id), '.',
+ * and 16 random hex digits. Each enrolment gets labels of its own: a node whose token still
+ * holds a client's earlier key (restored before this enrolment, not restarted since) must not
+ * take that key for the new one of the same label. Under a new label it imports the new key
+ * from the store's client_keys, and destroys the earlier one, which the enrolment retired.
+ */
+static int
+client_label(char out[CLIENT_LABEL_LEN], const char *prefix, const char *client_id)
+{
+	uint8_t rnd[8];
+	char h[17], r[17];
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+		return KMS_ERR_RANDOM;
+	}
+	client_hash(h, client_id);
+	hex_text(r, sizeof(r), rnd, sizeof(rnd));
+	snprintf(out, CLIENT_LABEL_LEN, "%s.%s.%s", prefix, h, r);
+	return KMS_OK;
 }
 
 /* The enrolment file's name: the client id with [^A-Za-z0-9._-] as '_', and 8 hex digits. */
 static int
 enrol_path(char *out, size_t cap, const char *dir, const char *client_id)
 {
-	char safe[64], lab[24];
+	char safe[64], h[17];
 	size_t i, n = 0;
 
 	for (i = 0; client_id[i] != '\0' && n + 1 < sizeof(safe); i++) {
@@ -874,8 +897,8 @@ enrol_path(char *out, size_t cap, const char *dir, const char *client_id)
 		safe[n++] = ok ? c : '_';
 	}
 	safe[n] = '\0';
-	client_label(lab, "x", client_id);
-	return snprintf(out, cap, "%s/%s-%.8s.enrol", dir, safe, lab + 2) >= (int)cap ? -1 : 0;
+	client_hash(h, client_id);
+	return snprintf(out, cap, "%s/%s-%.8s.enrol", dir, safe, h) >= (int)cap ? -1 : 0;
 }
 
 /* Add an identity to the roster unless it is there (an existing one, revoked or not, is left
@@ -911,15 +934,19 @@ enrol_one(struct run *r, const struct kms_cer_enrol *e)
 	struct kms_store_client c;
 	uint8_t trk_out[MAX_ENROL_BLOB], ink_out[MAX_ENROL_BLOB];
 	char trk_hex[2 * MAX_ENROL_BLOB + 1], ink_hex[2 * MAX_ENROL_BLOB + 1];
-	char trk_label[24], ink_label[24], path[PATH_MAX], err[ERR_LEN], text[8192];
+	char trk_label[CLIENT_LABEL_LEN], ink_label[CLIENT_LABEL_LEN], path[PATH_MAX], err[ERR_LEN];
+	char text[8192];
 	size_t trk_len = 0, ink_len = 0;
 	CK_OBJECT_HANDLE trk = CK_INVALID_HANDLE, ink = CK_INVALID_HANDLE;
 	const char *how;
 	int rc, n, oaep_sha1 = r->f->oaep_hash == KMS_CER_OAEP_SHA1;
 
 	memset(&ck, 0, sizeof(ck));
-	client_label(trk_label, "trk", e->client_id);
-	client_label(ink_label, "ink", e->client_id);
+	if ((rc = client_label(trk_label, "trk", e->client_id)) != KMS_OK ||
+	    (rc = client_label(ink_label, "ink", e->client_id)) != KMS_OK) {
+		complain("enrol: %s: no random label (%s)", e->client_id, kms_err_name(rc));
+		return rc;
+	}
 	if (enrol_path(path, sizeof(path), r->f->enrol_dir, e->client_id) != 0) {
 		complain("enrol: the path of %s's enrolment file is too long", e->client_id);
 		return KMS_ERR_TOO_LARGE;
@@ -1002,6 +1029,39 @@ enrol_one(struct run *r, const struct kms_cer_enrol *e)
 out:
 	kms_cer_client_key_clear(&ck);
 	return rc;
+}
+
+/*
+ * Before anything is made: no client's enrolment file is there yet. An earlier enrolment's
+ * file that the client has not been given must not be overwritten, and a run must not make
+ * keys and write the roster and then fail at the file. The message says what to do.
+ */
+static int
+enrol_files_absent(const struct kms_cer_file *f)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+	size_t i;
+
+	for (i = 0; i < f->num_enrols; i++) {
+		if (enrol_path(path, sizeof(path), f->enrol_dir, f->enrols[i].client_id) != 0) {
+			complain("enrol: the path of %s's enrolment file is too long",
+				 f->enrols[i].client_id);
+			return -1;
+		}
+		if (lstat(path, &sb) == 0) {
+			complain(
+				"enrol: %s exists, from an earlier enrolment of %s: hand it to the "
+				"client and move it out of %s, then run again",
+				path, f->enrols[i].client_id, f->enrol_dir);
+			return -1;
+		}
+		if (errno != ENOENT) {
+			complain("enrol: cannot check %s: %s", path, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
 }
 
 static int
@@ -1363,6 +1423,10 @@ cmd_run(const char *path, int yes, const char *transcript)
 			 "backup "
 			 "holds the certificate)",
 			 path);
+		run_free(&r);
+		return EXIT_USAGE;
+	}
+	if (r.f->steps[KMS_CER_ENROL] && enrol_files_absent(r.f) != 0) {
 		run_free(&r);
 		return EXIT_USAGE;
 	}

@@ -800,6 +800,128 @@ test_serve_both(void)
 	}
 }
 
+/* The store's TrK and InK labels of client in db (under T), and whether label is retired. */
+static int
+store_labels(const char *db, const char *client, char *trk, char *ink, size_t cap)
+{
+	struct kms_store *st = NULL;
+	struct kms_store_client c;
+	char p[600];
+	int rc;
+
+	tpath(p, sizeof(p), db);
+	if (kms_store_open(&st, p, KMS_STORE_RO) != KMS_OK) {
+		return -1;
+	}
+	rc = kms_store_get_client(st, client, &c);
+	kms_store_close(st);
+	if (rc != KMS_OK) {
+		return -1;
+	}
+	snprintf(trk, cap, "%s", c.trk_label);
+	snprintf(ink, cap, "%s", c.ink_label);
+	return 0;
+}
+
+static int
+store_retired(const char *db, const char *label)
+{
+	struct kms_store *st = NULL;
+	char p[600];
+	int retired = -1;
+
+	tpath(p, sizeof(p), db);
+	if (kms_store_open(&st, p, KMS_STORE_RO) != KMS_OK) {
+		return -1;
+	}
+	if (kms_store_is_retired(st, label, &retired) != KMS_OK) {
+		retired = -1;
+	}
+	kms_store_close(st);
+	return retired;
+}
+
+/* A "trk." / "ink." label of the ceremony: 16 hex digits of the id's hash, then 16 random. */
+static int
+ceremony_label(const char *label, const char *prefix)
+{
+	size_t i, n = strlen(prefix);
+
+	if (strncmp(label, prefix, n) != 0 || strlen(label) != n + 33 || label[n + 16] != '.') {
+		return 0;
+	}
+	for (i = n; label[i] != '\0'; i++) {
+		if (i != n + 16 && strchr("0123456789ABCDEF", label[i]) == NULL) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/*
+ * A re-enrolment reaches a node whose token still holds the client's earlier keys: node 2
+ * (restored before) shares the store that the ceremony re-enrols mcptt-server into. The new
+ * keys have labels of their own, so node 2's kms-hsmd takes them from the store, serves the
+ * client under them, and destroys the earlier ones, which the re-enrolment retired. An earlier
+ * enrolment file still in enrol_dir stops the run before anything is made.
+ */
+static void
+test_reenrol(void)
+{
+	char cf[600], a[600], b[600], old_trk[256], old_ink[256], trk[256], ink[256];
+	static char log[1 << 20];
+	char needle[400];
+	const char *run[] = {"run", cf, "--yes", NULL};
+	int rc, fd;
+
+	CU_ASSERT_EQUAL(it_stop_kmsd(), 0);
+	CU_ASSERT_EQUAL_FATAL(store_labels("node2.db", MCS_URI, old_trk, old_ink, 256), 0);
+	CU_ASSERT(ceremony_label(old_trk, "trk."));
+	CU_ASSERT(ceremony_label(old_ink, "ink."));
+	CU_ASSERT_EQUAL_FATAL(
+		write_ceremony_file("reenrol.conf", "node1", "node2.db", "step = enrol\n"), 0);
+	tpath(cf, sizeof(cf), "reenrol.conf");
+	/* the first enrolment's files are still there: refused, nothing made */
+	CU_ASSERT_EQUAL(ceremony(USER_PIN "\n", run), 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "from an earlier enrolment of " ALICE_URI));
+	CU_ASSERT_EQUAL_FATAL(store_labels("node2.db", MCS_URI, trk, ink, sizeof(trk)), 0);
+	CU_ASSERT_STRING_EQUAL(trk, old_trk);
+	tpath(a, sizeof(a), "enrol");
+	tpath(b, sizeof(b), "enrol-1");
+	CU_ASSERT_EQUAL_FATAL(rename(a, b), 0);
+	CU_ASSERT_EQUAL_FATAL(mkdir(a, 0700), 0);
+	rc = ceremony(USER_PIN "\n", run);
+	if (rc != 0) {
+		fprintf(stderr, "\n%s\n", out);
+	}
+	CU_ASSERT_EQUAL_FATAL(rc, 0);
+	CU_ASSERT_EQUAL_FATAL(store_labels("node2.db", MCS_URI, trk, ink, sizeof(trk)), 0);
+	CU_ASSERT(ceremony_label(trk, "trk."));
+	CU_ASSERT(ceremony_label(ink, "ink."));
+	CU_ASSERT_STRING_NOT_EQUAL(trk, old_trk);
+	CU_ASSERT_STRING_NOT_EQUAL(ink, old_ink);
+	CU_ASSERT_EQUAL(strncmp(trk, old_trk, 21), 0); /* the same client: the same hash */
+	CU_ASSERT_EQUAL(store_retired("node2.db", old_trk), 1);
+	CU_ASSERT_EQUAL(store_retired("node2.db", old_ink), 1);
+	CU_ASSERT_EQUAL(store_retired("node2.db", trk), 0);
+	/* the client's new keys from its new enrolment file; node 2's token has only the old */
+	CU_ASSERT_EQUAL_FATAL(client_keys("sip_mcptt-server_example.org-", 0, "mcptt-server.trk",
+					  "mcptt-server.ink"),
+			      0);
+	CU_ASSERT_EQUAL_FATAL(start_node(2), 0);
+	CU_ASSERT_EQUAL(client_keyprov("mcptt-server", "mcs-3"), 0);
+	CU_ASSERT(same_file("mcs-1/1-ssk.hex", "mcs-3/1-ssk.hex"));
+	CU_ASSERT_EQUAL(it_stop_kmsd(), 0);
+	log[0] = '\0';
+	if ((fd = open(it_log, O_RDONLY | O_CLOEXEC)) >= 0) {
+		(void)kms_test_read_fd(fd, log, sizeof(log));
+		close(fd);
+	}
+	snprintf(needle, sizeof(needle), "destroyed the retired client key '%s' in the token",
+		 old_trk);
+	CU_ASSERT_PTR_NOT_NULL(strstr(log, needle));
+}
+
 /*
  * The ceremony on NSS's softoken (docs/tokens.md), a token whose RFC 5649 is exact: the
  * ceremony file's module_params reaches the module, the known-answer tests choose the token's
@@ -873,6 +995,7 @@ static CU_TestInfo ceremony_tests[] = {
 	{"restore from three shares into a second token", test_restore},
 	{"restore run again", test_restore_again},
 	{"both nodes serve the same key sets", test_serve_both},
+	{"a re-enrolment reaches a node with the earlier keys", test_reenrol},
 	{"a ceremony on NSS's softoken", test_ceremony_on_nss},
 	CU_TEST_INFO_NULL,
 };

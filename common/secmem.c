@@ -2,6 +2,7 @@
 #include "common/secmem.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -255,4 +256,43 @@ kms_harden_process(void)
 		return KMS_ERR_INTERNAL;
 	}
 	return KMS_OK;
+}
+
+void
+kms_wipe_free(void *p)
+{
+	if (p != NULL) {
+		kms_memzero(p, malloc_usable_size(p));
+		free(p);
+	}
+}
+
+void *
+kms_wipe_realloc(void *p, size_t len)
+{
+	size_t old;
+	void *q;
+
+	if (p == NULL) {
+		return malloc(len);
+	}
+	if ((q = malloc(len > 0 ? len : 1)) == NULL) {
+		return NULL; /* p stays as it was, as realloc() leaves it */
+	}
+	old = malloc_usable_size(p);
+	memcpy(q, p, old < len ? old : len);
+	kms_wipe_free(p);
+	return q;
+}
+
+char *
+kms_wipe_strdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *q = malloc(n);
+
+	if (q != NULL) {
+		memcpy(q, s, n);
+	}
+	return q;
 }

@@ -45,6 +45,18 @@ void kms_secmem_free(void *p, size_t len);
 /* kms_memzero - wipe that the compiler cannot remove (explicit_bzero). NULL/0 is a no-op. */
 void kms_memzero(void *p, size_t len);
 
+/*
+ * kms_wipe_free / kms_wipe_realloc / kms_wipe_strdup - malloc's heap, but what is freed is wiped
+ * first (its whole usable size), and a realloc always moves, wiping the old block. For
+ * libraries that may copy a secret into buffers of their own and free them later (libxml2's
+ * text nodes and output buffers: xmlMemSetup(kms_wipe_free, malloc, kms_wipe_realloc,
+ * kms_wipe_strdup) before any other libxml2 call). Not locked memory: this only keeps freed
+ * heap from holding what it held.
+ */
+void kms_wipe_free(void *p);
+void *kms_wipe_realloc(void *p, size_t len);
+char *kms_wipe_strdup(const char *s);
+
 /* kms_ct_memeq - constant-time equality of two buffers of equal length: 1 equal, 0 not. */
 int kms_ct_memeq(const void *a, const void *b, size_t len);
 

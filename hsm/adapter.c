@@ -70,6 +70,9 @@ struct kms_adapter {
 	/* session copies of token keys (see key_get) */
 	struct key_copy cache[KEY_CACHE_SIZE];
 	uint64_t cache_clock;
+	/* the clients whose key sets go out unwrapped (plaintext_clients) */
+	char plaintext[KMS_ADAPTER_MAX_PLAINTEXT][KMS_PROTO_MAX_CLIENT_ID + 1];
+	size_t num_plaintext;
 };
 
 /* Secret buffers of one provisioning: one locked allocation, wiped on free. */
@@ -89,6 +92,54 @@ copy_label(char *out, size_t cap, const char *in)
 	}
 	memcpy(out, in, n + 1);
 	return KMS_OK;
+}
+
+_Static_assert(KMS_STORE_MAX_ID <= KMS_PROTO_MAX_CLIENT_ID, "a client id fits a plaintext entry");
+
+/* The plaintext clients of cfg into a, each announced as loudly as the choice deserves. */
+static int
+copy_plaintext_clients(struct kms_adapter *a, const struct kms_adapter_config *cfg)
+{
+	size_t i;
+
+	if (cfg->num_plaintext_clients > KMS_ADAPTER_MAX_PLAINTEXT ||
+	    (cfg->num_plaintext_clients > 0 && cfg->plaintext_clients == NULL)) {
+		kms_log(KMS_LOG_ERR, "adapter: at most %d plaintext clients",
+			KMS_ADAPTER_MAX_PLAINTEXT);
+		return KMS_ERR_INVALID_ARG;
+	}
+	for (i = 0; i < cfg->num_plaintext_clients; i++) {
+		const char *id = cfg->plaintext_clients[i];
+
+		if (id == NULL || !kms_store_id_ok(id, strlen(id))) {
+			kms_log(KMS_LOG_ERR,
+				"adapter: plaintext client %zu is not a client id (1 to %d visible "
+				"ASCII characters)",
+				i + 1, KMS_STORE_MAX_ID);
+			return KMS_ERR_INVALID_ARG;
+		}
+		memcpy(a->plaintext[i], id, strlen(id) + 1);
+		kms_log(KMS_LOG_WARN,
+			"adapter: client %s gets its key material UNWRAPPED (KeyContentType, "
+			"protected by TLS alone; plaintext_client): kmsd handles it in plain form",
+			id);
+	}
+	a->num_plaintext = cfg->num_plaintext_clients;
+	return KMS_OK;
+}
+
+/* Whether the configuration names client_id in plaintext_clients. */
+static int
+is_plaintext_client(const struct kms_adapter *a, const char *client_id)
+{
+	size_t i;
+
+	for (i = 0; i < a->num_plaintext; i++) {
+		if (strcmp(a->plaintext[i], client_id) == 0) {
+			return 1;
+		}
+	}
+	return 0;
 }
 
 /* Online issuer: the master secrets into locked memory, checked against the certificate. */
@@ -376,6 +427,9 @@ kms_adapter_new(struct kms_adapter **out, struct kms_p11 *p11, const struct kms_
 		kms_log(KMS_LOG_ERR, "adapter: the audit_key label is empty or too long");
 		goto out;
 	}
+	if ((r = copy_plaintext_clients(a, cfg)) != KMS_OK) {
+		goto out;
+	}
 	if ((r = kms_store_open(&a->store, cfg->store_path, KMS_STORE_RW)) != KMS_OK) {
 		kms_log(KMS_LOG_ERR, "adapter: cannot open the store %s: %s", cfg->store_path,
 			kms_strerror(r));
@@ -433,12 +487,13 @@ kms_adapter_new(struct kms_adapter **out, struct kms_p11 *p11, const struct kms_
 	}
 	kms_log(KMS_LOG_INFO,
 		"adapter: ready: issuer %s, KMS %s, key period %llu s, wrap by %s, TLS key %s, "
-		"audit key %s",
+		"audit key %s, %zu plaintext client%s",
 		a->issuer == KMS_ISSUER_ONLINE ? "online" : "pre-minted", a->cert.kms_uri,
 		(unsigned long long)a->cert.user_key_period,
 		a->wrap.mode == KMS_WRAP_TOKEN ? "the token" : "host ECB (development)",
 		a->tls_label[0] != '\0' ? a->tls_label : "none",
-		a->audit_label[0] != '\0' ? a->audit_label : "none");
+		a->audit_label[0] != '\0' ? a->audit_label : "none", a->num_plaintext,
+		a->num_plaintext == 1 ? "" : "s");
 	*out = a;
 	a = NULL;
 	r = KMS_OK;
@@ -546,6 +601,48 @@ keyset_mac(struct kms_p11_session *s, CK_OBJECT_HANDLE ink, struct kms_proto_pro
 	memcpy(w, p->trk_id, p->trk_id_len);
 	w += p->trk_id_len;
 	return kms_hmac_sha256(s, ink, buf, (size_t)(w - buf), p->hmac);
+}
+
+/* Pre-minted, for a plaintext client: each element unwrapped from the KEK into locked memory. */
+static int
+unwrap_preminted(struct kms_adapter *a, struct kms_p11_session *s, CK_OBJECT_HANDLE kek,
+		 const struct kms_store_keyset *ks, struct keyset_plain *k)
+{
+	const struct kms_store_blob *blobs[3] = {&ks->rsk, &ks->ssk, &ks->pvt};
+	uint8_t *dst[3] = {k->rsk, k->ssk, k->pvt};
+	const size_t lens[3] = {RSK_LEN, SSK_LEN, PVT_LEN};
+	struct kms_secret *sec = NULL;
+	size_t i;
+	int r = KMS_OK;
+
+	for (i = 0; i < 3 && r == KMS_OK; i++) {
+		if ((r = kms_unwrap_secret(s, &a->wrap, kek, blobs[i]->data, blobs[i]->len, lens[i],
+					   &sec)) == KMS_OK) {
+			memcpy(dst[i], sec->data, lens[i]);
+		}
+		kms_secret_free(sec);
+		sec = NULL;
+	}
+	return r;
+}
+
+/* A plaintext client's reply: the keys themselves, no TrK, no hmac (msg.h). */
+static void
+put_plain(struct kms_proto_provision_rep *rep, const struct keyset_plain *k)
+{
+	_Static_assert(RSK_LEN == KMS_PROTO_PLAIN_RSK_LEN && SSK_LEN == KMS_PROTO_PLAIN_SSK_LEN &&
+			       PVT_LEN == KMS_PROTO_PLAIN_PVT_LEN,
+		       "a plain reply holds the keys as the issuer makes them");
+	rep->plain = true;
+	memcpy(rep->rsk_wrapped, k->rsk, RSK_LEN);
+	rep->rsk_wrapped_len = RSK_LEN;
+	memcpy(rep->ssk_wrapped, k->ssk, SSK_LEN);
+	rep->ssk_wrapped_len = SSK_LEN;
+	memcpy(rep->pvt_wrapped, k->pvt, PVT_LEN);
+	rep->pvt_wrapped_len = PVT_LEN;
+	rep->trk_id[0] = '\0';
+	rep->trk_id_len = 0;
+	memset(rep->hmac, 0, sizeof(rep->hmac));
 }
 
 /* Online: compute the key set into locked memory. */
@@ -795,6 +892,7 @@ op_provision(struct kms_adapter *a, const struct kms_proto_provision_req *req,
 	uint8_t id[KMS_ID_MAX_LEN];
 	size_t id_len = 0;
 	size_t len;
+	int plaintext = is_plaintext_client(a, req->client_id);
 	int r;
 
 	/* kmsd is not trusted: the entitlement is checked here again, against the store. */
@@ -818,9 +916,11 @@ op_provision(struct kms_adapter *a, const struct kms_proto_provision_req *req,
 	len = strlen(a->cert.kms_uri);
 	memcpy(rep->kms_uri, a->cert.kms_uri, len + 1);
 	rep->kms_uri_len = len;
-	len = strlen(client.trk_label);
-	memcpy(rep->trk_id, client.trk_label, len + 1);
-	rep->trk_id_len = len;
+	if (!plaintext) {
+		len = strlen(client.trk_label);
+		memcpy(rep->trk_id, client.trk_label, len + 1);
+		rep->trk_id_len = len;
+	}
 	if (a->issuer == KMS_ISSUER_PREMINTED &&
 	    (r = kms_store_get_keyset(a->store, req->identity, req->key_period, &ks)) != KMS_OK) {
 		/* never a fallback to computing the set */
@@ -831,6 +931,22 @@ op_provision(struct kms_adapter *a, const struct kms_proto_provision_req *req,
 	}
 	/* the copies below outlive a lost token on SoftHSM: ask the token first */
 	if ((r = kms_keys_token_present(s)) != KMS_OK) {
+		goto out;
+	}
+	if (plaintext) {
+		/* neither the TrK nor the InK: the client may have none in this token */
+		if ((plain = kms_secmem_alloc(sizeof(*plain))) == NULL) {
+			r = KMS_ERR_NOMEM;
+			goto out;
+		}
+		if (a->issuer == KMS_ISSUER_ONLINE) {
+			r = issue_online(a, id, id_len, plain);
+		} else if ((r = key_get(a, s, a->kek_label, &kek)) == KMS_OK) {
+			r = unwrap_preminted(a, s, kek, &ks, plain);
+		}
+		if (r == KMS_OK) {
+			put_plain(rep, plain);
+		}
 		goto out;
 	}
 	if ((r = client_key(a, s, client.trk_label, &trk)) != KMS_OK ||

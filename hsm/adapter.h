@@ -25,6 +25,13 @@
  *     PVT and RSK (65 and 257 octets) pass through locked memory to be wrapped: the
  *     configuration must allow that mode.
  *
+ * A client that the configuration names in plaintext_clients (kms-hsmd.conf's plaintext_client:
+ * TS 33.180's KeyContentType, for clients without a TrK) gets its key sets unwrapped: the reply
+ * says plain and holds the keys themselves, and neither its TrK nor its InK is used. Online, the
+ * keys are copied from the locked memory they are computed in; pre-minted, each is unwrapped
+ * from the KEK into locked memory. Every other client's reply is wrapped, whatever kmsd asks:
+ * kmsd cannot ask for plaintext at all.
+ *
  * The provision reply's hmac is HMAC-SHA256, computed in the token under the client's InK,
  * over "KMS-KEYSET-1" || key_period (8 octets, big-endian) || user_id (32) || for each of
  * rsk_wrapped, ssk_wrapped, pvt_wrapped: its length (2 octets) and octets || trk_id: length (1)
@@ -72,7 +79,13 @@ struct kms_adapter_config {
 	const char *tls_key_label;    /* kmsd's TLS key pair in the token (CKA_LABEL), or NULL */
 	const char *audit_key_label;  /* the audit key pair in the token (CKA_LABEL), or NULL */
 	int no_purge;                 /* keep retired client keys (kms-hsmd --check) */
+	/* clients whose key sets go out unwrapped (plaintext_client; see the provision reply) */
+	const char *const *plaintext_clients;
+	size_t num_plaintext_clients; /* 0..KMS_ADAPTER_MAX_PLAINTEXT */
 };
+
+/* The most clients a configuration may name in plaintext_client. */
+#define KMS_ADAPTER_MAX_PLAINTEXT 64
 
 struct kms_adapter;
 

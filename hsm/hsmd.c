@@ -61,6 +61,7 @@ static const struct kms_conf_key conf_keys[] = {
 	{"audit_key", KMS_CONF_STRING, 0, NULL, 0, 0, NULL},
 	{"environment", KMS_CONF_STRING, KMS_CONF_REPEATABLE, NULL, 0, 0, NULL},
 	{"peer_user", KMS_CONF_STRING, 0, NULL, 0, 0, NULL},
+	{"plaintext_client", KMS_CONF_STRING, KMS_CONF_REPEATABLE, NULL, 0, 0, NULL},
 };
 
 /* The descriptor systemd passes first (sd_listen_fds(3): SD_LISTEN_FDS_START). */
@@ -311,6 +312,8 @@ main(int argc, char **argv)
 	uint64_t u = 0;
 	size_t e = 0;
 	const char *peer_user = NULL;
+	const char *plaintext[KMS_ADAPTER_MAX_PLAINTEXT];
+	size_t k;
 	bool yes = false;
 	bool check = false;
 	bool activated = false;
@@ -419,6 +422,18 @@ main(int argc, char **argv)
 	    get_str(conf, "peer_user", &peer_user) != KMS_OK) {
 		goto bad_conf;
 	}
+	acfg.num_plaintext_clients = kms_conf_count(conf, "plaintext_client");
+	if (acfg.num_plaintext_clients > KMS_ADAPTER_MAX_PLAINTEXT) {
+		fprintf(stderr, "kms-hsmd: %s: at most %d plaintext_client lines\n", conf_path,
+			KMS_ADAPTER_MAX_PLAINTEXT);
+		goto out;
+	}
+	for (k = 0; k < acfg.num_plaintext_clients; k++) {
+		if (kms_conf_str(conf, "plaintext_client", k, &plaintext[k]) != KMS_OK) {
+			goto bad_conf;
+		}
+	}
+	acfg.plaintext_clients = plaintext;
 	if (activated && peer_user == NULL) {
 		fprintf(stderr,
 			"kms-hsmd: %s: --socket-activated needs peer_user (the user kmsd runs "

@@ -162,6 +162,8 @@ reason_of(int status)
 		return "Too Many Requests";
 	case 503:
 		return "Service Unavailable";
+	case 505:
+		return "HTTP Version Not Supported";
 	default:
 		return "Internal Server Error";
 	}
@@ -181,7 +183,7 @@ count_status(struct kmsd *k, int status)
 }
 
 static void
-send_bytes(h2o_req_t *req, struct req_state *st, const uint8_t *body, size_t len)
+set_response(h2o_req_t *req, struct req_state *st, size_t len)
 {
 	req->res.status = st->status;
 	req->res.reason = reason_of(st->status);
@@ -196,7 +198,59 @@ send_bytes(h2o_req_t *req, struct req_state *st, const uint8_t *body, size_t len
 			       H2O_STRLIT(RETRY_AFTER));
 	}
 	req->res.content_length = len; /* HTTP/1.1: Content-Length, not chunked */
+}
+
+static void
+send_bytes(h2o_req_t *req, struct req_state *st, const uint8_t *body, size_t len)
+{
+	set_response(req, st, len);
 	h2o_send_inline(req, (const char *)body, len);
+}
+
+/* A body that is wiped when h2o is done with the request (its pool is cleared). */
+struct wiped_body {
+	size_t len;
+	uint8_t data[];
+};
+
+static void
+wipe_body(void *p)
+{
+	struct wiped_body *b = p;
+
+	kms_memzero(b->data, b->len);
+}
+
+/*
+ * Send a body that may hold a plaintext client's keys. h2o_send_inline would copy it into the
+ * request's pool, whose chunks are reused unwiped; this copy is h2o's shared memory with a
+ * dispose callback that wipes it, and it is sent as it is: over HTTP/1.1 h2o hands it straight
+ * to SSL_write, which encrypts it into h2o's buffers (HTTP/2 copies it into its frame buffer
+ * first, so a plaintext body is never sent over HTTP/2: handle_keyprov).
+ */
+static void
+send_wiped(h2o_req_t *req, struct req_state *st, const uint8_t *body, size_t len)
+{
+	static h2o_generator_t generator = {NULL, NULL};
+	struct wiped_body *b = h2o_mem_alloc_shared(&req->pool, sizeof(*b) + len, wipe_body);
+	h2o_iovec_t buf;
+
+	b->len = len;
+	memcpy(b->data, body, len);
+	set_response(req, st, len);
+	h2o_start_response(req, &generator);
+	buf = h2o_iovec_init(b->data, len);
+	h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
+}
+
+/* kmsd's copy of a body or of kms-hsmd's replies: wiped, then freed. NULL is a no-op. */
+static void
+free_wiped(void *p, size_t len)
+{
+	if (p != NULL) {
+		kms_memzero(p, len);
+		free(p);
+	}
 }
 
 /* Whether kms-hsmd said it has no audit key (logged once, then quiet). */
@@ -686,10 +740,14 @@ add_rotation(struct req_state *st, struct kms_xml_response *resp)
 			st->rid, st->client);
 		return;
 	}
-	st->new_keys[0] = (struct kms_xml_enc_key){st->rot.from_trk_label, st->rot.new_trk.data,
-						   st->rot.new_trk.len, st->rot.new_trk_label};
-	st->new_keys[1] = (struct kms_xml_enc_key){st->rot.from_trk_label, st->rot.new_ink.data,
-						   st->rot.new_ink.len, st->rot.new_ink_label};
+	st->new_keys[0] = (struct kms_xml_enc_key){.key_name = st->rot.from_trk_label,
+						   .wrapped = st->rot.new_trk.data,
+						   .wrapped_len = st->rot.new_trk.len,
+						   .carried_key_name = st->rot.new_trk_label};
+	st->new_keys[1] = (struct kms_xml_enc_key){.key_name = st->rot.from_trk_label,
+						   .wrapped = st->rot.new_ink.data,
+						   .wrapped_len = st->rot.new_ink.len,
+						   .carried_key_name = st->rot.new_ink_label};
 	resp->new_transport_keys = &st->new_keys[0];
 	resp->num_new_transport_keys = 1;
 	resp->new_integrity_keys = &st->new_keys[1];
@@ -802,6 +860,7 @@ handle_keyprov(h2o_req_t *req, struct req_state *st)
 	uint64_t ntp_s, period, num = 0, i;
 	uint8_t *body = NULL;
 	size_t len = 0;
+	bool plain = false;
 	int r, status;
 
 	snprintf(st->identity, sizeof(st->identity), "%s", st->res.has_uri ? st->res.uri : st->own);
@@ -856,11 +915,19 @@ handle_keyprov(h2o_req_t *req, struct req_state *st)
 			}
 			status = provision_status(r, &msg);
 			snprintf(st->detail, sizeof(st->detail), "kms-hsmd: %s", kms_err_name(r));
-			free(reps);
+			free_wiped(reps, MAX_KEY_SETS * sizeof(*reps));
 			return send_error(req, st, status, status == 503 ? "error" : "refused",
 					  msg);
 		}
 		num++;
+		plain |= reps[i].u.provision.plain;
+	}
+	if (plain && req->version >= 0x200) {
+		/* h2o's HTTP/2 would copy the keys into its frame buffers, which are not wiped */
+		free_wiped(reps, MAX_KEY_SETS * sizeof(*reps));
+		set_detail(st, "plaintext key material asked for over HTTP/2");
+		return send_error(req, st, 505, "refused",
+				  "this client's key material is sent over HTTP/1.1 only");
 	}
 	memset(sets, 0, sizeof(sets));
 	st->key_ids[0] = '\0';
@@ -873,16 +940,23 @@ handle_keyprov(h2o_req_t *req, struct req_state *st)
 		s->user_uri = st->identity;
 		memcpy(s->user_id, p->user_id, sizeof(s->user_id));
 		if (ntp_to_unix(p, &s->valid_from, &s->valid_to) != KMS_OK) {
-			free(reps);
+			free_wiped(reps, MAX_KEY_SETS * sizeof(*reps));
 			return send_error(req, st, 503, "error", "internal error");
 		}
 		s->key_period_no = p->key_period;
-		s->rsk = (struct kms_xml_enc_key){p->trk_id, p->rsk_wrapped, p->rsk_wrapped_len,
-						  NULL};
-		s->ssk = (struct kms_xml_enc_key){p->trk_id, p->ssk_wrapped, p->ssk_wrapped_len,
-						  NULL};
-		s->pvt = (struct kms_xml_enc_key){p->trk_id, p->pvt_wrapped, p->pvt_wrapped_len,
-						  NULL};
+		/* a plaintext client's keys name no TrK (kms-hsmd's plaintext_client) */
+		s->rsk = (struct kms_xml_enc_key){.key_name = p->plain ? NULL : p->trk_id,
+						  .wrapped = p->rsk_wrapped,
+						  .wrapped_len = p->rsk_wrapped_len,
+						  .plain = p->plain};
+		s->ssk = (struct kms_xml_enc_key){.key_name = p->plain ? NULL : p->trk_id,
+						  .wrapped = p->ssk_wrapped,
+						  .wrapped_len = p->ssk_wrapped_len,
+						  .plain = p->plain};
+		s->pvt = (struct kms_xml_enc_key){.key_name = p->plain ? NULL : p->trk_id,
+						  .wrapped = p->pvt_wrapped,
+						  .wrapped_len = p->pvt_wrapped_len,
+						  .plain = p->plain};
 		if (i == 0) {
 			snprintf(st->key_ids, sizeof(st->key_ids), "%s", p->trk_id);
 		}
@@ -899,7 +973,7 @@ handle_keyprov(h2o_req_t *req, struct req_state *st)
 	resp.num_key_sets = (size_t)num;
 	add_rotation(st, &resp);
 	r = render(st, &resp, &body, &len);
-	free(reps);
+	free_wiped(reps, MAX_KEY_SETS * sizeof(*reps));
 	if (r != KMS_OK) {
 		snprintf(st->detail, sizeof(st->detail), "rendering or signing failed: %s",
 			 kms_err_name(r));
@@ -907,12 +981,13 @@ handle_keyprov(h2o_req_t *req, struct req_state *st)
 	}
 	st->status = 200;
 	st->outcome = "provisioned";
-	snprintf(st->detail, sizeof(st->detail), "key periods %llu..%llu",
-		 (unsigned long long)period, (unsigned long long)(period + num - 1));
+	snprintf(st->detail, sizeof(st->detail), "key periods %llu..%llu%s",
+		 (unsigned long long)period, (unsigned long long)(period + num - 1),
+		 plain ? ", plaintext (KeyContentType)" : "");
 	note_rotation(st, true);
 	if (audit(st) != KMS_OK) {
 		/* fail closed: no key material without its durable audit record */
-		free(body);
+		free_wiped(body, len);
 		st->key_ids[0] = '\0';
 		st->detail[0] = '\0';
 		set_detail(st, "the audit record could not be written");
@@ -922,8 +997,8 @@ handle_keyprov(h2o_req_t *req, struct req_state *st)
 	atomic_fetch_add(&k->metrics.provisioned, num);
 	log_line(st);
 	count_status(k, 200);
-	send_bytes(req, st, body, len);
-	free(body);
+	send_wiped(req, st, body, len);
+	free_wiped(body, len);
 	return 0;
 }
 

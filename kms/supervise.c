@@ -22,6 +22,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/secmem.h"
 #include "proto/frame.h"
 
 #include "common/banned.h"
@@ -446,8 +447,10 @@ exchange(struct kms_hsmd_pool *p, struct slot *s, struct kms_proto_request *req,
 			  hung);
 		return KMS_ERR_HSM_UNAVAIL;
 	}
-	if (kms_proto_decode_reply(rep, s->buf, len) != KMS_OK || rep->op != req->op ||
-	    rep->id != req->id) {
+	r = kms_proto_decode_reply(rep, s->buf, len);
+	/* the frame may hold a plaintext client's keys (a PROVISION reply): rep is the only copy */
+	kms_memzero(s->buf, len);
+	if (r != KMS_OK || rep->op != req->op || rep->id != req->id) {
 		slot_fail(p, s, "a malformed or unexpected reply", true);
 		return KMS_ERR_HSM_UNAVAIL;
 	}

@@ -120,6 +120,7 @@ static const struct field health_rep[] = {
 };
 
 static const struct field provision_rep[] = {
+	F_B(struct kms_proto_provision_rep, plain),
 	F_U(struct kms_proto_provision_rep, key_period, 0, UINT64_MAX),
 	F_U(struct kms_proto_provision_rep, period_start, 0, UINT64_MAX),
 	F_U(struct kms_proto_provision_rep, period_end, 0, UINT64_MAX),
@@ -128,7 +129,7 @@ static const struct field provision_rep[] = {
 	F_BV(struct kms_proto_provision_rep, rsk_wrapped),
 	F_BV(struct kms_proto_provision_rep, ssk_wrapped),
 	F_BV(struct kms_proto_provision_rep, pvt_wrapped),
-	F_S(struct kms_proto_provision_rep, F_ASCII, trk_id, 1),
+	F_S(struct kms_proto_provision_rep, F_ASCII, trk_id, 0), /* >= 1 unless plain */
 	F_BF(struct kms_proto_provision_rep, hmac),
 };
 
@@ -172,8 +173,21 @@ static int
 check_provision_rep(const void *base)
 {
 	const struct kms_proto_provision_rep *p = base;
+	static const uint8_t zero[KMS_PROTO_HMAC_LEN];
 
-	return p->period_start <= p->period_end ? KMS_OK : KMS_ERR_RANGE;
+	if (p->period_start > p->period_end) {
+		return KMS_ERR_RANGE;
+	}
+	if (!p->plain) {
+		return p->trk_id_len > 0 ? KMS_OK : KMS_ERR_RANGE;
+	}
+	/* the keys themselves, of exactly their lengths; no TrK, no hmac */
+	return p->rsk_wrapped_len == KMS_PROTO_PLAIN_RSK_LEN &&
+			       p->ssk_wrapped_len == KMS_PROTO_PLAIN_SSK_LEN &&
+			       p->pvt_wrapped_len == KMS_PROTO_PLAIN_PVT_LEN &&
+			       p->trk_id_len == 0 && memcmp(p->hmac, zero, sizeof(zero)) == 0
+		       ? KMS_OK
+		       : KMS_ERR_RANGE;
 }
 
 struct op_desc {

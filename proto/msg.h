@@ -48,6 +48,9 @@ enum kms_proto_op {
 #define KMS_PROTO_DIGEST_LEN      32   /* SHA-256: the reference digest of a response */
 #define KMS_PROTO_KPAK_LEN        65   /* ECCSI KPAK, an uncompressed P-256 point */
 #define KMS_PROTO_Z_T_LEN         257  /* SAKKE Z_T, an uncompressed point of parameter set 1 */
+#define KMS_PROTO_PLAIN_RSK_LEN   257  /* a plain PROVISION reply's keys: the RSK (a point), */
+#define KMS_PROTO_PLAIN_SSK_LEN   32   /* the SSK (a P-256 scalar), */
+#define KMS_PROTO_PLAIN_PVT_LEN   65   /* the PVT (an uncompressed P-256 point) */
 #define KMS_PROTO_PARAMETER_SET   1    /* RFC 6509 parameter set 1, the only one defined */
 #define KMS_PROTO_TLS_DIGEST_MIN  20   /* TLS_SIGN digests: SHA-1 (20) .. SHA-512 (64) octets */
 #define KMS_PROTO_TLS_DIGEST_MAX  64
@@ -55,7 +58,7 @@ enum kms_proto_op {
 #define KMS_PROTO_AUDIT_HASH_LEN  32   /* an audit record's hash (proto/store.h) */
 #define KMS_PROTO_AUDIT_SIG_LEN   64   /* ECDSA P-256 r || s */
 #define KMS_PROTO_MAX_SIGNED_INFO 2048 /* VERIFY: a request's canonical ds:SignedInfo */
-/* The most keys a message has (a PROVISION reply has 13). */
+/* The most keys a message has (a PROVISION reply has 14). */
 #define KMS_PROTO_MAX_KEYS        16
 
 /*
@@ -149,8 +152,16 @@ struct kms_proto_health_rep {
 	size_t issuer_len;
 };
 
-/* PROVISION reply: the key set, wrapped under the client's TrK, and its public context. */
+/*
+ * PROVISION reply: the key set, wrapped under the client's TrK, and its public context.
+ *
+ * plain: only for a client that kms-hsmd's configuration names in plaintext_client (the
+ * TS 33.180 KeyContentType, for clients without a TrK; docs/kms-hsmd.md). Then the *_wrapped
+ * members hold the keys themselves (RSK 257, SSK 32, PVT 65 octets), trk_id is empty and hmac
+ * is all zeros. Otherwise trk_id names the TrK and hmac is computed (hsm/adapter.h).
+ */
 struct kms_proto_provision_rep {
+	bool plain;                          /* the keys are not wrapped (see above) */
 	uint64_t key_period;                 /* key period number */
 	uint64_t period_start;               /* NTP seconds; period_start <= period_end */
 	uint64_t period_end;                 /* NTP seconds */
@@ -163,9 +174,10 @@ struct kms_proto_provision_rep {
 	size_t ssk_wrapped_len;
 	uint8_t pvt_wrapped[KMS_PROTO_MAX_WRAPPED];
 	size_t pvt_wrapped_len;
-	char trk_id[KMS_PROTO_MAX_KEY_ID + 1]; /* 1..255, visible ASCII: the wrapping TrK */
+	char trk_id[KMS_PROTO_MAX_KEY_ID +
+		    1]; /* 1..255, visible ASCII: the wrapping TrK; 0: plain */
 	size_t trk_id_len;
-	uint8_t hmac[KMS_PROTO_HMAC_LEN]; /* computed in the token (InK, or TrK) */
+	uint8_t hmac[KMS_PROTO_HMAC_LEN]; /* computed in the token (InK, or TrK); zeros: plain */
 };
 
 /* CERTIFICATE reply: the public values of the KMS certificate. */

@@ -676,9 +676,8 @@ bad_value(const char *what)
 /* ---------------------------------------------------------------------------------------- */
 /* Text checks (arguments and values read back)                                               */
 
-/* 1 if s[0..len) is 1..KMS_STORE_MAX_ID visible ASCII characters (0x21..0x7e), else 0. */
-static int
-id_ok(const char *s, size_t len)
+int
+kms_store_id_ok(const char *s, size_t len)
 {
 	size_t i;
 
@@ -720,7 +719,7 @@ c_len(const char *s, size_t cap)
 static int
 arg_id(const char *s)
 {
-	if (s == NULL || !id_ok(s, c_len(s, KMS_STORE_MAX_ID + 1))) {
+	if (s == NULL || !kms_store_id_ok(s, c_len(s, KMS_STORE_MAX_ID + 1))) {
 		return KMS_ERR_INVALID_ARG;
 	}
 	return KMS_OK;
@@ -920,7 +919,7 @@ col_text(struct kms_store *st, sqlite3_stmt *s, int i, enum text_kind kind, char
 	}
 	len = (size_t)n;
 	if (kind == TEXT_ID) {
-		ok = id_ok((const char *)p, len);
+		ok = kms_store_id_ok((const char *)p, len);
 	} else {
 		ok = uri_ok((const char *)p, len, kind == TEXT_URI ? 1 : 0);
 	}
@@ -1936,9 +1935,12 @@ static int
 arg_client(const struct kms_store_client *client)
 {
 	if (client == NULL ||
-	    !id_ok(client->client_id, c_len(client->client_id, sizeof(client->client_id))) ||
-	    !id_ok(client->trk_label, c_len(client->trk_label, sizeof(client->trk_label))) ||
-	    !id_ok(client->ink_label, c_len(client->ink_label, sizeof(client->ink_label))) ||
+	    !kms_store_id_ok(client->client_id,
+			     c_len(client->client_id, sizeof(client->client_id))) ||
+	    !kms_store_id_ok(client->trk_label,
+			     c_len(client->trk_label, sizeof(client->trk_label))) ||
+	    !kms_store_id_ok(client->ink_label,
+			     c_len(client->ink_label, sizeof(client->ink_label))) ||
 	    (client->cls != KMS_CLIENT_UE && client->cls != KMS_CLIENT_SERVER) ||
 	    (client->revoked != 0 && client->revoked != 1)) {
 		return KMS_ERR_INVALID_ARG;
@@ -2906,10 +2908,14 @@ rotation_labels_distinct(const struct kms_store_rotation *rot)
 static int
 arg_rotation(const struct kms_store_rotation *rot)
 {
-	if (rot == NULL || !id_ok(rot->client_id, c_len(rot->client_id, sizeof(rot->client_id))) ||
-	    !id_ok(rot->from_trk_label, c_len(rot->from_trk_label, sizeof(rot->from_trk_label))) ||
-	    !id_ok(rot->new_trk_label, c_len(rot->new_trk_label, sizeof(rot->new_trk_label))) ||
-	    !id_ok(rot->new_ink_label, c_len(rot->new_ink_label, sizeof(rot->new_ink_label))) ||
+	if (rot == NULL ||
+	    !kms_store_id_ok(rot->client_id, c_len(rot->client_id, sizeof(rot->client_id))) ||
+	    !kms_store_id_ok(rot->from_trk_label,
+			     c_len(rot->from_trk_label, sizeof(rot->from_trk_label))) ||
+	    !kms_store_id_ok(rot->new_trk_label,
+			     c_len(rot->new_trk_label, sizeof(rot->new_trk_label))) ||
+	    !kms_store_id_ok(rot->new_ink_label,
+			     c_len(rot->new_ink_label, sizeof(rot->new_ink_label))) ||
 	    arg_blob(&rot->new_trk) != KMS_OK || arg_blob(&rot->new_ink) != KMS_OK ||
 	    !rotation_labels_distinct(rot)) {
 		return KMS_ERR_INVALID_ARG;

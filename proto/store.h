@@ -133,6 +133,10 @@ int kms_store_get_secret(struct kms_store *st, const char *name,
 int kms_store_put_secret(struct kms_store *st, const char *name,
 			 const struct kms_store_blob *blob) KMS_WUR;
 
+/* kms_store_id_ok - 1 if s[0..len) is a client id or key label as the store keeps them: 1 to
+ * KMS_STORE_MAX_ID visible ASCII characters (0x21..0x7e); else 0. */
+int kms_store_id_ok(const char *s, size_t len);
+
 /* Clients. get: KMS_ERR_FORBIDDEN if unknown. put inserts or replaces. */
 int kms_store_get_client(struct kms_store *st, const char *client_id,
 			 struct kms_store_client *out) KMS_WUR;

@@ -23,6 +23,7 @@
 #include <openssl/evp.h>
 
 #include "common/hex.h"
+#include "common/secmem.h"
 #include "proto/signedinfo.h"
 
 #include "common/banned.h"
@@ -170,15 +171,22 @@ time_ok(int64_t t)
 static bool
 enc_key_ok(const struct kms_xml_enc_key *k)
 {
-	return key_name_ok(k->key_name) && k->wrapped != NULL && k->wrapped_len >= 1 &&
+	return !k->plain && key_name_ok(k->key_name) && k->wrapped != NULL && k->wrapped_len >= 1 &&
 	       k->wrapped_len <= KMS_XML_MAX_WRAPPED &&
 	       (k->carried_key_name == NULL || key_name_ok(k->carried_key_name));
 }
 
-/* A key of a key set: CarriedKeyName names the key of a rotation, never a user key. */
+/*
+ * A key of a key set: CarriedKeyName names the key of a rotation, never a user key. Only a user
+ * key may be plain (a new TrK or InK never goes out in the clear), and then names no key.
+ */
 static bool
 user_key_ok(const struct kms_xml_enc_key *k)
 {
+	if (k->plain) {
+		return k->key_name == NULL && k->carried_key_name == NULL && k->wrapped != NULL &&
+		       k->wrapped_len >= 1 && k->wrapped_len <= KMS_XML_MAX_WRAPPED;
+	}
 	return enc_key_ok(k) && k->carried_key_name == NULL;
 }
 
@@ -384,6 +392,17 @@ add_enc_key(struct builder *b, xmlNodePtr parent, const char *name, const struct
 	char value[2 * KMS_XML_MAX_WRAPPED + 1];
 	xmlNodePtr el, ek, em, ki, cd;
 
+	if (k->plain) {
+		/* KeyContentType: xsi:type names it, as the schema's abstract element type asks */
+		if (kms_hex_encode(value, sizeof(value), k->wrapped, k->wrapped_len) != KMS_OK) {
+			b->r = b->r != KMS_OK ? b->r : KMS_ERR_INTERNAL;
+			return;
+		}
+		el = add(b, parent, d->ns_kms, name, value);
+		kms_memzero(value, sizeof(value));
+		attr(b, el, d->ns_xsi, "type", "KeyContentType");
+		return;
+	}
 	el = add(b, parent, d->ns_kms, name, NULL);
 	attr(b, el, d->ns_xsi, "type", "EncKeyContentType");
 	/* xenc:EncryptedKey: EncryptionMethod, ds:KeyInfo, CipherData (EncryptedType's order),

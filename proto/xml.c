@@ -11,10 +11,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <libxml/globals.h>
 #include <libxml/parser.h>
 #include <libxml/xmlerror.h>
+
+#include "common/secmem.h"
 
 #include "common/banned.h"
 
@@ -62,6 +65,12 @@ init_libxml2(void)
 	if (runtime_version() / 10000 != LIBXML_VERSION / 10000 ||
 	    runtime_version() < LIBXML_VERSION) {
 		init_result = KMS_ERR_UNSUPPORTED;
+		return;
+	}
+	/* libxml2 copies the text of plaintext keys (KeyContentType) into its nodes and output
+	 * buffers: what it frees is wiped (common/secmem.h) */
+	if (xmlMemSetup(kms_wipe_free, malloc, kms_wipe_realloc, kms_wipe_strdup) != 0) {
+		init_result = KMS_ERR_INTERNAL;
 		return;
 	}
 	xmlInitParser();

@@ -67,11 +67,17 @@ struct kms_xml_options {
 	bool user_id_base64;   /* UserID in base64 instead of upper-case hex */
 };
 
-/* A key wrapped under a TrK: an EncKeyContentType element holding an xenc:EncryptedKey. */
+/*
+ * A key wrapped under a TrK: an EncKeyContentType element holding an xenc:EncryptedKey. With
+ * plain (a key of a key set only, for a client configured for plaintext), the key itself: a
+ * KeyContentType element of upper-case hex, key_name NULL. The renderer wipes its own copies of
+ * a plain key; libxml2's are wiped when kms_xml_wipe_freed() is in force.
+ */
 struct kms_xml_enc_key {
 	const char *key_name;   /* the wrapping TrK's id (ds:KeyName), 1..KMS_XML_MAX_ID */
-	const uint8_t *wrapped; /* the RFC 5649 output */
+	const uint8_t *wrapped; /* the RFC 5649 output (plain: the key) */
 	size_t wrapped_len;     /* 1..KMS_XML_MAX_WRAPPED */
+	bool plain;             /* a KeyContentType: the key in hex, not wrapped */
 	/* optional: xenc:CarriedKeyName, the id of the key that is carried (rotation: the new
 	 * TrK's or InK's id), 1..KMS_XML_MAX_ID visible ASCII. Only in new_transport_keys and
 	 * new_integrity_keys of struct kms_xml_response; a key set's key must have none. */

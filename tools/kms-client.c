@@ -1552,6 +1552,11 @@ main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	(void)signal(SIGPIPE, SIG_IGN);
+	/* plain keys (KeyContentType) pass through libxml2's buffers: what it frees is wiped */
+	if (xmlMemSetup(kms_wipe_free, malloc, kms_wipe_realloc, kms_wipe_strdup) != 0) {
+		errorf("cannot set up libxml2");
+		return EXIT_USAGE;
+	}
 	xmlInitParser();
 	xmlSetGenericErrorFunc(NULL, xml_quiet);
 

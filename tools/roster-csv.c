@@ -125,22 +125,6 @@ parse_fields(struct parser *p, struct kms_cbs *line, struct fields *out)
 	}
 }
 
-static int
-client_ok(const char *s)
-{
-	size_t i, len = strlen(s);
-
-	if (len == 0 || len > KMS_STORE_MAX_ID) {
-		return 0;
-	}
-	for (i = 0; i < len; i++) {
-		if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e) {
-			return 0;
-		}
-	}
-	return 1;
-}
-
 /* The line's characters were checked: only the length and spaces are left. */
 static int
 uri_ok(const char *s)
@@ -183,7 +167,7 @@ add_op(struct parser *p, const struct fields *fs, size_t lineno)
 		return say(p, KMS_ERR_PARSE, "'%s' wants %s", op_names[i].name,
 			   op_names[i].has_client ? "CLIENT,URI" : "URI");
 	}
-	if (op_names[i].has_client && !client_ok(fs->f[1])) {
+	if (op_names[i].has_client && !kms_store_id_ok(fs->f[1], strlen(fs->f[1]))) {
 		return say(p, KMS_ERR_PARSE, "CLIENT: 1 to %d visible ASCII characters",
 			   KMS_STORE_MAX_ID);
 	}

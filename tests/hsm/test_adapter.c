@@ -25,6 +25,7 @@
 #include "hsm/adapter.h"
 #include "hsm/eccsi.h"
 #include "hsm/sakke.h"
+#include "hsm/uid.h"
 #include "proto/frame.h"
 #include "proto/signedinfo.h"
 #include "proto/store.h"
@@ -138,6 +139,87 @@ test_preminted_provision(void)
 	provision_req(&req, "bob", BOB, dom.now_period);
 	kms_adapter_handle(preminted, &req, &rep, kms_devdomain_ntp_now());
 	CU_ASSERT_EQUAL(rep.status, KMS_ERR_RANGE);
+}
+
+/* A plain reply (plaintext_clients) as its client checks it: the keys valid for uri's UID. */
+static int
+plain_checks(const struct kms_proto_provision_rep *p, const char *uri)
+{
+	static const uint8_t zero[KMS_PROTO_HMAC_LEN];
+	uint8_t uid[KMS_UID_LEN];
+
+	return p->plain && p->trk_id_len == 0 && p->rsk_wrapped_len == 257 &&
+	       p->ssk_wrapped_len == 32 && p->pvt_wrapped_len == 65 &&
+	       memcmp(p->hmac, zero, sizeof(zero)) == 0 &&
+	       kms_uid_compute(uid, uri, strlen(uri), KMS_URI, strlen(KMS_URI), PERIOD, 0,
+			       p->key_period) == KMS_OK &&
+	       memcmp(uid, p->user_id, sizeof(uid)) == 0 &&
+	       kms_eccsi_validate(dom.kpak, uid, sizeof(uid), p->ssk_wrapped, p->pvt_wrapped) ==
+		       KMS_OK &&
+	       kms_sakke_validate(dom.zpub, uid, sizeof(uid), p->rsk_wrapped) == KMS_OK;
+}
+
+/*
+ * plaintext_clients: alice, named there, gets her sets unwrapped from both issuers (pre-minted:
+ * the very set the wrapped reply carries); bob, not named, still gets his wrapped; a bad list
+ * stops the start.
+ */
+static void
+test_plaintext_client(void)
+{
+	static const char *const plain_ids[] = {"alice"};
+	static const char *const bad_ids[] = {"ali ce"};
+	struct kms_adapter *on = NULL, *pre = NULL, *bad = NULL;
+	struct kms_adapter_config cfg;
+	struct kms_proto_request req;
+	struct kms_proto_reply rep;
+	uint8_t ssk[32], rsk[257];
+
+	adapter_cfg(&cfg, KMS_ISSUER_ONLINE);
+	cfg.plaintext_clients = plain_ids;
+	cfg.num_plaintext_clients = 1;
+	CU_ASSERT_EQUAL_FATAL(kms_adapter_new(&on, dom.tok.p11, &cfg), KMS_OK);
+	cfg.issuer = KMS_ISSUER_PREMINTED;
+	CU_ASSERT_EQUAL_FATAL(kms_adapter_new(&pre, dom.tok.p11, &cfg), KMS_OK);
+
+	provision_req(&req, "alice", ALICE, dom.now_period);
+	kms_adapter_handle(on, &req, &rep, kms_devdomain_ntp_now());
+	CU_ASSERT_EQUAL_FATAL(rep.status, KMS_OK);
+	CU_ASSERT(plain_checks(&rep.u.provision, ALICE));
+	/* the pre-minted set, as the wrapped reply of the usual adapter carries it */
+	kms_adapter_handle(preminted, &req, &rep, kms_devdomain_ntp_now());
+	CU_ASSERT_EQUAL_FATAL(rep.status, KMS_OK);
+	CU_ASSERT(!rep.u.provision.plain);
+	CU_ASSERT(kms_devdomain_client_checks(&dom, &rep.u.provision, dom.alice_trk, dom.alice_ink,
+					      ALICE, ssk, rsk));
+	kms_adapter_handle(pre, &req, &rep, kms_devdomain_ntp_now());
+	CU_ASSERT_EQUAL_FATAL(rep.status, KMS_OK);
+	CU_ASSERT(plain_checks(&rep.u.provision, ALICE));
+	CU_ASSERT_EQUAL(memcmp(rep.u.provision.ssk_wrapped, ssk, 32), 0);
+	CU_ASSERT_EQUAL(memcmp(rep.u.provision.rsk_wrapped, rsk, 257), 0);
+	/* entitlements are checked as for anyone */
+	provision_req(&req, "alice", BOB, dom.now_period);
+	kms_adapter_handle(on, &req, &rep, kms_devdomain_ntp_now());
+	CU_ASSERT_EQUAL(rep.status, KMS_ERR_FORBIDDEN);
+	CU_ASSERT(kms_test_all_zero((const uint8_t *)&rep.u, sizeof(rep.u)));
+	/* bob is not named: wrapped under his TrK */
+	provision_req(&req, "bob", BOB, dom.now_period);
+	kms_adapter_handle(on, &req, &rep, kms_devdomain_ntp_now());
+	CU_ASSERT_EQUAL_FATAL(rep.status, KMS_OK);
+	CU_ASSERT(!rep.u.provision.plain);
+	CU_ASSERT(kms_devdomain_client_checks(&dom, &rep.u.provision, dom.bob_trk, dom.bob_ink, BOB,
+					      NULL, NULL));
+	kms_adapter_free(on);
+	kms_adapter_free(pre);
+
+	/* a name that is no client id, or too many names: no adapter */
+	cfg.plaintext_clients = bad_ids;
+	CU_ASSERT_EQUAL(kms_adapter_new(&bad, dom.tok.p11, &cfg), KMS_ERR_INVALID_ARG);
+	CU_ASSERT_PTR_NULL(bad);
+	cfg.plaintext_clients = plain_ids;
+	cfg.num_plaintext_clients = KMS_ADAPTER_MAX_PLAINTEXT + 1;
+	CU_ASSERT_EQUAL(kms_adapter_new(&bad, dom.tok.p11, &cfg), KMS_ERR_INVALID_ARG);
+	CU_ASSERT_PTR_NULL(bad);
 }
 
 static void
@@ -1442,6 +1524,7 @@ test_token_lost_and_back(void)
 static CU_TestInfo adapter_tests[] = {
 	{"online issuer: a client unwraps and validates its key set", test_online_provision},
 	{"pre-minted issuer: re-wrapped sets, no fallback", test_preminted_provision},
+	{"plaintext clients: unwrapped sets for them only", test_plaintext_client},
 	{"TLS_SIGN: the TLS key in the token signs, OpenSSL verifies", test_tls_sign},
 	{"AUDIT_SIGN: the audit key signs checkpoints of records in the store only",
 	 test_audit_sign},

@@ -19,6 +19,7 @@
 #include <libxml/parser.h>
 #include <libxml/xmlschemas.h>
 #include <openssl/err.h>
+#include <openssl/rand.h>
 
 #include "tests/unit/kms_test.h"
 
@@ -669,4 +670,151 @@ it_children(pid_t pid, pid_t *out, size_t cap)
 	}
 	(void)closedir(d);
 	return n;
+}
+
+/* Read the hex file path (one line of hex digits) into n->bytes (at most 64 bytes: enough of a
+ * key to identify it; an RSK is looked for by its first 64 octets). */
+int
+it_needle_from_hex(struct it_needle *n, const char *what, const char *path, size_t skip)
+{
+	char hex[1200];
+	size_t len = 0, i;
+	int fd = open(path, O_RDONLY);
+
+	memset(n, 0, sizeof(*n));
+	n->what = what;
+	if (fd < 0) {
+		return -1;
+	}
+	len = kms_test_read_fd(fd, hex, sizeof(hex) - 1);
+	(void)close(fd);
+	while (len > 0 && (hex[len - 1] == '\n' || hex[len - 1] == '\r')) {
+		len--;
+	}
+	hex[len] = '\0';
+	if (len % 2 != 0 || len / 2 <= skip) {
+		return -1;
+	}
+	for (i = 0; i < 64 && skip + i < len / 2; i++) {
+		unsigned int b;
+		if (sscanf(hex + 2 * (skip + i), "%2x", &b) != 1) {
+			return -1;
+		}
+		n->bytes[i] = (uint8_t)b;
+	}
+	n->len = i;
+	return 0;
+}
+
+/*
+ * Search every readable mapping of pid (/proc/PID/maps, /proc/PID/mem) for the needles. The
+ * number of bytes read, or 0 if the memory could not be read at all.
+ */
+size_t
+it_scan_memory(pid_t pid, struct it_needle *needles, size_t num)
+{
+	char path[64], line[512];
+	FILE *maps;
+	size_t total = 0, i;
+	int mem;
+	static uint8_t buf[1 << 20];
+
+	/*
+	 * Only mappings kmsd really uses: reading a reserved but untouched region through
+	 * /proc/PID/mem makes the kernel back it with pages, which for a sanitizer build's
+	 * terabytes of shadow memory ends in the OOM killer.
+	 */
+
+	snprintf(path, sizeof(path), "/proc/%ld/maps", (long)pid);
+	if ((maps = fopen(path, "r")) == NULL) {
+		return 0;
+	}
+	snprintf(path, sizeof(path), "/proc/%ld/mem", (long)pid);
+	if ((mem = open(path, O_RDONLY)) < 0) {
+		fprintf(stderr, "cannot open %s: %s (the test needs CAP_SYS_PTRACE as root)\n",
+			path, strerror(errno));
+		(void)fclose(maps);
+		return 0;
+	}
+	while (fgets(line, sizeof(line), maps) != NULL) {
+		unsigned long a, b;
+		char perms[8];
+		if (sscanf(line, "%lx-%lx %7s", &a, &b, perms) != 3 || perms[0] != 'r' ||
+		    strstr(line, "[vvar]") != NULL || b - a > (1ul << 30)) {
+			continue;
+		}
+		/* in chunks that overlap by 63 bytes, so no needle falls between two */
+		while (a < b) {
+			size_t want = b - a > sizeof(buf) ? sizeof(buf) : b - a;
+			ssize_t got = pread(mem, buf, want, (off_t)a);
+			if (got <= 0) {
+				break;
+			}
+			total += (size_t)got;
+			for (i = 0; i < num; i++) {
+				if (memmem(buf, (size_t)got, needles[i].bytes, needles[i].len) !=
+				    NULL) {
+					needles[i].found = 1;
+				}
+			}
+			a += (size_t)got > 63 && (size_t)got == want && a + want < b
+				     ? (size_t)got - 63
+				     : (size_t)got;
+		}
+	}
+	(void)close(mem);
+	(void)fclose(maps);
+	return total;
+}
+
+int
+it_scan_control(struct it_needle *n, const char *name)
+{
+	static char resp[RESP_CAP];
+	uint8_t rnd[16];
+	char extra[128], *body = NULL;
+	size_t blen = 0, i;
+
+	memset(n, 0, sizeof(*n));
+	n->what = "control";
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+		return -1;
+	}
+	memcpy(n->bytes, "scan-control-", 13);
+	for (i = 0; i < sizeof(rnd); i++) {
+		snprintf((char *)n->bytes + 13 + 2 * i, 3, "%02x", rnd[i]);
+	}
+	n->len = 13 + 2 * sizeof(rnd);
+	snprintf(extra, sizeof(extra), "X-Scan: %.*s\r\n", (int)n->len, (const char *)n->bytes);
+	return it_request(name, "POST", ROOT "/init", extra, NULL, 0, resp, sizeof(resp), &body,
+			  &blen) == 200
+		       ? 0
+		       : -1;
+}
+
+int
+it_curl_http2(const char *name, const char *path, char *out, size_t cap)
+{
+	char url[2200], ca[400], cert[400], key[400];
+	const char *argv[] = {"/usr/bin/curl",
+			      "-sS",
+			      "--http2",
+			      "-X",
+			      "POST",
+			      "--cacert",
+			      ca,
+			      "--cert",
+			      cert,
+			      "--key",
+			      key,
+			      "-w",
+			      "\nHTTPVERSION=%{http_version} STATUS=%{http_code}\n",
+			      url,
+			      NULL};
+
+	snprintf(url, sizeof(url), "https://127.0.0.1:%u%s", it_port, path);
+	snprintf(ca, sizeof(ca), "%s/pki/ca.pem", it_dev);
+	it_client_path(cert, sizeof(cert), name, "cert.pem");
+	it_client_path(key, sizeof(key), name, "key.pem");
+	return it_run(argv, out, cap);
 }

@@ -113,6 +113,31 @@ long it_read_line(const char *path, char *out, size_t cap);
  * length in bytes, or 0. */
 size_t it_read_hex(const char *path, uint8_t *out, size_t cap);
 
+/* A needle to look for in a process's memory (it_scan_memory). */
+struct it_needle {
+	const char *what;
+	uint8_t bytes[64];
+	size_t len;
+	int found;
+};
+
+/* it_needle_from_hex - the first 64 octets (at most) after skip of the hex file path (one line
+ * of hex digits: n-ssk.hex, trk.hex) as the needle what: 0, or -1. */
+int it_needle_from_hex(struct it_needle *n, const char *what, const char *path, size_t skip);
+/* it_scan_memory - search every readable mapping of pid (/proc/PID/maps, /proc/PID/mem; needs
+ * CAP_SYS_PTRACE) for the needles, setting found: the bytes read, or 0 if none could be. */
+size_t it_scan_memory(pid_t pid, struct it_needle *needles, size_t num);
+
+/* it_scan_control - the control of a memory scan: an init request by name with a header of
+ * random text, which is then in kmsd's memory (h2o's buffers are not wiped); n is that text.
+ * A scan that does not find it proves nothing. 0, or -1. */
+int it_scan_control(struct it_needle *n, const char *name);
+
+/* it_curl_http2 - curl (an independent HTTP/2 client) POSTs to path over HTTP/2 as name (its
+ * certificate): its output into out, which ends in "HTTPVERSION=V STATUS=S"; curl's exit
+ * status. */
+int it_curl_http2(const char *name, const char *path, char *out, size_t cap);
+
 /* it_main - an integration test's main: SIGPIPE ignored (a server that closes is an error to
  * see, not a death), libxml2 set up around kms_test_main(suites): its exit status. */
 int it_main(CU_SuiteInfo *suites);

@@ -413,32 +413,15 @@ test_http2(void)
 	char out[65536];
 	char url[160], ca[400], cert[400], key[400];
 
+	CU_ASSERT_EQUAL(it_curl_http2("bob", ROOT "/init", out, sizeof(out)), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "HTTPVERSION=2 STATUS=200"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "<KmsInit"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "ik.1.bob@example.org"));
+	/* TLS 1.1 is refused */
 	snprintf(url, sizeof(url), "https://127.0.0.1:%u" ROOT "/init", it_port);
 	snprintf(ca, sizeof(ca), "%s/pki/ca.pem", it_dev);
 	it_client_path(cert, sizeof(cert), "bob", "cert.pem");
 	it_client_path(key, sizeof(key), "bob", "key.pem");
-	{
-		const char *argv[] = {"/usr/bin/curl",
-				      "-sS",
-				      "--http2",
-				      "-X",
-				      "POST",
-				      "--cacert",
-				      ca,
-				      "--cert",
-				      cert,
-				      "--key",
-				      key,
-				      "-w",
-				      "\nHTTPVERSION=%{http_version} STATUS=%{http_code}\n",
-				      url,
-				      NULL};
-		CU_ASSERT_EQUAL(it_run(argv, out, sizeof(out)), 0);
-		CU_ASSERT_PTR_NOT_NULL(strstr(out, "HTTPVERSION=2 STATUS=200"));
-		CU_ASSERT_PTR_NOT_NULL(strstr(out, "<KmsInit"));
-		CU_ASSERT_PTR_NOT_NULL(strstr(out, "ik.1.bob@example.org"));
-	}
-	/* TLS 1.1 is refused */
 	{
 		const char *argv[] = {
 			"/usr/bin/curl", "-sS", "--tlsv1.1", "--tls-max", "1.1", "--cacert", ca,
@@ -974,119 +957,16 @@ test_second_kmsd(void)
 			200);
 }
 
-/* A needle to look for in a process's memory. */
-struct needle {
-	const char *what;
-	uint8_t bytes[64];
-	size_t len;
-	int found;
-};
-
-/* Read the hex file path (one line of hex digits) into n->bytes (at most 64 bytes: enough of a
- * key to identify it; an RSK is looked for by its first 64 octets). */
-static int
-needle_from_hex_file(struct needle *n, const char *what, const char *path, size_t skip)
-{
-	char hex[1200];
-	size_t len = 0, i;
-	int fd = open(path, O_RDONLY);
-
-	memset(n, 0, sizeof(*n));
-	n->what = what;
-	if (fd < 0) {
-		return -1;
-	}
-	len = kms_test_read_fd(fd, hex, sizeof(hex) - 1);
-	(void)close(fd);
-	while (len > 0 && (hex[len - 1] == '\n' || hex[len - 1] == '\r')) {
-		len--;
-	}
-	hex[len] = '\0';
-	if (len % 2 != 0 || len / 2 <= skip) {
-		return -1;
-	}
-	for (i = 0; i < 64 && skip + i < len / 2; i++) {
-		unsigned int b;
-		if (sscanf(hex + 2 * (skip + i), "%2x", &b) != 1) {
-			return -1;
-		}
-		n->bytes[i] = (uint8_t)b;
-	}
-	n->len = i;
-	return 0;
-}
-
-/*
- * Search every readable mapping of pid (/proc/PID/maps, /proc/PID/mem) for the needles. The
- * number of bytes read, or 0 if the memory could not be read at all.
- */
-static size_t
-scan_memory(pid_t pid, struct needle *needles, size_t num)
-{
-	char path[64], line[512];
-	FILE *maps;
-	size_t total = 0, i;
-	int mem;
-	static uint8_t buf[1 << 20];
-
-	/*
-	 * Only mappings kmsd really uses: reading a reserved but untouched region through
-	 * /proc/PID/mem makes the kernel back it with pages, which for a sanitizer build's
-	 * terabytes of shadow memory ends in the OOM killer.
-	 */
-
-	snprintf(path, sizeof(path), "/proc/%ld/maps", (long)pid);
-	if ((maps = fopen(path, "r")) == NULL) {
-		return 0;
-	}
-	snprintf(path, sizeof(path), "/proc/%ld/mem", (long)pid);
-	if ((mem = open(path, O_RDONLY)) < 0) {
-		fprintf(stderr, "cannot open %s: %s (the test needs CAP_SYS_PTRACE as root)\n",
-			path, strerror(errno));
-		(void)fclose(maps);
-		return 0;
-	}
-	while (fgets(line, sizeof(line), maps) != NULL) {
-		unsigned long a, b;
-		char perms[8];
-		if (sscanf(line, "%lx-%lx %7s", &a, &b, perms) != 3 || perms[0] != 'r' ||
-		    strstr(line, "[vvar]") != NULL || b - a > (1ul << 30)) {
-			continue;
-		}
-		/* in chunks that overlap by 63 bytes, so no needle falls between two */
-		while (a < b) {
-			size_t want = b - a > sizeof(buf) ? sizeof(buf) : b - a;
-			ssize_t got = pread(mem, buf, want, (off_t)a);
-			if (got <= 0) {
-				break;
-			}
-			total += (size_t)got;
-			for (i = 0; i < num; i++) {
-				if (memmem(buf, (size_t)got, needles[i].bytes, needles[i].len) !=
-				    NULL) {
-					needles[i].found = 1;
-				}
-			}
-			a += (size_t)got > 63 && (size_t)got == want && a + want < b
-				     ? (size_t)got - 63
-				     : (size_t)got;
-		}
-	}
-	(void)close(mem);
-	(void)fclose(maps);
-	return total;
-}
-
 /*
  * The promise of ARCHITECTURE.md: after kmsd has provisioned alice and bob, no key they
  * received (SSK, RSK) and none they hold (TrK, InK) is anywhere in kmsd's memory, while text
- * of the responses kmsd rendered is (the control).
+ * of the requests kmsd read is (the control).
  */
 static void
 test_memory_hygiene(void)
 {
 	static const char *const names[] = {"alice", "bob"};
-	struct needle n[2 * 5];
+	struct it_needle n[2 * 4 + 1];
 	char out[16384], dir[400], p[500];
 	size_t num = 0, i, j, total;
 
@@ -1095,22 +975,17 @@ test_memory_hygiene(void)
 		snprintf(dir, sizeof(dir), "%s/mem-%s", it_tmp, names[i]);
 		CU_ASSERT_EQUAL_FATAL(it_kms_client(names[i], args, out, sizeof(out)), 0);
 		snprintf(p, sizeof(p), "%s/1-ssk.hex", dir);
-		CU_ASSERT_EQUAL_FATAL(needle_from_hex_file(&n[num++], "SSK", p, 0), 0);
+		CU_ASSERT_EQUAL_FATAL(it_needle_from_hex(&n[num++], "SSK", p, 0), 0);
 		snprintf(p, sizeof(p), "%s/1-rsk.hex", dir);
-		CU_ASSERT_EQUAL_FATAL(needle_from_hex_file(&n[num++], "RSK", p, 1), 0);
+		CU_ASSERT_EQUAL_FATAL(it_needle_from_hex(&n[num++], "RSK", p, 1), 0);
 		it_client_path(p, sizeof(p), names[i], "trk.hex");
-		CU_ASSERT_EQUAL_FATAL(needle_from_hex_file(&n[num++], "TrK", p, 0), 0);
+		CU_ASSERT_EQUAL_FATAL(it_needle_from_hex(&n[num++], "TrK", p, 0), 0);
 		it_client_path(p, sizeof(p), names[i], "ink.hex");
-		CU_ASSERT_EQUAL_FATAL(needle_from_hex_file(&n[num++], "InK", p, 0), 0);
-		/* the control: text kmsd did handle (the UserUri of the XML it rendered) must be
-		 * found, or the scan proves nothing */
-		memset(&n[num], 0, sizeof(n[num]));
-		n[num].what = "control";
-		snprintf((char *)n[num].bytes, sizeof(n[num].bytes), "<UserUri>sip:%s@example.org",
-			 names[i]);
-		n[num].len = strlen((const char *)n[num].bytes);
-		num++;
+		CU_ASSERT_EQUAL_FATAL(it_needle_from_hex(&n[num++], "InK", p, 0), 0);
 	}
+	/* the control: text kmsd did handle (a request header of the last request; the XML it
+	 * renders is wiped when freed) must be found, or the scan proves nothing */
+	CU_ASSERT_EQUAL_FATAL(it_scan_control(&n[num++], "bob"), 0);
 	/* nor in kmsd's log (kms-hsmd writes there too), in binary or in hex of either case */
 	{
 		static char logbuf[1 << 22];
@@ -1142,7 +1017,7 @@ test_memory_hygiene(void)
 	fprintf(stderr, "(memory scan not run: kmsd is a sanitizer build)\n");
 	return;
 #endif
-	total = scan_memory(it_kmsd_pid, n, num);
+	total = it_scan_memory(it_kmsd_pid, n, num);
 	CU_ASSERT(total > 1000000);
 	for (j = 0; j < num; j++) {
 		if (strcmp(n[j].what, "control") == 0) {

@@ -55,7 +55,7 @@ struct rep_sample {
 };
 
 static struct req_sample req_samples[21];
-static struct rep_sample rep_samples[30];
+static struct rep_sample rep_samples[32];
 static size_t num_req_samples, num_rep_samples;
 
 static void
@@ -340,6 +340,21 @@ build_samples(void)
 	p = add_rep("verify", KMS_PROTO_VERIFY, UINT32_MAX, KMS_OK);
 	p->u.verify.rotated = true;
 	add_rep("verify-error", KMS_PROTO_VERIFY, 82, KMS_ERR_AUTH);
+	/* a plaintext client's set: the keys themselves, no TrK, a zero hmac */
+	p = add_rep("provision-plain", KMS_PROTO_PROVISION, 43, KMS_OK);
+	pr = &p->u.provision;
+	pr->plain = true;
+	pr->key_period = 1532;
+	pr->period_start = 3927686400u;
+	pr->period_end = 3930278399u;
+	set_str(pr->kms_uri, &pr->kms_uri_len, "kms.example.org");
+	fill_bytes(pr->user_id, sizeof(pr->user_id), 1);
+	fill_bytes(pr->rsk_wrapped, KMS_PROTO_PLAIN_RSK_LEN, 2);
+	pr->rsk_wrapped_len = KMS_PROTO_PLAIN_RSK_LEN;
+	fill_bytes(pr->ssk_wrapped, KMS_PROTO_PLAIN_SSK_LEN, 3);
+	pr->ssk_wrapped_len = KMS_PROTO_PLAIN_SSK_LEN;
+	fill_bytes(pr->pvt_wrapped, KMS_PROTO_PLAIN_PVT_LEN, 4);
+	pr->pvt_wrapped_len = KMS_PROTO_PLAIN_PVT_LEN;
 }
 
 /* The sample called name (a request, or a reply when reply is set); aborts if there is none. */
@@ -1696,6 +1711,13 @@ b_int(struct builder *b, const char *key, int64_t v)
 }
 
 static void
+b_bool(struct builder *b, const char *key, bool v)
+{
+	b_key(b, key);
+	CU_ASSERT_FATAL((v ? msgpack_pack_true(&b->pk) : msgpack_pack_false(&b->pk)) == 0);
+}
+
+static void
 b_str(struct builder *b, const char *key, const void *s, size_t n)
 {
 	b_key(b, key);
@@ -1872,12 +1894,30 @@ test_reply_bounds(void)
 		size_t uid, rsk, hmac;
 		uint64_t start, end;
 		int want;
+		/* plain replies: the keys' lengths, the TrK id's, a hmac not zero */
+		bool plain;
+		size_t ssk, pvt, trk;
+		bool hmac_set;
 	} prov[] = {
-		{32, 1, 32, 5, 5, KMS_OK},          {32, 512, 32, 0, UINT64_MAX, KMS_OK},
-		{32, 1, 32, 6, 5, KMS_ERR_RANGE},   {31, 1, 32, 0, 0, KMS_ERR_RANGE},
-		{33, 1, 32, 0, 0, KMS_ERR_RANGE},   {32, 0, 32, 0, 0, KMS_ERR_RANGE},
-		{32, 513, 32, 0, 0, KMS_ERR_RANGE}, {32, 1, 0, 0, 0, KMS_ERR_RANGE},
-		{32, 1, 64, 0, 0, KMS_ERR_RANGE},
+		{32, 1, 32, 5, 5, KMS_OK, false, 1, 1, 1, false},
+		{32, 512, 32, 0, UINT64_MAX, KMS_OK, false, 1, 1, 1, false},
+		{32, 1, 32, 6, 5, KMS_ERR_RANGE, false, 1, 1, 1, false},
+		{31, 1, 32, 0, 0, KMS_ERR_RANGE, false, 1, 1, 1, false},
+		{33, 1, 32, 0, 0, KMS_ERR_RANGE, false, 1, 1, 1, false},
+		{32, 0, 32, 0, 0, KMS_ERR_RANGE, false, 1, 1, 1, false},
+		{32, 513, 32, 0, 0, KMS_ERR_RANGE, false, 1, 1, 1, false},
+		{32, 1, 0, 0, 0, KMS_ERR_RANGE, false, 1, 1, 1, false},
+		{32, 1, 64, 0, 0, KMS_ERR_RANGE, false, 1, 1, 1, false},
+		/* a wrapped set names its TrK */
+		{32, 1, 32, 0, 0, KMS_ERR_RANGE, false, 1, 1, 0, false},
+		/* a plain set: exactly 257, 32 and 65 octets, no TrK, a zero hmac */
+		{32, 257, 32, 0, 0, KMS_OK, true, 32, 65, 0, false},
+		{32, 256, 32, 0, 0, KMS_ERR_RANGE, true, 32, 65, 0, false},
+		{32, 264, 32, 0, 0, KMS_ERR_RANGE, true, 32, 65, 0, false},
+		{32, 257, 32, 0, 0, KMS_ERR_RANGE, true, 40, 65, 0, false},
+		{32, 257, 32, 0, 0, KMS_ERR_RANGE, true, 32, 72, 0, false},
+		{32, 257, 32, 0, 0, KMS_ERR_RANGE, true, 32, 65, 1, false},
+		{32, 257, 32, 0, 0, KMS_ERR_RANGE, true, 32, 65, 0, true},
 	};
 
 	memset(bytes, 0x04, sizeof(bytes));
@@ -1899,20 +1939,21 @@ test_reply_bounds(void)
 		static uint8_t big[KMS_PROTO_MAX_WRAPPED + 1];
 
 		for (i = 0; i < NUM(prov); i++) {
-			b_init(&b, 13);
+			b_init(&b, 14);
 			b_uint(&b, "op", KMS_PROTO_PROVISION);
 			b_uint(&b, "id", 1);
 			b_int(&b, "status", KMS_OK);
+			b_bool(&b, "plain", prov[i].plain);
 			b_uint(&b, "key_period", 0);
 			b_uint(&b, "period_start", prov[i].start);
 			b_uint(&b, "period_end", prov[i].end);
 			b_str(&b, "kms_uri", "k", 1);
 			b_bin(&b, "user_id", big, prov[i].uid);
 			b_bin(&b, "rsk_wrapped", big, prov[i].rsk);
-			b_bin(&b, "ssk_wrapped", big, 1);
-			b_bin(&b, "pvt_wrapped", big, 1);
-			b_str(&b, "trk_id", "t", 1);
-			b_bin(&b, "hmac", big, prov[i].hmac);
+			b_bin(&b, "ssk_wrapped", big, prov[i].ssk);
+			b_bin(&b, "pvt_wrapped", big, prov[i].pvt);
+			b_str(&b, "trk_id", "t", prov[i].trk);
+			b_bin(&b, "hmac", prov[i].hmac_set ? bytes : big, prov[i].hmac);
 			CU_ASSERT_EQUAL(b_dec(&b, true), prov[i].want);
 		}
 	}
@@ -2328,6 +2369,19 @@ test_encode_refuses(void)
 	refuse(true, &p, cap, KMS_ERR_INVALID_ARG);
 	p = rep_samples[5].msg;
 	p.u.provision.trk_id_len = 0;
+	refuse(true, &p, cap, KMS_ERR_INVALID_ARG);
+	/* a plain set never names a TrK, has its keys' exact lengths and a zero hmac */
+	memcpy(&p, find_sample(true, "provision-plain"), sizeof(p));
+	p.u.provision.trk_id_len = 1;
+	refuse(true, &p, cap, KMS_ERR_INVALID_ARG);
+	memcpy(&p, find_sample(true, "provision-plain"), sizeof(p));
+	p.u.provision.rsk_wrapped_len = 264;
+	refuse(true, &p, cap, KMS_ERR_INVALID_ARG);
+	memcpy(&p, find_sample(true, "provision-plain"), sizeof(p));
+	p.u.provision.hmac[31] = 1;
+	refuse(true, &p, cap, KMS_ERR_INVALID_ARG);
+	memcpy(&p, find_sample(true, "provision"), sizeof(p));
+	p.u.provision.plain = true; /* wrapped lengths and a TrK: not a plain set */
 	refuse(true, &p, cap, KMS_ERR_INVALID_ARG);
 	p = rep_samples[5].msg;
 	p.status = 1;

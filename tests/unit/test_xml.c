@@ -907,6 +907,72 @@ expect_invalid(const struct kms_xml_response *r, const char *what)
 	kms_xml_doc_free(rc == KMS_OK ? doc : NULL);
 }
 
+/*
+ * A plaintext client's key set: each key a KeyContentType (xsi:type, upper-case hex, no
+ * EncryptedKey, no KeyName), schema-valid and signable. A plain key that names a key, a plain
+ * new TrK or InK, are refused.
+ */
+static void
+test_render_plain(void)
+{
+	static uint8_t rsk[257], ssk[32], pvt[65];
+	struct kms_xml_response r;
+	struct kms_xml_key_set ks[1];
+	struct kms_xml_enc_key keys[1];
+	char text[1024];
+	uint8_t *buf;
+	size_t len;
+	xmlDocPtr doc;
+
+	fill(rsk, sizeof(rsk), 201);
+	fill(ssk, sizeof(ssk), 202);
+	fill(pvt, sizeof(pvt), 203);
+	sample(&r, S_KEYPROV_ONE);
+	ks[0] = r.key_sets[0];
+	ks[0].rsk =
+		(struct kms_xml_enc_key){.wrapped = rsk, .wrapped_len = sizeof(rsk), .plain = true};
+	ks[0].ssk =
+		(struct kms_xml_enc_key){.wrapped = ssk, .wrapped_len = sizeof(ssk), .plain = true};
+	ks[0].pvt =
+		(struct kms_xml_enc_key){.wrapped = pvt, .wrapped_len = sizeof(pvt), .plain = true};
+	r.key_sets = ks;
+	produce(&r, true, &buf, &len);
+	doc = parse_bytes(buf, len);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+	CU_ASSERT_EQUAL(validate(doc), 0);
+	CU_ASSERT(xpath_text(doc, "//k:KmsKeySet/k:UserDecryptKey/@xsi:type", text, sizeof(text)) >
+		  0);
+	CU_ASSERT_STRING_EQUAL(text, "KeyContentType");
+	CU_ASSERT(xpath_text(doc, "//k:KmsKeySet/k:UserDecryptKey", text, sizeof(text)) ==
+		  2 * (int)sizeof(rsk));
+	CU_ASSERT_EQUAL(hex_check(text, rsk, sizeof(rsk)), 0);
+	CU_ASSERT(xpath_text(doc, "//k:KmsKeySet/k:UserSigningKeySSK", text, sizeof(text)) ==
+		  2 * (int)sizeof(ssk));
+	CU_ASSERT_EQUAL(hex_check(text, ssk, sizeof(ssk)), 0);
+	CU_ASSERT(xpath_text(doc, "//k:KmsKeySet/k:UserPubTokenPVT", text, sizeof(text)) ==
+		  2 * (int)sizeof(pvt));
+	CU_ASSERT_EQUAL(hex_check(text, pvt, sizeof(pvt)), 0);
+	CU_ASSERT_EQUAL(xpath_count(doc, "//k:KmsKeySet//xenc:EncryptedKey"), 0);
+	xmlFreeDoc(doc);
+	free(buf);
+
+	/* a plain key names no TrK */
+	ks[0].ssk.key_name = "tk.12.alice@example.org";
+	expect_invalid(&r, "a plain key with a KeyName");
+	ks[0].ssk.key_name = NULL;
+	ks[0].ssk.wrapped_len = 0;
+	expect_invalid(&r, "an empty plain key");
+	ks[0].ssk.wrapped_len = sizeof(ssk);
+	/* a new TrK or InK is never plain */
+	sample(&r, S_INIT_TKIK);
+	keys[0] = new_trks[0];
+	keys[0].plain = true;
+	r.new_transport_keys = keys;
+	expect_invalid(&r, "a plain new TrK");
+	keys[0].key_name = NULL;
+	expect_invalid(&r, "a plain new TrK without KeyName");
+}
+
 /* CarriedKeyName on the new keys: the checks of a key name. */
 static void
 test_render_carried_invalid(void)
@@ -3120,6 +3186,7 @@ static CU_TestInfo render_tests[] = {
 	{"options: compat algorithm, hex CipherValue, base64 UserID", test_render_options},
 	{"invalid descriptions are refused", test_render_invalid},
 	{"CarriedKeyName: only on new keys, checked like a key name", test_render_carried_invalid},
+	{"a plaintext client's keys: KeyContentType, schema-valid", test_render_plain},
 	{"escaping round-trips", test_render_escaping},
 	CU_TEST_INFO_NULL,
 };

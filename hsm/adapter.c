@@ -346,7 +346,22 @@ struct purge_walk {
 	struct kms_adapter *a;
 	struct kms_p11_session *s;
 	size_t destroyed;
+	size_t retired; /* counted by count_one */
+	/* the labels of the token's client keys, sorted (purge by listing), or NULL */
+	char **labels;
+	size_t num_labels, cap_labels;
 };
+
+static int
+count_one(void *ctx, const char *label, int64_t retired)
+{
+	struct purge_walk *w = ctx;
+
+	(void)label;
+	(void)retired;
+	w->retired++;
+	return KMS_OK;
+}
 
 static int
 purge_one(void *ctx, const char *label, int64_t retired)
@@ -357,18 +372,94 @@ purge_one(void *ctx, const char *label, int64_t retired)
 	return purge_label(w->a, w->s, label, &w->destroyed);
 }
 
+static int
+cmp_label(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* kms_keys_client_key_labels's callback: a copy of the token's label. */
+static int
+collect_label(void *ctx, const char *label)
+{
+	struct purge_walk *w = ctx;
+
+	if (w->num_labels == w->cap_labels) {
+		size_t ncap = w->cap_labels == 0 ? 64 : 2 * w->cap_labels;
+		char **p = realloc(w->labels, ncap * sizeof(*p));
+
+		if (p == NULL) {
+			return KMS_ERR_NOMEM;
+		}
+		w->labels = p;
+		w->cap_labels = ncap;
+	}
+	if ((w->labels[w->num_labels] = strdup(label)) == NULL) {
+		return KMS_ERR_NOMEM;
+	}
+	w->num_labels++;
+	return KMS_OK;
+}
+
+/* A retired label that the token's list holds: destroyed; any other: nothing to do. */
+static int
+purge_listed(void *ctx, const char *label, int64_t retired)
+{
+	struct purge_walk *w = ctx;
+	const char *key = label;
+
+	(void)retired;
+	if (bsearch(&key, w->labels, w->num_labels, sizeof(*w->labels), cmp_label) == NULL) {
+		return KMS_OK;
+	}
+	return purge_label(w->a, w->s, label, &w->destroyed);
+}
+
+/* The most client keys a token is listed with; beyond, the purge searches label by label. */
+#define PURGE_LIST_MAX ((size_t)1 << 20)
+
 /*
  * Destroy the token objects of every client key the store has retired (finished, cancelled or
- * dropped rotations: kms_store_retired_list), at each start, so that every node's token loses
- * them, whichever node or tool retired them. A failure is logged and left for the next start.
+ * dropped rotations and re-enrolments: kms_store_retired_list), at each start, so that every
+ * node's token loses them, whichever node or tool retired them. The retired list only grows
+ * (a node that was down long still needs it), so when the token holds no more client keys
+ * (CKA_UNWRAP false) than there are retired labels, their labels are listed once and only the
+ * retired labels among them are searched and destroyed; otherwise each retired label is
+ * searched. Either way the start costs calls in proportion to the smaller of the two. A failure
+ * is logged and left for the next start.
  */
 static void
 purge_retired(struct kms_adapter *a, struct kms_p11_session *s)
 {
-	struct purge_walk w = {a, s, 0};
+	struct purge_walk w;
+	size_t i;
 	int r;
 
+	memset(&w, 0, sizeof(w));
+	w.a = a;
+	w.s = s;
+	if ((r = kms_store_retired_list(a->store, count_one, &w)) != KMS_OK || w.retired == 0) {
+		goto out;
+	}
+	/* listing pays two calls per client key of the token, searching three per retired label:
+	 * list only a token with no more client keys than there are retired labels */
+	r = kms_keys_client_key_labels(s, w.retired < PURGE_LIST_MAX ? w.retired : PURGE_LIST_MAX,
+				       collect_label, &w);
+	if (r == KMS_OK) {
+		kms_log(KMS_LOG_DEBUG,
+			"adapter: %zu retired client keys: looked for among the token's %zu",
+			w.retired, w.num_labels);
+		qsort(w.labels, w.num_labels, sizeof(*w.labels), cmp_label);
+		r = kms_store_retired_list(a->store, purge_listed, &w);
+		goto out;
+	}
+	if (r != KMS_ERR_TOO_LARGE && r != KMS_ERR_NOMEM) {
+		goto out; /* the token failed: the next start tries again */
+	}
+	kms_log(KMS_LOG_DEBUG, "adapter: %zu retired client keys: looked for one by one",
+		w.retired);
 	r = kms_store_retired_list(a->store, purge_one, &w);
+out:
 	if (r != KMS_OK) {
 		kms_log(KMS_LOG_WARN,
 			"adapter: cannot destroy every retired client key now (%s); the next start "
@@ -380,6 +471,10 @@ purge_retired(struct kms_adapter *a, struct kms_p11_session *s)
 			"adapter: %zu token object%s of retired client keys destroyed", w.destroyed,
 			w.destroyed == 1 ? "" : "s");
 	}
+	for (i = 0; i < w.num_labels; i++) {
+		free(w.labels[i]);
+	}
+	free(w.labels);
 }
 
 int

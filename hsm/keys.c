@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "hsm/keys.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -290,6 +291,79 @@ kms_keys_destroy_label(struct kms_p11_session *s, const char *label, size_t *out
 			}
 		}
 	} while (r == KMS_OK && num == DESTROY_BATCH && ++rounds < 64);
+	return r;
+}
+
+/* Handles asked for per C_FindObjects when listing a token's client keys. */
+#define LIST_BATCH 256
+
+int
+kms_keys_client_key_labels(struct kms_p11_session *s, size_t max,
+			   int (*cb)(void *ctx, const char *label), void *ctx)
+{
+	CK_FUNCTION_LIST *f = kms_p11_fn(s);
+	CK_SESSION_HANDLE h = kms_p11_handle(s);
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_ATTRIBUTE tmpl[] = {
+		KMS_P11_ATTR(CKA_CLASS, &cls, sizeof(cls)),
+		KMS_P11_ATTR(CKA_TOKEN, &kms_p11_true, sizeof(kms_p11_true)),
+		KMS_P11_ATTR(CKA_UNWRAP, &kms_p11_false, sizeof(kms_p11_false)),
+	};
+	CK_OBJECT_HANDLE *all = NULL;
+	char label[KMS_KEYS_MAX_LABEL + 1];
+	size_t n = 0, cap = 0, len, i, ignored;
+	CK_ULONG got;
+	int r, fr;
+
+	if (cb == NULL) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	if ((r = kms_p11_check(s, f->C_FindObjectsInit(h, tmpl, 3), "C_FindObjectsInit")) !=
+	    KMS_OK) {
+		return r;
+	}
+	/* every handle first: the session can run one search only, and cb may destroy objects */
+	do {
+		if (n + LIST_BATCH > cap) {
+			size_t ncap = cap == 0 ? LIST_BATCH : 2 * cap;
+			CK_OBJECT_HANDLE *p;
+
+			if (cap > max || (p = realloc(all, ncap * sizeof(*all))) == NULL) {
+				r = cap > max ? KMS_ERR_TOO_LARGE : KMS_ERR_NOMEM;
+				break;
+			}
+			all = p;
+			cap = ncap;
+		}
+		got = 0;
+		r = kms_p11_check(s, f->C_FindObjects(h, all + n, LIST_BATCH, &got),
+				  "C_FindObjects");
+		if (r == KMS_OK && got > LIST_BATCH) {
+			r = KMS_ERR_HSM; /* the token claims more than it was given room for */
+		}
+		n += r == KMS_OK ? (size_t)got : 0;
+		if (r == KMS_OK && n > max) {
+			r = KMS_ERR_TOO_LARGE;
+		}
+	} while (r == KMS_OK && got == LIST_BATCH);
+	fr = kms_p11_check(s, f->C_FindObjectsFinal(h), "C_FindObjectsFinal");
+	r = r != KMS_OK ? r : fr;
+	for (i = 0; i < n && r == KMS_OK; i++) {
+		r = kms_p11_get_attribute(s, label, sizeof(label) - 1, &len, all[i], CKA_LABEL);
+		if (r == KMS_ERR_TOO_LARGE || r == KMS_ERR_HSM) {
+			r = KMS_OK; /* no label kms_keys_generate gives: not a client key of ours */
+			continue;
+		}
+		if (r != KMS_OK) {
+			break;
+		}
+		label[len] = '\0';
+		if (strlen(label) != len || !label_ok(label, &ignored)) {
+			continue;
+		}
+		r = cb(ctx, label);
+	}
+	free(all);
 	return r;
 }
 

@@ -145,6 +145,17 @@ int kms_keys_find_class(struct kms_p11_session *s, CK_OBJECT_HANDLE *out, CK_OBJ
 int kms_keys_destroy_label(struct kms_p11_session *s, const char *label, size_t *out_n) KMS_WUR;
 
 /*
+ * kms_keys_client_key_labels - the labels of the token objects kms_keys_destroy_label could
+ * destroy (secret keys, CKA_TOKEN true, CKA_UNWRAP false): cb(ctx, label) for each, in the
+ * token's order, after the search has ended (cb may use the session). An object whose label is
+ * not one kms_keys_generate accepts is skipped. At most max objects: a token with more is
+ * KMS_ERR_TOO_LARGE before any cb. Returns KMS_OK; cb's value if not KMS_OK; KMS_ERR_NOMEM;
+ * KMS_ERR_TOO_LARGE; the token's error (kms_p11_check).
+ */
+int kms_keys_client_key_labels(struct kms_p11_session *s, size_t max,
+			       int (*cb)(void *ctx, const char *label), void *ctx) KMS_WUR;
+
+/*
  * kmsd's TLS key (SECURITY.md): an ECDSA P-256 key pair in the token, both halves labelled
  * alike; kms-hsmd signs TLS handshakes' digests with the private half (KMS_PROTO_TLS_SIGN).
  *   private key (token object): CKA_SIGN only, CKA_SENSITIVE, CKA_PRIVATE, CKA_EXTRACTABLE

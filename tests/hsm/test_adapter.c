@@ -878,6 +878,79 @@ test_retired_purged_at_start(void)
 	CU_ASSERT_EQUAL(sqlite3_close(db), SQLITE_OK);
 }
 
+/*
+ * With more retired labels than the token holds client keys (the list only grows), the start
+ * lists the token's client keys once instead of searching every label: the retired key that is
+ * there goes, the KEK (no client key: it can unwrap) and a key in use stay, whatever the file
+ * says; the log says which way it looked.
+ */
+static void
+test_retired_purged_by_listing(void)
+{
+	struct kms_proto_request req;
+	struct kms_proto_reply rep;
+	struct kms_adapter_config cfg;
+	struct kms_adapter *other = NULL;
+	struct kms_store_client before, after;
+	struct kms_store *st = NULL;
+	static struct ckeys keys;
+	static char logbuf[65536];
+	char sql[512], logdir[300], logpath[400];
+	sqlite3 *db = NULL;
+	int i, fd;
+
+	store_state("bob", &before, &keys);
+	rotate_req(&req, "bob");
+	kms_adapter_handle(online, &req, &rep, kms_devdomain_ntp_now());
+	CU_ASSERT_EQUAL_FATAL(rep.status, KMS_OK);
+	CU_ASSERT_EQUAL_FATAL(kms_store_open(&st, dom.tok.store_path, KMS_STORE_RW), KMS_OK);
+	CU_ASSERT_EQUAL(kms_store_finish_rotation(st, "bob", rep.u.rotate_keys.new_ink_id), KMS_OK);
+	kms_store_close(st);
+	store_state("bob", &after, &keys);
+	CU_ASSERT(token_has(before.trk_label));
+	/* 300 retired labels no token holds, and the KEK and alice's TrK, past the store's code */
+	CU_ASSERT_EQUAL_FATAL(sqlite3_open_v2(dom.tok.store_path, &db, SQLITE_OPEN_READWRITE, NULL),
+			      SQLITE_OK);
+	for (i = 0; i < 300; i++) {
+		snprintf(sql, sizeof(sql), "INSERT INTO retired_keys VALUES ('tk.gone.%d', 1)", i);
+		CU_ASSERT_EQUAL(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	}
+	snprintf(sql, sizeof(sql), "INSERT INTO retired_keys VALUES ('%s', 1), ('tk.0.alice', 1)",
+		 KEK_LABEL);
+	CU_ASSERT_EQUAL(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+
+	CU_ASSERT_FATAL(kms_test_tmpdir(logdir, sizeof(logdir), "adapter-purge") == 0);
+	snprintf(logpath, sizeof(logpath), "%s/log", logdir);
+	fd = kms_test_log_capture(logpath, "test_adapter");
+	CU_ASSERT_FATAL(fd >= 0);
+	adapter_cfg(&cfg, KMS_ISSUER_ONLINE);
+	CU_ASSERT_EQUAL(kms_adapter_new(&other, dom.tok.p11, &cfg), KMS_OK);
+	(void)kms_test_read_fd(fd, logbuf, sizeof(logbuf));
+	kms_test_log_release(fd);
+	(void)unlink(logpath);
+	(void)rmdir(logdir);
+	CU_ASSERT_PTR_NOT_NULL(strstr(logbuf, "retired client keys: looked for among the token's"));
+	CU_ASSERT_PTR_NULL(strstr(logbuf, "looked for one by one"));
+	CU_ASSERT(!token_has(before.trk_label));
+	CU_ASSERT(!token_has(before.ink_label));
+	CU_ASSERT(token_has(after.trk_label));
+	CU_ASSERT(token_has(after.ink_label));
+	CU_ASSERT(token_has(KEK_LABEL));
+	CU_ASSERT(token_has("tk.0.alice"));
+	if (other != NULL) {
+		provision_req(&req, "alice", ALICE, dom.now_period);
+		kms_adapter_handle(other, &req, &rep, kms_devdomain_ntp_now());
+		CU_ASSERT_EQUAL(rep.status, KMS_OK);
+	}
+	kms_adapter_free(other);
+	CU_ASSERT_EQUAL(sqlite3_exec(db,
+				     "DELETE FROM retired_keys WHERE label LIKE 'tk.gone.%' OR "
+				     "label = 'tk.0.alice' OR label = '" KEK_LABEL "'",
+				     NULL, NULL, NULL),
+			SQLITE_OK);
+	CU_ASSERT_EQUAL(sqlite3_close(db), SQLITE_OK);
+}
+
 /* --- SIGN ---------------------------------------------------------------------------------- */
 
 static void
@@ -1533,6 +1606,7 @@ static CU_TestInfo adapter_tests[] = {
 	{"TrK/InK rotation: client reply, client_keys restorable, all or nothing", test_rotation},
 	{"retired TrK/InK destroyed at start, never the KEK or a key in use",
 	 test_retired_purged_at_start},
+	{"retired keys: the token listed when the list is longer", test_retired_purged_by_listing},
 	{"SIGN: the InK's HMAC of the SignedInfo; unknown and revoked clients", test_sign},
 	{"the frame loop: good, refused, bad and oversized frames", test_serve_frames},
 	{"the frame loop: SIGN refused and served on one connection", test_serve_sign},

@@ -70,6 +70,9 @@ struct kms_adapter {
 	/* session copies of token keys (see key_get) */
 	struct key_copy cache[KEY_CACHE_SIZE];
 	uint64_t cache_clock;
+	/* the last check that the token is there (token_present): monotonic ms, 0: none */
+	uint64_t present_ms;
+	unsigned long present_generation;
 	/* the clients whose key sets go out unwrapped (plaintext_clients) */
 	char plaintext[KMS_ADAPTER_MAX_PLAINTEXT][KMS_PROTO_MAX_CLIENT_ID + 1];
 	size_t num_plaintext;
@@ -286,6 +289,28 @@ _Static_assert(KMS_AUDIT_POINT_LEN == KMS_EC_POINT_LEN, "the audit key is a P-25
 _Static_assert(KMS_AUDIT_SIG_LEN == KMS_ECDSA_SIG_LEN, "checkpoints are ECDSA P-256 r || s");
 _Static_assert(KMS_PROTO_AUDIT_SIG_LEN == KMS_ECDSA_SIG_LEN, "AUDIT_SIGN returns r || s");
 _Static_assert(KMS_PROTO_AUDIT_HASH_LEN == KMS_AUDIT_HASH_LEN, "an audit record's hash");
+
+/*
+ * Whether the token is there (kms_keys_token_present), asked at most every
+ * KMS_ADAPTER_PRESENT_MS within one PKCS#11 generation; a failure is never remembered.
+ */
+static int
+token_present(struct kms_adapter *a, struct kms_p11_session *s)
+{
+	struct kms_p11_stats st;
+	uint64_t now = kms_mono_ms();
+	int r;
+
+	kms_p11_get_stats(a->p11, &st);
+	if (a->present_ms != 0 && st.generation == a->present_generation && now >= a->present_ms &&
+	    now - a->present_ms < KMS_ADAPTER_PRESENT_MS) {
+		return KMS_OK;
+	}
+	r = kms_keys_token_present(s);
+	a->present_ms = r == KMS_OK ? (now > 0 ? now : 1) : 0;
+	a->present_generation = st.generation;
+	return r;
+}
 
 /* Forget the cached session copy of the secret key label, if any, destroying it. */
 static void
@@ -1024,8 +1049,8 @@ op_provision(struct kms_adapter *a, const struct kms_proto_provision_req *req,
 	if ((r = kms_p11_borrow(a->p11, &s)) != KMS_OK) {
 		return r;
 	}
-	/* the copies below outlive a lost token on SoftHSM: ask the token first */
-	if ((r = kms_keys_token_present(s)) != KMS_OK) {
+	/* the copies below outlive a lost token on SoftHSM: ask the token (now and then) */
+	if ((r = token_present(a, s)) != KMS_OK) {
 		goto out;
 	}
 	if (plaintext) {
@@ -1302,7 +1327,7 @@ op_verify(struct kms_adapter *a, const struct kms_proto_verify_req *req,
 	if ((r = kms_p11_borrow(a->p11, &s)) != KMS_OK) {
 		return r;
 	}
-	if ((r = kms_keys_token_present(s)) != KMS_OK ||
+	if ((r = token_present(a, s)) != KMS_OK ||
 	    (r = client_key(a, s, req->key_id, &ink)) != KMS_OK) {
 		r = r == KMS_ERR_FORBIDDEN ? KMS_ERR_AUTH : r;
 		goto out;
@@ -1358,8 +1383,8 @@ op_sign(struct kms_adapter *a, const struct kms_proto_sign_req *req, struct kms_
 	    (r = kms_p11_borrow(a->p11, &s)) != KMS_OK) {
 		goto out;
 	}
-	/* a session copy outlives a lost token on SoftHSM: ask the token first */
-	if ((r = kms_keys_token_present(s)) != KMS_OK ||
+	/* a session copy outlives a lost token on SoftHSM: ask the token (now and then) */
+	if ((r = token_present(a, s)) != KMS_OK ||
 	    (r = client_key(a, s, client.ink_label, &ink)) != KMS_OK ||
 	    (r = kms_hmac_sha256(s, ink, (const uint8_t *)si, si_len, rep->signature)) != KMS_OK) {
 		goto out;
@@ -1396,8 +1421,8 @@ op_tls_sign(struct kms_adapter *a, const struct kms_proto_tls_sign_req *req,
 	if ((r = kms_p11_borrow(a->p11, &s)) != KMS_OK) {
 		goto out;
 	}
-	/* a session copy outlives a lost token on SoftHSM: ask the token first */
-	if ((r = kms_keys_token_present(s)) != KMS_OK ||
+	/* a session copy outlives a lost token on SoftHSM: ask the token (now and then) */
+	if ((r = token_present(a, s)) != KMS_OK ||
 	    (r = key_get_class(a, s, CKO_PRIVATE_KEY, a->tls_label, &key)) != KMS_OK ||
 	    (r = kms_ecdsa_sign(s, key, req->digest, req->digest_len, rep->signature)) != KMS_OK) {
 		r = r == KMS_ERR_INVALID_ARG ? KMS_ERR_HSM : r; /* the key left the token */
@@ -1469,7 +1494,7 @@ op_audit_sign(struct kms_adapter *a, const struct kms_proto_audit_sign_req *req,
 	if ((r = kms_p11_borrow(a->p11, &s)) != KMS_OK) {
 		goto out;
 	}
-	if ((r = kms_keys_token_present(s)) != KMS_OK ||
+	if ((r = token_present(a, s)) != KMS_OK ||
 	    (r = key_get_class(a, s, CKO_PRIVATE_KEY, a->audit_label, &key)) != KMS_OK ||
 	    (r = kms_ecdsa_sign(s, key, digest, sizeof(digest), rep->signature)) != KMS_OK) {
 		r = r == KMS_ERR_INVALID_ARG ? KMS_ERR_HSM : r; /* the key left the token */

@@ -84,6 +84,15 @@ struct kms_adapter_config {
 	size_t num_plaintext_clients; /* 0..KMS_ADAPTER_MAX_PLAINTEXT */
 };
 
+/*
+ * How long a successful check that the token is there (C_GetTokenInfo) stands for the
+ * operations after it, in milliseconds. Each operation asked the token first, since SoftHSM's
+ * session copies outlive a token that is gone; asked at most this often, a token that goes
+ * away turns requests into KMS_ERR_HSM_UNAVAIL within this time (at once on tokens whose
+ * session objects die with them), and a network HSM is spared a round trip per operation.
+ */
+#define KMS_ADAPTER_PRESENT_MS 250
+
 /* The most clients a configuration may name in plaintext_client. */
 #define KMS_ADAPTER_MAX_PLAINTEXT 64
 

@@ -743,7 +743,9 @@ with_token(const char *name, const char *token, const char *path)
 	size_t blen = 0;
 	int s;
 
-	snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\n", token);
+	if (token != NULL) {
+		snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\n", token);
+	}
 	s = it_request(name, "POST", path, token != NULL ? hdr : NULL, NULL, 0, resp, sizeof(resp),
 		       &body, &blen);
 	last_body = body != NULL ? body : "";

@@ -723,19 +723,22 @@ keyset_mac(struct kms_p11_session *s, CK_OBJECT_HANDLE ink, struct kms_proto_pro
 	return kms_hmac_sha256(s, ink, buf, (size_t)(w - buf), p->hmac);
 }
 
-/* Pre-minted, for a plaintext client: each element unwrapped from the KEK into locked memory. */
+/*
+ * Pre-minted: the RSK and PVT of ks, and its SSK with with_ssk, unwrapped from the KEK into
+ * locked memory (a plaintext client's set; the host-ECB wrap).
+ */
 static int
 unwrap_preminted(struct kms_adapter *a, struct kms_p11_session *s, CK_OBJECT_HANDLE kek,
-		 const struct kms_store_keyset *ks, struct keyset_plain *k)
+		 const struct kms_store_keyset *ks, int with_ssk, struct keyset_plain *k)
 {
-	const struct kms_store_blob *blobs[3] = {&ks->rsk, &ks->ssk, &ks->pvt};
-	uint8_t *dst[3] = {k->rsk, k->ssk, k->pvt};
-	const size_t lens[3] = {RSK_LEN, SSK_LEN, PVT_LEN};
+	const struct kms_store_blob *blobs[3] = {&ks->rsk, &ks->pvt, &ks->ssk};
+	uint8_t *dst[3] = {k->rsk, k->pvt, k->ssk};
+	const size_t lens[3] = {RSK_LEN, PVT_LEN, SSK_LEN};
 	struct kms_secret *sec = NULL;
 	size_t i;
 	int r = KMS_OK;
 
-	for (i = 0; i < 3 && r == KMS_OK; i++) {
+	for (i = 0; i < (with_ssk ? 3u : 2u) && r == KMS_OK; i++) {
 		if ((r = kms_unwrap_secret(s, &a->wrap, kek, blobs[i]->data, blobs[i]->len, lens[i],
 					   &sec)) == KMS_OK) {
 			memcpy(dst[i], sec->data, lens[i]);
@@ -778,17 +781,35 @@ issue_online(struct kms_adapter *a, const uint8_t *id, size_t id_len, struct key
 	return r;
 }
 
-/* Wrap one element of a key set, from locked memory. */
+/*
+ * Wrap the RSK and PVT of k, and its SSK with with_ssk, under trk into rep, from locked memory,
+ * in one kms_wrap_bytes_many: in host-ECB mode the PVT and RSK share one ECB stream.
+ */
 static int
-wrap_plain(struct kms_adapter *a, struct kms_p11_session *s, CK_OBJECT_HANDLE trk,
-	   const uint8_t *data, size_t len, uint8_t *out, size_t *out_len)
+wrap_set(struct kms_adapter *a, struct kms_p11_session *s, CK_OBJECT_HANDLE trk,
+	 const struct keyset_plain *k, int with_ssk, struct kms_proto_provision_rep *rep)
 {
-	return kms_wrap_bytes(s, &a->wrap, trk, data, len, out, KMS_PROTO_MAX_WRAPPED, out_len);
+	const uint8_t *const d[3] = {k->rsk, k->pvt, k->ssk};
+	const size_t l[3] = {RSK_LEN, PVT_LEN, SSK_LEN};
+	uint8_t *const o[3] = {rep->rsk_wrapped, rep->pvt_wrapped, rep->ssk_wrapped};
+	size_t ol[3] = {0, 0, 0};
+	int r;
+
+	r = kms_wrap_bytes_many(s, &a->wrap, trk, with_ssk ? 3 : 2, d, l, o, KMS_PROTO_MAX_WRAPPED,
+				ol);
+	if (r == KMS_OK) {
+		rep->rsk_wrapped_len = ol[0];
+		rep->pvt_wrapped_len = ol[1];
+		if (with_ssk) {
+			rep->ssk_wrapped_len = ol[2];
+		}
+	}
+	return r;
 }
 
 /*
  * Pre-minted: one element, unwrapped from the KEK into the token and re-wrapped under the TrK
- * there; in host-ECB mode, lengths that are not a multiple of 8 through locked memory.
+ * there (in host-ECB mode only lengths that are a multiple of 8: kms_wrap_object).
  */
 static int
 rewrap_preminted(struct kms_adapter *a, struct kms_p11_session *s, CK_OBJECT_HANDLE kek,
@@ -796,17 +817,8 @@ rewrap_preminted(struct kms_adapter *a, struct kms_p11_session *s, CK_OBJECT_HAN
 		 size_t *out_len)
 {
 	CK_OBJECT_HANDLE obj = CK_INVALID_HANDLE;
-	struct kms_secret *sec = NULL;
 	int r;
 
-	if (a->wrap.mode == KMS_WRAP_HOST_ECB && len % 8 != 0) {
-		if ((r = kms_unwrap_secret(s, &a->wrap, kek, blob->data, blob->len, len, &sec)) ==
-		    KMS_OK) {
-			r = wrap_plain(a, s, trk, sec->data, sec->len, out, out_len);
-		}
-		kms_secret_free(sec);
-		return r;
-	}
 	if ((r = kms_unwrap_object(s, &a->wrap, kek, blob->data, blob->len, len, &obj)) != KMS_OK) {
 		return r;
 	}
@@ -1062,7 +1074,7 @@ op_provision(struct kms_adapter *a, const struct kms_proto_provision_req *req,
 		if (a->issuer == KMS_ISSUER_ONLINE) {
 			r = issue_online(a, id, id_len, plain);
 		} else if ((r = key_get(a, s, a->kek_label, &kek)) == KMS_OK) {
-			r = unwrap_preminted(a, s, kek, &ks, plain);
+			r = unwrap_preminted(a, s, kek, &ks, 1, plain);
 		}
 		if (r == KMS_OK) {
 			put_plain(rep, plain);
@@ -1080,12 +1092,21 @@ op_provision(struct kms_adapter *a, const struct kms_proto_provision_req *req,
 			goto out;
 		}
 		if ((r = issue_online(a, id, id_len, plain)) != KMS_OK ||
-		    (r = wrap_plain(a, s, trk, plain->rsk, RSK_LEN, rep->rsk_wrapped,
-				    &rep->rsk_wrapped_len)) != KMS_OK ||
-		    (r = wrap_plain(a, s, trk, plain->ssk, SSK_LEN, rep->ssk_wrapped,
-				    &rep->ssk_wrapped_len)) != KMS_OK ||
-		    (r = wrap_plain(a, s, trk, plain->pvt, PVT_LEN, rep->pvt_wrapped,
-				    &rep->pvt_wrapped_len)) != KMS_OK) {
+		    (r = wrap_set(a, s, trk, plain, 1, rep)) != KMS_OK) {
+			goto out;
+		}
+	} else if (a->wrap.mode == KMS_WRAP_HOST_ECB) {
+		/* the RSK and PVT (not multiples of 8) through locked memory, in one ECB stream;
+		 * the SSK re-wrapped in the token */
+		if ((plain = kms_secmem_alloc(sizeof(*plain))) == NULL) {
+			r = KMS_ERR_NOMEM;
+			goto out;
+		}
+		if ((r = key_get(a, s, a->kek_label, &kek)) != KMS_OK ||
+		    (r = unwrap_preminted(a, s, kek, &ks, 0, plain)) != KMS_OK ||
+		    (r = wrap_set(a, s, trk, plain, 0, rep)) != KMS_OK ||
+		    (r = rewrap_preminted(a, s, kek, trk, &ks.ssk, SSK_LEN, rep->ssk_wrapped,
+					  &rep->ssk_wrapped_len)) != KMS_OK) {
 			goto out;
 		}
 	} else {

@@ -402,88 +402,79 @@ token_wrap(struct kms_p11_session *s, const struct kms_wrap_policy *pol, CK_OBJE
 	return r;
 }
 
+/* One value of a host-ECB wrap: RFC 5649's A and R[1..n], and where its output goes. */
+struct ecb_value {
+	uint8_t a[8];
+	uint8_t r[KMS_WRAP_MAX_DATA + 8];
+	size_t blocks; /* n: the value padded to 8 octets, in 8-octet blocks */
+	size_t steps;  /* AES operations: 1 when n is 1, else 6n (RFC 3394 section 2.2.1) */
+	uint8_t *out;
+	size_t *out_len;
+};
+
 /*
- * RFC 5649 from the token's AES-ECB under wk (KMS_WRAP_HOST_ECB). The 64-bit integrity
- * register A and the blocks R[i] are computed here; each AES block operation is the token's.
+ * RFC 5649 from the token's AES-ECB under wk (KMS_WRAP_HOST_ECB), for num values at once. The
+ * 64-bit integrity register A and the blocks R[i] of each value are computed here; each AES
+ * block operation is the token's. RFC 3394's steps depend on each other within a value, not
+ * across values: step t of every value still wrapping goes into one C_EncryptUpdate (ECB
+ * encrypts each 16-octet block on its own), so num values cost as many calls as the longest.
  */
 static int
-host_ecb_wrap(struct kms_p11_session *s, CK_OBJECT_HANDLE wk, const uint8_t *data, size_t len,
-	      uint8_t *out, size_t cap, size_t *out_len)
+host_ecb_wrap(struct kms_p11_session *s, CK_OBJECT_HANDLE wk, struct ecb_value *v, size_t num)
 {
 	CK_FUNCTION_LIST *f = kms_p11_fn(s);
 	CK_SESSION_HANDLE h = kms_p11_handle(s);
 	CK_MECHANISM ecb = {CKM_AES_ECB, NULL, 0};
-	uint8_t r_blocks[KMS_WRAP_MAX_DATA + 8];
-	uint8_t blk[16];
-	uint8_t enc[16];
-	uint8_t a[8];
-	size_t n = (len + 7) / 8;
-	size_t i;
-	size_t j;
+	uint8_t blk[16 * KMS_WRAP_MANY_MAX];
+	uint8_t enc[16 * KMS_WRAP_MANY_MAX];
+	size_t m, k, t, max_steps = 0;
 	int rc;
 
-	*out_len = 0;
-	if (8 * (n + 1) > cap) {
-		return KMS_ERR_TOO_LARGE;
+	if (num == 0 || num > KMS_WRAP_MANY_MAX) {
+		return KMS_ERR_INVALID_ARG;
 	}
-	/* AIV = A65959A6 || MLI (RFC 5649 section 3), then P zero-padded to n blocks */
-	a[0] = 0xA6;
-	a[1] = 0x59;
-	a[2] = 0x59;
-	a[3] = 0xA6;
-	a[4] = (uint8_t)(len >> 24);
-	a[5] = (uint8_t)(len >> 16);
-	a[6] = (uint8_t)(len >> 8);
-	a[7] = (uint8_t)len;
-	memset(r_blocks, 0, sizeof(r_blocks));
-	memcpy(r_blocks, data, len);
+	for (m = 0; m < num; m++) {
+		max_steps = v[m].steps > max_steps ? v[m].steps : max_steps;
+	}
 	if ((rc = kms_p11_check(s, f->C_EncryptInit(h, &ecb, wk), "C_EncryptInit")) != KMS_OK) {
-		goto out_noop;
+		return rc;
 	}
-	if (n == 1) {
-		/* one block: C = AES(K, AIV || P) */
+	for (t = 0; t < max_steps && rc == KMS_OK; t++) {
 		CK_ULONG el = sizeof(enc);
 
-		memcpy(blk, a, 8);
-		memcpy(blk + 8, r_blocks, 8);
-		rc = kms_p11_check(s, f->C_Encrypt(h, blk, 16, enc, &el), "C_Encrypt");
-		if (rc == KMS_OK && el != 16) {
+		for (m = 0, k = 0; m < num; m++) {
+			if (t < v[m].steps) {
+				/* one block: C = AES(K, AIV || P); else step t of W with the AIV */
+				memcpy(blk + 16 * k, v[m].a, 8);
+				memcpy(blk + 16 * k + 8, v[m].r + 8 * (t % v[m].blocks), 8);
+				k++;
+			}
+		}
+		rc = kms_p11_check(s, f->C_EncryptUpdate(h, blk, (CK_ULONG)(16 * k), enc, &el),
+				   "C_EncryptUpdate");
+		if (rc == KMS_OK && el != 16 * k) {
 			rc = KMS_ERR_HSM;
 		}
-		if (rc == KMS_OK) {
-			memcpy(out, enc, 16);
-			*out_len = 16;
-		}
-		goto out_noop; /* C_Encrypt ended the operation, whatever it returned */
-	}
-	/* RFC 3394 section 2.2.1 with the AIV as the initial value */
-	for (j = 0; j < 6; j++) {
-		for (i = 0; i < n; i++) {
-			CK_ULONG el = sizeof(enc);
-			uint64_t t = (uint64_t)(n * j + i + 1);
-			int k;
+		for (m = 0, k = 0; m < num && rc == KMS_OK; m++) {
+			if (t >= v[m].steps) {
+				continue;
+			}
+			if (v[m].blocks == 1) {
+				memcpy(v[m].out, enc + 16 * k, 16);
+				*v[m].out_len = 16;
+			} else {
+				int b;
 
-			memcpy(blk, a, 8);
-			memcpy(blk + 8, r_blocks + 8 * i, 8);
-			rc = kms_p11_check(s, f->C_EncryptUpdate(h, blk, 16, enc, &el),
-					   "C_EncryptUpdate");
-			if (rc == KMS_OK && el != 16) {
-				rc = KMS_ERR_HSM;
+				/* t = n * j + i (0-based): A = MSB(B) ^ (n * j + i + 1) */
+				memcpy(v[m].a, enc + 16 * k, 8);
+				for (b = 0; b < 8; b++) {
+					v[m].a[7 - b] ^= (uint8_t)((uint64_t)(t + 1) >> (8 * b));
+				}
+				memcpy(v[m].r + 8 * (t % v[m].blocks), enc + 16 * k + 8, 8);
 			}
-			if (rc != KMS_OK) {
-				goto out;
-			}
-			memcpy(a, enc, 8);
-			for (k = 0; k < 8; k++) {
-				a[7 - k] ^= (uint8_t)(t >> (8 * k));
-			}
-			memcpy(r_blocks + 8 * i, enc + 8, 8);
+			k++;
 		}
 	}
-	memcpy(out, a, 8);
-	memcpy(out + 8, r_blocks, 8 * n);
-	*out_len = 8 * (n + 1);
-out:
 	/*
 	 * End the multi-part operation, on success and on failure alike: a session with an active
 	 * operation refuses every other one. The buffer must be real: a NULL one only asks for the
@@ -495,46 +486,124 @@ out:
 
 		if (rc == KMS_OK && (fr != KMS_OK || el != 0)) {
 			rc = fr != KMS_OK ? fr : KMS_ERR_HSM;
-			kms_memzero(out, cap);
-			*out_len = 0;
 		}
 	}
-out_noop:
-	kms_memzero(r_blocks, sizeof(r_blocks));
+	for (m = 0; m < num && rc == KMS_OK; m++) {
+		if (v[m].blocks > 1) {
+			memcpy(v[m].out, v[m].a, 8);
+			memcpy(v[m].out + 8, v[m].r, 8 * v[m].blocks);
+			*v[m].out_len = 8 * (v[m].blocks + 1);
+		}
+	}
 	kms_memzero(blk, sizeof(blk));
 	kms_memzero(enc, sizeof(enc));
-	kms_memzero(a, sizeof(a));
 	return rc;
+}
+
+/* v for data (1..KMS_WRAP_MAX_DATA octets): the AIV and the zero-padded value (RFC 5649 3). */
+static void
+ecb_value_init(struct ecb_value *v, const uint8_t *data, size_t len, uint8_t *out, size_t *out_len)
+{
+	memset(v, 0, sizeof(*v));
+	v->a[0] = 0xA6;
+	v->a[1] = 0x59;
+	v->a[2] = 0x59;
+	v->a[3] = 0xA6;
+	v->a[4] = (uint8_t)(len >> 24);
+	v->a[5] = (uint8_t)(len >> 16);
+	v->a[6] = (uint8_t)(len >> 8);
+	v->a[7] = (uint8_t)len;
+	memcpy(v->r, data, len);
+	v->blocks = (len + 7) / 8;
+	v->steps = v->blocks == 1 ? 1 : 6 * v->blocks;
+	v->out = out;
+	v->out_len = out_len;
+}
+
+/* One value through the token: imported as a session object, wrapped there, destroyed. */
+static int
+token_wrap_bytes(struct kms_p11_session *s, const struct kms_wrap_policy *pol, CK_OBJECT_HANDLE wk,
+		 const uint8_t *data, size_t len, uint8_t *out, size_t cap, size_t *out_len)
+{
+	CK_OBJECT_HANDLE obj = CK_INVALID_HANDLE;
+	int r;
+
+	if ((r = import_value(s, &obj, data, len)) == KMS_OK) {
+		r = token_wrap(s, pol, wk, obj, out, cap, out_len);
+		if (kms_p11_destroy_object(s, obj) != KMS_OK && r == KMS_OK) {
+			r = KMS_ERR_HSM; /* a copy of the material would stay in the token */
+		}
+	}
+	return r;
+}
+
+int
+kms_wrap_bytes_many(struct kms_p11_session *s, const struct kms_wrap_policy *pol,
+		    CK_OBJECT_HANDLE wk, size_t num, const uint8_t *const data[],
+		    const size_t len[], uint8_t *const out[], size_t cap, size_t out_len[])
+{
+	struct ecb_value v[KMS_WRAP_MANY_MAX]; /* wiped below, as the earlier stack buffers were */
+	size_t m, n_ecb = 0;
+	int r = KMS_OK;
+
+	if (pol == NULL || num == 0 || num > KMS_WRAP_MANY_MAX || data == NULL || len == NULL ||
+	    out == NULL || out_len == NULL) {
+		return KMS_ERR_INVALID_ARG;
+	}
+	for (m = 0; m < num; m++) {
+		out_len[m] = 0;
+	}
+	for (m = 0; m < num && r == KMS_OK; m++) {
+		if (data[m] == NULL || len[m] == 0 || len[m] > KMS_WRAP_MAX_DATA ||
+		    out[m] == NULL) {
+			r = KMS_ERR_INVALID_ARG;
+		} else if (cap < ((len[m] + 7) / 8 + 1) * 8) {
+			r = KMS_ERR_TOO_LARGE;
+		}
+	}
+	if (r != KMS_OK) {
+		for (m = 0; m < num; m++) {
+			if (out[m] != NULL) {
+				kms_memzero(out[m], cap);
+			}
+		}
+		return r;
+	}
+	for (m = 0; m < num && r == KMS_OK; m++) {
+		/* Multiples of 8 octets come out exact even from a token with the padding defect.
+		 */
+		if (pol->mode == KMS_WRAP_HOST_ECB && len[m] % 8 != 0) {
+			ecb_value_init(&v[n_ecb++], data[m], len[m], out[m], &out_len[m]);
+		} else {
+			r = token_wrap_bytes(s, pol, wk, data[m], len[m], out[m], cap, &out_len[m]);
+		}
+	}
+	if (r == KMS_OK && n_ecb > 0) {
+		r = host_ecb_wrap(s, wk, v, n_ecb);
+	}
+	kms_memzero(v, n_ecb * sizeof(*v));
+	if (r != KMS_OK) {
+		for (m = 0; m < num; m++) {
+			kms_memzero(out[m], cap);
+			out_len[m] = 0;
+		}
+	}
+	return r;
 }
 
 int
 kms_wrap_bytes(struct kms_p11_session *s, const struct kms_wrap_policy *pol, CK_OBJECT_HANDLE wk,
 	       const uint8_t *data, size_t len, uint8_t *out, size_t cap, size_t *out_len)
 {
-	CK_OBJECT_HANDLE obj = CK_INVALID_HANDLE;
-	int r;
+	const uint8_t *const d[1] = {data};
+	const size_t l[1] = {len};
+	uint8_t *const o[1] = {out};
 
 	*out_len = 0;
-	if (pol == NULL || data == NULL || len == 0 || len > KMS_WRAP_MAX_DATA || out == NULL) {
+	if (out == NULL) {
 		return KMS_ERR_INVALID_ARG;
 	}
-	if (cap < ((len + 7) / 8 + 1) * 8) {
-		return KMS_ERR_TOO_LARGE;
-	}
-	/* Multiples of 8 octets come out exact even from a token with the padding defect. */
-	if (pol->mode == KMS_WRAP_HOST_ECB && len % 8 != 0) {
-		r = host_ecb_wrap(s, wk, data, len, out, cap, out_len);
-	} else if ((r = import_value(s, &obj, data, len)) == KMS_OK) {
-		r = token_wrap(s, pol, wk, obj, out, cap, out_len);
-		if (kms_p11_destroy_object(s, obj) != KMS_OK && r == KMS_OK) {
-			r = KMS_ERR_HSM; /* a copy of the material would stay in the token */
-		}
-	}
-	if (r != KMS_OK) {
-		kms_memzero(out, cap);
-		*out_len = 0;
-	}
-	return r;
+	return kms_wrap_bytes_many(s, pol, wk, 1, d, l, o, cap, out_len);
 }
 
 int

@@ -246,6 +246,21 @@ int kms_wrap_bytes(struct kms_p11_session *s, const struct kms_wrap_policy *pol,
 		   CK_OBJECT_HANDLE wk, const uint8_t *data, size_t len, uint8_t *out, size_t cap,
 		   size_t *out_len) KMS_WUR;
 
+/* The most values kms_wrap_bytes_many wraps at once (a key set is three). */
+#define KMS_WRAP_MANY_MAX 8
+
+/*
+ * kms_wrap_bytes_many - kms_wrap_bytes of num values (1..KMS_WRAP_MANY_MAX) under one wrapping
+ * key: data[m] (len[m] octets) into out[m] (cap octets each; out_len[m] set). In
+ * KMS_WRAP_HOST_ECB mode the values whose length is not a multiple of 8 share one ECB stream:
+ * a key set's PVT and RSK cost as many token calls as the RSK alone. Returns as kms_wrap_bytes;
+ * on failure every out[m] is zeroed.
+ */
+int kms_wrap_bytes_many(struct kms_p11_session *s, const struct kms_wrap_policy *pol,
+			CK_OBJECT_HANDLE wk, size_t num, const uint8_t *const data[],
+			const size_t len[], uint8_t *const out[], size_t cap,
+			size_t out_len[]) KMS_WUR;
+
 /*
  * kms_wrap_object - RFC 5649 wrap of the secret-key object obj of value_len octets (already in
  * the token, e.g. unwrapped from the KEK) under wk: the value never leaves the token. The

@@ -178,6 +178,65 @@ test_rfc5649_vectors_host_ecb(void)
 	kms_p11_return(s);
 }
 
+/*
+ * Several values at once (kms_wrap_bytes_many): in host-ECB mode the ones whose length is not a
+ * multiple of 8 share one ECB stream, the others go through the token; each output is exactly
+ * what kms_wrap_bytes gives for its value alone (RFC 5649 is deterministic), which OpenSSL
+ * unwraps to the value. Among them RFC 5649's two vectors, and a key set's PVT, SSK and RSK.
+ * Bad arguments leave every output zeroed.
+ */
+static void
+test_wrap_many(void)
+{
+	static const size_t lens[] = {20, 65, 32, 257, 7, 1, 8, 500};
+	uint8_t vals[8][KMS_WRAP_MAX_DATA], outs[8][KMS_WRAP_MAX_BLOB];
+	uint8_t one[KMS_WRAP_MAX_BLOB], back[KMS_WRAP_MAX_BLOB], k[32];
+	const uint8_t *d[8];
+	uint8_t *o[8];
+	size_t l[8], ol[8], one_len = 0, i;
+	struct kms_p11_session *s = NULL;
+	CK_OBJECT_HANDLE wk;
+
+	CU_ASSERT_EQUAL(RAND_bytes(k, sizeof(k)), 1);
+	for (i = 0; i < 8; i++) {
+		CU_ASSERT_EQUAL(RAND_bytes(vals[i], (int)lens[i]), 1);
+		d[i] = vals[i];
+		l[i] = lens[i];
+		o[i] = outs[i];
+	}
+	CU_ASSERT_EQUAL_FATAL(kms_p11_borrow(p11, &s), KMS_OK);
+	wk = known_trk(s, k, sizeof(k), 1);
+	CU_ASSERT_EQUAL(kms_wrap_bytes_many(s, &pol, wk, 8, d, l, o, KMS_WRAP_MAX_BLOB, ol),
+			KMS_OK);
+	for (i = 0; i < 8; i++) {
+		CU_ASSERT_EQUAL(ol[i], ((lens[i] + 7) / 8 + 1) * 8);
+		CU_ASSERT_EQUAL(client_unwrap(k, 32, outs[i], ol[i], back), lens[i]);
+		CU_ASSERT(memcmp(back, vals[i], lens[i]) == 0);
+		CU_ASSERT_EQUAL(
+			kms_wrap_bytes(s, &pol, wk, vals[i], lens[i], one, sizeof(one), &one_len),
+			KMS_OK);
+		CU_ASSERT(one_len == ol[i] && memcmp(one, outs[i], one_len) == 0);
+	}
+	/* one value too long, or no room: nothing comes out, not even the good values */
+	l[3] = KMS_WRAP_MAX_DATA + 1;
+	memset(outs, 0xa5, sizeof(outs));
+	CU_ASSERT_EQUAL(kms_wrap_bytes_many(s, &pol, wk, 8, d, l, o, KMS_WRAP_MAX_BLOB, ol),
+			KMS_ERR_INVALID_ARG);
+	l[3] = lens[3];
+	CU_ASSERT_EQUAL(kms_wrap_bytes_many(s, &pol, wk, 8, d, l, o, 271, ol), KMS_ERR_TOO_LARGE);
+	for (i = 0; i < 8; i++) {
+		CU_ASSERT_EQUAL(ol[i], 0);
+		CU_ASSERT(kms_test_all_zero(outs[i], 271));
+	}
+	CU_ASSERT_EQUAL(kms_wrap_bytes_many(s, &pol, wk, 0, d, l, o, KMS_WRAP_MAX_BLOB, ol),
+			KMS_ERR_INVALID_ARG);
+	CU_ASSERT_EQUAL(kms_wrap_bytes_many(s, &pol, wk, KMS_WRAP_MANY_MAX + 1, d, l, o,
+					    KMS_WRAP_MAX_BLOB, ol),
+			KMS_ERR_INVALID_ARG);
+	CU_ASSERT_EQUAL(kms_p11_destroy_object(s, wk), KMS_OK);
+	kms_p11_return(s);
+}
+
 /* Attributes of a generated key, read back from the token. */
 static void
 check_attrs(struct kms_p11_session *s, CK_OBJECT_HANDLE h, enum kms_key_role role, int locked)
@@ -540,6 +599,7 @@ test_bad_arguments(void)
 static CU_TestInfo keys_tests[] = {
 	{"the wrap probe finds SoftHSM's padding defect", test_probe_and_choice},
 	{"host-ECB RFC 5649 reproduces RFC 5649's vectors", test_rfc5649_vectors_host_ecb},
+	{"several values at once: one ECB stream, each as if alone", test_wrap_many},
 	{"KEK, TrK and InK attributes read back", test_generate_and_attributes},
 	{"rotation: exports under TrK and KEK, locked; OpenSSL unwraps; HMAC",
 	 test_rotation_wrap_and_hmac},

@@ -47,6 +47,8 @@ struct key_copy {
 	uint64_t last_use;
 };
 
+struct keyset_plain;
+
 struct kms_adapter {
 	struct kms_p11 *p11; /* borrowed */
 	struct kms_store *store;
@@ -70,6 +72,8 @@ struct kms_adapter {
 	/* session copies of token keys (see key_get) */
 	struct key_copy cache[KEY_CACHE_SIZE];
 	uint64_t cache_clock;
+	/* the key set being issued or unwrapped: locked memory of its own, wiped after each use */
+	struct keyset_plain *plain;
 	/* the last check that the token is there (token_present): monotonic ms, 0: none */
 	uint64_t present_ms;
 	unsigned long present_generation;
@@ -550,6 +554,12 @@ kms_adapter_new(struct kms_adapter **out, struct kms_p11 *p11, const struct kms_
 	if ((r = copy_plaintext_clients(a, cfg)) != KMS_OK) {
 		goto out;
 	}
+	/* one locked buffer for every provision: no mmap and mlock per request */
+	if ((a->plain = kms_secmem_alloc(sizeof(*a->plain))) == NULL) {
+		kms_log(KMS_LOG_ERR, "adapter: cannot lock memory for key sets");
+		r = KMS_ERR_NOMEM;
+		goto out;
+	}
 	if ((r = kms_store_open(&a->store, cfg->store_path, KMS_STORE_RW)) != KMS_OK) {
 		kms_log(KMS_LOG_ERR, "adapter: cannot open the store %s: %s", cfg->store_path,
 			kms_strerror(r));
@@ -660,6 +670,7 @@ kms_adapter_free(struct kms_adapter *a)
 		return;
 	}
 	cache_flush(a);
+	kms_secmem_free(a->plain, sizeof(*a->plain));
 	kms_eccsi_kms_free(a->eccsi);
 	kms_sakke_kms_free(a->sakke);
 	kms_store_close(a->store);
@@ -734,17 +745,12 @@ unwrap_preminted(struct kms_adapter *a, struct kms_p11_session *s, CK_OBJECT_HAN
 	const struct kms_store_blob *blobs[3] = {&ks->rsk, &ks->pvt, &ks->ssk};
 	uint8_t *dst[3] = {k->rsk, k->pvt, k->ssk};
 	const size_t lens[3] = {RSK_LEN, PVT_LEN, SSK_LEN};
-	struct kms_secret *sec = NULL;
 	size_t i;
 	int r = KMS_OK;
 
 	for (i = 0; i < (with_ssk ? 3u : 2u) && r == KMS_OK; i++) {
-		if ((r = kms_unwrap_secret(s, &a->wrap, kek, blobs[i]->data, blobs[i]->len, lens[i],
-					   &sec)) == KMS_OK) {
-			memcpy(dst[i], sec->data, lens[i]);
-		}
-		kms_secret_free(sec);
-		sec = NULL;
+		r = kms_unwrap_secret_to(s, &a->wrap, kek, blobs[i]->data, blobs[i]->len, dst[i],
+					 lens[i]);
 	}
 	return r;
 }
@@ -1018,7 +1024,7 @@ op_provision(struct kms_adapter *a, const struct kms_proto_provision_req *req,
 {
 	struct kms_store_client client;
 	struct kms_store_keyset ks;
-	struct keyset_plain *plain = NULL;
+	struct keyset_plain *plain = a->plain;
 	struct kms_p11_session *s = NULL;
 	CK_OBJECT_HANDLE trk = CK_INVALID_HANDLE, ink = CK_INVALID_HANDLE, kek = CK_INVALID_HANDLE;
 	uint8_t id[KMS_ID_MAX_LEN];
@@ -1067,10 +1073,6 @@ op_provision(struct kms_adapter *a, const struct kms_proto_provision_req *req,
 	}
 	if (plaintext) {
 		/* neither the TrK nor the InK: the client may have none in this token */
-		if ((plain = kms_secmem_alloc(sizeof(*plain))) == NULL) {
-			r = KMS_ERR_NOMEM;
-			goto out;
-		}
 		if (a->issuer == KMS_ISSUER_ONLINE) {
 			r = issue_online(a, id, id_len, plain);
 		} else if ((r = key_get(a, s, a->kek_label, &kek)) == KMS_OK) {
@@ -1086,11 +1088,6 @@ op_provision(struct kms_adapter *a, const struct kms_proto_provision_req *req,
 		goto out;
 	}
 	if (a->issuer == KMS_ISSUER_ONLINE) {
-		plain = kms_secmem_alloc(sizeof(*plain));
-		if (plain == NULL) {
-			r = KMS_ERR_NOMEM;
-			goto out;
-		}
 		if ((r = issue_online(a, id, id_len, plain)) != KMS_OK ||
 		    (r = wrap_set(a, s, trk, plain, 1, rep)) != KMS_OK) {
 			goto out;
@@ -1098,10 +1095,6 @@ op_provision(struct kms_adapter *a, const struct kms_proto_provision_req *req,
 	} else if (a->wrap.mode == KMS_WRAP_HOST_ECB) {
 		/* the RSK and PVT (not multiples of 8) through locked memory, in one ECB stream;
 		 * the SSK re-wrapped in the token */
-		if ((plain = kms_secmem_alloc(sizeof(*plain))) == NULL) {
-			r = KMS_ERR_NOMEM;
-			goto out;
-		}
 		if ((r = key_get(a, s, a->kek_label, &kek)) != KMS_OK ||
 		    (r = unwrap_preminted(a, s, kek, &ks, 0, plain)) != KMS_OK ||
 		    (r = wrap_set(a, s, trk, plain, 0, rep)) != KMS_OK ||
@@ -1123,7 +1116,7 @@ op_provision(struct kms_adapter *a, const struct kms_proto_provision_req *req,
 	r = keyset_mac(s, ink, rep);
 out:
 	kms_p11_return(s);
-	kms_secmem_free(plain, sizeof(*plain));
+	kms_memzero(plain, sizeof(*plain));
 	return r;
 }
 

@@ -709,9 +709,9 @@ kms_unwrap_object(struct kms_p11_session *s, const struct kms_wrap_policy *pol,
 }
 
 int
-kms_unwrap_secret(struct kms_p11_session *s, const struct kms_wrap_policy *pol,
-		  CK_OBJECT_HANDLE kek, const uint8_t *blob, size_t blob_len, size_t expect_len,
-		  struct kms_secret **out)
+kms_unwrap_secret_to(struct kms_p11_session *s, const struct kms_wrap_policy *pol,
+		     CK_OBJECT_HANDLE kek, const uint8_t *blob, size_t blob_len, uint8_t *out,
+		     size_t expect_len)
 {
 	CK_OBJECT_HANDLE obj = CK_INVALID_HANDLE;
 	CK_ATTRIBUTE tmpl[] = {
@@ -723,43 +723,52 @@ kms_unwrap_secret(struct kms_p11_session *s, const struct kms_wrap_policy *pol,
 		KMS_P11_ATTR(CKA_EXTRACTABLE, &kms_p11_true, sizeof(kms_p11_true)),
 		KMS_P11_ATTR(CKA_DERIVE, &kms_p11_false, sizeof(kms_p11_false)),
 	};
-	struct kms_secret *sec = NULL;
 	size_t got = 0;
 	int r;
 
-	*out = NULL;
+	if (out == NULL || expect_len == 0) {
+		return KMS_ERR_INVALID_ARG;
+	}
 	if ((r = unwrap_into(s, pol, kek, blob, blob_len, expect_len, tmpl, 7, &obj)) != KMS_OK) {
 		return r;
 	}
-	sec = kms_secret_new(expect_len);
-	if (sec == NULL) {
-		r = KMS_ERR_NOMEM;
-		goto out;
-	}
 	/* A value longer than expected does not fit: KMS_ERR_TOO_LARGE, reported as a range error.
 	 */
-	r = kms_p11_get_attribute(s, sec->data, sec->len, &got, obj, CKA_VALUE);
+	r = kms_p11_get_attribute(s, out, expect_len, &got, obj, CKA_VALUE);
 	if (r == KMS_ERR_TOO_LARGE) {
 		r = KMS_ERR_RANGE;
 	}
-	if (r != KMS_OK) {
-		goto out;
-	}
-	if (got != expect_len) {
+	if (r == KMS_OK && got != expect_len) {
 		r = KMS_ERR_RANGE;
-		goto out;
 	}
-	*out = sec;
-	sec = NULL;
-	r = KMS_OK;
-out:
 	if (kms_p11_destroy_object(s, obj) != KMS_OK && r == KMS_OK) {
-		kms_secret_free(*out);
-		*out = NULL;
 		r = KMS_ERR_HSM;
 	}
-	kms_secret_free(sec);
+	if (r != KMS_OK) {
+		kms_memzero(out, expect_len);
+	}
 	return r;
+}
+
+int
+kms_unwrap_secret(struct kms_p11_session *s, const struct kms_wrap_policy *pol,
+		  CK_OBJECT_HANDLE kek, const uint8_t *blob, size_t blob_len, size_t expect_len,
+		  struct kms_secret **out)
+{
+	struct kms_secret *sec = NULL;
+	int r;
+
+	*out = NULL;
+	if (expect_len == 0 || (sec = kms_secret_new(expect_len)) == NULL) {
+		return expect_len == 0 ? KMS_ERR_INVALID_ARG : KMS_ERR_NOMEM;
+	}
+	if ((r = kms_unwrap_secret_to(s, pol, kek, blob, blob_len, sec->data, expect_len)) !=
+	    KMS_OK) {
+		kms_secret_free(sec);
+		return r;
+	}
+	*out = sec;
+	return KMS_OK;
 }
 
 int

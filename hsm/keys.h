@@ -292,6 +292,15 @@ int kms_unwrap_secret(struct kms_p11_session *s, const struct kms_wrap_policy *p
 		      CK_OBJECT_HANDLE kek, const uint8_t *blob, size_t blob_len, size_t expect_len,
 		      struct kms_secret **out) KMS_WUR;
 
+/*
+ * kms_unwrap_secret_to - kms_unwrap_secret into the caller's buffer out of exactly expect_len
+ * octets, which should be locked memory (kms_secmem_alloc): a key set element unwrapped for
+ * every request without a mapping of its own. out is zeroed on failure.
+ */
+int kms_unwrap_secret_to(struct kms_p11_session *s, const struct kms_wrap_policy *pol,
+			 CK_OBJECT_HANDLE kek, const uint8_t *blob, size_t blob_len, uint8_t *out,
+			 size_t expect_len) KMS_WUR;
+
 /* kms_hmac_sha256 - HMAC-SHA256 of data under the InK key, computed by the token. */
 int kms_hmac_sha256(struct kms_p11_session *s, CK_OBJECT_HANDLE key, const uint8_t *data,
 		    size_t len, uint8_t out[32]) KMS_WUR;

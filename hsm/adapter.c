@@ -478,8 +478,10 @@ purge_retired(struct kms_adapter *a, struct kms_p11_session *s)
 		kms_log(KMS_LOG_DEBUG,
 			"adapter: %zu retired client keys: looked for among the token's %zu",
 			w.retired, w.num_labels);
-		qsort(w.labels, w.num_labels, sizeof(*w.labels), cmp_label);
-		r = kms_store_retired_list(a->store, purge_listed, &w);
+		if (w.num_labels > 0) { /* none: nothing to destroy (and no array to sort) */
+			qsort(w.labels, w.num_labels, sizeof(*w.labels), cmp_label);
+			r = kms_store_retired_list(a->store, purge_listed, &w);
+		}
 		goto out;
 	}
 	if (r != KMS_ERR_TOO_LARGE && r != KMS_ERR_NOMEM) {

@@ -621,10 +621,13 @@ test_kmsd_killed(void)
 	CU_ASSERT_EQUAL(audit_count(), after + 1);
 }
 
+/* hsm/adapter.h's KMS_ADAPTER_PRESENT_MS (this test does not build with the PKCS#11 headers) */
+#define TOKEN_PRESENT_MS 250
+
 /*
  * The token disappears (SoftHSM's token directory moved away, as an HSM unplugged): keyprov
- * answers 503 with Retry-After and no key material; once it is back, kms-hsmd reconnects and
- * keyprov is served again.
+ * answers 503 with Retry-After and no key material (once kms-hsmd asks the token again); once it is
+ * back, kms-hsmd reconnects and keyprov is served again.
  */
 static void
 test_token_gone(void)
@@ -640,6 +643,8 @@ test_token_gone(void)
 				   sizeof(resp), &body, &blen),
 			200);
 	CU_ASSERT_EQUAL_FATAL(rename(dir, away), 0);
+	/* kms-hsmd asks whether the token is there at most every KMS_ADAPTER_PRESENT_MS */
+	usleep((TOKEN_PRESENT_MS + 100) * 1000);
 	s = it_request("alice", "POST", ROOT "/keyprov", NULL, NULL, 0, resp, sizeof(resp), &body,
 		       &blen);
 	CU_ASSERT_EQUAL(s, 503);

@@ -691,6 +691,18 @@ provision_status(int r, const char **msg)
 	}
 }
 
+/*
+ * A plaintext client's keyprov over HTTP/2: h2o's HTTP/2 copies a body into frame buffers that
+ * it reuses unwiped, so its keys are sent over HTTP/1.1 only.
+ */
+static int
+refuse_plain_http2(h2o_req_t *req, struct req_state *st)
+{
+	set_detail(st, "plaintext key material asked for over HTTP/2");
+	return send_error(req, st, 505, "refused",
+			  "this client's key material is sent over HTTP/1.1 only");
+}
+
 static int
 ntp_to_unix(const struct kms_proto_provision_rep *p, int64_t *from, int64_t *to)
 {
@@ -907,15 +919,19 @@ handle_keyprov(h2o_req_t *req, struct req_state *st)
 		memcpy(preq.u.provision.identity, st->identity, strlen(st->identity) + 1);
 		preq.u.provision.identity_len = strlen(st->identity);
 		preq.u.provision.key_period = period + i;
+		preq.u.provision.no_plain = req->version >= 0x200;
 		r = kms_hsmd_call(k->pool, st->t->idx, &preq, &reps[i]);
 		r = r == KMS_OK ? reps[i].status : r;
 		if (r != KMS_OK) {
 			if (i == 1) {
 				break; /* the next period is a courtesy: the current one stands */
 			}
+			free_wiped(reps, MAX_KEY_SETS * sizeof(*reps));
+			if (r == KMS_ERR_UNSUPPORTED && preq.u.provision.no_plain) {
+				return refuse_plain_http2(req, st);
+			}
 			status = provision_status(r, &msg);
 			snprintf(st->detail, sizeof(st->detail), "kms-hsmd: %s", kms_err_name(r));
-			free_wiped(reps, MAX_KEY_SETS * sizeof(*reps));
 			return send_error(req, st, status, status == 503 ? "error" : "refused",
 					  msg);
 		}
@@ -923,11 +939,9 @@ handle_keyprov(h2o_req_t *req, struct req_state *st)
 		plain |= reps[i].u.provision.plain;
 	}
 	if (plain && req->version >= 0x200) {
-		/* h2o's HTTP/2 would copy the keys into its frame buffers, which are not wiped */
+		/* kms-hsmd refuses these (no_plain); a reply that is plain anyway is not sent */
 		free_wiped(reps, MAX_KEY_SETS * sizeof(*reps));
-		set_detail(st, "plaintext key material asked for over HTTP/2");
-		return send_error(req, st, 505, "refused",
-				  "this client's key material is sent over HTTP/1.1 only");
+		return refuse_plain_http2(req, st);
 	}
 	memset(sets, 0, sizeof(sets));
 	st->key_ids[0] = '\0';

@@ -84,6 +84,7 @@ static const struct field provision_req[] = {
 	F_S(struct kms_proto_provision_req, F_ASCII, client_id, 1),
 	F_S(struct kms_proto_provision_req, F_UTF8, identity, 1),
 	F_U(struct kms_proto_provision_req, key_period, 0, UINT64_MAX),
+	F_B(struct kms_proto_provision_req, no_plain),
 };
 
 static const struct field rotate_keys_req[] = {

@@ -76,6 +76,10 @@ struct kms_proto_provision_req {
 	char identity[KMS_PROTO_MAX_URI + 1]; /* 1..2048, UTF-8, e.g. "sip:alice@example.org" */
 	size_t identity_len;
 	uint64_t key_period; /* key period number (TS 33.180 F.2.1) */
+	/* kmsd cannot send keys in plain on this request (HTTP/2: h2o copies the body into frame
+	 * buffers it does not wipe): a plaintext client's set is refused (KMS_ERR_UNSUPPORTED)
+	 * before it is made. Wrapped sets are not affected. */
+	bool no_plain;
 };
 
 /* ROTATE_KEYS request: a new TrK and InK for client_id. */

@@ -161,8 +161,8 @@ plain_checks(const struct kms_proto_provision_rep *p, const char *uri)
 
 /*
  * plaintext_clients: alice, named there, gets her sets unwrapped from both issuers (pre-minted:
- * the very set the wrapped reply carries); bob, not named, still gets his wrapped; a bad list
- * stops the start.
+ * the very set the wrapped reply carries), except where kmsd says it cannot send them (no_plain);
+ * bob, not named, still gets his wrapped; a bad list stops the start.
  */
 static void
 test_plaintext_client(void)
@@ -197,6 +197,19 @@ test_plaintext_client(void)
 	CU_ASSERT(plain_checks(&rep.u.provision, ALICE));
 	CU_ASSERT_EQUAL(memcmp(rep.u.provision.ssk_wrapped, ssk, 32), 0);
 	CU_ASSERT_EQUAL(memcmp(rep.u.provision.rsk_wrapped, rsk, 257), 0);
+	/* kmsd could not send it (HTTP/2: no_plain): refused before anything is made; a client
+	 * whose set is wrapped is served as ever */
+	req.u.provision.no_plain = true;
+	kms_adapter_handle(pre, &req, &rep, kms_devdomain_ntp_now());
+	CU_ASSERT_EQUAL(rep.status, KMS_ERR_UNSUPPORTED);
+	CU_ASSERT(kms_test_all_zero((const uint8_t *)&rep.u, sizeof(rep.u)));
+	kms_adapter_handle(on, &req, &rep, kms_devdomain_ntp_now());
+	CU_ASSERT_EQUAL(rep.status, KMS_ERR_UNSUPPORTED);
+	provision_req(&req, "bob", BOB, dom.now_period);
+	req.u.provision.no_plain = true;
+	kms_adapter_handle(on, &req, &rep, kms_devdomain_ntp_now());
+	CU_ASSERT_EQUAL(rep.status, KMS_OK);
+	CU_ASSERT(!rep.u.provision.plain);
 	/* entitlements are checked as for anyone */
 	provision_req(&req, "alice", BOB, dom.now_period);
 	kms_adapter_handle(on, &req, &rep, kms_devdomain_ntp_now());

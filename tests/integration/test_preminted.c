@@ -233,6 +233,17 @@ test_plaintext_client(void)
 		close(fd);
 	}
 	CU_ASSERT_PTR_NOT_NULL(strstr(log, "client " BOB_URI " gets its key material UNWRAPPED"));
+	/* the HTTP/2 keyprov was refused by kms-hsmd before it made anything (no_plain) */
+	{
+		const char *l = strstr(log, "(client " BOB_URI " identity " BOB_URI " key period");
+		const char *e = l != NULL ? strchr(l, '\n') : NULL;
+
+		char line[600];
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+		snprintf(line, sizeof(line), "%.*s", (int)(e - l), l);
+		CU_ASSERT_PTR_NOT_NULL(strstr(line, "): not supported"));
+	}
 	/* back to the domain's own configuration for the tests after this one */
 	CU_ASSERT_EQUAL(it_stop_kmsd(), 0);
 	CU_ASSERT_EQUAL(it_start_domain_kmsd(NULL), 0);

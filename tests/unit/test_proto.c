@@ -166,6 +166,7 @@ build_samples(void)
 		   KMS_PROTO_MAX_CLIENT_ID);
 	fill_utf8(q->u.provision.identity, &q->u.provision.identity_len, KMS_PROTO_MAX_URI);
 	q->u.provision.key_period = UINT64_MAX;
+	q->u.provision.no_plain = true; /* over HTTP/2 */
 	q = add_req("provision", KMS_PROTO_PROVISION, 42);
 	set_str(q->u.provision.client_id, &q->u.provision.client_id_len, "mcptt-server-1");
 	set_str(q->u.provision.identity, &q->u.provision.identity_len, "sip:alice@example.org");
@@ -1748,12 +1749,13 @@ provision_req(const void *client, size_t client_len, const void *identity, size_
 {
 	struct builder b;
 
-	b_init(&b, 5);
+	b_init(&b, 6);
 	b_uint(&b, "op", KMS_PROTO_PROVISION);
 	b_uint(&b, "id", 1);
 	b_str(&b, "client_id", client, client_len);
 	b_str(&b, "identity", identity, identity_len);
 	b_uint(&b, "key_period", period);
+	b_bool(&b, "no_plain", false);
 	return b_dec(&b, false);
 }
 

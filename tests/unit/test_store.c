@@ -2309,6 +2309,37 @@ log_count(const char *needle)
 	return n;
 }
 
+/*
+ * The store of schema version from at path, opened as an operator does: read-only it is
+ * refused with hint in the log and the file is left as it is, byte for byte; read-write it is
+ * migrated to KMS_STORE_SCHEMA_VERSION, once, and the log says migrated. The read-write handle.
+ */
+static struct kms_store *
+open_migrating(const char *path, int from, const char *hint, const char *migrated)
+{
+	struct kms_store *st = NULL;
+	uint8_t *before, *after;
+	size_t before_len = 0, after_len = 0, n;
+
+	CU_ASSERT_EQUAL(raw_user_version(path), from);
+	n = log_count(hint);
+	before = read_all(path, &before_len);
+	CU_ASSERT_FATAL(before != NULL);
+	CU_ASSERT(kms_store_open(&st, path, KMS_STORE_RO) == KMS_ERR_PARSE);
+	CU_ASSERT(st == NULL);
+	CU_ASSERT_EQUAL(log_count(hint), n + 1);
+	after = read_all(path, &after_len);
+	CU_ASSERT(bytes_eq(before, before_len, after, after_len));
+	free(before);
+	free(after);
+	CU_ASSERT_EQUAL(raw_user_version(path), from);
+	n = log_count(migrated);
+	st = open_store(path, KMS_STORE_RW);
+	CU_ASSERT_EQUAL(log_count(migrated), n + 1);
+	CU_ASSERT_EQUAL(raw_user_version(path), KMS_STORE_SCHEMA_VERSION);
+	return st;
+}
+
 static int
 count_ext(void *arg, const struct kms_store_ext_cert *cert)
 {
@@ -2334,33 +2365,14 @@ test_migrate_v3(void)
 	struct collect c;
 	uint64_t count = 0, first_bad = 1;
 	enum kms_audit_fault fault = KMS_AUDIT_FAULT_SEQ;
-	uint8_t *before, *after;
-	size_t before_len, after_len, migrated, hints, n_ext = 0;
+	size_t migrated, n_ext = 0;
 	char path[256];
 	int has = 0;
 
 	path_of(path, sizeof(path), "v3.db");
 	make_v3(path);
-	CU_ASSERT_EQUAL(raw_user_version(path), 3);
-
-	/* Read-only: refused with the hint, and the file is left as it is. */
-	hints = log_count(MIGRATE_HINT);
-	before = read_all(path, &before_len);
-	CU_ASSERT_FATAL(before != NULL);
-	CU_ASSERT(kms_store_open(&st, path, KMS_STORE_RO) == KMS_ERR_PARSE);
-	CU_ASSERT(st == NULL);
-	CU_ASSERT_EQUAL(log_count(MIGRATE_HINT), hints + 1);
-	after = read_all(path, &after_len);
-	CU_ASSERT(bytes_eq(before, before_len, after, after_len));
-	free(before);
-	free(after);
-	CU_ASSERT_EQUAL(raw_user_version(path), 3);
-
-	/* Read-write: migrated, once, and said so. */
-	migrated = log_count(MIGRATED);
-	st = open_store(path, KMS_STORE_RW);
-	CU_ASSERT_EQUAL(log_count(MIGRATED), migrated + 1);
-	CU_ASSERT_EQUAL(raw_user_version(path), KMS_STORE_SCHEMA_VERSION);
+	migrated = log_count(MIGRATED); /* what the later opens are counted against */
+	st = open_migrating(path, 3, MIGRATE_HINT, MIGRATED);
 
 	/* Every row is still there. */
 	CU_ASSERT(kms_store_get_cert(st, &got) == KMS_OK);
@@ -2512,25 +2524,14 @@ test_migrate_v4(void)
 	uint64_t count = 0, bad = 1, last = 9;
 	int has = 1;
 	enum kms_audit_fault fault = KMS_AUDIT_FAULT_SEQ;
-	size_t migrated, hints;
+	size_t migrated;
 	char path[256];
 
 	path_of(path, sizeof(path), "v4.db");
 	make_v4(path);
-	CU_ASSERT_EQUAL(raw_user_version(path), 4);
-
-	/* Read-only: refused with the hint; nothing changes. */
-	hints = log_count(MIGRATE_HINT_V4);
-	CU_ASSERT(kms_store_open(&st, path, KMS_STORE_RO) == KMS_ERR_PARSE);
-	CU_ASSERT(st == NULL);
-	CU_ASSERT_EQUAL(log_count(MIGRATE_HINT_V4), hints + 1);
-	CU_ASSERT_EQUAL(raw_user_version(path), 4);
-
-	/* Read-write: migrated once, every row kept, the new tables empty and usable. */
-	migrated = log_count(MIGRATED_V4);
-	st = open_store(path, KMS_STORE_RW);
-	CU_ASSERT_EQUAL(log_count(MIGRATED_V4), migrated + 1);
-	CU_ASSERT_EQUAL(raw_user_version(path), KMS_STORE_SCHEMA_VERSION);
+	migrated = log_count(MIGRATED_V4); /* what the later opens are counted against */
+	st = open_migrating(path, 4, MIGRATE_HINT_V4, MIGRATED_V4);
+	/* every row kept, the new tables empty and usable */
 	sample_cert(&cert, 4);
 	CU_ASSERT(kms_store_get_cert(st, &got) == KMS_OK);
 	CU_ASSERT(cert_eq(&cert, &got));
@@ -3731,35 +3732,18 @@ test_migrate_v5(void)
 	struct kms_store_client client;
 	struct kms_store *st = NULL;
 	struct key_collect k;
-	uint8_t point[KMS_AUDIT_POINT_LEN], *before, *after;
+	uint8_t point[KMS_AUDIT_POINT_LEN];
 	uint64_t count = 0, bad = 1, last = 0;
 	enum kms_audit_fault fault = KMS_AUDIT_FAULT_SEQ;
-	size_t migrated, hints, before_len, after_len;
+	size_t migrated;
 	char path[256];
 	int has = 0;
 
 	path_of(path, sizeof(path), "v5.db");
 	make_v5(path);
-	CU_ASSERT_EQUAL(raw_user_version(path), 5);
-
-	/* Read-only: refused with the hint; the file is left as it is. */
-	hints = log_count(MIGRATE_HINT_V5);
-	before = read_all(path, &before_len);
-	CU_ASSERT_FATAL(before != NULL);
-	CU_ASSERT(kms_store_open(&st, path, KMS_STORE_RO) == KMS_ERR_PARSE);
-	CU_ASSERT(st == NULL);
-	CU_ASSERT_EQUAL(log_count(MIGRATE_HINT_V5), hints + 1);
-	after = read_all(path, &after_len);
-	CU_ASSERT(bytes_eq(before, before_len, after, after_len));
-	free(before);
-	free(after);
-	CU_ASSERT_EQUAL(raw_user_version(path), 5);
-
-	/* Read-write: migrated once, said so, every row kept. */
-	migrated = log_count(MIGRATED_V5);
-	st = open_store(path, KMS_STORE_RW);
-	CU_ASSERT_EQUAL(log_count(MIGRATED_V5), migrated + 1);
-	CU_ASSERT_EQUAL(raw_user_version(path), KMS_STORE_SCHEMA_VERSION);
+	migrated = log_count(MIGRATED_V5); /* what the later opens are counted against */
+	st = open_migrating(path, 5, MIGRATE_HINT_V5, MIGRATED_V5);
+	/* every row kept */
 	CU_ASSERT_EQUAL(KMS_STORE_SCHEMA_VERSION, 7);
 	sample_cert(&cert, 5);
 	CU_ASSERT(kms_store_get_cert(st, &got) == KMS_OK);
@@ -4174,26 +4158,15 @@ test_migrate_v6(void)
 	static struct rot_state state;
 	struct key_collect k;
 	struct kms_store *st = NULL;
-	size_t migrated, hints;
+	size_t migrated;
 	char path[256];
 	int found = 0;
 
 	path_of(path, sizeof(path), "v6.db");
 	make_v6(path, &rot);
-	CU_ASSERT_EQUAL(raw_user_version(path), 6);
-
-	/* Read-only: refused with the hint. */
-	hints = log_count(MIGRATE_HINT_V6);
-	CU_ASSERT(kms_store_open(&st, path, KMS_STORE_RO) == KMS_ERR_PARSE);
-	CU_ASSERT(st == NULL);
-	CU_ASSERT_EQUAL(log_count(MIGRATE_HINT_V6), hints + 1);
-	CU_ASSERT_EQUAL(raw_user_version(path), 6);
-
-	/* Read-write: migrated once, the pending rotation kept, and finished with retirement. */
-	migrated = log_count(MIGRATED_V6);
-	st = open_store(path, KMS_STORE_RW);
-	CU_ASSERT_EQUAL(log_count(MIGRATED_V6), migrated + 1);
-	CU_ASSERT_EQUAL(raw_user_version(path), KMS_STORE_SCHEMA_VERSION);
+	migrated = log_count(MIGRATED_V6); /* what the later opens are counted against */
+	st = open_migrating(path, 6, MIGRATE_HINT_V6, MIGRATED_V6);
+	/* the pending rotation kept, and finished with retirement */
 	retired_state(st, &state);
 	CU_ASSERT_STRING_EQUAL(state.text, "");
 	CU_ASSERT(kms_store_get_rotation(st, "ue-6", &got, &found) == KMS_OK);

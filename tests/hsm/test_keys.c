@@ -596,6 +596,99 @@ test_bad_arguments(void)
 	kms_p11_return(s);
 }
 
+/* A token secret key labelled label (label_len octets, any of them), CKA_UNWRAP unwrap. */
+static CK_OBJECT_HANDLE
+planted_key(struct kms_p11_session *s, const char *label, size_t label_len, CK_BBOOL unwrap)
+{
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE type = CKK_AES;
+	CK_BBOOL t = CK_TRUE;
+	uint8_t value[32] = {7};
+	CK_ATTRIBUTE tmpl[] = {
+		{CKA_CLASS, &cls, sizeof(cls)},
+		{CKA_KEY_TYPE, &type, sizeof(type)},
+		{CKA_VALUE, value, sizeof(value)},
+		{CKA_TOKEN, &t, sizeof(t)},
+		{CKA_PRIVATE, &t, sizeof(t)},
+		{CKA_WRAP, &t, sizeof(t)},
+		{CKA_UNWRAP, &unwrap, sizeof(unwrap)},
+		{CKA_LABEL, (void *)(uintptr_t)label, (CK_ULONG)label_len},
+	};
+	CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+
+	CU_ASSERT_EQUAL(kms_p11_create_object(s, &h, tmpl, 8), KMS_OK);
+	return h;
+}
+
+struct listed {
+	char text[1024]; /* the labels, each followed by '\n' */
+	size_t calls;
+};
+
+static int
+collect_label(void *ctx, const char *label)
+{
+	struct listed *l = ctx;
+	size_t used = strlen(l->text);
+
+	l->calls++;
+	if (used + strlen(label) + 2 <= sizeof(l->text)) {
+		memcpy(l->text + used, label, strlen(label));
+		memcpy(l->text + used + strlen(label), "\n", 2);
+	}
+	return KMS_OK;
+}
+
+/*
+ * kms_keys_client_key_labels reads labels back from the token, which is input: objects whose
+ * label no key of ours could have (control octets, an embedded NUL, empty, longer than
+ * KMS_KEYS_MAX_LABEL) are skipped, as are keys that can unwrap (a KEK); the longest label we
+ * make is listed; and a token holding more than max such objects is refused before any cb.
+ */
+static void
+test_client_key_labels_from_token(void)
+{
+	static const char nul_label[] = {'t', 'k', '.', 'n', 0, 'l'};
+	struct kms_p11_session *s = NULL;
+	CK_OBJECT_HANDLE h[8];
+	char longest[KMS_KEYS_MAX_LABEL + 2];
+	struct listed l;
+	size_t i, n = 0;
+
+	memset(longest, 'x', sizeof(longest));
+	memcpy(longest, "tk.", 3);
+	CU_ASSERT_EQUAL_FATAL(kms_p11_borrow(p11, &s), KMS_OK);
+	h[n++] = planted_key(s, "tk.listed.1", 11, CK_FALSE);
+	h[n++] = planted_key(s, longest, KMS_KEYS_MAX_LABEL, CK_FALSE);     /* listed */
+	h[n++] = planted_key(s, longest, KMS_KEYS_MAX_LABEL + 1, CK_FALSE); /* too long */
+	h[n++] = planted_key(s, "tk.ctl\x01", 7, CK_FALSE);
+	h[n++] = planted_key(s, "tk.del\x7f", 7, CK_FALSE);
+	h[n++] = planted_key(s, nul_label, sizeof(nul_label), CK_FALSE);
+	h[n++] = planted_key(s, "", 0, CK_FALSE);
+	h[n++] = planted_key(s, "kek.like", 8, CK_TRUE); /* can unwrap: never a client key */
+
+	memset(&l, 0, sizeof(l));
+	CU_ASSERT_EQUAL(kms_keys_client_key_labels(s, 100, collect_label, &l), KMS_OK);
+	CU_ASSERT_EQUAL(l.calls, 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(l.text, "tk.listed.1\n"));
+	longest[KMS_KEYS_MAX_LABEL] = '\n';
+	longest[KMS_KEYS_MAX_LABEL + 1] = '\0';
+	CU_ASSERT_PTR_NOT_NULL(strstr(l.text, longest));
+	CU_ASSERT_PTR_NULL(strstr(l.text, "kek.like"));
+	CU_ASSERT_PTR_NULL(strstr(l.text, "tk.n"));
+
+	/* seven objects with CKA_UNWRAP false: more than 3 is refused, and no cb is made */
+	memset(&l, 0, sizeof(l));
+	CU_ASSERT_EQUAL(kms_keys_client_key_labels(s, 3, collect_label, &l), KMS_ERR_TOO_LARGE);
+	CU_ASSERT_EQUAL(l.calls, 0);
+	CU_ASSERT_EQUAL(kms_keys_client_key_labels(s, 3, NULL, &l), KMS_ERR_INVALID_ARG);
+
+	for (i = 0; i < n; i++) {
+		CU_ASSERT_EQUAL(kms_p11_destroy_object(s, h[i]), KMS_OK);
+	}
+	kms_p11_return(s);
+}
+
 static CU_TestInfo keys_tests[] = {
 	{"the wrap probe finds SoftHSM's padding defect", test_probe_and_choice},
 	{"host-ECB RFC 5649 reproduces RFC 5649's vectors", test_rfc5649_vectors_host_ecb},
@@ -605,6 +698,8 @@ static CU_TestInfo keys_tests[] = {
 	 test_rotation_wrap_and_hmac},
 	{"master secrets under the KEK; pre-minted re-wrap", test_kek_secrets_and_preminted},
 	{"bad arguments", test_bad_arguments},
+	{"client key labels read back from the token: odd ones skipped",
+	 test_client_key_labels_from_token},
 	CU_TEST_INFO_NULL,
 };
 

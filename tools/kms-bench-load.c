@@ -19,6 +19,12 @@
  *                      for each: what a client that connects for each provisioning sees
  *   keyprov_new_conn_vs_handshakes  keyprov_new_conn_per_s / handshakes_per_s (target 0.7)
  *   issuer             kms-hsmd.conf's issuer of the domain (online or pre-minted)
+ *   <phase>_cpu_ms_kmsd, <phase>_cpu_ms_hsmd, <phase>_cpu_ms_client
+ *                      CPU time (user + system) per request of the phase (handshake, init,
+ *                      keyprov, keyprov_new_conn) of kmsd, of its kms-hsmd processes together
+ *                      and of the bench itself, which shares the cores
+ *   keyprov_vs_init_cpu  the CPU of an init over that of a keyprov (all three processes): what
+ *                      keyprov_vs_init would be if both phases kept every core busy
  *   errors             responses other than 200 (expected 0)
  * Connections (default 4) use the domain's clients in turn (alice, bob, mcptt-server).
  *
@@ -48,6 +54,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -71,6 +78,7 @@ struct load {
 	uint16_t port;
 	double seconds;
 	unsigned int conns;
+	pid_t kmsd; /* for the CPU figures */
 	atomic_ulong ok;
 	atomic_ulong errors;
 	volatile int stop;
@@ -287,18 +295,173 @@ worker_main(void *arg)
 	return NULL;
 }
 
-/* Requests per second of one phase. */
+/* VmRSS of pid in KiB, or -1. */
+static long
+rss_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "r")) == NULL) {
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "VmRSS:", 6) == 0) {
+			char *end = NULL;
+			errno = 0;
+			v = strtol(line + 6, &end, 10);
+			if (errno != 0 || end == line + 6 || v < 0) {
+				v = -1;
+			}
+			break;
+		}
+	}
+	(void)fclose(f);
+	return v;
+}
+
+/*
+ * The CPU time (user + system, all threads, in clock ticks) of pid, from /proc/<pid>/stat, or
+ * -1. The command name in parentheses may hold anything: the fields are counted after its last
+ * ')'; utime and stime are the 12th and 13th of them (proc(5)).
+ */
+static long
+cpu_ticks(pid_t pid)
+{
+	char path[64], line[1024];
+	unsigned long v[13];
+	const char *p;
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL) {
+		return -1;
+	}
+	p = fgets(line, sizeof(line), f);
+	(void)fclose(f);
+	if (p == NULL || (p = strrchr(line, ')')) == NULL || p[1] != ' ' || p[2] == ' ') {
+		return -1;
+	}
+	p += 2;
+	/* the state, a letter, then numbers */
+	if (p[0] == '\0' || p[1] != ' ') {
+		return -1;
+	}
+	p += 2;
+	for (n = 1; n < 13; n++) {
+		char *end = NULL;
+
+		errno = 0;
+		v[n] = strtoul(p, &end, 10);
+		if (errno != 0 || end == p || (*end != ' ' && *end != '\n')) {
+			return -1;
+		}
+		p = end + (*end == ' ' ? 1 : 0);
+	}
+	if (v[11] > (unsigned long)LONG_MAX / 2 || v[12] > (unsigned long)LONG_MAX / 2) {
+		return -1;
+	}
+	return (long)(v[11] + v[12]);
+}
+
+/*
+ * The sum of fn over pid's children (kmsd's kms-hsmd processes), found in
+ * /proc/<pid>/task/<tid>/children of every thread; *out_num how many. -1 if fn fails for one.
+ */
+static long
+children_sum(pid_t pid, long (*fn)(pid_t), unsigned int *out_num)
+{
+	char path[128];
+	struct dirent *de;
+	long sum = 0;
+	DIR *d;
+
+	*out_num = 0;
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if ((d = opendir(path)) == NULL) {
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		FILE *f;
+		long c;
+
+		if (de->d_name[0] == '.') {
+			continue;
+		}
+		snprintf(path, sizeof(path), "/proc/%d/task/%.20s/children", (int)pid, de->d_name);
+		if ((f = fopen(path, "r")) == NULL) {
+			continue; /* the thread ended */
+		}
+		while (fscanf(f, "%ld", &c) == 1) {
+			long r = c > 0 && c <= INT_MAX ? fn((pid_t)c) : -1;
+			if (r < 0) {
+				sum = -1;
+				break;
+			}
+			sum += r;
+			(*out_num)++;
+		}
+		(void)fclose(f);
+		if (sum < 0) {
+			break;
+		}
+	}
+	(void)closedir(d);
+	return sum;
+}
+
+/* CPU used (ms, user + system) during one phase, by kmsd, its kms-hsmd processes and the
+ * bench itself (the load generator, on the same cores); negative when unreadable. */
+struct cpu_use {
+	double kmsd, hsmd, client;
+};
+
+struct cpu_mark {
+	long kmsd, hsmd;
+	double client;
+};
+
 static double
-phase(struct load *l, const char *path, int handshake_each, unsigned long *errors)
+self_cpu_ms(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0) {
+		return -1;
+	}
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+}
+
+static void
+cpu_mark(struct cpu_mark *m, pid_t kmsd)
+{
+	unsigned int n;
+
+	m->kmsd = kmsd > 0 ? cpu_ticks(kmsd) : -1;
+	m->hsmd = kmsd > 0 ? children_sum(kmsd, cpu_ticks, &n) : -1;
+	m->client = self_cpu_ms();
+}
+
+/* Requests per second of one phase; *cpu the CPU it took per request (ms). */
+static double
+phase(struct load *l, const char *path, int handshake_each, unsigned long *errors,
+      struct cpu_use *cpu)
 {
 	pthread_t tids[MAX_CONNS];
 	struct worker ws[MAX_CONNS];
+	struct cpu_mark m0, m1;
 	unsigned int i, started = 0;
-	double t0, t1;
+	unsigned long ok;
+	double t0, t1, tick_ms;
 
 	atomic_store(&l->ok, 0);
 	atomic_store(&l->errors, 0);
 	l->stop = 0;
+	cpu_mark(&m0, l->kmsd);
 	t0 = now_s();
 	for (i = 0; i < l->conns; i++) {
 		ws[i] = (struct worker){l, clients[i % 3], path, handshake_each};
@@ -314,8 +477,21 @@ phase(struct load *l, const char *path, int handshake_each, unsigned long *error
 	for (i = 0; i < started; i++) {
 		(void)pthread_join(tids[i], NULL);
 	}
+	cpu_mark(&m1, l->kmsd);
 	*errors += atomic_load(&l->errors);
-	return (double)atomic_load(&l->ok) / (t1 - t0);
+	ok = atomic_load(&l->ok);
+	tick_ms = 1e3 / (double)sysconf(_SC_CLK_TCK);
+	cpu->kmsd = m0.kmsd >= 0 && m1.kmsd >= m0.kmsd && ok > 0
+			    ? (double)(m1.kmsd - m0.kmsd) * tick_ms / (double)ok
+			    : -1;
+	/* a kms-hsmd restarted during the phase shows as a decrease: unreadable */
+	cpu->hsmd = m0.hsmd >= 0 && m1.hsmd >= m0.hsmd && ok > 0
+			    ? (double)(m1.hsmd - m0.hsmd) * tick_ms / (double)ok
+			    : -1;
+	cpu->client = m0.client >= 0 && m1.client >= m0.client && ok > 0
+			      ? (m1.client - m0.client) / (double)ok
+			      : -1;
+	return (double)ok / (t1 - t0);
 }
 
 /*
@@ -494,12 +670,28 @@ stop_kmsd(struct bench_kmsd *b)
 	}
 }
 
+/* The CPU figures of one phase: '<name>_cpu_ms_<process> <ms per request>', if readable. */
+static void
+print_cpu(const char *name, const struct cpu_use *c)
+{
+	if (c->kmsd >= 0) {
+		printf("%s_cpu_ms_kmsd %.3f\n", name, c->kmsd);
+	}
+	if (c->hsmd >= 0) {
+		printf("%s_cpu_ms_hsmd %.3f\n", name, c->hsmd);
+	}
+	if (c->client >= 0) {
+		printf("%s_cpu_ms_client %.3f\n", name, c->client);
+	}
+}
+
 int
 kms_bench_load(const char *dir, const char *kmsd_path, double seconds, unsigned int conns)
 {
 	struct load l;
 	struct bench_kmsd b;
 	unsigned long errors = 0;
+	struct cpu_use cpu_hs, cpu_init, cpu_kp, cpu_kp_new;
 	double hs, init, keyprov, keyprov_new;
 	int rc = 1;
 
@@ -512,10 +704,11 @@ kms_bench_load(const char *dir, const char *kmsd_path, double seconds, unsigned 
 		goto out;
 	}
 	l.port = b.port;
-	hs = phase(&l, ROOT "/init", 1, &errors);
-	init = phase(&l, ROOT "/init", 0, &errors);
-	keyprov = phase(&l, ROOT "/keyprov", 0, &errors);
-	keyprov_new = phase(&l, ROOT "/keyprov", 1, &errors);
+	l.kmsd = b.pid;
+	hs = phase(&l, ROOT "/init", 1, &errors, &cpu_hs);
+	init = phase(&l, ROOT "/init", 0, &errors, &cpu_init);
+	keyprov = phase(&l, ROOT "/keyprov", 0, &errors, &cpu_kp);
+	keyprov_new = phase(&l, ROOT "/keyprov", 1, &errors, &cpu_kp_new);
 	printf("connections %u\n", l.conns);
 	printf("issuer %s\n", b.issuer);
 	printf("handshakes_per_s %.0f\n", hs);
@@ -524,6 +717,18 @@ kms_bench_load(const char *dir, const char *kmsd_path, double seconds, unsigned 
 	printf("keyprov_vs_init %.2f\n", init > 0 ? keyprov / init : 0.0);
 	printf("keyprov_new_conn_per_s %.0f\n", keyprov_new);
 	printf("keyprov_new_conn_vs_handshakes %.2f\n", hs > 0 ? keyprov_new / hs : 0.0);
+	print_cpu("handshake", &cpu_hs);
+	print_cpu("init", &cpu_init);
+	print_cpu("keyprov", &cpu_kp);
+	print_cpu("keyprov_new_conn", &cpu_kp_new);
+	/* what the ratio would be if both phases kept every core busy: the work ratio */
+	if (cpu_init.kmsd >= 0 && cpu_init.hsmd >= 0 && cpu_kp.kmsd >= 0 && cpu_kp.hsmd >= 0 &&
+	    cpu_init.client >= 0 && cpu_kp.client >= 0) {
+		double a = cpu_init.kmsd + cpu_init.hsmd + cpu_init.client;
+		double c = cpu_kp.kmsd + cpu_kp.hsmd + cpu_kp.client;
+
+		printf("keyprov_vs_init_cpu %.2f\n", c > 0 ? a / c : 0.0);
+	}
 	printf("errors %lu\n", errors);
 	rc = errors == 0 ? 0 : 1;
 out:
@@ -668,79 +873,6 @@ soak_main(void *arg)
 	return NULL;
 }
 
-/* VmRSS of pid in KiB, or -1. */
-static long
-rss_kb(pid_t pid)
-{
-	char path[64], line[256];
-	long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if ((f = fopen(path, "r")) == NULL) {
-		return -1;
-	}
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (strncmp(line, "VmRSS:", 6) == 0) {
-			char *end = NULL;
-			errno = 0;
-			v = strtol(line + 6, &end, 10);
-			if (errno != 0 || end == line + 6 || v < 0) {
-				v = -1;
-			}
-			break;
-		}
-	}
-	(void)fclose(f);
-	return v;
-}
-
-/*
- * The summed VmRSS (KiB) of pid's children, found in /proc/<pid>/task/<tid>/children of every
- * thread; *out_num how many. -1 if a child's RSS cannot be read.
- */
-static long
-children_rss_kb(pid_t pid, unsigned int *out_num)
-{
-	char path[128];
-	struct dirent *de;
-	long sum = 0;
-	DIR *d;
-
-	*out_num = 0;
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	if ((d = opendir(path)) == NULL) {
-		return -1;
-	}
-	while ((de = readdir(d)) != NULL) {
-		FILE *f;
-		long c;
-
-		if (de->d_name[0] == '.') {
-			continue;
-		}
-		snprintf(path, sizeof(path), "/proc/%d/task/%.20s/children", (int)pid, de->d_name);
-		if ((f = fopen(path, "r")) == NULL) {
-			continue; /* the thread ended */
-		}
-		while (fscanf(f, "%ld", &c) == 1) {
-			long r = c > 0 && c <= INT_MAX ? rss_kb((pid_t)c) : -1;
-			if (r < 0) {
-				sum = -1;
-				break;
-			}
-			sum += r;
-			(*out_num)++;
-		}
-		(void)fclose(f);
-		if (sum < 0) {
-			break;
-		}
-	}
-	(void)closedir(d);
-	return sum;
-}
-
 int
 kms_bench_soak(const char *dir, const char *kmsd_path, double minutes, unsigned int conns,
 	       unsigned long rss_bound_kb)
@@ -806,7 +938,7 @@ kms_bench_soak(const char *dir, const char *kmsd_path, double minutes, unsigned 
 		}
 		if (kmsd_start < 0 && now - t0 >= warmup) {
 			kmsd_start = rss_kb(b.pid);
-			hsmd_start = children_rss_kb(b.pid, &n_hsmd_start);
+			hsmd_start = children_sum(b.pid, rss_kb, &n_hsmd_start);
 		}
 		if (now >= next || now - t0 >= duration) {
 			req = atomic_load(&s.requests);
@@ -825,7 +957,7 @@ kms_bench_soak(const char *dir, const char *kmsd_path, double minutes, unsigned 
 	if (!died) {
 		/* measured under load, as the first one was */
 		kmsd_end = rss_kb(b.pid);
-		hsmd_end = children_rss_kb(b.pid, &n_hsmd_end);
+		hsmd_end = children_sum(b.pid, rss_kb, &n_hsmd_end);
 	}
 	atomic_store(&s.stop, 1);
 	for (i = 0; i < started; i++) {

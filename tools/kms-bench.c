@@ -26,6 +26,14 @@
  *   preminted_vs_raw          preminted_provision_per_s / hsm_raw_keyset_per_s
  *   online_vs_rsk             online_provision_per_s / rsk_issue_per_s
  *   wrap_mode                 token, or host-ecb on a token with the RFC 5649 defect
+ * and in host-ecb mode, what that wrap costs:
+ *   ecb_step_per_s            one-block C_EncryptUpdate calls per second (AES-ECB, session
+ *                             key): the unit of the host-ECB wrap
+ *   host_ecb_steps_per_set    such calls per key set, one after another (6n for the RSK's n
+ *                             = 33 blocks; the PVT's and SSK's steps ride along)
+ *   host_ecb_share_online     the share of an online provision's time that those calls take
+ *                             (host_ecb_steps_per_set / ecb_step_per_s * the provision rate)
+ *   host_ecb_share_preminted  the same for a pre-minted provision
  *
  * selftest runs the known-answer tests of the issuing core (hsm/kat.c) and says which failed.
  *
@@ -328,6 +336,69 @@ out:
 	return r;
 }
 
+/*
+ * The unit of the host-ECB wrap (hsm/keys.c): one C_EncryptUpdate of one AES block (AES-ECB)
+ * under a session AES-256 key, the operation started once. Per second.
+ */
+static int
+bench_ecb_step(struct kms_devdomain *d, double seconds, double *out)
+{
+	static CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	static CK_KEY_TYPE type = CKK_AES;
+	static CK_ULONG klen = 32;
+	static CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_MECHANISM gen = {CKM_AES_KEY_GEN, NULL, 0};
+	CK_MECHANISM ecb = {CKM_AES_ECB, NULL, 0};
+	CK_ATTRIBUTE tmpl[] = {
+		{CKA_CLASS, &cls, sizeof(cls)},       {CKA_KEY_TYPE, &type, sizeof(type)},
+		{CKA_VALUE_LEN, &klen, sizeof(klen)}, {CKA_TOKEN, &no, sizeof(no)},
+		{CKA_ENCRYPT, &yes, sizeof(yes)},
+	};
+	struct kms_p11_session *s = NULL;
+	CK_OBJECT_HANDLE k = CK_INVALID_HANDLE;
+	CK_FUNCTION_LIST *f;
+	CK_SESSION_HANDLE h;
+	uint8_t blk[16] = {0};
+	uint8_t enc[16];
+	unsigned long n = 0;
+	double t0;
+	int r;
+
+	if ((r = kms_p11_borrow(d->tok.p11, &s)) != KMS_OK) {
+		return r;
+	}
+	f = kms_p11_fn(s);
+	h = kms_p11_handle(s);
+	if ((r = kms_p11_check(s, f->C_GenerateKey(h, &gen, tmpl, 5, &k), "C_GenerateKey")) !=
+		    KMS_OK ||
+	    (r = kms_p11_check(s, f->C_EncryptInit(h, &ecb, k), "C_EncryptInit")) != KMS_OK) {
+		goto out;
+	}
+	t0 = now();
+	do {
+		CK_ULONG el = sizeof(enc);
+
+		if ((r = kms_p11_check(s, f->C_EncryptUpdate(h, blk, 16, enc, &el),
+				       "C_EncryptUpdate")) != KMS_OK) {
+			break;
+		}
+		memcpy(blk, enc, 16); /* each step on the last one's output, as RFC 3394's */
+		n++;
+	} while (now() - t0 < seconds);
+	*out = (double)n / (now() - t0);
+	{
+		CK_ULONG el = sizeof(enc);
+
+		(void)f->C_EncryptFinal(h, enc, &el);
+	}
+out:
+	if (k != CK_INVALID_HANDLE) {
+		(void)f->C_DestroyObject(h, k);
+	}
+	kms_p11_return(s);
+	return r;
+}
+
 struct serve_arg {
 	struct kms_adapter *a;
 	int fd;
@@ -415,7 +486,7 @@ run_hsm(double seconds, enum kms_devtoken_kind kind)
 {
 	struct kms_devdomain d;
 	enum kms_wrap_mode mode = KMS_WRAP_TOKEN;
-	double raw = 0, pre = 0, onl = 0, rsk = 0;
+	double raw = 0, pre = 0, onl = 0, rsk = 0, ecb = 0;
 	/* NSS's softoken cannot unwrap the 257-octet RSK: no pre-minted issuer there */
 	int preminted = kind == KMS_DEVTOKEN_SOFTHSM;
 	double slice = seconds / HSM_ROUNDS;
@@ -435,17 +506,20 @@ run_hsm(double seconds, enum kms_devtoken_kind kind)
 	 * figure is the mean of its rounds.
 	 */
 	for (i = 0; i < HSM_ROUNDS && r == KMS_OK; i++) {
-		double a = 0, b = 0, c = 0, e = 0;
+		double a = 0, b = 0, c = 0, e = 0, g = 0;
 
 		if ((!preminted || ((r = bench_raw_keyset(&d, slice, &a)) == KMS_OK &&
 				    (r = bench_provision(&d, KMS_ISSUER_PREMINTED, slice, &b,
 							 &mode)) == KMS_OK)) &&
 		    (r = bench_provision(&d, KMS_ISSUER_ONLINE, slice, &c, &mode)) == KMS_OK &&
-		    (r = bench_rsk_issue(slice, &e)) == KMS_OK) {
+		    (r = bench_rsk_issue(slice, &e)) == KMS_OK &&
+		    (mode != KMS_WRAP_HOST_ECB ||
+		     (r = bench_ecb_step(&d, slice / 4, &g)) == KMS_OK)) {
 			raw += a / HSM_ROUNDS;
 			pre += b / HSM_ROUNDS;
 			onl += c / HSM_ROUNDS;
 			rsk += e / HSM_ROUNDS;
+			ecb += g / HSM_ROUNDS;
 		}
 	}
 	(void)kms_devdomain_free(&d);
@@ -464,6 +538,20 @@ run_hsm(double seconds, enum kms_devtoken_kind kind)
 	}
 	printf("online_vs_rsk %.2f\n", rsk > 0 ? onl / rsk : 0.0);
 	printf("wrap_mode %s\n", mode == KMS_WRAP_TOKEN ? "token" : "host-ecb");
+	if (mode == KMS_WRAP_HOST_ECB && ecb > 0) {
+		/* the RSK's RFC 3394 steps, one token call each, one after another: the longest of
+		 * the set's values sets the number of calls (kms_wrap_bytes_many) */
+		double steps = 6.0 * (double)((KMS_SAKKE_POINT_LEN + 7) / 8);
+
+		printf("ecb_step_per_s %.0f\n", ecb);
+		printf("host_ecb_steps_per_set %.0f\n", steps);
+		if (onl > 0) {
+			printf("host_ecb_share_online %.2f\n", (steps / ecb) * onl);
+		}
+		if (pre > 0) {
+			printf("host_ecb_share_preminted %.2f\n", (steps / ecb) * pre);
+		}
+	}
 	return KMS_OK;
 }
 
@@ -491,14 +579,20 @@ usage(FILE *f)
 		"hsm: provisions per second through kms-hsmd's adapter on a throw-away SoftHSM\n"
 		"token, per issuer, with the token's raw rate as reference (see the source).\n"
 		"--token nss: on an NSS softoken database instead, whose RFC 5649 wrap is exact\n"
-		"(the token wraps, no host ECB); online issuer only (docs/tokens.md).\n"
+		"(the token wraps, no host ECB); online issuer only (docs/tokens.md). In host-ECB\n"
+		"mode also ecb_step_per_s (one-block C_EncryptUpdate calls), "
+		"host_ecb_steps_per_set\n"
+		"and the share of a provision's time they take (host_ecb_share_online, "
+		"_preminted).\n"
 		"\n"
 		"load: starts kmsd (default: build tree's kms/kmsd) on the development domain DIR\n"
 		"(kms-devsetup; var/dev) on a free port without rate limits and loads it over N\n"
 		"mutual-TLS connections (default 4): handshakes_per_s (a new connection per\n"
 		"request), init_per_s and keyprov_per_s (kept-alive), keyprov_vs_init,\n"
 		"keyprov_new_conn_per_s (a new connection per keyprov) and\n"
-		"keyprov_new_conn_vs_handshakes, the domain's issuer, errors.\n"
+		"keyprov_new_conn_vs_handshakes, the domain's issuer; per phase the CPU ms per\n"
+		"request of kmsd, its kms-hsmd and the bench (<phase>_cpu_ms_kmsd, _hsmd,\n"
+		"_client), keyprov_vs_init_cpu (the ratio if both phases were CPU-bound); errors.\n"
 		"\n"
 		"load --soak: the same kmsd for MINUTES (fractional, 0.1 to 1440) under a mix of\n"
 		"good requests (keyprov, keyprov/<uri>/<ntp>, init, certcache) and bad ones that\n"

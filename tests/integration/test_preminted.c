@@ -249,7 +249,31 @@ test_plaintext_client(void)
 	CU_ASSERT_EQUAL(it_start_domain_kmsd(NULL), 0);
 }
 
-/* kms-bench load on the domain (its own kmsd): every phase without an error, on pre-minted keys. */
+#ifdef KMS_BENCH_BIN
+/* The value of kms-bench's line 'name value' in out, or -1 when there is none. */
+static double
+bench_figure(const char *out, const char *name)
+{
+	char key[128];
+	const char *p;
+	char *end = NULL;
+	double v;
+
+	snprintf(key, sizeof(key), "\n%s ", name);
+	if ((p = strstr(out, key)) == NULL) {
+		return -1;
+	}
+	p += strlen(key);
+	v = strtod(p, &end);
+	return end != p && (*end == '\n' || *end == '\0') ? v : -1;
+}
+#endif
+
+/*
+ * kms-bench load on the domain (its own kmsd): every phase without an error, on pre-minted keys,
+ * and the CPU each process spent per request (read from /proc): kms-hsmd works for a keyprov and
+ * more than for an init (a signature only).
+ */
 static void
 test_bench(void)
 {
@@ -264,6 +288,42 @@ test_bench(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nkeyprov_new_conn_vs_handshakes "));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nerrors 0\n"));
 	CU_ASSERT_PTR_NULL(strstr(out, "\nkeyprov_per_s 0\n"));
+	CU_ASSERT(bench_figure(out, "keyprov_cpu_ms_kmsd") > 0);
+	CU_ASSERT(bench_figure(out, "keyprov_cpu_ms_hsmd") > 0);
+	CU_ASSERT(bench_figure(out, "keyprov_cpu_ms_client") > 0);
+	CU_ASSERT(bench_figure(out, "init_cpu_ms_kmsd") > 0);
+	CU_ASSERT(bench_figure(out, "keyprov_cpu_ms_hsmd") > bench_figure(out, "init_cpu_ms_hsmd"));
+	CU_ASSERT(bench_figure(out, "keyprov_vs_init_cpu") > 0);
+	CU_ASSERT(bench_figure(out, "keyprov_vs_init_cpu") < 1);
+#else
+	printf("(kms-bench is not built)");
+#endif
+}
+
+/*
+ * kms-bench hsm on its own throw-away token: both issuers and their references, and, as SoftHSM
+ * wraps from AES-ECB here, what that wrap costs: the step rate and the shares it takes.
+ */
+static void
+test_bench_hsm(void)
+{
+#ifdef KMS_BENCH_BIN
+	static char out[65536];
+	const char *argv[] = {KMS_BENCH_BIN, "hsm", "--seconds", "0.5", NULL};
+	double share;
+
+	CU_ASSERT_EQUAL(it_run(argv, out, sizeof(out)), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nwrap_mode host-ecb\n"));
+	CU_ASSERT(bench_figure(out, "preminted_provision_per_s") > 0);
+	CU_ASSERT(bench_figure(out, "online_provision_per_s") > 0);
+	CU_ASSERT(bench_figure(out, "ecb_step_per_s") > 0);
+	/* the RSK's 33 blocks, 6 steps each */
+	CU_ASSERT(bench_figure(out, "host_ecb_steps_per_set") > 197.5 &&
+		  bench_figure(out, "host_ecb_steps_per_set") < 198.5);
+	share = bench_figure(out, "host_ecb_share_preminted");
+	CU_ASSERT(share > 0 && share < 1);
+	share = bench_figure(out, "host_ecb_share_online");
+	CU_ASSERT(share > 0 && share < 1);
 #else
 	printf("(kms-bench is not built)");
 #endif
@@ -275,6 +335,7 @@ static CU_TestInfo preminted_tests[] = {
 	{"a key period that was not pre-minted is refused", test_not_preminted},
 	{"a plaintext client: KeyContentType over HTTP/1.1 only", test_plaintext_client},
 	{"kms-bench load on the pre-minted domain", test_bench},
+	{"kms-bench hsm: both issuers, and the host-ECB wrap's cost", test_bench_hsm},
 	CU_TEST_INFO_NULL,
 };
 

@@ -45,6 +45,8 @@ describe(int err, const char **out_name)
 		/* auth / TLS */
 		KMS_ERR_CASE(KMS_ERR_AUTH, "verification failed");
 		KMS_ERR_CASE(KMS_ERR_FORBIDDEN, "not entitled");
+		KMS_ERR_CASE(KMS_ERR_PLAIN_REFUSED,
+			     "plaintext key material refused on this transport");
 		/* HSM */
 		KMS_ERR_CASE(KMS_ERR_HSM, "token returned an error");
 		KMS_ERR_CASE(KMS_ERR_HSM_UNAVAIL, "token not available");

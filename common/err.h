@@ -27,8 +27,9 @@ enum kms_err {
 	KMS_ERR_POINT = -25,     /* a point is not on the curve, or is at infinity */
 	KMS_ERR_SCALAR = -26,    /* a scalar is zero or not below the group order */
 	/* auth / TLS */
-	KMS_ERR_AUTH = -40,      /* the key material or client failed verification */
-	KMS_ERR_FORBIDDEN = -41, /* authenticated, but not entitled */
+	KMS_ERR_AUTH = -40,          /* the key material or client failed verification */
+	KMS_ERR_FORBIDDEN = -41,     /* authenticated, but not entitled */
+	KMS_ERR_PLAIN_REFUSED = -42, /* plaintext key material may not go over this transport */
 	/* HSM */
 	KMS_ERR_HSM = -60,         /* the token returned an error */
 	KMS_ERR_HSM_UNAVAIL = -61, /* the token is not there */

@@ -1044,7 +1044,7 @@ op_provision(struct kms_adapter *a, const struct kms_proto_provision_req *req,
 		return KMS_ERR_RANGE;
 	}
 	if (plaintext && req->no_plain) {
-		return KMS_ERR_UNSUPPORTED; /* nothing made: kmsd could not send it (HTTP/2) */
+		return KMS_ERR_PLAIN_REFUSED; /* nothing made: kmsd could not send it (HTTP/2) */
 	}
 	rep->key_period = req->key_period;
 	if ((r = kms_key_period_bounds(&rep->period_start, &rep->period_end, req->key_period,

@@ -927,7 +927,7 @@ handle_keyprov(h2o_req_t *req, struct req_state *st)
 				break; /* the next period is a courtesy: the current one stands */
 			}
 			free_wiped(reps, MAX_KEY_SETS * sizeof(*reps));
-			if (r == KMS_ERR_UNSUPPORTED && preq.u.provision.no_plain) {
+			if (r == KMS_ERR_PLAIN_REFUSED) {
 				return refuse_plain_http2(req, st);
 			}
 			status = provision_status(r, &msg);

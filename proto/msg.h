@@ -77,7 +77,7 @@ struct kms_proto_provision_req {
 	size_t identity_len;
 	uint64_t key_period; /* key period number (TS 33.180 F.2.1) */
 	/* kmsd cannot send keys in plain on this request (HTTP/2: h2o copies the body into frame
-	 * buffers it does not wipe): a plaintext client's set is refused (KMS_ERR_UNSUPPORTED)
+	 * buffers it does not wipe): a plaintext client's set is refused (KMS_ERR_PLAIN_REFUSED)
 	 * before it is made. Wrapped sets are not affected. */
 	bool no_plain;
 };

@@ -201,10 +201,10 @@ test_plaintext_client(void)
 	 * whose set is wrapped is served as ever */
 	req.u.provision.no_plain = true;
 	kms_adapter_handle(pre, &req, &rep, kms_devdomain_ntp_now());
-	CU_ASSERT_EQUAL(rep.status, KMS_ERR_UNSUPPORTED);
+	CU_ASSERT_EQUAL(rep.status, KMS_ERR_PLAIN_REFUSED);
 	CU_ASSERT(kms_test_all_zero((const uint8_t *)&rep.u, sizeof(rep.u)));
 	kms_adapter_handle(on, &req, &rep, kms_devdomain_ntp_now());
-	CU_ASSERT_EQUAL(rep.status, KMS_ERR_UNSUPPORTED);
+	CU_ASSERT_EQUAL(rep.status, KMS_ERR_PLAIN_REFUSED);
 	provision_req(&req, "bob", BOB, dom.now_period);
 	req.u.provision.no_plain = true;
 	kms_adapter_handle(on, &req, &rep, kms_devdomain_ntp_now());

@@ -310,7 +310,7 @@ kms_keys_client_key_labels(struct kms_p11_session *s, size_t max,
 		KMS_P11_ATTR(CKA_UNWRAP, &kms_p11_false, sizeof(kms_p11_false)),
 	};
 	CK_OBJECT_HANDLE *all = NULL;
-	char label[KMS_KEYS_MAX_LABEL + 1];
+	char *label = NULL; /* any label the token holds: longer ones are skipped, not errors */
 	size_t n = 0, cap = 0, len, i, ignored;
 	CK_ULONG got;
 	int r, fr;
@@ -318,8 +318,12 @@ kms_keys_client_key_labels(struct kms_p11_session *s, size_t max,
 	if (cb == NULL) {
 		return KMS_ERR_INVALID_ARG;
 	}
+	if ((label = malloc(KMS_P11_MAX_ATTR + 1)) == NULL) {
+		return KMS_ERR_NOMEM;
+	}
 	if ((r = kms_p11_check(s, f->C_FindObjectsInit(h, tmpl, 3), "C_FindObjectsInit")) !=
 	    KMS_OK) {
+		free(label);
 		return r;
 	}
 	/* every handle first: the session can run one search only, and cb may destroy objects */
@@ -349,7 +353,7 @@ kms_keys_client_key_labels(struct kms_p11_session *s, size_t max,
 	fr = kms_p11_check(s, f->C_FindObjectsFinal(h), "C_FindObjectsFinal");
 	r = r != KMS_OK ? r : fr;
 	for (i = 0; i < n && r == KMS_OK; i++) {
-		r = kms_p11_get_attribute(s, label, sizeof(label) - 1, &len, all[i], CKA_LABEL);
+		r = kms_p11_get_attribute(s, label, KMS_P11_MAX_ATTR, &len, all[i], CKA_LABEL);
 		if (r == KMS_ERR_TOO_LARGE || r == KMS_ERR_HSM) {
 			r = KMS_OK; /* no label kms_keys_generate gives: not a client key of ours */
 			continue;
@@ -364,6 +368,7 @@ kms_keys_client_key_labels(struct kms_p11_session *s, size_t max,
 		r = cb(ctx, label);
 	}
 	free(all);
+	free(label);
 	return r;
 }
 

@@ -64,6 +64,22 @@ it_argv_free(struct it_argv *c)
 }
 
 int
+it_report_value(const char *out, const char *name, double *v)
+{
+	char key[128];
+	const char *p;
+	char *end = NULL;
+
+	snprintf(key, sizeof(key), "\n%s ", name);
+	if ((p = strstr(out, key)) == NULL) {
+		return -1;
+	}
+	p += strlen(key);
+	*v = strtod(p, &end);
+	return end != p && (*end == '\n' || *end == '\0') ? 0 : -1;
+}
+
+int
 it_run(const char *const argv[], char *out, size_t cap)
 {
 	char path[400];

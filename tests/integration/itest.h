@@ -30,6 +30,11 @@ extern pid_t it_kmsd_pid; /* kmsd, or -1 */
 
 /* it_run - run argv (argv[0] a path), its stdout and stderr into out; its exit status. */
 int it_run(const char *const argv[], char *out, size_t cap);
+/*
+ * it_report_value - the number of the line "<name> <number>" of a tool's report out (kms-bench
+ * prints one 'name value' per line) into *v: 0, or -1 when there is no such line or no number.
+ */
+int it_report_value(const char *out, const char *name, double *v);
 /* it_free_port - a free TCP port on 127.0.0.1. */
 uint16_t it_free_port(void);
 /* it_tcp_connect - a connected socket to 127.0.0.1:p, or -1. */

@@ -255,18 +255,9 @@ test_plaintext_client(void)
 static double
 bench_figure(const char *out, const char *name)
 {
-	char key[128];
-	const char *p;
-	char *end = NULL;
 	double v;
 
-	snprintf(key, sizeof(key), "\n%s ", name);
-	if ((p = strstr(out, key)) == NULL) {
-		return -1;
-	}
-	p += strlen(key);
-	v = strtod(p, &end);
-	return end != p && (*end == '\n' || *end == '\0') ? v : -1;
+	return it_report_value(out, name, &v) == 0 ? v : -1;
 }
 #endif
 

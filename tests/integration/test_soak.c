@@ -36,21 +36,17 @@ suite_init(void)
 	return it_make_domain("soak-it", NULL) == 0 ? 0 : 1;
 }
 
-/* The number after "\n<name> " in out (a line of the report): 0, or -1 when there is none. */
+/* The whole number of the report's line "<name> <number>": 0, or -1 when there is none. */
 static int
 report_value(const char *name, long *v)
 {
-	char key[64];
-	const char *p;
-	char *end = NULL;
+	double d;
 
-	snprintf(key, sizeof(key), "\n%s ", name);
-	if ((p = strstr(out, key)) == NULL) {
+	if (it_report_value(out, name, &d) != 0 || d > 9e18 || d < -9e18 || d != (double)(long)d) {
 		return -1;
 	}
-	p += strlen(key);
-	*v = strtol(p, &end, 10);
-	return end != p && *end == '\n' ? 0 : -1;
+	*v = (long)d;
+	return 0;
 }
 
 static void

@@ -243,16 +243,6 @@ send_wiped(h2o_req_t *req, struct req_state *st, const uint8_t *body, size_t len
 	h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
 }
 
-/* kmsd's copy of a body or of kms-hsmd's replies: wiped, then freed. NULL is a no-op. */
-static void
-free_wiped(void *p, size_t len)
-{
-	if (p != NULL) {
-		kms_memzero(p, len);
-		free(p);
-	}
-}
-
 /* Whether kms-hsmd said it has no audit key (logged once, then quiet). */
 static atomic_int checkpoint_unsupported;
 
@@ -926,7 +916,7 @@ handle_keyprov(h2o_req_t *req, struct req_state *st)
 			if (i == 1) {
 				break; /* the next period is a courtesy: the current one stands */
 			}
-			free_wiped(reps, MAX_KEY_SETS * sizeof(*reps));
+			kms_wipe_free(reps);
 			if (r == KMS_ERR_PLAIN_REFUSED) {
 				return refuse_plain_http2(req, st);
 			}
@@ -940,7 +930,7 @@ handle_keyprov(h2o_req_t *req, struct req_state *st)
 	}
 	if (plain && req->version >= 0x200) {
 		/* kms-hsmd refuses these (no_plain); a reply that is plain anyway is not sent */
-		free_wiped(reps, MAX_KEY_SETS * sizeof(*reps));
+		kms_wipe_free(reps);
 		return refuse_plain_http2(req, st);
 	}
 	memset(sets, 0, sizeof(sets));
@@ -954,7 +944,7 @@ handle_keyprov(h2o_req_t *req, struct req_state *st)
 		s->user_uri = st->identity;
 		memcpy(s->user_id, p->user_id, sizeof(s->user_id));
 		if (ntp_to_unix(p, &s->valid_from, &s->valid_to) != KMS_OK) {
-			free_wiped(reps, MAX_KEY_SETS * sizeof(*reps));
+			kms_wipe_free(reps);
 			return send_error(req, st, 503, "error", "internal error");
 		}
 		s->key_period_no = p->key_period;
@@ -987,7 +977,7 @@ handle_keyprov(h2o_req_t *req, struct req_state *st)
 	resp.num_key_sets = (size_t)num;
 	add_rotation(st, &resp);
 	r = render(st, &resp, &body, &len);
-	free_wiped(reps, MAX_KEY_SETS * sizeof(*reps));
+	kms_wipe_free(reps);
 	if (r != KMS_OK) {
 		snprintf(st->detail, sizeof(st->detail), "rendering or signing failed: %s",
 			 kms_err_name(r));
@@ -1001,7 +991,7 @@ handle_keyprov(h2o_req_t *req, struct req_state *st)
 	note_rotation(st, true);
 	if (audit(st) != KMS_OK) {
 		/* fail closed: no key material without its durable audit record */
-		free_wiped(body, len);
+		kms_wipe_free(body);
 		st->key_ids[0] = '\0';
 		st->detail[0] = '\0';
 		set_detail(st, "the audit record could not be written");
@@ -1012,7 +1002,7 @@ handle_keyprov(h2o_req_t *req, struct req_state *st)
 	log_line(st);
 	count_status(k, 200);
 	send_wiped(req, st, body, len);
-	free_wiped(body, len);
+	kms_wipe_free(body);
 	return 0;
 }
 
